@@ -1,0 +1,37 @@
+# The two commands of the README:
+#   make reports   set up (venv + install) and run every study at its defaults into reports/
+#   make test      set up and run the whole test suite (pytest + nbval over every notebook)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# torch==2.13.0: on these machines a CPU build from local disk; on a GPU machine PyPI's CUDA build.
+TORCH  ?= torch==2.13.0
+PEERS_NODEPS := curvlinops-for-pytorch==3.0.1 backpack-for-pytorch==1.7.1
+
+.PHONY: setup reports test test-fast gpu-test strip clean-venv
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev,peers,gpu]"
+	$(PY) -m pip install -q --no-deps $(PEERS_NODEPS)
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed
+
+reports: setup
+	$(PY) -m workbench run-all
+
+test: setup
+	bash scripts/test.sh $(PY)
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests
+
+strip:
+	$(VENV)/bin/nbstripout --extra-keys "metadata.papermill cell.metadata.papermill cell.metadata.execution" notebooks/*.ipynb tests/notebooks/*.ipynb
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,38 @@
+"""Shared test fixtures: CPU/GPU parametrization (PyG's withCUDA / onlyCUDA pattern), shared data paths."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("WORKBENCH_BATCH", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+HAS_CUDA = torch.cuda.is_available()
+
+#: parametrize a test over every available device: ``@with_cuda`` then take ``device`` as an argument
+with_cuda = pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda:0", marks=[pytest.mark.cuda,
+                                                    pytest.mark.skipif(not HAS_CUDA, reason="needs CUDA")])])
+#: a test that only makes sense on a GPU
+only_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout; tests that need it skip when it is absent."""
+    if not SHARED_DATA.exists():
+        pytest.skip(f"{SHARED_DATA} is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _scratch_dir(tmp_path, monkeypatch):
+    """Notebook helpers write into a temporary scratch directory, never into reports/."""
+    monkeypatch.setenv("WORKBENCH_SCRATCH", str(tmp_path / "scratch"))

@@ -1,0 +1,124 @@
+"""Typed study configs: frozen dataclasses built from notebook parameters, strictly.
+
+papermill only warns about an unknown parameter and injects it anyway, so every study notebook builds its
+config right after the parameters cell with :func:`build_config`, which rejects unknown names and wrong types.
+The same type check (:func:`check_value`) validates ``-p name=value`` overrides in the runner before any work.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Mapping
+
+# Names IPython itself puts in a notebook's globals; never parameters.
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+_LITERAL_TYPES = (bool, int, float, str, list, tuple, dict, type(None))
+
+
+class ConfigError(ValueError):
+    """A parameter is unknown, missing or of the wrong type."""
+
+
+def type_name(tp: Any) -> str:
+    """Readable name of a type annotation: ``int``, ``list[str]``, ``str | None``."""
+    if isinstance(tp, str):
+        return tp
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    if tp is Any:
+        return True
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if tp is type(None) or tp is None:
+        return value is None
+    if tp is float:  # an int is a fine float; a bool is not
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if not args:
+            return True
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return len(args) == len(value) and all(_matches(v, a) for v, a in zip(value, args))
+        return all(_matches(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if isinstance(tp, type):
+        return isinstance(value, tp)
+    return True
+
+
+def _resolve(tp: Any) -> Any:
+    """Turn an annotation string from a parameters cell ('list[int]', 'str | None') into a type."""
+    if not isinstance(tp, str):
+        return tp
+    try:
+        return eval(tp, {"list": list, "tuple": tuple, "dict": dict, "int": int, "float": float,  # noqa: S307
+                         "str": str, "bool": bool, "None": None, "Any": Any, "Optional": typing.Optional})
+    except Exception as exc:  # an annotation we cannot read is a bug in the notebook
+        raise ConfigError(f"cannot read the type annotation {tp!r}") from exc
+
+
+def check_value(name: str, value: Any, tp: Any) -> Any:
+    """Return ``value`` (ints widened to float where a float is asked) or raise :class:`ConfigError`."""
+    tp = _resolve(tp)
+    if not _matches(value, tp):
+        raise ConfigError(f"parameter {name!r} must be {type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if tp is float and isinstance(value, int):
+        return float(value)
+    if typing.get_origin(tp) is tuple and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def from_dict(cls: type, values: Mapping[str, Any], *, where: str = "config") -> Any:
+    """Build dataclass ``cls`` from ``values``; unknown keys and wrong types raise, listing the valid names."""
+    types_ = field_types(cls)
+    unknown = sorted(set(values) - set(types_))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown} in {where}; valid names: {sorted(types_)}")
+    checked = {k: check_value(k, v, types_[k]) for k, v in values.items()}
+    try:
+        cfg = cls(**checked)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    validate = getattr(cfg, "validate", None)
+    if callable(validate):
+        validate()
+    return cfg
+
+
+def build_config(cls: type, namespace: Mapping[str, Any]) -> Any:
+    """Build ``cls`` from a notebook's globals: every field is read from ``namespace``.
+
+    Any other public literal-valued name (what papermill injects for a mistyped parameter) is rejected, so run
+    this in the cell right after the parameters cell.
+    """
+    types_ = field_types(cls)
+    candidates = {k: v for k, v in namespace.items()
+                  if not k.startswith("_") and k not in _IPYTHON_NAMES and isinstance(v, _LITERAL_TYPES)}
+    unknown = sorted(set(candidates) - set(types_))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown}; valid names: {sorted(types_)}")
+    missing = [k for k in types_ if k not in namespace]
+    if missing:
+        raise ConfigError(f"parameter(s) {missing} are not defined; is the parameters cell out of date?")
+    return from_dict(cls, {k: namespace[k] for k in types_}, where="the notebook's parameters")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

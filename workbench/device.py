@@ -1,0 +1,29 @@
+"""Device selection: ``"auto"`` resolves once to CUDA when present, else CPU."""
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(spec: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> ``cuda:0`` if available else ``cpu``; an explicit CUDA device without CUDA raises."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    if spec == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {spec!r} was asked for, but this machine has no CUDA GPU; use device='auto' or 'cpu'")
+    return dev
+
+
+def require_cuda(what: str) -> None:
+    """Raise a clear error when a GPU-only path runs without CUDA."""
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"{what} needs a CUDA GPU, and none is available on this machine")
+
+
+def device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    import platform
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

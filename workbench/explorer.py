@@ -1,0 +1,41 @@
+"""A small ipywidgets explorer over a study's tidy measurements.
+
+Live in JupyterLab: dropdowns pick the metric and filter columns and the plot redraws. In batch runs (runner,
+nbval) the same figure is drawn once, statically, so the HTML report shows it.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from .report import is_batch
+
+
+def explore(df: pd.DataFrame, plot: Callable[..., object], *, choices: dict[str, Sequence[object]],
+            defaults: dict[str, object] | None = None):
+    """Call ``plot(df, **selection)`` (it returns a matplotlib figure) under widgets for ``choices``.
+
+    ``choices`` maps a keyword of ``plot`` to its options, e.g. ``{"metric": ["P@1", "PSP@1"]}``.
+    Returns the widget when live, else the static figure drawn with ``defaults`` (first options by default).
+    """
+    for key, opts in choices.items():
+        if not list(opts):
+            raise ValueError(f"explorer: no options for {key!r}")
+    sel = {k: (defaults or {}).get(k, list(v)[0]) for k, v in choices.items()}
+    if is_batch():
+        return plot(df, **sel)
+    try:
+        import ipywidgets as w
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - ipywidgets is a dependency
+        return plot(df, **sel)
+    import matplotlib.pyplot as plt
+
+    def redraw(**kw):
+        fig = plot(df, **kw)
+        display(fig)
+        plt.close(fig)
+
+    controls = {k: w.Dropdown(options=list(v), value=sel[k], description=k) for k, v in choices.items()}
+    return w.interactive(redraw, **controls)

@@ -1,0 +1,92 @@
+"""The study notebooks: where they are, and their ``parameters`` cells as typed specs."""
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import ConfigError, check_value
+from .report import repo_root
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: Any
+    help: str
+
+
+def notebooks_dir(root: Path | None = None) -> Path:
+    return (root or repo_root()) / "notebooks"
+
+
+def studies(root: Path | None = None) -> list[str]:
+    """Every ``notebooks/<study>.ipynb``."""
+    return sorted(p.stem for p in notebooks_dir(root).glob("*.ipynb"))
+
+
+def notebook_path(study: str, root: Path | None = None) -> Path:
+    path = notebooks_dir(root) / f"{study}.ipynb"
+    if not path.exists():
+        raise ConfigError(f"unknown study {study!r}; known: {studies(root)}")
+    return path
+
+
+def parameters(nb_path: Path) -> dict[str, Param]:
+    """The notebook's ``parameters`` cell, read by papermill: name -> type, default, help."""
+    import papermill as pm
+    spec = pm.inspect_notebook(str(nb_path))
+    if not spec:
+        raise ConfigError(f"{nb_path} has no cell tagged 'parameters'")
+    out = {}
+    for name, p in spec.items():
+        try:
+            default = ast.literal_eval(p["default"])
+        except (ValueError, SyntaxError) as exc:
+            raise ConfigError(f"{nb_path}: default of {name!r} is not a literal: {p['default']!r}") from exc
+        out[name] = Param(name, p["inferred_type_name"], default, p["help"])
+    return out
+
+
+def load_profile(study: str, profile: str | None, root: Path | None = None) -> dict[str, Any]:
+    """``notebooks/params/<study>/<profile>.yaml`` as a dict (empty for no profile)."""
+    if not profile:
+        return {}
+    path = notebooks_dir(root) / "params" / study / f"{profile}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ConfigError(f"no profile {profile!r} for {study!r} ({path} is missing); known profiles: {known}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: must be a mapping of parameter names to values")
+    return values
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``name=value`` from the command line; the value is read as YAML (``3``, ``0.1``, ``[a, b]``, ``true``)."""
+    if "=" not in text:
+        raise ConfigError(f"-p expects name=value, got {text!r}")
+    name, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return name.strip(), value
+
+
+def effective_parameters(spec: dict[str, Param], overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """Defaults updated by ``overrides``; unknown names or wrong types raise before any work."""
+    unknown = sorted(set(overrides) - set(spec))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown} in {where}; valid names: {sorted(spec)}")
+    values = {name: p.default for name, p in spec.items()}
+    for name, value in overrides.items():
+        values[name] = check_value(name, value, spec[name].type)
+    return values

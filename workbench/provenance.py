@@ -1,0 +1,55 @@
+"""What every run records about where it ran: git commit, versions, Python, torch, CUDA, device."""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata as md
+import platform
+import subprocess
+from pathlib import Path
+
+PACKAGES = ("workbench", "torch", "transformers", "numpy", "scipy", "pandas", "matplotlib", "seaborn",
+            "papermill", "nbconvert", "scikit-learn", "triton", "torch-geometric", "napkinxc", "omikuji",
+            "pyhessian", "curvlinops-for-pytorch")
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def git_commit(path: Path | None = None) -> str:
+    """HEAD's commit (with ``-dirty`` if the tree has changes), or ``unknown`` outside a checkout."""
+    cwd = str(path or Path(__file__).resolve().parent)
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def environment() -> dict[str, object]:
+    """Machine, versions and accelerator, as recorded in every run's ``config.json``."""
+    import torch
+    cuda = torch.cuda.is_available()
+    return {
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if cuda else None,
+        "device": torch.cuda.get_device_name(0) if cuda else f"cpu ({platform.machine()})",
+        "cpu_threads": torch.get_num_threads(),
+        "versions": versions(),
+    }

@@ -1,0 +1,99 @@
+"""What a study notebook uses to record its results: the run directory, tidy tables, figures, one style.
+
+A notebook calls :func:`start_run` once, right after building its config. Under ``python -m workbench run`` the
+run directory is the one the runner made (``WORKBENCH_RUN_DIR``); in JupyterLab or under nbval it is
+``reports/_scratch/<study>/`` (or ``$WORKBENCH_SCRATCH``), so exploring never pollutes the published runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from .io import atomic_write, write_json
+from .provenance import environment, now
+
+RUN_DIR_ENV = "WORKBENCH_RUN_DIR"
+SCRATCH_ENV = "WORKBENCH_SCRATCH"
+BATCH_ENV = "WORKBENCH_BATCH"  # set by the runner and the test suite: no live widgets
+
+
+def repo_root(start: Path | None = None) -> Path:
+    """The checkout holding ``pyproject.toml`` above ``start`` (default: cwd), else cwd."""
+    here = (start or Path.cwd()).resolve()
+    for p in (here, *here.parents):
+        if (p / "pyproject.toml").exists() and (p / "workbench").is_dir():
+            return p
+    return here
+
+
+def set_style() -> None:
+    """The shared figure style: seaborn whitegrid, readable sizes, tight layout."""
+    import matplotlib as mpl
+    import seaborn as sns
+    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+    mpl.rcParams.update({"figure.figsize": (7.0, 4.2), "figure.dpi": 100, "savefig.dpi": 120,
+                         "savefig.bbox": "tight", "axes.titleweight": "bold", "figure.autolayout": True})
+
+
+@dataclasses.dataclass
+class Run:
+    """A study run's directory and the helpers that write into it."""
+    study: str
+    dir: Path
+    config: dict[str, Any]
+
+    def append(self, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]], table: str = "measurements") -> pd.DataFrame:
+        """Append tidy rows to ``<table>.csv`` (rewritten atomically) and return the whole table."""
+        if isinstance(rows, Mapping):
+            rows = [rows]
+        new = pd.DataFrame(list(rows))
+        path = self.dir / f"{table}.csv"
+        df = pd.concat([pd.read_csv(path), new], ignore_index=True) if path.exists() else new
+        atomic_write(path, lambda p: df.to_csv(p, index=False))
+        return df
+
+    def write_table(self, df: pd.DataFrame, name: str) -> Path:
+        """Write a whole table as ``<name>.csv``."""
+        return atomic_write(self.dir / f"{name}.csv", lambda p: df.to_csv(p, index=False))
+
+    def table(self, name: str = "measurements") -> pd.DataFrame:
+        path = self.dir / f"{name}.csv"
+        return pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+    def save_figure(self, fig: Any, name: str) -> Path:
+        """Save a matplotlib figure as ``<name>.png``; a figure must have a title (checked)."""
+        has_title = bool(getattr(fig, "_suptitle", None)) or any(ax.get_title() for ax in fig.get_axes())
+        if not has_title:
+            raise ValueError(f"figure {name!r} has no title; every figure needs a title, units and a legend")
+        return atomic_write(self.dir / f"{name}.png", lambda p: fig.savefig(p, format="png"))
+
+    def path(self, name: str) -> Path:
+        """A path inside the run directory for anything else (checkpoints, arrays)."""
+        return self.dir / name
+
+
+def _default_dir(study: str) -> Path:
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
+    scratch = os.environ.get(SCRATCH_ENV)
+    return Path(scratch) / study if scratch else repo_root() / "reports" / "_scratch" / study
+
+
+def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run:
+    """Create (or reuse) the run directory and write ``effective_config.json``: the typed config as run,
+    with provenance. Returns the :class:`Run` the notebook writes its results through."""
+    set_style()
+    d = Path(run_dir) if run_dir else _default_dir(study)
+    d.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    write_json(d / "effective_config.json", {"study": study, "parameters": cfg, "started": now(), **environment()})
+    return Run(study=study, dir=d, config=cfg)
+
+
+def is_batch() -> bool:
+    """True under the runner, papermill via the runner, and the test suite: draw static figures only."""
+    return os.environ.get(BATCH_ENV, "") not in ("", "0")

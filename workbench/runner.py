@@ -1,0 +1,147 @@
+"""Run a study notebook with papermill into ``reports/<study>/<run_id>/`` and keep ``reports/index.html``.
+
+Each run directory holds the executed notebook, ``report.html`` (no code), ``config.json`` (full effective
+parameters, provenance, status, times), the study's tables and PNG figures. A failed run is marked failed with
+its error and the partial notebook; the index stays valid.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError
+from .io import read_json, write_json, write_text
+from .notebooks import effective_parameters, load_profile, notebook_path, parameters
+from .provenance import environment, now
+from .report import BATCH_ENV, RUN_DIR_ENV, repo_root
+
+
+def export_html(nb_path: Path, html_path: Path) -> Path:
+    """The executed notebook as HTML without code cells (``nbconvert --no-input``)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    exporter = HTMLExporter()
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
+    return write_text(html_path, body)
+
+
+def new_run_id(study_dir: Path, profile: str | None) -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{profile or 'default'}"
+    run_id, n = base, 1
+    while (study_dir / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] | None = None,
+              reports: Path | None = None, root: Path | None = None, progress: bool = False) -> Path:
+    """Validate parameters, execute the notebook, export the report, update the index. Returns the run dir.
+
+    Raises :class:`ConfigError` before any work on bad parameters, and re-raises a failed execution after
+    marking the run failed.
+    """
+    root = root or repo_root()
+    reports = reports or root / "reports"
+    nb = notebook_path(study, root)
+    spec = parameters(nb)
+    merged = {**load_profile(study, profile, root), **(overrides or {})}
+    values = effective_parameters(spec, merged, where=f"{study} (profile {profile!r} and -p)")
+
+    run_dir = reports / study / new_run_id(reports / study, profile)
+    run_dir.mkdir(parents=True)
+    record: dict[str, Any] = {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
+                              "parameters": values, "overrides": merged, "started": now(), **environment()}
+    write_json(run_dir / "config.json", record)
+    write_index(reports)
+
+    import papermill as pm
+    out_nb = run_dir / f"{study}.ipynb"
+    env_before = {k: os.environ.get(k) for k in (RUN_DIR_ENV, BATCH_ENV)}
+    os.environ[RUN_DIR_ENV], os.environ[BATCH_ENV] = str(run_dir.resolve()), "1"
+    try:
+        pm.execute_notebook(str(nb), str(out_nb), parameters=values, kernel_name="python3",
+                            cwd=str(root), progress_bar=progress, log_output=False)
+        record["status"] = "ok"
+    except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:4000])
+        raise
+    finally:
+        for k, v in env_before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        record["ended"] = now()
+        eff = run_dir / "effective_config.json"
+        if eff.exists():
+            record["effective"] = read_json(eff)["parameters"]
+        if out_nb.exists():
+            try:
+                export_html(out_nb, run_dir / "report.html")
+            except Exception as exc:  # the partial notebook may be unreadable; the record says so
+                record["report_error"] = f"{type(exc).__name__}: {exc}"
+        write_json(run_dir / "config.json", record)
+        write_index(reports)
+    return run_dir
+
+
+def _runs(reports: Path) -> list[dict[str, Any]]:
+    rows = []
+    for cfg in sorted(reports.glob("*/*/config.json")):
+        if cfg.parent.parent.name.startswith("_"):
+            continue  # scratch runs from JupyterLab / nbval
+        try:
+            rec = read_json(cfg)
+        except (OSError, ValueError):
+            rec = {"study": cfg.parent.parent.name, "run_id": cfg.parent.name, "status": "unreadable config"}
+        rec["_dir"] = cfg.parent.relative_to(reports).as_posix()
+        rows.append(rec)
+    return sorted(rows, key=lambda r: str(r.get("started", "")), reverse=True)
+
+
+def write_index(reports: Path) -> Path:
+    """``reports/index.html``: one row per run with study, date, profile, device, status and links."""
+    rows = []
+    for r in _runs(reports):
+        d = r["_dir"]
+        has_report = (reports / d / "report.html").exists()
+        link = f'<a href="{html.escape(d)}/report.html">{html.escape(str(r.get("run_id")))}</a>' if has_report \
+            else html.escape(str(r.get("run_id")))
+        status = html.escape(str(r.get("status")))
+        rows.append(f"<tr class=\"{status}\"><td>{html.escape(str(r.get('study')))}</td><td>{link}</td>"
+                    f"<td>{html.escape(str(r.get('started', '')))}</td><td>{html.escape(str(r.get('profile') or 'default'))}</td>"
+                    f"<td>{html.escape(str(r.get('device', '')))}</td><td>{status}</td>"
+                    f'<td><a href="{html.escape(d)}/config.json">config</a></td></tr>')
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>workbench reports</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} tr.failed{{background:#fdd}}
+tr.running{{background:#ffd}}</style></head><body>
+<h1>workbench reports</h1><p>{len(rows)} run(s). Rebuilt {html.escape(now())}.</p>
+<table><thead><tr><th>study</th><th>run</th><th>started (UTC)</th><th>profile</th><th>device</th><th>status</th>
+<th>config</th></tr></thead><tbody>
+{chr(10).join(rows)}
+</tbody></table></body></html>
+"""
+    return write_text(reports / "index.html", page)
+
+
+def describe(study: str, root: Path | None = None) -> str:
+    """A study's parameters, types, defaults and help, one per line."""
+    spec = parameters(notebook_path(study, root))
+    width = max(len(n) for n in spec)
+    lines = [f"{study}:"]
+    for p in spec.values():
+        lines.append(f"  {p.name:<{width}}  {p.type:<10} = {p.default!r:<14}  {p.help}")
+    return "\n".join(lines)
+
+
+__all__ = ["run_study", "write_index", "describe", "export_html", "ConfigError"]
