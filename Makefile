@@ -6,6 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # torch==2.13.0: on these machines a CPU build from local disk; on a GPU machine PyPI's CUDA build.
 TORCH  ?= torch==2.13.0
+STRIP_KEYS := metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets
 PEERS_NODEPS := curvlinops-for-pytorch==3.0.1 backpack-for-pytorch==1.7.1
 
 .PHONY: setup reports test test-fast gpu-test strip clean-venv
@@ -17,6 +18,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev,peers,gpu]"
 	$(PY) -m pip install -q --no-deps $(PEERS_NODEPS)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	-git rev-parse --git-dir >/dev/null 2>&1 && $(VENV)/bin/nbstripout --install \
+	  && git config filter.nbstripout.extrakeys "$(STRIP_KEYS)"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -31,7 +34,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow" tests
 
 strip:
-	$(VENV)/bin/nbstripout --extra-keys "metadata.papermill cell.metadata.papermill cell.metadata.execution" notebooks/*.ipynb tests/notebooks/*.ipynb
+	$(VENV)/bin/nbstripout --extra-keys "$(STRIP_KEYS)" notebooks/*.ipynb tests/notebooks/*.ipynb
 
 clean-venv:
 	rm -rf $(VENV)

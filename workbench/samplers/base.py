@@ -3,6 +3,14 @@
 A sampler decides, for one mini-batch of training queries, which labels are scored (a pool of unique label
 ids, encoded once) and, per query, which pool columns are its candidates and which are positives. It may also
 decide how queries are grouped into batches (NGAME, UniDEC) and refresh its state from the model (ANCE, LSH).
+
+Additions (backward compatible, all optional for a sampler):
+- :class:`SamplerConfig`: the one options record every registered sampler is built from, as
+  ``SAMPLERS.get(name)(Y_train, cfg)`` (see :func:`build_sampler`); a sampler reads the fields it needs.
+- ``state_dict()`` / ``load_state_dict(d)``: what a checkpoint must keep (shortlists, clusters) so a resumed run
+  reproduces the same batches; samplers without state need neither.
+- ``stale_ok``: samplers whose pool is the whole label set may set ``stale_ok = True`` to let the
+  trainer score non-positive pool labels from a periodically refreshed, gradient-free label cache.
 """
 from __future__ import annotations
 
@@ -31,6 +39,48 @@ class SampledBatch:
     targets: torch.Tensor
     log_q: torch.Tensor | None = None
     valid: torch.Tensor | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerConfig:
+    """Options shared by the samplers; each sampler reads only the fields it documents.
+
+    num_negatives:        k negatives per query (uniform, log_uniform, ance).
+    positives_per_query:  positives sampled per query (1 = one sampled positive, as NGAME / DEXML).
+    remove_hits:          mask negatives that are positives of the query (accidental hits) as invalid.
+    share_negatives:      uniform/log_uniform draw one set of k negatives for the whole batch (TensorFlow's
+                          sampled softmax) instead of k per query.
+    refresh_every:        epochs between model-driven refreshes (ance shortlists).
+    shortlist_size:       top-k labels kept per training query for hard negatives (ance, unidec).
+    cluster_start:        first epoch with clustered batches (ngame, unidec); random batches before.
+    cluster_every:        epochs between re-clusterings from ``cluster_start`` on.
+    cluster_size_max:     largest cluster (points) the doubling schedule reaches (ngame).
+    cluster_double_every: epochs between doublings of the cluster size (ngame), from 1 point at epoch 0.
+    pool_cap:             most labels in one batch's pool (unidec pick-some-labels).
+    hard_per_query:       shortlist negatives added per query to the pool (unidec).
+    seed:                 for sampler-internal randomness not driven by the batch generator (clustering).
+    """
+    num_negatives: int = 8
+    positives_per_query: int = 1
+    remove_hits: bool = True
+    share_negatives: bool = False
+    refresh_every: int = 1
+    shortlist_size: int = 100
+    cluster_start: int = 10
+    cluster_every: int = 5
+    cluster_size_max: int = 512
+    cluster_double_every: int = 2
+    pool_cap: int = 4096
+    hard_per_query: int = 4
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("num_negatives", "positives_per_query", "refresh_every", "shortlist_size",
+                     "cluster_every", "cluster_size_max", "cluster_double_every", "pool_cap"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SamplerConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.cluster_start < 0 or self.hard_per_query < 0:
+            raise ValueError("SamplerConfig.cluster_start and hard_per_query must be >= 0")
 
 
 @runtime_checkable

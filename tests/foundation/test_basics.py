@@ -1,0 +1,72 @@
+"""Registry, device resolution, atomic writes, run helpers and the explorer."""
+import pytest
+import torch
+
+from workbench import report
+from workbench.device import require_cuda, resolve_device
+from workbench.explorer import explore
+from workbench.io import atomic_write, write_json
+from workbench.registry import Registry
+
+
+def test_registry_unknown_name_lists_known():
+    reg = Registry("sampler")
+    reg.register("a")(object)
+    with pytest.raises(ValueError, match=r"Unrecognized sampler: 'b'; known: \['a'\]"):
+        reg.get("b")
+    with pytest.raises(ValueError, match="twice"):
+        reg.register("a")(object)
+
+
+def test_resolve_device():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            resolve_device("cuda")
+        with pytest.raises(RuntimeError, match="zero-copy needs a CUDA GPU"):
+            require_cuda("zero-copy")
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    path = write_json(tmp_path / "c.json", {"a": 1})
+
+    def broken(p):
+        p.write_text("half")
+        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError):
+        atomic_write(path, broken)
+    assert path.read_text().strip().startswith("{") and list(tmp_path.iterdir()) == [path]
+
+
+def test_run_tables_and_figures(tmp_path):
+    import matplotlib.pyplot as plt
+    run = report.start_run("demo", {"a": 1}, run_dir=tmp_path)
+    run.append({"step": 0, "loss": 1.0})
+    df = run.append([{"step": 1, "loss": 0.5}])
+    assert list(df.step) == [0, 1] and (tmp_path / "measurements.csv").exists()
+    assert (tmp_path / "effective_config.json").exists()
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="no title"):
+        run.save_figure(fig, "untitled")
+    ax.set_title("t")
+    assert run.save_figure(fig, "ok").exists()
+    plt.close(fig)
+
+
+def test_explorer_static_in_batch_and_widget_live(monkeypatch):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    df = pd.DataFrame({"x": [0, 1], "y": [1, 2], "m": ["a", "a"]})
+
+    def plot(d, metric):
+        fig, ax = plt.subplots()
+        ax.plot(d.x, d.y, label=metric)
+        ax.set_title(metric)
+        return fig
+    monkeypatch.setenv(report.BATCH_ENV, "1")
+    assert explore(df, plot, choices={"metric": ["a", "b"]}).axes[0].get_title() == "a"
+    monkeypatch.setenv(report.BATCH_ENV, "0")
+    import ipywidgets
+    assert isinstance(explore(df, plot, choices={"metric": ["a", "b"]}), ipywidgets.Widget)
+    plt.close("all")

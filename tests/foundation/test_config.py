@@ -1,0 +1,63 @@
+"""Typed configs: the checks that stop a mistyped or unknown parameter before any work."""
+import dataclasses
+
+import pytest
+
+from workbench.config import ConfigError, build_config, check_value, from_dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Cfg:
+    n: int = 3
+    lr: float = 0.1
+    name: str = "a"
+    sizes: list[int] = dataclasses.field(default_factory=lambda: [1, 2])
+    path: str | None = None
+    flag: bool = False
+
+    def validate(self):
+        if self.n <= 0:
+            raise ConfigError("n must be positive")
+
+
+@pytest.mark.parametrize("value,tp,ok", [
+    (1, "int", True), (True, "int", False), (1.5, "int", False), (1, "float", True), ("1", "float", False),
+    ([1, 2], "list[int]", True), ([1, "2"], "list[int]", False), (None, "str | None", True),
+    ("x", "str | None", True), (3, "str | None", False), (False, "bool", True), (0, "bool", False),
+])
+def test_check_value(value, tp, ok):
+    if ok:
+        check_value("p", value, tp)
+    else:
+        with pytest.raises(ConfigError, match="parameter 'p' must be"):
+            check_value("p", value, tp)
+
+
+def test_int_is_widened_to_float():
+    assert isinstance(from_dict(Cfg, {"lr": 1}).lr, float)
+
+
+def test_unknown_key_lists_valid_names():
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) \['nn'\].*valid names: \['flag', 'lr'"):
+        from_dict(Cfg, {"nn": 3})
+
+
+def test_validate_runs():
+    with pytest.raises(ConfigError, match="positive"):
+        from_dict(Cfg, {"n": 0})
+
+
+def test_build_config_from_notebook_globals():
+    ns = {"n": 5, "lr": 0.2, "name": "b", "sizes": [4], "path": None, "flag": True,
+          "In": [], "get_ipython": print, "_i1": "x", "dataclasses": dataclasses, "Cfg": Cfg}
+    cfg = build_config(Cfg, ns)
+    assert cfg == Cfg(5, 0.2, "b", [4], None, True)
+
+
+def test_build_config_rejects_injected_unknown_and_missing():
+    ns = {"n": 5, "lr": 0.2, "name": "b", "sizes": [4], "path": None, "flag": True}
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        build_config(Cfg, {**ns, "batchsize": 32})  # what papermill injects for a typo
+    del ns["flag"]
+    with pytest.raises(ConfigError, match=r"\['flag'\] are not defined"):
+        build_config(Cfg, ns)

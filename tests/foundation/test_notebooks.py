@@ -1,0 +1,65 @@
+"""Every study notebook: stripped, typed and documented parameters that match its config class, valid profiles.
+
+(nbval runs each notebook at its defaults separately: `pytest --nbval-lax notebooks`.)
+"""
+import ast
+import dataclasses
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workbench.config import field_types
+from workbench.notebooks import effective_parameters, load_profile, parameters
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb")) + [REPO / "tests" / "notebooks" / "tiny.ipynb"]
+
+
+def _config_class(nb):
+    """The class passed to build_config in the notebook's config cell, imported as that cell imports it."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "build_config(" in c.source)
+    name = re.search(r"build_config\((\w+)", cell.source).group(1)
+    ns: dict = {}
+    tree = ast.parse(cell.source)
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.ClassDef)):
+            exec(compile(ast.Module([node], []), "<cell>", "exec"), ns)  # noqa: S102
+    return ns[name]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_shape(path):
+    nb = nbformat.read(str(path), as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert "papermill" not in nb.metadata
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code"), \
+        "commit notebooks stripped (make strip)"
+    assert nb.cells[0].cell_type == "markdown" and "python -m workbench run" in nb.cells[0].source
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
+    assert "build_config(" in code[1].source, "the cell after the parameters builds the typed config"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_are_typed_documented_and_match_config(path):
+    spec = parameters(path)
+    for p in spec.values():
+        assert p.type and p.type != "None", f"{p.name} has no type annotation"
+        assert p.help.strip(), f"{p.name} has no help comment"
+    cls = _config_class(nbformat.read(str(path), as_version=4))
+    types = field_types(cls)
+    assert list(types) == list(spec), "parameters cell and config fields must match, in order"
+    defaults = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+                for f in dataclasses.fields(cls)}
+    for name, p in spec.items():
+        assert defaults[name] == p.default, f"{name}: notebook default {p.default!r} != config {defaults[name]!r}"
+
+
+@pytest.mark.parametrize("profile", sorted((REPO / "notebooks" / "params").glob("*/*.yaml")),
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_profiles_are_valid(profile):
+    study = profile.parent.name
+    spec = parameters(REPO / "notebooks" / f"{study}.ipynb")
+    effective_parameters(spec, load_profile(study, profile.stem, REPO), where=str(profile))

@@ -1,0 +1,80 @@
+"""The study runner end to end on a tiny real notebook (tests/notebooks/tiny.ipynb) in a scratch checkout."""
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workbench import runner
+from workbench.cli import main as cli_main
+from workbench.config import ConfigError
+
+TINY = Path(__file__).resolve().parents[1] / "notebooks" / "tiny.ipynb"
+
+
+@pytest.fixture
+def root(tmp_path):
+    (tmp_path / "notebooks" / "params" / "tiny").mkdir(parents=True)
+    shutil.copy(TINY, tmp_path / "notebooks" / "tiny.ipynb")
+    (tmp_path / "notebooks" / "params" / "tiny" / "small.yaml").write_text("n: 4\nlabel: profiled\n")
+    (tmp_path / "notebooks" / "params" / "tiny" / "bad.yaml").write_text("nn: 4\n")
+    return tmp_path
+
+
+def _config(run_dir):
+    return json.loads((run_dir / "config.json").read_text())
+
+
+@pytest.mark.slow
+def test_run_writes_report_config_tables_and_index(root):
+    run_dir = runner.run_study("tiny", "small", {"scale": 2}, root=root)
+    cfg = _config(run_dir)
+    assert cfg["status"] == "ok" and cfg["profile"] == "small"
+    assert cfg["parameters"] == {"n": 4, "scale": 2.0, "label": "profiled", "fail": False}  # full, not overrides
+    assert cfg["effective"] == cfg["parameters"]
+    for key in ("git_commit", "python", "torch", "device", "versions", "started", "ended"):
+        assert key in cfg
+    assert (run_dir / "measurements.csv").read_text().count("\n") == 5  # header + n rows
+    html = (run_dir / "report.html").read_text()
+    assert "data:image/png;base64" in html  # the figure is embedded
+    assert "build_config" not in html  # no code in the report
+    index = (root / "reports" / "index.html").read_text()
+    link = f"tiny/{run_dir.name}/report.html"
+    assert f'href="{link}"' in index and (root / "reports" / link).exists()
+
+
+@pytest.mark.slow
+def test_failed_run_is_marked_and_index_stays_valid(root):
+    with pytest.raises(Exception, match="failing on purpose"):
+        runner.run_study("tiny", None, {"fail": True}, root=root)
+    (run_dir,) = (root / "reports" / "tiny").iterdir()
+    cfg = _config(run_dir)
+    assert cfg["status"] == "failed" and "failing on purpose" in cfg["error"]
+    assert (run_dir / "tiny.ipynb").exists()  # the partial notebook papermill saved
+    index = (root / "reports" / "index.html").read_text()
+    assert re.search(r'<tr class="failed">.*tiny', index)
+
+
+@pytest.mark.parametrize("profile,overrides,message", [
+    (None, {"nn": 3}, r"unknown parameter\(s\) \['nn'\].*valid names: \['fail', 'label', 'n', 'scale'\]"),
+    (None, {"n": "three"}, r"parameter 'n' must be int"),
+    ("bad", {}, r"unknown parameter\(s\) \['nn'\]"),
+    ("nope", {}, r"no profile 'nope'.*known profiles: \['bad', 'small'\]"),
+])
+def test_bad_parameters_fail_before_any_work(root, profile, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        runner.run_study("tiny", profile, overrides, root=root)
+    assert not (root / "reports").exists()
+
+
+def test_cli_reports_bad_parameters_and_lists(root, monkeypatch, capsys):
+    monkeypatch.chdir(root)
+    (root / "pyproject.toml").write_text("")
+    (root / "workbench").mkdir()
+    assert cli_main(["run", "tiny", "-p", "n=oops"]) == 2
+    assert "parameter 'n' must be int" in capsys.readouterr().err
+    assert cli_main(["run", "nosuch"]) == 2
+    assert cli_main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"n\s+int\s+= 10\s+how many integers to sum", out)
