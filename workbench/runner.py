@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from .provenance import environment, now
 from .report import BATCH_ENV, RUN_DIR_ENV, repo_root
 
 
-def export_html(nb_path: Path, html_path: Path) -> Path:
-    """The executed notebook as HTML without code cells (``nbconvert --no-input``)."""
+def export_html(nb_path: Path, html_path: Path, record: dict[str, Any] | None = None) -> Path:
+    """The executed notebook as HTML without code cells (``nbconvert --no-input``), headed by the run's record
+    (status, device, commit, versions, full parameters) when ``record`` is given."""
     import nbformat
     from nbconvert import HTMLExporter
     exporter = HTMLExporter()
@@ -28,7 +30,32 @@ def export_html(nb_path: Path, html_path: Path) -> Path:
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
+    if record is not None:
+        m = re.search(r"<main[^>]*>|<body[^>]*>", body)
+        at = m.end() if m else 0
+        body = body[:at] + _record_html(record) + body[at:]
     return write_text(html_path, body)
+
+
+def _record_html(rec: dict[str, Any]) -> str:
+    """A compact block with what every report must record: run, status, device, commit, versions, config."""
+    esc = lambda v: html.escape(str(v))  # noqa: E731
+    facts = [("study", rec.get("study")), ("run", rec.get("run_id")), ("status", rec.get("status")),
+             ("profile", rec.get("profile") or "default"), ("device", rec.get("device")),
+             ("git commit", rec.get("git_commit")), ("python / torch / CUDA",
+              f"{rec.get('python')} / {rec.get('torch')} / {rec.get('cuda') or 'none'}"),
+             ("started / ended (UTC)", f"{rec.get('started')} / {rec.get('ended', '')}")]
+    if rec.get("error"):
+        facts.append(("error", rec["error"]))
+    params = rec.get("effective") or rec.get("parameters") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in (rec.get("versions") or {}).items())
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
+    prow = "".join(f"<tr><th>{esc(k)}</th><td><code>{esc(repr(v))}</code></td></tr>" for k, v in params.items())
+    return (f'<section class="workbench-run" style="font-family:sans-serif;font-size:13px;margin:1em 0;'
+            f'padding:0.5em 1em;border:1px solid #ccc;background:#f8f8f8">'
+            f"<table>{rows}<tr><th>versions</th><td>{esc(versions)}</td></tr></table>"
+            f"<details><summary>full effective configuration ({len(params)} parameters)</summary>"
+            f"<table>{prow}</table></details></section>")
 
 
 def new_run_id(study_dir: Path, profile: str | None) -> str:
@@ -85,7 +112,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
             record["effective"] = read_json(eff)["parameters"]
         if out_nb.exists():
             try:
-                export_html(out_nb, run_dir / "report.html")
+                export_html(out_nb, run_dir / "report.html", record)
             except Exception as exc:  # the partial notebook may be unreadable; the record says so
                 record["report_error"] = f"{type(exc).__name__}: {exc}"
         write_json(run_dir / "config.json", record)

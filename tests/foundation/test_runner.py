@@ -39,6 +39,7 @@ def test_run_writes_report_config_tables_and_index(root):
     html = (run_dir / "report.html").read_text()
     assert "data:image/png;base64" in html  # the figure is embedded
     assert "build_config" not in html  # no code in the report
+    assert "workbench-run" in html and cfg["git_commit"] in html and "profiled" in html  # the run's record
     index = (root / "reports" / "index.html").read_text()
     link = f"tiny/{run_dir.name}/report.html"
     assert f'href="{link}"' in index and (root / "reports" / link).exists()
