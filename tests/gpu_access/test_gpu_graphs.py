@@ -1,0 +1,81 @@
+"""Graph readers and generators against hand-made ground truth and the shared raw files."""
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.gpu_access.catalog import GraphUnavailable, load_graph
+from workbench.gpu_access.cora_data import build_cora, load_cora
+from workbench.gpu_access.graphs import csr_from_edges, read_musae_facebook, read_planetoid
+from workbench.gpu_access.rmat import rmat_edges, rmat_graph
+
+
+def test_csr_symmetric_without_loops_or_duplicates():
+    indptr, indices = csr_from_edges(np.array([0, 0, 1, 2, 2]), np.array([1, 1, 0, 2, 3]), 4)
+    assert indptr.tolist() == [0, 1, 2, 3, 4]
+    assert indices.tolist() == [1, 0, 3, 2]
+    with pytest.raises(ValueError, match="endpoints"):
+        csr_from_edges(np.array([0]), np.array([4]), 4)
+
+
+def test_embedded_cora_statistics():
+    g = load_cora()
+    assert (g.num_nodes, g.num_edges, g.features.shape[1], g.num_classes) == (2708, 10556, 1433, 7)
+    assert (g.train_idx.numel(), g.val_idx.numel(), g.test_idx.numel()) == (140, 500, 1000)
+    src = torch.repeat_interleave(torch.arange(g.num_nodes), g.indptr.diff())
+    fwd = set(zip(src.tolist(), g.indices.tolist()))
+    assert all((v, u) in fwd for u, v in fwd)
+
+
+def test_embedded_cora_is_what_the_builder_makes(shared_data, tmp_path):
+    raw = shared_data / "planetoid" / "raw"
+    out = build_cora(raw, tmp_path / "cora")
+    a, b, c = load_cora(out), load_cora(), read_planetoid(raw, "cora")
+    for f in ("indptr", "indices", "features", "labels", "train_idx", "val_idx", "test_idx"):
+        assert torch.equal(getattr(a, f), getattr(b, f)) and torch.equal(getattr(a, f), getattr(c, f)), f
+
+
+def test_citeseer_matches_published_sizes(shared_data):
+    g = load_graph("citeseer", str(shared_data))
+    assert (g.num_nodes, g.num_edges, g.features.shape[1], g.num_classes) == (3327, 9104, 3703, 6)
+
+
+@pytest.mark.slow
+def test_facebook(shared_data):
+    g = read_musae_facebook(shared_data / "musae" / "facebook")
+    # 171,002 listed edges of which 179 are self-loops (counted in the raw file), dropped here
+    assert (g.num_nodes, g.num_edges // 2, g.num_classes) == (22470, 171002 - 179, 4)
+
+
+def test_facebook_malformed_target_names_file_and_line(tmp_path):
+    (tmp_path / "facebook_target.csv").write_text("id,facebook_id,page_name,page_type\n0,1,a,tvshow\nx,2,b,company\n")
+    with gzip.open(tmp_path / "facebook_edges.csv.gz", "wt") as f:
+        f.write("id_1,id_2\n0,1\n")
+    (tmp_path / "facebook_features.json").write_text('{"0": [1], "1": [0]}')
+    with pytest.raises(ValueError, match="facebook_target.csv line 3"):
+        read_musae_facebook(tmp_path)
+
+
+def test_missing_files_say_what_to_fetch(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Planetoid raw files"):
+        read_planetoid(tmp_path, "cora")
+    with pytest.raises(GraphUnavailable, match="data_root"):
+        load_graph("facebook", None)
+    with pytest.raises(ValueError, match="known"):
+        load_graph("reddit")
+
+
+def test_rmat_quadrant_probabilities():
+    src, dst = rmat_edges(1, 40000, seed=0)  # one level: 2 ids, the permutation may swap them
+    counts = np.zeros((2, 2))
+    np.add.at(counts, (src, dst), 1)
+    p = np.sort(counts.ravel() / counts.sum())
+    assert np.allclose(p, np.sort([0.57, 0.19, 0.19, 0.05]), atol=0.01)
+
+
+def test_rmat_graph_is_skewed_and_sized():
+    g = rmat_graph(3000, num_features=16, edge_factor=8, seed=0)
+    assert g.features.shape == (3000, 16) and g.labels.max() < g.num_classes
+    deg = g.indptr.diff().float()
+    assert deg.max() > 10 * deg.mean()  # power-law-ish: hubs far above the mean

@@ -1,0 +1,90 @@
+"""Neighbour sampling: fan-outs respected, blocks valid and chained, selection uniform without replacement.
+
+Tested on a small R-MAT graph (skewed degrees: both the take-all and the subsample paths run) and a star.
+Not proven: speed, or GPU sampling from a unified (host-mapped) CSR beyond equality of rules (GPU run).
+"""
+import pytest
+import torch
+
+from tests.conftest import only_cuda, with_cuda
+from workbench.gpu_access.graphs import csr_from_edges
+from workbench.gpu_access.rmat import rmat_graph
+from workbench.gpu_access.sampling import Block, make_sampler, sample_neighbors
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return rmat_graph(2048, num_features=4, edge_factor=8, seed=1)
+
+
+def _edges(indptr, indices):
+    src = torch.repeat_interleave(torch.arange(indptr.numel() - 1), indptr.diff())
+    return set(zip(src.tolist(), indices.tolist()))
+
+
+def _check_block(block: Block, fanout: int, indptr, edges):
+    n_dst = block.n_dst
+    assert block.src_nodes.unique().numel() == block.src_nodes.numel()
+    assert int(block.edge_dst.max()) < n_dst and int(block.edge_dst.min()) >= 0
+    assert int(block.edge_src.max()) < block.src_nodes.numel()
+    dst_g = block.src_nodes[block.edge_dst].tolist()
+    src_g = block.src_nodes[block.edge_src].tolist()
+    pairs = list(zip(dst_g, src_g))
+    assert len(set(pairs)) == len(pairs), "sampled the same neighbour twice"
+    assert all(p in edges for p in pairs), "a sampled edge is not in the graph"
+    counts = torch.bincount(block.edge_dst, minlength=n_dst)
+    deg = indptr[block.dst_nodes + 1] - indptr[block.dst_nodes]
+    assert torch.equal(counts, deg.clamp(max=fanout) if fanout > 0 else deg)
+
+
+@with_cuda
+@pytest.mark.parametrize("fanouts", [[5, 3], [15, 10, 5], [-1, 2]])
+def test_blocks_respect_fanouts_and_chain(graph, fanouts, device):
+    name = "cpu" if device == "cpu" else "gpu"
+    sampler = make_sampler(name, graph.indptr, graph.indices, fanouts, device, seed=3)
+    seeds = torch.randperm(graph.num_nodes, generator=torch.Generator().manual_seed(0))[:64]
+    blocks = sampler.sample(seeds)
+    assert len(blocks) == len(fanouts)
+    assert torch.equal(blocks[-1].dst_nodes.cpu(), seeds)
+    edges = _edges(graph.indptr, graph.indices)
+    for i, (block, fanout) in enumerate(zip(blocks, fanouts)):
+        block = Block(*(t.cpu() if torch.is_tensor(t) else t for t in
+                        (block.src_nodes, block.n_dst, block.edge_src, block.edge_dst)))
+        _check_block(block, fanout, graph.indptr, edges)
+        if i + 1 < len(blocks):
+            assert torch.equal(block.src_nodes[: blocks[i + 1].src_nodes.numel()].cpu(), blocks[i + 1].src_nodes.cpu())
+
+
+def test_uniform_without_replacement_on_a_star():
+    indptr, indices = csr_from_edges(torch.zeros(10, dtype=torch.long).numpy(), torch.arange(1, 11).numpy(), 11)
+    gen = torch.Generator().manual_seed(0)
+    hits = torch.zeros(11)
+    trials = 3000
+    for _ in range(trials):
+        pos, nbr = sample_neighbors(indptr, indices, torch.tensor([0]), 3, gen)
+        assert nbr.numel() == 3 and nbr.unique().numel() == 3 and bool((pos == 0).all())
+        hits[nbr] += 1
+    p = hits[1:] / trials  # each leaf: 3/10; binomial sd ~ 0.0084, so 0.04 is ~5 sd
+    assert torch.all((p - 0.3).abs() < 0.04), p
+
+
+def test_bad_fanouts_rejected(graph):
+    with pytest.raises(ValueError, match="fanouts"):
+        make_sampler("cpu", graph.indptr, graph.indices, [0, 5], "cpu")
+    with pytest.raises(ValueError, match="known"):
+        make_sampler("tpu", graph.indptr, graph.indices, [5], "cpu")
+
+
+@only_cuda
+def test_unified_csr_samples_like_device_csr(graph):
+    """Same generator seed, CSR in GPU memory vs mapped host memory: identical blocks; close() unpins."""
+    seeds = torch.arange(0, graph.num_nodes, 37)
+    a = make_sampler("gpu", graph.indptr, graph.indices, [5, 3], "cuda", seed=7, csr="device").sample(seeds)
+    s = make_sampler("gpu", graph.indptr, graph.indices, [5, 3], "cuda", seed=7, csr="unified")
+    b = s.sample(seeds)
+    for x, y in zip(a, b):
+        assert all(torch.equal(p, q) for p, q in zip(x.tensors(), y.tensors()))
+    assert graph.indices.is_pinned()
+    del b
+    s.close()
+    assert not graph.indices.is_pinned() and not graph.indptr.is_pinned()

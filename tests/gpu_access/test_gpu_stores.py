@@ -1,0 +1,77 @@
+"""Every registered feature store returns exactly the rows plain indexing returns; the auto rule.
+
+Not proven here: speed, or the overlap of the cpu store's copy with compute (timing, on the lent GPU).
+"""
+import pandas as pd
+import pytest
+import torch
+
+from tests.conftest import with_cuda
+from workbench.gpu_access.policy import AutoPolicy, calibrate, choose
+from workbench.gpu_access.stores import STORES, StoreOptions, make_store, runnable_stores
+
+DTYPES = [torch.float32, torch.float16, torch.int64, torch.uint8]
+
+
+@with_cuda
+@pytest.mark.parametrize("name", STORES.names())
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_store_equals_plain_indexing(name, dtype, device):
+    if STORES.get(name).needs_cuda and device == "cpu":
+        pytest.skip(f"store {name!r} needs CUDA")
+    gen = torch.Generator().manual_seed(0)
+    table = (torch.randn(300, 37, generator=gen) * 50).to(dtype)  # 37: rows not 16-byte aligned
+    idx = torch.randint(300, (513,), generator=gen)  # repeats on purpose
+    idx[:3] = torch.tensor([0, 299, 0])
+    store = make_store(name, table, device, StoreOptions(cpu_threads=2))
+    try:
+        for _ in range(3):  # the cpu store alternates staging buffers: check more than one turn
+            got = store.gather(idx)
+            assert got.device.type == torch.device(device).type
+            assert got.dtype == dtype and torch.equal(got.cpu(), table[idx])
+        assert store.gather(idx[:0]).shape == (0, 37)
+    finally:
+        store.close()
+
+
+def test_unknown_store_lists_known():
+    with pytest.raises(ValueError, match="known: .*cpu.*zero_copy"):
+        make_store("nvme", torch.zeros(2, 2), "cpu")
+
+
+def test_store_refuses_non_contiguous():
+    with pytest.raises(ValueError, match="contiguous"):
+        make_store("cpu", torch.zeros(4, 4).t(), "cpu")
+
+
+def test_runnable_stores_on_cpu():
+    assert set(runnable_stores(torch.device("cpu"))) == {"cpu", "auto"}
+
+
+def test_store_options_validate():
+    with pytest.raises(ValueError, match="kernel"):
+        StoreOptions(kernel="cublas")
+    with pytest.raises(ValueError):
+        AutoPolicy(gpu_fit_fraction=1.5)
+
+
+@pytest.mark.parametrize("table, row, free, expected", [
+    (10, 4, None, "cpu"),                 # no CUDA
+    (100, 4, 1000, "gpu"),                # fits in half of free memory
+    (600, 4096, 1000, "zero_copy"),       # does not fit, wide rows
+    (600, 128, 1000, "cpu"),              # does not fit, narrow rows
+    (600, 512, 1000, "zero_copy"),        # threshold inclusive
+])
+def test_auto_rule(table, row, free, expected):
+    assert choose(table, row, free, AutoPolicy(gpu_fit_fraction=0.5, zero_copy_min_row_bytes=512)) == expected
+
+
+def test_calibrate_picks_smallest_winning_row_size():
+    rows = []
+    for rb, cpu, zc in [(128, 10, 4), (512, 10, 12), (2048, 10, 30), (256, 10, 9)]:
+        rows += [{"store": "cpu", "order": "random", "table_bytes": 1 << 30, "row_bytes": rb, "gbps": cpu},
+                 {"store": "zero_copy", "order": "random", "table_bytes": 1 << 30, "row_bytes": rb, "gbps": zc},
+                 {"store": "zero_copy", "order": "random", "table_bytes": 1 << 20, "row_bytes": rb, "gbps": 99}]
+    assert calibrate(pd.DataFrame(rows)).zero_copy_min_row_bytes == 512
+    only_cpu = pd.DataFrame([r for r in rows if r["store"] == "cpu"])
+    assert calibrate(only_cpu, AutoPolicy(zero_copy_min_row_bytes=7)).zero_copy_min_row_bytes == 7

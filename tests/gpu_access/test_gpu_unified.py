@@ -1,0 +1,133 @@
+"""Unified tensor: refuses clearly without CUDA / for bad input; on a GPU it aliases host memory, pins and
+unpins in place, gathers bit for bit like the CPU, and leaks nothing over many create/destroy cycles.
+
+The GPU tests run only on a lent GPU. Not proven: PCIe efficiency (the microbenchmark measures that).
+"""
+import gc
+
+import pytest
+import torch
+
+from tests.conftest import HAS_CUDA, only_cuda
+from workbench.gpu_access.gather_kernel import gather_rows, triton_available
+from workbench.gpu_access.unified import UnifiedTensor, pin_in_place, to_unified
+
+ROW_BYTES = [1, 2, 3, 4, 12, 16, 100, 128, 132, 512, 4096, 4100]
+DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int8, torch.int32, torch.int64,
+          torch.uint8, torch.bool]
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="checks the CPU-only refusal")
+def test_refuses_clearly_without_cuda():
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        to_unified(torch.zeros(4, 4))
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        pin_in_place(torch.zeros(4))
+
+
+@only_cuda
+def test_refuses_non_contiguous_and_device_tensors():
+    with pytest.raises(ValueError, match="contiguous"):
+        to_unified(torch.zeros(8, 8).t())
+    with pytest.raises(ValueError, match="host memory"):
+        to_unified(torch.zeros(8, device="cuda"))
+    with pytest.raises(ValueError, match="empty"):
+        to_unified(torch.zeros(0, 3))
+
+
+@only_cuda
+def test_pin_and_unpin_in_place():
+    t = torch.arange(1 << 16, dtype=torch.float32)
+    ptr = t.data_ptr()
+    assert not t.is_pinned()
+    reg = pin_in_place(t)
+    assert t.is_pinned() and t.data_ptr() == ptr  # same buffer: nothing was copied
+    reg.unpin()
+    reg.unpin()  # exactly once: the second call does nothing
+    assert not t.is_pinned() and t.data_ptr() == ptr
+
+
+@only_cuda
+def test_view_aliases_host_memory():
+    host = torch.zeros(1000, 64)
+    ut = to_unified(host)
+    idx = torch.tensor([3, 999, 3], device="cuda")
+    assert float(ut[idx].abs().sum()) == 0.0
+    host[3] = 7.0  # a host write ...
+    host[999] = -1.0
+    got = ut[idx]  # ... is seen by the next GPU gather: no copy was made
+    assert got.device.type == "cuda"
+    assert torch.equal(got.cpu(), host[idx.cpu()])
+    ut.view[5, 0] = 42.0  # and a GPU write lands in host memory
+    torch.cuda.synchronize()
+    assert host[5, 0] == 42.0
+
+
+@only_cuda
+def test_view_keeps_host_buffer_alive():
+    host = torch.arange(4096, dtype=torch.float32).reshape(64, 64)
+    expected = host.clone()
+    ut = to_unified(host)
+    view = ut.view
+    del host, ut
+    gc.collect()
+    torch.cuda.synchronize()
+    assert torch.equal(view.cpu(), expected)  # the buffer outlived every other reference
+
+
+@only_cuda
+def test_release_refuses_while_views_are_alive():
+    host = torch.ones(128, 8)
+    ut = to_unified(host)
+    derived = ut.view[10:20]
+    with pytest.raises(RuntimeError, match="still alive"):
+        ut.release()
+    assert host.is_pinned()  # still registered: the derived view must not dangle
+    del derived
+    gc.collect()
+    assert not host.is_pinned()  # unregistered when the last view died
+
+
+@only_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("row_bytes", ROW_BYTES)
+@pytest.mark.parametrize("kernel", ["index_select", "triton"])
+def test_zero_copy_gather_bit_for_bit(dtype, row_bytes, kernel):
+    if kernel == "triton" and not triton_available():
+        pytest.skip("Triton is not installed")
+    size = torch.empty((), dtype=dtype).element_size()
+    if row_bytes % size:
+        pytest.skip("row size not a multiple of the element size")
+    width = row_bytes // size
+    gen = torch.Generator().manual_seed(row_bytes)
+    raw = torch.randint(0, 256, (777, width * size), dtype=torch.uint8, generator=gen)
+    host = raw.view(dtype).contiguous() if dtype != torch.bool else (raw % 2).bool()
+    ut = to_unified(host)
+    idx = torch.randint(777, (1025,), generator=gen)
+    got = gather_rows(ut.view, idx.cuda(), kernel)
+    assert torch.equal(got.cpu().view(torch.uint8), host[idx].view(torch.uint8))  # bits, NaNs included
+
+
+@only_cuda
+def test_no_leak_over_many_cycles():
+    def cycle():
+        host = torch.randn(2048, 256)
+        ut = UnifiedTensor(host)
+        s = float(ut[torch.arange(0, 2048, 7, device="cuda")].sum())
+        ut.release()
+        assert not host.is_pinned()
+        return s
+
+    cycle()
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    for _ in range(300):
+        cycle()
+    for _ in range(50):  # and without release(): garbage collection unregisters
+        host = torch.randn(512, 64)
+        view = to_unified(host).view
+        del view
+        gc.collect()
+        assert not host.is_pinned()
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated() == before

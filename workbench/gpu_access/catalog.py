@@ -1,0 +1,70 @@
+"""Graphs by name for the study: ``cora`` (embedded), ``citeseer``, ``cora-npz``, ``citeseer-npz``, ``facebook``,
+``debian`` (optional), ``rmat:<GiB>`` (synthetic, feature table of that many GiB).
+
+Real graphs other than the embedded Cora are read from ``data_root`` (a local folder holding ``planetoid/raw``,
+``gnn-benchmark-npz/``, ``musae/facebook``, ``debian-bookworm/``); nothing is downloaded.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cora_data import load_cora
+from .graphs import Graph, csr_from_edges, read_gnn_benchmark_npz, read_musae_facebook, read_planetoid
+from .rmat import nodes_for_bytes, rmat_graph, with_random_features
+
+NAMES = ("cora", "cora-planetoid", "citeseer", "cora-npz", "citeseer-npz", "facebook", "debian", "rmat:<GiB>")
+
+
+class GraphUnavailable(RuntimeError):
+    """An optional graph cannot be loaded here (missing builder or files); the study skips it."""
+
+
+def _root(data_root: str | None, name: str) -> Path:
+    if not data_root:
+        raise GraphUnavailable(f"graph {name!r} needs data_root (a folder with planetoid/, gnn-benchmark-npz/, "
+                               "musae/, debian-bookworm/)")
+    return Path(data_root)
+
+
+def _debian(data_root: str | None, num_features: int, seed: int) -> Graph:
+    """The Debian package dependency graph (Depends / Pre-Depends / Recommends, symmetrized) from the XMC data
+    builder, with random features and learnable labels (the study measures data movement, not Debian)."""
+    try:
+        from ..xmc.debian import dependency_graph  # another study's builder; optional here
+    except ImportError as exc:
+        raise GraphUnavailable(f"debian: workbench.xmc.debian.dependency_graph is not available ({exc})") from exc
+    path = _root(data_root, "debian") / "debian-bookworm" / "main_binary-amd64_Packages.xz"
+    if not path.exists():
+        raise GraphUnavailable(f"debian: {path} is missing (Debian bookworm main/binary-amd64/Packages.xz)")
+    names, edges = dependency_graph(path)
+    indptr, indices = csr_from_edges(edges[:, 0], edges[:, 1], len(names))
+    return with_random_features("debian", indptr, indices, num_features, seed=seed)
+
+
+def load_graph(spec: str, data_root: str | None = None, rmat_num_features: int = 128,
+               rmat_edge_factor: int = 8, seed: int = 0) -> Graph:
+    """The graph named ``spec`` (see module docstring); unknown names raise listing the known ones."""
+    g = _load(spec, data_root, rmat_num_features, rmat_edge_factor, seed)
+    g.name = spec
+    return g
+
+
+def _load(spec: str, data_root: str | None, rmat_num_features: int, rmat_edge_factor: int, seed: int) -> Graph:
+    if spec == "cora":
+        return load_cora()
+    if spec in ("citeseer", "cora-planetoid"):
+        return read_planetoid(_root(data_root, spec) / "planetoid" / "raw", spec.split("-")[0])
+    if spec.endswith("-npz"):
+        return read_gnn_benchmark_npz(_root(data_root, spec) / "gnn-benchmark-npz" / f"{spec[:-4]}.npz", seed)
+    if spec == "facebook":
+        return read_musae_facebook(_root(data_root, spec) / "musae" / "facebook", seed)
+    if spec == "debian":
+        return _debian(data_root, rmat_num_features, seed)
+    if spec.startswith("rmat:"):
+        try:
+            gib = float(spec[5:])
+        except ValueError:
+            raise ValueError(f"bad synthetic graph {spec!r}; write rmat:<GiB of features>, e.g. rmat:8") from None
+        n = nodes_for_bytes(gib * 2**30, rmat_num_features)
+        return rmat_graph(n, rmat_num_features, rmat_edge_factor, seed=seed)
+    raise ValueError(f"Unrecognized graph: {spec!r}; known: {list(NAMES)}")

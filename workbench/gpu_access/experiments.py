@@ -1,0 +1,157 @@
+"""The study's steps as functions of its config: device setup, microbenchmark, end-to-end training, summary."""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from ..device import resolve_device
+from .bench import gather_sweep, h2d_bandwidth
+from .catalog import GraphUnavailable, load_graph
+from .policy import AutoPolicy
+from .sampling import make_sampler
+from .stores import STORES, make_store
+from .study import GPUAccessConfig
+from .train import train_graphsage
+
+
+def setup_device(cfg: GPUAccessConfig) -> torch.device:
+    """Resolve ``cfg.device`` once; set torch's CPU threads; cap GPU memory to emulate a smaller GPU."""
+    device = resolve_device(cfg.device)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    if device.type == "cuda" and cfg.gpu_memory_gib > 0:
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, cfg.gpu_memory_gib * 2**30 / total), device)
+    return device
+
+
+def microbenchmark(cfg: GPUAccessConfig, device: torch.device,
+                   progress: bool = True) -> tuple[dict | None, pd.DataFrame]:
+    """(pinned H2D copy row or None on CPU, gather sweep table with ``fraction_of_h2d`` where measurable)."""
+    h2d = h2d_bandwidth(cfg.h2d_mib << 20, device, repeats=max(cfg.bench_repeats, 5), warmup=cfg.bench_warmup + 1)
+    rows = gather_sweep(cfg.bench_stores, cfg.bench_row_bytes, [m << 20 for m in cfg.bench_table_mib],
+                        cfg.bench_rows_per_call, cfg.bench_orders, device, cfg.store_options(),
+                        cfg.bench_repeats, cfg.bench_warmup, cfg.seed, progress)
+    df = pd.DataFrame(rows)
+    df["fraction_of_h2d"] = df["gbps"] / h2d["gbps"] if h2d else float("nan")
+    return h2d, df
+
+
+def _sampler_name(cfg: GPUAccessConfig, device: torch.device) -> str:
+    if cfg.sampler != "auto":
+        return cfg.sampler
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
+def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | None = None,
+               progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train GraphSAGE on every graph with every store. Returns (per-epoch rows, per-(graph, store) status
+    rows: ran / needs CUDA / does not fit / graph unavailable, with the graph's statistics)."""
+    epochs, status = [], []
+    sampler_name = _sampler_name(cfg, device)
+    for spec in cfg.graphs:
+        try:
+            graph = load_graph(spec, cfg.data_root, cfg.rmat_num_features, cfg.rmat_edge_factor, cfg.seed)
+        except GraphUnavailable as exc:
+            status.append({"graph": spec, "status": f"unavailable: {exc}"})
+            continue
+        stats = graph.stats()
+        for name in cfg.stores:
+            base = {**stats, "store": name, "sampler": sampler_name}
+            if STORES.get(name).needs_cuda and device.type != "cuda":
+                status.append({**base, "status": "needs CUDA"})
+                continue
+            try:
+                store = make_store(name, graph.features, device, cfg.store_options(policy))
+            except torch.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                status.append({**base, "status": "does not fit in GPU memory"})
+                continue
+            chosen = getattr(store, "chosen", name)
+            sampler = make_sampler(sampler_name, graph.indptr, graph.indices, list(cfg.fanouts), device,
+                                   cfg.seed, cfg.csr)
+            try:
+                rows = train_graphsage(graph, sampler, store, cfg.train_settings(), device, progress)
+            finally:
+                store.close()
+                sampler.close()
+            epochs += [{"graph": spec, "store": name, "chosen": chosen, "sampler": sampler_name, **r} for r in rows]
+            status.append({**base, "chosen": chosen, "status": "ran"})
+        del graph
+    return pd.DataFrame(epochs), pd.DataFrame(status)
+
+
+def summarize(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Per (graph, store): medians over epochs after the first (warm-up; all epochs if only one), final
+    accuracy, and ratios to the ``cpu`` store of the same graph (speedup = cpu epoch s / this epoch s)."""
+    if epochs.empty:
+        return pd.DataFrame()
+    warm = epochs[(epochs["epoch"] > 0) | (epochs.groupby(["graph", "store"])["epoch"].transform("max") == 0)]
+    cols = ["epoch_s", "sample_s", "gather_s", "compute_s", "cpu_s", "energy_j"]
+    med = warm.groupby(["graph", "store", "chosen"], as_index=False)[cols].median()
+    last = epochs.sort_values("epoch").groupby(["graph", "store"], as_index=False)[["val_acc", "test_acc"]].last()
+    out = med.merge(last, on=["graph", "store"])
+    out["transfer_share"] = out["gather_s"] / (out["sample_s"] + out["gather_s"] + out["compute_s"])
+    ref = out[out["store"] == "cpu"].set_index("graph")
+    for col, name in (("epoch_s", "speedup_vs_cpu"), ("cpu_s", "cpu_time_ratio"), ("energy_j", "energy_ratio")):
+        base = out["graph"].map(ref[col]) if not ref.empty else float("nan")
+        out[name] = base / out[col] if col == "epoch_s" else out[col] / base
+    return out
+
+
+def _target(name: str, value, threshold: float, higher_is_better: bool = True) -> dict:
+    if value is None or pd.isna(value):
+        ok = None
+    else:
+        ok = bool(value >= threshold) if higher_is_better else bool(value <= threshold)
+    return {"target": name, "value": None if ok is None else float(value), "threshold": threshold, "met": ok}
+
+
+def _zero_copy_fraction(bench: pd.DataFrame, h2d: dict | None, table: str, row_min: int, row_max: int | None):
+    if not h2d or bench.empty or "gbps" not in bench:
+        return None
+    df = bench[(bench["store"] == "zero_copy") & (bench["status"] == "ok") & (bench["order"] == "random")]
+    if df.empty:
+        return None
+    df = df[df["table_bytes"] == (df["table_bytes"].min() if table == "small" else df["table_bytes"].max())]
+    df = df[(df["rows"] == df["rows"].max()) & (df["row_bytes"] >= row_min)]
+    if row_max is not None:
+        df = df[df["row_bytes"] <= row_max]
+    return None if df.empty else df.groupby("row_bytes")["gbps"].median().min() / h2d["gbps"]
+
+
+def _auto_vs_best(summary: pd.DataFrame):
+    """Worst ratio over graphs of auto's epoch time to the better of cpu and zero_copy (<= 1: never slower)."""
+    wide = summary.pivot_table(index="graph", columns="store", values="epoch_s") if not summary.empty else None
+    if wide is None or not {"auto", "cpu", "zero_copy"} <= set(wide.columns):
+        return None
+    return (wide["auto"] / wide[["cpu", "zero_copy"]].min(axis=1)).max()
+
+
+def check_targets(h2d: dict | None, bench: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFrame) -> pd.DataFrame:
+    """The issue's targets, measured: value, threshold, met (None where this run could not measure it, e.g.
+    without CUDA, or no graph whose features exceed / fit the GPU memory)."""
+    rows = [_target("zero-copy / pinned copy, rows >= 128 B, smallest table",
+                    _zero_copy_fraction(bench, h2d, "small", 128, None), 0.9),
+            _target("zero-copy / pinned copy, 512 B rows, largest table",
+                    _zero_copy_fraction(bench, h2d, "large", 512, 512), 0.8),
+            _target("auto epoch time / best of cpu and zero_copy (1.1 = noise allowance)", _auto_vs_best(summary),
+                    1.1, higher_is_better=False)]
+    zc = summary[summary["store"] == "zero_copy"] if not summary.empty else summary
+    too_big = set(status.loc[status["status"] == "does not fit in GPU memory", "graph"]) if not status.empty else set()
+    over = zc[zc["graph"].isin(too_big)] if not zc.empty else zc
+    fits = set(summary.loc[summary["store"] == "gpu", "graph"]) if not summary.empty else set()
+    rows += [_target("zero_copy speedup vs cpu, features over GPU memory",
+                     over["speedup_vs_cpu"].min() if not over.empty else None, 2.0),
+             _target("zero_copy CPU time / cpu store's, features over GPU memory",
+                     over["cpu_time_ratio"].max() if not over.empty else None, 0.5, higher_is_better=False),
+             _target("zero_copy GPU energy / cpu store's, features over GPU memory",
+                     over["energy_ratio"].max() if not over.empty else None, 0.999, higher_is_better=False)]
+    if fits and not zc.empty:
+        gpu_t = summary[summary["store"] == "gpu"].set_index("graph")["epoch_s"]
+        ratio = (zc.set_index("graph")["epoch_s"] / gpu_t).dropna()
+        rows.append(_target("zero_copy epoch time / gpu store's, features fit", ratio.max() if len(ratio) else None,
+                            1.3, higher_is_better=False))
+    else:
+        rows.append(_target("zero_copy epoch time / gpu store's, features fit", None, 1.3, higher_is_better=False))
+    return pd.DataFrame(rows)

@@ -1,0 +1,105 @@
+"""Figures of the GPU data access study: tidy tables in, a titled matplotlib Figure with units and legend out."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+PHASES = ("sample_s", "gather_s", "compute_s")
+
+
+def _ok(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["status"] == "ok"] if "status" in df else df
+
+
+def _empty(ax, title: str, why: str):
+    ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
+    ax.set(title=title, xticks=[], yticks=[])
+    return ax.figure
+
+
+def gather_vs_row_bytes(bench: pd.DataFrame, h2d_gbps: float | None = None, table_bytes: int | None = None):
+    """Gather throughput (GB/s) against row size for each store and index order, on one table size (default:
+    the largest); the pinned H2D copy ceiling as a dashed line when measured."""
+    fig, ax = plt.subplots()
+    df = _ok(bench)
+    if df.empty:
+        return _empty(ax, "Gather throughput vs row size", "no gather measured")
+    tb = table_bytes or int(df["table_bytes"].max())
+    df = df[df["table_bytes"] == tb].groupby(["store", "order", "row_bytes"], as_index=False)["gbps"].median()
+    sns.lineplot(df, x="row_bytes", y="gbps", hue="store", style="order", markers=True, ax=ax)
+    if h2d_gbps:
+        ax.axhline(h2d_gbps, ls="--", color="gray", label=f"pinned H2D copy {h2d_gbps:.1f} GB/s")
+    ax.set_xscale("log", base=2)
+    ax.set(title=f"Gather throughput vs row size ({tb / 2**20:.0f} MiB table)", xlabel="row size (bytes)",
+           ylabel="useful throughput (GB/s)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def gather_vs_table_bytes(bench: pd.DataFrame, row_bytes: int | None = None, h2d_gbps: float | None = None):
+    """Gather throughput (GB/s) against the table footprint, random indices, one row size (default: largest)."""
+    fig, ax = plt.subplots()
+    df = _ok(bench)
+    if df.empty:
+        return _empty(ax, "Gather throughput vs table size", "no gather measured")
+    rb = row_bytes or int(df["row_bytes"].max())
+    df = df[(df["row_bytes"] == rb)].groupby(["store", "order", "table_bytes"], as_index=False)["gbps"].median()
+    df["table_mib"] = df["table_bytes"] / 2**20
+    sns.lineplot(df, x="table_mib", y="gbps", hue="store", style="order", markers=True, ax=ax)
+    if h2d_gbps:
+        ax.axhline(h2d_gbps, ls="--", color="gray", label=f"pinned H2D copy {h2d_gbps:.1f} GB/s")
+    ax.set_xscale("log", base=2)
+    ax.set(title=f"Gather throughput vs table footprint ({rb} B rows)", xlabel="table footprint (MiB)",
+           ylabel="useful throughput (GB/s)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def epoch_breakdown(summary: pd.DataFrame):
+    """Stacked bars: median seconds per epoch in sampling, gathering/transfer and compute, per graph and store."""
+    fig, ax = plt.subplots()
+    if summary.empty:
+        return _empty(ax, "GraphSAGE epoch time by phase", "no training run")
+    df = summary.assign(label=summary["graph"] + "\n" + summary["store"] + "(" + summary["chosen"] + ")")
+    bottom = pd.Series(0.0, index=df.index)
+    for phase, color in zip(PHASES, sns.color_palette("colorblind", 3)):
+        ax.bar(df["label"], df[phase], bottom=bottom, label=phase.replace("_s", ""), color=color)
+        bottom += df[phase]
+    ax.plot(df["label"], df["epoch_s"], "k_", markersize=20, label="epoch wall time")
+    ax.set(title="GraphSAGE epoch time by phase (median over epochs)", xlabel="graph / store (chosen)",
+           ylabel="seconds per epoch")
+    ax.tick_params(axis="x", labelsize="small")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def epoch_costs(summary: pd.DataFrame):
+    """Per graph and store: process CPU seconds per epoch, and GPU joules per epoch where NVML measured them."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    if summary.empty:
+        return _empty(axes[0], "Cost per epoch", "no training run")
+    sns.barplot(summary, x="graph", y="cpu_s", hue="store", ax=axes[0])
+    axes[0].set(title="Process CPU time per epoch", xlabel="graph", ylabel="CPU seconds (user + system)")
+    energy = summary.dropna(subset=["energy_j"])
+    if energy.empty:
+        _empty(axes[1], "GPU energy per epoch", "no NVML energy counter here")
+    else:
+        sns.barplot(energy, x="graph", y="energy_j", hue="store", ax=axes[1])
+        axes[1].set(title="GPU energy per epoch", xlabel="graph", ylabel="energy (J)")
+    fig.suptitle("Cost per epoch by feature store")
+    return fig
+
+
+def explore_epochs(epochs: pd.DataFrame, metric: str = "epoch_s", graph: str | None = None):
+    """For the explorer: ``metric`` per epoch for each store on one graph (default: the first)."""
+    fig, ax = plt.subplots()
+    if epochs.empty:
+        return _empty(ax, "Per-epoch measurements", "no training run")
+    graph = graph or epochs["graph"].iloc[0]
+    df = epochs[epochs["graph"] == graph]
+    sns.lineplot(df, x="epoch", y=metric, hue="store", marker="o", ax=ax)
+    unit = {"epoch_s": "s", "sample_s": "s", "gather_s": "s", "compute_s": "s", "cpu_s": "CPU s",
+            "energy_j": "J", "val_acc": "fraction", "test_acc": "fraction", "loss": "nats"}.get(metric, "")
+    ax.set(title=f"{metric} per epoch on {graph}", xlabel="epoch", ylabel=f"{metric} ({unit})")
+    return fig

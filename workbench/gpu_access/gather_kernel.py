@@ -1,0 +1,94 @@
+"""Row gather on the GPU from any CUDA-addressable table (GPU memory or a unified tensor's host memory).
+
+``gather_rows(table, idx, kernel)`` returns ``table[idx]``. Kernels:
+
+* ``index_select``: PyTorch's own.
+* ``triton``: a small Triton kernel over the rows reinterpreted as 4-, 2- or 1-byte words, so every dtype is
+  copied bit for bit and 16-byte aligned rows get vectorized 128-bit loads (Triton specializes integer
+  arguments divisible by 16, which lets it prove alignment). Each program copies a BLOCK_R x BLOCK_C tile.
+* ``auto``: Triton when it is importable and works here, else ``index_select``.
+
+Triton is imported lazily (it is absent on CPU-only machines); a failed Triton launch warns once and falls back.
+Indices must be in range: the Triton kernel does not bounds-check (``index_select`` does).
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+
+import torch
+
+KERNELS = ("index_select", "triton", "auto")
+_TRITON_BROKEN: list[str] = []  # the reason, once a launch failed
+
+
+@functools.lru_cache(maxsize=1)
+def _triton_kernel():
+    """The jitted kernel, or None when Triton is not installed."""
+    try:
+        import triton
+        import triton.language as tl
+    except ImportError:
+        return None
+
+    @triton.jit
+    def _gather(src, idx, out, n_rows, row_words, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+        rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+        cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+        rmask = rows < n_rows
+        src_rows = tl.load(idx + rows, mask=rmask, other=0).to(tl.int64)  # int64: tables over 2^31 words
+        mask = rmask[:, None] & (cols < row_words)[None, :]
+        vals = tl.load(src + src_rows[:, None] * row_words + cols[None, :], mask=mask)
+        tl.store(out + rows.to(tl.int64)[:, None] * row_words + cols[None, :], vals, mask=mask)
+
+    return triton, _gather
+
+
+def triton_available() -> bool:
+    return _triton_kernel() is not None and not _TRITON_BROKEN
+
+
+def _as_words(t: torch.Tensor) -> torch.Tensor:
+    """(N, ...) contiguous -> (N, W) of the widest word (int32/int16/uint8) dividing the row size."""
+    n = t.shape[0]
+    row_bytes = t[0].numel() * t.element_size() if n else t.element_size()
+    raw = t.reshape(n, -1).view(torch.uint8)
+    for dtype, size in ((torch.int32, 4), (torch.int16, 2)):
+        if row_bytes % size == 0:
+            return raw.view(dtype)
+    return raw
+
+
+def _triton_gather(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    triton, kernel = _triton_kernel()
+    src = _as_words(table)
+    out = torch.empty((idx.numel(),) + tuple(table.shape[1:]), dtype=table.dtype, device=idx.device)
+    if idx.numel() == 0:
+        return out
+    dst = _as_words(out)
+    row_words = src.shape[1]
+    block_c = min(triton.next_power_of_2(row_words), 1024)
+    block_r = max(1, 4096 // block_c)  # ~16 KiB of int32 per program: enough loads in flight to hide PCIe latency
+    grid = (triton.cdiv(idx.numel(), block_r), triton.cdiv(row_words, block_c))
+    kernel[grid](src, idx, dst, idx.numel(), row_words, BLOCK_R=block_r, BLOCK_C=block_c, num_warps=4)
+    return out
+
+
+def gather_rows(table: torch.Tensor, idx: torch.Tensor, kernel: str = "auto") -> torch.Tensor:
+    """``table[idx]`` on the GPU. table: (N, ...) contiguous CUDA-addressable; idx: (B,) int64 on the same
+    device. Returns (B, ...) in GPU memory, same dtype, bit-identical to ``table.index_select(0, idx)``."""
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown gather kernel {kernel!r}; known: {list(KERNELS)}")
+    if kernel == "index_select" or (kernel == "auto" and not triton_available()):
+        return table.index_select(0, idx)
+    if _triton_kernel() is None:
+        raise RuntimeError("gather kernel 'triton' was asked for, but Triton is not installed")
+    try:
+        return _triton_gather(table, idx)
+    except Exception as exc:  # noqa: BLE001 - any Triton failure (compile, pointer check) -> the safe path
+        if kernel == "triton":
+            raise
+        if not _TRITON_BROKEN:
+            warnings.warn(f"Triton gather failed ({type(exc).__name__}: {exc}); using index_select", stacklevel=2)
+            _TRITON_BROKEN.append(str(exc))
+        return table.index_select(0, idx)

@@ -1,0 +1,193 @@
+"""Graphs for the GNN study: one :class:`Graph` type and readers of the raw formats (no downloads).
+
+* Planetoid raw files (``ind.<name>.{x,y,tx,ty,allx,ally,graph,test.index}``: Cora, CiteSeer), with the
+  standard GCN split (train = the labelled ``x`` rows, val = the next 500, test = ``test.index``).
+* gnn-benchmark ``.npz`` (Shchur et al. 2018: CSR adjacency and attributes); random 60/20/20 split.
+* MUSAE Facebook page-page (edges CSV, features JSON of multi-hot ids, target CSV), gzipped or not.
+
+Every reader returns a symmetric graph without self-loops or duplicate edges, dense float32 features.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import io
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclasses.dataclass
+class Graph:
+    """CSR graph with node features, labels and a split.
+
+    indptr: (N+1,) int64; indices: (E,) int64 -- the neighbours of v are indices[indptr[v]:indptr[v+1]]
+    (graphs here are symmetric, so in- and out-neighbours coincide). features: (N, F) contiguous host tensor
+    (float32 unless a generator says otherwise); labels: (N,) int64; *_idx: int64 node ids.
+    """
+    name: str
+    indptr: torch.Tensor
+    indices: torch.Tensor
+    features: torch.Tensor
+    labels: torch.Tensor
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+    test_idx: torch.Tensor
+    num_classes: int
+
+    @property
+    def num_nodes(self) -> int:
+        return self.indptr.numel() - 1
+
+    @property
+    def num_edges(self) -> int:
+        return self.indices.numel()
+
+    def stats(self) -> dict:
+        """Tidy one-row summary: sizes in nodes, directed edges, features, bytes."""
+        deg = self.indptr.diff()
+        return {"graph": self.name, "nodes": self.num_nodes, "edges": self.num_edges,
+                "features": int(self.features.shape[1]), "classes": self.num_classes,
+                "feature_bytes": self.features.numel() * self.features.element_size(),
+                "row_bytes": int(self.features.shape[1]) * self.features.element_size(),
+                "max_degree": int(deg.max()), "mean_degree": float(deg.float().mean()),
+                "train": self.train_idx.numel(), "val": self.val_idx.numel(), "test": self.test_idx.numel()}
+
+
+def csr_from_edges(src: np.ndarray, dst: np.ndarray, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetrize, drop self-loops and duplicates, sort: (indptr (n+1,), indices (E,)) int64."""
+    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+        raise ValueError(f"edge endpoints must lie in [0, {n})")
+    a, b = np.concatenate([src, dst]), np.concatenate([dst, src])
+    keep = a != b
+    key = np.unique(a[keep] * n + b[keep])  # sorted by (row, column), duplicates gone
+    rows, cols = key // n, key % n
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return torch.from_numpy(indptr), torch.from_numpy(cols)
+
+
+def random_split(n: int, fractions=(0.6, 0.2, 0.2), seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Disjoint random (train, val, test) node ids with the given fractions of ``n``."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    a, b = int(fractions[0] * n), int((fractions[0] + fractions[1]) * n)
+    return perm[:a].sort().values, perm[a:b].sort().values, perm[b:].sort().values
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Planetoid files are Python 2 pickles; allow only the numpy/scipy/collections classes they use."""
+    _ALLOWED = ("numpy", "scipy.sparse", "collections", "copy_reg", "copyreg", "_codecs")
+
+    def find_class(self, module, name):
+        if module.split(".")[0] in ("__builtin__", "builtins") and name in ("object", "list", "dict", "set", "int"):
+            return super().find_class("builtins", name)
+        if module.startswith(self._ALLOWED):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a Planetoid pickle")
+
+
+def _planetoid_part(raw: Path, name: str, part: str):
+    path = raw / f"ind.{name}.{part}"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; put the Planetoid raw files (ind.{name}.*) in {raw}")
+    if part == "test.index":
+        return np.array([int(line) for line in path.read_text().split()], np.int64)
+    try:
+        with path.open("rb") as f:
+            return _SafeUnpickler(f, encoding="latin1").load()
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable Planetoid pickle ({exc})") from exc
+
+
+def read_planetoid(raw: str | Path, name: str = "cora") -> Graph:
+    """Planetoid raw files in ``raw`` -> Graph with the standard split (GCN's ``load_data``).
+
+    CiteSeer has test ids without features; as in GCN/PyG they get zero features and no label (label 0, never
+    in a split).
+    """
+    import scipy.sparse as sp
+    raw = Path(raw)
+    x, y, tx, ty, allx, ally, graph = (_planetoid_part(raw, name, p) for p in
+                                       ("x", "y", "tx", "ty", "allx", "ally", "graph"))
+    test_index = _planetoid_part(raw, name, "test.index")
+    lo, hi = test_index.min(), test_index.max()
+    n = max(len(graph), hi + 1)
+    tx_full = sp.lil_matrix((hi - lo + 1, tx.shape[1]))  # room for test ids that have no row in tx
+    tx_full[np.sort(test_index) - lo, :] = tx
+    ty_full = np.zeros((hi - lo + 1, y.shape[1]))
+    ty_full[np.sort(test_index) - lo, :] = ty
+    feats = sp.vstack([allx, tx_full]).tolil()
+    labels = np.vstack([ally, ty_full])
+    feats[test_index, :] = feats[np.sort(test_index), :]
+    labels[test_index, :] = labels[np.sort(test_index), :]
+    src = np.array([u for u, vs in graph.items() for _ in vs], np.int64)
+    dst = np.array([v for vs in graph.values() for v in vs], np.int64)
+    indptr, indices = csr_from_edges(src, dst, n)
+    dense = torch.from_numpy(np.asarray(feats.todense(), np.float32))
+    return Graph(name, indptr, indices, dense, torch.from_numpy(labels.argmax(1)).long(),
+                 torch.arange(len(y)), torch.arange(len(y), len(y) + 500), torch.from_numpy(np.sort(test_index)),
+                 int(y.shape[1]))
+
+
+def read_gnn_benchmark_npz(path: str | Path, seed: int = 0) -> Graph:
+    """A gnn-benchmark ``.npz`` (adj_*, attr_*, labels) -> Graph with a random 60/20/20 split."""
+    import scipy.sparse as sp
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; expected a gnn-benchmark .npz (shchur/gnn-benchmark data/npz)")
+    with np.load(path, allow_pickle=False) as z:
+        try:
+            adj = sp.csr_matrix((z["adj_data"], z["adj_indices"], z["adj_indptr"]), shape=tuple(z["adj_shape"]))
+            attr = sp.csr_matrix((z["attr_data"], z["attr_indices"], z["attr_indptr"]), shape=tuple(z["attr_shape"]))
+            labels = z["labels"]
+        except KeyError as exc:
+            raise ValueError(f"{path}: not a gnn-benchmark npz, missing {exc}") from exc
+    coo = adj.tocoo()
+    indptr, indices = csr_from_edges(coo.row, coo.col, adj.shape[0])
+    tr, va, te = random_split(adj.shape[0], seed=seed)
+    return Graph(path.stem, indptr, indices, torch.from_numpy(attr.toarray().astype(np.float32)),
+                 torch.from_numpy(labels.astype(np.int64)), tr, va, te, int(labels.max()) + 1)
+
+
+def _open_text(path: Path):
+    return io.TextIOWrapper(gzip.open(path), encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+
+
+def _find(root: Path, stem: str) -> Path:
+    for p in (root / f"{stem}.gz", root / stem):
+        if p.exists():
+            return p
+    raise FileNotFoundError(f"{root / stem}[.gz] is missing; put the MUSAE files there "
+                            "(benedekrozemberczki/MUSAE input/)")
+
+
+def read_musae_facebook(root: str | Path, seed: int = 0) -> Graph:
+    """MUSAE Facebook page-page (22,470 nodes, 4 page types) -> Graph with multi-hot float32 features
+    (4,714 wide: 22470 x 4714 x 4 B = 424 MB) and a random 60/20/20 split."""
+    root = Path(root)
+    with _open_text(_find(root, "facebook_target.csv")) as f:
+        rows = list(csv.DictReader(f))
+    kinds = sorted({r["page_type"] for r in rows})
+    labels = np.zeros(len(rows), np.int64)
+    for line, r in enumerate(rows, start=2):
+        try:
+            labels[int(r["id"])] = kinds.index(r["page_type"])
+        except (ValueError, IndexError) as exc:
+            raise ValueError(f"{root}/facebook_target.csv line {line}: bad row {r}") from exc
+    n = len(rows)
+    with _open_text(_find(root, "facebook_edges.csv")) as f:
+        edges = np.loadtxt(f, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+    with _open_text(_find(root, "facebook_features.json")) as f:
+        feats = json.load(f)
+    width = 1 + max(max(v) for v in feats.values() if v)
+    dense = torch.zeros(n, width)
+    for node, ids in feats.items():
+        dense[int(node), ids] = 1.0
+    indptr, indices = csr_from_edges(edges[:, 0], edges[:, 1], n)
+    tr, va, te = random_split(n, seed=seed)
+    return Graph("facebook", indptr, indices, dense, torch.from_numpy(labels), tr, va, te, len(kinds))

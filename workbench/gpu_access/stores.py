@@ -1,0 +1,207 @@
+"""Feature stores: one protocol, one registry. A store holds an (N, F) node-feature table and returns the rows
+of a mini-batch's input nodes on the compute device.
+
+* ``cpu``: CPU threads gather rows into a pinned staging buffer, then an asynchronous copy on a side stream
+  (double-buffered, so the next batch's gather overlaps this batch's copy and the GPU's compute). On a CPU-only
+  machine: the threaded gather alone.
+* ``zero_copy``: the table stays in host memory as a unified tensor; a GPU kernel gathers the rows over PCIe,
+  in sorted index order (ascending addresses, fewer partially used PCIe reads), scattered back on the GPU.
+* ``gpu``: the whole table in GPU memory (the upper bound, when it fits).
+* ``auto``: one of the above by :mod:`policy`'s rule.
+"""
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from ..device import require_cuda, resolve_device
+from ..registry import Registry
+from .gather_kernel import KERNELS, gather_rows
+from .policy import AutoPolicy, choose, free_gpu_bytes
+
+STORES: Registry = Registry("feature store")
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreOptions:
+    cpu_threads: int = 0  # cpu store: gather threads (0 = torch.get_num_threads())
+    sort_indices: bool = True  # zero_copy: gather in ascending row order, scatter back on the GPU
+    kernel: str = "auto"  # zero_copy/gpu gather: index_select | triton | auto
+    policy: AutoPolicy = AutoPolicy()
+
+    def __post_init__(self):
+        if self.kernel not in KERNELS:
+            raise ValueError(f"unknown gather kernel {self.kernel!r}; known: {list(KERNELS)}")
+        if self.cpu_threads < 0:
+            raise ValueError(f"cpu_threads must be >= 0, got {self.cpu_threads}")
+
+
+@runtime_checkable
+class FeatureStore(Protocol):
+    name: str
+    needs_cuda: bool  # class attribute: False only where the store also runs on CPU-only machines
+    device: torch.device
+
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx: (B,) int64 row ids on any device -> (B, F) rows on ``self.device`` (same dtype as the table)."""
+        ...
+
+    def close(self) -> None:
+        """Free GPU memory, pinned buffers and registrations now."""
+        ...
+
+
+def _check_table(table: torch.Tensor) -> None:
+    if table.device.type != "cpu" or table.dim() < 1 or not table.is_contiguous():
+        raise ValueError("a feature store takes a contiguous (N, F) host tensor; got "
+                         f"{tuple(table.shape)} on {table.device}, contiguous={table.is_contiguous()}")
+
+
+@STORES.register("cpu")
+class CPUStore:
+    """Threaded CPU gather (+ pinned staging and asynchronous copy when the device is a GPU)."""
+    name, needs_cuda = "cpu", False
+
+    def __init__(self, table: torch.Tensor, device: str | torch.device = "auto",
+                 options: StoreOptions = StoreOptions()):
+        _check_table(table)
+        self.table, self.device = table, resolve_device(device)
+        self.threads = options.cpu_threads or torch.get_num_threads()
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="gather") if self.threads > 1 else None
+        self._cuda = self.device.type == "cuda"
+        if self._cuda:
+            self._stream = torch.cuda.Stream(self.device)
+            self._staging: list[torch.Tensor | None] = [None, None]
+            self._done = [torch.cuda.Event(), torch.cuda.Event()]
+            self._turn = 0
+
+    def _gather_into(self, idx: torch.Tensor, out: torch.Tensor) -> None:
+        """out[i] = table[idx[i]], rows split into one contiguous chunk per thread (index_select drops the GIL)."""
+        b = idx.numel()
+        if self._pool is None or b < 2 * self.threads:
+            torch.index_select(self.table, 0, idx, out=out)
+            return
+        bounds = [b * k // self.threads for k in range(self.threads + 1)]
+        jobs = [self._pool.submit(torch.index_select, self.table, 0, idx[s:e], out=out[s:e])
+                for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
+        for j in jobs:
+            j.result()
+
+    def _staging_buffer(self, b: int) -> torch.Tensor:
+        k = self._turn
+        self._done[k].synchronize()  # the copy that last read this buffer has finished
+        buf = self._staging[k]
+        if buf is None or buf.shape[0] < b:
+            buf = torch.empty((max(b, 1),) + tuple(self.table.shape[1:]), dtype=self.table.dtype, pin_memory=True)
+            self._staging[k] = buf
+        return buf[:b]
+
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
+        idx = idx.to("cpu", torch.int64)
+        if not self._cuda:
+            out = torch.empty((idx.numel(),) + tuple(self.table.shape[1:]), dtype=self.table.dtype)
+            self._gather_into(idx, out)
+            return out
+        staging = self._staging_buffer(idx.numel())
+        self._gather_into(idx, staging)
+        compute = torch.cuda.current_stream(self.device)
+        with torch.cuda.stream(self._stream):  # allocated and copied on the side stream: no wait on compute
+            out = torch.empty(staging.shape, dtype=staging.dtype, device=self.device)
+            out.copy_(staging, non_blocking=True)
+            self._done[self._turn].record(self._stream)
+        compute.wait_event(self._done[self._turn])  # compute reads out only after the copy
+        out.record_stream(compute)  # and its memory is not reused while compute may still read it
+        self._turn ^= 1
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._cuda:
+            for ev in self._done:
+                ev.synchronize()
+            self._staging = [None, None]
+
+
+@STORES.register("zero_copy")
+class ZeroCopyStore:
+    """GPU gather straight from pinned, mapped host memory (the table is never copied to the GPU)."""
+    name, needs_cuda = "zero_copy", True
+
+    def __init__(self, table: torch.Tensor, device: str | torch.device = "auto",
+                 options: StoreOptions = StoreOptions()):
+        require_cuda("the zero_copy feature store")
+        _check_table(table)
+        from .unified import UnifiedTensor
+        self.device = resolve_device(device)
+        self.unified = UnifiedTensor(table, self.device)
+        self.sort, self.kernel = options.sort_indices, options.kernel
+
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
+        idx = idx.to(self.device, torch.int64, non_blocking=True)
+        if not self.sort:
+            return gather_rows(self.unified.view, idx, self.kernel)
+        sorted_idx, perm = torch.sort(idx)
+        rows = gather_rows(self.unified.view, sorted_idx, self.kernel)
+        return torch.empty_like(rows).index_copy_(0, perm, rows)  # row i of the answer = table[idx[i]]
+
+    def close(self) -> None:
+        if self.unified is not None:
+            self.unified.release()
+            self.unified = None
+
+
+@STORES.register("gpu")
+class GPUStore:
+    """The whole table copied once into GPU memory; a plain on-device gather."""
+    name, needs_cuda = "gpu", True
+
+    def __init__(self, table: torch.Tensor, device: str | torch.device = "auto",
+                 options: StoreOptions = StoreOptions()):
+        require_cuda("the gpu feature store")
+        _check_table(table)
+        self.device = resolve_device(device)
+        self.table, self.kernel = table.to(self.device), options.kernel
+
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
+        return gather_rows(self.table, idx.to(self.device, torch.int64, non_blocking=True), self.kernel)
+
+    def close(self) -> None:
+        self.table = None
+        torch.cuda.empty_cache()
+
+
+@STORES.register("auto")
+class AutoStore:
+    """Picks ``gpu``, ``zero_copy`` or ``cpu`` once, by :func:`policy.choose`; ``.chosen`` says which."""
+    name, needs_cuda = "auto", False
+
+    def __init__(self, table: torch.Tensor, device: str | torch.device = "auto",
+                 options: StoreOptions = StoreOptions()):
+        _check_table(table)
+        self.device = resolve_device(device)
+        row_bytes = table[0].numel() * table.element_size() if table.shape[0] else 0
+        free = free_gpu_bytes(self.device, options.policy.gpu_memory_cap_bytes)
+        self.chosen = choose(table.numel() * table.element_size(), row_bytes, free, options.policy)
+        self.inner = STORES.get(self.chosen)(table, self.device, options)
+
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.inner.gather(idx)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def make_store(name: str, table: torch.Tensor, device: str | torch.device = "auto",
+               options: StoreOptions = StoreOptions()) -> FeatureStore:
+    """The registered store ``name`` over ``table``; unknown names raise listing the known ones."""
+    return STORES.get(name)(table, device, options)
+
+
+def runnable_stores(device: torch.device) -> list[str]:
+    """Registered stores that can run on ``device`` (CUDA-only ones need a CUDA device)."""
+    return [n for n in STORES.names() if device.type == "cuda" or not STORES.get(n).needs_cuda]

@@ -1,0 +1,89 @@
+"""The frozen config of ``notebooks/gpu_data_access.ipynb``: fields are exactly its parameters.
+
+Defaults are the CPU run nbval executes (embedded Cora and a tiny R-MAT graph, CPU stores, small tables);
+``notebooks/params/gpu_data_access/gpu.yaml`` holds the paper-scale values for a lent GPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..config import ConfigError
+from .gather_kernel import KERNELS
+from .policy import AutoPolicy
+from .sampling import NEIGHBOR_SAMPLERS
+from .stores import STORES, StoreOptions
+from .train import TrainSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class GPUAccessConfig:
+    device: str = "auto"
+    graphs: list[str] = dataclasses.field(default_factory=lambda: ["cora", "rmat:0.004"])
+    data_root: str = ""
+    stores: list[str] = dataclasses.field(default_factory=lambda: ["cpu", "zero_copy", "gpu", "auto"])
+    sampler: str = "auto"
+    csr: str = "device"
+    fanouts: list[int] = dataclasses.field(default_factory=lambda: [10, 5])
+    batch_size: int = 64
+    hidden: int = 64
+    epochs: int = 4
+    lr: float = 0.01
+    dropout: float = 0.5
+    overlap: bool = False
+    max_train_nodes: int = 1024
+    max_eval_nodes: int = 500
+    rmat_num_features: int = 128
+    rmat_edge_factor: int = 8
+    gpu_memory_gib: float = 0.0
+    h2d_mib: int = 64
+    bench_stores: list[str] = dataclasses.field(default_factory=lambda: ["cpu", "zero_copy", "gpu", "auto"])
+    bench_row_bytes: list[int] = dataclasses.field(default_factory=lambda: [128, 132, 512, 2048])
+    bench_table_mib: list[int] = dataclasses.field(default_factory=lambda: [8, 32])
+    bench_rows_per_call: list[int] = dataclasses.field(default_factory=lambda: [4096])
+    bench_orders: list[str] = dataclasses.field(default_factory=lambda: ["random", "sorted"])
+    bench_repeats: int = 5
+    bench_warmup: int = 1
+    cpu_threads: int = 0
+    torch_threads: int = 1
+    kernel: str = "auto"
+    sort_indices: bool = True
+    gpu_fit_fraction: float = 0.5
+    zero_copy_min_row_bytes: int = 512
+    calibrate_auto: bool = True
+    min_cora_accuracy: float = 0.6
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in list(self.stores) + list(self.bench_stores):
+            STORES.get(name)  # raises listing the known stores
+        if self.sampler != "auto":
+            NEIGHBOR_SAMPLERS.get(self.sampler)
+        checks = [
+            (self.csr in ("device", "unified"), f"csr must be 'device' or 'unified', got {self.csr!r}"),
+            (self.kernel in KERNELS, f"kernel must be one of {list(KERNELS)}, got {self.kernel!r}"),
+            (bool(self.fanouts) and all(f > 0 or f == -1 for f in self.fanouts),
+             f"fanouts must be positive (or -1 = all), got {self.fanouts}"),
+            (min(self.batch_size, self.hidden, self.epochs, self.bench_repeats) >= 1,
+             "batch_size, hidden, epochs, bench_repeats must be >= 1"),
+            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
+            (set(self.bench_orders) <= {"random", "sorted"}, f"bench_orders: random/sorted, got {self.bench_orders}"),
+            (min(self.bench_row_bytes + self.bench_table_mib + self.bench_rows_per_call, default=1) >= 1,
+             "benchmark sizes must be positive"),
+            (self.gpu_memory_gib >= 0 and self.torch_threads >= 0 and self.cpu_threads >= 0,
+             "gpu_memory_gib, torch_threads, cpu_threads must be >= 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(msg)
+        AutoPolicy(self.gpu_fit_fraction, self.zero_copy_min_row_bytes)  # its own range checks
+
+    def store_options(self, policy: AutoPolicy | None = None) -> StoreOptions:
+        return StoreOptions(cpu_threads=self.cpu_threads, sort_indices=self.sort_indices, kernel=self.kernel,
+                            policy=policy or AutoPolicy(self.gpu_fit_fraction, self.zero_copy_min_row_bytes,
+                                                        int(self.gpu_memory_gib * 2**30)))
+
+    def train_settings(self) -> TrainSettings:
+        return TrainSettings(fanouts=tuple(self.fanouts), batch_size=self.batch_size, hidden=self.hidden,
+                             epochs=self.epochs, lr=self.lr, dropout=self.dropout, overlap=self.overlap,
+                             max_train_nodes=self.max_train_nodes, max_eval_nodes=self.max_eval_nodes,
+                             seed=self.seed)
