@@ -1,0 +1,110 @@
+"""The study's parts on tiny problems: baseline drawers' log_q vs their empirical frequencies, adaptivity
+metrics ordering (exact > uniform), a short race, the config and the notebook's parameters. Does not prove:
+anything about timing or about accuracy at scale."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.config import ConfigError, from_dict
+from workbench.lsh.adaptivity import adaptivity_rows
+from workbench.lsh.bench import bench_sizes, flatness
+from workbench.lsh.bowdata import load_bow, padded_positives
+from workbench.lsh.drawers import DRAWERS
+from workbench.lsh.params import LSHParams, build_index
+from workbench.lsh.race import parse_method, train_one
+from workbench.lsh.study import LSHStudyConfig
+from workbench.notebooks import parameters
+from workbench.report import repo_root
+
+
+@pytest.mark.parametrize("name", ["uniform", "loguniform", "exact"])
+def test_baseline_log_q_is_expected_count(name):
+    N, budget, R = 30, 8, 3000
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(N, 4, generator=g)
+    q = torch.randn(1, 4, generator=g)
+    pos = torch.tensor([[3, -1]])
+    draw = DRAWERS.get(name)(N, budget)
+    counts = torch.zeros(N)
+    for _ in range(R):
+        neg = draw(q, pos, W, g)
+        counts.index_add_(0, neg.ids[0], torch.ones(budget))
+        expected = torch.zeros(N).index_put_((neg.ids[0],), neg.log_q[0].exp())
+    emp = counts / R
+    seen = expected > 0
+    # expected counts per draw <= budget; 3000 draws put 0.12 beyond 5 sigma
+    assert torch.allclose(emp[seen], expected[seen], atol=0.12)
+    if name == "exact":
+        assert counts[3] == 0                      # the positive has probability 0
+
+
+def test_adaptivity_orders_exact_above_uniform_and_lsh_above_uniform():
+    g = torch.Generator().manual_seed(1)
+    N, d, B = 400, 16, 32
+    W = torch.randn(N, d, generator=g)
+    h = W[torch.randint(N, (B,), generator=g)] + 0.3 * torch.randn(B, d, generator=g)
+    pos = torch.full((B, 1), -1)
+    idx = build_index(LSHParams(K=5, L=6, cap=64), dim=d)
+    idx.rehash(W)
+    drawers = {s: DRAWERS.get(s)(N, 16, index=idx) for s in ("uniform", "exact", "lsh-embedding")}
+    rows = {r["sampler"]: r for r in adaptivity_rows(h, W, torch.zeros(N), pos, drawers, 4, g)}
+    assert rows["exact"]["mean_logit"] > rows["uniform"]["mean_logit"]
+    assert rows["lsh-embedding"]["mean_rank"] < 0.7 * rows["uniform"]["mean_rank"]
+    assert rows["lsh-embedding"]["top50_share"] > 2 * rows["uniform"]["top50_share"]  # uniform: ~budget*50/N/16
+    assert all(0 <= r["tv"] <= 1 and r["kl"] >= 0 for r in rows.values())
+
+
+@pytest.fixture
+def one_thread():
+    # two intra-op threads on a loaded shared machine stall on each other; one is faster for tiny models
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_short_race_runs_and_learns(one_thread):
+    data = load_bow("synthetic", num_labels=200, num_points=600, num_features=200, words_per_point=8)
+    assert data.X_train.shape[0] + data.X_test.shape[0] == 600
+    for method in ("full", "lsh-label:nologq", "lsh-embedding"):
+        rows = train_one(data, method, params=LSHParams(K=4, L=4, cap=16, rehash_every=5), budget=16,
+                         batch_size=64, lr=0.02, hidden=32, time_budget_s=60, max_steps=24, eval_every=12,
+                         eval_points=150, device=torch.device("cpu"))
+        assert [r["step"] for r in rows] == [12, 24]
+        assert rows[-1]["P@1"] > 5.0, (method, rows[-1])   # chance is ~1% on 200 labels
+    assert parse_method("lsh-label:nologq") == ("lsh-label", False)
+    with pytest.raises(ValueError, match="negative drawer"):
+        parse_method("hardest")
+
+
+def test_bench_rows_and_flatness(one_thread):
+    rows = bench_sizes([500, 2000], LSHParams(K=4, L=2, cap=8), dim=8, batch=4, budget=8, repeats=2, warmup=1,
+                       device=torch.device("cpu"), source="gaussian")
+    methods = {r["method"] for r in rows}
+    assert methods == {"rehash", "redraw", "lsh-embedding", "exact", "uniform", "full-softmax"}
+    assert all(r["ms_per_batch"] > 0 for r in rows)
+    assert flatness(rows) > 0
+
+
+def test_padded_positives_matches_rows():
+    data = load_bow("synthetic", num_labels=50, num_points=100, num_features=40, words_per_point=4)
+    rows = np.array([0, 3, 5])
+    P = padded_positives(data.Y_train, rows, torch.device("cpu"))
+    for i, r in enumerate(rows):
+        assert set(P[i][P[i] >= 0].tolist()) == set(data.Y_train[r].indices.tolist())
+
+
+def test_config_rejects_bad_values_and_matches_notebook():
+    with pytest.raises(ConfigError):
+        from_dict(LSHStudyConfig, {"hash": "simhash"})
+    with pytest.raises(ValueError, match="data_dir"):
+        from_dict(LSHStudyConfig, {"dataset": "mulan"})
+    with pytest.raises(ValueError, match="hash family"):
+        from_dict(LSHStudyConfig, {"family": "minhash"})
+    nb = parameters(repo_root() / "notebooks" / "lsh_sampling.ipynb")
+    cfg = LSHStudyConfig()
+    fields = {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
+    assert set(nb) == set(fields)
+    assert {k: p.default for k, p in nb.items()} == fields

@@ -1,0 +1,54 @@
+"""How hard (adaptive) are a sampler's negatives, against the model's own softmax on held-out queries.
+
+For B held-out queries with hidden vectors h and the current output layer (W, c), the reference is the softmax
+of ``h W^T + c`` over each query's non-positive labels. Per drawer, over ``repeats`` draws:
+
+* ``mean_logit``: mean logit of the valid sampled negatives;
+* ``mean_rank``: their mean rank among the query's labels by logit, as a fraction (0 = the top label);
+* ``top50_share``: share of the query's top-50 negatives (by logit) that a draw returns, divided by
+  ``min(50, budget)`` so 1 means every slot was a top-50 negative;
+* ``tv`` / ``kl``: total variation and KL(sampler || softmax) between the drawer's empirical distribution over
+  labels (counts over the draws) and the softmax. With few draws the empirical distribution is noisy, so
+  uniform's TV is not exactly its true value; compare drawers at equal ``repeats``.
+Drawers get ``h`` as the query vector (LSH-Embedding, exact) and use W without the bias.
+"""
+from __future__ import annotations
+
+import torch
+
+from .drawers import Drawer
+from .query import is_member
+
+
+@torch.no_grad()
+def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, bias: torch.Tensor, positives: torch.Tensor,
+                    drawers: dict[str, Drawer], repeats: int, generator: torch.Generator, top: int = 50) -> list[dict]:
+    """h (B, d), W (N, d), bias (N,), positives (B, P) padded with -1 -> one row per drawer."""
+    logits = h @ W.T + bias
+    is_pos = torch.zeros_like(logits, dtype=torch.bool)
+    is_pos.scatter_(1, positives.clamp(min=0), positives >= 0)
+    masked = logits.masked_fill(is_pos, float("-inf"))
+    logp = torch.log_softmax(masked, dim=1)
+    N = logits.shape[1]
+    rank = masked.argsort(dim=1, descending=True).argsort(dim=1).float() / max(N - 1, 1)
+    top_ids = masked.topk(min(top, N), dim=1).indices
+    rows = []
+    for name, draw in drawers.items():
+        counts = torch.zeros_like(logits)
+        lsum = rsum = share = n = 0.0
+        for _ in range(repeats):
+            neg = draw(h, positives, W, generator)
+            v = neg.valid
+            counts.scatter_add_(1, neg.ids, v.to(counts.dtype))
+            lsum += float(logits.gather(1, neg.ids)[v].sum())
+            rsum += float(rank.gather(1, neg.ids)[v].sum())
+            n += float(v.sum())
+            got = is_member(top_ids, neg.ids.masked_fill(~v, -1))
+            share += float(got.float().sum(1).mean()) / min(top, neg.ids.shape[1], N)
+        q = counts / counts.sum(1, keepdim=True).clamp(min=1)
+        p = logp.exp()
+        kl = torch.where(q > 0, q * (q.clamp(min=1e-30).log() - logp), torch.zeros_like(q)).sum(1)
+        rows.append({"sampler": name, "mean_logit": lsum / max(n, 1), "mean_rank": rsum / max(n, 1),
+                     "top50_share": share / repeats, "tv": float(0.5 * (q - p).abs().sum(1).mean()),
+                     "kl": float(kl.mean())})
+    return rows

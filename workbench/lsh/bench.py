@@ -1,0 +1,115 @@
+"""Constant-time benchmark: sampling time per query against the number of labels.
+
+For each label count N: label vectors (the data layer's synthetic generator, or plain Gaussians), one LSH
+index built over them (its rehash and redraw times recorded), then per method the median over ``repeats``
+timed calls after ``warmup`` untimed ones, of one batch of ``batch`` queries. Methods: the LSH drawer, the exact
+adaptive sampler (softmax over all N logits, then multinomial), uniform, and the full softmax forward+backward
+(the cost sampling replaces). Rows are tidy: one per (N, method).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .drawers import DRAWERS
+from .params import LSHParams, build_index
+
+METHODS = ("lsh-embedding", "exact", "uniform", "full-softmax")
+
+
+def label_vectors(num_labels: int, dim: int, source: str, seed: int, device: torch.device) -> torch.Tensor:
+    """(N, dim) float32 label vectors on ``device``: ``"synthetic"`` (clustered, from
+    :func:`workbench.xmc.synthetic.make_synthetic`) or ``"gaussian"`` (i.i.d., generated on the device)."""
+    if source == "synthetic":
+        from ..xmc.synthetic import make_synthetic
+        return make_synthetic(num_labels, num_points=64, dim=dim, labels_per_point=1.0, seed=seed).label_emb.to(device)
+    if source == "gaussian":
+        g = torch.Generator(device=device).manual_seed(seed)
+        return torch.randn(num_labels, dim, generator=g, device=device)
+    raise ValueError(f"unknown label source {source!r}; known: ['gaussian', 'synthetic']")
+
+
+def time_call(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device,
+              min_seconds: float = 0.0, max_repeats: int = 200) -> float:
+    """Median seconds of ``fn()`` over at least ``repeats`` runs after ``warmup`` (CUDA synchronized around
+    each); cheap calls repeat until ``min_seconds`` have been timed (at most ``max_repeats``), so a few
+    scheduler stalls on a shared machine do not decide the median."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    while len(times) < repeats or (sum(times) < min_seconds and len(times) < max_repeats):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def full_softmax_step(q: torch.Tensor, W: torch.Tensor, targets: torch.Tensor) -> Callable[[], None]:
+    """Forward + backward of the full softmax cross-entropy over all N labels (grads of q and W)."""
+    Wp = W.detach().requires_grad_(True)
+    qp = q.detach().requires_grad_(True)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(qp @ Wp.T, targets)
+        loss.backward()
+        Wp.grad = qp.grad = None
+    return step
+
+
+def bench_sizes(sizes: list[int], params: LSHParams, dim: int, batch: int, budget: int, repeats: int,
+                warmup: int, device: torch.device, source: str = "synthetic", seed: int = 0,
+                methods: tuple[str, ...] = METHODS, threads: int = 0) -> list[dict]:
+    """Tidy rows ``{num_labels, method, ms_per_query, ms_per_batch, ...}`` plus ``rehash``/``redraw`` rows
+    (seconds for the whole table build, in ``ms_per_batch``; ``ms_per_query`` empty).
+
+    ``threads`` > 0 sets torch's CPU threads for the bench (restored after): on a shared machine intra-op
+    threads that wait on each other make small calls stall, which is noise, not cost.
+    """
+    before = torch.get_num_threads()
+    if threads > 0 and device.type == "cpu":
+        torch.set_num_threads(threads)
+    try:
+        return _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, seed, methods)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, seed, methods) -> list[dict]:
+    rows = []
+    for N in tqdm(sizes, desc="label counts"):
+        W = label_vectors(N, dim, source, seed, device)
+        g = torch.Generator(device=device).manual_seed(seed + 1)
+        q = W[torch.randint(N, (batch,), generator=g, device=device)]
+        q = q + 0.5 * torch.randn(q.shape, generator=g, device=device) / dim ** 0.5   # queries near labels
+        pos = torch.randint(N, (batch, 1), generator=g, device=device)
+        index = build_index(params, dim, device)
+        base = {"num_labels": N, "device": device.type, "batch": batch, "budget": budget, "dim": dim,
+                "threads": torch.get_num_threads() if device.type == "cpu" else 0}
+        # a redraw is new functions + a rehash: time the draw alone and add the rehash, not a second rebuild
+        draw_s = time_call(lambda: index.family.redraw(index.fn_generator), 1, 0, device)
+        rehash_s = time_call(lambda: index.rehash(W), 1, 0, device)
+        for what, sec in (("rehash", rehash_s), ("redraw", draw_s + rehash_s)):
+            rows.append({**base, "method": what, "ms_per_batch": 1e3 * sec, "ms_per_query": float("nan")})
+        for m in methods:
+            if m == "full-softmax":
+                fn = full_softmax_step(q, W, pos[:, 0])
+            else:
+                draw = DRAWERS.get(m)(N, budget, index=index)
+                fn = (lambda d=draw: d(q, pos, W, g))
+            sec = time_call(fn, repeats, warmup, device, min_seconds=0.25)
+            rows.append({**base, "method": m, "ms_per_batch": 1e3 * sec, "ms_per_query": 1e3 * sec / batch})
+        del W, index
+    return rows
+
+
+def flatness(rows: list[dict], method: str = "lsh-embedding") -> float:
+    """Time per query at the largest N over time at the smallest N, for ``method`` (goal: <= 1.3)."""
+    mine = sorted((r["num_labels"], r["ms_per_query"]) for r in rows if r["method"] == method)
+    return mine[-1][1] / mine[0][1]

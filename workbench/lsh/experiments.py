@@ -1,0 +1,79 @@
+"""The study's three experiments as functions of its config: constant-time bench, race, adaptivity probes.
+
+Each returns tidy rows; the notebook appends them to the run's tables and draws them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..device import resolve_device
+
+from .adaptivity import adaptivity_rows
+from .bench import bench_sizes
+from .bowdata import BowData, bag_tensors, load_bow, padded_positives
+from .drawers import DRAWERS
+from .params import build_index
+from .race import train_one
+from .study import LSHStudyConfig
+
+
+def run_bench(cfg: LSHStudyConfig) -> list[dict]:
+    """Constant-time rows on every device of ``cfg.bench_devices`` (see :func:`workbench.lsh.bench.bench_sizes`)."""
+    rows = []
+    for spec in cfg.bench_devices:
+        rows += bench_sizes(cfg.bench_sizes, cfg.lsh(bench=True), cfg.bench_dim, cfg.bench_batch, cfg.budget,
+                            cfg.bench_repeats, 1, resolve_device(spec), cfg.bench_labels, cfg.seed,
+                            threads=cfg.cpu_threads)
+    return rows
+
+
+def load_data(cfg: LSHStudyConfig) -> BowData:
+    return load_bow(cfg.dataset, cfg.data_dir, cfg.data_variant, num_labels=cfg.num_labels,
+                    num_points=cfg.num_points, num_features=cfg.num_features, seed=cfg.seed)
+
+
+def _probe(cfg: LSHStudyConfig, data: BowData, device: torch.device, rows: list[dict]):
+    """An ``on_eval`` callback that measures every adaptivity sampler against the model being trained."""
+    held = np.arange(min(cfg.adaptivity_queries, data.X_test.shape[0]))
+    pos = padded_positives(data.Y_test, held, device)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed + 11)
+    order = data.label_order().to(device)
+
+    def on_eval(step, train_s, model, index):
+        W = model.W.detach()
+        if index is None and any(s.startswith("lsh") for s in cfg.adaptivity_samplers):
+            index = build_index(cfg.lsh(), W.shape[1], device)
+            index.rehash(W)
+        drawers = {s: DRAWERS.get(s)(data.num_labels, cfg.budget, index=index, label_order=order)
+                   for s in cfg.adaptivity_samplers}
+        with torch.no_grad():
+            h = model.hidden(*bag_tensors(data.X_test, held, device))
+        for r in adaptivity_rows(h, W, model.out_bias.weight.detach()[:, 0], pos, drawers,
+                                 cfg.adaptivity_repeats, gen):
+            rows.append({"dataset": data.name, "probed": cfg.adaptivity_method, "step": step, "train_s": train_s, **r})
+    return on_eval
+
+
+def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device) -> tuple[list[dict], list[dict]]:
+    """Race rows (one per evaluation per method) and adaptivity rows (probes of ``adaptivity_method``), with
+    ``cfg.cpu_threads`` torch threads on CPU (restored after)."""
+    before = torch.get_num_threads()
+    if cfg.cpu_threads > 0:
+        torch.set_num_threads(cfg.cpu_threads)
+    try:
+        return _race(cfg, data, device)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _race(cfg: LSHStudyConfig, data: BowData, device: torch.device) -> tuple[list[dict], list[dict]]:
+    race, adapt = [], []
+    for method in cfg.methods:
+        probe = _probe(cfg, data, device, adapt) if method == cfg.adaptivity_method else None
+        rows = train_one(data, method, params=cfg.lsh(), budget=cfg.budget, batch_size=cfg.batch_size, lr=cfg.lr,
+                         hidden=cfg.hidden, time_budget_s=cfg.time_budget_s, max_steps=cfg.max_steps,
+                         eval_every=cfg.eval_every, eval_points=cfg.eval_points, device=device, seed=cfg.seed,
+                         on_eval=probe)
+        race += [{"dataset": data.name, "num_labels": data.num_labels, "device": device.type, **r} for r in rows]
+    return race, adapt

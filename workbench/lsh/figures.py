@@ -1,0 +1,56 @@
+"""Figures of the LSH sampling study. Each takes a tidy table and returns a titled matplotlib Figure."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+ADAPTIVITY_METRICS = {"mean_logit": "mean logit of sampled negatives", "mean_rank": "mean rank of negatives (fraction, 0 = top)",
+                      "top50_share": "share of true top-50 negatives returned", "tv": "total variation vs softmax",
+                      "kl": "KL(sampler || softmax) (nats)"}
+
+
+def constant_time(df: pd.DataFrame) -> plt.Figure:
+    """Sampling time per query (ms, log) against the number of labels (log), one line per method; right panel:
+    rehash and redraw cost (s) of the LSH tables."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    per_query = df[df["ms_per_query"].notna()]
+    for (method, dev), g in per_query.groupby(["method", "device"]):
+        g = g.sort_values("num_labels")
+        ax.plot(g["num_labels"], g["ms_per_query"], marker="o", label=f"{method} ({dev})")
+    ax.set(xscale="log", yscale="log", xlabel="number of labels", ylabel="time per query (ms, median)",
+           title="Sampling cost per query")
+    ax.legend(fontsize=8)
+    costs = df[df["method"].isin(["rehash", "redraw"])]
+    for (what, dev), g in costs.groupby(["method", "device"]):
+        g = g.sort_values("num_labels")
+        ax2.plot(g["num_labels"], g["ms_per_batch"] / 1e3, marker="s", label=f"{what} ({dev})")
+    ax2.set(xscale="log", yscale="log", xlabel="number of labels", ylabel="seconds per rebuild",
+            title="Table maintenance cost")
+    ax2.legend(fontsize=8)
+    return fig
+
+
+def adaptivity(df: pd.DataFrame, metric: str = "mean_rank") -> plt.Figure:
+    """``metric`` of each sampler's negatives against training time of the probed model."""
+    fig, ax = plt.subplots()
+    for sampler, g in df.groupby("sampler"):
+        ax.plot(g["step"], g[metric], marker=".", label=sampler)
+    ax.set(xlabel="training step of the probed model", ylabel=ADAPTIVITY_METRICS.get(metric, metric),
+           title=f"Adaptivity: {ADAPTIVITY_METRICS.get(metric, metric)}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def race(df: pd.DataFrame, metric: str = "P@1", dataset: str | None = None) -> plt.Figure:
+    """``metric`` (percent) on held-out points against training wall-clock (s), one line per method."""
+    if dataset is not None and "dataset" in df:
+        df = df[df["dataset"] == dataset]
+    fig, ax = plt.subplots()
+    for method, g in df.groupby("method"):
+        g = g.sort_values("train_s")
+        ax.plot(g["train_s"], g[metric], marker=".", label=method)
+    where = f" ({dataset})" if dataset else ""
+    ax.set(xlabel="training wall-clock (s, evaluation excluded)", ylabel=f"{metric} (%)",
+           title=f"Wall-clock to accuracy{where}")
+    ax.legend(fontsize=8)
+    return fig

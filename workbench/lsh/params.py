@@ -1,0 +1,57 @@
+"""The LSH sampler's options (one frozen dataclass) and the index they build."""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from .hashing import DWTA, HASHES, make_family
+from .tables import LSHIndex
+
+SCHEMES = ("embedding", "label")
+
+
+@dataclasses.dataclass(frozen=True)
+class LSHParams:
+    """family: ``"simhash"`` or ``"dwta"``; K: bits per table (SimHash) or elementary hashes per table (DWTA,
+    each ``log2(bin_size)`` bits); L: tables; cap: ids kept per bucket (reservoir); bin_size: DWTA bin width;
+    scheme: ``"embedding"`` (query with the input's embedding) or ``"label"`` (with a true label's vector);
+    rehash_every: steps between rehashing the label vectors; redraw_every: steps between new hash functions
+    (0 = never); log_q: attach sampling log-probabilities (False: zeros, i.e. no logQ correction); seed: the
+    hash functions' seed.
+
+    The reference implementation used 2^18 buckets and 128 ids per bucket; the defaults are CPU-sized.
+    """
+    family: str = "simhash"
+    K: int = 8
+    L: int = 8
+    cap: int = 64
+    bin_size: int = 8
+    scheme: str = "embedding"
+    rehash_every: int = 50
+    redraw_every: int = 0
+    log_q: bool = True
+    seed: int = 0
+
+    def validate(self) -> None:
+        HASHES.get(self.family)
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"unknown LSH scheme {self.scheme!r}; known: {list(SCHEMES)}")
+        for name in ("K", "L", "cap", "rehash_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"LSHParams.{name} must be >= 1, got {getattr(self, name)}")
+        if self.redraw_every < 0:
+            raise ValueError(f"LSHParams.redraw_every must be >= 0 (0 = never), got {self.redraw_every}")
+
+
+def build_index(params: LSHParams, dim: int, device: torch.device | str = "cpu") -> LSHIndex:
+    """An empty :class:`LSHIndex` (call ``rehash``). Hash functions come from a CPU generator seeded with
+    ``params.seed`` (the same functions on every device); reservoir shuffles from one on ``device``."""
+    params.validate()
+    device = torch.device(device)
+    fn_gen = torch.Generator().manual_seed(params.seed)
+    if params.family == "dwta":
+        fam = DWTA(dim, params.K, params.L, fn_gen, device, bin_size=params.bin_size)
+    else:
+        fam = make_family(params.family, dim, params.K, params.L, fn_gen, device)
+    return LSHIndex(fam, params.cap, torch.Generator(device=device).manual_seed(params.seed), fn_gen)

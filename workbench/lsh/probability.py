@@ -1,0 +1,75 @@
+"""Sampling probabilities of the LSH sampler, for the logQ correction of the sampled softmax.
+
+A label ``j`` is in a query's union of buckets when its code equals the query's in at least one of L tables.
+
+* SimHash: one bit agrees with probability ``p = 1 - theta/pi`` (theta: angle between query and label
+  vector), a K-bit code with ``p^K``, and tables are independent, so ``P(j in union) = 1 - (1 - p^K)^L``
+  exactly, over the draw of the hash functions.
+* DWTA: no closed form. :func:`dwta_inclusion` plugs in ``p_hat`` = the share of the L*K elementary hashes
+  on which query and label agree under the current functions. That is an estimate, biased upward for labels
+  that were retrieved (they were retrieved because their hashes agree), and the K hashes of one table are not
+  independent; use it as a relative weight, not as a calibrated probability.
+
+What these formulas do not include, and :func:`sample_log_q` approximates:
+
+* bucket capacity: a bucket holding more than ``cap`` labels keeps a random ``cap`` of them, which lowers the
+  inclusion of labels in crowded buckets by ``cap / full`` (ignored: the query does not see ``full`` per
+  label; it matters when N / 2^K >> cap);
+* the budget: when the union holds U > budget labels, ``budget`` of them are kept uniformly at random, so
+  each kept label's probability is multiplied by ``budget / U`` (applied);
+* padding: a short union is filled with ``m = budget - U`` uniform labels, each label drawn with probability
+  about ``m / N`` (applied to padded slots; a label that could have come both ways gets only one term).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+LOG_Q_FLOOR = math.log(1e-6)  # lowest inclusion log-probability reported for a retrieved label
+
+
+def simhash_bit_prob(q: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Per-bit SimHash collision probability ``1 - theta/pi`` between (B, d) queries and (B, M, d) labels
+    -> (B, M)."""
+    qn = torch.nn.functional.normalize(q.float(), dim=-1)
+    wn = torch.nn.functional.normalize(w.float(), dim=-1)
+    cos = torch.einsum("bd,bmd->bm", qn, wn).clamp(-1.0, 1.0)
+    return 1.0 - torch.arccos(cos) / math.pi
+
+
+def log_inclusion(p_bit: torch.Tensor, K: int, L: int) -> torch.Tensor:
+    """``log(1 - (1 - p^K)^L)`` computed stably; ``-inf`` where ``p == 0``."""
+    pk = p_bit.clamp(0.0, 1.0) ** K
+    log_miss = L * torch.log1p(-pk.clamp(max=1.0 - 1e-12))                     # log (1-p^K)^L
+    return torch.log(-torch.expm1(log_miss)).where(pk > 0, torch.full_like(pk, -math.inf))
+
+
+def simhash_log_inclusion(q: torch.Tensor, w: torch.Tensor, K: int, L: int) -> torch.Tensor:
+    """(B, d) queries, (B, M, d) labels -> (B, M) log probability that each label is in the query's union."""
+    return log_inclusion(simhash_bit_prob(q, w), K, L)
+
+
+def dwta_inclusion(q_sub: torch.Tensor, w_sub: torch.Tensor, K: int, L: int) -> torch.Tensor:
+    """Estimated log inclusion from elementary DWTA hashes: (B, L, K) and (B, M, L, K) -> (B, M)."""
+    p_hat = (q_sub.unsqueeze(1) == w_sub).float().mean(dim=(-1, -2))
+    return log_inclusion(p_hat, K, L)
+
+
+def sample_log_q(log_incl: torch.Tensor, from_lsh: torch.Tensor, union_size: torch.Tensor, budget: int,
+                 num_labels: int) -> torch.Tensor:
+    """Log-probability that each returned negative is in the sample, (B, budget).
+
+    ``log_incl``: (B, budget) inclusion log-prob of each slot's label; ``from_lsh``: (B, budget) bool, True
+    for slots filled from the union, False for uniform padding; ``union_size``: (B,) union sizes U (true
+    labels removed). LSH slots get ``max(log_incl, LOG_Q_FLOOR) + log(min(1, budget/U))``; padded slots
+    ``log(m / N)``.
+    """
+    # floor: a label retrieved with a numerically vanishing estimate (DWTA, or vectors that moved since the
+    # rehash) would otherwise get an unbounded (inf) logit boost from the correction
+    log_incl = log_incl.clamp(min=LOG_Q_FLOOR)
+    U = union_size.clamp(min=1).to(log_incl.dtype).unsqueeze(1)
+    keep = torch.clamp(budget / U, max=1.0).log()
+    m = (budget - union_size.clamp(max=budget)).clamp(min=1).to(log_incl.dtype).unsqueeze(1)
+    pad = (m / num_labels).log().expand_as(log_incl)
+    return torch.where(from_lsh, log_incl + keep, pad)

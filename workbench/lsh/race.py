@@ -1,0 +1,111 @@
+"""Wall-clock-to-accuracy race: train :class:`BowSoftmax` with one negative-sampling method under a time budget,
+evaluating P@1 / P@5 on held-out points every few steps (evaluation time is not counted).
+
+Methods: ``"full"`` (full softmax) or a drawer name of :data:`workbench.lsh.drawers.DRAWERS`, optionally with
+``":nologq"`` (sampled softmax without the logQ correction). LSH methods keep an index over the output layer,
+rehashed every ``rehash_every`` steps and redrawn every ``redraw_every`` (0 = never); both count as training time.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..xmc.metrics import xmc_metrics
+from .bowdata import BowData, bag_tensors, padded_positives
+from .drawers import DRAWERS
+from .params import LSHParams, build_index
+from .softmax_model import BowSoftmax, full_loss, optimizers, predict_topk, sampled_loss
+
+OnEval = Callable[[int, float, BowSoftmax, object], None]
+
+
+def parse_method(method: str) -> tuple[str, bool]:
+    """``"lsh-label:nologq"`` -> ``("lsh-label", False)``; unknown names raise, listing the known ones."""
+    name, _, flag = method.partition(":")
+    if flag not in ("", "nologq"):
+        raise ValueError(f"method suffix must be ':nologq', got {method!r}")
+    if name != "full":
+        DRAWERS.get(name)
+    return name, flag != "nologq"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def evaluate(model: BowSoftmax, data: BowData, n: int, device: torch.device) -> dict[str, float]:
+    """P@1, P@5 (percent) on the first ``n`` test points."""
+    rows = np.arange(min(n, data.X_test.shape[0]))
+    with torch.no_grad():
+        h = model.hidden(*bag_tensors(data.X_test, rows, device))
+        top = predict_topk(model, h, 5)
+    m = xmc_metrics(top.cpu(), data.Y_test[rows], ks=(1, 5))
+    return {"P@1": m["P@1"], "P@5": m["P@5"]}
+
+
+def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, batch_size: int, lr: float,
+              hidden: int, time_budget_s: float, max_steps: int, eval_every: int, eval_points: int,
+              device: torch.device, seed: int = 0, on_eval: OnEval | None = None) -> list[dict]:
+    """Tidy rows ``{method, step, train_s, P@1, P@5, loss, rehash_s, ...}`` at every evaluation."""
+    name, logq = parse_method(method)
+    model = BowSoftmax(data.num_features, data.num_labels, hidden, seed).to(device)
+    opts = optimizers(model, lr, dense_output=name == "full")
+    gen = torch.Generator(device=device).manual_seed(seed)
+    index = build_index(params, hidden, device) if name.startswith("lsh") else None
+    draw = None if name == "full" else DRAWERS.get(name)(
+        data.num_labels, budget, index=index, label_order=data.label_order().to(device), log_q=logq)
+    rng = np.random.default_rng(seed)
+    rows, clock, rehash_s, step, loss = [], 0.0, 0.0, 0, float("nan")
+    order = rng.permutation(data.X_train.shape[0])
+    bar = tqdm(total=max_steps, desc=method, leave=False)
+    while step < max_steps and clock < time_budget_s:
+        if len(order) < batch_size:
+            order = np.concatenate([order, rng.permutation(data.X_train.shape[0])])
+        batch, order = order[:batch_size], order[batch_size:]
+        t0 = time.perf_counter()
+        rehash_s += _maintain(index, params, model, step)
+        loss = _step(model, opts, data, batch, draw, logq, gen, device)
+        _sync(device)
+        clock += time.perf_counter() - t0
+        step += 1
+        bar.update(1)
+        if step % eval_every == 0 or step >= max_steps or clock >= time_budget_s:
+            rows.append({"method": method, "sampler": name, "logq": logq, "step": step, "train_s": clock,
+                         "loss": loss, "rehash_s": rehash_s, **evaluate(model, data, eval_points, device)})
+            if on_eval is not None:
+                on_eval(step, clock, model, index)
+    bar.close()
+    return rows
+
+
+def _maintain(index, params: LSHParams, model: BowSoftmax, step: int) -> float:
+    """Rehash / redraw the LSH index when due (step 0 builds it); seconds spent."""
+    if index is None:
+        return 0.0
+    W = model.W.detach().clone()   # a snapshot: log_q must describe what was hashed, not the moving weights
+    if params.redraw_every and step and step % params.redraw_every == 0:
+        return index.redraw(W)
+    if step % params.rehash_every == 0:
+        return index.rehash(W)
+    return 0.0
+
+
+def _step(model, opts, data: BowData, batch: np.ndarray, draw, logq: bool, gen, device) -> float:
+    h = model.hidden(*bag_tensors(data.X_train, batch, device))
+    pos = padded_positives(data.Y_train, batch, device)
+    if draw is None:
+        loss = full_loss(model, h, pos)
+    else:
+        neg = draw(h.detach(), pos, model.W.detach(), gen)
+        loss = sampled_loss(model, h, pos, neg, logq)
+    for o in opts:
+        o.zero_grad(set_to_none=True)
+    loss.backward()
+    for o in opts:
+        o.step()
+    return float(loss.detach())

@@ -1,0 +1,104 @@
+"""The paper's setting: sparse bag of words -> hidden layer (ReLU) -> N-way output layer, trained with the
+full softmax or a sampled softmax (with or without the logQ correction).
+
+The output layer is an embedding table read by id, so a sampled step touches (and its sparse optimizer
+updates) only the scored rows: the step costs O(B * (P + k) * hidden), not O(N * hidden). The full softmax
+reads the whole table as a matrix and updates it densely.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .query import Negatives
+
+
+class BowSoftmax(nn.Module):
+    """x (bag of words) -> h = relu(E x + b) (hidden,) -> logits W h + c (N,).
+
+    ``W`` (N, hidden) are the label vectors the LSH tables hash.
+    """
+
+    def __init__(self, num_features: int, num_labels: int, hidden: int = 128, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.embed = nn.EmbeddingBag(num_features, hidden, mode="sum", sparse=True)
+        nn.init.normal_(self.embed.weight, std=hidden ** -0.5, generator=g)
+        self.b = nn.Parameter(torch.zeros(hidden))
+        self.out = nn.Embedding(num_labels, hidden, sparse=True)
+        nn.init.normal_(self.out.weight, std=hidden ** -0.5, generator=g)
+        self.out_bias = nn.Embedding(num_labels, 1, sparse=True)
+        nn.init.zeros_(self.out_bias.weight)
+
+    @property
+    def W(self) -> torch.Tensor:
+        return self.out.weight
+
+    def hidden(self, idx: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """EmbeddingBag inputs (see :func:`workbench.lsh.bowdata.bag_tensors`) -> (B, hidden)."""
+        return torch.relu(self.embed(idx, offsets, per_sample_weights=weights) + self.b)
+
+    def full_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, hidden) -> (B, N); dense use of W (dense gradient)."""
+        return h @ self.out.weight.T + self.out_bias.weight.T
+
+    def candidate_logits(self, h: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """(B, hidden), (B, M) label ids -> (B, M); sparse use of W (only these rows get gradients)."""
+        w = self.out(cand)                                           # (B, M, hidden)
+        return torch.einsum("bh,bmh->bm", h, w) + self.out_bias(cand).squeeze(-1)
+
+
+def multilabel_nll(logits: torch.Tensor, is_pos: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy against the uniform distribution over each row's positives, averaged over rows.
+
+    logits, is_pos, valid: (B, M); invalid entries are excluded from the normaliser.
+    """
+    logp = torch.log_softmax(logits.masked_fill(~valid, float("-inf")), dim=1)
+    pos = is_pos & valid
+    per_row = -(logp.masked_fill(~pos, 0.0).sum(1)) / pos.sum(1).clamp(min=1)
+    return per_row[pos.any(1)].mean()
+
+
+def full_loss(model: BowSoftmax, h: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Full softmax over all N labels; positives (B, P) padded with -1."""
+    logits = model.full_logits(h)
+    is_pos = torch.zeros_like(logits, dtype=torch.bool)
+    is_pos.scatter_(1, positives.clamp(min=0), positives >= 0)
+    return multilabel_nll(logits, is_pos, torch.ones_like(is_pos))
+
+
+def sampled_loss(model: BowSoftmax, h: torch.Tensor, positives: torch.Tensor, neg: Negatives,
+                 logq: bool) -> torch.Tensor:
+    """Sampled softmax over [positives, negatives]; with ``logq`` the negatives' logits are lowered by their
+    log expected count (positives are always scored: count 1, log 0)."""
+    cand = torch.cat([positives.clamp(min=0), neg.ids], 1)
+    logits = model.candidate_logits(h, cand)
+    if logq:
+        logits = logits - F.pad(neg.log_q.to(logits.dtype), (positives.shape[1], 0))
+    is_pos = F.pad(positives >= 0, (0, neg.ids.shape[1]))
+    valid = torch.cat([positives >= 0, neg.valid], 1)
+    return multilabel_nll(logits, is_pos, valid)
+
+
+def optimizers(model: BowSoftmax, lr: float, dense_output: bool) -> list[torch.optim.Optimizer]:
+    """SparseAdam for the tables read by id, Adam for the rest; with ``dense_output`` (full softmax) the output
+    layer gets dense gradients and goes to Adam."""
+    sparse = [model.embed.weight] + ([] if dense_output else [model.out.weight, model.out_bias.weight])
+    dense = [model.b] + ([model.out.weight, model.out_bias.weight] if dense_output else [])
+    return [torch.optim.SparseAdam(sparse, lr=lr), torch.optim.Adam(dense, lr=lr)]
+
+
+@torch.no_grad()
+def predict_topk(model: BowSoftmax, h: torch.Tensor, k: int, chunk: int = 1 << 16) -> torch.Tensor:
+    """(B, hidden) -> (B, k) best label ids under the full scores, scanning the labels in chunks."""
+    best_s = torch.full((h.shape[0], 0), float("-inf"), device=h.device)
+    best_i = torch.zeros((h.shape[0], 0), dtype=torch.int64, device=h.device)
+    N = model.W.shape[0]
+    for s in range(0, N, chunk):
+        sc = h @ model.W[s: s + chunk].T + model.out_bias.weight[s: s + chunk].T
+        vals, idx = torch.cat([best_s, sc], 1), torch.cat([best_i, torch.arange(s, min(s + chunk, N),
+                                                                               device=h.device).expand(h.shape[0], -1)], 1)
+        top = vals.topk(min(k, vals.shape[1]), dim=1)
+        best_s, best_i = top.values, idx.gather(1, top.indices)
+    return best_i

@@ -1,0 +1,85 @@
+"""The frozen config of ``notebooks/lsh_sampling.ipynb``: fields are exactly the notebook's parameters.
+
+Defaults are the small CPU run (nbval, about a minute on 2 cores); ``notebooks/params/lsh_sampling/gpu.yaml``
+holds the paper-scale values.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from .bowdata import SOURCES
+from .drawers import DRAWERS
+from .params import LSHParams
+from .race import parse_method
+
+
+@dataclasses.dataclass(frozen=True)
+class LSHStudyConfig:
+    device: str = "auto"
+    seed: int = 0
+    family: str = "simhash"
+    K: int = 6
+    L: int = 8
+    cap: int = 32
+    bin_size: int = 8
+    budget: int = 64
+    rehash_every: int = 10
+    redraw_every: int = 0
+    bench_sizes: list[int] = dataclasses.field(default_factory=lambda: [10_000, 100_000, 1_000_000])
+    bench_K: int = 10
+    bench_dim: int = 32
+    bench_batch: int = 16
+    bench_repeats: int = 3
+    bench_labels: str = "synthetic"
+    cpu_threads: int = 1
+    bench_devices: list[str] = dataclasses.field(default_factory=lambda: ["auto"])
+    dataset: str = "synthetic"
+    data_dir: str = ""
+    data_variant: str = ""
+    num_labels: int = 2000
+    num_points: int = 3000
+    num_features: int = 1000
+    hidden: int = 128
+    batch_size: int = 128
+    lr: float = 0.01
+    methods: list[str] = dataclasses.field(default_factory=lambda: [
+        "full", "uniform", "loguniform", "lsh-embedding", "lsh-embedding:nologq", "lsh-label"])
+    time_budget_s: float = 1.5
+    max_steps: int = 300
+    eval_every: int = 10
+    eval_points: int = 400
+    adaptivity_method: str = "lsh-embedding"
+    adaptivity_samplers: list[str] = dataclasses.field(default_factory=lambda: [
+        "uniform", "loguniform", "lsh-embedding", "lsh-label", "exact"])
+    adaptivity_queries: int = 64
+    adaptivity_repeats: int = 4
+
+    def lsh(self, bench: bool = False) -> LSHParams:
+        """The hashing parameters (``bench``: with ``bench_K`` bits, for the constant-time curve)."""
+        return LSHParams(family=self.family, K=self.bench_K if bench else self.K, L=self.L, cap=self.cap,
+                         bin_size=self.bin_size, rehash_every=self.rehash_every, redraw_every=self.redraw_every,
+                         seed=self.seed)
+
+    def validate(self) -> None:
+        self.lsh().validate()
+        self.lsh(bench=True).validate()
+        if self.dataset not in SOURCES:
+            raise ValueError(f"unknown dataset {self.dataset!r}; known: {list(SOURCES)}")
+        if self.dataset in ("mulan", "dir") and not self.data_dir:
+            raise ValueError(f"dataset {self.dataset!r} needs data_dir (a local directory)")
+        if self.cpu_threads < 0:
+            raise ValueError(f"cpu_threads must be >= 0 (0 = leave torch's setting), got {self.cpu_threads}")
+        if self.bench_labels not in ("synthetic", "gaussian"):
+            raise ValueError(f"bench_labels must be 'synthetic' or 'gaussian', got {self.bench_labels!r}")
+        for m in self.methods:
+            parse_method(m)
+        if self.adaptivity_method not in self.methods:
+            raise ValueError(f"adaptivity_method {self.adaptivity_method!r} must be one of methods {self.methods}")
+        for s in self.adaptivity_samplers:
+            DRAWERS.get(s)
+        small = {k: getattr(self, k) for k in ("budget", "bench_dim", "bench_batch", "bench_repeats", "num_labels",
+                                               "num_points", "num_features", "hidden", "batch_size", "max_steps",
+                                               "eval_every", "eval_points", "adaptivity_queries", "adaptivity_repeats")}
+        bad = {k: v for k, v in small.items() if v < 1}
+        if bad or not self.bench_sizes or min(self.bench_sizes) < 1 or self.lr <= 0 or self.time_budget_s <= 0:
+            raise ValueError(f"sizes, steps, lr and time budget must be positive; got {bad or self}")

@@ -1,0 +1,131 @@
+"""Hash tables in a compact layout: per table, label ids sorted by bucket code plus bucket offsets.
+
+No Python lists: building is one ``argsort`` (stable, after a random shuffle), one ``bincount`` and one
+``cumsum`` per table, all batched over the L tables; looking up a bucket is a gather. Each bucket keeps at most
+``cap`` ids, a uniformly random subset of the labels that hashed there (the reservoir of the reference
+implementation, done at once: shuffle, stable-sort by code, keep each bucket's first ``cap``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import torch
+
+from .hashing import HashFamily
+
+
+@dataclasses.dataclass
+class Tables:
+    """L hash tables over ``num_labels`` ids.
+
+    ids:     (S,) int64, all tables' kept ids back to back; table t, bucket c is
+             ``ids[offsets[t, c] : offsets[t, c] + counts[t, c]]``.
+    offsets: (L, num_buckets) int64 start of each bucket in ``ids``.
+    counts:  (L, num_buckets) int64 kept ids per bucket (``<= cap``).
+    full:    (L, num_buckets) int64 ids that hashed to each bucket before the cap (for diagnostics).
+    """
+    ids: torch.Tensor
+    offsets: torch.Tensor
+    counts: torch.Tensor
+    full: torch.Tensor
+    cap: int
+    num_labels: int
+
+    @property
+    def L(self) -> int:
+        return self.offsets.shape[0]
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.ids, self.offsets, self.counts, self.full))
+
+
+def build_tables(codes: torch.Tensor, num_buckets: int, cap: int, generator: torch.Generator) -> Tables:
+    """Tables from (N, L) int64 bucket codes of labels ``0..N-1``; ``cap`` ids at most per bucket.
+
+    Which ids a full bucket keeps is uniform at random (the shuffle before the stable sort); ``generator``
+    must live on the codes' device.
+    """
+    if cap < 1:
+        raise ValueError(f"bucket capacity must be >= 1, got {cap}")
+    N, L = codes.shape
+    dev = codes.device
+    shuffle = torch.randperm(N, generator=generator, device=dev)
+    # unique keys (code, position in the shuffle): one unstable sort groups by bucket in shuffled order
+    pos = torch.arange(N, device=dev)
+    key = codes.T[:, shuffle]                                                      # (L, N) contiguous
+    srt, at = torch.sort(key * N + pos, dim=1)
+    sorted_codes, order = srt // N, shuffle[at]                                    # (L, N) ids by bucket
+    full = torch.zeros(L, num_buckets, dtype=torch.int64, device=dev)
+    full.scatter_add_(1, key, torch.ones_like(key))
+    start = full.cumsum(1) - full                                                  # bucket start in its row
+    rank = pos.unsqueeze(0) - start.gather(1, sorted_codes)
+    keep = rank < cap
+    counts = full.clamp(max=cap)
+    kept_per_table = counts.sum(1)
+    table_base = kept_per_table.cumsum(0) - kept_per_table
+    offsets = table_base.unsqueeze(1) + counts.cumsum(1) - counts
+    return Tables(ids=order[keep], offsets=offsets, counts=counts, full=full, cap=cap, num_labels=N)
+
+
+class LSHIndex:
+    """A hash family plus the tables of the label vectors it last hashed; rebuilt by :meth:`rehash`.
+
+    ``costs`` lists ``{"what": "rehash"|"redraw", "seconds": ..., "num_labels": ...}`` for every rebuild.
+    ``generator`` (on the tables' device) drives the reservoir shuffles; ``fn_generator`` (default: the same)
+    draws new hash functions -- a CPU generator there gives the same functions on every device.
+    """
+
+    def __init__(self, family: HashFamily, cap: int, generator: torch.Generator,
+                 fn_generator: torch.Generator | None = None):
+        self.family = family
+        self.cap = cap
+        self.generator = generator
+        self.fn_generator = fn_generator or generator
+        self.tables: Tables | None = None
+        self.vectors: torch.Tensor | None = None   # what the last rehash hashed (the caller's tensor, not a copy)
+        self.costs: list[dict] = []
+
+    def rehash(self, label_vectors: torch.Tensor, chunk: int = 1 << 18) -> float:
+        """Hash (N, dim) label vectors in chunks and rebuild the tables; returns seconds spent. The tensor is
+        kept as ``vectors`` (pass a copy if it is a parameter that training updates in place and you want the
+        probabilities of what was hashed)."""
+        t0 = time.perf_counter()
+        codes = torch.cat([self.family.codes(label_vectors[i: i + chunk])
+                           for i in range(0, label_vectors.shape[0], chunk)])
+        self.tables = build_tables(codes, self.family.num_buckets, self.cap, self.generator)
+        self.vectors = label_vectors
+        seconds = _sync_elapsed(t0, codes.device)
+        self.costs.append({"what": "rehash", "seconds": seconds, "num_labels": int(label_vectors.shape[0])})
+        return seconds
+
+    def redraw(self, label_vectors: torch.Tensor) -> float:
+        """Draw new hash functions and rehash; returns seconds spent (both)."""
+        t0 = time.perf_counter()
+        self.family.redraw(self.fn_generator)
+        self.rehash(label_vectors)
+        seconds = _sync_elapsed(t0, label_vectors.device)
+        self.costs.append({"what": "redraw", "seconds": seconds, "num_labels": int(label_vectors.shape[0])})
+        return seconds
+
+    def buckets(self, query_codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) codes -> ids (B, L*cap) int64 and valid (B, L*cap) bool: each query's L buckets, each read
+        through a fixed window of ``cap`` slots (so the cost is independent of the number of labels)."""
+        if self.tables is None:
+            raise RuntimeError("LSHIndex has no tables yet: call rehash(label_vectors) first")
+        t = self.tables
+        table = torch.arange(t.L, device=query_codes.device).unsqueeze(0)
+        start = t.offsets[table, query_codes]                                          # (B, L)
+        count = t.counts[table, query_codes]
+        slot = torch.arange(t.cap, device=query_codes.device)
+        pos = (start.unsqueeze(-1) + slot).clamp(max=max(t.ids.numel() - 1, 0))
+        valid = slot < count.unsqueeze(-1)
+        ids = t.ids[pos] if t.ids.numel() else torch.zeros_like(pos)
+        B = query_codes.shape[0]
+        return ids.view(B, -1), valid.view(B, -1)
+
+
+def _sync_elapsed(t0: float, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
