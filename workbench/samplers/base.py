@@ -108,3 +108,31 @@ class ModelView(Protocol):
     def query_embeddings(self, ids: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def label_embeddings(self, ids: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+class BaseSampler:
+    """Defaults for the optional parts of the protocol: random batches, no refresh, no state.
+
+    Subclasses set ``name`` and implement :meth:`sample`; ``self.pos`` answers positive look-ups.
+    """
+    name = "base"
+    stale_ok = False
+
+    def __init__(self, Y_train, cfg: SamplerConfig):
+        from .positives import Positives
+        self.cfg = cfg
+        self.pos = Positives(Y_train)
+        self.num_labels = self.pos.num_labels
+
+    def batches(self, epoch: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        from .positives import random_batches
+        return iter(random_batches(self.pos.num_queries, batch_size, generator))
+
+    def refresh(self, state: "ModelView", epoch: int, step: int) -> float:
+        return 0.0
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

@@ -1,0 +1,93 @@
+"""NGAME batching and UniDEC pick-some-labels pools against their contracts.
+
+Proves: NGAME's batches are unions of whole clusters and cover the epoch once, its schedule doubles the cluster
+size and re-clusters when due; PSL pools never exceed the cap, hold a positive for every query, mark positives
+exactly, and include shortlist hard negatives when there is room. Not proved: any accuracy claim of the papers.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.samplers.test_sampler_contract import RandomView, random_Y
+from workbench.samplers import SamplerConfig, build_sampler
+from workbench.samplers.positives import Positives
+
+
+def ngame(Y, **kw):
+    return build_sampler("ngame", Y, SamplerConfig(**kw))
+
+
+def test_ngame_schedule_and_costs():
+    Y = random_Y(n=80, L=20)
+    s = ngame(Y, cluster_start=2, cluster_every=2, cluster_size_max=8, cluster_double_every=1)
+    sizes = [s.cluster_size(e) for e in range(6)]
+    assert sizes == [1, 1, 4, 8, 8, 8]
+    view = RandomView(80, 20)
+    for e in range(6):
+        s.refresh(view, e, 0)
+    assert [c["epoch"] for c in s.costs] == [2, 3, 4]  # first clustering, size change at 3, then every 2 epochs from 2
+    assert all(c["refresh_s"] >= c["encode_s"] for c in s.costs)
+
+
+@pytest.mark.parametrize("cluster,batch", [(4, 16), (5, 16), (8, 8)])
+def test_ngame_batches_are_whole_clusters(cluster, batch):
+    Y = random_Y(n=97, L=20)
+    s = ngame(Y, cluster_start=0, cluster_size_max=cluster, cluster_double_every=1)
+    s.fixed_size = cluster
+    s.refresh(RandomView(97, 20), 0, 0)
+    gen = torch.Generator().manual_seed(0)
+    batches = list(s.batches(0, batch, gen))
+    assert sorted(torch.cat(batches).tolist()) == list(range(97))
+    owner = {q: i for i, c in enumerate(s.clusters) for q in c.tolist()}
+    for b in batches:
+        assert len(b) <= batch
+        ids = {owner[q] for q in b.tolist()}
+        assert sum(len(s.clusters[i]) for i in ids) == len(b), "a batch holds part of a cluster"
+    sb = s.sample(batches[0], gen)  # in-batch negatives: pool-wide targets
+    assert torch.equal(sb.targets, Positives(Y).is_positive(batches[0], sb.pool))
+
+
+def test_ngame_random_batches_before_clustering():
+    s = ngame(random_Y(), cluster_start=5)
+    assert s.refresh(RandomView(60, 25), 0, 0) == 0.0 and s.clusters is None
+    assert sorted(torch.cat(list(s.batches(0, 16, torch.Generator()))).tolist()) == list(range(60))
+
+
+@pytest.mark.parametrize("cap,p,hard", [(16, 3, 2), (40, 3, 4), (300, 1, 0), (16, 1, 8)])
+def test_psl_pools(cap, p, hard):
+    Y = random_Y(n=50, L=60, density=0.12)
+    s = build_sampler("unidec", Y, SamplerConfig(pool_cap=cap, positives_per_query=p, hard_per_query=hard,
+                                                 shortlist_size=10, cluster_start=0, cluster_size_max=4))
+    s.refresh(RandomView(50, 60), 0, 0)
+    pos = Positives(Y)
+    gen = torch.Generator().manual_seed(0)
+    for q in s.batches(0, 16, gen):
+        b = s.sample(q, gen)
+        assert len(b.pool) <= cap and torch.equal(b.pool, torch.unique(b.pool))
+        assert b.candidates is None and b.targets.shape == (len(q), len(b.pool))
+        assert torch.equal(b.targets, pos.is_positive(q, b.pool)), "targets are exactly the positives"
+        assert b.targets.any(1).all(), "every query has a positive in the pool"
+        if hard and cap >= 300:
+            negs = (~b.targets).all(0)
+            assert negs.any()
+
+
+def test_psl_includes_hard_negatives_when_room():
+    Y = random_Y(n=30, L=80, density=0.05)
+    s = build_sampler("unidec", Y, SamplerConfig(pool_cap=500, positives_per_query=1, hard_per_query=3,
+                                                 shortlist_size=10, cluster_start=99))
+    s.refresh(RandomView(30, 80), 0, 0)
+    q = torch.arange(30)
+    b = s.sample(q, torch.Generator().manual_seed(0))
+    hard = s.hard_negatives(q)
+    assert len(hard) > 0 and set(hard.tolist()) <= set(b.pool.tolist())
+    for i in range(30):  # per query: the first non-positive shortlist entries, in shortlist order
+        expect = [x for x in s.shortlist[i].tolist() if Y[i, x] == 0][:3]
+        assert s.hard_negatives(torch.tensor([i])).tolist() == expect
+
+
+def test_psl_cap_below_batch_raises():
+    s = build_sampler("unidec", random_Y(), SamplerConfig(pool_cap=4))
+    with pytest.raises(ValueError, match="pool_cap"):
+        s.sample(torch.arange(10), torch.Generator())

@@ -1,0 +1,203 @@
+"""Every baseline sampler against the SampledBatch contract, on small random relevance matrices.
+
+What this proves: shapes, that targets mark exactly the true positives among the scored labels, that removal of
+accidental hits works (and that hits do happen without it), and that uniform / log-uniform draws follow their
+stated distributions (chi-square, fixed seeds). It does not prove anything about training quality.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from scipy.stats import chisquare
+
+from workbench.samplers import SAMPLERS, SamplerConfig, build_sampler
+from workbench.samplers.log_uniform import log_uniform_probs
+from workbench.samplers.positives import Positives
+
+BASELINES = ["full", "uniform", "log_uniform", "in_batch", "ance"]
+
+
+def random_Y(n=60, L=25, density=0.15, seed=0) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    Y = sp.random(n, L, density=density, format="csr", random_state=rng, dtype=np.float32)
+    Y.data[:] = 1.0
+    Y = sp.lil_matrix(Y)
+    for i in range(n):  # every query has at least one positive
+        if Y[i].nnz == 0:
+            Y[i, rng.integers(L)] = 1.0
+    return sp.csr_matrix(Y)
+
+
+class RandomView:
+    """A ModelView with fixed random embeddings (what ANCE refreshes from)."""
+
+    def __init__(self, n, L, d=8, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.q, self.l = torch.randn(n, d, generator=g), torch.randn(L, d, generator=g)
+
+    def query_embeddings(self, ids=None):
+        return self.q if ids is None else self.q[ids]
+
+    def label_embeddings(self, ids=None):
+        return self.l if ids is None else self.l[ids]
+
+
+def make(name, Y, **kw):
+    s = build_sampler(name, Y, SamplerConfig(**kw))
+    s.refresh(RandomView(*Y.shape), 0, 0)
+    return s
+
+
+def scored(batch):
+    """(B, K) label ids scored per query, targets, valid."""
+    B = len(batch.queries)
+    if batch.candidates is None:
+        labels = batch.pool[None, :].expand(B, -1)
+    else:
+        labels = batch.pool[batch.candidates]
+    valid = torch.ones_like(batch.targets) if batch.valid is None else batch.valid
+    return labels, batch.targets, valid
+
+
+@pytest.mark.parametrize("name", BASELINES)
+@pytest.mark.parametrize("p", [1, 2])
+def test_contract(name, p):
+    Y = random_Y()
+    s = make(name, Y, num_negatives=5, positives_per_query=p, shortlist_size=10)
+    gen = torch.Generator().manual_seed(1)
+    batches = list(s.batches(0, 16, gen))
+    assert sorted(torch.cat(batches).tolist()) == list(range(Y.shape[0]))  # an epoch covers every query once
+    pos = Positives(Y)
+    for q in batches:
+        b = s.sample(q, gen)
+        B, C = len(q), len(b.pool)
+        assert torch.equal(b.queries, q)
+        assert torch.equal(b.pool, torch.unique(b.pool)) and b.pool.min() >= 0 and b.pool.max() < Y.shape[1]
+        if b.candidates is None:
+            assert b.targets.shape == (B, C)
+        else:
+            assert b.candidates.shape == b.targets.shape and b.candidates.shape[0] == B
+            assert b.candidates.min() >= 0 and b.candidates.max() < C
+            assert b.candidates.shape[1] == p + 5
+        for t in (b.log_q, b.valid):
+            assert t is None or t.shape == b.targets.shape
+        labels, targets, valid = scored(b)
+        truth = pos.is_positive(q, labels)
+        assert not (targets & ~truth).any(), "a non-positive is marked as a target"
+        if name in ("full", "in_batch"):
+            assert torch.equal(targets, truth), "pool-wide samplers mark every positive in the pool"
+        assert (targets & valid).sum(1).ge(1).all(), "every query scores at least one positive"
+        assert (targets & valid).sum(1).le(p).all() or b.candidates is None
+
+
+@pytest.mark.parametrize("name", ["uniform", "log_uniform", "ance"])
+def test_remove_hits(name):
+    Y = random_Y(n=40, L=12, density=0.4)  # dense: accidental hits are frequent
+    gen = torch.Generator().manual_seed(0)
+    pos = Positives(Y)
+    hits = {}
+    for remove in (True, False):
+        s = make(name, Y, num_negatives=8, remove_hits=remove, shortlist_size=3)
+        b = s.sample(torch.arange(40), gen)
+        labels, targets, valid = scored(b)
+        hits[remove] = int((pos.is_positive(b.queries, labels) & ~targets & valid).sum())
+    assert hits[True] == 0
+    if name != "ance":  # ance's shortlist negatives exclude positives anyway; only its uniform top-up can hit
+        assert hits[False] > 0, "the test data must produce accidental hits for the check above to mean anything"
+
+
+def chi2_p(counts: np.ndarray, probs: np.ndarray) -> float:
+    return chisquare(counts, probs / probs.sum() * counts.sum()).pvalue
+
+
+def test_uniform_frequencies_and_log_q():
+    Y = random_Y(L=20)
+    s = make("uniform", Y, num_negatives=50, remove_hits=False)
+    gen = torch.Generator().manual_seed(3)
+    counts = np.zeros(20)
+    for _ in range(40):
+        b = s.sample(torch.arange(60), gen)
+        neg = b.pool[b.candidates[:, 1:]]
+        counts += np.bincount(neg.ravel().numpy(), minlength=20)
+        assert torch.allclose(b.log_q, torch.full_like(b.log_q, math.log(50 / 20)))
+    assert chi2_p(counts, np.ones(20)) > 1e-3  # 120K draws; a wrong distribution gives p ~ 0
+
+
+def test_log_uniform_frequencies_and_log_q():
+    Y = random_Y(n=200, L=30, density=0.1, seed=4)
+    s = make("log_uniform", Y, num_negatives=40, remove_hits=False)
+    freq = np.asarray(Y.sum(0)).ravel()
+    rank = np.empty(30, int)
+    rank[np.argsort(-freq, kind="stable")] = np.arange(30)
+    p_label = log_uniform_probs(30).numpy()[rank]
+    assert abs(p_label.sum() - 1) < 1e-12
+    assert p_label[np.argmax(freq)] == p_label.max()  # the most frequent label is the most likely negative
+    gen = torch.Generator().manual_seed(5)
+    counts = np.zeros(30)
+    for _ in range(20):
+        b = s.sample(torch.arange(200), gen)
+        neg = b.pool[b.candidates[:, 1:]]
+        counts += np.bincount(neg.ravel().numpy(), minlength=30)
+        lab = b.pool[b.candidates]
+        expect = torch.log(40 * torch.as_tensor(p_label)[lab]).float()
+        assert torch.allclose(b.log_q, expect, atol=1e-5)
+    assert chi2_p(counts, p_label) > 1e-3
+    tv = 0.5 * np.abs(counts / counts.sum() - p_label).sum()
+    assert tv < 0.01  # 160K draws: TV of an exact sampler is ~ sqrt(L / N) / 2 ~ 0.007 at worst
+
+
+def test_shared_negatives_are_shared():
+    s = make("uniform", random_Y(), num_negatives=6, share_negatives=True, remove_hits=False)
+    b = s.sample(torch.arange(10), torch.Generator().manual_seed(0))
+    neg = b.pool[b.candidates[:, 1:]]
+    assert (neg == neg[0]).all()
+
+
+def test_positives_sample_distinct_and_uniform():
+    Y = sp.csr_matrix(np.array([[1, 1, 1, 1, 0], [0, 1, 0, 0, 0]], dtype=np.float32))
+    pos = Positives(Y)
+    gen = torch.Generator().manual_seed(0)
+    labs, valid = pos.sample(torch.tensor([0, 1]), 2, gen)
+    assert valid.tolist() == [[True, True], [True, False]] and labs[1, 0] == 1
+    counts = np.zeros(5)
+    for _ in range(3000):
+        labs, valid = pos.sample(torch.tensor([0]), 2, gen)
+        assert labs[0, 0] != labs[0, 1]
+        counts += np.bincount(labs[0].numpy(), minlength=5)
+    assert counts[4] == 0 and chi2_p(counts[:4], np.ones(4)) > 1e-3
+
+
+def test_ance_negatives_come_from_the_shortlist():
+    Y = random_Y(n=30, L=40, density=0.05)
+    s = make("ance", Y, num_negatives=3, shortlist_size=10)
+    b = s.sample(torch.arange(30), torch.Generator().manual_seed(0))
+    neg = b.pool[b.candidates[:, 1:]]
+    for i in range(30):
+        free = [x for x in s.shortlist[i].tolist() if Y[i, x] == 0]
+        if len(free) >= 3:
+            assert set(neg[i].tolist()) <= set(free)
+
+
+def test_unknown_sampler_lists_known():
+    with pytest.raises(ValueError, match="known:.*in_batch"):
+        SAMPLERS.get("nope")
+
+
+def test_bad_config_raises():
+    with pytest.raises(ValueError, match="num_negatives"):
+        build_sampler("uniform", random_Y(), SamplerConfig(num_negatives=0))
+
+
+def test_pool_targets_equals_dense_lookup():
+    Y = random_Y(n=70, L=90, density=0.1)
+    pos = Positives(Y)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        q = torch.randperm(70, generator=g)[:20]
+        pool = torch.unique(torch.randint(90, (40,), generator=g))
+        assert torch.equal(pos.pool_targets(q, pool), pos.is_positive(q, pool))
+    assert pos.pool_targets(q, pool[:0]).shape == (20, 0)

@@ -1,0 +1,80 @@
+"""Losses against hand-computed values on 1-2 query examples (what a formula slip would change)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workbench.xmc_train.losses import LOSSES, build_loss
+
+
+def test_decoupled_softmax_hand_value():
+    # one query, candidates [p1, p2, n1, n2]: each positive competes only with the negatives
+    s = torch.tensor([[0.5, 0.2, 0.1, -0.3]])
+    t = torch.tensor([[True, True, False, False]])
+    tau = 0.1
+    z = [x / tau for x in (0.5, 0.2, 0.1, -0.3)]
+    negs = math.exp(z[2]) + math.exp(z[3])
+    expect = (-math.log(math.exp(z[0]) / (math.exp(z[0]) + negs)) - math.log(math.exp(z[1]) / (math.exp(z[1]) + negs))) / 2
+    got = build_loss("softmax", temperature=tau)(s, t)
+    assert got.item() == pytest.approx(expect, rel=1e-6)
+
+
+def test_decoupled_softmax_single_positive_equals_cross_entropy():
+    s = torch.randn(4, 6, generator=torch.Generator().manual_seed(0))
+    t = torch.zeros(4, 6, dtype=torch.bool)
+    t[:, 0] = True
+    got = build_loss("softmax", temperature=0.5)(s, t)
+    assert got.item() == pytest.approx(F.cross_entropy(s / 0.5, torch.zeros(4, dtype=torch.long)).item(), rel=1e-6)
+
+
+def test_invalid_entries_are_ignored():
+    s = torch.tensor([[0.5, 0.1, 9.0]])
+    t = torch.tensor([[True, False, False]])
+    v = torch.tensor([[True, True, False]])
+    loss = build_loss("softmax", temperature=1.0)
+    assert loss(s, t, v).item() == pytest.approx(loss(s[:, :2], t[:, :2]).item(), rel=1e-6)
+
+
+def test_logq_correction_subtracts_log_q():
+    s = torch.tensor([[0.3, 0.1, 0.2]])
+    t = torch.tensor([[True, False, False]])
+    lq = torch.tensor([[math.log(0.5), math.log(2.0), math.log(0.25)]])
+    z = [0.3 / 0.2 - math.log(0.5), 0.1 / 0.2 - math.log(2.0), 0.2 / 0.2 - math.log(0.25)]
+    expect = -z[0] + math.log(sum(math.exp(x) for x in z))
+    got = build_loss("softmax", temperature=0.2, logq=True)(s, t, None, lq)
+    assert got.item() == pytest.approx(expect, rel=1e-6)
+    plain = build_loss("softmax", temperature=0.2)(s, t, None, lq)  # logq off: log_q ignored
+    assert plain.item() != pytest.approx(expect, rel=1e-3)
+    no_q = build_loss("softmax", temperature=0.2, logq=True)(s, t)  # deterministic samplers: no correction
+    assert no_q.item() == pytest.approx(plain.item())
+
+
+def test_triplet_hand_value():
+    # positive 0.5; negatives 0.6, 0.3, -0.5; margin 0.3, 2 hardest (0.6, 0.3), weights softmax(s/0.1)
+    s = torch.tensor([[0.5, 0.6, 0.3, -0.5]])
+    t = torch.tensor([[True, False, False, False]])
+    w1, w2 = math.exp(6.0), math.exp(3.0)
+    w1, w2 = w1 / (w1 + w2), w2 / (w1 + w2)
+    expect = w1 * (0.6 - 0.5 + 0.3) + w2 * max(0.0, 0.3 - 0.5 + 0.3)
+    got = build_loss("triplet", margin=0.3, hardest=2, weight_temperature=0.1)(s, t)
+    assert got.item() == pytest.approx(expect, rel=1e-5)
+    unweighted = build_loss("triplet", margin=0.3, hardest=2, weight_temperature=0.0)(s, t)
+    assert unweighted.item() == pytest.approx(0.4 + 0.1, rel=1e-5)
+
+
+def test_bce_matches_torch():
+    s = torch.randn(3, 5, generator=torch.Generator().manual_seed(1))
+    t = torch.rand(3, 5, generator=torch.Generator().manual_seed(2)) > 0.5
+    got = build_loss("bce", scale=2.0)(s, t)
+    assert got.item() == pytest.approx(F.binary_cross_entropy_with_logits(2 * s, t.float()).item(), rel=1e-6)
+
+
+def test_registry_and_bad_params():
+    assert {"softmax", "triplet", "bce"} <= set(LOSSES.names())
+    with pytest.raises(ValueError, match="takes"):
+        build_loss("softmax", margin=0.2)
+    with pytest.raises(ValueError, match="known"):
+        build_loss("hinge")

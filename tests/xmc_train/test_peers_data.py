@@ -1,0 +1,48 @@
+"""Peers, subsampling and evaluation on the toy problem: consistent remapping, a perfect model scores 100,
+Parabel (omikuji) beats most-popular. Does not check the published Debian numbers (full data, minutes)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.xmc_train.evaluate import METRICS, popularity_metrics, rank_metrics
+from workbench.xmc_train.peers import peer_rows
+from workbench.xmc_train.subsample import subsample
+from workbench.xmc_train.toy import toy_text_dataset
+
+DATA = toy_text_dataset(n_train=300, n_test=80, num_labels=40)
+
+
+def test_subsample_keeps_labels_and_texts_consistent():
+    d = dataclasses.replace(DATA, filter_test=np.array([[0, 3], [5, 7], [79, 39]], dtype=np.int64))
+    sub = subsample(d, 100, 20, seed=1)
+    assert sub.Y_train.shape[0] == 100 and sub.Y_test.shape[0] == 20
+    assert len(sub.label_texts) == sub.num_labels == sub.Y_test.shape[1]
+    rng = np.random.default_rng(1)
+    tr = np.sort(rng.choice(300, 100, replace=False))
+    kept = np.unique(np.concatenate([d.Y_train[tr].indices, d.Y_test[np.sort(rng.choice(80, 20, replace=False))].indices]))
+    i = 0  # a kept point's label texts are the same strings as before
+    old = [d.label_texts[j] for j in d.Y_train[tr[i]].indices]
+    new = [sub.label_texts[j] for j in sub.Y_train[i].indices]
+    assert sorted(old) == sorted(new) and len(kept) == sub.num_labels
+    assert (sub.filter_test[:, 0] < 20).all() and (sub.filter_test[:, 1] < sub.num_labels).all()
+
+
+def test_perfect_embeddings_score_100():
+    # each test query's embedding is the sum of its label one-hots: top-k = its labels
+    L = DATA.num_labels
+    q = torch.as_tensor(DATA.Y_test.toarray())
+    m = rank_metrics(q, torch.eye(L), DATA, k=100)
+    assert set(METRICS) == set(m)
+    assert m["P@1"] == pytest.approx(100) and m["R@100"] == pytest.approx(100) and m["nDCG@5"] == pytest.approx(100)
+
+
+def test_peers():
+    rows = {r["method"]: r for r in peer_rows(DATA, n_trees=1)}
+    pop = rows["most popular"]
+    parabel = next(v for k, v in rows.items() if k.startswith("Parabel"))
+    assert pop == {"method": "most popular", **popularity_metrics(DATA), "train_s": 0.0}
+    assert parabel["P@1"] > pop["P@1"] + 10

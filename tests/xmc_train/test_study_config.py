@@ -1,0 +1,53 @@
+"""The notebook's parameters cell and the study's config class agree (names and defaults), and the gpu profile
+builds a valid config. Does not run the notebook (nbval does)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from workbench.config import ConfigError, from_dict
+from workbench.notebooks import effective_parameters, load_profile, notebook_path, parameters
+from workbench.xmc_train.study import NegativeMiningConfig
+
+STUDY = "negative_mining"
+
+
+def test_parameters_match_config_defaults():
+    spec = parameters(notebook_path(STUDY))
+    defaults = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+                for f in dataclasses.fields(NegativeMiningConfig)}
+    assert set(spec) == set(defaults)
+    values = effective_parameters(spec, {}, where="defaults")
+    assert values == defaults
+
+
+@pytest.mark.parametrize("profile", ["cpu", "gpu"])
+def test_profiles_build(profile):
+    spec = parameters(notebook_path(STUDY))
+    values = effective_parameters(spec, load_profile(STUDY, profile), where=profile)
+    from_dict(NegativeMiningConfig, values)
+
+
+def test_bad_values_raise():
+    with pytest.raises(ValueError, match="known"):
+        from_dict(NegativeMiningConfig, {"samplers": ["nope"]})
+    with pytest.raises(ValueError, match="sampler:loss"):
+        from_dict(NegativeMiningConfig, {"loss_overrides": ["ngame"]})
+    with pytest.raises(ConfigError):
+        from_dict(NegativeMiningConfig, {"batch_sizes": 3})
+
+
+def test_compare_samplers_on_toy(tmp_path):
+    from workbench.xmc_train.compare import compare_samplers
+    from workbench.xmc_train.study import prepare
+    from workbench.xmc_train.toy import toy_text_dataset
+    cfg = NegativeMiningConfig(samplers=["in_batch", "ngame"], epochs=2, batch_size=32, eval_every=4, max_length=12,
+                               cluster_start=1, cluster_size_max=8, device="cpu")
+    prep = prepare(cfg, toy_text_dataset(n_train=100, n_test=30, num_labels=25))
+    res = compare_samplers(cfg, prep, progress=False, checkpoint_dir=tmp_path / "ck")
+    samplers = {r["sampler"] for r in res.rows}
+    assert samplers == {"in_batch", "ngame", "ngame M-IV"}
+    assert [h["head"] for h in res.heads] == ["de", "clf", "fused"]
+    assert [s["cluster_size"] for s in res.schedule] == [1, 2]
+    assert not (tmp_path / "ck").exists(), "checkpoints are removed once the comparison is complete"

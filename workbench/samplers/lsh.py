@@ -1,0 +1,129 @@
+"""``lsh``: adaptive negatives from LSH tables over the label vectors (Daghaghi et al., ICML 2021).
+
+Per query: the union of its L buckets (tables built from the label weight vectors, rehashed every
+``rehash_every`` refreshes, hash functions redrawn every ``redraw_every``), positives removed, a uniform subset
+of ``cfg.num_negatives`` kept, padded with uniform labels when short. Scheme ``"embedding"`` queries with the
+input's embedding, ``"label"`` with the vector of one sampled true label. Candidates are ``[positives,
+negatives]``; ``log_q`` is 0 for positives (always scored) and the log expected count of each negative
+(:mod:`workbench.lsh.probability`), so a logQ-corrected loss subtracts it from every logit.
+
+Needs from the model (the :class:`ModelView` passed to :meth:`refresh`, kept for :meth:`sample`):
+``label_embeddings()`` (all label vectors, hashed at each rehash and kept as the snapshot that log_q and the
+label scheme read) and, for the embedding scheme, ``query_embeddings(ids)`` of the batch's training queries
+(one extra no-grad forward of the batch). Both can be overridden with the constructor callables
+``query_vectors`` / ``label_vectors`` (e.g. to reuse the training forward pass).
+
+Schedule: the trainer may call :meth:`refresh` only at epoch starts, so the sampler also counts
+:meth:`sample` calls as steps and rehashes / redraws itself when due (costs in ``self.costs``, and inside
+the trainer's ``sample_s``). Tensors returned by :meth:`sample` are on the CPU, like the other samplers';
+the tables live on the device of the label vectors.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+
+from ..lsh.params import LSHParams, build_index
+from ..lsh.query import lsh_negatives
+from . import SAMPLERS
+from .base import BaseSampler, SampledBatch, SamplerConfig
+from .positives import pool_from
+
+Vectors = Callable[[torch.Tensor | None], torch.Tensor]
+
+
+@SAMPLERS.register("lsh")
+class LSHSampler(BaseSampler):
+    name = "lsh"
+
+    def __init__(self, Y_train, cfg: SamplerConfig | None = None, lsh: LSHParams | None = None,
+                 query_vectors: Vectors | None = None, label_vectors: Vectors | None = None):
+        super().__init__(Y_train, cfg or SamplerConfig())
+        self.lsh = lsh or LSHParams()
+        self.lsh.validate()
+        self._query_vectors, self._label_vectors = query_vectors, label_vectors
+        self.view = None
+        self.index = None
+        self.snapshot: torch.Tensor | None = None   # (N, d) the label vectors last hashed
+        self.step = 0
+        self.last_rehash = self.last_redraw = None
+        self.costs: list[dict] = []  # {"what": "rehash"|"redraw", "seconds", "step"}
+
+    # -- model access ---------------------------------------------------------------------------------------
+    def _labels(self, ids: torch.Tensor | None = None) -> torch.Tensor:
+        fn = self._label_vectors or (self.view.label_embeddings if self.view is not None else None)
+        if fn is None:
+            raise RuntimeError("lsh sampler: call refresh(model_view, ...) before sample(), or pass label_vectors")
+        with torch.no_grad():
+            return fn(ids).detach()
+
+    def _queries(self, ids: torch.Tensor) -> torch.Tensor:
+        fn = self._query_vectors or (self.view.query_embeddings if self.view is not None else None)
+        if fn is None:
+            raise RuntimeError("lsh sampler (embedding scheme) needs query_embeddings: refresh() with a ModelView")
+        with torch.no_grad():
+            return fn(ids).detach()
+
+    # -- protocol -------------------------------------------------------------------------------------------
+    def refresh(self, state, epoch: int, step: int) -> float:
+        """Keep ``state`` for sampling; rehash when ``rehash_every`` steps have passed (or no tables yet),
+        redraw the hash functions when ``redraw_every`` have; returns seconds spent."""
+        if state is not None:
+            self.view = state
+        self.step = step
+        return self._maintain()
+
+    def _maintain(self) -> float:
+        p, step, t0 = self.lsh, self.step, time.perf_counter()
+        redraw = bool(p.redraw_every) and self.last_redraw is not None and step - self.last_redraw >= p.redraw_every
+        rehash = self.index is None or step - self.last_rehash >= p.rehash_every
+        if not (redraw or rehash):
+            return 0.0
+        W = self._labels(None).clone()   # a snapshot: a classifier's weights would move under the tables
+        if self.index is None:
+            self.index = build_index(p, W.shape[1], W.device)
+            self.last_redraw = step
+        if redraw:
+            self.costs.append({"what": "redraw", "seconds": self.index.redraw(W), "step": step})
+            self.last_redraw = step
+        else:
+            self.costs.append({"what": "rehash", "seconds": self.index.rehash(W), "step": step})
+        self.snapshot, self.last_rehash = W, step
+        return time.perf_counter() - t0
+
+    def sample(self, queries: torch.Tensor, generator: torch.Generator) -> SampledBatch:
+        self._maintain()
+        self.step += 1
+        B, k, p = len(queries), self.cfg.num_negatives, self.cfg.positives_per_query
+        pos, pos_valid = self.pos.sample(queries, p, generator)
+        dev = self.index.family.device
+        dev_gen = torch.Generator(device=dev).manual_seed(int(torch.randint(2 ** 62, (1,), generator=generator)))
+        all_pos = self._all_positives(queries).to(dev)
+        W = self.snapshot
+        qv = W[pos[:, 0].to(W.device)] if self.lsh.scheme == "label" else self._queries(queries.to(dev))
+        neg = lsh_negatives(self.index, qv.to(dev).to(W.dtype), all_pos, k,
+                            (lambda ids: W[ids]) if self.lsh.log_q else None, dev_gen)
+        labels = torch.cat([pos, neg.ids.cpu()], 1)
+        valid = torch.cat([pos_valid, neg.valid.cpu()], 1)
+        targets = torch.cat([pos_valid, torch.zeros((B, k), dtype=torch.bool)], 1)
+        log_q = torch.cat([torch.zeros((B, p)), neg.log_q.float().cpu()], 1)
+        pool, cols = pool_from(labels, valid)
+        return SampledBatch(queries=queries, pool=pool, candidates=cols, targets=targets, log_q=log_q, valid=valid)
+
+    def _all_positives(self, queries: torch.Tensor) -> torch.Tensor:
+        """(B, P) every positive of each query, padded with -1 (so none is returned as a negative)."""
+        lens = self.pos.lengths[queries]
+        width = max(int(lens.max()) if len(queries) else 1, 1)
+        slot = torch.arange(width)[None, :]
+        at = (self.pos.indptr[queries][:, None] + slot).clamp(max=max(len(self.pos.indices) - 1, 0))
+        return torch.where(slot < lens[:, None], self.pos.indices[at], torch.full_like(at, -1))
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "costs": list(self.costs)}
+
+    def load_state_dict(self, state: dict) -> None:
+        # tables are rebuilt from the restored model at the next refresh
+        self.index, self.snapshot, self.last_rehash, self.last_redraw = None, None, None, None
+        self.step, self.costs = int(state.get("step", 0)), list(state.get("costs", []))

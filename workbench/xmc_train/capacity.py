@@ -1,0 +1,36 @@
+"""The largest batch that fits a GPU memory cap (NGAME's claim: in-batch negatives fit larger batches than
+ANCE-style explicit negatives at the same memory). CUDA only."""
+from __future__ import annotations
+
+import torch
+
+from ..device import require_cuda
+
+
+def largest_batch(try_batch, sizes: list[int], cap_fraction: float) -> dict:
+    """Call ``try_batch(batch_size)`` (a few training steps) for ascending ``sizes`` under
+    ``torch.cuda.set_per_process_memory_fraction(cap_fraction)``; stop at the first out-of-memory.
+
+    Returns ``{"largest_batch", "cap_mb", "tried": [(size, ok)]}``; the fraction is reset to 1.0 afterwards.
+    """
+    require_cuda("the memory-capped largest-batch measurement")
+    dev = torch.device("cuda:0")
+    total = torch.cuda.get_device_properties(dev).total_memory
+    tried, best = [], 0
+    torch.cuda.set_per_process_memory_fraction(cap_fraction, dev)
+    try:
+        for bs in sorted(sizes):
+            torch.cuda.empty_cache()
+            try:
+                try_batch(bs)
+                ok = True
+            except torch.OutOfMemoryError:
+                ok = False
+            tried.append((bs, ok))
+            if not ok:
+                break
+            best = bs
+    finally:
+        torch.cuda.empty_cache()
+        torch.cuda.set_per_process_memory_fraction(1.0, dev)
+    return {"largest_batch": best, "cap_mb": cap_fraction * total / 2**20, "tried": tried}

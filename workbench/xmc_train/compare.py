@@ -1,0 +1,83 @@
+"""The study's comparison runs: every sampler in turn (plus NGAME's classifier stage), and the GPU
+memory-capped largest-batch comparison of ANCE-style explicit negatives against NGAME's in-batch ones."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .study import NegativeMiningConfig, Prepared, head_rows, ngame_classifier_stage, schedule_rows, train_sampler
+
+
+@dataclasses.dataclass
+class Comparison:
+    """Rows of every training run, per-head metrics of two-head models, NGAME's cluster schedule."""
+    rows: list[dict]
+    heads: list[dict]
+    schedule: list[dict]
+
+
+def config_key(cfg) -> str:
+    """A short hash of the whole config: checkpoints of another configuration are never resumed."""
+    return hashlib.sha1(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def compare_samplers(cfg: NegativeMiningConfig, prep: Prepared, on_rows: Callable[[list[dict]], object] | None = None,
+                     progress: bool = True, checkpoint_dir: str | Path | None = None) -> Comparison:
+    """Train each of ``cfg.samplers`` from the same start; ``on_rows`` gets each run's rows as it finishes.
+    After ``ngame`` (M1), its M-IV classifier stage runs when ``ngame_m4_epochs`` > 0.
+
+    With ``checkpoint_dir`` every sampler's run checkpoints there (every ``checkpoint_minutes``) under a name
+    keyed by sampler and config, so re-running after a crash resumes each run where it stopped, finished runs
+    included (they return their rows at once); the checkpoints are deleted when the whole comparison is done.
+    """
+    out = Comparison([], [], [])
+    ckpts = []
+    for name in cfg.samplers:
+        ckpt = Path(checkpoint_dir) / f"{name}-{config_key(cfg)}.pt" if checkpoint_dir else None
+        ckpts += [ckpt] if ckpt else []
+        rows, model, sampler = train_sampler(cfg, prep, name, progress=progress, checkpoint=ckpt)
+        batches = [rows]
+        out.heads += head_rows(cfg, prep, model, name)
+        if name == "ngame":
+            out.schedule = schedule_rows(sampler, cfg.epochs)
+            if cfg.ngame_m4_epochs > 0:
+                m4_rows, m4 = ngame_classifier_stage(cfg, prep, model, wall_offset=rows[-1]["wall_s"],
+                                                     progress=progress)
+                batches.append(m4_rows)
+                out.heads += head_rows(cfg, prep, m4, "ngame M-IV")
+        for b in batches:
+            out.rows += b
+            if on_rows:
+                on_rows(b)
+    for ckpt in ckpts:
+        ckpt.unlink(missing_ok=True)
+    if checkpoint_dir and Path(checkpoint_dir).is_dir() and not any(Path(checkpoint_dir).iterdir()):
+        Path(checkpoint_dir).rmdir()
+    return out
+
+
+def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple[str, ...] = ("ance", "ngame"),
+                      sizes: list[int] | None = None) -> tuple[list[dict], list[dict]]:
+    """Under ``memory_cap_fraction`` of the GPU: the largest batch (of ``sizes``, default powers of two from
+    64 to 16384) each sampler trains at, then a full training run at that batch. Returns (one row per sampler:
+    largest batch and cap; the training rows, sampler tagged ``<name>@cap``). CUDA only."""
+    from .capacity import largest_batch
+    sizes = sizes or [2 ** i for i in range(6, 15)]
+    caps, rows = [], []
+    for name in samplers:
+        def attempt(bs: int, name=name) -> None:
+            train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=2, eval_every=-1)
+        res = largest_batch(attempt, sizes, cfg.memory_cap_fraction)
+        caps.append({"sampler": name, "largest_batch": res["largest_batch"], "cap_mb": res["cap_mb"]})
+        torch.cuda.set_per_process_memory_fraction(cfg.memory_cap_fraction)
+        try:
+            r, _, _ = train_sampler(cfg, prep, name, batch_size=res["largest_batch"])
+        finally:
+            torch.cuda.set_per_process_memory_fraction(1.0)
+        rows += [{**x, "sampler": f"{name}@cap"} for x in r]
+    return caps, rows

@@ -1,0 +1,89 @@
+"""Figures of the negative-mining study: functions of tidy tables that return a titled matplotlib Figure."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+PHASES = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
+
+
+def _peer_lines(ax, peers: pd.DataFrame | None, metric: str) -> None:
+    if peers is None or metric not in peers:
+        return
+    for i, (_, r) in enumerate(peers.iterrows()):
+        ax.axhline(r[metric], ls="--", lw=1, color=f"C{7 + i % 3}", label=f"{r['method']} (peer)")
+
+
+def time_to_accuracy(evals: pd.DataFrame, metric: str = "P@1", x: str = "wall_s",
+                     peers: pd.DataFrame | None = None) -> plt.Figure:
+    """``metric`` (percent, test split) against training wall-clock seconds (or step), one line per sampler."""
+    fig, ax = plt.subplots()
+    for name, g in evals.dropna(subset=[metric]).groupby("sampler", sort=False):
+        ax.plot(g[x], g[metric], marker="o", ms=3, label=name)
+    _peer_lines(ax, peers, metric)
+    unit = "training wall-clock (s, evaluation excluded)" if x == "wall_s" else x
+    ax.set(title=f"{metric} vs {'time' if x == 'wall_s' else x} per sampler", xlabel=unit, ylabel=f"{metric} (%)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def memory_vs_batch(mem: pd.DataFrame) -> plt.Figure:
+    """Peak CUDA memory (MiB) against batch size per sampler; on CPU (no CUDA numbers) the proxy: real tokens
+    encoded with gradients per step, which activation memory is proportional to."""
+    if "oom" in mem:
+        mem = mem[~mem["oom"].astype(bool)]
+    gpu = mem["peak_mem_mb"].notna().any()
+    col = "peak_mem_mb" if gpu else "tokens_per_step"
+    fig, ax = plt.subplots()
+    for i, (name, g) in enumerate(mem.groupby("sampler", sort=False)):
+        ax.plot(g["batch_size"], g[col], marker="os^vDP"[i % 6], ls=["-", "--", ":", "-."][i % 4], label=name)
+    ax.set_xscale("log", base=2)
+    ylabel = "peak GPU memory (MiB)" if gpu else "tokens encoded with grad per step"
+    ax.set(title="Peak GPU memory vs batch size" if gpu else "Memory proxy vs batch size (CPU: no GPU memory)",
+           xlabel="batch size (queries)", ylabel=ylabel)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def time_split(train_rows: pd.DataFrame) -> plt.Figure:
+    """Seconds per step spent sampling / refreshing / encoding / in the loss / in backward+update, per sampler."""
+    g = train_rows.groupby("sampler", sort=False)
+    per_step = g[list(PHASES)].sum().div(g["steps"].sum(), axis=0)
+    fig, ax = plt.subplots()
+    left = np.zeros(len(per_step))
+    for i, ph in enumerate(PHASES):
+        ax.barh(per_step.index, per_step[ph], left=left, color=f"C{i}", label=ph.removesuffix("_s"))
+        left += per_step[ph].to_numpy()
+    ax.set(title="Time split per training step", xlabel="seconds per step (mean)", ylabel="sampler")
+    ax.legend(fontsize="small", ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    return fig
+
+
+def explorer_plot(evals: pd.DataFrame, metric: str = "P@1", x: str = "wall_s", sampler: str = "all") -> plt.Figure:
+    """The explorer's view: one metric against time or step, for all samplers or one."""
+    df = evals if sampler == "all" else evals[evals["sampler"] == sampler]
+    fig = time_to_accuracy(df, metric, x)
+    plt.close(fig)
+    return fig
+
+
+def cluster_schedule(rows: pd.DataFrame) -> plt.Figure:
+    """NGAME's cluster size per epoch and the seconds each re-clustering cost (encode + cluster)."""
+    fig, ax = plt.subplots()
+    epochs = list(rows["epoch"]) + [rows["epoch"].max() + 1]
+    ax.step(epochs, list(rows["cluster_size"]) + [rows["cluster_size"].iloc[-1]], where="post",
+            label="cluster size (points)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set(title="NGAME cluster-size schedule and refresh cost", xlabel="epoch", ylabel="cluster size (points)")
+    ax2 = ax.twinx()
+    ax2.bar(rows["epoch"], rows["refresh_s"], width=0.3, align="edge", alpha=0.4, color="C3",
+            label="re-clustering at epoch start (s)")
+    ax2.set_ylabel("re-clustering cost (s)")
+    ax2.grid(False)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize="small", loc="upper left")
+    if len(rows) and rows["cluster_size"].max() > 1:
+        ax.set_yscale("log", base=2)
+    return fig

@@ -1,0 +1,107 @@
+"""Losses over a batch's scored candidates, chosen by name from :data:`LOSSES`.
+
+Every loss is built as ``LOSSES.get(name)(**params)`` and called as
+``loss(scores, targets, valid=None, log_q=None) -> scalar``: ``scores`` (B, K) raw similarities (cosines for the
+dual encoder, inner products for a classifier), ``targets`` (B, K) bool positives, ``valid`` (B, K) bool (False =
+padding / removed accidental hit, ignored), ``log_q`` (B, K) sampling log-probabilities for the logQ correction.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from ..registry import Registry
+
+LOSSES: Registry = Registry("loss")
+
+
+def _masks(targets: torch.Tensor, valid: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    valid = torch.ones_like(targets) if valid is None else valid
+    return targets & valid, ~targets & valid
+
+
+@LOSSES.register("softmax")
+@dataclasses.dataclass(frozen=True)
+class DecoupledSoftmax:
+    """Softmax cross-entropy of each positive against the negatives only (DEXML's decoupled softmax).
+
+    z = scores / temperature (- log_q when ``logq`` and the sampler gives log_q: every label scored with
+    probability one, as in full / in-batch / shortlist batches, needs no correction); per positive (b, j):
+    loss = -z_bj + log(exp(z_bj) + sum over valid negatives n of exp(z_bn)) = softplus(LSE_neg(b) - z_bj);
+    the other positives of b are left out of the denominator. Mean over valid positives.
+    """
+    temperature: float = 0.05
+    logq: bool = False
+
+    def __call__(self, scores, targets, valid=None, log_q=None):
+        z = scores.float() / self.temperature
+        if self.logq and log_q is not None:  # samplers without random draws (full, in-batch, hard) give None
+            z = z - log_q.to(z)
+        pos, neg = _masks(targets, valid)
+        lse_neg = torch.where(neg, z, torch.full_like(z, -torch.inf)).logsumexp(dim=1, keepdim=True)
+        per = F.softplus(lse_neg - z)
+        return (per * pos).sum() / pos.sum().clamp(min=1)
+
+
+@LOSSES.register("triplet")
+@dataclasses.dataclass(frozen=True)
+class TripletHard:
+    """NGAME's M1 triplet loss with online hard negatives.
+
+    Per positive (b, j): the ``hardest`` highest-scoring valid negatives n of b, each violation
+    max(0, s_bn - s_bj + margin) weighted by softmax over those negatives of s_bn / ``weight_temperature``
+    (``weight_temperature`` <= 0 gives equal weights 1). Sum over negatives, mean over valid positives.
+    ``positives`` > 0 keeps only that many least-similar positives per query (NGAME's M-IV classifier stage:
+    3 positives, 5 hardest negatives, margin 0.2, no weighting).
+    """
+    margin: float = 0.3
+    hardest: int = 10
+    weight_temperature: float = 0.1
+    positives: int = 0
+
+    def __call__(self, scores, targets, valid=None, log_q=None):
+        s = scores.float()
+        pos, neg = _masks(targets, valid)
+        if self.positives > 0:
+            k = min(self.positives, s.shape[1])
+            at = torch.where(pos, -s, torch.full_like(s, -torch.inf)).topk(k, dim=1).indices
+            keep = torch.zeros_like(pos).scatter_(1, at, True)
+            pos = pos & keep
+        h = min(self.hardest, s.shape[1])
+        neg_s, at = torch.where(neg, s, torch.full_like(s, -torch.inf)).topk(h, dim=1)
+        ok = neg.gather(1, at)
+        neg_s = torch.where(ok, neg_s, torch.zeros_like(neg_s))
+        if self.weight_temperature > 0:
+            w = torch.where(ok, neg_s / self.weight_temperature, torch.full_like(neg_s, -torch.inf)).softmax(1)
+            w = torch.nan_to_num(w) * ok  # rows without negatives give nan -> 0
+        else:
+            w = ok.float()
+        viol = F.relu(neg_s[:, None, :] - s[:, :, None] + self.margin)  # (B, K, h)
+        per = (viol * w[:, None, :]).sum(-1)
+        return (per * pos).sum() / pos.sum().clamp(min=1)
+
+
+@LOSSES.register("bce")
+@dataclasses.dataclass(frozen=True)
+class BinaryCE:
+    """Binary cross-entropy of sigmoid(scale * scores) against ``targets``, mean over valid entries
+    (the one-vs-all classifier loss; with the ``full`` sampler this is the full BCE of Renée)."""
+    scale: float = 1.0
+
+    def __call__(self, scores, targets, valid=None, log_q=None):
+        per = F.binary_cross_entropy_with_logits(scores.float() * self.scale, targets.float(), reduction="none")
+        if valid is None:
+            return per.mean()
+        return (per * valid).sum() / valid.sum().clamp(min=1)
+
+
+def build_loss(name: str, **params):
+    """``LOSSES.get(name)(**params)``; unknown parameters raise naming the loss's fields."""
+    cls = LOSSES.get(name)
+    known = {f.name for f in dataclasses.fields(cls)}
+    bad = sorted(set(params) - known)
+    if bad:
+        raise ValueError(f"loss {name!r} takes {sorted(known)}, not {bad}")
+    return cls(**params)

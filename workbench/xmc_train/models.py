@@ -1,0 +1,131 @@
+"""The trained models: a dual encoder and a one-vs-all classifier head over one shared text encoder.
+
+``heads`` picks what is trained and scored:
+- ``"de"``: dual encoder, score(q, l) = <enc(q), enc(label text l)> (cosines; the loss applies the temperature);
+- ``"clf"``: one-vs-all classifier, score = <enc(q), w_l>, w (L, d) initialised from the label embeddings;
+- ``"de+clf"``: both, trained together (UniDEC: L = 1/2 L_DE + 1/2 L_CLF); scored at inference by the fusion
+  ``alpha * DE + (1 - alpha) * CLF`` (NGAME M-IV, UniDEC).
+With ``freeze_encoder`` the encoder is never updated and its embeddings are computed once and cached, so a
+classifier on frozen embeddings trains in seconds. With ``normalize_classifier`` (default) the classifier scores
+with unit-normalised vectors, a cosine like the DE's: trained only against in-batch / pool negatives, raw vectors
+of often-seen labels grow in norm and then outrank everything (a popularity bias measured on the Debian
+subsample: P@1 fell to the most-popular level), and the fusion needs both scores on one scale.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .encoders import TokenTable
+
+HEADS = ("de", "clf", "de+clf")
+
+
+class XMCModel(nn.Module):
+    """Encoder + heads over fixed token tables (train queries, labels)."""
+
+    def __init__(self, encoder: nn.Module, queries: TokenTable, labels: TokenTable, heads: str = "de",
+                 freeze_encoder: bool = False, encode_batch: int = 512, normalize_classifier: bool = True):
+        super().__init__()
+        if heads not in HEADS:
+            raise ValueError(f"Unrecognized heads: {heads!r}; known: {list(HEADS)}")
+        self.encoder, self.queries, self.labels = encoder, queries, labels
+        self.heads, self.freeze_encoder, self.encode_batch = heads, freeze_encoder, encode_batch
+        self.normalize_classifier = normalize_classifier
+        self.classifier = nn.Parameter(torch.zeros(len(labels), encoder.dim)) if "clf" in heads else None
+        self._frozen: dict[str, torch.Tensor] = {}
+        if freeze_encoder:
+            encoder.requires_grad_(False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.encoder.parameters()).device
+
+    # ----- encoding -------------------------------------------------------------------------------------
+    def encode(self, table: TokenTable, rows: torch.Tensor) -> torch.Tensor:
+        """(len(rows), d) embeddings of ``table[rows]``; with gradients unless the encoder is frozen."""
+        if self.freeze_encoder:
+            return self.embed_all(table)[rows.to(self.device)]
+        return self.encoder(*table.batch(rows, self.device))
+
+    @torch.no_grad()
+    def embed_all(self, table: TokenTable, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, d) float32 embeddings of all (or ``rows`` of) ``table`` in eval mode, no gradients."""
+        key = f"{id(table)}"
+        if self.freeze_encoder and key in self._frozen:
+            out = self._frozen[key]
+            return out if rows is None else out[rows.to(out.device)]
+        rows_ = torch.arange(len(table)) if rows is None or self.freeze_encoder else rows
+        was = self.encoder.training
+        self.encoder.eval()
+        autocast = torch.autocast("cuda", torch.bfloat16) if self.device.type == "cuda" else _null()
+        with autocast:
+            out = torch.cat([self.encoder(*table.batch(r, self.device)).float()
+                             for r in rows_.split(self.encode_batch)]) if len(rows_) else torch.zeros(0, self.encoder.dim)
+        self.encoder.train(was)
+        if self.freeze_encoder:
+            self._frozen[key] = out
+            return out if rows is None else out[rows.to(out.device)]
+        return out
+
+    @torch.no_grad()
+    def init_classifier(self) -> None:
+        """w_l <- the label's text embedding (the NGAME / UniDEC initialisation)."""
+        if self.classifier is not None:
+            self.classifier.copy_(self.embed_all(self.labels).to(self.classifier))
+
+    # ----- scoring --------------------------------------------------------------------------------------
+    def label_vectors(self, pool: torch.Tensor, cache: torch.Tensor | None = None,
+                      fresh: torch.Tensor | None = None) -> torch.Tensor:
+        """(C, d) DE label embeddings of ``pool``. With ``cache`` (L, d), rows not in ``fresh`` (C,) bool come
+        from the gradient-free cache and only the ``fresh`` ones are encoded (stale negatives)."""
+        if cache is None or fresh is None:
+            return self.encode(self.labels, pool)
+        out = cache[pool.to(cache.device)].to(torch.float32)
+        idx = fresh.nonzero().squeeze(1)
+        if len(idx) == 0:
+            return out
+        return out.index_put((idx.to(out.device),), self.encode(self.labels, pool[idx]).to(out.dtype))
+
+    def scores(self, q: torch.Tensor, pool: torch.Tensor, label_cache=None, fresh=None) -> dict[str, torch.Tensor]:
+        """Per head, (B, C) raw scores of the batch's query embeddings ``q`` (B, d) against the ``pool``."""
+        out = {}
+        if "de" in self.heads.split("+"):
+            out["de"] = q @ self.label_vectors(pool, label_cache, fresh).to(q.dtype).T
+        if self.classifier is not None:
+            out["clf"] = q @ self.classifier_vectors(pool).to(q.dtype).T
+        return out
+
+    def classifier_vectors(self, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, d) classifier vectors of ``ids`` (all when None), unit-normalised if ``normalize_classifier``."""
+        w = self.classifier if ids is None else self.classifier[ids.to(self.classifier.device)]
+        return F.normalize(w, dim=-1) if self.normalize_classifier else w
+
+    # ----- the ModelView the samplers see -----------------------------------------------------------------
+    def query_embeddings(self, ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self.embed_all(self.queries, ids)
+
+    def label_embeddings(self, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """DE label embeddings (or the classifier vectors for a classifier-only model)."""
+        if self.heads == "clf":
+            return self.classifier_vectors(ids).detach().float()
+        return self.embed_all(self.labels, ids)
+
+    @torch.no_grad()
+    def score_matrix_parts(self) -> dict[str, torch.Tensor]:
+        """The label-side matrices for inference: ``{"de": (L, d), "clf": (L, d)}`` as present."""
+        parts = {}
+        if "de" in self.heads.split("+"):
+            parts["de"] = self.embed_all(self.labels)
+        if self.classifier is not None:
+            parts["clf"] = self.classifier_vectors().detach().float()
+        return parts
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False

@@ -1,0 +1,93 @@
+"""Peer rows the trained methods are compared with on the same split: Parabel-style label trees and the
+most-popular-labels baseline.
+
+Parabel-style trees come from PyPI ``omikuji`` (balanced 2-means label trees, one linear classifier per node,
+log loss, beam search) on TF-IDF character 2-4-grams of the query texts (sklearn, word-boundary aware, sublinear
+tf, L2-normalised rows). Evaluation is the same as for the trained models (:mod:`.evaluate`).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ..xmc.dataset import XMCDataset
+from ..xmc.metrics import propensity, xmc_metrics
+from .evaluate import METRICS, popularity_metrics
+
+
+def tfidf_features(train_texts: list[str], test_texts: list[str], max_features: int = 200_000):
+    """(n_train, F), (n_test, F) CSR TF-IDF of character 2-4-grams fitted on the training texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2,
+                          max_features=max_features, dtype=np.float32)
+    return vec.fit_transform(train_texts).tocsr(), vec.transform(test_texts).tocsr()
+
+
+def write_xc_file(path: Path, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
+    """The Extreme Classification Repository's sparse text format that omikuji trains from."""
+    with open(path, "w") as f:
+        f.write(f"{X.shape[0]} {X.shape[1]} {Y.shape[1]}\n")
+        for i in range(X.shape[0]):
+            labels = ",".join(map(str, Y.indices[Y.indptr[i]:Y.indptr[i + 1]]))
+            lo, hi = X.indptr[i], X.indptr[i + 1]
+            feats = " ".join(f"{j}:{v:.6g}" for j, v in zip(X.indices[lo:hi], X.data[lo:hi]))
+            f.write(f"{labels} {feats}\n")
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def parabel_topk(data: XMCDataset, n_trees: int = 3, k: int = 100, beam: int = 10, threads: int = 2):
+    """Train omikuji (Parabel setting) on ``data``'s train split; (test top-k ids (n, k) with -1 padding,
+    train seconds, predict seconds)."""
+    import omikuji
+    Xtr, Xte = tfidf_features(data.train_texts, data.test_texts)
+    Ytr = sp.csr_matrix(data.Y_train)
+    Ytr.sort_indices()
+    hp = omikuji.Model.default_hyper_param()
+    hp.n_trees, hp.cluster_k, hp.max_depth, hp.min_branch_size = n_trees, 2, 20, 100
+    hp.linear_loss_type, hp.collapse_every_n_layers, hp.cluster_balanced = omikuji.LossType.LOG.value, 0, True
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "train.txt"
+        write_xc_file(path, Xtr, Ytr)
+        with _quiet_stderr():  # omikuji's Rust side draws progress bars on fd 2: thousands of lines in a notebook
+            model = omikuji.Model.train_on_data(str(path), hp, n_threads=threads)
+    t1 = time.perf_counter()
+    ids = np.full((Xte.shape[0], k), -1, dtype=np.int64)
+    for i in range(Xte.shape[0]):
+        lo, hi = Xte.indptr[i], Xte.indptr[i + 1]
+        preds = model.predict(list(zip(Xte.indices[lo:hi].tolist(), Xte.data[lo:hi].tolist())), beam_size=beam, top_k=k)
+        ids[i, :len(preds)] = [p[0] for p in preds]
+    return torch.from_numpy(ids), t1 - t0, time.perf_counter() - t1
+
+
+def peer_rows(data: XMCDataset, n_trees: int = 3, threads: int = 2, with_parabel: bool = True) -> list[dict]:
+    """Tidy rows ``{"method", metrics..., "train_s"}`` for the most-popular baseline and Parabel (omikuji)."""
+    rows = [{"method": "most popular", **popularity_metrics(data), "train_s": 0.0}]
+    if with_parabel:
+        ids, train_s, pred_s = parabel_topk(data, n_trees=n_trees, threads=threads)
+        prop = propensity(data.label_freq, data.Y_train.shape[0], *data.propensity_ab)
+        m = xmc_metrics(ids, data.Y_test, ks=(1, 3, 5), propensity=prop, filter_pairs=data.filter_test,
+                        recall_ks=(100,))
+        rows.append({"method": f"Parabel (omikuji, {n_trees} trees)", **{k: m[k] for k in METRICS},
+                     "train_s": train_s, "predict_s": pred_s})
+    return rows

@@ -1,0 +1,224 @@
+"""The negative-mining study's typed config and the steps its notebook calls.
+
+``NegativeMiningConfig`` fields are exactly the notebook's parameters (CPU-sized defaults: a subsample of the
+Debian titles dataset, the tiny encoder, a few hundred steps). ``prepare`` loads and tokenises once;
+``train_sampler`` trains one sampler from the same initial encoder and returns tidy rows; ``memory_sweep``
+measures peak memory (CUDA) or the token proxy (CPU) per batch size.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from ..device import resolve_device
+from ..samplers import SamplerConfig, build_sampler
+from ..xmc.dataset import XMCDataset
+from .encoders import TokenTable, get_encoder, tokenize
+from .evaluate import evaluate
+from .losses import build_loss
+from .models import HEADS, XMCModel
+from .subsample import subsample
+from .trainer import TrainConfig, Trainer
+
+
+@dataclasses.dataclass(frozen=True)
+class NegativeMiningConfig:
+    dataset: str = "debian-titles"
+    n_train: int = 1500
+    n_test: int = 400
+    samplers: list[str] = dataclasses.field(default_factory=lambda: ["in_batch", "ance", "ngame", "unidec"])
+    heads: str = "de"
+    loss: str = "softmax"
+    loss_overrides: list[str] = dataclasses.field(default_factory=lambda: ["ngame:triplet"])
+    temperature: float = 0.05
+    logq: bool = False
+    margin: float = 0.3
+    num_negatives: int = 4
+    positives_per_query: int = 1
+    remove_hits: bool = True
+    refresh_every: int = 1
+    shortlist_size: int = 50
+    cluster_start: int = 1
+    cluster_every: int = 1
+    cluster_size_max: int = 16
+    cluster_double_every: int = 1
+    pool_cap: int = 1024
+    hard_per_query: int = 2
+    label_cache_steps: int = 0
+    batch_size: int = 128
+    epochs: int = 2
+    time_budget_s: float = 0.0
+    lr: float = 2e-3
+    clf_lr: float = 0.02
+    max_length: int = 16
+    encoder: str = "tiny"
+    freeze_encoder: bool = False
+    eval_every: int = 8
+    fuse_alpha: float = 0.5
+    ngame_m4_epochs: int = 1
+    memory_cap_fraction: float = 0.0
+    memory_batch_sizes: list[int] = dataclasses.field(default_factory=lambda: [32, 128])
+    memory_steps: int = 2
+    parabel: bool = True
+    parabel_trees: int = 1
+    device: str = "auto"
+    cpu_threads: int = 1
+    seed: int = 0
+
+    def validate(self) -> None:
+        from ..samplers import SAMPLERS
+        from .losses import LOSSES
+        for s in self.samplers:
+            SAMPLERS.get(s)
+        LOSSES.get(self.loss)
+        for item in self.loss_overrides:
+            name, _, loss = item.partition(":")
+            if not loss:
+                raise ValueError(f"loss_overrides entries are 'sampler:loss', got {item!r}")
+            SAMPLERS.get(name), LOSSES.get(loss)
+        if not 0 <= self.memory_cap_fraction <= 1:
+            raise ValueError(f"memory_cap_fraction must be in [0, 1], got {self.memory_cap_fraction}")
+        if self.heads not in HEADS:
+            raise ValueError(f"heads must be one of {list(HEADS)}, got {self.heads!r}")
+        if not self.samplers:
+            raise ValueError("samplers: name at least one sampler")
+        self.sampler_config().validate()
+        self.train_config().validate()
+
+    def sampler_config(self) -> SamplerConfig:
+        names = {f.name for f in dataclasses.fields(SamplerConfig)}
+        return SamplerConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+
+    def train_config(self, **over) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        vals = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
+        return TrainConfig(**{**vals, "log_every": 5, "checkpoint_minutes": 10.0, **over})
+
+    def loss_for(self, sampler: str) -> str:
+        return dict(item.split(":", 1) for item in self.loss_overrides).get(sampler, self.loss)
+
+    def loss_params(self, loss: str | None = None) -> dict:
+        loss = loss or self.loss
+        if loss == "softmax":
+            return {"temperature": self.temperature, "logq": self.logq}
+        if loss == "triplet":
+            return {"margin": self.margin}
+        return {"scale": 1.0 / self.temperature}
+
+    def heads_for(self, sampler: str) -> str:
+        """Samplers that need both heads (UniDEC: ``heads = "de+clf"``) get them; the others train ``heads``."""
+        from ..samplers import SAMPLERS
+        return "de+clf" if getattr(SAMPLERS.get(sampler), "heads", None) == "de+clf" else self.heads
+
+
+@dataclasses.dataclass
+class Prepared:
+    """The data and its token tables (train queries, test queries, labels), tokenised once."""
+    data: XMCDataset
+    train: TokenTable
+    test: TokenTable
+    labels: TokenTable
+
+
+def load_data(cfg: NegativeMiningConfig) -> XMCDataset:
+    """``debian-titles`` / ``debian-fulltext`` (the committed dataset) or a local dataset directory."""
+    if cfg.dataset.startswith("debian-"):
+        from ..xmc.debian import default_dataset
+        data = default_dataset(cfg.dataset.split("-", 1)[1])
+    else:
+        from ..xmc.load import load_dataset
+        data = load_dataset(Path(cfg.dataset))
+    return subsample(data, cfg.n_train, cfg.n_test, seed=cfg.seed)
+
+
+def prepare(cfg: NegativeMiningConfig, data: XMCDataset | None = None) -> Prepared:
+    data = data if data is not None else load_data(cfg)
+    tok = get_encoder(cfg.encoder, cfg.seed, cfg.max_length).tokenizer
+    return Prepared(data, *(tokenize(tok, t, cfg.max_length) for t in (data.train_texts, data.test_texts,
+                                                                        data.label_texts)))
+
+
+def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = None) -> XMCModel:
+    """A fresh model: every sampler starts from the same encoder weights (same seed)."""
+    model = XMCModel(get_encoder(cfg.encoder, cfg.seed, cfg.max_length), prep.train, prep.labels,
+                     heads=heads or cfg.heads, freeze_encoder=cfg.freeze_encoder)
+    model.init_classifier()
+    return model
+
+
+def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, checkpoint: Path | None = None,
+                  progress: bool = True, **train_over) -> tuple[list[dict], XMCModel, object]:
+    """Train one sampler; (rows tagged with sampler / heads / batch size, the trained model, the sampler)."""
+    if cfg.cpu_threads > 0:  # on a small shared CPU, one thread avoids contention (10x faster measured)
+        torch.set_num_threads(cfg.cpu_threads)
+    heads = cfg.heads_for(sampler)
+    model = build_model(cfg, prep, heads)
+    s = build_sampler(sampler, prep.data.Y_train, cfg.sampler_config())
+    tcfg = cfg.train_config(**train_over)
+    test = prep.test.to(resolve_device(cfg.device))
+    loss = cfg.loss_for(sampler)
+    tags = {"sampler": sampler, "heads": heads, "loss": loss, "batch_size": tcfg.batch_size}
+    ev = (lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha)) if tcfg.eval_every >= 0 else None
+    tr = Trainer(model, s, build_loss(loss, **cfg.loss_params(loss)), tcfg, evaluate=ev, checkpoint=checkpoint,
+                 tags=tags, progress=progress)
+    return tr.run(), model, s
+
+
+def memory_sweep(cfg: NegativeMiningConfig, prep: Prepared, samplers: list[str] | None = None) -> list[dict]:
+    """A few steps per (sampler, batch size), no evaluation: peak CUDA memory (CPU: encoded tokens per step
+    as the proxy) and seconds per step. One row per pair; a CUDA out-of-memory gives a row with ``oom`` True
+    and ends that sampler's sweep (larger batches would not fit either)."""
+    rows = []
+    for name in samplers or cfg.samplers:
+        for bs in sorted(cfg.memory_batch_sizes):
+            try:
+                r, _, _ = train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=cfg.memory_steps,
+                                        eval_every=-1, log_every=cfg.memory_steps, time_budget_s=0.0)
+            except torch.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                rows.append({"sampler": name, "batch_size": bs, "oom": True})
+                break
+            last = [x for x in r if "loss" in x][-1]
+            busy = sum(last[k] for k in ("sample_s", "encode_s", "loss_s", "backward_s"))
+            rows.append({"sampler": name, "batch_size": bs, "oom": False, "peak_mem_mb": last["peak_mem_mb"],
+                         "tokens_per_step": last["tokens_per_step"], "step_s": busy / last["steps"]})
+    return rows
+
+
+def head_rows(cfg: NegativeMiningConfig, prep: Prepared, model: XMCModel, sampler: str) -> list[dict]:
+    """For a two-head model: the test metrics of the DE alone, the classifier alone and their fusion."""
+    if model.heads != "de+clf":
+        return []
+    test = prep.test.to(model.device)
+    return [{"sampler": sampler, "head": h, **evaluate(model, prep.data, test, head=h, alpha=cfg.fuse_alpha)}
+            for h in ("de", "clf", "fused")]
+
+
+def ngame_classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, m1: XMCModel, wall_offset: float = 0.0,
+                           progress: bool = True) -> tuple[list[dict], XMCModel]:
+    """NGAME M-IV: one-vs-all classifiers on the frozen M1 encoder, initialised from the label embeddings,
+    trained on clustered batches with the 3 least similar positives and 5 hardest in-pool negatives per query
+    (margin 0.2); evaluated fused (``fuse_alpha`` DE + rest classifier). Rows are tagged ``ngame M-IV``, their
+    ``wall_s`` shifted by ``wall_offset`` (M1's training time) so the curve continues M1's."""
+    from ..samplers.ngame import NgameSampler
+    model = XMCModel(m1.encoder, prep.train, prep.labels, heads="de+clf", freeze_encoder=True)
+    model.init_classifier()
+    s = NgameSampler(prep.data.Y_train, dataclasses.replace(cfg.sampler_config(), cluster_start=0),
+                     fixed_size=cfg.cluster_size_max)
+    tcfg = cfg.train_config(epochs=cfg.ngame_m4_epochs)
+    test = prep.test.to(resolve_device(cfg.device))
+    loss = build_loss("triplet", margin=0.2, hardest=5, weight_temperature=0.0, positives=3)
+    tags = {"sampler": "ngame M-IV", "heads": "de+clf", "loss": "triplet", "batch_size": tcfg.batch_size}
+    tr = Trainer(model, s, loss, tcfg, evaluate=lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha),
+                 tags=tags, progress=progress, train_heads=("clf",))
+    return [{**r, "wall_s": r["wall_s"] + wall_offset} for r in tr.run()], model
+
+
+def schedule_rows(sampler, epochs: int) -> list[dict]:
+    """NGAME's cluster size per epoch with the re-clustering cost where one happened (0 elsewhere)."""
+    cost = {c["epoch"]: c for c in getattr(sampler, "costs", [])}
+    return [{"epoch": e, "cluster_size": sampler.cluster_size(e), "refresh_s": cost.get(e, {}).get("refresh_s", 0.0),
+             "encode_s": cost.get(e, {}).get("encode_s", 0.0), "cluster_s": cost.get(e, {}).get("cluster_s", 0.0)}
+            for e in range(epochs)]

@@ -1,0 +1,75 @@
+"""Tables of the negative-mining study: the comparison per sampler, time-to-accuracy, reference rows."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .evaluate import METRICS
+
+#: Reference points measured on the full committed Debian titles dataset (filter pairs applied), as stated in the
+#: study's issue; shown beside full-data runs only (a subsample's numbers are not comparable).
+DEBIAN_REFERENCES = [
+    {"method": "most popular (issue)", "P@1": 1.1},
+    {"method": "Parabel / omikuji 3 trees (issue)", "P@1": 47.7, "P@5": 23.1, "PSP@1": 18.2, "PSP@5": 23.0},
+    {"method": "zero-shot MiniLM DE (issue)", "P@1": 31.0, "PSP@5": 31.6},
+    {"method": "in-batch DE fine-tune, 20 ep (issue)", "P@1": 38.8, "P@5": 18.2, "PSP@1": 41.9, "PSP@5": 40.2},
+    {"method": "full-BCE classifier, frozen (issue)", "P@1": 48.4, "PSP@5": 25.1},
+    {"method": "DE + classifier fused 0.5/0.5 (issue)", "P@1": 57.6, "P@5": 27.9, "PSP@1": 33.2, "PSP@5": 42.2},
+]
+
+
+def evals_of(measurements: pd.DataFrame) -> pd.DataFrame:
+    """The evaluation rows (those with metrics) of the measurements table."""
+    return measurements.dropna(subset=["P@1"]) if "P@1" in measurements else measurements.iloc[:0]
+
+
+def comparison_table(measurements: pd.DataFrame, peers: pd.DataFrame | None = None,
+                     stats: dict | None = None) -> pd.DataFrame:
+    """One row per trained sampler (its last evaluation; training seconds, steps, time split share) and per
+    peer method, metrics in percent; dataset statistics repeated as columns so the table stands alone."""
+    ev = evals_of(measurements)
+    train = measurements[measurements["loss"].notna()] if "loss" in measurements else measurements.iloc[:0]
+    rows = []
+    for name, g in ev.groupby("sampler", sort=False):
+        last = g.iloc[-1]
+        t = train[train["sampler"] == name]
+        busy = t[["sample_s", "refresh_s", "encode_s", "loss_s", "backward_s"]].sum()
+        rows.append({"method": name, **{m: last[m] for m in METRICS if m in last},
+                     "train_s": last["wall_s"], "steps": int(last["step"]),
+                     "sampling share %": 100 * busy["sample_s"] / max(busy.sum(), 1e-12),
+                     "peak_mem_mb": t["peak_mem_mb"].max() if len(t) else math.nan})
+    out = pd.DataFrame(rows)
+    if peers is not None and len(peers):
+        out = pd.concat([out, peers], ignore_index=True)
+    if stats:
+        for k in ("name", "train_points", "test_points", "labels"):
+            out[f"data_{k}"] = stats.get(k)
+    return out
+
+
+def time_to_fraction(evals: pd.DataFrame, metric: str = "P@1", frac: float = 0.95) -> pd.DataFrame:
+    """Per sampler: best ``metric`` and the first training wall-clock second at which ``frac`` x the best over
+    all samplers is reached (NaN if never)."""
+    target = frac * evals[metric].max()
+    out = []
+    for name, g in evals.dropna(subset=[metric]).groupby("sampler", sort=False):
+        hit = g[g[metric] >= target]
+        out.append({"sampler": name, f"best {metric}": g[metric].max(),
+                    f"s to {int(frac * 100)}% of best": hit["wall_s"].min() if len(hit) else math.nan})
+    return pd.DataFrame(out)
+
+
+def time_to_common_best(evals: pd.DataFrame, samplers: list[str], metric: str = "P@1") -> pd.DataFrame:
+    """For ``samplers`` (e.g. ``["full", "unidec"]``): the best ``metric`` all of them reach (the lowest of their
+    bests), and for each the first training second and step at which it got there, with its peak memory."""
+    ev = evals[evals["sampler"].isin(samplers)].dropna(subset=[metric])
+    if ev.empty:
+        return pd.DataFrame()
+    target = ev.groupby("sampler")[metric].max().min()
+    out = []
+    for name, g in ev.groupby("sampler", sort=False):
+        hit = g[g[metric] >= target].iloc[0]
+        out.append({"sampler": name, f"target {metric}": target, "s to target": hit["wall_s"],
+                    "step": int(hit["step"])})
+    return pd.DataFrame(out)

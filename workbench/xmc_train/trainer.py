@@ -1,0 +1,321 @@
+"""The training loop: GPU-first (bf16 autocast on CUDA), CPU-capable, deterministic, resumable.
+
+One step: the sampler picks the pool for a batch of query ids; the model encodes queries (and, for the dual
+encoder, the pool's label texts); each head's (B, C) scores are gathered to the sampler's candidates and the
+loss applied (averaged over heads: UniDEC's 1/2 L_DE + 1/2 L_CLF). AdamW, linear warm-up then linear decay to 0
+over the planned steps, gradient-norm clipping.
+
+Determinism: one ``torch.Generator`` drives batching and sampling; dropout is re-seeded from (seed, step) before
+each step, so a run resumed from a checkpoint replays the same steps (bit-identical on CPU). A checkpoint holds
+model, optimiser, schedule, generator states, sampler state, label cache and the rows so far; it is written
+atomically every ``checkpoint_minutes`` (and every ``checkpoint_steps``, for tests).
+
+Rows (one per ``log_every`` steps and per evaluation): step, epoch, wall_s (training wall-clock, evaluation
+and checkpoint time excluded), sample_s / refresh_s / encode_s / loss_s / backward_s (seconds summed over the
+interval; on CUDA measured with synchronisation), peak_mem_mb (CUDA max allocated over the interval; NaN on
+CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy of activation memory), seqs_per_s,
+loss, lr, and at evaluation points the metrics of :mod:`.evaluate` plus eval_s.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..device import resolve_device
+from ..io import atomic_write
+from .models import XMCModel
+
+TIMERS = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping; CPU-sized defaults."""
+    epochs: int = 1
+    max_steps: int = 0              # stop after this many steps (0 = no limit)
+    time_budget_s: float = 0.0      # stop when training wall-clock exceeds this (0 = no limit)
+    batch_size: int = 64
+    lr: float = 1e-4                # encoder learning rate
+    clf_lr: float = 1e-2            # classifier-vector learning rate
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.1
+    clip_norm: float = 1.0
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = 0             # steps between evaluations (0 = at the start and the end only)
+    label_cache_steps: int = 0      # >0: samplers with stale_ok score non-positive labels from a cache this old
+    checkpoint_minutes: float = 10.0
+    checkpoint_steps: int = 0
+    device: str = "auto"
+    bf16: bool = True               # autocast to bfloat16 on CUDA only
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.log_every < 1:
+            raise ValueError("epochs, batch_size and log_every must be >= 1")
+        if not 0 <= self.warmup_frac < 1:
+            raise ValueError(f"warmup_frac must be in [0, 1), got {self.warmup_frac}")
+
+
+class _Clock:
+    """Accumulates seconds per phase; synchronises CUDA so GPU work is charged to the right phase."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.t = time.perf_counter()
+        self.acc = dict.fromkeys(TIMERS, 0.0)
+
+    def lap(self, name: str | None) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        if name:
+            self.acc[name] += now - self.t
+        self.t = now
+
+
+def _schedule(total: int, warmup_frac: float) -> Callable[[int], float]:
+    warm = max(1, int(total * warmup_frac))
+    return lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+
+
+def _optimizer(model: XMCModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    groups = []
+    enc = [p for p in model.encoder.parameters() if p.requires_grad]
+    if enc:
+        groups.append({"params": enc, "lr": cfg.lr, "weight_decay": cfg.weight_decay})
+    if model.classifier is not None:
+        groups.append({"params": [model.classifier], "lr": cfg.clf_lr, "weight_decay": 0.0})
+    return torch.optim.AdamW(groups)
+
+
+def planned_steps(n_queries: int, cfg: TrainConfig) -> int:
+    total = cfg.epochs * math.ceil(n_queries / cfg.batch_size)
+    return min(total, cfg.max_steps) if cfg.max_steps else total
+
+
+class Trainer:
+    """Trains ``model`` with ``sampler`` and ``loss`` under ``cfg``.
+
+    ``evaluate``: a callable ``() -> dict`` of test metrics (called in no-grad mode at evaluation points);
+    ``checkpoint``: a file path to write and, when it exists at start, resume from; ``tags``: constant columns
+    added to every row (sampler name, heads, ...); ``train_heads``: the heads whose losses are averaged (default:
+    all the model has; NGAME's M-IV stage trains only ``("clf",)``).
+    """
+
+    def __init__(self, model: XMCModel, sampler, loss: Callable, cfg: TrainConfig, *,
+                 evaluate: Callable[[], dict] | None = None, checkpoint: str | Path | None = None,
+                 tags: dict | None = None, progress: bool = True, train_heads: tuple[str, ...] | None = None):
+        cfg.validate()
+        self.train_heads = train_heads
+        self.cfg, self.sampler, self.loss, self.evaluate = cfg, sampler, loss, evaluate
+        self.device = resolve_device(cfg.device)
+        self.model = model.to(self.device)
+        self.model.queries = model.queries.to(self.device)
+        self.model.labels = model.labels.to(self.device)
+        self.ckpt = Path(checkpoint) if checkpoint else None
+        self.tags, self.progress = dict(tags or {}), progress
+        self.total = planned_steps(len(model.queries), cfg)
+        self.opt = _optimizer(model, cfg)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _schedule(self.total, cfg.warmup_frac))
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.autocast = cfg.bf16 and self.device.type == "cuda"
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.wall = 0.0
+        self.rows: list[dict] = []
+        self.label_cache: torch.Tensor | None = None
+        self.gen_epoch_state = self.gen.get_state()
+        self._interval = self._new_interval()
+
+    # ----- the loop -------------------------------------------------------------------------------------
+    def run(self) -> list[dict]:
+        """Train to the end (epochs, max_steps or time budget) and return all rows."""
+        from tqdm.auto import tqdm
+        resumed = self._load()
+        if not resumed and self.evaluate:
+            self._eval_row()
+        bar = tqdm(total=self.total, initial=self.step, disable=not self.progress, desc=self.tags.get("sampler", "train"))
+        last_ckpt = time.perf_counter()
+        while self.epoch < self.cfg.epochs and not self._done():
+            batches = self._epoch_batches(resumed)
+            resumed = False
+            while self.batch_in_epoch < len(batches) and not self._done():
+                self._train_step(batches[self.batch_in_epoch])
+                self.batch_in_epoch += 1
+                bar.update(1)
+                if self.cfg.eval_every and self.step % self.cfg.eval_every == 0 and self.evaluate:
+                    self._eval_row()
+                if self._ckpt_due(last_ckpt):
+                    self._save()
+                    last_ckpt = time.perf_counter()
+            if self.batch_in_epoch >= len(batches):
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        bar.close()
+        if self._interval["steps"]:
+            self._log_row()
+        if self.evaluate and not (self.rows and "P@1" in self.rows[-1] and self.rows[-1]["step"] == self.step):
+            self._eval_row()
+        if self.ckpt:
+            self._save()
+        return self.rows
+
+    def _done(self) -> bool:
+        return bool((self.cfg.max_steps and self.step >= self.cfg.max_steps)
+                    or (self.cfg.time_budget_s and self.wall >= self.cfg.time_budget_s))
+
+    def _ckpt_due(self, last: float) -> bool:
+        if not self.ckpt:
+            return False
+        by_steps = self.cfg.checkpoint_steps and self.step % self.cfg.checkpoint_steps == 0
+        return bool(by_steps or time.perf_counter() - last >= 60 * self.cfg.checkpoint_minutes)
+
+    def _epoch_batches(self, resumed: bool) -> list[torch.Tensor]:
+        """The epoch's batches; at a fresh epoch start the sampler refreshes first (timed as refresh_s)."""
+        now_state = self.gen.get_state()
+        if not resumed:
+            t0 = time.perf_counter()
+            self.model.eval()
+            self.sampler.refresh(self.model, self.epoch, self.step)
+            self.model.train()
+            self._interval["refresh_s"] += time.perf_counter() - t0
+            self.wall += time.perf_counter() - t0
+            self.gen_epoch_state = now_state
+        self.gen.set_state(self.gen_epoch_state)
+        batches = list(self.sampler.batches(self.epoch, self.cfg.batch_size, self.gen))
+        if resumed:  # continue the generator where the checkpoint left it, not at the epoch start
+            self.gen.set_state(now_state)
+        return batches
+
+    # ----- one step -------------------------------------------------------------------------------------
+    def _train_step(self, queries: torch.Tensor) -> None:
+        clock, t_start = _Clock(self.device), time.perf_counter()
+        torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)  # dropout masks depend on the step only
+        self._refresh_label_cache(clock)
+        batch = self.sampler.sample(queries, self.gen)
+        clock.lap("sample_s")
+        with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
+            q = self.model.encode(self.model.queries, batch.queries)
+            fresh = batch.targets.any(0) if (self.label_cache is not None and batch.candidates is None) else None
+            if self.label_cache is not None and batch.candidates is not None:
+                fresh = torch.zeros(len(batch.pool), dtype=torch.bool)
+                fresh[batch.candidates[batch.targets]] = True
+            scores = self.model.scores(q, batch.pool.to(self.device), self.label_cache,
+                                       None if fresh is None else fresh.to(self.device))
+        clock.lap("encode_s")
+        loss = self._loss(scores, batch)
+        clock.lap("loss_s")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], self.cfg.clip_norm)
+        self.opt.step()
+        self.sched.step()
+        clock.lap("backward_s")
+        self.step += 1
+        self.wall += time.perf_counter() - t_start
+        self._account(clock, batch, fresh, float(loss.detach()))
+        if self.step % self.cfg.log_every == 0:
+            self._log_row()
+
+    def _loss(self, scores: dict[str, torch.Tensor], batch) -> torch.Tensor:
+        dev = self.device
+        targets = batch.targets.to(dev)
+        valid = None if batch.valid is None else batch.valid.to(dev)
+        log_q = None if batch.log_q is None else batch.log_q.to(dev)
+        used = [s for h, s in scores.items() if self.train_heads is None or h in self.train_heads]
+        total = 0.0
+        for s in used:
+            if batch.candidates is not None:
+                s = s.gather(1, batch.candidates.to(dev))
+            total = total + self.loss(s, targets, valid, log_q)
+        return total / len(used)
+
+    def _refresh_label_cache(self, clock: _Clock) -> None:
+        n = self.cfg.label_cache_steps
+        if not n or not getattr(self.sampler, "stale_ok", False) or "de" not in self.model.heads.split("+"):
+            return
+        if self.label_cache is None or self.step % n == 0:
+            self.label_cache = self.model.embed_all(self.model.labels)
+            clock.lap("refresh_s")
+
+    def _account(self, clock: _Clock, batch, fresh, loss: float) -> None:
+        iv = self._interval
+        for k, v in clock.acc.items():
+            iv[k] += v
+        iv["steps"] += 1
+        iv["loss"] += loss
+        enc_rows = [batch.queries]
+        if "de" in self.model.heads.split("+") and not self.model.freeze_encoder:
+            enc_rows.append(batch.pool if fresh is None else batch.pool[fresh.cpu()])
+        iv["seqs"] += sum(len(r) for r in enc_rows) if not self.model.freeze_encoder else 0
+        iv["tokens"] += (self.model.queries.tokens(batch.queries)
+                         + (self.model.labels.tokens(enc_rows[1]) if len(enc_rows) > 1 else 0)
+                         if not self.model.freeze_encoder else 0)
+
+    # ----- rows -----------------------------------------------------------------------------------------
+    def _new_interval(self) -> dict:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return {**dict.fromkeys(TIMERS, 0.0), "steps": 0, "loss": 0.0, "seqs": 0, "tokens": 0}
+
+    def _base_row(self) -> dict:
+        return {**self.tags, "step": self.step, "epoch": self.epoch, "wall_s": round(self.wall, 4)}
+
+    def _log_row(self) -> None:
+        iv, n = self._interval, max(self._interval["steps"], 1)
+        busy = iv["encode_s"] + iv["loss_s"] + iv["backward_s"]
+        peak = (torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else float("nan"))
+        self.rows.append({**self._base_row(), **{k: iv[k] for k in TIMERS}, "steps": iv["steps"],
+                          "peak_mem_mb": peak, "tokens_per_step": iv["tokens"] / n,
+                          "seqs_per_s": iv["seqs"] / busy if busy > 0 else float("nan"),
+                          "loss": iv["loss"] / n, "lr": self.sched.get_last_lr()[0]})
+        self._interval = self._new_interval()
+
+    def _eval_row(self) -> None:
+        t0 = time.perf_counter()
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.evaluate()
+        self.model.train()
+        self.rows.append({**self._base_row(), **metrics, "eval_s": time.perf_counter() - t0})
+
+    # ----- checkpoints ----------------------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
+                "gen": self.gen.get_state(), "gen_epoch": self.gen_epoch_state, "step": self.step,
+                "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "wall": self.wall,
+                "rows": self.rows, "interval": self._interval, "label_cache": self.label_cache,
+                "sampler": getattr(self.sampler, "state_dict", dict)(), "config": dataclasses.asdict(self.cfg)}
+
+    def _save(self) -> None:
+        state = self._state()
+        atomic_write(self.ckpt, lambda p: torch.save(state, p))
+
+    def _load(self) -> bool:
+        """Resume from ``self.ckpt`` when it exists; True if resumed."""
+        if not self.ckpt or not self.ckpt.exists():
+            return False
+        st = torch.load(self.ckpt, map_location=self.device, weights_only=False)
+        if st["config"] != dataclasses.asdict(self.cfg):
+            raise ValueError(f"checkpoint {self.ckpt} was written with a different TrainConfig; "
+                             "delete it or use the same parameters")
+        self.model.load_state_dict(st["model"])
+        self.opt.load_state_dict(st["opt"])
+        self.sched.load_state_dict(st["sched"])
+        self.gen.set_state(st["gen"].cpu())
+        self.gen_epoch_state = st["gen_epoch"].cpu()
+        self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
+        self.wall, self.rows, self._interval = st["wall"], st["rows"], st["interval"]
+        self.label_cache = st["label_cache"]
+        if hasattr(self.sampler, "load_state_dict"):
+            self.sampler.load_state_dict(st["sampler"])
+        return True
+
+
+def train(model: XMCModel, sampler, loss: Callable, cfg: TrainConfig, **kw) -> list[dict]:
+    """``Trainer(model, sampler, loss, cfg, **kw).run()``: the rows of the run."""
+    return Trainer(model, sampler, loss, cfg, **kw).run()
