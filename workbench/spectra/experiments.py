@@ -1,0 +1,154 @@
+"""The studies' loops: each returns tidy rows (dicts) that the notebooks append to their run tables."""
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..device import resolve_device
+from .data import Images, load_images
+from .density import outlier_mass
+from .hvp import chunked, curvature_operator, refresh_bn_stats
+from .lanczos import slq
+from .lr_search import bisect_max_lr, is_stable
+from .models import build_model
+from .slq_learner import SLQLearner
+from .train import sample_batch, train_epochs
+
+
+def setup(cfg) -> tuple[torch.device, Images]:
+    """Resolve the device once, set CPU threads, and load the dataset onto it.
+
+    ``cfg.cpu_threads`` (0 = torch's default): one thread is the default because the CPU-sized models are tiny
+    and multi-threaded kernels on a shared 2-core machine spin (measured: a digits spectra loop 0.75 s with one
+    thread, 10 s with two, under load).
+    """
+    dev = resolve_device(cfg.device)
+    if dev.type == "cpu" and cfg.cpu_threads > 0:
+        torch.set_num_threads(cfg.cpu_threads)
+    data = load_images(cfg.dataset, cfg.data_path, n_train=cfg.n_train or None, seed=cfg.seed)
+    return dev, data.to(dev)
+
+
+def make_model(name: str, data: Images, bn: bool, width: int, seed: int, device) -> torch.nn.Module:
+    """A freshly initialised registered model; ``width`` 0 keeps the model's default (for WRN: the widen factor)."""
+    torch.manual_seed(seed)
+    kw = {} if width <= 0 else ({"widen": width} if name == "wrn" else {"width": width})
+    return build_model(name, data.in_shape, data.classes, bn=bn, **kw).to(device)
+
+
+def train_snapshots(model, data: Images, epochs: int, batch_size: int, lr: float, snapshots, seed: int):
+    """Train with SGD(0.9); return ``({epoch: state_dict}, rows)`` with snapshots at the requested epochs."""
+    states = {0: copy.deepcopy(model.state_dict())} if 0 in snapshots else {}
+    rows = []
+    for e in range(1, epochs + 1):
+        rows += [dict(r, epoch=e) for r in train_epochs(model, data.x_train, data.y_train, data.x_test, data.y_test,
+                                                        epochs=1, batch_size=batch_size, lr=lr, seed=seed + e)]
+        if e in snapshots:
+            states[e] = copy.deepcopy(model.state_dict())
+    return states, rows
+
+
+def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), bn: str = "eval", steps: int,
+            probes: int, batches_per_size: int, full_chunk: int, seed: int, tag: dict) -> tuple[list, list]:
+    """Lambda_max rows and Ritz rows for batch operators of each size B and the full operator.
+
+    lambda_max is the largest Ritz value over the ``probes`` Lanczos runs. Ritz rows (value, weight per probe)
+    are kept for the first batch of each size: the SLQ density is computed from them by the figures.
+    """
+    g = torch.Generator().manual_seed(seed)
+    if any(m.__class__.__name__.startswith("BatchNorm") for m in model.modules()):
+        refresh_bn_stats(model, chunked(data.x_train, data.y_train, full_chunk))
+    n = len(data.x_train)
+    sizes = [(b, "batch") for b in batch_sizes if b < n] + [(n, "full")]
+    lam_rows, ritz_rows = [], []
+    for b, scope in tqdm(sizes, desc="spectra", leave=False):
+        for i in range(1 if scope == "full" else batches_per_size):
+            chunks = (chunked(data.x_train, data.y_train, full_chunk) if scope == "full"
+                      else [sample_batch(data.x_train, data.y_train, b, g)])
+            for curv in curvatures:
+                t0 = time.perf_counter()
+                op = curvature_operator(model, F.cross_entropy, chunks, curvature=curv, bn=bn)
+                runs = slq(op, op.dim, min(steps, op.dim), probes, generator=g, device=data.x_train.device)
+                top = sorted((r.ritz[-1] for r in runs), reverse=True)
+                base = {**tag, **op.info(), "batch_size": b, "scope": scope, "batch_index": i}
+                lam_rows.append({**base, "lambda_max": float(top[0]), "seconds": time.perf_counter() - t0,
+                                 "orthogonality_loss": max(r.orthogonality_loss for r in runs)})
+                if i == 0:
+                    ritz_rows += [{**base, "probe": p, "ritz": float(v), "weight": float(w)}
+                                  for p, r in enumerate(runs) for v, w in zip(r.ritz, r.weights)]
+    return lam_rows, ritz_rows
+
+
+def lr_vs_batch(cfg, data: Images, device) -> list[dict]:
+    """Bisected max stable lr for every (optimizer, B, seed) under :func:`lr_search.is_stable`."""
+    rows = []
+    combos = [(o, b, s) for o in cfg.optimizers for b in cfg.batch_sizes for s in cfg.seeds]
+    for opt, b, seed in tqdm(combos, desc="lr bisection", leave=False):
+        init = make_model(cfg.model, data, False, cfg.width, seed, device)
+
+        def stable(lr, opt=opt, b=b, seed=seed, init=init):
+            return is_stable(copy.deepcopy(init), data.x_train, data.y_train, optimizer=opt, lr=lr, batch_size=b,
+                             steps=cfg.steps, seed=seed, momentum=cfg.momentum)
+        t0 = time.perf_counter()
+        res = bisect_max_lr(stable, cfg.lr_lo, cfg.lr_hi, cfg.bisection_iters)
+        rows.append({"optimizer": opt, "batch_size": b, "seed": seed, **res, "seconds": time.perf_counter() - t0})
+    return rows
+
+
+def learner_vs_schedules(cfg, data: Images, device) -> tuple[list[dict], list[dict]]:
+    """Tune constant and cosine SGD(momentum) on a validation split, then train SLQ learner and the tuned
+    schedules from the same init; rows per epoch with test accuracy, plus the learner's estimate history."""
+    n_val = len(data.x_train) // 5
+    xt, yt, xv, yv = data.x_train[n_val:], data.y_train[n_val:], data.x_train[:n_val], data.y_train[:n_val]
+    init = make_model(cfg.model, data, False, cfg.width, cfg.seed, device)
+    common = dict(epochs=cfg.learner_epochs, batch_size=cfg.learner_batch_size, momentum=cfg.momentum, seed=cfg.seed)
+    rows, best = [], {}
+    for sched in ("constant", "cosine"):
+        scores = {lr: train_epochs(copy.deepcopy(init), xt, yt, xv, yv, lr=lr, schedule=sched, **common)[-1]["eval_acc"]
+                  for lr in cfg.tune_lrs}
+        best[sched] = max(scores, key=scores.get)
+        rows += [dict(r, method=f"{sched} (tuned lr {best[sched]:g})", eval_set="test")
+                 for r in train_epochs(copy.deepcopy(init), xt, yt, data.x_test, data.y_test, lr=best[sched],
+                                       schedule=sched, **common)]
+    learner = SLQLearner(period=cfg.learner_period, lanczos_steps=cfg.lanczos_steps,
+                         kappa_max=cfg.learner_kappa_max, seed=cfg.seed)
+    rows += [dict(r, method="SLQ learner", eval_set="test")
+             for r in train_epochs(copy.deepcopy(init), xt, yt, data.x_test, data.y_test, lr=cfg.tune_lrs[0],
+                                   on_step=learner, **common)]
+    return rows, learner.history
+
+
+def outlier_table(ritz, frac: float = 0.1):
+    """Outliers against the bulk per (epoch, curvature, B): Ritz values above ``frac`` x the full operator's
+    lambda_max (mean count per probe), their SLQ spectral mass (fraction of all eigenvalues), and the bulk
+    edge estimate (largest Ritz value below the threshold)."""
+    import pandas as pd
+    rows = []
+    for (epoch, curv), d in ritz.groupby(["epoch", "curvature"]):
+        thr = frac * d[d.scope == "full"].ritz.max()
+        for b, g in d.groupby("batch_size"):
+            probes = [p for _, p in g.groupby("probe")]
+            rows.append({"epoch": epoch, "curvature": curv, "batch_size": b, "threshold": thr,
+                         "outliers": sum(int((p.ritz > thr).sum()) for p in probes) / len(probes),
+                         "outlier_mass": outlier_mass([p.ritz.to_numpy() for p in probes],
+                                                      [p.weight.to_numpy() for p in probes], thr),
+                         "bulk_edge": float(g.ritz[g.ritz <= thr].max())})
+    return pd.DataFrame(rows)
+
+
+def claims_table(lam, smallest_b: int):
+    """Per (epoch, curvature): the mean batch lambda_max at ``smallest_b`` over the full value, and whether the
+    mean batch lambda_max decreases monotonically with B (the paper's two qualitative claims)."""
+    import pandas as pd
+    rows = []
+    for (epoch, curv), d in lam.groupby(["epoch", "curvature"]):
+        means = d[d.scope == "batch"].groupby("batch_size").lambda_max.mean()
+        full = d[d.scope == "full"].lambda_max.mean()
+        rows.append({"epoch": epoch, "curvature": curv, "ratio_smallest_b_to_full": means.get(smallest_b) / full,
+                     "above_full_at_smallest_b": bool(means.get(smallest_b) > full),
+                     "decreasing_in_b": bool((means.diff().dropna() < 0).all())})
+    return pd.DataFrame(rows)

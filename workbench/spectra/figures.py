@@ -1,0 +1,132 @@
+"""Figures of the spectra studies: each takes tidy tables and returns a matplotlib Figure with a title."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .density import grid_for, slq_density
+
+
+def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, title: str = "Top eigenvalue vs batch size"):
+    """lambda_max of batch operators (points: each batch; line: mean) against B, the full operator's value
+    (dotted) and the fit a + c (1/B - 1/N) (dashed), one colour per curvature. ``fits``: curvature, a, c, r2."""
+    fig, ax = plt.subplots()
+    for k, (curv, d) in enumerate(lam.groupby("curvature")):
+        color = f"C{k}"
+        batch = d[d.scope == "batch"]
+        ax.scatter(batch.batch_size, batch.lambda_max, color=color, alpha=0.5, s=14)
+        mean = batch.groupby("batch_size").lambda_max.mean()
+        ax.plot(mean.index, mean.values, "o-", color=color, label=f"{curv}: batch B")
+        full = d[d.scope == "full"]
+        if len(full):
+            ax.axhline(full.lambda_max.mean(), color=color, ls=":",
+                       label=f"{curv}: full ({int(full.batch_size.iloc[0])} ex.)")
+        f = fits[fits.curvature == curv]
+        if len(f):
+            b = np.geomspace(batch.batch_size.min(), batch.batch_size.max(), 100)
+            r = f.iloc[0]
+            inv_n = 1.0 / r.n_total if "n_total" in f and r.n_total == r.n_total and r.n_total else 0.0
+            ax.plot(b, r.a + r.c * (1 / b - inv_n), "--", color=color,
+                    label=f"{curv}: {r.a:.3g} + {r.c:.3g}(1/B-1/N) (R²={r.r2:.2f})")
+    ax.set(xscale="log", xlabel="batch size B (examples)", ylabel="λ_max (loss / param²)", title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def densities(ritz: pd.DataFrame, curvature: str = "hessian", sigma_frac: float = 0.01, title: str | None = None):
+    """SLQ densities (Gaussian width ``sigma_frac`` of the spectral range) for every B, log density axis."""
+    d = ritz[ritz.curvature == curvature]
+    groups = [(b, g) for b, g in d.groupby("batch_size")]
+    all_r = [g.ritz.to_numpy() for _, g in groups]
+    grid = grid_for(all_r, n=600)
+    sigma = sigma_frac * (grid[-1] - grid[0])
+    fig, ax = plt.subplots()
+    for k, (b, g) in enumerate(groups):
+        probes = [p for _, p in g.groupby("probe")]
+        dens = slq_density([p.ritz.to_numpy() for p in probes], [p.weight.to_numpy() for p in probes], grid, sigma)
+        label = f"full ({b})" if (g.scope == "full").all() else f"B = {b}"
+        ax.plot(grid, np.maximum(dens, 1e-8), color=f"C{k}", label=label, lw=2 if "full" in label else 1)
+    ax.set(yscale="log", ylim=(1e-5, None), xlabel="eigenvalue (loss / param²)", ylabel="spectral density",
+           title=title or f"SLQ spectral density of the batch {curvature}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_max of the Hessian"):
+    """Two panels: lambda_max vs B with BN in eval mode (running stats) and in train mode (batch stats)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=False)
+    for ax, mode in zip(axes, ["eval", "train"]):
+        d = lam[lam.bn_mode == mode]
+        batch = d[d.scope == "batch"].groupby("batch_size").lambda_max.agg(["mean", "min", "max"])
+        ax.errorbar(batch.index, batch["mean"], yerr=[batch["mean"] - batch["min"], batch["max"] - batch["mean"]],
+                    fmt="o-", label="batch Hessian")
+        full = d[d.scope == "full"].lambda_max
+        if len(full):
+            ax.axhline(full.mean(), ls=":", color="k", label="full (chunk-averaged in train mode)")
+        ax.set(xscale="log", xlabel="batch size B (examples)", ylabel="λ_max (loss / param²)",
+               title=f"BN {mode} mode")
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def lr_vs_batch(lr: pd.DataFrame, fits: pd.DataFrame, lam: pd.DataFrame | None = None, momentum: float = 0.9,
+                title: str = "Largest stable learning rate vs batch size"):
+    """Log-log: bisected max lr per seed (points), the fitted power law per optimizer (slope with 95% CI), and
+    the curvature predictions 2/λ_max(B) and 2(1+μ)/λ_max(B) (heavy-ball bound) from the measured batch Hessian."""
+    fig, ax = plt.subplots()
+    for k, (opt, d) in enumerate(lr.groupby("optimizer")):
+        ax.scatter(d.batch_size, d.lr_max, color=f"C{k}", alpha=0.6, s=16)
+        f = fits[fits.optimizer == opt]
+        if len(f):
+            r = f.iloc[0]
+            b = np.geomspace(d.batch_size.min(), d.batch_size.max(), 50)
+            ax.plot(b, np.exp(r.intercept) * b ** r.slope, color=f"C{k}",
+                    label=f"{opt}: slope {r.slope:.2f} [{r.slope_lo:.2f}, {r.slope_hi:.2f}]")
+    if lam is not None and len(lam):
+        m = lam[lam.scope == "batch"].groupby("batch_size").lambda_max.mean()
+        ax.plot(m.index, 2 / m.values, "k--", label="2 / λ_max(B)")
+        ax.plot(m.index, 2 * (1 + momentum) / m.values, "k:", label=f"2(1+μ) / λ_max(B), μ={momentum:g}")
+    ax.set(xscale="log", yscale="log", xlabel="batch size B (examples)", ylabel="max stable learning rate",
+           title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def learner_curves(curves: pd.DataFrame, title: str = "SLQ learner vs tuned schedules (test accuracy)"):
+    """Test accuracy against epochs and against training wall-clock (estimates included) per method."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
+    for k, (method, d) in enumerate(curves.groupby("method")):
+        axes[0].plot(d.epoch, d.eval_acc, "o-", color=f"C{k}", label=method)
+        axes[1].plot(d.wall_s, d.eval_acc, "o-", color=f"C{k}", label=method)
+    axes[0].set(xlabel="epoch", ylabel="test accuracy (fraction)", title="per epoch")
+    axes[1].set(xlabel="training wall-clock (s)", title="per second")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def peers(table: pd.DataFrame, title: str = "Top-eigenvalue tools: time vs relative error"):
+    """Each tool/method as a point: seconds (incl. setup) against relative error to the long Lanczos reference."""
+    d = table.dropna(subset=["seconds", "rel_error"])
+    fig, ax = plt.subplots()
+    for k, (tool, g) in enumerate(d.groupby("tool")):
+        ax.scatter(g.seconds, np.maximum(g.rel_error, 1e-16), color=f"C{k}", label=tool, s=30)
+        for _, r in g.iterrows():
+            ax.annotate(r.method, (r.seconds, max(r.rel_error, 1e-16)), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    ax.set(xscale="log", yscale="log", xlabel="time (s)", ylabel="|λ - λ_ref| / λ_ref", title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def metric_vs_batch(df: pd.DataFrame, metric: str = "lambda_max", hue: str = "curvature"):
+    """For the explorer: ``metric`` against batch size, one line per value of ``hue``."""
+    fig, ax = plt.subplots()
+    for k, (h, d) in enumerate(df.groupby(hue)):
+        m = d.groupby("batch_size")[metric].mean()
+        ax.plot(m.index, m.values, "o-", color=f"C{k}", label=f"{hue}={h}")
+    ax.set(xscale="log", xlabel="batch size B (examples)", ylabel=metric, title=f"{metric} vs batch size by {hue}")
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,97 @@
+"""Minimal full-tensor training loop for the spectra studies: optimisers by name, epochs over shuffled batches.
+
+Data are whole tensors already on the device (digits, CIFAR-10 fit in memory), so there is no DataLoader.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+OPTIMIZERS = ("sgd", "adam")
+OnStep = Callable[[int, nn.Module, torch.Tensor, torch.Tensor, torch.optim.Optimizer], None]
+
+
+def make_optimizer(name: str, params, lr: float, momentum: float = 0.9) -> torch.optim.Optimizer:
+    """``"sgd"``: SGD with heavy-ball ``momentum``; ``"adam"``: Adam with default betas."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ValueError(f"Unrecognized optimizer: {name!r}; known: {list(OPTIMIZERS)}")
+
+
+def minibatches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Index tensors ``(batch_size,)`` of one shuffled epoch (last partial batch dropped)."""
+    perm = torch.randperm(n, generator=generator)
+    for i in range(0, n - batch_size + 1, batch_size):
+        yield perm[i:i + batch_size]
+
+
+def sample_batch(x: torch.Tensor, y: torch.Tensor, size: int, generator: torch.Generator):
+    """``size`` examples without replacement (the whole set if ``size >= len(x)``)."""
+    if size >= len(x):
+        return x, y
+    idx = torch.randperm(len(x), generator=generator)[:size].to(x.device)
+    return x[idx], y[idx]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> tuple[float, float]:
+    """``(mean cross-entropy, accuracy)`` in eval mode, in chunks of ``chunk`` examples."""
+    was = model.training
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(x), chunk):
+        out = model(x[i:i + chunk])
+        loss += float(F.cross_entropy(out, y[i:i + chunk], reduction="sum"))
+        correct += int((out.argmax(1) == y[i:i + chunk]).sum())
+    model.train(was)
+    return loss / len(x), correct / len(x)
+
+
+def cosine(base_lr: float, total_steps: int) -> Callable[[int], float]:
+    return lambda step: 0.5 * base_lr * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
+def train_epochs(model: nn.Module, x, y, x_eval, y_eval, *, epochs: int, batch_size: int, lr: float,
+                 optimizer: str = "sgd", momentum: float = 0.9, schedule: str = "constant", seed: int = 0,
+                 on_step: OnStep | None = None) -> list[dict]:
+    """Train, return one row per epoch: epoch, wall_s (training time only), train_loss, eval_loss, eval_acc, lr.
+
+    ``schedule`` is ``"constant"`` or ``"cosine"`` (to zero over all steps). ``on_step(step, model, xb, yb, opt)``
+    runs before each step (the SLQ learner sets the learning rate and momentum there).
+    """
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    g = torch.Generator().manual_seed(seed)
+    opt = make_optimizer(optimizer, model.parameters(), lr, momentum)
+    total = epochs * (len(x) // batch_size)
+    lr_at = cosine(lr, total) if schedule == "cosine" else (lambda s: lr)
+    rows, step, wall = [], 0, 0.0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        t0, losses = time.perf_counter(), []
+        for idx in minibatches(len(x), batch_size, g):
+            xb, yb = x[idx.to(x.device)], y[idx.to(x.device)]
+            if on_step is not None:
+                on_step(step, model, xb, yb, opt)
+            else:
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(step)
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            step += 1
+        wall += time.perf_counter() - t0
+        ev_loss, ev_acc = evaluate(model, x_eval, y_eval)
+        rows.append({"epoch": epoch, "wall_s": wall, "train_loss": sum(losses) / max(len(losses), 1),
+                     "eval_loss": ev_loss, "eval_acc": ev_acc, "lr": opt.param_groups[0]["lr"],
+                     "momentum": opt.param_groups[0].get("momentum", float("nan"))})
+    return rows
