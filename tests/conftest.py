@@ -33,6 +33,16 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: the tests use tiny models, where a second thread only adds contention (10-40x
+    slower on a loaded 2-core machine). Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
 def _scratch_dir(tmp_path, monkeypatch):
     """Notebook helpers write into a temporary scratch directory, never into reports/."""
     monkeypatch.setenv("WORKBENCH_SCRATCH", str(tmp_path / "scratch"))

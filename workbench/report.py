@@ -89,6 +89,10 @@ def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run
     set_style()
     d = Path(run_dir) if run_dir else _default_dir(study)
     d.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get(RUN_DIR_ENV) and run_dir is None:
+        # a scratch directory is reused by every rerun in JupyterLab: start from no tables and figures
+        for old in (*d.glob("*.csv"), *d.glob("*.png")):
+            old.unlink()
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     write_json(d / "effective_config.json", {"study": study, "parameters": cfg, "started": now(), **environment()})
     return Run(study=study, dir=d, config=cfg)

@@ -70,3 +70,11 @@ def test_explorer_static_in_batch_and_widget_live(monkeypatch):
     import ipywidgets
     assert isinstance(explore(df, plot, choices={"metric": ["a", "b"]}), ipywidgets.Widget)
     plt.close("all")
+
+
+def test_rerun_in_scratch_starts_with_empty_tables(tmp_path, monkeypatch):
+    monkeypatch.delenv(report.RUN_DIR_ENV, raising=False)
+    monkeypatch.setenv(report.SCRATCH_ENV, str(tmp_path))
+    report.start_run("demo", {"a": 1}).append({"x": 1})
+    run = report.start_run("demo", {"a": 1})  # "run all" again in JupyterLab
+    assert len(run.append({"x": 2})) == 1

@@ -16,14 +16,6 @@ from workbench.samplers import SAMPLERS, SamplerConfig
 from workbench.samplers.base import SampledBatch
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # many tiny ops: two intra-op threads on a loaded shared machine stall on each other
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _inclusion_frequencies(family: str, K: int, L: int, R: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)

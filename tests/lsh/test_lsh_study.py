@@ -56,16 +56,8 @@ def test_adaptivity_orders_exact_above_uniform_and_lsh_above_uniform():
     assert all(0 <= r["tv"] <= 1 and r["kl"] >= 0 for r in rows.values())
 
 
-@pytest.fixture
-def one_thread():
-    # two intra-op threads on a loaded shared machine stall on each other; one is faster for tiny models
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
-
-def test_short_race_runs_and_learns(one_thread):
+def test_short_race_runs_and_learns():
     data = load_bow("synthetic", num_labels=200, num_points=600, num_features=200, words_per_point=8)
     assert data.X_train.shape[0] + data.X_test.shape[0] == 600
     for method in ("full", "lsh-label:nologq", "lsh-embedding"):
@@ -79,7 +71,7 @@ def test_short_race_runs_and_learns(one_thread):
         parse_method("hardest")
 
 
-def test_bench_rows_and_flatness(one_thread):
+def test_bench_rows_and_flatness():
     rows = bench_sizes([500, 2000], LSHParams(K=4, L=2, cap=8), dim=8, batch=4, budget=8, repeats=2, warmup=1,
                        device=torch.device("cpu"), source="gaussian")
     methods = {r["method"] for r in rows}
