@@ -9,6 +9,9 @@ Additions (backward compatible, all optional for a sampler):
   ``SAMPLERS.get(name)(Y_train, cfg)`` (see :func:`build_sampler`); a sampler reads the fields it needs.
 - ``state_dict()`` / ``load_state_dict(d)``: what a checkpoint must keep (shortlists, clusters) so a resumed run
   reproduces the same batches; samplers without state need neither.
+- ``bind(view)``: samplers that read the model between refreshes (lsh: query embeddings at every step) keep
+  the :class:`ModelView` given here; the trainer binds its model once at start, so a resumed run (which skips
+  the epoch-start refresh) has it too. The default does nothing.
 - ``stale_ok``: samplers whose pool is the whole label set may set ``stale_ok = True`` to let the
   trainer score non-positive pool labels from a periodically refreshed, gradient-free label cache.
 """
@@ -130,6 +133,9 @@ class BaseSampler:
 
     def refresh(self, state: "ModelView", epoch: int, step: int) -> float:
         return 0.0
+
+    def bind(self, view: "ModelView") -> None:
+        pass
 
     def state_dict(self) -> dict:
         return {}

@@ -7,7 +7,9 @@ input's embedding, ``"label"`` with the vector of one sampled true label. Candid
 negatives]``; ``log_q`` is 0 for positives (always scored) and the log expected count of each negative
 (:mod:`workbench.lsh.probability`), so a logQ-corrected loss subtracts it from every logit.
 
-Needs from the model (the :class:`ModelView` passed to :meth:`refresh`, kept for :meth:`sample`):
+Needs from the model (the :class:`ModelView` given to :meth:`bind` by the trainer, or to :meth:`refresh`; kept
+for :meth:`sample`; in the XMC trainer it is the model being trained, whose ``label_embeddings`` are the DE label
+embeddings, or the classifier rows of a classifier-only model):
 ``label_embeddings()`` (all label vectors, hashed at each rehash and kept as the snapshot that log_q and the
 label scheme read) and, for the embedding scheme, ``query_embeddings(ids)`` of the batch's training queries
 (one extra no-grad forward of the batch). Both can be overridden with the constructor callables
@@ -55,7 +57,8 @@ class LSHSampler(BaseSampler):
     def _labels(self, ids: torch.Tensor | None = None) -> torch.Tensor:
         fn = self._label_vectors or (self.view.label_embeddings if self.view is not None else None)
         if fn is None:
-            raise RuntimeError("lsh sampler: call refresh(model_view, ...) before sample(), or pass label_vectors")
+            raise RuntimeError("lsh sampler: bind(model_view) or refresh(model_view, ...) before sample(), "
+                               "or pass label_vectors")
         with torch.no_grad():
             return fn(ids).detach()
 
@@ -67,6 +70,10 @@ class LSHSampler(BaseSampler):
             return fn(ids).detach()
 
     # -- protocol -------------------------------------------------------------------------------------------
+    def bind(self, view) -> None:
+        """Keep ``view`` (the model being trained) for label and query vectors, also before any refresh."""
+        self.view = view
+
     def refresh(self, state, epoch: int, step: int) -> float:
         """Keep ``state`` for sampling; rehash when ``rehash_every`` steps have passed (or no tables yet),
         redraw the hash functions when ``redraw_every`` have; returns seconds spent."""

@@ -1,13 +1,16 @@
 """Encoders by name and the in-memory token tables the trainer gathers batches from.
 
-The encoders are the data layer's (:mod:`workbench.xmc.encoder`; nothing is downloaded). :class:`TokenTable`
-keeps every text pre-tokenised as one (N, T) int32 tensor that can live on the GPU, so a training step's token
-gather never leaves the device.
+The encoders are the data layer's (:mod:`workbench.xmc.encoder`; nothing is downloaded). Token ids come from the
+data layer's memory-mapped cache (:func:`workbench.xmc.tokens.cached_tokens`: int32, keyed by tokenizer, maximum
+length and texts), so a dataset is tokenised once across runs and studies. :class:`TokenTable` holds those ids as
+one (N, T) int32 tensor that can live on the GPU, so a training step's token gather never leaves the device (the
+cache's own ``batch`` gathers on the CPU from the memory map).
 """
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -50,13 +53,11 @@ class TokenTable:
         return int(self.lengths[rows.to(self.lengths.device)].sum())
 
 
-def tokenize(tokenizer, texts: list[str], max_length: int, chunk: int = 8192) -> TokenTable:
-    """Tokenise ``texts`` once (truncated to ``max_length`` tokens incl. [CLS]/[SEP])."""
-    ids = torch.zeros((len(texts), max_length), dtype=torch.int32)
-    lengths = torch.zeros(len(texts), dtype=torch.int64)
-    for s in range(0, len(texts), chunk):
-        enc = tokenizer(list(texts[s:s + chunk]), max_length=max_length, truncation=True, padding="max_length",
-                        return_tensors="pt")
-        ids[s:s + chunk] = enc["input_ids"].to(torch.int32)
-        lengths[s:s + chunk] = enc["attention_mask"].sum(1)
-    return TokenTable(ids, lengths)
+def tokenize(tokenizer, texts: list[str], max_length: int, cache_dir=None) -> TokenTable:
+    """``texts`` as a :class:`TokenTable` (truncated to ``max_length`` tokens incl. [CLS]/[SEP], padded with the
+    tokenizer's pad id), read from the data layer's token cache (``cache_dir``, default its own) and tokenised
+    there on a miss."""
+    from ..xmc.tokens import cached_tokens
+    arr = cached_tokens(texts, tokenizer, max_length, cache_dir)
+    return TokenTable(torch.from_numpy(np.array(arr.ids, dtype=np.int32)),
+                      torch.from_numpy(arr.lengths.astype(np.int64)))

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..device import resolve_device
+from ..lsh.params import LSHParams
 from ..samplers import SamplerConfig, build_sampler
 from ..xmc.dataset import XMCDataset
 from .encoders import TokenTable, get_encoder, tokenize
@@ -28,7 +29,7 @@ class NegativeMiningConfig:
     dataset: str = "debian-titles"
     n_train: int = 1500
     n_test: int = 400
-    samplers: list[str] = dataclasses.field(default_factory=lambda: ["in_batch", "ance", "ngame", "unidec"])
+    samplers: list[str] = dataclasses.field(default_factory=lambda: ["in_batch", "ance", "ngame", "unidec", "lsh"])
     heads: str = "de"
     loss: str = "softmax"
     loss_overrides: list[str] = dataclasses.field(default_factory=lambda: ["ngame:triplet"])
@@ -46,6 +47,13 @@ class NegativeMiningConfig:
     cluster_double_every: int = 1
     pool_cap: int = 1024
     hard_per_query: int = 2
+    lsh_family: str = "simhash"
+    lsh_bits: int = 6
+    lsh_tables: int = 8
+    lsh_bucket_cap: int = 64
+    lsh_scheme: str = "embedding"
+    lsh_rehash_every: int = 20
+    lsh_redraw_every: int = 0
     label_cache_steps: int = 0
     batch_size: int = 128
     epochs: int = 2
@@ -85,11 +93,23 @@ class NegativeMiningConfig:
         if not self.samplers:
             raise ValueError("samplers: name at least one sampler")
         self.sampler_config().validate()
+        self.lsh_params().validate()
         self.train_config().validate()
 
     def sampler_config(self) -> SamplerConfig:
         names = {f.name for f in dataclasses.fields(SamplerConfig)}
         return SamplerConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+
+    def lsh_params(self) -> LSHParams:
+        """The ``lsh`` sampler's options from the ``lsh_*`` fields; its log-probabilities are attached only when
+        the loss applies the logQ correction (``logq``)."""
+        return LSHParams(family=self.lsh_family, K=self.lsh_bits, L=self.lsh_tables, cap=self.lsh_bucket_cap,
+                         scheme=self.lsh_scheme, rehash_every=self.lsh_rehash_every,
+                         redraw_every=self.lsh_redraw_every, log_q=self.logq, seed=self.seed)
+
+    def sampler_options(self, sampler: str) -> dict:
+        """Keyword options for ``build_sampler`` beyond the shared :class:`SamplerConfig` (only ``lsh`` has any)."""
+        return {"lsh": self.lsh_params()} if sampler == "lsh" else {}
 
     def train_config(self, **over) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -155,7 +175,7 @@ def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, ch
         torch.set_num_threads(cfg.cpu_threads)
     heads = cfg.heads_for(sampler)
     model = build_model(cfg, prep, heads)
-    s = build_sampler(sampler, prep.data.Y_train, cfg.sampler_config())
+    s = build_sampler(sampler, prep.data.Y_train, cfg.sampler_config(), **cfg.sampler_options(sampler))
     tcfg = cfg.train_config(**train_over)
     test = prep.test.to(resolve_device(cfg.device))
     loss = cfg.loss_for(sampler)

@@ -118,6 +118,7 @@ class Trainer:
         self.model.queries = model.queries.to(self.device)
         self.model.labels = model.labels.to(self.device)
         self.ckpt = Path(checkpoint) if checkpoint else None
+        getattr(sampler, "bind", lambda view: None)(self.model)  # the ModelView samplers read between refreshes
         self.tags, self.progress = dict(tags or {}), progress
         self.total = planned_steps(len(model.queries), cfg)
         self.opt = _optimizer(model, cfg)

@@ -1,0 +1,22 @@
+"""The published-results table: dataset names match as the notebook needs, rows are well formed and sourced.
+Does not check the numbers against the papers (a person must, from the source each row names)."""
+from __future__ import annotations
+
+import pytest
+
+from workbench.xmc_train.published import COLUMNS, ROWS, check_rows, lf_dataset_name, published_rows
+
+
+def test_names_match():
+    assert lf_dataset_name("LF-AmazonTitles-131K") == "LF-AmazonTitles-131K"
+    assert lf_dataset_name("/data/xc/lf-amazontitles-131k/") == "LF-AmazonTitles-131K"
+    assert lf_dataset_name("debian-titles") is None
+    assert list(published_rows("debian-titles").columns) == list(COLUMNS) and published_rows("debian-titles").empty
+
+
+def test_rows_are_sourced():
+    check_rows(ROWS)
+    with pytest.raises(ValueError, match="source"):
+        check_rows([{"dataset": "LF-AmazonTitles-131K", "method": "X", "P@1": 40.0}])
+    with pytest.raises(ValueError, match="metrics"):
+        check_rows([{"dataset": "LF-AmazonTitles-131K", "method": "X", "P@1": 140.0, "source": "s"}])
