@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from .drawers import Drawer
-from .query import is_member
+from .query import is_member, positive_mask
 
 
 @torch.no_grad()
@@ -25,8 +25,7 @@ def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, bias: torch.Tensor, positi
                     drawers: dict[str, Drawer], repeats: int, generator: torch.Generator, top: int = 50) -> list[dict]:
     """h (B, d), W (N, d), bias (N,), positives (B, P) padded with -1 -> one row per drawer."""
     logits = h @ W.T + bias
-    is_pos = torch.zeros_like(logits, dtype=torch.bool)
-    is_pos.scatter_(1, positives.clamp(min=0), positives >= 0)
+    is_pos = positive_mask(positives, logits.shape[1])
     masked = logits.masked_fill(is_pos, float("-inf"))
     logp = torch.log_softmax(masked, dim=1)
     N = logits.shape[1]

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 
 from ..registry import Registry
-from .query import Negatives, is_member, lsh_negatives
+from .query import Negatives, is_member, lsh_negatives, positive_mask
 from .tables import LSHIndex
 
 DRAWERS: Registry = Registry("negative drawer")
@@ -57,8 +57,7 @@ def loguniform(num_labels: int, budget: int, label_order: torch.Tensor | None = 
 def exact(num_labels: int, budget: int, **_) -> Drawer:
     def draw(q, positives, W, generator):
         logits = q @ W.T
-        mask = torch.zeros_like(logits, dtype=torch.bool)
-        mask.scatter_(1, positives.clamp(min=0), positives >= 0)
+        mask = positive_mask(positives, logits.shape[1])
         logp = torch.log_softmax(logits.masked_fill(mask, -math.inf), dim=1)
         ids = torch.multinomial(logp.exp(), budget, replacement=True, generator=generator)
         return _finish(ids, math.log(budget) + logp.gather(1, ids), positives)

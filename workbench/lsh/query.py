@@ -37,6 +37,17 @@ def is_member(x: torch.Tensor, sets: torch.Tensor) -> torch.Tensor:
     return srt.gather(1, idx) == x
 
 
+def positive_mask(positives: torch.Tensor, num_labels: int) -> torch.Tensor:
+    """(B, P) positives padded with -1 -> (B, num_labels) bool mask of each row's positives.
+
+    Padding goes to a spare column that is dropped: scattering ``positives >= 0`` at ``clamp(min=0)`` would let
+    a padding slot's False overwrite label 0 (duplicate scatter indices; last write wins on CPU, any on CUDA).
+    """
+    mask = torch.zeros(positives.shape[0], num_labels + 1, dtype=torch.bool, device=positives.device)
+    mask.scatter_(1, torch.where(positives >= 0, positives, num_labels), True)
+    return mask[:, :num_labels]
+
+
 def union_of_buckets(ids: torch.Tensor, valid: torch.Tensor, positives: torch.Tensor,
                      num_labels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, M) bucket contents -> (B, M) sorted ids and bool mask of distinct, non-positive entries."""

@@ -87,12 +87,11 @@ def _maintain(index, params: LSHParams, model: BowSoftmax, step: int) -> float:
     """Rehash / redraw the LSH index when due (step 0 builds it); seconds spent."""
     if index is None:
         return 0.0
+    redraw = bool(params.redraw_every) and step > 0 and step % params.redraw_every == 0
+    if not (redraw or step % params.rehash_every == 0):
+        return 0.0   # no copy of W here: an (N, hidden) clone every step would make the step O(N)
     W = model.W.detach().clone()   # a snapshot: log_q must describe what was hashed, not the moving weights
-    if params.redraw_every and step and step % params.redraw_every == 0:
-        return index.redraw(W)
-    if step % params.rehash_every == 0:
-        return index.rehash(W)
-    return 0.0
+    return index.redraw(W) if redraw else index.rehash(W)
 
 
 def _step(model, opts, data: BowData, batch: np.ndarray, draw, logq: bool, gen, device) -> float:

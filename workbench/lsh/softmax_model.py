@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .query import Negatives
+from .query import Negatives, positive_mask
 
 
 class BowSoftmax(nn.Module):
@@ -63,8 +63,7 @@ def multilabel_nll(logits: torch.Tensor, is_pos: torch.Tensor, valid: torch.Tens
 def full_loss(model: BowSoftmax, h: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
     """Full softmax over all N labels; positives (B, P) padded with -1."""
     logits = model.full_logits(h)
-    is_pos = torch.zeros_like(logits, dtype=torch.bool)
-    is_pos.scatter_(1, positives.clamp(min=0), positives >= 0)
+    is_pos = positive_mask(positives, logits.shape[1])
     return multilabel_nll(logits, is_pos, torch.ones_like(is_pos))
 
 

@@ -56,14 +56,14 @@ def bisect_max_lr(stable: Callable[[float], bool], lo: float, hi: float, iters: 
             break
         lo, hi = lo / 10, lo
     else:
-        return {"lr_max": float("nan"), "lr_fail": lo, "trials": trials, "censored": True}
+        return {"lr_max": float("nan"), "lr_fail": hi, "trials": trials, "censored": True}  # hi: last lo tried
     for _ in range(max_widen):
         trials += 1
         if not stable(hi):
             break
         lo, hi = hi, hi * 10
     else:
-        return {"lr_max": hi, "lr_fail": float("nan"), "trials": trials, "censored": True}
+        return {"lr_max": lo, "lr_fail": float("nan"), "trials": trials, "censored": True}  # lo: last hi tried
     for _ in range(iters):
         mid = math.sqrt(lo * hi)
         trials += 1

@@ -1,0 +1,73 @@
+"""Regression tests for two review findings: label 0 lost from positive masks, and an O(N) copy per race step.
+
+Does not prove: anything about CUDA scatter ordering beyond the CPU case (the fix has no duplicate indices,
+so ordering cannot matter there either).
+"""
+import torch
+
+from workbench.lsh.adaptivity import adaptivity_rows
+from workbench.lsh.drawers import DRAWERS
+from workbench.lsh.params import LSHParams
+from workbench.lsh.query import positive_mask
+from workbench.lsh.race import _maintain
+from workbench.lsh.softmax_model import BowSoftmax, full_loss
+
+
+def test_positive_mask_keeps_label_zero_next_to_padding():
+    pos = torch.tensor([[0, -1, -1], [3, 0, -1], [-1, -1, -1], [4, 2, 1]])
+    m = positive_mask(pos, 5)
+    want = torch.zeros(4, 5, dtype=torch.bool)
+    want[0, 0] = want[1, 3] = want[1, 0] = want[3, 4] = want[3, 2] = want[3, 1] = True
+    assert torch.equal(m, want)
+
+
+def test_exact_drawer_never_draws_label_zero_when_it_is_the_positive():
+    # label 0 has by far the largest logit; it is the only positive, followed by padding
+    W = torch.eye(4)
+    q = torch.tensor([[10.0, 0.0, 0.0, 0.0]])
+    pos = torch.tensor([[0, -1]])
+    neg = DRAWERS.get("exact")(4, 64)(q, pos, W, torch.Generator().manual_seed(0))
+    assert not (neg.ids == 0).any()
+
+
+def test_full_loss_counts_label_zero_as_positive():
+    model = BowSoftmax(num_features=5, num_labels=3, hidden=4, seed=0)
+    h = torch.randn(1, 4)
+    logp = torch.log_softmax(model.full_logits(h), 1)
+    loss = full_loss(model, h, torch.tensor([[0, -1]]))
+    assert torch.allclose(loss, -logp[0, 0])
+
+
+def test_adaptivity_reference_excludes_label_zero_positive():
+    W, h = torch.eye(3), torch.tensor([[5.0, 1.0, 0.0]])
+    rows = adaptivity_rows(h, W, torch.zeros(3), torch.tensor([[0, -1]]), {"exact": DRAWERS.get("exact")(3, 64)},
+                           repeats=4, generator=torch.Generator().manual_seed(0))
+    # the reference softmax must put no mass on label 0 (logit 5, a positive), like the exact drawer: with label
+    # 0 left in, the reference gives it ~0.97 and the TV to the drawer's labels 1, 2 is ~0.97
+    assert rows[0]["tv"] < 0.2
+
+
+class _Model:
+    """Counts reads of W: the race must not copy the output layer on steps with no rehash."""
+    def __init__(self):
+        self.reads, self._W = 0, torch.randn(10, 4)
+
+    @property
+    def W(self):
+        self.reads += 1
+        return self._W
+
+
+class _Index:
+    def rehash(self, W):
+        return 0.0
+
+    def redraw(self, W):
+        return 0.0
+
+
+def test_race_maintain_reads_weights_only_when_due():
+    m, p = _Model(), LSHParams(rehash_every=5, redraw_every=0)
+    for step in range(10):
+        _maintain(_Index(), p, m, step)
+    assert m.reads == 2   # steps 0 and 5

@@ -1,0 +1,25 @@
+"""Regression test for a review finding: censored bisections reported an lr that was never tried.
+
+Does not prove: anything about the uncensored bracket (tests/spectra/test_spectra_tools.py covers that).
+"""
+from workbench.spectra.lr_search import bisect_max_lr
+
+
+def _recording(rule):
+    tried = {}
+
+    def stable(lr):
+        tried[lr] = rule(lr)
+        return tried[lr]
+    return stable, tried
+
+
+def test_censored_results_report_only_tried_learning_rates():
+    stable, tried = _recording(lambda lr: True)       # stable everywhere: censored above
+    r = bisect_max_lr(stable, 1e-3, 1.0, iters=3, max_widen=2)
+    assert r["censored"] and tried.get(r["lr_max"]) is True and r["lr_max"] == max(tried)
+    assert r["trials"] == len(tried)
+
+    stable, tried = _recording(lambda lr: False)      # unstable everywhere: censored below
+    r = bisect_max_lr(stable, 1e-3, 1.0, iters=3, max_widen=2)
+    assert r["censored"] and tried.get(r["lr_fail"]) is False and r["lr_fail"] == min(tried)
