@@ -23,3 +23,19 @@ def test_censored_results_report_only_tried_learning_rates():
     stable, tried = _recording(lambda lr: False)      # unstable everywhere: censored below
     r = bisect_max_lr(stable, 1e-3, 1.0, iters=3, max_widen=2)
     assert r["censored"] and tried.get(r["lr_fail"]) is False and r["lr_fail"] == min(tried)
+
+
+def test_missing_peer_gives_a_row_not_a_crash():
+    from workbench.spectra.peers import _optional
+
+    def missing():
+        import not_a_real_peer_package  # noqa: F401
+    (row,) = _optional("not-a-real-peer", missing)
+    assert row["tool"] == "not-a-real-peer" and "not installed" in row["method"]
+
+
+def test_rademacher_draws_where_the_generator_lives():
+    import torch
+    from workbench.spectra.lanczos import rademacher
+    v = rademacher(16, torch.Generator().manual_seed(0), device="cpu")
+    assert v.shape == (16,) and torch.allclose(v.abs(), torch.full((16,), 0.25, dtype=v.dtype))

@@ -28,7 +28,9 @@ class LanczosResult:
 
 def rademacher(dim: int, generator: torch.Generator | None = None, dtype=torch.float64, device=None) -> torch.Tensor:
     """A random ±1 vector, normalised to unit length."""
-    v = torch.randint(0, 2, (dim,), generator=generator, dtype=torch.int8).to(dtype) * 2 - 1
+    # draw where the generator lives (a CUDA generator cannot fill a CPU tensor), then move
+    gen_device = generator.device if generator is not None else "cpu"
+    v = torch.randint(0, 2, (dim,), generator=generator, dtype=torch.int8, device=gen_device).to(dtype) * 2 - 1
     return (v / dim ** 0.5).to(device)
 
 

@@ -82,6 +82,15 @@ def curvlinops_row(model: nn.Module, loss_fn, x, y, bn: str, tol: float = 0.0) -
     return {"tool": "curvlinops", "method": "HessianLinearOperator + eigsh", "lambda_max": lam, "seconds": s}
 
 
+def _optional(package: str, rows: Callable[[], list[dict]]) -> list[dict]:
+    """A peer's rows, or one row saying it is not installed (it is an extra: ``pip install workbench[peers]``)."""
+    try:
+        return rows()
+    except ImportError:
+        return [{"tool": package, "method": f"not installed (pip install {package})", "lambda_max": float("nan"),
+                 "seconds": float("nan")}]
+
+
 def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), trace_iter: int = 0) -> list[dict]:
     """All rows for mean cross-entropy, with ``rel_error = |lambda - reference| / |reference|`` and the BN mode.
 
@@ -89,8 +98,8 @@ def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), trace
     """
     loss_fn = nn.CrossEntropyLoss()
     rows = [ours(model, loss_fn, x, y, bn, s) for s in our_steps] + [ours(model, loss_fn, x, y, bn, 40, tol=1e-5)]
-    rows += pyhessian_rows(model, loss_fn, x, y, bn, trace_iter=trace_iter)
-    rows.append(curvlinops_row(model, loss_fn, x, y, bn))
+    rows += _optional("pyhessian", lambda: pyhessian_rows(model, loss_fn, x, y, bn, trace_iter=trace_iter))
+    rows += _optional("curvlinops-for-pytorch", lambda: [curvlinops_row(model, loss_fn, x, y, bn)])
     for r in rows:
         r.update(bn_mode=bn, batch_size=len(x), reference=reference,
                  rel_error=abs(r["lambda_max"] - reference) / abs(reference))

@@ -15,7 +15,8 @@ def hutchinson(matvec: MatVec, dim: int, probes: int, generator: torch.Generator
         raise ValueError(f"probes must be >= 1, got {probes}")
     samples = []
     for _ in range(probes):
-        z = (torch.randint(0, 2, (dim,), generator=generator) * 2 - 1).to(dtype=dtype, device=device)
+        gen_device = generator.device if generator is not None else "cpu"
+        z = (torch.randint(0, 2, (dim,), generator=generator, device=gen_device) * 2 - 1).to(dtype=dtype, device=device)
         samples.append(float(torch.dot(z, matvec(z).to(dtype))))
     t = torch.tensor(samples, dtype=torch.float64)
     se = float(t.std(unbiased=True)) / math.sqrt(probes) if probes > 1 else float("nan")
