@@ -11,7 +11,7 @@ from workbench.gpu_access.cora_data import load_cora
 from workbench.gpu_access.sage import GraphSAGE, SAGEConv, mean_aggregate
 from workbench.gpu_access.sampling import Block, make_sampler
 from workbench.gpu_access.stores import make_store
-from workbench.gpu_access.train import TrainSettings, train_graphsage
+from workbench.gpu_access.train import TrainSettings, _loader, _Pipeline, train_graphsage
 
 MIN_CORA_ACCURACY = 0.70
 
@@ -61,3 +61,24 @@ def test_model_rejects_wrong_block_count():
         assert "2 layers" in str(exc)
     else:
         raise AssertionError("expected a ValueError")
+
+
+@with_cuda
+def test_overlap_pipeline_yields_the_same_batches(device):
+    """The prefetching producer (its own CUDA stream on a GPU) hands over the batches the plain loop makes, with
+    the seeds' true labels. On a GPU a missing stream synchronization may show here, but need not (timing)."""
+    g = load_cora()
+    dev = torch.device(device)
+    store = make_store("cpu", g.features, dev)
+    seeds = list(g.train_idx[:200].split(64))
+    got = {}
+    for overlap in (False, True):
+        sampler = make_sampler("cpu" if device == "cpu" else "gpu", g.indptr, g.indices, [10, 5], dev, seed=0)
+        pipe = _Pipeline(_loader(sampler, store, g.labels.to(dev)), dev, overlap)
+        got[overlap] = [(b.blocks[0].src_nodes.cpu(), b.x.cpu(), b.y.cpu()) for b in pipe(seeds)]
+        pipe.close()
+    store.close()
+    assert len(got[True]) == len(seeds)
+    for s, plain, pre in zip(seeds, got[False], got[True]):
+        assert all(torch.equal(a, b) for a, b in zip(plain, pre))
+        assert torch.equal(pre[2], g.labels[s]) and torch.equal(pre[1], g.features[pre[0]])

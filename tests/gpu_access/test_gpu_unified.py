@@ -109,6 +109,20 @@ def test_zero_copy_gather_bit_for_bit(dtype, row_bytes, kernel):
 
 
 @only_cuda
+@pytest.mark.parametrize("kernel", ["index_select", "triton"])
+def test_gather_with_a_strided_index(kernel):
+    """An index that is a non-contiguous view (stride 2) is read element by element, not as raw memory."""
+    if kernel == "triton" and not triton_available():
+        pytest.skip("Triton is not installed")
+    host = torch.randn(300, 24)
+    ut = to_unified(host)
+    pairs = torch.randint(300, (100, 2), generator=torch.Generator().manual_seed(1))
+    idx = pairs.cuda()[:, 0]
+    assert not idx.is_contiguous()
+    assert torch.equal(gather_rows(ut.view, idx, kernel).cpu(), host[pairs[:, 0]])
+
+
+@only_cuda
 def test_no_leak_over_many_cycles():
     def cycle():
         host = torch.randn(2048, 256)

@@ -61,6 +61,7 @@ def _as_words(t: torch.Tensor) -> torch.Tensor:
 
 def _triton_gather(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     triton, kernel = _triton_kernel()
+    idx = idx.contiguous()  # the kernel reads idx[i] at idx + i: a strided index would be misread
     src = _as_words(table)
     out = torch.empty((idx.numel(),) + tuple(table.shape[1:]), dtype=table.dtype, device=idx.device)
     if idx.numel() == 0:

@@ -56,12 +56,14 @@ def _loader(sampler, store, labels: torch.Tensor) -> Callable[[torch.Tensor, Cal
         blocks = sampler.sample(seeds)
         input_nodes = blocks[0].src_nodes
         blocks = [b.to(labels.device) for b in blocks]
+        # before a sync: on the producer's stream (overlap) a kernel queued after the last sync could still be
+        # running when the consumer reads y on its own stream
+        y = labels[blocks[-1].dst_nodes.to(labels.device)]
         sync()
         t1 = time.perf_counter()
         x = store.gather(input_nodes)
         sync()
         t2 = time.perf_counter()
-        y = labels[blocks[-1].dst_nodes.to(labels.device)]
         return _Batch(blocks, x, y, t1 - t0, t2 - t1)
     return load
 

@@ -12,10 +12,10 @@ the host pointer is also a valid device pointer, so a tiny object exposing ``__c
 it into a CUDA tensor with ``torch.as_tensor(obj, device="cuda")``. That CUDA tensor (``.view``) aliases host
 memory: ``index_select`` and Triton kernels on it issue PCIe reads.
 
-Lifetime: the CUDA view holds a reference to its interface object, which holds the :class:`UnifiedTensor`,
-which holds the host tensor; so the host buffer stays alive and registered while any view lives. The buffer is
-unregistered exactly once (``weakref.finalize``) when the last of them dies, or at :meth:`UnifiedTensor.release`,
-which refuses while views are alive.
+Lifetime: the CUDA view holds a reference to its interface object, which holds the host tensor and its
+registration (not the :class:`UnifiedTensor`); so the host buffer stays alive and registered while any view lives.
+The buffer is unregistered exactly once (``weakref.finalize``) when the last of them dies, or at
+:meth:`UnifiedTensor.release`, which refuses while views are alive.
 """
 from __future__ import annotations
 
@@ -175,11 +175,15 @@ class UnifiedTensor:
         """Drop ``self.view`` and unregister now. If other CUDA tensors derived from the view are still alive,
         raise instead: the registration then ends when the last of them dies (never dangling)."""
         self.view = None
+        # Drop our own reference first: otherwise this object would keep the registration alive after its
+        # surviving views die, instead of it ending with them as promised.
+        pin, self._pin = self._pin, None
         if self._array() is not None:
+            del pin  # the views own it now; a kept traceback of this frame must not
             raise RuntimeError("CUDA views of this unified tensor are still alive; the host memory stays "
                                "registered until they are garbage-collected")
-        if self._pin is not None:
-            self._pin.unpin()  # waits for the device first; runs at most once
+        if pin is not None:
+            pin.unpin()  # waits for the device first; runs at most once
 
     def __repr__(self) -> str:
         return f"UnifiedTensor(shape={tuple(self.host.shape)}, dtype={self.host.dtype}, registered={self.registered})"
