@@ -65,6 +65,28 @@ def test_triplet_hand_value():
     assert unweighted.item() == pytest.approx(0.4 + 0.1, rel=1e-5)
 
 
+def test_triplet_weights_only_violators():
+    # positive 0.8; hardest negatives 0.6 (violates by 0.1) and 0.45 (does not: 0.45 - 0.8 + 0.3 < 0). As in
+    # NGAME's official loss, the softmax runs over violators only, so the lone violator keeps weight 1 (a softmax
+    # over both would give it exp(6) / (exp(6) + exp(4.5)) = 0.82).
+    s = torch.tensor([[0.8, 0.6, 0.45, -0.5]], requires_grad=True)
+    t = torch.tensor([[True, False, False, False]])
+    got = build_loss("triplet", margin=0.3, hardest=2, weight_temperature=0.1)(s, t)
+    assert got.item() == pytest.approx(0.1, rel=1e-5)
+    # two positives: 0.8 has one violator (0.6); 0.2 has both (weights softmax over 0.6, 0.45)
+    s2 = torch.tensor([[0.8, 0.2, 0.6, 0.45]])
+    t2 = torch.tensor([[True, True, False, False]])
+    w1 = math.exp(6.0) / (math.exp(6.0) + math.exp(4.5))
+    expect = (0.1 + w1 * 0.7 + (1 - w1) * 0.55) / 2
+    got2 = build_loss("triplet", margin=0.3, hardest=2, weight_temperature=0.1)(s2, t2)
+    assert got2.item() == pytest.approx(expect, rel=1e-5)
+    # no violator at all: zero loss and finite (zero) gradients, not nan
+    s3 = torch.tensor([[0.9, -0.5, -0.6]], requires_grad=True)
+    loss3 = build_loss("triplet", margin=0.3, hardest=2, weight_temperature=0.1)(s3, torch.tensor([[True, False, False]]))
+    loss3.backward()
+    assert loss3.item() == 0.0 and torch.isfinite(s3.grad).all()
+
+
 def test_bce_matches_torch():
     s = torch.randn(3, 5, generator=torch.Generator().manual_seed(1))
     t = torch.rand(3, 5, generator=torch.Generator().manual_seed(2)) > 0.5

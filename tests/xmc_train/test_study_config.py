@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
+from tests.conftest import with_cuda
 from workbench.config import ConfigError, from_dict
 from workbench.notebooks import effective_parameters, load_profile, notebook_path, parameters
 from workbench.xmc_train.study import NegativeMiningConfig
@@ -51,3 +53,16 @@ def test_compare_samplers_on_toy(tmp_path):
     assert [h["head"] for h in res.heads] == ["de", "clf", "fused"]
     assert [s["cluster_size"] for s in res.schedule] == [1, 2]
     assert not (tmp_path / "ck").exists(), "checkpoints are removed once the comparison is complete"
+
+
+@with_cuda
+def test_build_model_initialises_classifier_on_device(device):
+    # the label encoding of init_classifier must run on the study's device, not on the CPU of a GPU run
+    from workbench.xmc_train.study import build_model, prepare
+    from workbench.xmc_train.toy import toy_text_dataset
+    cfg = NegativeMiningConfig(heads="de+clf", max_length=12, device=device)
+    prep = prepare(cfg, toy_text_dataset(n_train=20, n_test=5, num_labels=10))
+    model = build_model(cfg, prep)
+    assert model.device.type == torch.device(device).type
+    assert model.classifier.device.type == torch.device(device).type
+    assert model.classifier.abs().sum() > 0  # initialised from the label embeddings

@@ -71,6 +71,31 @@ def test_resume_reproduces_losses(tmp_path, sampler):
     assert [r["loss"] for r in rows] == [r["loss"] for r in ref]
 
 
+@with_cuda
+@pytest.mark.parametrize("sampler", ["ance", "unidec"])
+def test_resume_on_device_keeps_sampler_state_on_cpu(tmp_path, device, sampler):
+    # the samplers index their state (shortlists, clusters) with CPU query ids: a checkpoint loaded straight
+    # onto the GPU (map_location=cuda) put that state on the GPU, and CPU ids mixed with CUDA state raise. On
+    # CPU this only checks the resume; the cuda:0 case is the one that would catch it (not run here: no GPU).
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=1e-3, log_every=1, checkpoint_steps=4, seed=3, device=device)
+    kw = {"cluster_start": 1, "cluster_size_max": 8, "pool_cap": 64}
+    m, s, _ = setup(sampler, **kw)
+    ref = Trainer(m, s, build_loss("softmax"), cfg, progress=False).run()
+    ckpt = tmp_path / "ck.pt"
+    m, s, _ = setup(sampler, **kw)
+    with pytest.raises(Boom):
+        Trainer(m, Interrupt(s, 7), build_loss("softmax"), cfg, checkpoint=ckpt, progress=False).run()
+    m, s, _ = setup(sampler, seed=99, **kw)
+    tr = Trainer(m, s, build_loss("softmax"), cfg, checkpoint=ckpt, progress=False)
+    assert tr._load()
+    state = [v for v in s.state_dict().values() if isinstance(v, torch.Tensor)] + list(getattr(s, "clusters", None) or [])
+    assert state and all(t.device.type == "cpu" for t in state)
+    m, s, _ = setup(sampler, seed=99, **kw)
+    rows = Trainer(m, s, build_loss("softmax"), cfg, checkpoint=ckpt, progress=False).run()
+    assert [r["step"] for r in rows] == [r["step"] for r in ref]
+    assert [r["loss"] for r in rows] == pytest.approx([r["loss"] for r in ref], rel=1e-3 if "cuda" in device else 0)
+
+
 @pytest.mark.parametrize("sampler", ["full", "uniform", "log_uniform", "in_batch", "ance"])
 @pytest.mark.parametrize("heads,freeze", [("de", False), ("clf", True)])
 def test_every_sampler_trains(sampler, heads, freeze):

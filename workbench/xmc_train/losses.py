@@ -51,7 +51,8 @@ class TripletHard:
     """NGAME's M1 triplet loss with online hard negatives.
 
     Per positive (b, j): the ``hardest`` highest-scoring valid negatives n of b, each violation
-    max(0, s_bn - s_bj + margin) weighted by softmax over those negatives of s_bn / ``weight_temperature``
+    max(0, s_bn - s_bj + margin) weighted by softmax of s_bn / ``weight_temperature`` over those of the negatives
+    that violate for (b, j) (the official code's masking)
     (``weight_temperature`` <= 0 gives equal weights 1). Sum over negatives, mean over valid positives.
     ``positives`` > 0 keeps only that many least-similar positives per query (NGAME's M-IV classifier stage:
     3 positives, 5 hardest negatives, margin 0.2, no weighting).
@@ -73,13 +74,17 @@ class TripletHard:
         neg_s, at = torch.where(neg, s, torch.full_like(s, -torch.inf)).topk(h, dim=1)
         ok = neg.gather(1, at)
         neg_s = torch.where(ok, neg_s, torch.zeros_like(neg_s))
-        if self.weight_temperature > 0:
-            w = torch.where(ok, neg_s / self.weight_temperature, torch.full_like(neg_s, -torch.inf)).softmax(1)
-            w = torch.nan_to_num(w) * ok  # rows without negatives give nan -> 0
-        else:
-            w = ok.float()
         viol = F.relu(neg_s[:, None, :] - s[:, :, None] + self.margin)  # (B, K, h)
-        per = (viol * w[:, None, :]).sum(-1)
+        if self.weight_temperature > 0:
+            # as the official NGAME loss: the softmax runs over the violating negatives of each positive only
+            # (non-violators get no share of the weight), so a lone violator keeps its full term
+            live = ok[:, None, :] & (viol > 0)
+            logits = (neg_s / self.weight_temperature)[:, None, :].expand_as(viol)
+            w = torch.where(live, logits, torch.full_like(viol, -torch.inf)).softmax(-1)
+            w = torch.nan_to_num(w) * live  # rows without violators give nan -> 0
+        else:
+            w = ok[:, None, :].float()
+        per = (viol * w).sum(-1)
         return (per * pos).sum() / pos.sum().clamp(min=1)
 
 

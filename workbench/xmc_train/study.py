@@ -161,9 +161,11 @@ def prepare(cfg: NegativeMiningConfig, data: XMCDataset | None = None) -> Prepar
 
 
 def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = None) -> XMCModel:
-    """A fresh model: every sampler starts from the same encoder weights (same seed)."""
-    model = XMCModel(get_encoder(cfg.encoder, cfg.seed, cfg.max_length), prep.train, prep.labels,
-                     heads=heads or cfg.heads, freeze_encoder=cfg.freeze_encoder)
+    """A fresh model on ``cfg.device``: every sampler starts from the same encoder weights (same seed)."""
+    # on the device before init_classifier: it encodes every label text (37K on the full Debian set), which
+    # would otherwise run on the CPU of a GPU run, once per sampler and per memory-sweep batch size
+    enc = get_encoder(cfg.encoder, cfg.seed, cfg.max_length).to(resolve_device(cfg.device))
+    model = XMCModel(enc, prep.train, prep.labels, heads=heads or cfg.heads, freeze_encoder=cfg.freeze_encoder)
     model.init_classifier()
     return model
 

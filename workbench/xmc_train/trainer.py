@@ -300,7 +300,9 @@ class Trainer:
         """Resume from ``self.ckpt`` when it exists; True if resumed."""
         if not self.ckpt or not self.ckpt.exists():
             return False
-        st = torch.load(self.ckpt, map_location=self.device, weights_only=False)
+        # CPU first: sampler state (shortlists, clusters) must stay on the CPU where the samplers index it;
+        # model and optimiser state are copied to the parameters' device by load_state_dict
+        st = torch.load(self.ckpt, map_location="cpu", weights_only=False)
         if st["config"] != dataclasses.asdict(self.cfg):
             raise ValueError(f"checkpoint {self.ckpt} was written with a different TrainConfig; "
                              "delete it or use the same parameters")
@@ -311,7 +313,7 @@ class Trainer:
         self.gen_epoch_state = st["gen_epoch"].cpu()
         self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
         self.wall, self.rows, self._interval = st["wall"], st["rows"], st["interval"]
-        self.label_cache = st["label_cache"]
+        self.label_cache = None if st["label_cache"] is None else st["label_cache"].to(self.device)
         if hasattr(self.sampler, "load_state_dict"):
             self.sampler.load_state_dict(st["sampler"])
         return True
