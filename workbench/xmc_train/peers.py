@@ -43,16 +43,22 @@ def write_xc_file(path: Path, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def _quiet_native_output():
+    """Silence fds 1 and 2 around omikuji's Rust code: it logs every step at INFO to stdout (its logger is
+    switched on at import, RUST_LOG is ignored) and draws progress bars on stderr, thousands of lines in a
+    notebook. Python-level streams are flushed first so nothing of ours is lost."""
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     try:
         with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
+            for fd in saved:
+                os.dup2(null.fileno(), fd)
             yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for fd, dup in saved.items():
+            os.dup2(dup, fd)
+            os.close(dup)
 
 
 def parabel_topk(data: XMCDataset, n_trees: int = 3, k: int = 100, beam: int = 10, threads: int = 2):
@@ -69,7 +75,7 @@ def parabel_topk(data: XMCDataset, n_trees: int = 3, k: int = 100, beam: int = 1
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "train.txt"
         write_xc_file(path, Xtr, Ytr)
-        with _quiet_stderr():  # omikuji's Rust side draws progress bars on fd 2: thousands of lines in a notebook
+        with _quiet_native_output():
             model = omikuji.Model.train_on_data(str(path), hp, n_threads=threads)
     t1 = time.perf_counter()
     ids = np.full((Xte.shape[0], k), -1, dtype=np.int64)
