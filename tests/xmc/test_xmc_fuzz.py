@@ -9,7 +9,7 @@ import gzip
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from workbench.xmc.arff import read_arff
-from workbench.xmc.bow import read_bow
+from workbench.xmc.bow import read_bow, read_split
 from workbench.xmc.deb822 import iter_stanzas
 from workbench.xmc.errors import DataFormatError
 from workbench.xmc.raw_text import read_filter, read_label_matrix
@@ -38,6 +38,7 @@ def test_fuzz_text_parsers(tmp_path, body, gz, cut):
     p.write_bytes(raw)
     _only_format_errors(read_label_matrix, p)
     _only_format_errors(read_bow, p)
+    _only_format_errors(lambda q: read_split(q, 1, 4), p)
     _only_format_errors(lambda q: read_filter(q, 3, 3), p)
     _only_format_errors(lambda q: read_arff(q, ["w"]), p)
 
@@ -50,6 +51,27 @@ def test_fuzz_binary_garbage(tmp_path, raw):
         p.write_bytes(raw)
         _only_format_errors(read_label_matrix, p)
         _only_format_errors(lambda q: list(iter_stanzas(q)), p)
+
+
+# mostly rectangular tables of mostly valid indices, so that some parse and the others fail late
+split_token = st.sampled_from(["1", "2", "3"] * 8 + ["0", "4", "-1", "x", "1.0", "", " "])
+split_rows = st.integers(1, 3).flatmap(lambda w: st.lists(
+    st.one_of(st.lists(split_token, min_size=w, max_size=w), st.lists(split_token, max_size=4)).map(" ".join),
+    max_size=5).map("\n".join))
+
+
+@SETTINGS
+@given(body=split_rows, split=st.integers(-1, 3), gz=st.booleans())
+def test_fuzz_split_file(tmp_path, body, split, gz):
+    """Split tables near the real format: either 0-based indices of 3 points from the chosen column, or the error."""
+    p = tmp_path / ("s_trSplit.txt.gz" if gz else "s_trSplit.txt")
+    p.write_bytes(gzip.compress(body.encode()) if gz else body.encode())
+    try:
+        idx = read_split(p, split, 3)
+    except DataFormatError:
+        return
+    rows = [r.split() for r in body.splitlines() if r.strip()]
+    assert idx.tolist() == [int(r[split]) - 1 for r in rows] and all(0 <= i < 3 for i in idx)
 
 
 json_rows = st.lists(st.one_of(

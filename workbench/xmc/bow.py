@@ -3,6 +3,11 @@
 A file starts with the header ``"num_points num_features num_labels"``; each following line is
 ``"l1,l2,... f:v f:v ..."``: comma-separated 0-based label ids (empty for a point without labels, the line then
 starts with a space) followed by ``feature:value`` pairs. A directory holds ``train.txt`` and ``test.txt``.
+
+The repository's older distribution (Bibtex, Delicious, Mediamill, ...) instead ships one ``<Name>_data.txt`` in
+that format plus ``<name>_trSplit.txt`` / ``<name>_tstSplit.txt`` (the prefix's case may differ): one row per
+point of the split, one whitespace-separated column per split (usually 10), each entry a 1-based index into the
+data file's points. Any file may instead be gzipped (``*.gz``).
 """
 from __future__ import annotations
 
@@ -69,3 +74,74 @@ def load_bow(directory: str | Path, name: str | None = None) -> XMCDataset:
         raise DataFormatError(files["test.txt"], 1, f"features/labels {X_te.shape[1]}/{Y_te.shape[1]} differ "
                               f"from train's {X_tr.shape[1]}/{Y_tr.shape[1]}")
     return XMCDataset(name=name or d.name, Y_train=Y_tr, Y_test=Y_te, X_train=X_tr, X_test=X_te)
+
+
+SPLIT_SUFFIXES = ("_data.txt", "_trSplit.txt", "_tstSplit.txt")
+
+
+def _split_row(path, lineno: int, line: str, num_points: int, ncols: int | None, split: int) -> list[int]:
+    toks = line.split()
+    if ncols is None and not 0 <= split < len(toks):
+        raise DataFormatError(path, lineno, f"split {split} out of range [0, {len(toks)}): the file has "
+                              f"{len(toks)} split columns")
+    if ncols is not None and len(toks) != ncols:
+        raise DataFormatError(path, lineno, f"ragged columns: {len(toks)} indices, line 1 has {ncols}")
+    return [parse_int(path, lineno, t, "point index", 1, num_points + 1) for t in toks]
+
+
+def read_split(path: str | Path, split: int, num_points: int) -> np.ndarray:
+    """A ``*_trSplit.txt`` / ``*_tstSplit.txt`` file -> (rows,) int64 0-based point indices of column ``split``.
+
+    Every column is checked (indices in ``[1, num_points]``, equal column counts), not only the one returned.
+    """
+    rows, ncols, blank = [], None, None
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            blank = blank or lineno  # trailing blank lines are harmless, a blank inside is not
+            continue
+        if blank is not None:
+            raise DataFormatError(path, blank, "empty line inside the split table")
+        row = _split_row(path, lineno, line, num_points, ncols, split)
+        ncols = len(row)
+        rows.append(row[split] - 1)
+    if not rows:
+        raise DataFormatError(path, 1, "empty file: expected one row per point, one column per split")
+    return np.asarray(rows, np.int64)
+
+
+def _find_ci(d: Path, name: str) -> Path | None:
+    """``d/name`` or ``d/name.gz`` matched case-insensitively (the repository's zips mix ``Bibtex``/``bibtex``)."""
+    hits = sorted(p for p in d.iterdir() if p.name.lower() in (name.lower(), name.lower() + ".gz"))
+    return hits[0] if hits else None
+
+
+def find_split_files(d: str | Path) -> dict[str, Path] | None:
+    """``{"_data.txt": path, "_trSplit.txt": path, "_tstSplit.txt": path}`` of the split layout in ``d``, or None."""
+    d = Path(d)
+    datas = sorted(p for p in d.iterdir() if p.name.lower().endswith(("_data.txt", "_data.txt.gz")))
+    found = []
+    for data in datas:
+        prefix = data.name[: data.name.lower().rindex("_data.txt")]
+        files = {s: _find_ci(d, prefix + s) for s in SPLIT_SUFFIXES}
+        if None not in files.values():
+            found.append(files)
+    if len(found) > 1:
+        raise DataFormatError(d, None, f"several split-layout datasets: {[f['_data.txt'].name for f in found]}; "
+                              "keep one per directory")
+    return found[0] if found else None
+
+
+def load_bow_split(directory: str | Path, name: str | None = None, split: int = 0) -> XMCDataset:
+    """Read ``<name>_data.txt`` + column ``split`` of ``<name>_trSplit.txt`` / ``<name>_tstSplit.txt``.
+
+    The dataset is named ``"<name>-split<split>"``; rows keep the split files' order.
+    """
+    d = Path(directory)
+    files = find_split_files(d)
+    if files is None:
+        raise DataFormatError(d, None, "split layout needs <name>_data.txt, <name>_trSplit.txt, <name>_tstSplit.txt")
+    X, Y = read_bow(files["_data.txt"])
+    tr = read_split(files["_trSplit.txt"], split, X.shape[0])
+    te = read_split(files["_tstSplit.txt"], split, X.shape[0])
+    return XMCDataset(name=f"{name or d.name}-split{split}", Y_train=Y[tr], Y_test=Y[te], X_train=X[tr],
+                      X_test=X[te])

@@ -1,7 +1,8 @@
 """Detect which published layout a directory holds and read it into an :class:`XMCDataset`.
 
 Layouts (see each reader's module): label-feature JSON (:mod:`.lf_json`), raw text (:mod:`.raw_text`),
-bag-of-words (:mod:`.bow`), Mulan ARFF (:mod:`.arff`). No loader downloads anything: a missing directory
+bag-of-words (:mod:`.bow`: ``train.txt``/``test.txt`` or ``*_data.txt`` + ``*_trSplit.txt`` /
+``*_tstSplit.txt``), Mulan ARFF (:mod:`.arff`). No loader downloads anything: a missing directory
 raises :class:`FileNotFoundError` saying what to fetch.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .arff import read_arff, read_mulan_labels
-from .bow import load_bow
+from .bow import find_split_files, load_bow, load_bow_split
 from .dataset import XMCDataset
 from .errors import DataFormatError, find_file
 from .lf_json import load_lf_json
@@ -23,13 +24,15 @@ MULAN = "Mulan's data/multi-label/<name>/ (https://github.com/tsoumakas/mulan)"
 
 
 def detect_layout(d: Path) -> str | None:
-    """``"lf_json"``, ``"raw_text"``, ``"bow"``, ``"mulan"`` or None."""
+    """``"lf_json"``, ``"raw_text"``, ``"bow"``, ``"bow_split"``, ``"mulan"`` or None."""
     if find_file(d, "lbl.json") and find_file(d, "trn.json"):
         return "lf_json"
     if find_file(d, "trn_X_Y.txt"):
         return "raw_text"
     if find_file(d, "train.txt") and find_file(d, "test.txt"):
         return "bow"
+    if find_split_files(d):
+        return "bow_split"
     if list(d.glob("*-train.arff")) + list(d.glob("*-train.arff.gz")):
         return "mulan"
     return None
@@ -39,28 +42,33 @@ def _variants(d: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir() if p.is_dir() and detect_layout(p))
 
 
-def load_dataset(path: str | Path, variant: str | None = None) -> XMCDataset:
+def load_dataset(path: str | Path, variant: str | None = None, split: int = 0) -> XMCDataset:
     """Read the dataset in ``path`` (or its sub-directory ``variant``, e.g. ``"titles"``) in whatever layout.
 
-    For the LF JSON layout, ``variant`` may instead be the text mode ``"title"`` / ``"full"``.
+    For the LF JSON layout, ``variant`` may instead be the text mode ``"title"`` / ``"full"``. ``split`` picks
+    the column of ``*_trSplit.txt`` / ``*_tstSplit.txt`` (0-based) and must stay 0 for the other layouts.
     """
     d = Path(path)
     if not d.is_dir():
         raise FileNotFoundError(f"{d} is not a directory: fetch the dataset from {XC_REPO} (or build it, e.g. "
                                 "`python -m workbench data build debian`) and pass its local directory")
     layout = detect_layout(d)
+    if split != 0 and layout not in (None, "bow_split"):
+        raise ValueError(f"split={split} needs the *_trSplit.txt/*_tstSplit.txt layout; {d} holds {layout}")
     if layout == "lf_json" and variant in (None, "title", "titles", "full"):
         return load_lf_json(d, text="full" if variant == "full" else "title")
     if variant is not None:
         if not (d / variant).is_dir():
             raise ValueError(f"{d} has no variant {variant!r}; variants: {_variants(d)}")
-        return load_dataset(d / variant, None)
+        return load_dataset(d / variant, None, split)
     if layout is None:
         found = _variants(d)
         hint = f"; it has variants {found}: pass variant=" if found else ""
-        raise DataFormatError(d, None, f"no known XMC layout (lbl.json.gz, trn_X_Y.txt, train.txt, *.arff){hint}")
+        raise DataFormatError(d, None, "no known XMC layout (lbl.json.gz, trn_X_Y.txt, train.txt, *_data.txt + "
+                              f"*_trSplit.txt + *_tstSplit.txt, *.arff){hint}")
     name = d.parent.name + "-" + d.name if d.parent.name else d.name
     return {"raw_text": lambda: load_raw_text(d, name), "bow": lambda: load_bow(d, name),
+            "bow_split": lambda: load_bow_split(d, name, split),
             "mulan": lambda: load_mulan(d), "lf_json": lambda: load_lf_json(d)}[layout]()
 
 
