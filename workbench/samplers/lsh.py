@@ -18,10 +18,12 @@ label scheme read) and, for the embedding scheme, ``query_embeddings(ids)`` of t
 Schedule: the trainer may call :meth:`refresh` only at epoch starts, so the sampler also counts
 :meth:`sample` calls as steps and rehashes / redraws itself when due (costs in ``self.costs``, and inside
 the trainer's ``sample_s``). Tensors returned by :meth:`sample` are on the CPU, like the other samplers';
-the tables live on the device of the label vectors.
+the tables live on the device of the label vectors. A checkpoint (:meth:`state_dict`) keeps the tables, hash
+functions, snapshot and generator states, so a resumed run samples exactly as the uninterrupted one (CPU).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable
 
@@ -29,6 +31,7 @@ import torch
 
 from ..lsh.params import LSHParams, build_index
 from ..lsh.query import lsh_negatives
+from ..lsh.tables import Tables
 from . import SAMPLERS
 from .base import BaseSampler, SampledBatch, SamplerConfig
 from .positives import pool_from
@@ -51,6 +54,7 @@ class LSHSampler(BaseSampler):
         self.snapshot: torch.Tensor | None = None   # (N, d) the label vectors last hashed
         self.step = 0
         self.last_rehash = self.last_redraw = None
+        self._pending: dict | None = None          # index state from load_state_dict, restored at next use
         self.costs: list[dict] = []  # {"what": "rehash"|"redraw", "seconds", "step"}
 
     # -- model access ---------------------------------------------------------------------------------------
@@ -83,6 +87,9 @@ class LSHSampler(BaseSampler):
         return self._maintain()
 
     def _maintain(self) -> float:
+        if self._pending is not None:
+            self._restore(self._pending)
+            self._pending = None
         p, step, t0 = self.lsh, self.step, time.perf_counter()
         redraw = bool(p.redraw_every) and self.last_redraw is not None and step - self.last_redraw >= p.redraw_every
         rehash = self.index is None or step - self.last_rehash >= p.rehash_every
@@ -127,10 +134,49 @@ class LSHSampler(BaseSampler):
         at = (self.pos.indptr[queries][:, None] + slot).clamp(max=max(len(self.pos.indices) - 1, 0))
         return torch.where(slot < lens[:, None], self.pos.indices[at], torch.full_like(at, -1))
 
+    # -- checkpoints ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"step": self.step, "costs": list(self.costs)}
+        """Everything a resumed run needs to sample as the uninterrupted one would: counters, the hash functions,
+        the tables, the snapshot they hashed (read by log_q and the label scheme) and the index's generator
+        states; tensors on the CPU (the trainer loads checkpoints there)."""
+        st = {"step": self.step, "costs": list(self.costs), "last_rehash": self.last_rehash,
+              "last_redraw": self.last_redraw}
+        if self.index is not None:
+            ix = self.index
+            st["index"] = {
+                "family": {k: v.cpu() for k, v in vars(ix.family).items() if isinstance(v, torch.Tensor)},
+                "tables": {f.name: _cpu(getattr(ix.tables, f.name)) for f in dataclasses.fields(ix.tables)},
+                "generator": ix.generator.get_state(), "fn_generator": ix.fn_generator.get_state(),
+                "costs": list(ix.costs), "snapshot": self.snapshot.cpu()}
+        elif self._pending is not None:   # loaded but not used yet (e.g. a resumed run that was already done)
+            st["index"] = self._pending
+        return st
 
     def load_state_dict(self, state: dict) -> None:
-        # tables are rebuilt from the restored model at the next refresh
-        self.index, self.snapshot, self.last_rehash, self.last_redraw = None, None, None, None
+        """Restore :meth:`state_dict`; the index is rebuilt on the label vectors' device at the next use (the
+        model may be bound after this call). A state without an index (or an old one) rehashes then."""
         self.step, self.costs = int(state.get("step", 0)), list(state.get("costs", []))
+        self.last_rehash, self.last_redraw = state.get("last_rehash"), state.get("last_redraw")
+        self.index, self.snapshot, self._pending = None, None, state.get("index")
+        if self._pending is None:
+            self.last_rehash = self.last_redraw = None
+
+    def _restore(self, st: dict) -> None:
+        dev = self._device()
+        W = st["snapshot"].to(dev)
+        ix = build_index(self.lsh, W.shape[1], dev)
+        for k, v in st["family"].items():
+            setattr(ix.family, k, v.to(dev))
+        ix.tables = Tables(**{k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in st["tables"].items()})
+        ix.generator.set_state(st["generator"])
+        ix.fn_generator.set_state(st["fn_generator"])
+        ix.vectors, ix.costs = W, list(st["costs"])
+        self.index, self.snapshot = ix, W
+
+    def _device(self) -> torch.device:
+        dev = getattr(self.view, "device", None) if self._label_vectors is None else None
+        return torch.device(dev) if dev is not None else self._labels(torch.zeros(1, dtype=torch.long)).device
+
+
+def _cpu(x):
+    return x.cpu() if isinstance(x, torch.Tensor) else x

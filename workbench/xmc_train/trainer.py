@@ -316,6 +316,9 @@ class Trainer:
         self.label_cache = None if st["label_cache"] is None else st["label_cache"].to(self.device)
         if hasattr(self.sampler, "load_state_dict"):
             self.sampler.load_state_dict(st["sampler"])
+        # a mid-epoch resume skips the epoch-start refresh that puts the model in training mode (encoders are
+        # built in eval mode): without this the resumed steps would run without dropout
+        self.model.train()
         return True
 
 
