@@ -53,9 +53,10 @@ class Interrupt:
         return self.inner.sample(q, g)
 
 
+@pytest.mark.parametrize("every", [4, 3], ids=["epoch-boundary", "mid-epoch"])  # 4 steps per epoch
 @pytest.mark.parametrize("sampler", ["ance", "in_batch", "ngame"])
-def test_resume_reproduces_losses(tmp_path, sampler):
-    cfg = TrainConfig(epochs=3, batch_size=32, lr=1e-3, log_every=1, checkpoint_steps=4, seed=3, device="cpu")
+def test_resume_reproduces_losses(tmp_path, sampler, every):
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=1e-3, log_every=1, checkpoint_steps=every, seed=3, device="cpu")
     kw = {"cluster_start": 1, "cluster_double_every": 1, "cluster_size_max": 8}
     m, s, _ = setup(sampler, **kw)
     ref = Trainer(m, s, build_loss("softmax"), cfg, progress=False).run()
