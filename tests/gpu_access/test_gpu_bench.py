@@ -10,22 +10,11 @@ import torch
 import yaml
 
 from workbench.config import ConfigError, from_dict
-from workbench.gpu_access.bench import gather_sweep, h2d_bandwidth, make_table, median_seconds
+from workbench.gpu_access.bench import gather_sweep, h2d_bandwidth, make_table
 from workbench.gpu_access.experiments import end_to_end, summarize
 from workbench.gpu_access.study import GPUAccessConfig
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def test_median_seconds_is_the_median(monkeypatch):
-    import workbench.gpu_access.bench as bench
-    clock = iter([0.0, 5.0, 10.0, 11.0, 20.0, 23.0])  # timed calls take 5, 1 and 3 s: median 3
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
-    calls = []
-    s = median_seconds(lambda: calls.append(1), lambda: None, repeats=3, warmup=1)
-    assert len(calls) == 4 and s == 3.0
-    with pytest.raises(ValueError):
-        median_seconds(lambda: None, lambda: None, repeats=0, warmup=0)
 
 
 def test_make_table_row_sizes():

@@ -7,34 +7,11 @@ GPU-side stores), as a sampler on that device would produce them.
 """
 from __future__ import annotations
 
-import statistics
-import time
-from typing import Callable
-
 import torch
 from tqdm.auto import tqdm
 
+from ..timing import median_seconds
 from .stores import STORES, StoreOptions, make_store
-
-
-def median_seconds(fn: Callable[[], object], sync: Callable[[], None], repeats: int, warmup: int) -> float:
-    """Median wall seconds of ``fn(); sync()`` over ``repeats`` calls after ``warmup`` untimed ones."""
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
-    for _ in range(warmup):
-        fn()
-        sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _sync(device: torch.device) -> Callable[[], None]:
-    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
 
 
 def h2d_bandwidth(nbytes: int, device: torch.device, repeats: int = 10, warmup: int = 2) -> dict | None:
@@ -44,7 +21,7 @@ def h2d_bandwidth(nbytes: int, device: torch.device, repeats: int = 10, warmup: 
         return None
     src = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True).fill_(1)
     dst = torch.empty(nbytes, dtype=torch.uint8, device=device)
-    s = median_seconds(lambda: dst.copy_(src, non_blocking=True), _sync(device), repeats, warmup)
+    s = median_seconds(lambda: dst.copy_(src, non_blocking=True), device, repeats, warmup)
     return {"measure": "h2d_pinned_copy", "bytes": nbytes, "seconds": s, "gbps": nbytes / s / 1e9}
 
 
@@ -80,7 +57,7 @@ def _one_store(name: str, table: torch.Tensor, device: torch.device, options: St
         for rows in rows_list:
             for order in orders:
                 idx = _indices(table.shape[0], rows, order, gen).to(home)
-                s = median_seconds(lambda: store.gather(idx), _sync(device), repeats, warmup)
+                s = median_seconds(lambda: store.gather(idx), device, repeats, warmup)
                 nbytes = rows * table[0].numel() * table.element_size()
                 rows_out.append({"store": name, "chosen": getattr(store, "chosen", name), "rows": rows,
                                  "order": order, "seconds": s, "gbps": nbytes / s / 1e9, "status": "ok"})

@@ -8,13 +8,12 @@ adaptive sampler (softmax over all N logits, then multinomial), uniform, and the
 """
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
+from ..timing import median_seconds
 from .drawers import DRAWERS
 from .params import LSHParams, build_index
 
@@ -31,24 +30,6 @@ def label_vectors(num_labels: int, dim: int, source: str, seed: int, device: tor
         g = torch.Generator(device=device).manual_seed(seed)
         return torch.randn(num_labels, dim, generator=g, device=device)
     raise ValueError(f"unknown label source {source!r}; known: ['gaussian', 'synthetic']")
-
-
-def time_call(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device,
-              min_seconds: float = 0.0, max_repeats: int = 200) -> float:
-    """Median seconds of ``fn()`` over at least ``repeats`` runs after ``warmup`` (CUDA synchronized around
-    each); cheap calls repeat until ``min_seconds`` have been timed (at most ``max_repeats``), so a few
-    scheduler stalls on a shared machine do not decide the median."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
-    while len(times) < repeats or (sum(times) < min_seconds and len(times) < max_repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def full_softmax_step(q: torch.Tensor, W: torch.Tensor, targets: torch.Tensor) -> Callable[[], None]:
@@ -93,8 +74,8 @@ def _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, s
         base = {"num_labels": N, "device": device.type, "batch": batch, "budget": budget, "dim": dim,
                 "threads": torch.get_num_threads() if device.type == "cpu" else 0}
         # a redraw is new functions + a rehash: time the draw alone and add the rehash, not a second rebuild
-        draw_s = time_call(lambda: index.family.redraw(index.fn_generator), 1, 0, device)
-        rehash_s = time_call(lambda: index.rehash(W), 1, 0, device)
+        draw_s = median_seconds(lambda: index.family.redraw(index.fn_generator), device, 1, 0)
+        rehash_s = median_seconds(lambda: index.rehash(W), device, 1, 0)
         for what, sec in (("rehash", rehash_s), ("redraw", draw_s + rehash_s)):
             rows.append({**base, "method": what, "ms_per_batch": 1e3 * sec, "ms_per_query": float("nan")})
         for m in methods:
@@ -103,7 +84,7 @@ def _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, s
             else:
                 draw = DRAWERS.get(m)(N, budget, index=index)
                 fn = (lambda d=draw: d(q, pos, W, g))
-            sec = time_call(fn, repeats, warmup, device, min_seconds=0.25)
+            sec = median_seconds(fn, device, repeats, warmup, min_seconds=0.25)
             rows.append({**base, "method": m, "ms_per_batch": 1e3 * sec, "ms_per_query": 1e3 * sec / batch})
         del W, index
     return rows

@@ -7,37 +7,25 @@ relative to the gradient's when on CUDA (NaN on CPU).
 """
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Callable
 
 import torch
 from torch.func import functional_call, grad, jvp
 
+from ..timing import median_seconds
 from .hvp import trainable
 
 
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def _measure(fn: Callable[[], object], dev, repeats: int, warmup: int) -> tuple[float, float]:
-    """``(median seconds, peak bytes above the start)``."""
+    """``(median seconds, peak bytes above the start)``; the peak is taken over the timed calls only."""
     for _ in range(warmup):
         fn()
-    times = []
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     base = torch.cuda.memory_allocated(dev) if dev.type == "cuda" else 0
-    for _ in range(repeats):
-        _sync(dev)
-        t0 = time.perf_counter()
-        fn()
-        _sync(dev)
-        times.append(time.perf_counter() - t0)
+    seconds = median_seconds(fn, dev, repeats, warmup=0)
     peak = torch.cuda.max_memory_allocated(dev) - base if dev.type == "cuda" else float("nan")
-    return statistics.median(times), peak
+    return seconds, peak
 
 
 def hvp_cost(model, loss_fn, x, y, repeats: int = 10, warmup: int = 2) -> list[dict]:

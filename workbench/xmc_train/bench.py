@@ -2,18 +2,18 @@
 encoder alone on random token ids at a given batch and length (bf16 autocast on CUDA), in sequences/second."""
 from __future__ import annotations
 
-import time
-
 import torch
 
 from ..device import resolve_device
+from ..timing import median_seconds
 
 
 def encoder_throughput(encoder: torch.nn.Module, batch: int, length: int, steps: int = 5, warmup: int = 2,
                        device: str = "auto", vocab: int = 1000) -> dict:
     """Sequences per second of ``encoder`` forward + backward (sum of the embeddings as the loss).
 
-    Returns ``{"batch", "length", "seqs_per_s", "step_s"}``; on CUDA timed with synchronisation after warm-up.
+    Returns ``{"batch", "length", "seqs_per_s", "step_s"}``; ``step_s`` is the median of ``steps`` timed
+    steps after ``warmup`` (synced on CUDA).
     """
     dev = resolve_device(device)
     encoder = encoder.to(dev).train()
@@ -27,14 +27,5 @@ def encoder_throughput(encoder: torch.nn.Module, batch: int, length: int, steps:
         out.float().sum().backward()
         encoder.zero_grad(set_to_none=True)
 
-    for _ in range(warmup):
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-    dt = (time.perf_counter() - t0) / steps
+    dt = median_seconds(step, dev, repeats=steps, warmup=warmup)
     return {"batch": batch, "length": length, "seqs_per_s": batch / dt, "step_s": dt}

@@ -1,0 +1,34 @@
+"""How every benchmark in the workbench times code: the median of repeated runs after warm-up, CUDA synced."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+
+def sync(device: torch.device | str) -> None:
+    """Wait for queued CUDA work on ``device`` (no-op on CPU), so a wall-clock interval covers it."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], object], device: torch.device | str = "cpu", repeats: int = 5,
+                   warmup: int = 1, min_seconds: float = 0.0, max_repeats: int = 200) -> float:
+    """Median wall seconds of ``fn()`` over at least ``repeats`` calls after ``warmup`` untimed ones, synced on
+    CUDA around each. Cheap calls repeat until ``min_seconds`` have been timed (at most ``max_repeats``), so a
+    few scheduler stalls on a shared machine do not decide the median."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    while len(times) < repeats or (sum(times) < min_seconds and len(times) < max_repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
