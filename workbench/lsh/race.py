@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..timing import sync
 from ..xmc.metrics import xmc_metrics
 from .bowdata import BowData, bag_tensors, padded_positives
 from .drawers import DRAWERS
@@ -31,11 +32,6 @@ def parse_method(method: str) -> tuple[str, bool]:
     if name != "full":
         DRAWERS.get(name)
     return name, flag != "nologq"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def evaluate(model: BowSoftmax, data: BowData, n: int, device: torch.device) -> dict[str, float]:
@@ -70,7 +66,7 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
         t0 = time.perf_counter()
         rehash_s += _maintain(index, params, model, step)
         loss = _step(model, opts, data, batch, draw, logq, gen, device)
-        _sync(device)
+        sync(device)
         clock += time.perf_counter() - t0
         step += 1
         bar.update(1)

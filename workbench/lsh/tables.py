@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from ..timing import sync
 from .hashing import HashFamily
 
 
@@ -126,6 +127,5 @@ class LSHIndex:
 
 
 def _sync_elapsed(t0: float, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    sync(device)
     return time.perf_counter() - t0
