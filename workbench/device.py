@@ -1,6 +1,8 @@
 """Device selection: ``"auto"`` resolves once to CUDA when present, else CPU."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 
@@ -27,3 +29,18 @@ def device_name(dev: torch.device) -> str:
         return torch.cuda.get_device_name(dev)
     import platform
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """Run the block with ``n`` torch CPU threads (``n`` <= 0: unchanged), restoring the count afterwards.
+
+    One thread is often fastest for the CPU-sized defaults: on a small shared machine intra-op threads that
+    wait on each other make small kernels stall."""
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -78,3 +78,13 @@ def test_rerun_in_scratch_starts_with_empty_tables(tmp_path, monkeypatch):
     report.start_run("demo", {"a": 1}).append({"x": 1})
     run = report.start_run("demo", {"a": 1})  # "run all" again in JupyterLab
     assert len(run.append({"x": 2})) == 1
+
+
+def test_cpu_threads_restores_the_count():
+    from workbench.device import cpu_threads
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with cpu_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError
+    assert torch.get_num_threads() == before

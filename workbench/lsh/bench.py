@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from ..device import cpu_threads
 from ..timing import median_seconds
 from .drawers import DRAWERS
 from .params import LSHParams, build_index
@@ -53,13 +54,8 @@ def bench_sizes(sizes: list[int], params: LSHParams, dim: int, batch: int, budge
     ``threads`` > 0 sets torch's CPU threads for the bench (restored after): on a shared machine intra-op
     threads that wait on each other make small calls stall, which is noise, not cost.
     """
-    before = torch.get_num_threads()
-    if threads > 0 and device.type == "cpu":
-        torch.set_num_threads(threads)
-    try:
+    with cpu_threads(threads if device.type == "cpu" else 0):
         return _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, seed, methods)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, seed, methods) -> list[dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..device import resolve_device
+from ..device import cpu_threads, resolve_device
 
 from .adaptivity import adaptivity_rows
 from .bench import bench_sizes
@@ -58,13 +58,8 @@ def _probe(cfg: LSHStudyConfig, data: BowData, device: torch.device, rows: list[
 def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device) -> tuple[list[dict], list[dict]]:
     """Race rows (one per evaluation per method) and adaptivity rows (probes of ``adaptivity_method``), with
     ``cfg.cpu_threads`` torch threads on CPU (restored after)."""
-    before = torch.get_num_threads()
-    if cfg.cpu_threads > 0:
-        torch.set_num_threads(cfg.cpu_threads)
-    try:
+    with cpu_threads(cfg.cpu_threads):
         return _race(cfg, data, device)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _race(cfg: LSHStudyConfig, data: BowData, device: torch.device) -> tuple[list[dict], list[dict]]:
