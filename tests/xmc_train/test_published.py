@@ -20,3 +20,11 @@ def test_rows_are_sourced():
         check_rows([{"dataset": "LF-AmazonTitles-131K", "method": "X", "P@1": 40.0}])
     with pytest.raises(ValueError, match="metrics"):
         check_rows([{"dataset": "LF-AmazonTitles-131K", "method": "X", "P@1": 140.0, "source": "s"}])
+
+
+def test_lf_rows_reach_the_notebook_table():
+    """A local LF-AmazonTitles-131K directory gets the recorded rows, metrics left empty where the source has none."""
+    rows = published_rows("/data/xc/LF-AmazonTitles-131K")
+    assert len(rows) >= 1 and set(rows["dataset"]) == {"LF-AmazonTitles-131K"}
+    dexml = rows[rows["method"].str.startswith("DEXML")].iloc[0]
+    assert dexml["P@1"] > dexml["P@5"] > 0 and dexml["PSP@1"] != dexml["PSP@1"]  # NaN: the README gives no PSP
