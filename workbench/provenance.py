@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata as md
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -52,4 +53,6 @@ def environment() -> dict[str, object]:
         "device": torch.cuda.get_device_name(0) if cuda else f"cpu ({platform.machine()})",
         "cpu_threads": torch.get_num_threads(),
         "versions": versions(),
+        # settings that change what a run reads (e.g. WORKBENCH_MINILM_DIR: which copy of the encoder)
+        "workbench_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("WORKBENCH_")},
     }

@@ -45,6 +45,8 @@ def _record_html(rec: dict[str, Any]) -> str:
              ("git commit", rec.get("git_commit")), ("python / torch / CUDA",
               f"{rec.get('python')} / {rec.get('torch')} / {rec.get('cuda') or 'none'}"),
              ("started / ended (UTC)", f"{rec.get('started')} / {rec.get('ended', '')}")]
+    if rec.get("workbench_env"):
+        facts.append(("WORKBENCH_* settings", ", ".join(f"{k}={v}" for k, v in rec["workbench_env"].items())))
     if rec.get("error"):
         facts.append(("error", rec["error"]))
     params = rec.get("effective") or rec.get("parameters") or {}

@@ -88,3 +88,12 @@ def test_cpu_threads_restores_the_count():
             assert torch.get_num_threads() == 1
             raise RuntimeError
     assert torch.get_num_threads() == before
+
+
+def test_environment_records_workbench_settings(monkeypatch):
+    """A run's record names the WORKBENCH_* settings that change what it reads (e.g. which encoder copy)."""
+    from workbench.provenance import environment
+    monkeypatch.setenv("WORKBENCH_MINILM_DIR", "/models/minilm-bf16")
+    monkeypatch.setenv("UNRELATED_SETTING", "x")
+    env = environment()["workbench_env"]
+    assert env["WORKBENCH_MINILM_DIR"] == "/models/minilm-bf16" and "UNRELATED_SETTING" not in env
