@@ -66,3 +66,15 @@ def test_build_model_initialises_classifier_on_device(device):
     assert model.device.type == torch.device(device).type
     assert model.classifier.device.type == torch.device(device).type
     assert model.classifier.abs().sum() > 0  # initialised from the label embeddings
+
+
+def test_classifier_created_on_the_encoders_device():
+    """Without a GPU: an encoder on the `meta` device stands in for one on `cuda`; the classifier must follow it
+    (it was created on the CPU). Does not prove: anything about real CUDA allocation."""
+    from workbench.xmc.encoder import tiny_encoder
+    from workbench.xmc_train.models import XMCModel
+    from workbench.xmc_train.study import prepare
+    from workbench.xmc_train.toy import toy_text_dataset
+    prep = prepare(NegativeMiningConfig(max_length=12), toy_text_dataset(n_train=20, n_test=5, num_labels=10))
+    model = XMCModel(tiny_encoder(0).to("meta"), prep.train, prep.labels, heads="de+clf")
+    assert model.classifier.device.type == "meta"

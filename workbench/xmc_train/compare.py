@@ -73,11 +73,21 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
         def attempt(bs: int, name=name) -> None:
             train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=2, eval_every=-1)
         res = largest_batch(attempt, sizes, cfg.memory_cap_fraction)
-        caps.append({"sampler": name, "largest_batch": res["largest_batch"], "cap_mb": res["cap_mb"]})
+        cap = {"sampler": name, "largest_batch": res["largest_batch"], "cap_mb": res["cap_mb"], "full_run": "ok"}
+        caps.append(cap)
+        if not res["largest_batch"]:
+            cap["full_run"] = "skipped: no batch size fits under the cap"
+            continue
+        # the 2-step trial saw neither clustered batches nor a refresh, which can need more: an OOM in the full
+        # run is a result (recorded), not a reason to lose the whole study
         torch.cuda.set_per_process_memory_fraction(cfg.memory_cap_fraction)
         try:
             r, _, _ = train_sampler(cfg, prep, name, batch_size=res["largest_batch"])
+        except torch.OutOfMemoryError:
+            cap["full_run"] = "out of memory after the trial steps"
+            continue
         finally:
             torch.cuda.set_per_process_memory_fraction(1.0)
+            torch.cuda.empty_cache()
         rows += [{**x, "sampler": f"{name}@cap"} for x in r]
     return caps, rows

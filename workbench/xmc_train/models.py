@@ -33,7 +33,9 @@ class XMCModel(nn.Module):
         self.encoder, self.queries, self.labels = encoder, queries, labels
         self.heads, self.freeze_encoder, self.encode_batch = heads, freeze_encoder, encode_batch
         self.normalize_classifier = normalize_classifier
-        self.classifier = nn.Parameter(torch.zeros(len(labels), encoder.dim)) if "clf" in heads else None
+        self.classifier = (nn.Parameter(torch.zeros(len(labels), encoder.dim,
+                                                    device=next(encoder.parameters()).device))
+                           if "clf" in heads else None)  # on the encoder's device, as a caller would expect
         self._frozen: dict[str, torch.Tensor] = {}
         if freeze_encoder:
             encoder.requires_grad_(False)
