@@ -1,10 +1,15 @@
 """NGAME batching and UniDEC pick-some-labels pools against their contracts.
 
-Proves: NGAME's batches are unions of whole clusters and cover the epoch once, its schedule doubles the cluster
-size and re-clusters when due; PSL pools never exceed the cap, hold a positive for every query, mark positives
-exactly, and include shortlist hard negatives when there is room. Not proved: any accuracy claim of the papers.
+Proves: NGAME's epoch is exactly ceil(n / batch_size) batches (the count the learning-rate schedule is planned
+from) covering every query once; each cluster lies whole in one batch or runs on across consecutive batches, and
+a batch ends inside a cluster only when no cluster boundary leaves the remaining batches able to hold the rest;
+its schedule doubles the cluster size and re-clusters when due; PSL pools never exceed the cap, hold a positive
+for every query, mark positives exactly, and include shortlist hard negatives when there is room. Not proved:
+any accuracy claim of the papers, nor that the greedy cuts split the fewest clusters possible.
 """
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -30,20 +35,36 @@ def test_ngame_schedule_and_costs():
     assert all(c["refresh_s"] >= c["encode_s"] for c in s.costs)
 
 
-@pytest.mark.parametrize("cluster,batch", [(4, 16), (5, 16), (8, 8)])
-def test_ngame_batches_are_whole_clusters(cluster, batch):
-    Y = random_Y(n=97, L=20)
+@pytest.mark.parametrize("n,cluster,batch,splits", [
+    (97, 4, 16, None), (97, 5, 16, None), (97, 8, 8, None), (97, 32, 8, None), (1000, 64, 100, None),
+    (128, 8, 16, 0),  # clusters of 8 fill batches of 16 exactly: nothing to split
+    (120, 16, 40, 2),  # 8 clusters of 15 in 3 batches of 40: packing whole clusters needs 4 (the old defect)
+])
+def test_ngame_batches_keep_clusters_whole_unless_forced(n, cluster, batch, splits):
+    Y = random_Y(n=n, L=20)
     s = ngame(Y, cluster_start=0, cluster_size_max=cluster, cluster_double_every=1)
     s.fixed_size = cluster
-    s.refresh(RandomView(97, 20), 0, 0)
+    s.refresh(RandomView(n, 20), 0, 0)
     gen = torch.Generator().manual_seed(0)
     batches = list(s.batches(0, batch, gen))
-    assert sorted(torch.cat(batches).tolist()) == list(range(97))
-    owner = {q: i for i, c in enumerate(s.clusters) for q in c.tolist()}
-    for b in batches:
-        assert len(b) <= batch
-        ids = {owner[q] for q in b.tolist()}
-        assert sum(len(s.clusters[i]) for i in ids) == len(b), "a batch holds part of a cluster"
+    assert len(batches) == math.ceil(n / batch), "the per-epoch count the learning-rate schedule is planned from"
+    flat = torch.cat(batches)
+    assert sorted(flat.tolist()) == list(range(n))
+    assert all(0 < len(b) <= batch for b in batches)
+    at = {q: i for i, q in enumerate(flat.tolist())}
+    starts = set()
+    for c in s.clusters:  # a cluster occupies one contiguous run of the epoch: whole, or on into the next batch
+        where = sorted(at[q] for q in c.tolist())
+        assert where == list(range(where[0], where[0] + len(c)))
+        starts.add(where[0])
+    cuts = torch.tensor([len(b) for b in batches]).cumsum(0).tolist()[:-1]
+    split = [i for i, c in enumerate(cuts) if c not in starts]
+    for i in split:  # forced: the batch is full, and every boundary it could end at leaves too much for the rest
+        prev, left = (cuts[i - 1] if i else 0), len(batches) - 1 - i
+        assert len(batches[i]) == batch
+        assert all(b <= prev or b > prev + batch or n - b > left * batch for b in starts)
+    if splits is not None:
+        assert len(split) == splits
     sb = s.sample(batches[0], gen)  # in-batch negatives: pool-wide targets
     assert torch.equal(sb.targets, Positives(Y).is_positive(batches[0], sb.pool))
 

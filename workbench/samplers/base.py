@@ -92,7 +92,9 @@ class Sampler(Protocol):
     name: str
 
     def batches(self, epoch: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-        """The epoch's mini-batches of training-query ids (random permutation unless the sampler groups)."""
+        """The epoch's mini-batches of training-query ids (random permutation unless the sampler groups): every
+        query once, in exactly ``ceil(n / batch_size)`` batches of at most ``batch_size`` ids, the count the
+        trainer plans its learning-rate schedule from (it raises on any other count)."""
         ...
 
     def sample(self, queries: torch.Tensor, generator: torch.Generator) -> SampledBatch:

@@ -1,9 +1,12 @@
 """``ngame``: negative-mining-aware mini-batching (Dahiya et al., WSDM 2023).
 
 Batches are built from clusters of training queries: every training query is encoded, the embeddings are
-split by recursive balanced 2-means into clusters of ``cluster_size(epoch)`` points, the clusters are shuffled
-and packed whole into batches of at most ``batch_size`` queries. Negatives are in-batch (the batch-mates'
-sampled positives, as :mod:`.in_batch`), which the clustering makes hard without encoding any extra label.
+split by recursive balanced 2-means into clusters of ``cluster_size(epoch)`` points, the clusters are shuffled,
+concatenated and cut into exactly ``ceil(n / batch_size)`` batches of at most ``batch_size`` queries, the count
+every sampler yields and the learning-rate schedule is planned from (see :func:`pack_clusters`). Cuts fall
+between clusters wherever the remaining batches can still hold the rest; otherwise a cluster is split across
+two consecutive batches. Negatives are in-batch (the batch-mates' sampled positives, as :mod:`.in_batch`),
+which the clustering makes hard without encoding any extra label.
 
 Schedule (scaled by parameters, the official code's shape): random batches before ``cluster_start``; from
 then on re-cluster every ``cluster_every`` epochs (and whenever the cluster size changes); the cluster size is
@@ -12,6 +15,7 @@ then on re-cluster every ``cluster_every`` epochs (and whenever the cluster size
 """
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -23,22 +27,32 @@ from .positives import random_batches
 
 
 def pack_clusters(clusters: list[torch.Tensor], batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """Shuffle clusters and pack them whole, in order, into batches of at most ``batch_size`` queries (a cluster
-    larger than a batch is cut, the only case where a batch holds part of a cluster)."""
-    out, cur, n = [], [], 0
-    for i in torch.randperm(len(clusters), generator=generator).tolist():
-        c = clusters[i]
-        if n and n + len(c) > batch_size:
-            out.append(torch.cat(cur))
-            cur, n = [], 0
-        if len(c) > batch_size:
-            out.extend(c.split(batch_size))
-            continue
-        cur.append(c)
-        n += len(c)
-    if cur:
-        out.append(torch.cat(cur))
-    return out
+    """Shuffle clusters, concatenate them and cut the sequence into exactly ``ceil(n / batch_size)`` batches of
+    at most ``batch_size`` queries (n = all clustered queries): the per-epoch step count the trainer plans its
+    learning-rate schedule from, whatever the cluster sizes.
+
+    Cuts are chosen greedily, batch by batch: the furthest cluster boundary that fits in the batch and still
+    leaves the remaining batches able to hold the rest (``n - cut <= batches_left * batch_size``). Only when no
+    boundary qualifies is the batch filled to exactly ``batch_size``, splitting one cluster across two
+    consecutive batches (a cluster larger than a batch is always cut). So a split is forced given the cuts
+    before it; the greedy does not prove the fewest splits over all cut sequences. It sits between a plain cut
+    every ``batch_size`` queries (a split at nearly every cut) and packing whole clusters only, which yields
+    more batches than planned unless ``batch_size`` is close to a multiple of the cluster size (the extra steps
+    then ran past the end of the learning-rate schedule, at learning rate 0).
+    """
+    order = torch.randperm(len(clusters), generator=generator).tolist()
+    flat = torch.cat([clusters[i] for i in order])
+    n, B = len(flat), batch_size
+    count = math.ceil(n / B)
+    ends = torch.tensor([len(clusters[i]) for i in order]).cumsum(0)  # cluster boundaries in ``flat``
+    cuts = [0]
+    for left in range(count - 1, 0, -1):  # batches left after this cut
+        reach, need = cuts[-1] + B, n - left * B  # this batch ends in [need, reach]
+        j = int(torch.searchsorted(ends, reach, right=True)) - 1  # furthest boundary <= reach
+        whole = j >= 0 and int(ends[j]) > cuts[-1] and int(ends[j]) >= need
+        cuts.append(int(ends[j]) if whole else reach)
+    cuts.append(n)
+    return [flat[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
 
 
 @SAMPLERS.register("ngame")

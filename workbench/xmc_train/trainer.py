@@ -3,7 +3,9 @@
 One step: the sampler picks the pool for a batch of query ids; the model encodes queries (and, for the dual
 encoder, the pool's label texts); each head's (B, C) scores are gathered to the sampler's candidates and the
 loss applied (averaged over heads: UniDEC's 1/2 L_DE + 1/2 L_CLF). AdamW, linear warm-up then linear decay to 0
-over the planned steps, gradient-norm clipping.
+over the planned steps, gradient-norm clipping. The plan is ``epochs * ceil(n_train / batch_size)`` steps (or
+``max_steps``): every sampler's ``batches`` must yield exactly ``ceil(n_train / batch_size)`` batches an epoch,
+and an epoch that does not raises, rather than training past the end of the schedule at learning rate 0.
 
 Determinism: one ``torch.Generator`` drives batching and sampling; dropout is re-seeded from (seed, step) before
 each step, so a run resumed from a checkpoint replays the same steps (bit-identical on CPU). A checkpoint holds
@@ -93,8 +95,13 @@ def _optimizer(model: XMCModel, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups)
 
 
+def steps_per_epoch(n_queries: int, batch_size: int) -> int:
+    """Batches in one epoch: what every sampler's ``batches`` yields and the schedule is planned from."""
+    return math.ceil(n_queries / batch_size)
+
+
 def planned_steps(n_queries: int, cfg: TrainConfig) -> int:
-    total = cfg.epochs * math.ceil(n_queries / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch(n_queries, cfg.batch_size)
     return min(total, cfg.max_steps) if cfg.max_steps else total
 
 
@@ -187,6 +194,11 @@ class Trainer:
             self.gen_epoch_state = now_state
         self.gen.set_state(self.gen_epoch_state)
         batches = list(self.sampler.batches(self.epoch, self.cfg.batch_size, self.gen))
+        expected = steps_per_epoch(len(self.model.queries), self.cfg.batch_size)
+        if len(batches) != expected:
+            raise RuntimeError(f"sampler {getattr(self.sampler, 'name', self.sampler)!r} gave {len(batches)} "
+                               f"batches in epoch {self.epoch}, but the learning-rate schedule is planned from "
+                               f"ceil(n_train / batch_size) = {expected} per epoch")
         if resumed:  # continue the generator where the checkpoint left it, not at the epoch start
             self.gen.set_state(now_state)
         return batches
