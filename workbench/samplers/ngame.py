@@ -20,6 +20,7 @@ import time
 
 import torch
 
+from ..timing import sync
 from . import SAMPLERS
 from .base import BaseSampler, SampledBatch
 from .in_batch import in_batch_sample
@@ -89,6 +90,7 @@ class NgameSampler(BaseSampler):
         t0 = time.perf_counter()
         with torch.no_grad():
             emb = state.query_embeddings()
+        sync(emb.device)  # the last encoder chunk may still be queued: count it as encoding, not clustering
         t1 = time.perf_counter()
         self.clusters = cluster_members(balanced_clusters(emb, size, seed=self.cfg.seed + epoch))
         t2 = time.perf_counter()

@@ -14,8 +14,9 @@ atomically every ``checkpoint_minutes`` (and every ``checkpoint_steps``, for tes
 
 Rows (one per ``log_every`` steps and per evaluation): step, epoch, wall_s (training wall-clock, evaluation
 and checkpoint time excluded), sample_s / refresh_s / encode_s / loss_s / backward_s (seconds summed over the
-interval; on CUDA measured with synchronisation), peak_mem_mb (CUDA max allocated over the interval; NaN on
-CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy of activation memory), seqs_per_s,
+interval; on CUDA measured with synchronisation), peak_mem_mb (CUDA max allocated during the interval's training
+steps, the sampler's per-epoch refresh and evaluations excluded: those would set a floor unrelated to the batch;
+NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy of activation memory), seqs_per_s,
 loss, lr, and at evaluation points the metrics of :mod:`.evaluate` plus eval_s.
 """
 from __future__ import annotations
@@ -206,6 +207,8 @@ class Trainer:
     # ----- one step -------------------------------------------------------------------------------------
     def _train_step(self, queries: torch.Tensor) -> None:
         clock, t_start = _Clock(self.device), time.perf_counter()
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
         torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)  # dropout masks depend on the step only
         self._refresh_label_cache(clock)
         batch = self.sampler.sample(queries, self.gen)
@@ -231,6 +234,9 @@ class Trainer:
         self.step += 1
         self.wall += time.perf_counter() - t_start
         self._account(clock, batch, fresh, float(loss.detach()))
+        if self.device.type == "cuda":
+            self._interval["peak_mb"] = max(self._interval["peak_mb"],
+                                            torch.cuda.max_memory_allocated(self.device) / 2**20)
         if self.step % self.cfg.log_every == 0:
             self._log_row()
 
@@ -271,9 +277,8 @@ class Trainer:
 
     # ----- rows -----------------------------------------------------------------------------------------
     def _new_interval(self) -> dict:
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        return {**dict.fromkeys(TIMERS, 0.0), "steps": 0, "loss": 0.0, "seqs": 0, "tokens": 0}
+        return {**dict.fromkeys(TIMERS, 0.0), "steps": 0, "loss": 0.0, "seqs": 0, "tokens": 0,
+                "peak_mb": 0.0 if self.device.type == "cuda" else float("nan")}
 
     def _base_row(self) -> dict:
         return {**self.tags, "step": self.step, "epoch": self.epoch, "wall_s": round(self.wall, 4)}
@@ -281,9 +286,8 @@ class Trainer:
     def _log_row(self) -> None:
         iv, n = self._interval, max(self._interval["steps"], 1)
         busy = iv["encode_s"] + iv["loss_s"] + iv["backward_s"]
-        peak = (torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else float("nan"))
         self.rows.append({**self._base_row(), **{k: iv[k] for k in TIMERS}, "steps": iv["steps"],
-                          "peak_mem_mb": peak, "tokens_per_step": iv["tokens"] / n,
+                          "peak_mem_mb": iv["peak_mb"], "tokens_per_step": iv["tokens"] / n,
                           "seqs_per_s": iv["seqs"] / busy if busy > 0 else float("nan"),
                           "loss": iv["loss"] / n, "lr": self.sched.get_last_lr()[0]})
         self._interval = self._new_interval()
