@@ -20,8 +20,22 @@ HAS_CUDA = torch.cuda.is_available()
 with_cuda = pytest.mark.parametrize(
     "device", ["cpu", pytest.param("cuda:0", marks=[pytest.mark.cuda,
                                                     pytest.mark.skipif(not HAS_CUDA, reason="needs CUDA")])])
-#: a test that only makes sense on a GPU
-only_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+
+
+def only_cuda(test):
+    """A test that only makes sense on a GPU: skipped without one, and marked ``cuda`` so that
+    ``pytest -m cuda`` (scripts/gpu_checks.sh) selects it on the lent machine."""
+    return pytest.mark.cuda(pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")(test))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test that skips for want of CUDA but lacks the ``cuda`` mark: ``-m cuda`` would never run it."""
+    unmarked = [item.nodeid for item in items if item.get_closest_marker("cuda") is None
+                and any("CUDA" in str(m.kwargs.get("reason", "")) and m.args and m.args[0]
+                        for m in item.iter_markers("skipif"))]
+    if unmarked:
+        raise pytest.UsageError("tests skipped for want of CUDA but not marked `cuda` (use only_cuda / with_cuda): "
+                                + ", ".join(unmarked[:10]))
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ from tests.conftest import HAS_CUDA, only_cuda
 from workbench.gpu_access.gather_kernel import gather_rows, triton_available
 from workbench.gpu_access.unified import UnifiedTensor, pin_in_place, to_unified
 
+# GPU tests carry the ``cuda`` mark as well as the skip: scripts/gpu_checks.sh selects them with ``pytest -m cuda``
+# (``only_cuda`` alone skips without marking, and such a test would never run on the lent GPU).
+
 ROW_BYTES = [1, 2, 3, 4, 12, 16, 100, 128, 132, 512, 4096, 4100]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int8, torch.int32, torch.int64,
           torch.uint8, torch.bool]
@@ -25,6 +28,7 @@ def test_refuses_clearly_without_cuda():
         pin_in_place(torch.zeros(4))
 
 
+@pytest.mark.cuda
 @only_cuda
 def test_refuses_non_contiguous_and_device_tensors():
     with pytest.raises(ValueError, match="contiguous"):
@@ -35,6 +39,7 @@ def test_refuses_non_contiguous_and_device_tensors():
         to_unified(torch.zeros(0, 3))
 
 
+@pytest.mark.cuda
 @only_cuda
 def test_pin_and_unpin_in_place():
     t = torch.arange(1 << 16, dtype=torch.float32)
@@ -47,6 +52,7 @@ def test_pin_and_unpin_in_place():
     assert not t.is_pinned() and t.data_ptr() == ptr
 
 
+@pytest.mark.cuda
 @only_cuda
 def test_view_aliases_host_memory():
     host = torch.zeros(1000, 64)
@@ -63,6 +69,7 @@ def test_view_aliases_host_memory():
     assert host[5, 0] == 42.0
 
 
+@pytest.mark.cuda
 @only_cuda
 def test_view_keeps_host_buffer_alive():
     host = torch.arange(4096, dtype=torch.float32).reshape(64, 64)
@@ -75,6 +82,7 @@ def test_view_keeps_host_buffer_alive():
     assert torch.equal(view.cpu(), expected)  # the buffer outlived every other reference
 
 
+@pytest.mark.cuda
 @only_cuda
 def test_release_refuses_while_views_are_alive():
     host = torch.ones(128, 8)
@@ -88,6 +96,7 @@ def test_release_refuses_while_views_are_alive():
     assert not host.is_pinned()  # unregistered when the last view died
 
 
+@pytest.mark.cuda
 @only_cuda
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("row_bytes", ROW_BYTES)
@@ -108,6 +117,7 @@ def test_zero_copy_gather_bit_for_bit(dtype, row_bytes, kernel):
     assert torch.equal(got.cpu().view(torch.uint8), host[idx].view(torch.uint8))  # bits, NaNs included
 
 
+@pytest.mark.cuda
 @only_cuda
 @pytest.mark.parametrize("kernel", ["index_select", "triton"])
 def test_gather_with_a_strided_index(kernel):
@@ -122,6 +132,7 @@ def test_gather_with_a_strided_index(kernel):
     assert torch.equal(gather_rows(ut.view, idx, kernel).cpu(), host[pairs[:, 0]])
 
 
+@pytest.mark.cuda
 @only_cuda
 def test_no_leak_over_many_cycles():
     def cycle():
@@ -145,3 +156,33 @@ def test_no_leak_over_many_cycles():
         assert not host.is_pinned()
     torch.cuda.synchronize()
     assert torch.cuda.memory_allocated() == before
+
+
+@pytest.mark.cuda
+@only_cuda
+def test_view_lives_on_the_named_device_and_pinned_input_is_mapped_as_is():
+    host = torch.randn(64, 16)
+    ut = to_unified(host, "cuda")  # a bare "cuda" is fixed to the current device's index
+    assert ut.device == ut.view.device == torch.device("cuda", torch.cuda.current_device())
+    assert ut.view.data_ptr() == host.data_ptr()  # zero-copy, not a device copy
+    ut.release()
+    pinned = torch.randn(64, 16).pin_memory()
+    pu = to_unified(pinned)
+    assert not pu.registered and pu.view.data_ptr() == pinned.data_ptr()
+    assert torch.equal(pu[torch.tensor([5, 1])].cpu(), pinned[[5, 1]])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not HAS_CUDA or torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_second_gpu_gets_its_own_view_and_a_mismatch_is_refused():
+    host = torch.randn(256, 32)
+    with torch.cuda.device(0):  # the current device is not the one asked for
+        ut = to_unified(host, "cuda:1")
+        assert ut.view.device == torch.device("cuda", 1) and ut.view.data_ptr() == host.data_ptr()
+        idx = torch.tensor([3, 255, 0], device="cuda:1")
+        assert torch.equal(gather_rows(ut.view, idx, "auto").cpu(), host[idx.cpu()])
+    ut.release()
+    with torch.cuda.device(0):
+        pinned_on_0 = torch.randn(8, 8).pin_memory()
+    with pytest.raises(RuntimeError, match="mapped for cuda:0, not cuda:1"):
+        to_unified(pinned_on_0, "cuda:1")

@@ -11,7 +11,8 @@ cora_data.py     the embedded Cora in data/cora: builder and loader
 rmat.py          R-MAT synthetic graphs (Graph500 a=0.57, b=c=0.19) with random features
 catalog.py       graphs by name for the study
 bench.py         pinned H2D ceiling and gather microbenchmarks
-meters.py        process CPU time (psutil), GPU energy (NVML)
+meters.py        process CPU time (psutil), GPU energy (NVML handle found by PCI bus id)
+threads.py       the CPU thread split: torch intra-op threads + cpu-store gather threads <= cores
 train.py         GraphSAGE epoch loop timing sampling / gather / compute
 experiments.py   the study's steps; study.py its config; figures.py its figures
 """

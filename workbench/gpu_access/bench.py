@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from ..timing import median_seconds
 from .stores import STORES, StoreOptions, make_store
+from .unified import pin_in_place
 
 
 def h2d_bandwidth(nbytes: int, device: torch.device, repeats: int = 10, warmup: int = 2) -> dict | None:
@@ -25,15 +26,24 @@ def h2d_bandwidth(nbytes: int, device: torch.device, repeats: int = 10, warmup: 
     return {"measure": "h2d_pinned_copy", "bytes": nbytes, "seconds": s, "gbps": nbytes / s / 1e9}
 
 
-def make_table(table_bytes: int, row_bytes: int) -> torch.Tensor:
-    """A host table of about ``table_bytes`` with rows of exactly ``row_bytes`` (float32 where the row size is a
-    multiple of 4, else uint8), every page written (untouched pages would all map the zero page)."""
+def make_buffer(table_bytes: int) -> torch.Tensor:
+    """``table_bytes`` of host memory, every page written (untouched pages would all map the zero page)."""
+    return torch.empty(max(1, table_bytes), dtype=torch.uint8).fill_(1)
+
+
+def table_view(buffer: torch.Tensor, row_bytes: int) -> torch.Tensor:
+    """The first whole rows of ``buffer`` as a table with rows of exactly ``row_bytes``: float32 where the row
+    size is a multiple of 4, else uint8 (no copy: one buffer serves every row size of a sweep)."""
     dtype = torch.float32 if row_bytes % 4 == 0 else torch.uint8
-    width = row_bytes // (4 if dtype == torch.float32 else 1)
-    n = max(1, table_bytes // row_bytes)
-    table = torch.empty(n, width, dtype=dtype)
-    table.view(-1)[:].fill_(1)
-    return table
+    n = max(1, buffer.numel() // row_bytes)
+    if n * row_bytes > buffer.numel():
+        raise ValueError(f"a {buffer.numel()} B buffer cannot hold a {row_bytes} B row")
+    return buffer[: n * row_bytes].view(dtype).view(n, -1)
+
+
+def make_table(table_bytes: int, row_bytes: int) -> torch.Tensor:
+    """A host table of about ``table_bytes`` (at least one row) with rows of exactly ``row_bytes``."""
+    return table_view(make_buffer(max(table_bytes, row_bytes)), row_bytes)
 
 
 def _indices(n: int, rows: int, order: str, gen: torch.Generator) -> torch.Tensor:
@@ -54,13 +64,15 @@ def _one_store(name: str, table: torch.Tensor, device: torch.device, options: St
     rows_out = []
     try:
         home = torch.device("cpu") if name == "cpu" or getattr(store, "chosen", "") == "cpu" else device
+        threads = {"gather_threads": store.threads, "torch_threads": torch.get_num_threads()}
         for rows in rows_list:
             for order in orders:
                 idx = _indices(table.shape[0], rows, order, gen).to(home)
                 s = median_seconds(lambda: store.gather(idx), device, repeats, warmup)
                 nbytes = rows * table[0].numel() * table.element_size()
                 rows_out.append({"store": name, "chosen": getattr(store, "chosen", name), "rows": rows,
-                                 "order": order, "seconds": s, "gbps": nbytes / s / 1e9, "status": "ok"})
+                                 "order": order, "seconds": s, "gbps": nbytes / s / 1e9, "status": "ok",
+                                 **threads})
     finally:
         store.close()
     return rows_out
@@ -73,19 +85,33 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
 
     Stores that need CUDA on a CPU device are skipped (one row with ``status`` saying so). Columns: store,
     chosen (what ``auto`` picked), table_bytes, row_bytes, aligned (rows start 16-byte aligned), rows, order,
-    seconds (median), gbps, status.
+    seconds (median), gbps, status, gather_threads (the store's CPU threads, 0 for GPU gathers) and
+    torch_threads (torch's intra-op pool while measuring). One host buffer per table size serves every row size.
     """
     gen = torch.Generator().manual_seed(seed)
     out: list[dict] = []
-    grid = [(t, r) for t in table_bytes for r in row_bytes]
-    for tb, rb in tqdm(grid, desc="gather sweep", disable=not progress, leave=False):
-        table = make_table(tb, rb)
-        for name in stores:
-            meta = {"table_bytes": table.numel() * table.element_size(), "row_bytes": rb, "aligned": rb % 16 == 0}
-            if STORES.get(name).needs_cuda and device.type != "cuda":
-                out.append({"store": name, **meta, "status": "needs CUDA"})
-                continue
-            out += [{**meta, **r} for r in _one_store(name, table, device, options, rows_per_call, orders,
-                                                      repeats, warmup, gen)]
-        del table
+    bar = tqdm(total=len(table_bytes) * len(row_bytes), desc="gather sweep", disable=not progress, leave=False)
+    for tb in table_bytes:
+        buffer = make_buffer(max(tb, max(row_bytes)))
+        # pinned once per table for every row size (registering tens of GiB takes seconds): the zero-copy
+        # stores map it as it is; the other stores read it like any host memory
+        pin = pin_in_place(buffer, device) if device.type == "cuda" and "zero_copy" in stores else None
+        try:
+            for rb in row_bytes:
+                table = table_view(buffer, rb)
+                for name in stores:
+                    meta = {"table_bytes": table.numel() * table.element_size(), "row_bytes": rb,
+                            "aligned": rb % 16 == 0}
+                    if STORES.get(name).needs_cuda and device.type != "cuda":
+                        out.append({"store": name, **meta, "status": "needs CUDA"})
+                        continue
+                    out += [{**meta, **r} for r in _one_store(name, table, device, options, rows_per_call, orders,
+                                                              repeats, warmup, gen)]
+                del table
+                bar.update()
+        finally:
+            if pin is not None:
+                pin.unpin()
+        del buffer
+    bar.close()
     return out

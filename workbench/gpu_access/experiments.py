@@ -1,9 +1,12 @@
 """The study's steps as functions of its config: device setup, microbenchmark, end-to-end training, summary."""
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import torch
 
+from ..config import ConfigError
 from ..device import resolve_device
 from .bench import gather_sweep, h2d_bandwidth
 from .catalog import GraphUnavailable, load_graph
@@ -11,14 +14,31 @@ from .policy import AutoPolicy
 from .sampling import make_sampler
 from .stores import STORES, make_store
 from .study import GPUAccessConfig
+from .threads import split_threads, usable_cores
 from .train import train_graphsage
 
 
+def thread_budget(cfg: GPUAccessConfig, cores: int | None = None) -> dict:
+    """The run's CPU thread split (see :mod:`threads`): usable cores, torch's intra-op threads, the ``cpu``
+    store's gather threads. Raises when ``torch_threads`` and ``cpu_threads`` together exceed the cores."""
+    cores = cores or usable_cores()
+    try:
+        torch_threads, gather_threads = split_threads(cores, cfg.torch_threads, cfg.cpu_threads)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return {"cores": cores, "torch_threads": torch_threads, "gather_threads": gather_threads}
+
+
 def setup_device(cfg: GPUAccessConfig) -> torch.device:
-    """Resolve ``cfg.device`` once; set torch's CPU threads; cap GPU memory to emulate a smaller GPU."""
+    """Resolve ``cfg.device`` once (a CUDA device becomes the current one, with an explicit index, so that
+    kernels launched without a device argument -- Triton, synchronize() -- go to it); set torch's CPU threads
+    to the run's thread budget; cap GPU memory to emulate a smaller GPU."""
     device = resolve_device(cfg.device)
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
+    torch.set_num_threads(thread_budget(cfg)["torch_threads"])
+    if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        torch.cuda.set_device(device)
     if device.type == "cuda" and cfg.gpu_memory_gib > 0:
         total = torch.cuda.get_device_properties(device).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, cfg.gpu_memory_gib * 2**30 / total), device)
@@ -29,8 +49,9 @@ def microbenchmark(cfg: GPUAccessConfig, device: torch.device,
                    progress: bool = True) -> tuple[dict | None, pd.DataFrame]:
     """(pinned H2D copy row or None on CPU, gather sweep table with ``fraction_of_h2d`` where measurable)."""
     h2d = h2d_bandwidth(cfg.h2d_mib << 20, device, repeats=max(cfg.bench_repeats, 5), warmup=cfg.bench_warmup + 1)
+    options = dataclasses.replace(cfg.store_options(), cpu_threads=thread_budget(cfg)["gather_threads"])
     rows = gather_sweep(cfg.bench_stores, cfg.bench_row_bytes, [m << 20 for m in cfg.bench_table_mib],
-                        cfg.bench_rows_per_call, cfg.bench_orders, device, cfg.store_options(),
+                        cfg.bench_rows_per_call, cfg.bench_orders, device, options,
                         cfg.bench_repeats, cfg.bench_warmup, cfg.seed, progress)
     df = pd.DataFrame(rows)
     df["fraction_of_h2d"] = df["gbps"] / h2d["gbps"] if h2d else float("nan")
@@ -46,9 +67,12 @@ def _sampler_name(cfg: GPUAccessConfig, device: torch.device) -> str:
 def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | None = None,
                progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train GraphSAGE on every graph with every store. Returns (per-epoch rows, per-(graph, store) status
-    rows: ran / needs CUDA / does not fit / graph unavailable, with the graph's statistics)."""
+    rows: ran / needs CUDA / does not fit in GPU memory (the features) / graph structure does not fit / out of
+    GPU memory while training / unavailable, with the graph's statistics). ``cpu_threads`` of 0 becomes the
+    thread budget's gather threads (:func:`thread_budget`)."""
     epochs, status = [], []
     sampler_name = _sampler_name(cfg, device)
+    budget = thread_budget(cfg)
     for spec in cfg.graphs:
         try:
             graph = load_graph(spec, cfg.data_root, cfg.rmat_num_features, cfg.rmat_edge_factor, cfg.seed)
@@ -61,20 +85,33 @@ def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | 
             if STORES.get(name).needs_cuda and device.type != "cuda":
                 status.append({**base, "status": "needs CUDA"})
                 continue
+            options = dataclasses.replace(cfg.store_options(policy), cpu_threads=budget["gather_threads"])
             try:
-                store = make_store(name, graph.features, device, cfg.store_options(policy))
+                store = make_store(name, graph.features, device, options)
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 status.append({**base, "status": "does not fit in GPU memory"})
                 continue
             chosen = getattr(store, "chosen", name)
-            sampler = make_sampler(sampler_name, graph.indptr, graph.indices, list(cfg.fanouts), device,
-                                   cfg.seed, cfg.csr)
+            try:
+                sampler = make_sampler(sampler_name, graph.indptr, graph.indices, list(cfg.fanouts), device,
+                                       cfg.seed, cfg.csr)
+            except torch.OutOfMemoryError:  # the CSR beside this store's table; csr="unified" keeps it on the host
+                store.close()
+                torch.cuda.empty_cache()
+                status.append({**base, "chosen": chosen, "status": "graph structure does not fit in GPU memory"})
+                continue
             try:
                 rows = train_graphsage(graph, sampler, store, cfg.train_settings(), device, progress)
+            except torch.OutOfMemoryError:  # the batches (not the table) outgrew the GPU: say so, go on
+                rows = None
             finally:
                 store.close()
                 sampler.close()
+            if rows is None:
+                torch.cuda.empty_cache()
+                status.append({**base, "chosen": chosen, "status": "out of GPU memory while training"})
+                continue
             epochs += [{"graph": spec, "store": name, "chosen": chosen, "sampler": sampler_name, **r} for r in rows]
             status.append({**base, "chosen": chosen, "status": "ran"})
         del graph

@@ -13,6 +13,7 @@ Indices must be in range: the Triton kernel does not bounds-check (``index_selec
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 
@@ -61,17 +62,22 @@ def _as_words(t: torch.Tensor) -> torch.Tensor:
 
 def _triton_gather(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     triton, kernel = _triton_kernel()
+    if table.device != idx.device:
+        raise ValueError(f"table on {table.device} but indices on {idx.device}: gather on one device")
     idx = idx.contiguous()  # the kernel reads idx[i] at idx + i: a strided index would be misread
-    src = _as_words(table)
     out = torch.empty((idx.numel(),) + tuple(table.shape[1:]), dtype=table.dtype, device=idx.device)
-    if idx.numel() == 0:
+    if idx.numel() == 0 or out.numel() == 0:
         return out
-    dst = _as_words(out)
+    src, dst = _as_words(table), _as_words(out)
     row_words = src.shape[1]
     block_c = min(triton.next_power_of_2(row_words), 1024)
     block_r = max(1, 4096 // block_c)  # ~16 KiB of int32 per program: enough loads in flight to hide PCIe latency
     grid = (triton.cdiv(idx.numel(), block_r), triton.cdiv(row_words, block_c))
-    kernel[grid](src, idx, dst, idx.numel(), row_words, BLOCK_R=block_r, BLOCK_C=block_c, num_warps=4)
+    # Triton launches on the *current* device and its current stream: make that the tensors' device (a kernel
+    # for cuda:1 launched on cuda:0 would read cuda:1's addresses from the wrong GPU)
+    # (CPU tensors only under TRITON_INTERPRET=1, Triton's interpreter: how the tests check this kernel on a CPU)
+    with torch.cuda.device(idx.device) if idx.is_cuda else contextlib.nullcontext():
+        kernel[grid](src, idx, dst, idx.numel(), row_words, BLOCK_R=block_r, BLOCK_C=block_c, num_warps=4)
     return out
 
 

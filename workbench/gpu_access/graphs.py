@@ -65,7 +65,12 @@ def csr_from_edges(src: np.ndarray, dst: np.ndarray, n: int) -> tuple[torch.Tens
         raise ValueError(f"edge endpoints must lie in [0, {n})")
     a, b = np.concatenate([src, dst]), np.concatenate([dst, src])
     keep = a != b
-    key = np.unique(a[keep] * n + b[keep])  # sorted by (row, column), duplicates gone
+    key = np.sort(a[keep] * n + b[keep])  # sorted by (row, column) ...
+    if key.size:  # ... duplicates gone (not np.unique: numpy 2.4's is ~80x slower than sort for 10^7 int64)
+        first = np.empty(key.size, bool)
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        key = key[first]
     rows, cols = key // n, key % n
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])

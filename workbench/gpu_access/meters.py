@@ -1,6 +1,8 @@
 """What an epoch costs besides wall time: process CPU seconds (psutil) and GPU energy (NVML counter)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import psutil
 import torch
 
@@ -11,34 +13,66 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
+def pci_bus_id(props) -> str | None:
+    """NVML's PCI bus id string (``domain:bus:device.function``, hex, as in ``nvmlPciInfo_t.busId``) of a torch
+    device, from ``torch.cuda.get_device_properties`` (its ``pci_domain_id``, ``pci_bus_id``, ``pci_device_id``;
+    recent torch); None where torch does not report them."""
+    try:
+        domain, bus, dev = int(props.pci_domain_id), int(props.pci_bus_id), int(props.pci_device_id)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return f"{domain:08x}:{bus:02x}:{dev:02x}.0"
+
+
+def nvml_handle(nvml, device: torch.device, properties: Callable | None = None):
+    """(NVML handle of the GPU behind torch's ``device``, how it was found).
+
+    Not by index: NVML counts GPUs in PCI bus order, while CUDA's index follows ``CUDA_DEVICE_ORDER`` (default
+    FASTEST_FIRST) within ``CUDA_VISIBLE_DEVICES``, so ``cuda:0`` may be any NVML index. By PCI bus id, else by
+    UUID, else by index only when NVML sees a single GPU; LookupError otherwise. Under MIG the handle is the
+    whole GPU's (its energy includes the other instances).
+    """
+    properties = properties or torch.cuda.get_device_properties
+    index = torch.cuda.current_device() if device.index is None else device.index
+    props = properties(index)
+    bus = pci_bus_id(props)
+    if bus is not None:
+        return nvml.nvmlDeviceGetHandleByPciBusId(bus), f"pci {bus}"
+    uuid = str(getattr(props, "uuid", "") or "")
+    if uuid:
+        uuid = uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
+        return nvml.nvmlDeviceGetHandleByUUID(uuid), f"uuid {uuid}"
+    if nvml.nvmlDeviceGetCount() == 1:
+        return nvml.nvmlDeviceGetHandleByIndex(0), "the only GPU"
+    raise LookupError(f"cannot tell which NVML device is cuda:{index}: torch reports neither its PCI bus id nor "
+                      "its UUID, and NVML sees several GPUs (their NVML order need not be CUDA's)")
+
+
 class EnergyMeter:
     """GPU energy in joules from NVML's total-energy counter (``nvmlDeviceGetTotalEnergyConsumption``, mJ since
-    driver load; Volta and newer). ``read()`` is None where unavailable: no CUDA, no nvidia-ml-py, old GPU."""
+    driver load; Volta and newer). ``read()`` is None where unavailable -- no CUDA, no nvidia-ml-py, a GPU or
+    driver without the counter (NVML_ERROR_NOT_SUPPORTED), a device NVML cannot identify -- and ``reason`` then
+    says why ("" when available). ``nvml`` and ``properties`` replace pynvml and
+    ``torch.cuda.get_device_properties`` (for tests)."""
 
-    def __init__(self, device: torch.device):
-        self._handle, self.reason = None, "not a CUDA device"
+    def __init__(self, device: torch.device, nvml=None, properties: Callable | None = None):
+        self._handle, self.source, self.reason = None, "", "unavailable: not a CUDA device"
         if device.type != "cuda":
             return
         try:
-            import pynvml  # nvidia-ml-py; lazily, it is optional
-            pynvml.nvmlInit()
-            self._nvml = pynvml
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(self._nvml_index(device))
-            pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)  # probe once: old GPUs raise here
-            self.reason = ""
+            if nvml is None:
+                import pynvml as nvml  # nvidia-ml-py; lazily, it is optional
+        except ImportError:
+            self.reason = "unavailable: nvidia-ml-py (pynvml) is not installed"
+            return
+        try:
+            nvml.nvmlInit()
+            handle, source = nvml_handle(nvml, device, properties)
+            nvml.nvmlDeviceGetTotalEnergyConsumption(handle)  # probe once: GPUs without the counter raise here
         except Exception as exc:  # noqa: BLE001 - any NVML failure means "no energy reading", never a crash
-            self._handle, self.reason = None, f"{type(exc).__name__}: {exc}"
-
-    @staticmethod
-    def _nvml_index(device: torch.device) -> int:
-        """NVML counts every GPU; map through CUDA_VISIBLE_DEVICES when it lists plain indices."""
-        import os
-        idx = device.index or 0
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-        parts = [p.strip() for p in visible.split(",") if p.strip()]
-        if parts and all(p.isdigit() for p in parts) and idx < len(parts):
-            return int(parts[idx])
-        return idx
+            self.reason = f"unavailable: {type(exc).__name__}: {exc}"
+            return
+        self._nvml, self._handle, self.source, self.reason = nvml, handle, source, ""
 
     def read(self) -> float | None:
         """Joules consumed since the driver loaded, or None."""

@@ -142,11 +142,15 @@ def gpu_sampler(indptr, indices, fanouts, device="auto", seed=0, csr="device") -
     """Sampling on the GPU; ``csr="device"`` copies the CSR to GPU memory, ``"unified"`` maps it zero-copy."""
     require_cuda("the gpu neighbour sampler")
     dev = resolve_device(device)
+    if dev.index is None:  # one fixed GPU for the CSR, the generator and every sampled tensor
+        dev = torch.device("cuda", torch.cuda.current_device())
     if csr == "device":
         s = NeighborSampler(indptr.to(dev), indices.to(dev), fanouts, dev, seed)
     elif csr == "unified":
-        from .unified import UnifiedTensor
-        holders = [UnifiedTensor(t.contiguous(), dev) for t in (indptr, indices)]
+        from .unified import UnifiedTensor, page_aligned_copy
+        # page-aligned copies, registered for ``dev``: CSR arrays of small graphs are heap allocations that may
+        # share a page with each other, and CUDA refuses to register a page twice
+        holders = [UnifiedTensor(page_aligned_copy(t.cpu()), dev) for t in (indptr, indices)]
         s = NeighborSampler(holders[0].view, holders[1].view, fanouts, dev, seed)
         s._unified = holders  # keep the registrations as long as the sampler
     else:

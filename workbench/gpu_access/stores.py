@@ -12,22 +12,25 @@ of a mini-batch's input nodes on the compute device.
 from __future__ import annotations
 
 import dataclasses
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 from ..device import require_cuda, resolve_device
 from ..registry import Registry
 from .gather_kernel import KERNELS, gather_rows
 from .policy import AutoPolicy, choose, free_gpu_bytes
+from .threads import default_gather_threads
 
 STORES: Registry = Registry("feature store")
 
 
 @dataclasses.dataclass(frozen=True)
 class StoreOptions:
-    cpu_threads: int = 0  # cpu store: gather threads (0 = torch.get_num_threads())
+    cpu_threads: int = 0  # cpu store: gather threads (0 = the cores torch's intra-op pool leaves free)
     sort_indices: bool = True  # zero_copy: gather in ascending row order, scatter back on the GPU
     kernel: str = "auto"  # zero_copy/gpu gather: index_select | triton | auto
     policy: AutoPolicy = AutoPolicy()
@@ -44,6 +47,7 @@ class FeatureStore(Protocol):
     name: str
     needs_cuda: bool  # class attribute: False only where the store also runs on CPU-only machines
     device: torch.device
+    threads: int  # CPU threads the store gathers with (0: the GPU gathers); recorded with every measurement
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
         """idx: (B,) int64 row ids on any device -> (B, F) rows on ``self.device`` (same dtype as the table)."""
@@ -54,22 +58,43 @@ class FeatureStore(Protocol):
         ...
 
 
+def _gpu_device(device: str | torch.device) -> torch.device:
+    """``device`` resolved, with an explicit index (a bare ``"cuda"`` means the current device, fixed now, so
+    that the table, the unified view and every gather agree on one GPU)."""
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    return dev
+
+
 def _check_table(table: torch.Tensor) -> None:
     if table.device.type != "cpu" or table.dim() < 1 or not table.is_contiguous():
         raise ValueError("a feature store takes a contiguous (N, F) host tensor; got "
                          f"{tuple(table.shape)} on {table.device}, contiguous={table.is_contiguous()}")
 
 
+def _byte_rows(t: torch.Tensor) -> np.ndarray:
+    """(N, ...) contiguous host tensor -> (N, row bytes) uint8 numpy array over the same memory (any dtype)."""
+    return t.reshape(t.shape[0], math.prod(t.shape[1:])).view(torch.uint8).numpy()
+
+
 @STORES.register("cpu")
 class CPUStore:
-    """Threaded CPU gather (+ pinned staging and asynchronous copy when the device is a GPU)."""
+    """Threaded CPU gather (+ pinned staging and asynchronous copy when the device is a GPU).
+
+    ``threads`` gather threads (``options.cpu_threads``; 0: the cores torch's intra-op pool leaves free, see
+    :mod:`threads`). Each copies its share of the rows with numpy's ``take`` on the raw bytes: serial within the
+    thread and without the GIL, so gather threads never fan out into torch's intra-op pool (G x T threads).
+    """
     name, needs_cuda = "cpu", False
+    _MIN_BYTES_PER_THREAD = 1 << 18  # below ~256 KiB a thread hand-off costs more than it saves
 
     def __init__(self, table: torch.Tensor, device: str | torch.device = "auto",
                  options: StoreOptions = StoreOptions()):
         _check_table(table)
-        self.table, self.device = table, resolve_device(device)
-        self.threads = options.cpu_threads or torch.get_num_threads()
+        self.table, self.device = table, _gpu_device(device)
+        self._rows = _byte_rows(table)
+        self.threads = options.cpu_threads or default_gather_threads(torch.get_num_threads())
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="gather") if self.threads > 1 else None
         self._cuda = self.device.type == "cuda"
         if self._cuda:
@@ -79,13 +104,21 @@ class CPUStore:
             self._turn = 0
 
     def _gather_into(self, idx: torch.Tensor, out: torch.Tensor) -> None:
-        """out[i] = table[idx[i]], rows split into one contiguous chunk per thread (index_select drops the GIL)."""
-        b = idx.numel()
-        if self._pool is None or b < 2 * self.threads:
-            torch.index_select(self.table, 0, idx, out=out)
+        """out[i] = table[idx[i]]; rows split into one contiguous chunk per thread. idx: (B,) int64 on the CPU."""
+        ids, dst = idx.numpy(), _byte_rows(out)
+        b, n = ids.size, self._rows.shape[0]
+        if b == 0 or dst.shape[1] == 0:
             return
-        bounds = [b * k // self.threads for k in range(self.threads + 1)]
-        jobs = [self._pool.submit(torch.index_select, self.table, 0, idx[s:e], out=out[s:e])
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= n:
+            raise IndexError(f"row index out of range for a table of {n} rows: min {lo}, max {hi}")
+        # mode="clip" after the range check above: with the default mode="raise" numpy buffers ``out``
+        parts = min(self.threads, b, max(1, b * dst.shape[1] // self._MIN_BYTES_PER_THREAD))
+        if self._pool is None or parts < 2:
+            np.take(self._rows, ids, axis=0, out=dst, mode="clip")
+            return
+        bounds = [b * k // parts for k in range(parts + 1)]
+        jobs = [self._pool.submit(np.take, self._rows, ids[s:e], axis=0, out=dst[s:e], mode="clip")
                 for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
         for j in jobs:
             j.result()
@@ -100,7 +133,7 @@ class CPUStore:
         return buf[:b]
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
-        idx = idx.to("cpu", torch.int64)
+        idx = idx.to("cpu", torch.int64).contiguous()
         if not self._cuda:
             out = torch.empty((idx.numel(),) + tuple(self.table.shape[1:]), dtype=self.table.dtype)
             self._gather_into(idx, out)
@@ -130,14 +163,14 @@ class CPUStore:
 @STORES.register("zero_copy")
 class ZeroCopyStore:
     """GPU gather straight from pinned, mapped host memory (the table is never copied to the GPU)."""
-    name, needs_cuda = "zero_copy", True
+    name, needs_cuda, threads = "zero_copy", True, 0
 
     def __init__(self, table: torch.Tensor, device: str | torch.device = "auto",
                  options: StoreOptions = StoreOptions()):
         require_cuda("the zero_copy feature store")
         _check_table(table)
         from .unified import UnifiedTensor
-        self.device = resolve_device(device)
+        self.device = _gpu_device(device)
         self.unified = UnifiedTensor(table, self.device)
         self.sort, self.kernel = options.sort_indices, options.kernel
 
@@ -158,13 +191,13 @@ class ZeroCopyStore:
 @STORES.register("gpu")
 class GPUStore:
     """The whole table copied once into GPU memory; a plain on-device gather."""
-    name, needs_cuda = "gpu", True
+    name, needs_cuda, threads = "gpu", True, 0
 
     def __init__(self, table: torch.Tensor, device: str | torch.device = "auto",
                  options: StoreOptions = StoreOptions()):
         require_cuda("the gpu feature store")
         _check_table(table)
-        self.device = resolve_device(device)
+        self.device = _gpu_device(device)
         self.table, self.kernel = table.to(self.device), options.kernel
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
@@ -183,11 +216,15 @@ class AutoStore:
     def __init__(self, table: torch.Tensor, device: str | torch.device = "auto",
                  options: StoreOptions = StoreOptions()):
         _check_table(table)
-        self.device = resolve_device(device)
+        self.device = _gpu_device(device)
         row_bytes = table[0].numel() * table.element_size() if table.shape[0] else 0
         free = free_gpu_bytes(self.device, options.policy.gpu_memory_cap_bytes)
         self.chosen = choose(table.numel() * table.element_size(), row_bytes, free, options.policy)
         self.inner = STORES.get(self.chosen)(table, self.device, options)
+
+    @property
+    def threads(self) -> int:
+        return self.inner.threads
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
         return self.inner.gather(idx)

@@ -1,7 +1,8 @@
 """The frozen config of ``notebooks/gpu_data_access.ipynb``: fields are exactly its parameters.
 
 Defaults are the CPU run nbval executes (embedded Cora and a tiny R-MAT graph, CPU stores, small tables);
-``notebooks/params/gpu_data_access/gpu.yaml`` holds the paper-scale values for a lent GPU.
+``notebooks/params/gpu_data_access/gpu.yaml`` sizes a run for one device call on a lent GPU, ``gpu_large.yaml`` the
+paper-scale values (several calls).
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """GraphSAGE mini-batch training with the neighbour sampler and the feature store as parameters.
 
 Each epoch yields one tidy row: wall seconds and its parts -- sampling, gathering/transfer (the store), compute
-(forward, backward, step) -- process CPU seconds, GPU energy (NVML; None without it), loss,
-validation accuracy, and test accuracy on the last epoch only.
+(forward, backward, step) -- process CPU seconds, GPU energy (NVML; None without it, ``energy_note`` says why),
+the CPU threads used (torch's intra-op pool, the store's gather threads), loss, validation accuracy, and test
+accuracy on the last epoch only.
 
 Phases are timed with the device synchronized at their ends. With ``overlap=True`` a producer thread (its own
 CUDA stream) samples and gathers the next batch while the current one computes, as a real input pipeline
@@ -78,8 +79,8 @@ class _Pipeline:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="prefetch") if overlap else None
 
     def _produce(self, seeds: torch.Tensor) -> _Batch:
-        if self.stream is None:
-            return self.load(seeds, torch.cuda.synchronize if self.cuda else (lambda: None))
+        if self.stream is None:  # synchronize *this* device (the current one may be another GPU)
+            return self.load(seeds, (lambda: torch.cuda.synchronize(self.device)) if self.cuda else (lambda: None))
         with torch.cuda.stream(self.stream):
             return self.load(seeds, self.stream.synchronize)
 
@@ -161,6 +162,9 @@ def train_graphsage(graph: Graph, sampler, store, settings: TrainSettings, devic
             row["cpu_s"] = cpu_seconds() - c0
             e1 = energy.read()
             row["energy_j"] = None if e0 is None or e1 is None else e1 - e0
+            row["energy_note"] = energy.reason or energy.source
+            # the CPU thread budget this epoch ran with (torch's intra-op pool; the store's own gather threads)
+            row.update(torch_threads=torch.get_num_threads(), gather_threads=getattr(store, "threads", 0))
             row.update(epoch=epoch, batches=len(batches), loss=float(loss_sum) / max(len(batches), 1))
             row["val_acc"] = accuracy(model, pipe, graph.val_idx, settings.batch_size, settings.max_eval_nodes)
             last = epoch == settings.epochs - 1  # test once, at the end: evaluation is not what is timed

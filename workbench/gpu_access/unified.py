@@ -19,9 +19,13 @@ The buffer is unregistered exactly once (``weakref.finalize``) when the last of 
 """
 from __future__ import annotations
 
+import ctypes
+import functools
+import mmap
 import platform
 import weakref
 
+import numpy as np
 import torch
 
 from ..device import require_cuda
@@ -29,45 +33,98 @@ from ..device import require_cuda
 # cudaHostRegisterDefault: "on a system with unified virtual addressing, the memory will be both mapped and
 # portable" (CUDA runtime API) -- what DGL's UVA uses too.
 _REGISTER_DEFAULT = 0
+_ALREADY_REGISTERED = 712  # cudaErrorHostMemoryAlreadyRegistered: (part of) the range is registered already
+_CAN_USE_HOST_POINTER = 91  # cudaDevAttrCanUseHostPointerForRegisteredMem
+
+
+@functools.lru_cache(maxsize=1)
+def _cudart_lib():
+    """The CUDA runtime library torch loaded (ctypes), for the two calls ``torch.cuda.cudart()`` lacks; None
+    when it cannot be found (torch linked it statically): then those calls are skipped."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if "libcudart.so" in line})
+    except OSError:
+        paths = []
+    for path in paths + [None]:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.cudaGetLastError  # noqa: B018 - raises AttributeError when the symbol is absent
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def _clear_last_error() -> None:
-    """Best effort: reset the runtime's sticky-until-read last error after a failed cudart call, so that the
-    next kernel launch check in torch does not report our failure as its own. torch does not expose
-    cudaGetLastError; the symbol is global in the process when torch loaded libcudart with RTLD_GLOBAL."""
-    try:
-        import ctypes
-        ctypes.CDLL(None).cudaGetLastError()
-    except (OSError, AttributeError):
-        pass
+    """Reset the runtime's last error after a failed cudart call, so that torch's next kernel-launch check does
+    not report our failure as its own (torch does not expose cudaGetLastError)."""
+    lib = _cudart_lib()
+    if lib is not None:
+        lib.cudaGetLastError()
 
 
-def _check(err, what: str) -> None:
-    """Raise with CUDA's message when a cudart call failed."""
-    if int(err) != 0:
+def _check(err, what: str, hint: str = "") -> None:
+    """Raise with CUDA's message (and ``hint``) when a cudart call failed."""
+    code = int(err)
+    if code != 0:
         cudart = torch.cuda.cudart()
         msg = cudart.cudaGetErrorString(err) if hasattr(cudart, "cudaGetErrorString") else ""
         _clear_last_error()
-        raise RuntimeError(f"{what} failed: CUDA error {int(err)} {msg}")
+        raise RuntimeError(f"{what} failed: CUDA error {code} {msg}" + (f"; {hint}" if hint else ""))
+
+
+def _cuda_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as ``cuda:<index>``: a bare ``"cuda"`` (or None) is the current device, fixed now."""
+    device = torch.device("cuda" if device is None else device)
+    if device.type != "cuda":
+        raise ValueError(f"a unified tensor is read by a CUDA device; got device {device}")
+    index = torch.cuda.current_device() if device.index is None else device.index
+    count = torch.cuda.device_count()
+    if not 0 <= index < count:
+        raise ValueError(f"{device} does not exist: this machine has {count} CUDA device(s)")
+    return torch.device("cuda", index)
+
+
+def _byte_at(addr: int) -> torch.Tensor:
+    """A 1-byte CPU tensor at address ``addr`` (no copy, no ownership): ``is_pinned()`` asks about its storage's
+    first address, so this is how to ask about any address inside a tensor."""
+    return torch.from_numpy(np.ctypeslib.as_array((ctypes.c_uint8 * 1).from_address(addr)))
+
+
+def _pin_state(t: torch.Tensor) -> str:
+    """"none", "all" or "partial": whether ``t``'s first and last bytes are page-locked. "partial" happens when
+    a neighbouring allocation that shares a page with ``t`` was registered (CUDA pins whole pages)."""
+    first = _byte_at(t.data_ptr()).is_pinned()
+    last = _byte_at(t.data_ptr() + t.numel() * t.element_size() - 1).is_pinned()
+    return "all" if first and last else "partial" if first or last else "none"
 
 
 class HostRegistration:
     """A ``cudaHostRegister`` registration of one tensor's buffer; :meth:`unpin` undoes it, exactly once.
 
-    The finalizer holds the tensor itself, so the pages are unregistered before the buffer can be freed,
-    whether by :meth:`unpin` or when this object is garbage-collected.
+    Registered while ``device`` is current (CUDA tags registered memory with the device current at
+    registration; torch places a CUDA view of it on that device). The finalizer holds the tensor itself, so
+    the pages are unregistered before the buffer can be freed, whether by :meth:`unpin` or when this object is
+    garbage-collected; it first waits for ``device``, whose kernels may still be reading the pages.
     """
 
-    def __init__(self, t: torch.Tensor):
+    def __init__(self, t: torch.Tensor, device: str | torch.device | None = None):
         require_cuda("pinning host memory for zero-copy access (cudaHostRegister)")
         _check_host_tensor(t)
-        if t.is_pinned():
-            raise ValueError("tensor is already pinned (pinned allocation or registered elsewhere); use it as is")
+        if _pin_state(t) != "none":
+            raise ValueError("tensor is already (partly) pinned (pinned allocation, registered elsewhere, or "
+                             "sharing a page with registered memory); use it as is, or pin a copy")
+        self.device = _cuda_device(device)
         ptr, nbytes = t.data_ptr(), t.numel() * t.element_size()
-        _check(torch.cuda.cudart().cudaHostRegister(ptr, nbytes, _REGISTER_DEFAULT),
-               f"cudaHostRegister of {nbytes} bytes")
+        with torch.cuda.device(self.device):
+            err = torch.cuda.cudart().cudaHostRegister(ptr, nbytes, _REGISTER_DEFAULT)
+        _check(err, f"cudaHostRegister of {nbytes} bytes",
+               "a page of this range is registered already (CUDA pins whole pages: a small tensor may share "
+               "one with another registered tensor); register a page-aligned copy, e.g. t.pin_memory()"
+               if int(err) == _ALREADY_REGISTERED else "")
         self.nbytes = nbytes
-        self._finalizer = weakref.finalize(self, _unregister, ptr, t)
+        self._finalizer = weakref.finalize(self, _unregister, ptr, self.device.index, t)
         self._finalizer.atexit = False  # at exit the driver reclaims pinned pages; CUDA may be torn down already
 
     @property
@@ -79,20 +136,33 @@ class HostRegistration:
         self._finalizer()
 
 
-def pin_in_place(t: torch.Tensor) -> HostRegistration:
-    """Page-lock ``t``'s own buffer (no copy); ``.unpin()`` on the result undoes it.
+def pin_in_place(t: torch.Tensor, device: str | torch.device | None = None) -> HostRegistration:
+    """Page-lock ``t``'s own buffer (no copy) for ``device`` (default: the current one); ``.unpin()`` undoes it.
 
     Raises on CPU-only machines, for non-CPU, non-contiguous or empty tensors, and for memory already pinned
     (registering overlapping ranges twice is a CUDA error; an already-pinned tensor needs no registration).
     """
-    return HostRegistration(t)
+    return HostRegistration(t, device)
 
 
-def _unregister(ptr: int, _keepalive: torch.Tensor) -> None:
+def _unregister(ptr: int, index: int, _keepalive: torch.Tensor) -> None:
     # A kernel launched just before the last view died may still be reading these pages (e.g.
-    # ``to_unified(t)[idx]`` in one expression): wait for the device before unpinning.
-    torch.cuda.synchronize()
-    _check(torch.cuda.cudart().cudaHostUnregister(ptr), "cudaHostUnregister")
+    # ``to_unified(t)[idx]`` in one expression): wait for that device, on every stream, before unpinning.
+    with torch.cuda.device(index):
+        torch.cuda.synchronize(index)
+        _check(torch.cuda.cudart().cudaHostUnregister(ptr), "cudaHostUnregister")
+
+
+def page_aligned_copy(t: torch.Tensor) -> torch.Tensor:
+    """A contiguous copy of ``t`` that starts on a page boundary and alone occupies the pages it touches.
+
+    For small tensors before pinning in place: CUDA registers whole pages, and two small heap allocations often
+    share one, so registering the second fails (cudaErrorHostMemoryAlreadyRegistered)."""
+    page, nbytes = mmap.PAGESIZE, t.numel() * t.element_size()
+    buf = torch.empty(-(-nbytes // page) * page + page, dtype=torch.uint8)
+    off = -buf.data_ptr() % page  # a multiple of 64 (torch aligns allocations to 64 B): any dtype fits
+    out = buf[off:off + nbytes].view(t.dtype).view(t.shape)
+    return out.copy_(t)
 
 
 def _check_host_tensor(t: torch.Tensor) -> None:
@@ -122,12 +192,31 @@ class _CudaArray:
                                          "stream": None}
 
 
-def _uva_ok(device: torch.device) -> bool:
-    """Whether the GPU may use a registered host pointer as is (cudaDevAttrCanUseHostPointerForRegisteredMem).
+def _check_alias(raw: torch.Tensor, host: torch.Tensor, device: torch.device) -> None:
+    """Raise unless ``raw`` is a zero-copy alias of ``host``'s memory on ``device``."""
+    if raw.device != device:
+        raise RuntimeError(
+            f"the host memory is mapped for {raw.device}, not {device}: CUDA tags pinned memory with the device "
+            f"that was current when it was pinned (pin_memory() or cudaHostRegister under {raw.device}). Pass an "
+            f"unpinned tensor (it is then registered for {device}), or pin it under torch.cuda.device({device})")
+    if raw.data_ptr() != host.data_ptr():
+        raise RuntimeError(f"torch made a copy on {raw.device} instead of mapping the host memory: not zero-copy")
 
-    torch does not expose the attribute; every x86-64/ARM64 Linux GPU since Kepler has it, Windows WDDM not.
-    """
-    return platform.system() == "Linux"
+
+def _uva_ok(device: torch.device) -> bool:
+    """Whether ``device`` may use a registered host pointer as is (cudaDevAttrCanUseHostPointerForRegisteredMem;
+    asked through the runtime library when it can be found, else assumed on Linux, where every x86-64/ARM64 GPU
+    since Kepler has it; Windows WDDM has not)."""
+    if platform.system() != "Linux":
+        return False
+    lib = _cudart_lib()
+    if lib is None or not hasattr(lib, "cudaDeviceGetAttribute"):
+        return True
+    value = ctypes.c_int(0)
+    if lib.cudaDeviceGetAttribute(ctypes.byref(value), _CAN_USE_HOST_POINTER, device.index or 0) != 0:
+        lib.cudaGetLastError()
+        return True  # the question failed, not the feature: keep the Linux default
+    return bool(value.value)
 
 
 class UnifiedTensor:
@@ -138,20 +227,38 @@ class UnifiedTensor:
     ``ut[idx]`` (idx: (B,) int64 on the GPU) = ``view.index_select(0, idx)``: (B, ...) in GPU memory.
 
     A host tensor that is already pinned (``pin_memory()``, or registered by someone else) is mapped without a
-    registration of its own: then whoever pinned it must keep it pinned while this object's views live.
+    registration of its own: then whoever pinned it must keep it pinned while this object's views live, and it
+    must have been pinned with ``device`` current (else a clear error: CUDA ties pinned memory to that device).
+
+    device: ``cuda:<i>``; a bare ``"cuda"`` is the current device. The view lives on exactly that device.
     """
 
     def __init__(self, host: torch.Tensor, device: str | torch.device = "cuda"):
         require_cuda("a unified (zero-copy) tensor")
         _check_host_tensor(host)
-        self.device = torch.device(device)
+        self.device = _cuda_device(device)
         if not _uva_ok(self.device):
-            raise RuntimeError("zero-copy needs unified virtual addressing (Linux); this platform lacks it")
+            raise RuntimeError(f"zero-copy needs {self.device} to read registered host memory at its host address "
+                               "(unified virtual addressing, Linux); this platform lacks it")
+        state = _pin_state(host)
+        if state == "partial":
+            raise ValueError("only part of this tensor's memory is pinned (it shares a page with registered "
+                             "memory); map a copy instead, e.g. to_unified(t.clone())")
         self.host = host
-        self._pin = None if host.is_pinned() else HostRegistration(host)
-        array = _CudaArray(host, self._pin)
+        with torch.cuda.device(self.device):  # register and map with the intended device current
+            self._pin = None if state == "all" else HostRegistration(host, self.device)
+            array = _CudaArray(host, self._pin)
+            # no device argument: torch places the tensor where CUDA says the memory belongs; asking for another
+            # device would silently copy the whole table there (checked below instead)
+            raw = torch.as_tensor(array)
+        try:
+            _check_alias(raw, host, self.device)
+        except RuntimeError:
+            del raw, array
+            if self._pin is not None:
+                self._pin.unpin()
+            raise
         self._array = weakref.ref(array)  # alive exactly while some CUDA tensor aliases the buffer
-        raw = torch.as_tensor(array, device=self.device)
         self.view = raw.view(host.dtype).view(host.shape)
 
     @property
@@ -190,5 +297,6 @@ class UnifiedTensor:
 
 
 def to_unified(t: torch.Tensor, device: str | torch.device = "cuda") -> UnifiedTensor:
-    """Pin ``t`` in place and map it for ``device``: the one line PyTorch-Direct's ``t.to("unified")`` was."""
+    """Pin ``t`` in place and map it for ``device`` (default: the current CUDA device): the one line
+    PyTorch-Direct's ``t.to("unified")`` was."""
     return UnifiedTensor(t, device)
