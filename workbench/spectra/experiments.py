@@ -12,7 +12,7 @@ from ..device import resolve_device
 from .data import Images, load_images
 from .density import outlier_mass
 from .hvp import chunked, curvature_operator, refresh_bn_stats
-from .lanczos import slq
+from .lanczos import lanczos, slq
 from .lr_search import bisect_max_lr, is_stable
 from .models import build_model
 from .slq_learner import SLQLearner
@@ -53,11 +53,15 @@ def train_snapshots(model, data: Images, epochs: int, batch_size: int, lr: float
 
 
 def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), bn: str = "eval", steps: int,
-            probes: int, batches_per_size: int, full_chunk: int, seed: int, tag: dict) -> tuple[list, list]:
+            probes: int, batches_per_size: int, full_chunk: int, seed: int, tag: dict,
+            lambda_tol: float = 0.0) -> tuple[list, list]:
     """Lambda_max rows and Ritz rows for batch operators of each size B and the full operator.
 
-    lambda_max is the largest Ritz value over the ``probes`` Lanczos runs. Ritz rows (value, weight per probe)
-    are kept for the first batch of each size: the SLQ density is computed from them by the figures.
+    The first batch of each size (and the full operator) gets ``probes`` Lanczos runs of ``steps`` steps; its
+    Ritz rows (value, weight per probe) feed the SLQ densities, and lambda_max is the largest Ritz value over
+    the probes. Only lambda_max is kept from the other batches, so with ``lambda_tol`` > 0 they get one
+    adaptive run (stops once the top Ritz value's estimated relative error is below ``lambda_tol``, at most
+    ``steps``): many batches per B for the cost of a few. Every row records its matvecs and error estimate.
     """
     g = torch.Generator().manual_seed(seed)
     if any(m.__class__.__name__.startswith("BatchNorm") for m in model.modules()):
@@ -72,10 +76,13 @@ def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), 
             for curv in curvatures:
                 t0 = time.perf_counter()
                 op = curvature_operator(model, F.cross_entropy, chunks, curvature=curv, bn=bn)
-                runs = slq(op, op.dim, min(steps, op.dim), probes, generator=g, device=data.x_train.device)
-                top = sorted((r.ritz[-1] for r in runs), reverse=True)
+                k, dev = min(steps, op.dim), data.x_train.device
+                runs = (slq(op, op.dim, k, probes, generator=g, device=dev) if i == 0 or not lambda_tol
+                        else [lanczos(op, op.dim, k, generator=g, device=dev, tol=lambda_tol)])
+                top = max(runs, key=lambda r: r.ritz[-1])
                 base = {**tag, **op.info(), "batch_size": b, "scope": scope, "batch_index": i}
-                lam_rows.append({**base, "lambda_max": float(top[0]), "seconds": time.perf_counter() - t0,
+                lam_rows.append({**base, "lambda_max": float(top.ritz[-1]), "seconds": time.perf_counter() - t0,
+                                 "matvecs": sum(r.steps for r in runs), "error_estimate": top.error_estimate,
                                  "orthogonality_loss": max(r.orthogonality_loss for r in runs)})
                 if i == 0:
                     ritz_rows += [{**base, "probe": p, "ritz": float(v), "weight": float(w)}

@@ -8,16 +8,23 @@ import pandas as pd
 from .density import grid_for, slq_density
 
 
-def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, title: str = "Top eigenvalue vs batch size"):
-    """lambda_max of batch operators (points: each batch; line: mean) against B, the full operator's value
-    (dotted) and the fit a + c (1/B - 1/N) (dashed), one colour per curvature. ``fits``: curvature, a, c, r2."""
-    fig, ax = plt.subplots()
+def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, residuals: pd.DataFrame | None = None,
+                    title: str = "Top eigenvalue vs batch size"):
+    """lambda_max of batch operators against B, one colour per curvature: each batch (faint points), the mean
+    per B with its standard error (bars), the full operator's value (dotted) and the weighted fit
+    a + c (1/B - 1/N) (dashed). With ``residuals`` (from :func:`fits.lambda_fits`) a lower panel shows
+    (mean - fit) / se per B: within about +-2 when the form fits. ``fits``: curvature, a, c, r2, chi2, dof."""
+    if residuals is None:
+        fig, ax = plt.subplots()
+    else:
+        fig, (ax, rax) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for k, (curv, d) in enumerate(lam.groupby("curvature")):
         color = f"C{k}"
         batch = d[d.scope == "batch"]
-        ax.scatter(batch.batch_size, batch.lambda_max, color=color, alpha=0.5, s=14)
-        mean = batch.groupby("batch_size").lambda_max.mean()
-        ax.plot(mean.index, mean.values, "o-", color=color, label=f"{curv}: batch B")
+        ax.scatter(batch.batch_size, batch.lambda_max, color=color, alpha=0.25, s=10)
+        m = batch.groupby("batch_size").lambda_max.agg(["mean", "std", "count"])
+        ax.errorbar(m.index, m["mean"], yerr=m["std"] / np.sqrt(m["count"]), fmt="o", color=color, capsize=3,
+                    label=f"{curv}: batch B, mean ± se")
         full = d[d.scope == "full"]
         if len(full):
             ax.axhline(full.lambda_max.mean(), color=color, ls=":",
@@ -27,10 +34,21 @@ def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, title: str = "Top eig
             b = np.geomspace(batch.batch_size.min(), batch.batch_size.max(), 100)
             r = f.iloc[0]
             inv_n = 1.0 / r.n_total if "n_total" in f and r.n_total == r.n_total and r.n_total else 0.0
+            gof = f", χ²/dof={r.chi2:.1f}/{int(r.dof)}" if "chi2" in f and r.chi2 == r.chi2 else ""
             ax.plot(b, r.a + r.c * (1 / b - inv_n), "--", color=color,
-                    label=f"{curv}: {r.a:.3g} + {r.c:.3g}(1/B-1/N) (R²={r.r2:.2f})")
-    ax.set(xscale="log", xlabel="batch size B (examples)", ylabel="λ_max (loss / param²)", title=title)
-    ax.legend(fontsize=8)
+                    label=f"{curv}: {r.a:.3g} + {r.c:.3g}(1/B-1/N) (R²={r.r2:.2f}{gof})")
+        if residuals is not None:
+            rr = residuals[residuals.curvature == curv]
+            rax.plot(rr.batch_size, rr.z, "o-", color=color)
+    ax.set(xscale="log", ylabel="λ_max (loss / param²)", title=title)
+    ax.legend(fontsize=7)
+    if residuals is None:
+        ax.set_xlabel("batch size B (examples)")
+    else:
+        rax.axhline(0, color="k", lw=0.8)
+        for z in (-2, 2):
+            rax.axhline(z, color="k", lw=0.5, ls=":")
+        rax.set(xscale="log", xlabel="batch size B (examples)", ylabel="(mean - fit) / se")
     return fig
 
 
@@ -108,15 +126,18 @@ def learner_curves(curves: pd.DataFrame, title: str = "SLQ learner vs tuned sche
 
 
 def peers(table: pd.DataFrame, title: str = "Top-eigenvalue tools: time vs relative error"):
-    """Each tool/method as a point: seconds (incl. setup) against relative error to the long Lanczos reference."""
+    """Each tool/method as a point at its median time and median relative error over seeds (to the long
+    Lanczos reference), each seed's run as a faint point; times include each tool's set-up."""
     d = table.dropna(subset=["seconds", "rel_error"])
     fig, ax = plt.subplots()
     for k, (tool, g) in enumerate(d.groupby("tool")):
-        ax.scatter(g.seconds, np.maximum(g.rel_error, 1e-16), color=f"C{k}", label=tool, s=30)
-        for _, r in g.iterrows():
-            ax.annotate(r.method, (r.seconds, max(r.rel_error, 1e-16)), fontsize=7, xytext=(3, 3),
+        ax.scatter(g.seconds, np.maximum(g.rel_error, 1e-16), color=f"C{k}", s=10, alpha=0.3)
+        med = g.groupby("method", sort=False)[["seconds", "rel_error"]].median()
+        ax.scatter(med.seconds, np.maximum(med.rel_error, 1e-16), color=f"C{k}", label=tool, s=36)
+        for method, r in med.iterrows():
+            ax.annotate(method, (r.seconds, max(r.rel_error, 1e-16)), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
-    ax.set(xscale="log", yscale="log", xlabel="time (s)", ylabel="|λ - λ_ref| / λ_ref", title=title)
+    ax.set(xscale="log", yscale="log", xlabel="time (s, median)", ylabel="|λ - λ_ref| / λ_ref", title=title)
     ax.legend(fontsize=8)
     return fig
 

@@ -1,30 +1,90 @@
 """The two fits of the studies: lambda_max(B) = lambda_full + c / B, and log-log slopes with confidence intervals."""
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 
-def r_squared(y: np.ndarray, pred: np.ndarray) -> float:
-    ss_res = float(np.sum((y - pred) ** 2))
-    ss_tot = float(np.sum((y - np.mean(y)) ** 2))
+def r_squared(y: np.ndarray, pred: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """``1 - SS_res / SS_tot``, both weighted by ``weights`` when given (about the weighted mean)."""
+    w = np.ones_like(y, dtype=float) if weights is None else np.asarray(weights, dtype=float)
+    ybar = float(np.sum(w * y) / np.sum(w))
+    ss_res = float(np.sum(w * (y - pred) ** 2))
+    ss_tot = float(np.sum(w * (y - ybar) ** 2))
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
-def fit_inverse_batch(batch_sizes, values, n_total: float | None = None) -> dict:
+def fit_inverse_batch(batch_sizes, values, n_total: float | None = None, se=None, level: float = 0.95) -> dict:
     """Least squares ``value = a + c (1/B - 1/N)`` (the random-matrix prediction for the top batch eigenvalue;
     the ``-1/N`` finite-population term applies to batches drawn without replacement from N examples, and is
     dropped when ``n_total`` is None).
 
-    Returns ``a`` (the extrapolated lambda_full), ``c``, ``r2`` and ``n``; needs at least 3 distinct B.
+    With ``se`` (standard errors of the values, e.g. of per-B means) the fit is weighted by ``1/se^2`` and
+    ``chi2`` / ``dof`` / ``p_value`` test whether the form fits within those errors (a small p: it does not).
+    The ``level`` intervals ``a_lo..a_hi``, ``c_lo..c_hi`` come from the weighted covariance, widened by
+    ``sqrt(chi2/dof)`` when that exceeds 1 (the scatter is larger than the error bars say); without ``se``
+    they come from the residual scatter (ordinary least squares). ``r2`` is weighted like the fit.
+    Needs at least 3 distinct B.
     """
     b = np.asarray(batch_sizes, dtype=float)
     v = np.asarray(values, dtype=float)
     if len(np.unique(b)) < 3:
         raise ValueError(f"fit_inverse_batch needs >= 3 distinct batch sizes, got {sorted(set(b.tolist()))}")
     A = np.stack([np.ones_like(b), 1.0 / b - (1.0 / n_total if n_total else 0.0)], axis=1)
-    (a, c), *_ = np.linalg.lstsq(A, v, rcond=None)
-    return {"a": float(a), "c": float(c), "r2": r_squared(v, A @ np.array([a, c])), "n": int(len(b))}
+    dof = len(v) - 2
+    if se is None:
+        w = np.ones_like(v)
+    else:
+        s = np.asarray(se, dtype=float)
+        w = 1.0 / np.maximum(s, 1e-12 * np.max(np.abs(v))) ** 2
+    cov = np.linalg.inv(A.T @ (w[:, None] * A))
+    coef = cov @ (A.T @ (w * v))
+    pred = A @ coef
+    chi2 = float(np.sum(w * (v - pred) ** 2))
+    if se is None:  # OLS: the error scale is the residual scatter
+        scale = chi2 / dof if dof > 0 else float("nan")
+        p_value = float("nan")
+    else:
+        scale = max(1.0, chi2 / dof) if dof > 0 else 1.0
+        p_value = float(stats.chi2.sf(chi2, dof)) if dof > 0 else float("nan")
+    half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.diag(cov) * scale)
+    (a, c), (ha, hc) = coef, half
+    return {"a": float(a), "a_lo": float(a - ha), "a_hi": float(a + ha), "c": float(c), "c_lo": float(c - hc),
+            "c_hi": float(c + hc), "r2": r_squared(v, pred, w), "chi2": chi2 if se is not None else float("nan"),
+            "dof": int(dof), "p_value": p_value, "n": int(len(b)), "weighted": se is not None}
+
+
+def fit_excess_exponent(batch_sizes, excess, se, n_total: float | None = None, level: float = 0.95) -> dict:
+    """Weighted nonlinear least squares of ``excess = c (1/B - 1/N)^alpha`` (excess: mean lambda_max(B) minus
+    the measured full value, with standard errors ``se``). ``alpha`` = 1 is the c/B outlier regime of the
+    random-matrix prediction; 1/2 is what a noise norm ~ sqrt(P/B) at the bulk edge gives. Intervals as in
+    :func:`fit_inverse_batch`. NaN when it does not converge or fewer than 3 sizes."""
+    nan = {"alpha": float("nan"), "alpha_lo": float("nan"), "alpha_hi": float("nan")}
+    b, y, s = (np.asarray(t, dtype=float) for t in (batch_sizes, excess, se))
+    x = 1.0 / b - (1.0 / n_total if n_total else 0.0)
+    if len(np.unique(b)) < 3 or np.any(x <= 0):
+        return nan
+    s = np.maximum(s, 1e-12 * np.max(np.abs(y)))
+    # start from the log-log slope of the points with a clearly positive excess, else from alpha = 1
+    pos = y > 2 * s
+    alpha0 = float(np.polyfit(np.log(x[pos]), np.log(y[pos]), 1)[0]) if pos.sum() >= 2 else 1.0
+    alpha0 = min(max(alpha0, 0.1), 3.0)
+    c0 = float(np.sum(y * x ** alpha0 / s ** 2) / np.sum(x ** (2 * alpha0) / s ** 2))
+    try:
+        with warnings.catch_warnings():  # an undetermined covariance is handled below (NaN interval)
+            warnings.simplefilter("ignore", optimize.OptimizeWarning)
+            p, cov = optimize.curve_fit(lambda xx, c, al: c * xx ** al, x, y, p0=[c0, alpha0], sigma=s,
+                                        absolute_sigma=True, maxfev=5000)
+    except (RuntimeError, ValueError):
+        return nan
+    dof = len(y) - 2
+    chi2 = float(np.sum(((y - p[0] * x ** p[1]) / s) ** 2))
+    scale = max(1.0, chi2 / dof) if dof > 0 else 1.0
+    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(cov[1, 1] * scale) if np.isfinite(cov[1, 1]) else float("nan")
+    return {"alpha": float(p[1]), "alpha_lo": float(p[1] - half), "alpha_hi": float(p[1] + half)}
 
 
 def fit_loglog(x, y, max_x: float | None = None, level: float = 0.95) -> dict:
@@ -43,27 +103,49 @@ def fit_loglog(x, y, max_x: float | None = None, level: float = 0.95) -> dict:
             "intercept": float(r.intercept), "r2": float(r.rvalue ** 2), "n": int(len(x))}
 
 
-def lambda_fits(lam, by=("curvature",)) -> "pd.DataFrame":
-    """:func:`fit_inverse_batch` on the batch rows of a lambda_max table, per group in ``by`` (with N = the full
-    operator's example count when present); adds the measured full value, the relative gap of ``a`` to it, and
-    the exponent ``alpha`` (95% CI) of a power law fitted to the mean excess lambda_max(B) - lambda_full."""
+def batch_means(lam) -> "pd.DataFrame":
+    """Per batch size of the batch rows of a lambda_max table: mean, sd, n and standard error of the mean."""
+    g = lam[lam.scope == "batch"].groupby("batch_size").lambda_max
+    out = g.agg(mean="mean", sd="std", n="count").reset_index()
+    out["se"] = out.sd / np.sqrt(out.n)
+    return out
+
+
+def lambda_fits(lam, by=("curvature",)) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """The c/B fit of the batch rows of a lambda_max table, per group in ``by``; returns ``(fits, residuals)``.
+
+    The fit is :func:`fit_inverse_batch` on the per-B means weighted by their standard errors (when every B has
+    at least 2 batches; unweighted on the means otherwise), with N = the full operator's example count. ``fits``
+    adds ``r2_points`` (the same form fitted by plain least squares to every single batch: what the study used
+    to report; it is capped by the batch-to-batch scatter, which no function of B explains), the measured full
+    value, the gap of ``a`` to it in relative terms and in standard errors of ``a``, and the exponent ``alpha``
+    (95% CI) of :func:`fit_excess_exponent`. ``residuals``: per B, mean, se, fitted value, residual and
+    residual / se.
+    """
     import pandas as pd
-    rows = []
+    rows, resid = [], []
     for key, d in lam.groupby(list(by)):
-        batch, full = d[d.scope == "batch"], d[d.scope == "full"].lambda_max
+        tag = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        full = d[d.scope == "full"].lambda_max
         n_full = float(d[d.scope == "full"].batch_size.iloc[0]) if len(full) else None
-        f = fit_inverse_batch(batch.batch_size, batch.lambda_max, n_full)
         lam_full = float(full.mean()) if len(full) else float("nan")
-        excess = batch.groupby("batch_size").lambda_max.mean() - lam_full
-        try:  # the exponent alpha of excess ~ B^-alpha: 1 in the RMT outlier regime, 1/2 if the bulk edge rules
-            pw = fit_loglog(excess.index, excess.values)
-            alpha = {"alpha": -pw["slope"], "alpha_lo": -pw["slope_hi"], "alpha_hi": -pw["slope_lo"]}
-        except ValueError:  # fewer than 3 positive excesses: no exponent
-            alpha = {"alpha": float("nan"), "alpha_lo": float("nan"), "alpha_hi": float("nan")}
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), **f, **alpha, "n_total": n_full,
-                     "lambda_full": lam_full,
-                     "a_vs_full_rel": (f["a"] - lam_full) / lam_full})
-    return pd.DataFrame(rows)
+        m = batch_means(d)
+        weighted = bool((m.n >= 2).all() and (m.se > 0).all())
+        f = fit_inverse_batch(m.batch_size, m["mean"], n_full, se=m.se if weighted else None)
+        batch = d[d.scope == "batch"]
+        r2_points = fit_inverse_batch(batch.batch_size, batch.lambda_max, n_full)["r2"]
+        pred = f["a"] + f["c"] * (1 / m.batch_size - (1 / n_full if n_full else 0.0))
+        resid += [{**tag, "batch_size": int(r.batch_size), "mean": r["mean"], "se": r.se, "n": int(r.n),
+                   "fit": p, "residual": r["mean"] - p, "z": (r["mean"] - p) / r.se if r.se > 0 else float("nan")}
+                  for (_, r), p in zip(m.iterrows(), pred)]
+        alpha = fit_excess_exponent(m.batch_size, m["mean"] - lam_full, m.se, n_full) if weighted and len(full) \
+            else {"alpha": float("nan"), "alpha_lo": float("nan"), "alpha_hi": float("nan")}
+        a_se = (f["a_hi"] - f["a"]) / stats.norm.ppf(0.975)
+        rows.append({**tag, **f, "r2_points": r2_points, **alpha, "n_total": n_full, "lambda_full": lam_full,
+                     "a_vs_full_rel": (f["a"] - lam_full) / lam_full,
+                     "a_vs_full_se": (f["a"] - lam_full) / a_se if a_se > 0 else float("nan"),
+                     "batches_per_size": int(m.n.min())})
+    return pd.DataFrame(rows), pd.DataFrame(resid)
 
 
 def slope_fits(lr, max_batch: float | None = None) -> "pd.DataFrame":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -66,6 +67,18 @@ def unflatten(vec: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Ten
     return out
 
 
+def _splitter(params: Sequence[torch.Tensor]) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    """A flat vector -> per-parameter views, with one dtype conversion for the whole vector (the Lanczos basis
+    is float64; the model usually float32) instead of one per parameter."""
+    sizes, shapes = [p.numel() for p in params], [p.shape for p in params]
+    if len({p.dtype for p in params}) > 1:
+        return lambda v: unflatten(v, params)
+
+    def split(v: torch.Tensor) -> list[torch.Tensor]:
+        return [t.view(s) for t, s in zip(v.to(params[0].dtype).split(sizes), shapes)]
+    return split
+
+
 def has_bn(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
@@ -75,24 +88,28 @@ def bn_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
     """Put the model in ``mode`` ("eval"/"train") and restore mode and all buffers afterwards."""
     if mode not in BN_MODES:
         raise ValueError(f"bn_mode must be one of {BN_MODES}, got {mode!r}")
-    was_training = model.training
-    saved = {n: b.detach().clone() for n, b in model.named_buffers()}
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    want = mode == "train"
+    modules = list(model.modules())
+    flags = [m.training for m in modules]
+    saved = [(b, b.detach().clone()) for b in model.buffers()]
+    bns = [m for m in modules if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     tracking = [m.track_running_stats for m in bns]
-    model.train(mode == "train")
-    if mode == "train":  # batch statistics without touching running buffers (torch.func forbids that mutation)
+    if any(f != want for f in flags):  # train() recurses in Python: skip it when nothing changes (cheap matvecs)
+        model.train(want)
+    if want:  # batch statistics without touching running buffers (torch.func forbids that mutation)
         for m in bns:
             m.track_running_stats = False
     try:
         yield model
     finally:
-        model.train(was_training)
+        for m, f in zip(modules, flags):  # every module back to its own mode
+            m.training = f
         for m, t in zip(bns, tracking):
             m.track_running_stats = t
         with torch.no_grad():
-            for n, b in model.named_buffers():
-                if not torch.equal(b, saved[n]):  # an unconditional copy_ would break graphs that saved b
-                    b.copy_(saved[n])
+            for b, copy in saved:
+                if not torch.equal(b, copy):  # an unconditional copy_ would break graphs that saved b
+                    b.copy_(copy)
 
 
 @torch.no_grad()
@@ -114,38 +131,42 @@ def refresh_bn_stats(model: nn.Module, batches: Sequence[Batch]) -> None:
 
 
 def _chunk_hvp_double_backward(model, loss_fn, x, y, params):
-    """Keep one gradient graph per chunk; each matvec is one more backward through it."""
+    """Keep one gradient graph per chunk, flattened into one vector inside the graph: each matvec is one more
+    backward with a single flat cotangent (autograd checks and splits one tensor, not one per parameter)."""
     loss = loss_fn(model(x), y)
-    g = torch.autograd.grad(loss, params, create_graph=True)
+    g = flatten(torch.autograd.grad(loss, params, create_graph=True))
 
-    def mv(vs: list[torch.Tensor]) -> list[torch.Tensor]:
-        return list(torch.autograd.grad(g, params, grad_outputs=vs, retain_graph=True))
+    def mv(v: torch.Tensor) -> torch.Tensor:
+        return flatten(torch.autograd.grad(g, params, grad_outputs=v.to(g.dtype), retain_graph=True))
     return mv
 
 
 def _chunk_hvp_func(model, loss_fn, x, y, names, params, buffers):
     """Forward-over-reverse: jvp of the gradient function (no graph kept between matvecs)."""
+    split = _splitter(params)
+
     def loss_of(p):
         return loss_fn(functional_call(model, ({**dict(zip(names, p)), **buffers}), (x,)), y)
 
-    def mv(vs: list[torch.Tensor]) -> list[torch.Tensor]:
-        return list(jvp(grad(loss_of), (tuple(params),), (tuple(vs),))[1])
+    def mv(v: torch.Tensor) -> torch.Tensor:
+        return flatten(jvp(grad(loss_of), (tuple(params),), (tuple(split(v)),))[1])
     return mv
 
 
 def _chunk_ggn(model, loss_fn, x, y, params):
     """GGN v = J^T H_out J v with the network graph kept: J v by the double-vjp trick (reverse of a reverse
     through a dummy cotangent u), H_out by double backward of the loss in the outputs, J^T w by one backward."""
+    split = _splitter(params)
     out = model(x)
     u = torch.zeros_like(out, requires_grad=True)
     jt_u = torch.autograd.grad(out, params, grad_outputs=u, create_graph=True)  # linear in u
     o = out.detach().requires_grad_(True)
     g_out = torch.autograd.grad(loss_fn(o, y), o, create_graph=True)[0]
 
-    def mv(vs: list[torch.Tensor]) -> list[torch.Tensor]:
-        jv = torch.autograd.grad(jt_u, u, grad_outputs=vs, retain_graph=True)[0]
+    def mv(v: torch.Tensor) -> torch.Tensor:
+        jv = torch.autograd.grad(jt_u, u, grad_outputs=split(v), retain_graph=True)[0]
         h_jv = torch.autograd.grad(g_out, o, grad_outputs=jv, retain_graph=True)[0]
-        return list(torch.autograd.grad(out, params, grad_outputs=h_jv, retain_graph=True))
+        return flatten(torch.autograd.grad(out, params, grad_outputs=h_jv, retain_graph=True))
     return mv
 
 
@@ -169,8 +190,6 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
     names, params = list(named), list(named.values())
     n_total = sum(len(x) for x, _ in chunks)
     keep = len(chunks) <= keep_graphs
-    with bn_mode(model, bn):
-        buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
 
     def build(x, y):
         if curvature == "ggn":
@@ -180,17 +199,21 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
         return _chunk_hvp_func(model, loss_fn, x, y, names, params, buffers)
 
     with bn_mode(model, bn):
+        buffers = {n: b.detach().clone() for n, b in model.named_buffers()} if method == "func" else {}
         mvs = [build(x, y) if keep else (lambda vs, x=x, y=y: build(x, y)(vs)) for x, y in chunks]
     weights = [len(x) / n_total for x, _ in chunks]
     rerun = not keep or (curvature == "hessian" and method == "func")
+    device, dtype = params[0].device, functools.reduce(torch.promote_types, [p.dtype for p in params])
 
     def matvec(v: torch.Tensor) -> torch.Tensor:
         # paths that run the module again at every matvec need the BN mode again
         with (bn_mode(model, bn) if rerun else contextlib.nullcontext()):
-            vs = unflatten(v.to(params[0].device), params)
+            flat = v.to(device=device, dtype=dtype)  # one conversion of the float64 Lanczos vector
+            if len(mvs) == 1:  # one chunk: weight 1, no accumulator (the common batch-Hessian case)
+                return mvs[0](flat).detach().to(v.dtype)
             acc = None
             for w, mv in zip(weights, mvs):
-                hv = flatten(mv(vs)).detach()
+                hv = mv(flat).detach()
                 acc = hv * w if acc is None else acc.add_(hv, alpha=w)
         return acc.to(v.dtype)
 

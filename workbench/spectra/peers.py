@@ -1,85 +1,144 @@
 """Peers beside our Lanczos on the same model, batch and BN mode: PyHessian and curvlinops (+ scipy eigsh).
 
-Each returns a row: tool, method, lambda_max, seconds, matvecs (where known). The study adds the relative
-error to a long Lanczos reference. PyHessian's ``density()`` calls ``torch.eig``, removed from torch 2.x, so
-it is not run (we say so in the table rather than patch it). PyHessian also forces ``model.eval()``, so it
-only measures the eval-mode BN Hessian; its power iteration and trace are run on a deep copy of the model.
+Rows: tool, method, seed, lambda_max, seconds, matvecs (where known). Seconds are the median of ``repeats`` runs
+after ``warmup`` untimed ones, each run including the tool's own set-up (building the gradient graph); ours and
+PyHessian get the same repeats and are timed in turn, round by round (:func:`time_interleaved`). Tools whose
+answer depends on a random start vector (ours, PyHessian) are run from several seeds; :func:`summary` takes
+medians over them. :func:`compare` adds the relative error to a long Lanczos reference.
+
+PyHessian's ``density()`` calls ``torch.eig``, removed from torch 2.x, so it is not run (we say so in the table
+rather than patch it). PyHessian also forces ``model.eval()``, so it only measures the eval-mode BN Hessian; it
+runs on a deep copy of the model.
 """
 from __future__ import annotations
 
 import copy
-import time
-from typing import Callable
+import statistics
+import sys
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..timing import median_seconds
 from .hvp import curvature_operator
 from .lanczos import lanczos
 
 PYHESSIAN_DENSITY_NOTE = "pyhessian.hessian.density calls torch.eig (removed in torch 2.x); not run, not patched"
 
 
-def _timed(fn: Callable[[], float]) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - t0
+Run = tuple[Callable[[], None], dict]  # a timed call, and the dict it writes its answer into
 
 
-def ours(model, loss_fn, x, y, bn: str, steps: int, seed: int = 0, tol: float = 0.0) -> dict:
-    """Our Lanczos, timed including building the operator (one gradient graph); ``tol`` > 0 stops early."""
+def ours(model, loss_fn, x, y, bn: str, steps: int, seed: int = 0, tol: float = 0.0) -> tuple[dict, Run]:
+    """Our Lanczos from seed ``seed`` as a row and its run; the run includes building the operator (one
+    gradient graph). With ``tol`` > 0 it stops once the top Ritz value's estimated relative error is below
+    ``tol`` (at most ``steps``)."""
     dev = x.device
+    out: dict = {}
 
     def go():
         op = curvature_operator(model, loss_fn, [(x, y)], bn=bn)
         res = lanczos(op, op.dim, min(steps, op.dim), generator=torch.Generator().manual_seed(seed), device=dev,
                       dtype=torch.float32 if dev.type == "cuda" else torch.float64, tol=tol)
-        return float(res.ritz[-1]), res.steps
-    (lam, used), s = _timed(go)
+        out.update(lambda_max=float(res.ritz[-1]), matvecs=res.steps, error_estimate=res.error_estimate)
     name = f"lanczos tol {tol:g} (max {steps} steps)" if tol else f"lanczos {steps} steps"
-    return {"tool": "workbench", "method": name, "lambda_max": lam, "seconds": s, "matvecs": used}
+    return {"tool": "workbench", "method": name, "seed": seed}, (go, out)
 
 
-def pyhessian_rows(model: nn.Module, loss_fn, x, y, bn: str, max_iter: int = 100, tol: float = 1e-3,
-                   trace_iter: int = 0) -> list[dict]:
-    """PyHessian power iteration (its defaults: tol 1e-3, 100 iterations) and optionally its trace."""
+def _pyhessian_module():
+    from pyhessian import hessian  # noqa: F401  (ImportError here means: not installed)
+    return sys.modules["pyhessian.hessian"]
+
+
+def _count_pyhessian_matvecs(module, run: Callable[[], object]) -> int:
+    """Hessian-vector products PyHessian makes in ``run()`` (an untimed extra run; its module is restored)."""
+    original, calls = module.hessian_vector_product, [0]
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
+    module.hessian_vector_product = counting
+    try:
+        run()
+    finally:
+        module.hessian_vector_product = original
+    return calls[0]
+
+
+def pyhessian_runs(model: nn.Module, loss_fn, x, y, bn: str, max_iter: int = 100, tol: float = 1e-3,
+                   trace_iter: int = 0, seeds: Sequence[int] = (0,)) -> list[tuple[dict, Run | None]]:
+    """PyHessian power iteration at its defaults (tol 1e-3, 100 iterations) from each seed of torch's global
+    generator (which draws its start vector), optionally its Hutchinson trace, and the density note."""
     if bn != "eval":
-        return [{"tool": "pyhessian", "method": "power iteration", "lambda_max": float("nan"), "seconds": float("nan"),
-                 "note": "pyhessian forces model.eval(): no train-mode BN"}]
-    from pyhessian import hessian
+        return [({"tool": "pyhessian", "method": "power iteration", "lambda_max": float("nan"),
+                  "seconds": float("nan"), "note": "pyhessian forces model.eval(): no train-mode BN"}, None)]
+    module = _pyhessian_module()
     m = copy.deepcopy(model)
     cuda = x.device.type == "cuda"
-    torch.manual_seed(0)
 
-    def go():
-        h = hessian(m, loss_fn, data=(x, y), cuda=cuda)
-        return float(h.eigenvalues(maxIter=max_iter, tol=tol, top_n=1)[0][0])
-    lam, s = _timed(go)
-    rows = [{"tool": "pyhessian", "method": f"power iteration tol {tol:g}", "lambda_max": lam, "seconds": s}]
+    def make(seed: int, what: str) -> Run:
+        out: dict = {}
+
+        def go():
+            m.zero_grad(set_to_none=True)  # PyHessian reads .grad: start every run from none
+            torch.manual_seed(seed)
+            h = module.hessian(m, loss_fn, data=(x, y), cuda=cuda)
+            if what == "eig":
+                out["lambda_max"] = float(h.eigenvalues(maxIter=max_iter, tol=tol, top_n=1)[0][0])
+            else:
+                out["trace"] = float(np.mean(h.trace(maxIter=trace_iter, tol=1e-3)))
+        return go, out
+    runs = []
+    for seed in seeds:
+        run = make(seed, "eig")
+        runs.append(({"tool": "pyhessian", "method": f"power iteration tol {tol:g}", "seed": seed,
+                      "matvecs": _count_pyhessian_matvecs(module, run[0])}, run))
     if trace_iter:
-        h = hessian(m, loss_fn, data=(x, y), cuda=cuda)
-        tr, s = _timed(lambda: float(np.mean(h.trace(maxIter=trace_iter, tol=1e-3))))
-        rows.append({"tool": "pyhessian", "method": "hutchinson trace", "lambda_max": float("nan"),
-                     "trace": tr, "seconds": s})
-    rows.append({"tool": "pyhessian", "method": "density", "lambda_max": float("nan"), "seconds": float("nan"),
-                 "note": PYHESSIAN_DENSITY_NOTE})
-    return rows
+        runs.append(({"tool": "pyhessian", "method": "hutchinson trace", "seed": seeds[0],
+                      "lambda_max": float("nan")}, make(seeds[0], "trace")))
+    runs.append(({"tool": "pyhessian", "method": "density", "lambda_max": float("nan"), "seconds": float("nan"),
+                  "note": PYHESSIAN_DENSITY_NOTE}, None))
+    return runs
 
 
-def curvlinops_row(model: nn.Module, loss_fn, x, y, bn: str, tol: float = 0.0) -> dict:
-    """curvlinops ``HessianLinearOperator`` as a scipy operator, top eigenvalue by ``scipy.sparse.linalg.eigsh``."""
+def time_interleaved(runs: Sequence[Callable[[], object]], device, repeats: int, warmup: int = 1) -> list[float]:
+    """Median seconds of each run over ``repeats`` rounds after ``warmup`` untimed ones, the runs taken in
+    turn within each round, so that a load change on a shared machine hits every tool alike (each single call
+    timed by :func:`workbench.timing.median_seconds`, CUDA-synced)."""
+    for _ in range(warmup):
+        for fn in runs:
+            fn()
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for t, fn in zip(times, runs):
+            t.append(median_seconds(fn, device, repeats=1, warmup=0))
+    return [statistics.median(t) for t in times]
+
+
+def curvlinops_row(model: nn.Module, loss_fn, x, y, bn: str, tol: float = 0.0, repeats: int = 2,
+                   warmup: int = 1) -> dict:
+    """curvlinops ``HessianLinearOperator`` as a scipy operator, top eigenvalue by ``scipy.sparse.linalg.eigsh``
+    (deterministic start vector of ones, so one seed)."""
     from curvlinops import HessianLinearOperator
     from scipy.sparse.linalg import eigsh
 
     from .hvp import bn_mode, trainable
+    out: dict = {}
     with bn_mode(model, bn):
         def go():
             op = HessianLinearOperator(model, loss_fn, list(trainable(model).values()), [(x, y)],
                                        check_deterministic=False).to_scipy()
-            return float(eigsh(op, k=1, which="LA", tol=tol, v0=np.ones(op.shape[0]), return_eigenvectors=False)[0])
-        lam, s = _timed(go)
-    return {"tool": "curvlinops", "method": "HessianLinearOperator + eigsh", "lambda_max": lam, "seconds": s}
+            out["lambda_max"] = float(eigsh(op, k=1, which="LA", tol=tol, v0=np.ones(op.shape[0]),
+                                            return_eigenvectors=False)[0])
+        s = median_seconds(go, x.device, repeats=repeats, warmup=warmup)
+    return {"tool": "curvlinops", "method": "HessianLinearOperator + eigsh", "seed": 0, **out, "seconds": s}
+
+
+def _not_installed(package: str) -> dict:
+    return {"tool": package, "method": f"not installed (pip install {package})", "lambda_max": float("nan"),
+            "seconds": float("nan")}
 
 
 def _optional(package: str, rows: Callable[[], list[dict]]) -> list[dict]:
@@ -87,20 +146,46 @@ def _optional(package: str, rows: Callable[[], list[dict]]) -> list[dict]:
     try:
         return rows()
     except ImportError:
-        return [{"tool": package, "method": f"not installed (pip install {package})", "lambda_max": float("nan"),
-                 "seconds": float("nan")}]
+        return [_not_installed(package)]
 
 
-def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), trace_iter: int = 0) -> list[dict]:
+def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), tol: float = 1e-4, max_steps: int = 40,
+            seeds: Sequence[int] = (0,), trace_iter: int = 0, repeats: int = 5, warmup: int = 1,
+            curvlinops_repeats: int = 2) -> list[dict]:
     """All rows for mean cross-entropy, with ``rel_error = |lambda - reference| / |reference|`` and the BN mode.
 
+    Ours: fixed ``our_steps`` and the adaptive rule at ``tol`` (at most ``max_steps``), from every seed;
+    PyHessian from the same seeds; all of these timed together by :func:`time_interleaved`. curvlinops runs
+    once (deterministic start) on its own, with ``curvlinops_repeats`` (it is ~40x slower on the CPU default).
     The loss is an ``nn.CrossEntropyLoss`` module: curvlinops reads its ``reduction`` attribute.
     """
     loss_fn = nn.CrossEntropyLoss()
-    rows = [ours(model, loss_fn, x, y, bn, s) for s in our_steps] + [ours(model, loss_fn, x, y, bn, 40, tol=1e-5)]
-    rows += _optional("pyhessian", lambda: pyhessian_rows(model, loss_fn, x, y, bn, trace_iter=trace_iter))
-    rows += _optional("curvlinops-for-pytorch", lambda: [curvlinops_row(model, loss_fn, x, y, bn)])
+    configs = [(s, 0.0) for s in our_steps] + ([(max_steps, tol)] if tol > 0 else [])
+    pairs = [ours(model, loss_fn, x, y, bn, s, seed=seed, tol=t) for s, t in configs for seed in seeds]
+    try:
+        pairs += pyhessian_runs(model, loss_fn, x, y, bn, trace_iter=trace_iter, seeds=seeds)
+    except ImportError:
+        pairs += [(_not_installed("pyhessian"), None)]
+    timed = [(row, run) for row, run in pairs if run is not None]
+    for (row, (_, out)), s in zip(timed, time_interleaved([run[0] for _, run in timed], x.device, repeats, warmup)):
+        row.update(out, seconds=s)
+    rows = [row for row, _ in pairs]
+    rows += _optional("curvlinops-for-pytorch", lambda: [curvlinops_row(model, loss_fn, x, y, bn,
+                                                                        repeats=curvlinops_repeats, warmup=warmup)])
     for r in rows:
         r.update(bn_mode=bn, batch_size=len(x), reference=reference,
                  rel_error=abs(r["lambda_max"] - reference) / abs(reference))
     return rows
+
+
+def summary(peer) -> "pd.DataFrame":
+    """Per (tool, method) over seeds: median seconds and matvecs, median and worst relative error, seconds per
+    matvec, and the median time as a multiple of PyHessian's power iteration (NaN without it)."""
+    d = peer.dropna(subset=["seconds"])
+    g = d.groupby(["tool", "method"], sort=False)
+    out = g.agg(seeds=("seconds", "size"), seconds=("seconds", "median"), matvecs=("matvecs", "median"),
+                rel_error_median=("rel_error", "median"), rel_error_max=("rel_error", "max")).reset_index()
+    out["ms_per_matvec"] = 1e3 * out.seconds / out.matvecs
+    pyh = out[out.method.str.startswith("power iteration")].seconds
+    out["x_pyhessian"] = out.seconds / float(pyh.iloc[0]) if len(pyh) else float("nan")
+    return out

@@ -33,12 +33,16 @@ class BatchSizeSpectraConfig:
     train_batch_size: int = 64
     train_lr: float = 0.05
     snapshot_epochs: list[int] = dataclasses.field(default_factory=lambda: [0, 6])
-    batch_sizes: list[int] = dataclasses.field(default_factory=lambda: [16, 64, 256, 1024])
-    batches_per_size: int = 2
+    batch_sizes: list[int] = dataclasses.field(default_factory=lambda: [16, 32, 64, 128, 256, 512, 1024])
+    batches_per_size: int = 16
     lanczos_steps: int = 20
     probes: int = 2
+    lambda_tol: float = 0.0001
     full_chunk: int = 512
     peer_batch_size: int = 256
+    peer_seeds: int = 5
+    peer_tol: float = 0.0001
+    peer_repeats: int = 10
     reference_steps: int = 80
     bench_batch_sizes: list[int] = dataclasses.field(default_factory=lambda: [64, 256])
     bench_repeats: int = 10
@@ -56,6 +60,9 @@ class BatchSizeSpectraConfig:
             raise ConfigError("batch_sizes needs >= 3 distinct sizes for the lambda_full + c/B fit")
         if self.lanczos_steps < 2 or self.probes < 1 or self.batches_per_size < 1:
             raise ConfigError("lanczos_steps >= 2, probes >= 1 and batches_per_size >= 1 are required")
+        if self.lambda_tol < 0 or self.peer_tol <= 0 or self.peer_seeds < 1 or self.peer_repeats < 1:
+            raise ConfigError(f"need lambda_tol >= 0, peer_tol > 0, peer_seeds >= 1 and peer_repeats >= 1, got "
+                              f"{self.lambda_tol}, {self.peer_tol}, {self.peer_seeds}, {self.peer_repeats}")
 
 
 @dataclasses.dataclass(frozen=True)
