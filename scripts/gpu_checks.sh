@@ -10,6 +10,9 @@ OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 STUDY_TIMEOUT=${STUDY_TIMEOUT:-540}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WORKBENCH_BATCH=1 MPLBACKEND=Agg
 [ -f .gpu/model/config.json ] && export WORKBENCH_MINILM_DIR=$PWD/.gpu/model
+if ! git rev-parse HEAD >/dev/null 2>&1 && [ -z "${WORKBENCH_GIT_COMMIT:-}" ]; then
+  echo "note: no checkout here and WORKBENCH_GIT_COMMIT unset: reports will record commit 'unknown'"
+fi
 if [ -d .whl ] && ! python3 -c "import papermill, nbval, omikuji" 2>/dev/null; then
   python3 -m pip install -q --no-index --find-links .whl papermill nbconvert ipykernel nbval ipywidgets \
     omikuji napkinxc pyhessian einconv unfoldNd && \

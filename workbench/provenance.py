@@ -18,7 +18,8 @@ def now() -> str:
 
 
 def git_commit(path: Path | None = None) -> str:
-    """HEAD's commit (with ``-dirty`` if the tree has changes), or ``unknown`` outside a checkout."""
+    """HEAD's commit (with ``-dirty`` if the tree has changes); outside a checkout (a copy of the tree sent to a
+    lent GPU machine) ``$WORKBENCH_GIT_COMMIT`` as given by whoever sent it, else ``unknown``."""
     cwd = str(path or Path(__file__).resolve().parent)
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
@@ -27,7 +28,8 @@ def git_commit(path: Path | None = None) -> str:
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        stated = os.environ.get("WORKBENCH_GIT_COMMIT")
+        return f"{stated} (stated by WORKBENCH_GIT_COMMIT: no checkout here)" if stated else "unknown"
 
 
 def versions() -> dict[str, str]:

@@ -97,3 +97,11 @@ def test_environment_records_workbench_settings(monkeypatch):
     monkeypatch.setenv("UNRELATED_SETTING", "x")
     env = environment()["workbench_env"]
     assert env["WORKBENCH_MINILM_DIR"] == "/models/minilm-bf16" and "UNRELATED_SETTING" not in env
+
+
+def test_commit_from_env_outside_a_checkout(monkeypatch, tmp_path):
+    """On a copy of the tree without .git (the lent GPU machine) the sender states the commit."""
+    from workbench.provenance import git_commit
+    monkeypatch.setenv("WORKBENCH_GIT_COMMIT", "abc123")
+    assert git_commit(tmp_path).startswith("abc123 (stated by WORKBENCH_GIT_COMMIT")
+    assert not git_commit().startswith("abc123")  # in the checkout, git itself answers
