@@ -166,10 +166,17 @@ def test_view_lives_on_the_named_device_and_pinned_input_is_mapped_as_is():
     assert ut.device == ut.view.device == torch.device("cuda", torch.cuda.current_device())
     assert ut.view.data_ptr() == host.data_ptr()  # zero-copy, not a device copy
     ut.release()
-    pinned = torch.randn(64, 16).pin_memory()
-    pu = to_unified(pinned)
-    assert not pu.registered and pu.view.data_ptr() == pinned.data_ptr()
-    assert torch.equal(pu[torch.tensor([5, 1])].cpu(), pinned[[5, 1]])
+    buffer = torch.randn(64, 16)
+    reg = pin_in_place(buffer)
+    part = buffer[8:40]  # covered by one registration of ours: borrowed, not registered again
+    pu = to_unified(part)
+    assert not pu.registered and pu.view.data_ptr() == part.data_ptr()
+    assert torch.equal(pu[torch.tensor([5, 1])].cpu(), part[[5, 1]])
+    pu.release()
+    assert buffer.is_pinned()  # the owner's registration outlives the borrower's release
+    reg.unpin()
+    with pytest.raises(ValueError, match="already .*pinned"):  # extent and lifetime of torch's pin unknown here
+        to_unified(torch.randn(64, 16).pin_memory())
 
 
 @pytest.mark.cuda
@@ -182,7 +189,8 @@ def test_second_gpu_gets_its_own_view_and_a_mismatch_is_refused():
         idx = torch.tensor([3, 255, 0], device="cuda:1")
         assert torch.equal(gather_rows(ut.view, idx, "auto").cpu(), host[idx.cpu()])
     ut.release()
-    with torch.cuda.device(0):
-        pinned_on_0 = torch.randn(8, 8).pin_memory()
+    pinned_on_0 = torch.randn(8, 8)
+    reg = pin_in_place(pinned_on_0, "cuda:0")
     with pytest.raises(RuntimeError, match="mapped for cuda:0, not cuda:1"):
         to_unified(pinned_on_0, "cuda:1")
+    reg.unpin()

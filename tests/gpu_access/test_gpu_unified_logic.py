@@ -73,8 +73,12 @@ def fake_cuda(monkeypatch):
 
 
 def test_cuda_device_resolution(monkeypatch):
+    inits = []
+    monkeypatch.setattr(torch.cuda, "init", lambda: inits.append(1))
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert unified._cuda_device("cuda:0") == torch.device("cuda", 0)
+    assert inits  # CUDA initialized even for an explicit index: is_pinned() is False for everything before
     assert unified._cuda_device("cuda") == torch.device("cuda", 1)  # a bare "cuda" is fixed to the current one
     assert unified._cuda_device(None) == torch.device("cuda", 1)
     assert unified._cuda_device("cuda:0") == torch.device("cuda", 0)

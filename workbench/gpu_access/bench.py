@@ -61,6 +61,8 @@ def _one_store(name: str, table: torch.Tensor, device: torch.device, options: St
         store = make_store(name, table, device, options)
     except torch.OutOfMemoryError:
         return [{"store": name, "status": "does not fit in GPU memory"}]
+    except RuntimeError as exc:  # e.g. host registration refused (locked-memory limit) or no UVA: not this store
+        return [{"store": name, "status": f"unavailable: {exc}"}]
     rows_out = []
     try:
         home = torch.device("cpu") if name == "cpu" or getattr(store, "chosen", "") == "cpu" else device
@@ -83,7 +85,9 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
                  repeats: int = 5, warmup: int = 1, seed: int = 0, progress: bool = True) -> list[dict]:
     """Gather throughput of each store over the grid; one tidy row per (store, table, row size, rows, order).
 
-    Stores that need CUDA on a CPU device are skipped (one row with ``status`` saying so). Columns: store,
+    Stores that need CUDA on a CPU device are skipped, and a store that cannot be built here (a RuntimeError,
+    e.g. the host buffer cannot be pinned for ``zero_copy``) gets ``unavailable: <reason>``: one row with
+    ``status`` saying so per table and row size; the other stores are still measured. Columns: store,
     chosen (what ``auto`` picked), table_bytes, row_bytes, aligned (rows start 16-byte aligned), rows, order,
     seconds (median), gbps, status, gather_threads (the store's CPU threads, 0 for GPU gathers) and
     torch_threads (torch's intra-op pool while measuring). One host buffer per table size serves every row size.
@@ -94,8 +98,13 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
     for tb in table_bytes:
         buffer = make_buffer(max(tb, max(row_bytes)))
         # pinned once per table for every row size (registering tens of GiB takes seconds): the zero-copy
-        # stores map it as it is; the other stores read it like any host memory
-        pin = pin_in_place(buffer, device) if device.type == "cuda" and "zero_copy" in stores else None
+        # stores map it under this registration; the other stores read it like any host memory
+        pin, unpinnable = None, None
+        if device.type == "cuda" and "zero_copy" in stores:
+            try:
+                pin = pin_in_place(buffer, device)
+            except RuntimeError as exc:
+                unpinnable = f"unavailable: {exc}"
         try:
             for rb in row_bytes:
                 table = table_view(buffer, rb)
@@ -104,6 +113,9 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
                             "aligned": rb % 16 == 0}
                     if STORES.get(name).needs_cuda and device.type != "cuda":
                         out.append({"store": name, **meta, "status": "needs CUDA"})
+                        continue
+                    if name == "zero_copy" and unpinnable:
+                        out.append({"store": name, **meta, "status": unpinnable})
                         continue
                     out += [{**meta, **r} for r in _one_store(name, table, device, options, rows_per_call, orders,
                                                               repeats, warmup, gen)]

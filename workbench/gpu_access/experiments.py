@@ -93,11 +93,16 @@ def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | 
                 status.append({**base, "status": "does not fit in GPU memory"})
                 continue
             chosen = getattr(store, "chosen", name)
+            sampler = None
             try:
                 sampler = make_sampler(sampler_name, graph.indptr, graph.indices, list(cfg.fanouts), device,
                                        cfg.seed, cfg.csr)
             except torch.OutOfMemoryError:  # the CSR beside this store's table; csr="unified" keeps it on the host
-                store.close()
+                pass
+            finally:
+                if sampler is None:  # out of memory, or any other failure: the store's memory goes now
+                    store.close()
+            if sampler is None:
                 torch.cuda.empty_cache()
                 status.append({**base, "chosen": chosen, "status": "graph structure does not fit in GPU memory"})
                 continue
@@ -106,8 +111,10 @@ def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | 
             except torch.OutOfMemoryError:  # the batches (not the table) outgrew the GPU: say so, go on
                 rows = None
             finally:
-                store.close()
-                sampler.close()
+                try:
+                    store.close()
+                finally:
+                    sampler.close()
             if rows is None:
                 torch.cuda.empty_cache()
                 status.append({**base, "chosen": chosen, "status": "out of GPU memory while training"})

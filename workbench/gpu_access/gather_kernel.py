@@ -8,7 +8,8 @@
   arguments divisible by 16, which lets it prove alignment). Each program copies a BLOCK_R x BLOCK_C tile.
 * ``auto``: Triton when it is importable and works here, else ``index_select``.
 
-Triton is imported lazily (it is absent on CPU-only machines); a failed Triton launch warns once and falls back.
+Triton is imported lazily (it is absent on CPU-only machines); a failed Triton launch warns once and falls back
+(for the rest of the process). Running out of GPU memory is not a Triton failure: it is raised as is.
 Indices must be in range: the Triton kernel does not bounds-check (``index_select`` does).
 """
 from __future__ import annotations
@@ -92,6 +93,8 @@ def gather_rows(table: torch.Tensor, idx: torch.Tensor, kernel: str = "auto") ->
         raise RuntimeError("gather kernel 'triton' was asked for, but Triton is not installed")
     try:
         return _triton_gather(table, idx)
+    except torch.OutOfMemoryError:  # the output did not fit: index_select would not fit either; Triton is fine
+        raise
     except Exception as exc:  # noqa: BLE001 - any Triton failure (compile, pointer check) -> the safe path
         if kernel == "triton":
             raise

@@ -12,6 +12,7 @@ gets a uniform random key and the ``fanout`` smallest keys win (every ``fanout``
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 
@@ -122,13 +123,17 @@ class NeighborSampler:
 
     def close(self) -> None:
         """End zero-copy registrations of the CSR now (a later sampler on the same tensors must not find them
-        pinned by a registration that dies with this one)."""
-        holders = getattr(self, "_unified", [])
+        pinned by a registration that dies with this one). CUDA views still alive (e.g. in the traceback of an
+        exception being handled) get a warning, not an error: those registrations end with the views."""
+        from .unified import ViewsAliveError
+        holders, self._unified = getattr(self, "_unified", []), []
         if holders:
             self.indptr = self.indices = None  # drop the views first: release() refuses while they live
-            for h in holders:
+        for h in holders:
+            try:
                 h.release()
-            self._unified = []
+            except ViewsAliveError as exc:
+                warnings.warn(f"closing the gpu sampler: {exc}", RuntimeWarning, stacklevel=2)
 
 
 @NEIGHBOR_SAMPLERS.register("cpu")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
@@ -24,6 +25,7 @@ from ..registry import Registry
 from .gather_kernel import KERNELS, gather_rows
 from .policy import AutoPolicy, choose, free_gpu_bytes
 from .threads import default_gather_threads
+from .unified import ViewsAliveError
 
 STORES: Registry = Registry("feature store")
 
@@ -183,9 +185,14 @@ class ZeroCopyStore:
         return torch.empty_like(rows).index_copy_(0, perm, rows)  # row i of the answer = table[idx[i]]
 
     def close(self) -> None:
-        if self.unified is not None:
-            self.unified.release()
-            self.unified = None
+        """Unregister the table now. CUDA views still alive (e.g. in the traceback of an exception being
+        handled) get a warning, not an error that would mask that exception: the registration ends with them."""
+        unified, self.unified = self.unified, None
+        if unified is not None:
+            try:
+                unified.release()
+            except ViewsAliveError as exc:
+                warnings.warn(f"closing the zero_copy store: {exc}", RuntimeWarning, stacklevel=2)
 
 
 @STORES.register("gpu")

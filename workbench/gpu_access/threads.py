@@ -24,7 +24,7 @@ def split_threads(cores: int, torch_threads: int = 0, gather_threads: int = 0) -
     """(torch intra-op threads, cpu-store gather threads) for ``cores`` cores; 0 means "choose".
 
     Both chosen: half the cores each (torch gets the smaller half, at least 1). One given: the other gets the
-    remaining cores (at least 1). Both given: kept, but they must not exceed ``cores`` together.
+    remaining cores; it must leave at least one. Both given: kept, but they must not exceed ``cores`` together.
     With a single core both are 1 (nothing to split; they then take turns).
     """
     if cores < 1 or torch_threads < 0 or gather_threads < 0:
@@ -35,6 +35,11 @@ def split_threads(cores: int, torch_threads: int = 0, gather_threads: int = 0) -
                              f"{cores} usable cores: the gather threads and torch's intra-op pool would "
                              "oversubscribe them; lower one, or set one to 0 to get the remaining cores")
         return torch_threads, gather_threads
+    given = torch_threads or gather_threads
+    if given >= cores and (cores > 1 or given > 1):
+        name, other = ("torch_threads", "cpu store's gather") if torch_threads else ("cpu_threads", "torch intra-op")
+        raise ValueError(f"{name} ({given}) leaves none of the {cores} usable cores for the {other} threads: they "
+                         f"would oversubscribe them; set it below {cores}, or to 0 to split the cores")
     if torch_threads:
         return torch_threads, max(1, cores - torch_threads)
     if gather_threads:
@@ -44,5 +49,7 @@ def split_threads(cores: int, torch_threads: int = 0, gather_threads: int = 0) -
 
 
 def default_gather_threads(torch_threads: int, cores: int | None = None) -> int:
-    """Gather threads for a ``cpu`` store built with ``cpu_threads=0``: the cores torch's pool leaves free."""
-    return split_threads(cores or usable_cores(), torch_threads, 0)[1]
+    """Gather threads for a ``cpu`` store built with ``cpu_threads=0``: the cores torch's pool leaves free, or
+    1 (the calling thread gathers, no pool) when it leaves none."""
+    cores = cores or usable_cores()
+    return split_threads(cores, torch_threads, 0)[1] if torch_threads < cores else 1

@@ -15,12 +15,19 @@ memory: ``index_select`` and Triton kernels on it issue PCIe reads.
 Lifetime: the CUDA view holds a reference to its interface object, which holds the host tensor and its
 registration (not the :class:`UnifiedTensor`); so the host buffer stays alive and registered while any view lives.
 The buffer is unregistered exactly once (``weakref.finalize``) when the last of them dies, or at
-:meth:`UnifiedTensor.release`, which refuses while views are alive.
+:meth:`UnifiedTensor.release`, which refuses (:class:`ViewsAliveError`) while views are alive -- after a garbage
+collection, so that views kept only by reference cycles (a failed thread's traceback) do not count.
+
+Memory that is already pinned is mapped only when one live :func:`pin_in_place` registration covers all of its
+bytes (the mapping then borrows that registration); memory pinned any other way (``pin_memory()``, another
+library, or registrations that merely touch its first and last pages) is refused: its extent and lifetime are
+unknown here.
 """
 from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import mmap
 import platform
 import weakref
@@ -35,6 +42,10 @@ from ..device import require_cuda
 _REGISTER_DEFAULT = 0
 _ALREADY_REGISTERED = 712  # cudaErrorHostMemoryAlreadyRegistered: (part of) the range is registered already
 _CAN_USE_HOST_POINTER = 91  # cudaDevAttrCanUseHostPointerForRegisteredMem
+
+
+class ViewsAliveError(RuntimeError):
+    """:meth:`UnifiedTensor.release` found CUDA views of the host memory still alive (it stays registered)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,10 +86,12 @@ def _check(err, what: str, hint: str = "") -> None:
 
 
 def _cuda_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as ``cuda:<index>``: a bare ``"cuda"`` (or None) is the current device, fixed now."""
+    """``device`` as ``cuda:<index>``: a bare ``"cuda"`` (or None) is the current device, fixed now.
+    Initializes CUDA: until then torch's ``is_pinned()`` answers False for every address."""
     device = torch.device("cuda" if device is None else device)
     if device.type != "cuda":
         raise ValueError(f"a unified tensor is read by a CUDA device; got device {device}")
+    torch.cuda.init()
     index = torch.cuda.current_device() if device.index is None else device.index
     count = torch.cuda.device_count()
     if not 0 <= index < count:
@@ -112,35 +125,52 @@ class HostRegistration:
     def __init__(self, t: torch.Tensor, device: str | torch.device | None = None):
         require_cuda("pinning host memory for zero-copy access (cudaHostRegister)")
         _check_host_tensor(t)
+        self.device = _cuda_device(device)  # first: it initializes CUDA, without which nothing looks pinned
         if _pin_state(t) != "none":
             raise ValueError("tensor is already (partly) pinned (pinned allocation, registered elsewhere, or "
-                             "sharing a page with registered memory); use it as is, or pin a copy")
-        self.device = _cuda_device(device)
+                             "sharing a page with registered memory); pin a copy, e.g. page_aligned_copy(t)")
         ptr, nbytes = t.data_ptr(), t.numel() * t.element_size()
         with torch.cuda.device(self.device):
             err = torch.cuda.cudart().cudaHostRegister(ptr, nbytes, _REGISTER_DEFAULT)
         _check(err, f"cudaHostRegister of {nbytes} bytes",
                "a page of this range is registered already (CUDA pins whole pages: a small tensor may share "
-               "one with another registered tensor); register a page-aligned copy, e.g. t.pin_memory()"
+               "one with another registered tensor); register a page-aligned copy, page_aligned_copy(t)"
                if int(err) == _ALREADY_REGISTERED else "")
-        self.nbytes = nbytes
+        self.ptr, self.nbytes = ptr, nbytes
         self._finalizer = weakref.finalize(self, _unregister, ptr, self.device.index, t)
         self._finalizer.atexit = False  # at exit the driver reclaims pinned pages; CUDA may be torn down already
+        _LIVE.add(self)
 
     @property
     def alive(self) -> bool:
         return self._finalizer.alive
 
+    def covers(self, t: torch.Tensor) -> bool:
+        """Whether this registration is alive and spans every byte of ``t``."""
+        start = t.data_ptr()
+        return self.alive and self.ptr <= start and start + t.numel() * t.element_size() <= self.ptr + self.nbytes
+
     def unpin(self) -> None:
-        """Unregister now (a second call does nothing)."""
+        """Unregister now (a second call does nothing). The owner's call: a unified tensor that borrowed this
+        registration keeps it from being garbage-collected, not from being unpinned."""
         self._finalizer()
+
+
+_LIVE: "weakref.WeakSet[HostRegistration]" = weakref.WeakSet()  # every registration made here, until collected
+
+
+def _covering_registration(t: torch.Tensor) -> HostRegistration | None:
+    """The live registration made by :func:`pin_in_place` that covers all of ``t``'s bytes, if any (the only
+    already-pinned memory whose exact extent is known here)."""
+    return next((reg for reg in list(_LIVE) if reg.covers(t)), None)
 
 
 def pin_in_place(t: torch.Tensor, device: str | torch.device | None = None) -> HostRegistration:
     """Page-lock ``t``'s own buffer (no copy) for ``device`` (default: the current one); ``.unpin()`` undoes it.
 
     Raises on CPU-only machines, for non-CPU, non-contiguous or empty tensors, and for memory already pinned
-    (registering overlapping ranges twice is a CUDA error; an already-pinned tensor needs no registration).
+    (registering overlapping ranges twice is a CUDA error). A :class:`UnifiedTensor` of ``t`` or of any part of
+    it borrows this registration instead of making its own; unpin only after its views are gone.
     """
     return HostRegistration(t, device)
 
@@ -148,9 +178,12 @@ def pin_in_place(t: torch.Tensor, device: str | torch.device | None = None) -> H
 def _unregister(ptr: int, index: int, _keepalive: torch.Tensor) -> None:
     # A kernel launched just before the last view died may still be reading these pages (e.g.
     # ``to_unified(t)[idx]`` in one expression): wait for that device, on every stream, before unpinning.
+    # Unregister even when the wait fails (a sticky CUDA error): the pages must not stay locked.
     with torch.cuda.device(index):
-        torch.cuda.synchronize(index)
-        _check(torch.cuda.cudart().cudaHostUnregister(ptr), "cudaHostUnregister")
+        try:
+            torch.cuda.synchronize(index)
+        finally:
+            _check(torch.cuda.cudart().cudaHostUnregister(ptr), "cudaHostUnregister")
 
 
 def page_aligned_copy(t: torch.Tensor) -> torch.Tensor:
@@ -192,13 +225,17 @@ class _CudaArray:
                                          "stream": None}
 
 
+def _mapped_elsewhere(mapped: torch.device, device: torch.device) -> RuntimeError:
+    return RuntimeError(
+        f"the host memory is mapped for {mapped}, not {device}: CUDA tags pinned memory with the device that was "
+        f"current when it was pinned (pin_in_place(t, {mapped})). Pass an unpinned tensor (it is then registered "
+        f"for {device}), or pin it with pin_in_place(t, {device})")
+
+
 def _check_alias(raw: torch.Tensor, host: torch.Tensor, device: torch.device) -> None:
     """Raise unless ``raw`` is a zero-copy alias of ``host``'s memory on ``device``."""
     if raw.device != device:
-        raise RuntimeError(
-            f"the host memory is mapped for {raw.device}, not {device}: CUDA tags pinned memory with the device "
-            f"that was current when it was pinned (pin_memory() or cudaHostRegister under {raw.device}). Pass an "
-            f"unpinned tensor (it is then registered for {device}), or pin it under torch.cuda.device({device})")
+        raise _mapped_elsewhere(raw.device, device)
     if raw.data_ptr() != host.data_ptr():
         raise RuntimeError(f"torch made a copy on {raw.device} instead of mapping the host memory: not zero-copy")
 
@@ -226,9 +263,10 @@ class UnifiedTensor:
     view: the same bytes as a CUDA tensor of the same shape and dtype (reads/writes go over PCIe).
     ``ut[idx]`` (idx: (B,) int64 on the GPU) = ``view.index_select(0, idx)``: (B, ...) in GPU memory.
 
-    A host tensor that is already pinned (``pin_memory()``, or registered by someone else) is mapped without a
-    registration of its own: then whoever pinned it must keep it pinned while this object's views live, and it
-    must have been pinned with ``device`` current (else a clear error: CUDA ties pinned memory to that device).
+    A host tensor that is already pinned is mapped only if a live :func:`pin_in_place` registration covers all
+    of it, made for ``device`` (else a clear error: CUDA ties pinned memory to that device); this object then
+    borrows that registration (its views keep it from being collected; its owner must not unpin it while they
+    live). Memory pinned any other way (``pin_memory()``, another library) is refused: map an unpinned copy.
 
     device: ``cuda:<i>``; a bare ``"cuda"`` is the current device. The view lives on exactly that device.
     """
@@ -240,30 +278,29 @@ class UnifiedTensor:
         if not _uva_ok(self.device):
             raise RuntimeError(f"zero-copy needs {self.device} to read registered host memory at its host address "
                                "(unified virtual addressing, Linux); this platform lacks it")
-        state = _pin_state(host)
-        if state == "partial":
-            raise ValueError("only part of this tensor's memory is pinned (it shares a page with registered "
-                             "memory); map a copy instead, e.g. to_unified(t.clone())")
+        borrowed = _covering_registration(host)
+        if borrowed is not None and borrowed.device != self.device:
+            raise _mapped_elsewhere(borrowed.device, self.device)
         self.host = host
         with torch.cuda.device(self.device):  # register and map with the intended device current
-            self._pin = None if state == "all" else HostRegistration(host, self.device)
-            array = _CudaArray(host, self._pin)
-            # no device argument: torch places the tensor where CUDA says the memory belongs; asking for another
-            # device would silently copy the whole table there (checked below instead)
-            raw = torch.as_tensor(array)
-        try:
-            _check_alias(raw, host, self.device)
-        except RuntimeError:
-            del raw, array
-            if self._pin is not None:
-                self._pin.unpin()
-            raise
-        self._array = weakref.ref(array)  # alive exactly while some CUDA tensor aliases the buffer
+            # not borrowed: registers, or raises if any of it is pinned already
+            self._pin = None if borrowed is not None else HostRegistration(host, self.device)
+            array = _CudaArray(host, self._pin or borrowed)
+            self._array = weakref.ref(array)  # alive exactly while some CUDA tensor aliases the buffer
+            try:
+                # no device argument: torch places the tensor where CUDA says the memory belongs; asking for
+                # another device would silently copy the whole table there (checked below instead)
+                raw = torch.as_tensor(array)
+                _check_alias(raw, host, self.device)
+            except BaseException:
+                array = raw = None
+                self._drop_pin()  # now, or when a failed check's traceback lets go of the alias
+                raise
         self.view = raw.view(host.dtype).view(host.shape)
 
     @property
     def registered(self) -> bool:
-        """True while this object holds a cudaHostRegister registration (False if the tensor came pinned)."""
+        """True while this object holds a cudaHostRegister registration of its own (False when it borrowed one)."""
         return self._pin is not None and self._pin.alive
 
     @property
@@ -278,19 +315,27 @@ class UnifiedTensor:
         """Rows ``idx`` ((B,) int64, any device) gathered by the GPU from host memory: (B, ...) on the GPU."""
         return self.view.index_select(0, idx.to(self.device, torch.int64))
 
-    def release(self) -> None:
-        """Drop ``self.view`` and unregister now. If other CUDA tensors derived from the view are still alive,
-        raise instead: the registration then ends when the last of them dies (never dangling)."""
-        self.view = None
-        # Drop our own reference first: otherwise this object would keep the registration alive after its
-        # surviving views die, instead of it ending with them as promised.
+    def _drop_pin(self) -> bool:
+        """Give up this object's registration: unregister now if no CUDA view is alive (True), else leave it to
+        the last view (False). Our own reference goes first: otherwise this object would keep the registration
+        alive after its surviving views die, instead of it ending with them as promised."""
         pin, self._pin = self._pin, None
         if self._array() is not None:
-            del pin  # the views own it now; a kept traceback of this frame must not
-            raise RuntimeError("CUDA views of this unified tensor are still alive; the host memory stays "
-                               "registered until they are garbage-collected")
+            gc.collect()  # views held only by reference cycles (e.g. a failed prefetch thread's traceback) go now
+        if self._array() is not None:
+            return False  # returning drops ``pin``: the views own it now
         if pin is not None:
             pin.unpin()  # waits for the device first; runs at most once
+        return True
+
+    def release(self) -> None:
+        """Drop ``self.view`` and unregister now. If other CUDA tensors derived from the view are still alive
+        (after a garbage collection), raise :class:`ViewsAliveError` instead: the registration then ends when
+        the last of them dies (never dangling)."""
+        self.view = None
+        if not self._drop_pin():
+            raise ViewsAliveError("CUDA views of this unified tensor are still alive; the host memory stays "
+                                  "registered until they are garbage-collected")
 
     def __repr__(self) -> str:
         return f"UnifiedTensor(shape={tuple(self.host.shape)}, dtype={self.host.dtype}, registered={self.registered})"

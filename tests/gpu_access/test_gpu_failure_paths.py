@@ -1,0 +1,290 @@
+"""Failure paths of the GPU data-access study, on a CPU: cleanup during exception propagation does not mask the
+original error, registrations end even when CUDA fails, already-pinned memory is mapped only under a
+registration whose extent is known, running out of memory is not blamed on Triton, a store that cannot be built
+is a status row, and a thread count that takes every core is refused.
+
+How: the fake CUDA runtime of test_gpu_unified_logic.py (registrations recorded, ``torch.as_tensor`` of the CUDA
+array interface replaced by a CPU tensor holding the interface object), plus simulated errors.
+Not proven: what a real driver reports (sticky errors, locked-memory limits), that torch's ``is_pinned()`` sees
+registrations after ``torch.cuda.init()``, or the order of events on a GPU (the ``cuda`` tests check those).
+"""
+import gc
+import types
+
+import pandas as pd
+import pytest
+import torch
+
+from tests.gpu_access.test_gpu_unified_logic import fake_cuda  # noqa: F401 - the fixture
+from workbench.config import ConfigError, from_dict
+from workbench.gpu_access import bench, experiments, gather_kernel, stores, unified
+from workbench.gpu_access.sampling import NeighborSampler
+from workbench.gpu_access.study import GPUAccessConfig
+from workbench.gpu_access.threads import default_gather_threads, split_threads
+from workbench.gpu_access.unified import UnifiedTensor, page_aligned_copy
+
+
+@pytest.fixture
+def fake_pins(fake_cuda, monkeypatch):  # noqa: F811 - the imported fixture
+    """The fake runtime, plus ``is_pinned`` answered from its registrations (whole byte ranges, not pages)."""
+    def pinned(addr):
+        return any(p <= addr < p + n for p, n in fake_cuda.registered.items())
+
+    def pin_state(t):
+        first, last = pinned(t.data_ptr()), pinned(t.data_ptr() + t.numel() * t.element_size() - 1)
+        return "all" if first and last else "partial" if first or last else "none"
+    monkeypatch.setattr(unified, "_pin_state", pin_state)
+    return fake_cuda
+
+
+# -- finding 1: release()/close() while an exception propagates ------------------------------------------------
+
+def test_release_collects_views_held_only_by_a_reference_cycle(fake_cuda):  # noqa: F811
+    """A view kept only by garbage (as a failed prefetch thread's traceback is) does not block release()."""
+    host = torch.ones(8, 4)
+    ut = UnifiedTensor(host, None)
+    gc.disable()  # so that only release() can collect the cycle
+    try:
+        cycle = [ut.view[2:4]]
+        cycle.append(cycle)
+        del cycle
+        ut.release()
+        assert fake_cuda.unregistered == [host.data_ptr()]  # now, not at some later collection
+    finally:
+        gc.enable()
+    assert fake_cuda.registered == {}
+
+
+def test_zero_copy_close_during_an_exception_warns_instead_of_masking_it(fake_cuda, monkeypatch):  # noqa: F811
+    def failing_gather(table, idx, kernel):  # its frame, kept by the traceback, holds the store's CUDA view
+        raise ValueError("the original error")
+
+    monkeypatch.setattr(stores, "require_cuda", lambda what: None)
+    monkeypatch.setattr(stores, "gather_rows", failing_gather)
+    host = torch.ones(16, 4)
+    store = stores.ZeroCopyStore(host, "cpu", stores.StoreOptions(kernel="index_select"))
+
+    def step():
+        try:
+            store.gather(torch.tensor([3, 1]))
+        finally:
+            store.close()
+
+    with pytest.warns(RuntimeWarning, match="still alive"), pytest.raises(ValueError, match="the original error"):
+        step()
+    gc.collect()
+    assert fake_cuda.registered == {} and fake_cuda.unregistered == [host.data_ptr()]  # ended with the traceback
+
+
+def test_gpu_sampler_close_warns_for_a_living_view_and_releases_the_rest(fake_cuda):  # noqa: F811
+    indptr, indices = torch.tensor([0, 1, 2]), torch.tensor([1, 0])
+    holders = [UnifiedTensor(page_aligned_copy(t), None) for t in (indptr, indices)]
+    sampler = NeighborSampler(holders[0].view, holders[1].view, [1], torch.device("cpu"))
+    sampler._unified = holders  # as gpu_sampler(csr="unified") keeps them
+    kept = holders[0].view[:1]
+    with pytest.warns(RuntimeWarning, match="still alive"):
+        sampler.close()
+    assert list(fake_cuda.registered) == [holders[0].host.data_ptr()]  # the other CSR array was released now
+    del kept
+    gc.collect()
+    assert fake_cuda.registered == {}
+
+
+# -- finding 2: out of memory is not a Triton failure ------------------------------------------------------------
+
+class _FailingLaunch:
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            raise RuntimeError("simulated Triton compile error")
+        return launch
+
+
+def test_out_of_memory_in_the_triton_gather_is_raised_and_triton_stays_on(monkeypatch):
+    fake_triton = types.SimpleNamespace(next_power_of_2=lambda n: 1 << (n - 1).bit_length(),
+                                        cdiv=lambda a, b: -(-a // b))
+    monkeypatch.setattr(gather_kernel, "_TRITON_BROKEN", [])
+    monkeypatch.setattr(gather_kernel, "_triton_kernel", lambda: (fake_triton, _FailingLaunch()))
+    table, idx = torch.arange(12.0).view(6, 2), torch.tensor([4, 1])
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("simulated: no room for the output")
+    with monkeypatch.context() as m:
+        m.setattr(torch, "empty", oom)  # the output allocation inside the Triton path
+        with pytest.raises(torch.OutOfMemoryError):
+            gather_kernel.gather_rows(table, idx, "auto")
+    assert gather_kernel.triton_available() and gather_kernel._TRITON_BROKEN == []
+    # a real Triton failure still falls back (and turns Triton off)
+    with pytest.warns(UserWarning, match="simulated Triton compile error"):
+        assert torch.equal(gather_kernel.gather_rows(table, idx, "auto"), table[idx])
+    assert not gather_kernel.triton_available()
+
+
+# -- finding 3: a failed host registration is a status row, not a failed benchmark ------------------------------
+
+def test_sweep_records_unpinnable_zero_copy_and_keeps_the_other_stores(monkeypatch):
+    def refuse(buffer, device):
+        raise RuntimeError("cudaHostRegister of 65536 bytes failed: CUDA error 2 out of memory")
+
+    real_make_store = bench.make_store
+
+    def make_store(name, table, device, options):  # the cpu store runs on this CPU; the gpu store cannot
+        if name == "gpu":
+            raise RuntimeError("simulated: the gpu store cannot be built")
+        return real_make_store(name, table, "cpu", options)
+
+    monkeypatch.setattr(bench, "pin_in_place", refuse)
+    monkeypatch.setattr(bench, "make_store", make_store)
+    monkeypatch.setattr(bench, "median_seconds", lambda fn, device, repeats, warmup: (fn(), 1e-3)[1])
+    df = pd.DataFrame(bench.gather_sweep(["cpu", "zero_copy", "gpu"], [128, 256], [1 << 16], [64], ["random"],
+                                         torch.device("cuda", 0), repeats=1, warmup=0, progress=False))
+    assert len(df) == 3 * 2
+    status = df.groupby("store").status.unique().to_dict()
+    assert list(status["cpu"]) == ["ok"] and (df[df.store == "cpu"].gbps > 0).all()
+    assert list(status["zero_copy"]) == ["unavailable: cudaHostRegister of 65536 bytes failed: CUDA error 2 "
+                                         "out of memory"]
+    assert list(status["gpu"]) == ["unavailable: simulated: the gpu store cannot be built"]
+
+
+# -- finding 4: already-pinned memory ----------------------------------------------------------------------------
+
+def test_pinned_memory_is_mapped_only_under_one_covering_registration_of_ours(fake_pins):
+    buffer = torch.zeros(64, 4)
+    reg = unified.pin_in_place(buffer)
+    part = buffer[8:40]
+    ut = UnifiedTensor(part, None)  # borrowed: no second registration
+    assert not ut.registered and ut.view.data_ptr() == part.data_ptr()
+    assert fake_pins.registered == {buffer.data_ptr(): buffer.numel() * 4}
+    view = ut.view
+    del reg
+    gc.collect()
+    assert fake_pins.registered  # the living view keeps the borrowed registration from being collected
+    del view
+    ut.release()
+    gc.collect()
+    assert fake_pins.registered == {} and fake_pins.unregistered == [buffer.data_ptr()]
+
+
+def test_pinned_memory_of_unknown_extent_is_refused(fake_pins):
+    t = torch.zeros(64, 4)
+    halves = [unified.pin_in_place(t[:32]), unified.pin_in_place(t[32:])]
+    assert unified._pin_state(t) == "all"  # first and last bytes pinned: what the old rule accepted
+    with pytest.raises(ValueError, match="already .*pinned"):
+        UnifiedTensor(t, None)
+    for h in halves:
+        h.unpin()
+    other = torch.zeros(16, 4)
+    fake_pins.registered[other.data_ptr()] = 256  # pinned by someone else (pin_memory(), another library)
+    with pytest.raises(ValueError, match="already .*pinned"):
+        UnifiedTensor(other, None)
+    del fake_pins.registered[other.data_ptr()]
+
+
+def test_borrowed_registration_for_another_device_is_refused(fake_pins):
+    t = torch.zeros(16, 4)
+    reg = unified.pin_in_place(t, "cuda:0")
+    with pytest.raises(RuntimeError, match="mapped for cuda:0, not cpu"):
+        UnifiedTensor(t, None)
+    reg.unpin()
+
+
+# -- finding 5: a failed mapping unregisters at once -------------------------------------------------------------
+
+def test_failed_mapping_unregisters_at_once(fake_cuda, monkeypatch):  # noqa: F811
+    def refuse(obj):
+        del obj  # as torch's C code: nothing of the array survives the failure
+        raise RuntimeError("simulated mapping failure")
+
+    monkeypatch.setattr(torch, "as_tensor", refuse)
+    host = torch.ones(8, 4)
+    with pytest.raises(RuntimeError, match="simulated mapping failure") as info:
+        UnifiedTensor(host, None)
+    assert fake_cuda.registered == {} and fake_cuda.unregistered == [host.data_ptr()]  # the traceback still lives
+    del info
+
+
+# -- finding 6: unregister after a CUDA fault --------------------------------------------------------------------
+
+def test_unregister_runs_when_the_device_wait_fails(fake_cuda, monkeypatch):  # noqa: F811
+    host = torch.ones(8, 4)
+    ut = UnifiedTensor(host, None)
+
+    def sticky(*args):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(torch.cuda, "synchronize", sticky)
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        ut.release()
+    assert fake_cuda.registered == {} and fake_cuda.unregistered == [host.data_ptr()]
+
+
+# -- finding 7: CUDA initialized before asking about pins; one thread count that takes every core -------------
+
+def test_device_is_resolved_before_asking_whether_memory_is_pinned(fake_cuda, monkeypatch):  # noqa: F811
+    order = []
+    monkeypatch.setattr(unified, "_cuda_device", lambda device: order.append("device") or torch.device("cpu"))
+    monkeypatch.setattr(unified, "_pin_state", lambda t: order.append("pin state") or "none")
+    unified.pin_in_place(torch.ones(4)).unpin()
+    assert order == ["device", "pin state"]  # _cuda_device initializes CUDA (test_cuda_device_resolution)
+
+
+@pytest.mark.parametrize("cores, torch_t, gather_t", [(16, 16, 0), (16, 20, 0), (16, 0, 16), (2, 2, 0), (1, 2, 0)])
+def test_one_thread_count_that_takes_every_core_is_refused(cores, torch_t, gather_t):
+    with pytest.raises(ValueError, match=f"leaves none of the {cores} usable cores"):
+        split_threads(cores, torch_t, gather_t)
+
+
+def test_thread_defaults_when_torch_takes_every_core():
+    assert split_threads(1, 1, 0) == (1, 1)  # one core: nothing to split, as documented
+    assert default_gather_threads(16, cores=16) == 1  # a cpu store then gathers in the calling thread
+    assert default_gather_threads(4, cores=16) == 12
+    with pytest.raises(ConfigError, match="leaves none of the 4 usable cores"):
+        experiments.thread_budget(from_dict(GPUAccessConfig, {"torch_threads": 4}), cores=4)
+
+
+# -- finding 8: the store is closed when the sampler cannot be built; the sampler when the store's close fails --
+
+def _tiny_cfg() -> GPUAccessConfig:
+    return from_dict(GPUAccessConfig, {"graphs": ["rmat:0.0001"], "stores": ["cpu"], "epochs": 1,
+                                       "max_train_nodes": 64, "max_eval_nodes": 64})
+
+
+def test_store_is_closed_when_the_sampler_cannot_be_built(monkeypatch):
+    closed, real_make_store = [], experiments.make_store
+
+    def make_store(*args, **kwargs):
+        store = real_make_store(*args, **kwargs)
+        real_close = store.close
+        store.close = lambda: (closed.append(store.name), real_close())
+        return store
+
+    def broken_sampler(*args, **kwargs):
+        raise ValueError("simulated sampler bug")
+
+    monkeypatch.setattr(experiments, "make_store", make_store)
+    monkeypatch.setattr(experiments, "make_sampler", broken_sampler)
+    with pytest.raises(ValueError, match="simulated sampler bug"):
+        experiments.end_to_end(_tiny_cfg(), torch.device("cpu"), progress=False)
+    assert closed == ["cpu"]
+
+
+def test_sampler_is_closed_when_the_store_close_fails(monkeypatch):
+    closed, real_make_store, real_make_sampler = [], experiments.make_store, experiments.make_sampler
+
+    def make_store(*args, **kwargs):
+        store = real_make_store(*args, **kwargs)
+
+        def close():
+            raise RuntimeError("simulated close failure")
+        store.close = close
+        return store
+
+    def make_sampler(*args, **kwargs):
+        sampler = real_make_sampler(*args, **kwargs)
+        sampler.close = lambda: closed.append("sampler")
+        return sampler
+
+    monkeypatch.setattr(experiments, "make_store", make_store)
+    monkeypatch.setattr(experiments, "make_sampler", make_sampler)
+    with pytest.raises(RuntimeError, match="simulated close failure"):
+        experiments.end_to_end(_tiny_cfg(), torch.device("cpu"), progress=False)
+    assert closed == ["sampler"]
