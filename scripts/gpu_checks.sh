@@ -7,7 +7,7 @@
 # & co, the peers), .gpu/model (bf16 MiniLM), .gpu/graphs, .gpu/cifar10-jpeg. Each step says which piece it misses.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
-STUDY_TIMEOUT=${STUDY_TIMEOUT:-540}
+STUDY_TIMEOUT=${STUDY_TIMEOUT:-520}  # one study per 600 s call, after the wheel install
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WORKBENCH_BATCH=1 MPLBACKEND=Agg
 [ -f .gpu/model/config.json ] && export WORKBENCH_MINILM_DIR=$PWD/.gpu/model
 if ! git rev-parse HEAD >/dev/null 2>&1 && [ -z "${WORKBENCH_GIT_COMMIT:-}" ]; then
@@ -44,7 +44,8 @@ for s in $steps; do
     args=$(study_args "$s") || continue
     echo "== $s (gpu profile $args, at most ${STUDY_TIMEOUT}s)"
     # shellcheck disable=SC2086
-    timeout "$STUDY_TIMEOUT" python3 -m workbench run "$s" --profile gpu $args 2>&1 | tail -5
+    # SIGTERM at the time box: the runner marks the run failed and still writes the partial report
+    timeout -k 30 "$STUDY_TIMEOUT" python3 -m workbench run "$s" --profile gpu $args 2>&1 | tail -5
     d=$(ls -td reports/"$s"/*/ 2>/dev/null | head -1)
     [ -n "$d" ] && tar czf "$OUT/$s.tgz" -C "$d" . && echo "report: $OUT/$s.tgz"
   fi

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -28,9 +29,16 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signum} (e.g. `timeout`)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from . import notebooks, runner
+    if args.cmd in ("run", "run-all"):
+        # a time box (`timeout` sends SIGTERM) must still leave a run marked failed with its partial report
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.cmd == "list":
             print("\n\n".join(runner.describe(s) for s in notebooks.studies()))

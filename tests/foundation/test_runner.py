@@ -31,7 +31,7 @@ def test_run_writes_report_config_tables_and_index(root):
     run_dir = runner.run_study("tiny", "small", {"scale": 2}, root=root)
     cfg = _config(run_dir)
     assert cfg["status"] == "ok" and cfg["profile"] == "small"
-    assert cfg["parameters"] == {"n": 4, "scale": 2.0, "label": "profiled", "fail": False}  # full, not overrides
+    assert cfg["parameters"] == {"n": 4, "scale": 2.0, "label": "profiled", "fail": False, "sleep_s": 0.0}  # full, not overrides
     assert cfg["effective"] == cfg["parameters"]
     for key in ("git_commit", "python", "torch", "device", "versions", "started", "ended"):
         assert key in cfg
@@ -58,7 +58,7 @@ def test_failed_run_is_marked_and_index_stays_valid(root):
 
 
 @pytest.mark.parametrize("profile,overrides,message", [
-    (None, {"nn": 3}, r"unknown parameter\(s\) \['nn'\].*valid names: \['fail', 'label', 'n', 'scale'\]"),
+    (None, {"nn": 3}, r"unknown parameter\(s\) \['nn'\].*valid names: \['fail', 'label', 'n', 'scale', 'sleep_s'\]"),
     (None, {"n": "three"}, r"parameter 'n' must be int"),
     ("bad", {}, r"unknown parameter\(s\) \['nn'\]"),
     ("nope", {}, r"no profile 'nope'.*known profiles: \['bad', 'small'\]"),
@@ -79,3 +79,28 @@ def test_cli_reports_bad_parameters_and_lists(root, monkeypatch, capsys):
     assert cli_main(["list"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"n\s+int\s+= 10\s+how many integers to sum", out)
+
+
+def test_sigterm_leaves_a_failed_run_with_its_partial_report(root):
+    """`timeout` sends SIGTERM: the run is marked failed, with the cells done so far in report.html."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    (root / "pyproject.toml").write_text("")
+    (root / "workbench").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "run", "tiny", "-p", "sleep_s=120"], cwd=root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    while time.time() < deadline and not list((root / "reports").glob("tiny/*/effective_config.json")):
+        time.sleep(0.5)  # the config cell has run: the kernel is inside the sleeping cell
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    (run_dir,) = (root / "reports" / "tiny").iterdir()
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["status"] == "failed" and "signal" in record["error"]
+    assert (run_dir / "report.html").exists()
