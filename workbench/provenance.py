@@ -54,6 +54,9 @@ def environment() -> dict[str, object]:
         "cuda": torch.version.cuda if cuda else None,
         "device": torch.cuda.get_device_name(0) if cuda else f"cpu ({platform.machine()})",
         "cpu_threads": torch.get_num_threads(),
+        # TF32 changes float32 matmul/convolution results on Ampere+ GPUs (cuDNN allows it by default)
+        "tf32": ({"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}
+                 if cuda else None),
         "versions": versions(),
         # settings that change what a run reads (e.g. WORKBENCH_MINILM_DIR: which copy of the encoder)
         "workbench_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("WORKBENCH_")},

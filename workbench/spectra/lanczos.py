@@ -39,8 +39,9 @@ def rademacher(dim: int, generator: torch.Generator | None = None, dtype=torch.f
     """A random ±1 vector, normalised to unit length."""
     # draw where the generator lives (a CUDA generator cannot fill a CPU tensor), then move
     gen_device = generator.device if generator is not None else "cpu"
-    v = torch.randint(0, 2, (dim,), generator=generator, dtype=torch.int8, device=gen_device).to(dtype) * 2 - 1
-    return (v / dim ** 0.5).to(device)
+    # move the int8 draw (1 byte per entry), then convert and scale where the vector will live
+    v = torch.randint(0, 2, (dim,), generator=generator, dtype=torch.int8, device=gen_device).to(device)
+    return v.to(dtype).mul_(2).sub_(1).div_(dim ** 0.5)
 
 
 def eigh_tridiagonal(alpha, beta) -> tuple[np.ndarray, np.ndarray]:

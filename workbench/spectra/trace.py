@@ -16,7 +16,8 @@ def hutchinson(matvec: MatVec, dim: int, probes: int, generator: torch.Generator
     samples = []
     for _ in range(probes):
         gen_device = generator.device if generator is not None else "cpu"
-        z = (torch.randint(0, 2, (dim,), generator=generator, device=gen_device) * 2 - 1).to(dtype=dtype, device=device)
+        z = torch.randint(0, 2, (dim,), generator=generator, dtype=torch.int8, device=gen_device).to(device)
+        z = z.to(dtype).mul_(2).sub_(1)
         samples.append(float(torch.dot(z, matvec(z).to(dtype))))
     t = torch.tensor(samples, dtype=torch.float64)
     se = float(t.std(unbiased=True)) / math.sqrt(probes) if probes > 1 else float("nan")

@@ -60,11 +60,13 @@ def cosine(base_lr: float, total_steps: int) -> Callable[[int], float]:
 
 def train_epochs(model: nn.Module, x, y, x_eval, y_eval, *, epochs: int, batch_size: int, lr: float,
                  optimizer: str = "sgd", momentum: float = 0.9, schedule: str = "constant", seed: int = 0,
-                 on_step: OnStep | None = None) -> list[dict]:
+                 on_step: OnStep | None = None,
+                 on_epoch: Callable[[int, nn.Module], None] | None = None) -> list[dict]:
     """Train, return one row per epoch: epoch, wall_s (training time only), train_loss, eval_loss, eval_acc, lr.
 
     ``schedule`` is ``"constant"`` or ``"cosine"`` (to zero over all steps). ``on_step(step, model, xb, yb, opt)``
-    runs before each step (the SLQ learner sets the learning rate and momentum there).
+    runs before each step (the SLQ learner sets the learning rate and momentum there); ``on_epoch(epoch,
+    model)`` after each epoch (e.g. to keep snapshots: one optimizer throughout, so momentum carries over).
     """
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
@@ -77,7 +79,8 @@ def train_epochs(model: nn.Module, x, y, x_eval, y_eval, *, epochs: int, batch_s
         model.train()
         t0, losses = time.perf_counter(), []
         for idx in minibatches(len(x), batch_size, g):
-            xb, yb = x[idx.to(x.device)], y[idx.to(x.device)]
+            idx = idx.to(x.device)
+            xb, yb = x[idx], y[idx]
             if on_step is not None:
                 on_step(step, model, xb, yb, opt)
             else:
@@ -87,11 +90,14 @@ def train_epochs(model: nn.Module, x, y, x_eval, y_eval, *, epochs: int, batch_s
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(loss.item())
+            losses.append(loss.detach())  # no host sync per step; summed at the epoch's end
             step += 1
         wall += time.perf_counter() - t0
         ev_loss, ev_acc = evaluate(model, x_eval, y_eval)
-        rows.append({"epoch": epoch, "wall_s": wall, "train_loss": sum(losses) / max(len(losses), 1),
+        train_loss = float(torch.stack(losses).mean()) if losses else float("nan")
+        rows.append({"epoch": epoch, "wall_s": wall, "train_loss": train_loss,
                      "eval_loss": ev_loss, "eval_acc": ev_acc, "lr": opt.param_groups[0]["lr"],
                      "momentum": opt.param_groups[0].get("momentum", float("nan"))})
+        if on_epoch is not None:
+            on_epoch(epoch, model)
     return rows
