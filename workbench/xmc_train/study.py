@@ -181,7 +181,7 @@ def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, ch
     tcfg = cfg.train_config(**train_over)
     test = prep.test.to(resolve_device(cfg.device))
     loss = cfg.loss_for(sampler)
-    tags = {"sampler": sampler, "heads": heads, "loss": loss, "batch_size": tcfg.batch_size}
+    tags = {"sampler": sampler, "heads": heads, "loss_fn": loss, "batch_size": tcfg.batch_size}
     ev = (lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha)) if tcfg.eval_every >= 0 else None
     tr = Trainer(model, s, build_loss(loss, **cfg.loss_params(loss)), tcfg, evaluate=ev, checkpoint=checkpoint,
                  tags=tags, progress=progress)
@@ -232,7 +232,7 @@ def ngame_classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, m1: XMCMod
     tcfg = cfg.train_config(epochs=cfg.ngame_m4_epochs)
     test = prep.test.to(resolve_device(cfg.device))
     loss = build_loss("triplet", margin=0.2, hardest=5, weight_temperature=0.0, positives=3)
-    tags = {"sampler": "ngame M-IV", "heads": "de+clf", "loss": "triplet", "batch_size": tcfg.batch_size}
+    tags = {"sampler": "ngame M-IV", "heads": "de+clf", "loss_fn": "triplet", "batch_size": tcfg.batch_size}
     tr = Trainer(model, s, loss, tcfg, evaluate=lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha),
                  tags=tags, progress=progress, train_heads=("clf",))
     return [{**r, "wall_s": r["wall_s"] + wall_offset} for r in tr.run()], model

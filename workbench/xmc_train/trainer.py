@@ -34,6 +34,10 @@ from ..io import atomic_write
 from .models import XMCModel
 
 TIMERS = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
+# columns the trainer writes itself: a tag of the same name would be overwritten in training rows and kept in
+# evaluation rows, one column with two meanings (a "loss" tag naming the loss function did exactly that)
+ROW_KEYS = frozenset({"step", "epoch", "wall_s", *TIMERS, "steps", "peak_mem_mb", "tokens_per_step", "seqs_per_s",
+                      "loss", "lr", "eval_s"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +132,8 @@ class Trainer:
         self.ckpt = Path(checkpoint) if checkpoint else None
         getattr(sampler, "bind", lambda view: None)(self.model)  # the ModelView samplers read between refreshes
         self.tags, self.progress = dict(tags or {}), progress
+        if clash := sorted(ROW_KEYS & set(self.tags)):
+            raise ValueError(f"tags {clash} would overwrite the trainer's own row columns; rename them")
         self.total = planned_steps(len(model.queries), cfg)
         self.opt = _optimizer(model, cfg)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _schedule(self.total, cfg.warmup_frac))
