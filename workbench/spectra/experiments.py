@@ -29,6 +29,11 @@ def setup(cfg) -> tuple[torch.device, Images]:
     dev = resolve_device(cfg.device)
     if dev.type == "cpu" and cfg.cpu_threads > 0:
         torch.set_num_threads(cfg.cpu_threads)
+    if dev.type == "cuda":
+        # curvature at <= 1e-4 relative error needs full float32 products: TF32 (cuDNN's default for convolutions
+        # on Ampere and later) rounds to a 10-bit mantissa, ~1e-3. The run record shows the setting.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     data = load_images(cfg.dataset, cfg.data_path, n_train=cfg.n_train or None, seed=cfg.seed)
     return dev, data.to(dev)
 
