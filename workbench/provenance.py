@@ -24,12 +24,16 @@ def git_commit(path: Path | None = None) -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         stated = os.environ.get("WORKBENCH_GIT_COMMIT")
         return f"{stated} (stated by WORKBENCH_GIT_COMMIT: no checkout here)" if stated else "unknown"
+    try:
+        # the first status after a clone re-reads every notebook through the nbstripout filter: allow time
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return sha + " (uncommitted changes not checked: git status failed)"
+    return sha + ("-dirty" if dirty else "")
 
 
 def versions() -> dict[str, str]:
