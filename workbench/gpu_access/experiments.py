@@ -7,14 +7,14 @@ import pandas as pd
 import torch
 
 from ..config import ConfigError
-from ..device import resolve_device
+from ..device import resolve_device, usable_cores
 from .bench import gather_sweep, h2d_bandwidth
 from .catalog import GraphUnavailable, load_graph
 from .policy import AutoPolicy
 from .sampling import make_sampler
 from .stores import STORES, make_store
 from .study import GPUAccessConfig
-from .threads import split_threads, usable_cores
+from .threads import split_threads
 from .train import train_graphsage
 
 

@@ -9,15 +9,7 @@ every measurement.
 """
 from __future__ import annotations
 
-import os
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, which containers and ``taskset`` narrow)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+from ..device import usable_cores
 
 
 def split_threads(cores: int, torch_threads: int = 0, gather_threads: int = 0) -> tuple[int, int]:

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..device import usable_cores
 from ..xmc.dataset import XMCDataset
 from ..xmc.metrics import propensity, xmc_metrics
 from .evaluate import METRICS, popularity_metrics
@@ -60,14 +61,6 @@ def _quiet_native_output():
         for fd, dup in saved.items():
             os.dup2(dup, fd)
             os.close(dup)
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def parabel_topk(data: XMCDataset, n_trees: int = 3, k: int = 100, beam: int = 10, threads: int = 0):
