@@ -55,6 +55,14 @@ def test_compare_samplers_on_toy(tmp_path):
     assert not (tmp_path / "ck").exists(), "checkpoints are removed once the comparison is complete"
 
 
+def test_epochs_trained_counts_epochs_reached():
+    from workbench.xmc_train.study import epochs_trained
+    rows = [{"step": 0, "P@1": 1.0}, {"step": 4, "loss": 1.0}, {"step": 5, "loss": 1.0}, {"step": 5, "P@1": 2.0}]
+    assert epochs_trained(rows, n_queries=100, batch_size=32) == 2  # 4 steps an epoch; step 5 is in epoch 2
+    assert epochs_trained(rows[:2], n_queries=100, batch_size=32) == 1
+    assert epochs_trained(rows[:1], n_queries=100, batch_size=32) == 0
+
+
 @with_cuda
 def test_build_model_initialises_classifier_on_device(device):
     # the label encoding of init_classifier must run on the study's device, not on the CPU of a GPU run

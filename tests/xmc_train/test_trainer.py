@@ -136,6 +136,23 @@ def test_stale_label_cache_trains_and_skips_negatives_encoding():
     assert rows[0]["refresh_s"] > 0
 
 
+def test_seq_len_is_the_padded_length_of_the_encoded_batches():
+    """One step of in_batch: the queries' batch and the pool's batch are each cut to their longest text, so the
+    row's seq_len is their padded token count over their sequence count, computed here from the tables."""
+    m, s, _ = setup("in_batch")
+    seen = []
+    inner = s.sample
+    s.sample = lambda q, g: seen.append(inner(q, g)) or seen[-1]
+    rows = Trainer(m, s, build_loss("softmax"), TrainConfig(epochs=1, batch_size=40, max_steps=1, log_every=1,
+                                                           device="cpu"), progress=False).run()
+    b = seen[0]
+    q_len, l_len = m.queries.lengths[b.queries], m.labels.lengths[b.pool]
+    expect = (len(q_len) * q_len.max() + len(l_len) * l_len.max()) / (len(q_len) + len(l_len))
+    assert rows[0]["seq_len"] == pytest.approx(float(expect))
+    assert rows[0]["seq_len"] > rows[0]["tokens_per_step"] / (len(q_len) + len(l_len))  # padding counted
+    assert rows[0]["seq_len"] <= 12
+
+
 def test_checkpoint_with_other_config_refuses(tmp_path):
     m, s, _ = setup()
     Trainer(m, s, build_loss("softmax"), TrainConfig(epochs=1, batch_size=60, device="cpu"), checkpoint=tmp_path / "c",

@@ -10,7 +10,8 @@ from typing import Callable
 
 import torch
 
-from .study import NegativeMiningConfig, Prepared, head_rows, ngame_classifier_stage, schedule_rows, train_sampler
+from .study import (NegativeMiningConfig, Prepared, epochs_trained, head_rows, ngame_classifier_stage, schedule_rows,
+                    train_sampler)
 
 
 @dataclasses.dataclass
@@ -44,7 +45,7 @@ def compare_samplers(cfg: NegativeMiningConfig, prep: Prepared, on_rows: Callabl
         batches = [rows]
         out.heads += head_rows(cfg, prep, model, name)
         if name == "ngame":
-            out.schedule = schedule_rows(sampler, cfg.epochs)
+            out.schedule = schedule_rows(sampler, epochs_trained(rows, len(prep.train), cfg.batch_size))
             if cfg.ngame_m4_epochs > 0:
                 m4_rows, m4 = ngame_classifier_stage(cfg, prep, model, wall_offset=rows[-1]["wall_s"],
                                                      progress=progress)

@@ -52,6 +52,10 @@ class TokenTable:
         """Real tokens in ``rows`` (the work an encoder pass does on them, up to padding)."""
         return int(self.lengths[rows.to(self.lengths.device)].sum())
 
+    def padded_tokens(self, rows: torch.Tensor) -> int:
+        """Token positions an encoder pass over ``rows`` computes: rows x the longest of them (:meth:`batch`)."""
+        return len(rows) * int(self.lengths[rows.to(self.lengths.device)].max()) if len(rows) else 0
+
 
 def tokenize(tokenizer, texts: list[str], max_length: int, cache_dir=None) -> TokenTable:
     """``texts`` as a :class:`TokenTable` (truncated to ``max_length`` tokens incl. [CLS]/[SEP], padded with the

@@ -8,6 +8,7 @@ measures peak memory (CUDA) or the token proxy (CPU) per batch size.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import torch
@@ -239,8 +240,16 @@ def ngame_classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, m1: XMCMod
 
 
 def schedule_rows(sampler, epochs: int) -> list[dict]:
-    """NGAME's cluster size per epoch with the re-clustering cost where one happened (0 elsewhere)."""
+    """NGAME's cluster size per epoch with the re-clustering cost where one happened (0 elsewhere), for the
+    ``epochs`` the run trained (a time budget or ``max_steps`` can stop it before the configured count)."""
     cost = {c["epoch"]: c for c in getattr(sampler, "costs", [])}
     return [{"epoch": e, "cluster_size": sampler.cluster_size(e), "refresh_s": cost.get(e, {}).get("refresh_s", 0.0),
              "encode_s": cost.get(e, {}).get("encode_s", 0.0), "cluster_s": cost.get(e, {}).get("cluster_s", 0.0)}
             for e in range(epochs)]
+
+
+def epochs_trained(rows: list[dict], n_queries: int, batch_size: int) -> int:
+    """Epochs a run's training steps reached into (0 when it took none)."""
+    from .trainer import steps_per_epoch
+    last = max((r["step"] for r in rows), default=0)
+    return math.ceil(last / steps_per_epoch(n_queries, batch_size))

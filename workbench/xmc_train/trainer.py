@@ -16,8 +16,9 @@ Rows (one per ``log_every`` steps and per evaluation): step, epoch, wall_s (trai
 and checkpoint time excluded), sample_s / refresh_s / encode_s / loss_s / backward_s (seconds summed over the
 interval; on CUDA measured with synchronisation), peak_mem_mb (CUDA max allocated during the interval's training
 steps, the sampler's per-epoch refresh and evaluations excluded: those would set a floor unrelated to the batch;
-NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy of activation memory), seqs_per_s,
-loss, lr, and at evaluation points the metrics of :mod:`.evaluate` plus eval_s.
+NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy of activation memory), seqs_per_s
+(sequences encoded per second of encode + loss + backward time), seq_len (mean padded length of those sequences:
+each encoder batch is cut to its longest text, so this is the length a bare-encoder reference should use), loss, lr, and at evaluation points the metrics of :mod:`.evaluate` plus eval_s.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ TIMERS = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
 # columns the trainer writes itself: a tag of the same name would be overwritten in training rows and kept in
 # evaluation rows, one column with two meanings (a "loss" tag naming the loss function did exactly that)
 ROW_KEYS = frozenset({"step", "epoch", "wall_s", *TIMERS, "steps", "peak_mem_mb", "tokens_per_step", "seqs_per_s",
-                      "loss", "lr", "eval_s"})
+                      "seq_len", "loss", "lr", "eval_s"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,17 +274,18 @@ class Trainer:
             iv[k] += v
         iv["steps"] += 1
         iv["loss"] += loss
-        enc_rows = [batch.queries]
-        if "de" in self.model.heads.split("+") and not self.model.freeze_encoder:
-            enc_rows.append(batch.pool if fresh is None else batch.pool[fresh.cpu()])
-        iv["seqs"] += sum(len(r) for r in enc_rows) if not self.model.freeze_encoder else 0
-        iv["tokens"] += (self.model.queries.tokens(batch.queries)
-                         + (self.model.labels.tokens(enc_rows[1]) if len(enc_rows) > 1 else 0)
-                         if not self.model.freeze_encoder else 0)
+        if self.model.freeze_encoder:  # nothing is encoded with gradients
+            return
+        encoded = [(self.model.queries, batch.queries)]
+        if "de" in self.model.heads.split("+"):
+            encoded.append((self.model.labels, batch.pool if fresh is None else batch.pool[fresh.cpu()]))
+        iv["seqs"] += sum(len(rows) for _, rows in encoded)
+        iv["tokens"] += sum(table.tokens(rows) for table, rows in encoded)
+        iv["padded"] += sum(table.padded_tokens(rows) for table, rows in encoded)
 
     # ----- rows -----------------------------------------------------------------------------------------
     def _new_interval(self) -> dict:
-        return {**dict.fromkeys(TIMERS, 0.0), "steps": 0, "loss": 0.0, "seqs": 0, "tokens": 0,
+        return {**dict.fromkeys(TIMERS, 0.0), "steps": 0, "loss": 0.0, "seqs": 0, "tokens": 0, "padded": 0,
                 "peak_mb": 0.0 if self.device.type == "cuda" else float("nan")}
 
     def _base_row(self) -> dict:
@@ -295,6 +297,7 @@ class Trainer:
         self.rows.append({**self._base_row(), **{k: iv[k] for k in TIMERS}, "steps": iv["steps"],
                           "peak_mem_mb": iv["peak_mb"], "tokens_per_step": iv["tokens"] / n,
                           "seqs_per_s": iv["seqs"] / busy if busy > 0 else float("nan"),
+                          "seq_len": iv["padded"] / iv["seqs"] if iv["seqs"] else float("nan"),
                           "loss": iv["loss"] / n, "lr": self.sched.get_last_lr()[0]})
         self._interval = self._new_interval()
 
