@@ -8,6 +8,7 @@ array interface replaced by a CPU tensor holding the interface object), plus sim
 Not proven: what a real driver reports (sticky errors, locked-memory limits), that torch's ``is_pinned()`` sees
 registrations after ``torch.cuda.init()``, or the order of events on a GPU (the ``cuda`` tests check those).
 """
+import dataclasses
 import gc
 import types
 
@@ -288,3 +289,13 @@ def test_sampler_is_closed_when_the_store_close_fails(monkeypatch):
     with pytest.raises(RuntimeError, match="simulated close failure"):
         experiments.end_to_end(_tiny_cfg(), torch.device("cpu"), progress=False)
     assert closed == ["sampler"]
+
+
+def test_gpu_sampler_on_a_cpu_run_is_refused_before_any_graph_is_loaded(monkeypatch):
+    def no_load(*args, **kwargs):
+        raise AssertionError("the graph was loaded before the sampler was checked")
+
+    monkeypatch.setattr(experiments, "load_graph", no_load)
+    cfg = dataclasses.replace(_tiny_cfg(), sampler="gpu")
+    with pytest.raises(ValueError, match="sampler='gpu'.*device is cpu"):
+        experiments.end_to_end(cfg, torch.device("cpu"), progress=False)

@@ -59,6 +59,11 @@ def microbenchmark(cfg: GPUAccessConfig, device: torch.device,
 
 
 def _sampler_name(cfg: GPUAccessConfig, device: torch.device) -> str:
+    """The neighbour sampler of a run: ``cfg.sampler``, or for ``auto`` the one on the run's device. A ``gpu``
+    sampler on a CPU run is refused here, before any graph is loaded."""
+    if cfg.sampler == "gpu" and device.type != "cuda":
+        raise ValueError(f"sampler='gpu' samples on a CUDA device, but this run's device is {device}; "
+                         "use sampler='auto' (the device's own) or 'cpu'")
     if cfg.sampler != "auto":
         return cfg.sampler
     return "gpu" if device.type == "cuda" else "cpu"
