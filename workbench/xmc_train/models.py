@@ -62,9 +62,14 @@ class XMCModel(nn.Module):
         was = self.encoder.training
         self.encoder.eval()
         autocast = torch.autocast("cuda", torch.bfloat16) if self.device.type == "cuda" else _null()
+        # encoded in order of length, so each chunk is cut to a length close to its texts' (less padding)
+        order = torch.argsort(table.lengths[rows_.to(table.lengths.device)].cpu(), stable=True)
         with autocast:
-            out = torch.cat([self.encoder(*table.batch(r, self.device)).float()
-                             for r in rows_.split(self.encode_batch)]) if len(rows_) else torch.zeros(0, self.encoder.dim)
+            chunks = [self.encoder(*table.batch(rows_[o], self.device)).float()
+                      for o in order.split(self.encode_batch)]
+        out = torch.zeros(len(rows_), self.encoder.dim, device=self.device)
+        if chunks:
+            out[order.to(self.device)] = torch.cat(chunks)
         self.encoder.train(was)
         if self.freeze_encoder:
             self._frozen[key] = out
