@@ -38,6 +38,8 @@ def test_bad_values_raise():
         from_dict(NegativeMiningConfig, {"loss_overrides": ["ngame"]})
     with pytest.raises(ConfigError):
         from_dict(NegativeMiningConfig, {"batch_sizes": 3})
+    with pytest.raises(ValueError, match="not among samplers"):
+        from_dict(NegativeMiningConfig, {"samplers": ["in_batch"], "bce_stage_after": ["ance"]})
 
 
 def test_compare_samplers_on_toy(tmp_path):
@@ -45,12 +47,20 @@ def test_compare_samplers_on_toy(tmp_path):
     from workbench.xmc_train.study import prepare
     from workbench.xmc_train.toy import toy_text_dataset
     cfg = NegativeMiningConfig(samplers=["in_batch", "ngame"], epochs=2, batch_size=32, eval_every=4, max_length=12,
-                               cluster_start=1, cluster_size_max=8, device="cpu")
+                               cluster_start=1, cluster_size_max=8, bce_stage_after=["in_batch"], device="cpu")
     prep = prepare(cfg, toy_text_dataset(n_train=100, n_test=30, num_labels=25))
     res = compare_samplers(cfg, prep, progress=False, checkpoint_dir=tmp_path / "ck")
     samplers = {r["sampler"] for r in res.rows}
-    assert samplers == {"in_batch", "ngame", "ngame M-IV"}
-    assert [h["head"] for h in res.heads] == ["de", "clf", "fused"]
+    assert samplers == {"in_batch", "in_batch +BCE clf", "ngame", "ngame M-IV"}
+    assert [(h["sampler"], h["head"]) for h in res.heads] == [
+        (s, h) for s in ("in_batch +BCE clf", "ngame M-IV") for h in ("de", "clf", "fused")]
+    bce = [r for r in res.rows if r["sampler"] == "in_batch +BCE clf"]
+    in_batch = [r for r in res.rows if r["sampler"] == "in_batch"]
+    assert bce[0]["wall_s"] >= in_batch[-1]["wall_s"], "the stage's curve continues the encoder's"
+    assert {r["loss_fn"] for r in bce} == {"bce"}
+    # the stage's DE head is the trained in_batch encoder, unchanged by the stage (frozen)
+    de = next(h for h in res.heads if h["sampler"] == "in_batch +BCE clf" and h["head"] == "de")
+    assert de["P@1"] == pytest.approx(in_batch[-1]["P@1"])
     assert [s["cluster_size"] for s in res.schedule] == [1, 2]
     assert not (tmp_path / "ck").exists(), "checkpoints are removed once the comparison is complete"
 

@@ -10,8 +10,8 @@ from typing import Callable
 
 import torch
 
-from .study import (NegativeMiningConfig, Prepared, epochs_trained, head_rows, ngame_classifier_stage, schedule_rows,
-                    train_sampler)
+from .study import (NegativeMiningConfig, Prepared, epochs_trained, full_bce_stage, head_rows, ngame_classifier_stage,
+                    schedule_rows, train_sampler)
 
 
 @dataclasses.dataclass
@@ -30,7 +30,8 @@ def config_key(cfg) -> str:
 def compare_samplers(cfg: NegativeMiningConfig, prep: Prepared, on_rows: Callable[[list[dict]], object] | None = None,
                      progress: bool = True, checkpoint_dir: str | Path | None = None) -> Comparison:
     """Train each of ``cfg.samplers`` from the same start; ``on_rows`` gets each run's rows as it finishes.
-    After ``ngame`` (M1), its M-IV classifier stage runs when ``ngame_m4_epochs`` > 0.
+    After ``ngame`` (M1), its M-IV classifier stage runs when ``ngame_m4_epochs`` > 0; after each sampler in
+    ``bce_stage_after``, a full-BCE classifier stage on its frozen encoder.
 
     With ``checkpoint_dir`` every sampler's run checkpoints there (every ``checkpoint_minutes``) under a name
     keyed by sampler and config, so re-running after a crash resumes each run where it stopped, finished runs
@@ -51,6 +52,10 @@ def compare_samplers(cfg: NegativeMiningConfig, prep: Prepared, on_rows: Callabl
                                                      progress=progress)
                 batches.append(m4_rows)
                 out.heads += head_rows(cfg, prep, m4, "ngame M-IV")
+        if name in cfg.bce_stage_after:
+            bce_rows, bce = full_bce_stage(cfg, prep, model, name, wall_offset=rows[-1]["wall_s"], progress=progress)
+            batches.append(bce_rows)
+            out.heads += head_rows(cfg, prep, bce, f"{name} +BCE clf")
         for b in batches:
             out.rows += b
             if on_rows:

@@ -67,6 +67,8 @@ class NegativeMiningConfig:
     eval_every: int = 8
     fuse_alpha: float = 0.5
     ngame_m4_epochs: int = 1
+    bce_stage_after: list[str] = dataclasses.field(default_factory=list)
+    bce_stage_epochs: int = 1
     memory_cap_fraction: float = 0.0
     memory_batch_sizes: list[int] = dataclasses.field(default_factory=lambda: [32, 128])
     memory_steps: int = 2
@@ -87,6 +89,11 @@ class NegativeMiningConfig:
             if not loss:
                 raise ValueError(f"loss_overrides entries are 'sampler:loss', got {item!r}")
             SAMPLERS.get(name), LOSSES.get(loss)
+        for name in self.bce_stage_after:
+            if name not in self.samplers:
+                raise ValueError(f"bce_stage_after names {name!r}, which is not among samplers {self.samplers}")
+        if self.bce_stage_epochs < 1:
+            raise ValueError(f"bce_stage_epochs must be >= 1, got {self.bce_stage_epochs}")
         if not 0 <= self.memory_cap_fraction <= 1:
             raise ValueError(f"memory_cap_fraction must be in [0, 1], got {self.memory_cap_fraction}")
         if self.heads not in HEADS:
@@ -219,24 +226,42 @@ def head_rows(cfg: NegativeMiningConfig, prep: Prepared, model: XMCModel, sample
             for h in ("de", "clf", "fused")]
 
 
-def ngame_classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, m1: XMCModel, wall_offset: float = 0.0,
-                           progress: bool = True) -> tuple[list[dict], XMCModel]:
-    """NGAME M-IV: one-vs-all classifiers on the frozen M1 encoder, initialised from the label embeddings,
-    trained on clustered batches with the 3 least similar positives and 5 hardest in-pool negatives per query
-    (margin 0.2); evaluated fused (``fuse_alpha`` DE + rest classifier). Rows are tagged ``ngame M-IV``, their
-    ``wall_s`` shifted by ``wall_offset`` (M1's training time) so the curve continues M1's."""
-    from ..samplers.ngame import NgameSampler
-    model = XMCModel(m1.encoder, prep.train, prep.labels, heads="de+clf", freeze_encoder=True)
+def classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, trained: XMCModel, sampler, loss: str,
+                     loss_params: dict, epochs: int, tag: str, wall_offset: float = 0.0,
+                     progress: bool = True) -> tuple[list[dict], XMCModel]:
+    """One-vs-all classifiers on the frozen encoder of a ``trained`` dual encoder, initialised from its label
+    embeddings, trained ``epochs`` with ``sampler`` and the ``loss`` named (classifier head only), evaluated fused
+    (``fuse_alpha`` DE + rest classifier). Rows are tagged ``tag``, their ``wall_s`` shifted by ``wall_offset``
+    (the encoder's training time) so the curve continues the encoder's."""
+    model = XMCModel(trained.encoder, prep.train, prep.labels, heads="de+clf", freeze_encoder=True)
     model.init_classifier()
-    s = NgameSampler(prep.data.Y_train, dataclasses.replace(cfg.sampler_config(), cluster_start=0),
-                     fixed_size=cfg.cluster_size_max)
-    tcfg = cfg.train_config(epochs=cfg.ngame_m4_epochs)
+    tcfg = cfg.train_config(epochs=epochs)
     test = prep.test.to(resolve_device(cfg.device))
-    loss = build_loss("triplet", margin=0.2, hardest=5, weight_temperature=0.0, positives=3)
-    tags = {"sampler": "ngame M-IV", "heads": "de+clf", "loss_fn": "triplet", "batch_size": tcfg.batch_size}
-    tr = Trainer(model, s, loss, tcfg, evaluate=lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha),
+    tags = {"sampler": tag, "heads": "de+clf", "loss_fn": loss, "batch_size": tcfg.batch_size}
+    tr = Trainer(model, sampler, build_loss(loss, **loss_params), tcfg, evaluate=lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha),
                  tags=tags, progress=progress, train_heads=("clf",))
     return [{**r, "wall_s": r["wall_s"] + wall_offset} for r in tr.run()], model
+
+
+def ngame_classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, m1: XMCModel, wall_offset: float = 0.0,
+                           progress: bool = True) -> tuple[list[dict], XMCModel]:
+    """NGAME M-IV (tagged ``ngame M-IV``): the classifier stage on clustered batches with the 3 least similar
+    positives and 5 hardest in-pool negatives per query (triplet, margin 0.2), ``ngame_m4_epochs`` epochs."""
+    from ..samplers.ngame import NgameSampler
+    s = NgameSampler(prep.data.Y_train, dataclasses.replace(cfg.sampler_config(), cluster_start=0),
+                     fixed_size=cfg.cluster_size_max)
+    params = {"margin": 0.2, "hardest": 5, "weight_temperature": 0.0, "positives": 3}
+    return classifier_stage(cfg, prep, m1, s, "triplet", params, cfg.ngame_m4_epochs, "ngame M-IV", wall_offset,
+                            progress)
+
+
+def full_bce_stage(cfg: NegativeMiningConfig, prep: Prepared, trained: XMCModel, name: str,
+                   wall_offset: float = 0.0, progress: bool = True) -> tuple[list[dict], XMCModel]:
+    """The issue's strongest simple recipe after a dual encoder (tagged ``<name> +BCE clf``): the classifier
+    stage with the full BCE over every label (``full`` sampler, prior logit), ``bce_stage_epochs`` epochs."""
+    s = build_sampler("full", prep.data.Y_train, cfg.sampler_config())
+    return classifier_stage(cfg, prep, trained, s, "bce", cfg.loss_params("bce"), cfg.bce_stage_epochs,
+                            f"{name} +BCE clf", wall_offset, progress)
 
 
 def schedule_rows(sampler, epochs: int) -> list[dict]:
