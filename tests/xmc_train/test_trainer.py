@@ -136,6 +136,15 @@ def test_stale_label_cache_trains_and_skips_negatives_encoding():
     assert rows[0]["refresh_s"] > 0
 
 
+def test_last_step_is_evaluated_once():
+    """eval_every hits the last step and the last log row is flushed after it: one evaluation, not two."""
+    m, s, test = setup("in_batch")
+    cfg = TrainConfig(epochs=1, batch_size=40, eval_every=3, log_every=2, device="cpu")  # 120 points: 3 steps
+    rows = Trainer(m, s, build_loss("softmax"), cfg, progress=False, evaluate=lambda: evaluate(m, DATA, test)).run()
+    assert [r["step"] for r in rows if "P@1" in r] == [0, 3]
+    assert [r["step"] for r in rows if "loss" in r] == [2, 3]
+
+
 def test_seq_len_is_the_padded_length_of_the_encoded_batches():
     """One step of in_batch: the queries' batch and the pool's batch are each cut to their longest text, so the
     row's seq_len is their padded token count over their sequence count, computed here from the tables."""

@@ -173,8 +173,8 @@ class Trainer:
         bar.close()
         if self._interval["steps"]:
             self._log_row()
-        if self.evaluate and not (self.rows and "P@1" in self.rows[-1] and self.rows[-1]["step"] == self.step):
-            self._eval_row()
+        if self.evaluate and not any("P@1" in r and r["step"] == self.step for r in self.rows[-2:]):
+            self._eval_row()  # unless this step was just evaluated (the last log row may follow that evaluation)
         if self.ckpt:
             self._save()
         return self.rows
