@@ -40,7 +40,7 @@ def test_full_loss_counts_label_zero_as_positive():
 
 def test_adaptivity_reference_excludes_label_zero_positive():
     W, h = torch.eye(3), torch.tensor([[5.0, 1.0, 0.0]])
-    rows = adaptivity_rows(h, W, torch.zeros(3), torch.tensor([[0, -1]]), {"exact": DRAWERS.get("exact")(3, 64)},
+    rows = adaptivity_rows(h, W, torch.tensor([[0, -1]]), {"exact": DRAWERS.get("exact")(3, 64)},
                            repeats=4, generator=torch.Generator().manual_seed(0))
     # the reference softmax must put no mass on label 0 (logit 5, a positive), like the exact drawer: with label
     # 0 left in, the reference gives it ~0.97 and the TV to the drawer's labels 1, 2 is ~0.97
@@ -71,3 +71,19 @@ def test_race_maintain_reads_weights_only_when_due():
     for step in range(10):
         _maintain(_Index(), p, m, step)
     assert m.reads == 2   # steps 0 and 5
+
+
+def test_output_bias_is_the_last_coordinate_of_the_label_vectors():
+    """logits = query(h) @ W.T = h w_l + c_l, for the full and the candidate path, and the exact drawer fed the
+    race's vectors samples from that softmax: a label with a large bias dominates its draws."""
+    model = BowSoftmax(num_features=5, num_labels=4, hidden=3, seed=0)
+    with torch.no_grad():
+        model.W[2, -1] = 20.0
+    h = torch.rand(2, 3, generator=torch.Generator().manual_seed(0))
+    want = h @ model.W[:, :3].T + model.W[:, 3]
+    torch.testing.assert_close(model.full_logits(h), want)
+    cand = torch.tensor([[2, 0], [1, 3]])
+    torch.testing.assert_close(model.candidate_logits(h, cand), want.gather(1, cand))
+    neg = DRAWERS.get("exact")(4, 64)(model.query(h), torch.full((2, 1), -1), model.W.detach(),
+                                      torch.Generator().manual_seed(1))
+    assert (neg.ids == 2).float().mean() > 0.95

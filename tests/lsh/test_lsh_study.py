@@ -49,7 +49,7 @@ def test_adaptivity_orders_exact_above_uniform_and_lsh_above_uniform():
     idx = build_index(LSHParams(K=5, L=6, cap=64), dim=d)
     idx.rehash(W)
     drawers = {s: DRAWERS.get(s)(N, 16, index=idx) for s in ("uniform", "exact", "lsh-embedding")}
-    rows = {r["sampler"]: r for r in adaptivity_rows(h, W, torch.zeros(N), pos, drawers, 4, g)}
+    rows = {r["sampler"]: r for r in adaptivity_rows(h, W, pos, drawers, 4, g)}
     assert rows["exact"]["mean_logit"] > rows["uniform"]["mean_logit"]
     assert rows["lsh-embedding"]["mean_rank"] < 0.7 * rows["uniform"]["mean_rank"]
     assert rows["lsh-embedding"]["top50_share"] > 2 * rows["uniform"]["top50_share"]  # uniform: ~budget*50/N/16

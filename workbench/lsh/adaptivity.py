@@ -1,7 +1,7 @@
 """How hard (adaptive) are a sampler's negatives, against the model's own softmax on held-out queries.
 
-For B held-out queries with hidden vectors h and the current output layer (W, c), the reference is the softmax
-of ``h W^T + c`` over each query's non-positive labels. Per drawer, over ``repeats`` draws:
+For B held-out query vectors q and the current label vectors W (the race's model folds its output bias into
+both: q = [h, 1], W = [w, c]), the reference is the softmax of ``q W^T`` over each query's non-positive labels. Per drawer, over ``repeats`` draws:
 
 * ``mean_logit``: mean logit of the valid sampled negatives;
 * ``mean_rank``: their mean rank among the query's labels by logit, as a fraction (0 = the top label);
@@ -10,7 +10,7 @@ of ``h W^T + c`` over each query's non-positive labels. Per drawer, over ``repea
 * ``tv`` / ``kl``: total variation and KL(sampler || softmax) between the drawer's empirical distribution over
   labels (counts over the draws) and the softmax. With few draws the empirical distribution is noisy, so
   uniform's TV is not exactly its true value; compare drawers at equal ``repeats``.
-Drawers get ``h`` as the query vector (LSH-Embedding, exact) and use W without the bias.
+Drawers get the same q and W (LSH-Embedding hashes q; exact samples from this very softmax).
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from .query import is_member, positive_mask
 
 
 @torch.no_grad()
-def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, bias: torch.Tensor, positives: torch.Tensor,
-                    drawers: dict[str, Drawer], repeats: int, generator: torch.Generator, top: int = 50) -> list[dict]:
-    """h (B, d), W (N, d), bias (N,), positives (B, P) padded with -1 -> one row per drawer."""
-    logits = h @ W.T + bias
+def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, drawers: dict[str, Drawer],
+                    repeats: int, generator: torch.Generator, top: int = 50) -> list[dict]:
+    """h (B, d) query vectors, W (N, d) label vectors, positives (B, P) padded with -1 -> one row per drawer."""
+    logits = h @ W.T
     is_pos = positive_mask(positives, logits.shape[1])
     masked = logits.masked_fill(is_pos, float("-inf"))
     logp = torch.log_softmax(masked, dim=1)

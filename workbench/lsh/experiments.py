@@ -48,9 +48,8 @@ def _probe(cfg: LSHStudyConfig, data: BowData, device: torch.device, rows: list[
         drawers = {s: DRAWERS.get(s)(data.num_labels, cfg.budget, index=index, label_order=order)
                    for s in cfg.adaptivity_samplers}
         with torch.no_grad():
-            h = model.hidden(*bag_tensors(data.X_test, held, device))
-        for r in adaptivity_rows(h, W, model.out_bias.weight.detach()[:, 0], pos, drawers,
-                                 cfg.adaptivity_repeats, gen):
+            q = model.query(model.hidden(*bag_tensors(data.X_test, held, device)))
+        for r in adaptivity_rows(q, W, pos, drawers, cfg.adaptivity_repeats, gen):
             rows.append({"dataset": data.name, "probed": cfg.adaptivity_method, "step": step, "train_s": train_s, **r})
     return on_eval
 

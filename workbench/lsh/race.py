@@ -52,7 +52,7 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
     model = BowSoftmax(data.num_features, data.num_labels, hidden, seed).to(device)
     opts = optimizers(model, lr, dense_output=name == "full")
     gen = torch.Generator(device=device).manual_seed(seed)
-    index = build_index(params, hidden, device) if name.startswith("lsh") else None
+    index = build_index(params, model.W.shape[1], device) if name.startswith("lsh") else None
     draw = None if name == "full" else DRAWERS.get(name)(
         data.num_labels, budget, index=index, label_order=data.label_order().to(device), log_q=logq)
     rng = np.random.default_rng(seed)
@@ -85,7 +85,7 @@ def _maintain(index, params: LSHParams, model: BowSoftmax, step: int) -> float:
         return 0.0
     redraw = bool(params.redraw_every) and step > 0 and step % params.redraw_every == 0
     if not (redraw or step % params.rehash_every == 0):
-        return 0.0   # no copy of W here: an (N, hidden) clone every step would make the step O(N)
+        return 0.0   # no copy of W here: an (N, hidden + 1) clone every step would make the step O(N)
     W = model.W.detach().clone()   # a snapshot: log_q must describe what was hashed, not the moving weights
     return index.redraw(W) if redraw else index.rehash(W)
 
@@ -96,7 +96,7 @@ def _step(model, opts, data: BowData, batch: np.ndarray, draw, logq: bool, gen, 
     if draw is None:
         loss = full_loss(model, h, pos)
     else:
-        neg = draw(h.detach(), pos, model.W.detach(), gen)
+        neg = draw(model.query(h.detach()), pos, model.W.detach(), gen)
         loss = sampled_loss(model, h, pos, neg, logq)
     for o in opts:
         o.zero_grad(set_to_none=True)
