@@ -118,7 +118,7 @@ class LSHSampler(BaseSampler):
         W = self.snapshot
         qv = W[pos[:, 0].to(W.device)] if self.lsh.scheme == "label" else self._queries(queries.to(dev))
         neg = lsh_negatives(self.index, qv.to(dev).to(W.dtype), all_pos, k,
-                            (lambda ids: W[ids]) if self.lsh.log_q else None, dev_gen)
+                            (lambda ids: W.index_select(0, ids)) if self.lsh.log_q else None, dev_gen)
         labels = torch.cat([pos, neg.ids.cpu()], 1)
         valid = torch.cat([pos_valid, neg.valid.cpu()], 1)
         targets = torch.cat([pos_valid, torch.zeros((B, k), dtype=torch.bool)], 1)
