@@ -100,3 +100,16 @@ def test_config_rejects_bad_values_and_matches_notebook():
     fields = {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
     assert set(nb) == set(fields)
     assert {k: p.default for k, p in nb.items()} == fields
+
+
+def test_bucket_crowding_counts_labels_beyond_the_cap():
+    """Two tables over 12 labels, cap 4: table 0 puts 10 labels in one bucket (over the cap) and 2 in another;
+    table 1 spreads them 3 per bucket. Largest bucket 10; share over the cap (10/12 + 0) / 2."""
+    import types
+    from workbench.lsh.experiments import bucket_crowding
+    from workbench.lsh.tables import build_tables
+    codes = torch.stack([torch.tensor([0] * 10 + [1] * 2), torch.arange(12) // 3], 1)
+    tables = build_tables(codes, num_buckets=4, cap=4, generator=torch.Generator().manual_seed(0))
+    got = bucket_crowding(types.SimpleNamespace(tables=tables, cap=4))
+    assert got["largest_bucket"] == 10
+    assert got["over_cap_share"] == pytest.approx((10 / 12 + 0) / 2)

@@ -49,9 +49,21 @@ def _probe(cfg: LSHStudyConfig, data: BowData, device: torch.device, rows: list[
                    for s in cfg.adaptivity_samplers}
         with torch.no_grad():
             q = model.query(model.hidden(*bag_tensors(data.X_test, held, device)))
+        crowd = bucket_crowding(index) if index is not None else {}
         for r in adaptivity_rows(q, W, pos, drawers, cfg.adaptivity_repeats, gen):
-            rows.append({"dataset": data.name, "probed": cfg.adaptivity_method, "step": step, "train_s": train_s, **r})
+            lsh = r["sampler"].startswith("lsh")
+            rows.append({"dataset": data.name, "probed": cfg.adaptivity_method, "step": step, "train_s": train_s, **r,
+                         **{k: (v if lsh else float("nan")) for k, v in crowd.items()}})
     return on_eval
+
+
+def bucket_crowding(index) -> dict:
+    """How crowded the LSH tables are: ``largest_bucket`` (labels that hashed to the fullest bucket, before the
+    cap) and ``over_cap_share`` (share of labels in buckets holding more than ``cap``, of which only a random
+    ``cap`` can be drawn: there the sampler is uniform within the crowd, not adaptive)."""
+    full = index.tables.full
+    over = torch.where(full > index.cap, full, torch.zeros_like(full)).sum(1).float() / index.tables.num_labels
+    return {"largest_bucket": int(full.max()), "over_cap_share": float(over.mean())}
 
 
 def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device) -> tuple[list[dict], list[dict]]:
