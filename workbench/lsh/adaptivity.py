@@ -1,7 +1,8 @@
 """How hard (adaptive) are a sampler's negatives, against the model's own softmax on held-out queries.
 
 For B held-out query vectors q and the current label vectors W (the race's model folds its output bias into
-both: q = [h, 1], W = [w, c]), the reference is the softmax of ``q W^T`` over each query's non-positive labels. Per drawer, over ``repeats`` draws:
+both: q = [h, 1], W = [w, c]), the reference is the softmax of ``q W^T`` over each query's non-positive labels.
+Per drawer, over ``repeats`` draws:
 
 * ``mean_logit``: mean logit of the valid sampled negatives;
 * ``mean_rank``: their mean rank among the query's labels by logit, as a fraction (0 = the top label);

@@ -73,7 +73,8 @@ def _lsh(scheme: str) -> Callable[..., Drawer]:
             # the vectors the tables hashed (snapshot) give the exact probabilities; W if there is none
             V = index.vectors if index.vectors is not None else W
             qv = V[positives[:, 0].clamp(min=0)] if scheme == "label" else q
-            return lsh_negatives(index, qv, positives, budget, (lambda i: V.index_select(0, i)) if log_q else None, generator)
+            vectors = (lambda i: V.index_select(0, i)) if log_q else None
+            return lsh_negatives(index, qv, positives, budget, vectors, generator)
         return draw
     return factory
 

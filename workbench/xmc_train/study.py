@@ -22,7 +22,7 @@ from .evaluate import evaluate
 from .losses import build_loss
 from .models import HEADS, XMCModel
 from .subsample import subsample
-from .trainer import TrainConfig, Trainer
+from .trainer import TrainConfig, Trainer, steps_per_epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,8 +238,8 @@ def classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, trained: XMCMode
     tcfg = cfg.train_config(epochs=epochs)
     test = prep.test.to(resolve_device(cfg.device))
     tags = {"sampler": tag, "heads": "de+clf", "loss_fn": loss, "batch_size": tcfg.batch_size}
-    tr = Trainer(model, sampler, build_loss(loss, **loss_params), tcfg, evaluate=lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha),
-                 tags=tags, progress=progress, train_heads=("clf",))
+    tr = Trainer(model, sampler, build_loss(loss, **loss_params), tcfg, tags=tags, progress=progress,
+                 evaluate=lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha), train_heads=("clf",))
     return [{**r, "wall_s": r["wall_s"] + wall_offset} for r in tr.run()], model
 
 
@@ -275,6 +275,5 @@ def schedule_rows(sampler, epochs: int) -> list[dict]:
 
 def epochs_trained(rows: list[dict], n_queries: int, batch_size: int) -> int:
     """Epochs a run's training steps reached into (0 when it took none)."""
-    from .trainer import steps_per_epoch
     last = max((r["step"] for r in rows), default=0)
     return math.ceil(last / steps_per_epoch(n_queries, batch_size))

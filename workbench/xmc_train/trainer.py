@@ -18,7 +18,8 @@ interval; on CUDA measured with synchronisation), peak_mem_mb (CUDA max allocate
 steps, the sampler's per-epoch refresh and evaluations excluded: those would set a floor unrelated to the batch;
 NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy of activation memory), seqs_per_s
 (sequences encoded per second of encode + loss + backward time), seq_len (mean padded length of those sequences:
-each encoder batch is cut to its longest text, so this is the length a bare-encoder reference should use), loss, lr, and at evaluation points the metrics of :mod:`.evaluate` plus eval_s.
+each encoder batch is cut to its longest text, so this is the length a bare-encoder reference should use), loss,
+lr, and at evaluation points the metrics of :mod:`.evaluate` plus eval_s.
 """
 from __future__ import annotations
 
