@@ -38,3 +38,22 @@ def test_trainer_refuses_tags_that_overwrite_its_columns():
     s = build_sampler("in_batch", prep.data.Y_train, cfg.sampler_config())
     with pytest.raises(ValueError, match="loss"):
         Trainer(model, s, build_loss("softmax"), cfg.train_config(), tags={"sampler": "x", "loss": "softmax"})
+
+
+def test_comparison_table_survives_runs_that_took_no_step():
+    """A time budget spent before the first step leaves a sampler with evaluation rows only (and, when every
+    sampler is in that state, no training columns at all): its row says 0 steps and no sampling share."""
+    import math
+
+    import pandas as pd
+
+    from workbench.xmc_train.tables import comparison_table
+    evals = [{"sampler": s, "step": 0, "wall_s": 0.0, "P@1": 1.0} for s in ("in_batch", "ance")]
+    only_evals = comparison_table(pd.DataFrame(evals))
+    assert list(only_evals["steps"]) == [0, 0] and only_evals["sampling share %"].isna().all()
+    trained = {"sampler": "in_batch", "step": 2, "wall_s": 1.0, "loss": 0.5, "sample_s": 0.1, "refresh_s": 0.0,
+               "encode_s": 0.2, "loss_s": 0.1, "backward_s": 0.6, "peak_mem_mb": math.nan}
+    mixed = comparison_table(pd.DataFrame(evals + [trained, {**evals[0], "step": 2, "wall_s": 1.0}]))
+    row = mixed.set_index("method")
+    assert row.loc["in_batch", "steps"] == 2 and row.loc["in_batch", "sampling share %"] == pytest.approx(10.0)
+    assert row.loc["ance", "steps"] == 0 and math.isnan(row.loc["ance", "sampling share %"])

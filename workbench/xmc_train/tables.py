@@ -24,20 +24,26 @@ def evals_of(measurements: pd.DataFrame) -> pd.DataFrame:
     return measurements.dropna(subset=["P@1"]) if "P@1" in measurements else measurements.iloc[:0]
 
 
+def train_rows_of(measurements: pd.DataFrame) -> pd.DataFrame:
+    """The training rows (those with a loss) of the measurements table; empty when no run took a step."""
+    return measurements[measurements["loss"].notna()] if "loss" in measurements else measurements.iloc[:0]
+
+
 def comparison_table(measurements: pd.DataFrame, peers: pd.DataFrame | None = None,
                      stats: dict | None = None) -> pd.DataFrame:
     """One row per trained sampler (its last evaluation; training seconds, steps, time split share) and per
     peer method, metrics in percent; dataset statistics repeated as columns so the table stands alone."""
     ev = evals_of(measurements)
-    train = measurements[measurements["loss"].notna()] if "loss" in measurements else measurements.iloc[:0]
+    train = train_rows_of(measurements)
     rows = []
     for name, g in ev.groupby("sampler", sort=False):
         last = g.iloc[-1]
         t = train[train["sampler"] == name]
-        busy = t[["sample_s", "refresh_s", "encode_s", "loss_s", "backward_s"]].sum()
+        # a run that took no step (a time budget spent before it) has no training rows, maybe no timer columns
+        busy = t.reindex(columns=["sample_s", "refresh_s", "encode_s", "loss_s", "backward_s"]).sum()
         rows.append({"method": name, **{m: last[m] for m in METRICS if m in last},
                      "train_s": last["wall_s"], "steps": int(last["step"]),
-                     "sampling share %": 100 * busy["sample_s"] / max(busy.sum(), 1e-12),
+                     "sampling share %": 100 * busy["sample_s"] / busy.sum() if busy.sum() > 0 else math.nan,
                      "peak_mem_mb": t["peak_mem_mb"].max() if len(t) else math.nan})
     out = pd.DataFrame(rows)
     if peers is not None and len(peers):
