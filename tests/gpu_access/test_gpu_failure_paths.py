@@ -299,3 +299,10 @@ def test_gpu_sampler_on_a_cpu_run_is_refused_before_any_graph_is_loaded(monkeypa
     cfg = dataclasses.replace(_tiny_cfg(), sampler="gpu")
     with pytest.raises(ValueError, match="sampler='gpu'.*device is cpu"):
         experiments.end_to_end(cfg, torch.device("cpu"), progress=False)
+
+
+@pytest.mark.parametrize("field", ["stores", "bench_stores"])
+def test_only_cuda_stores_on_a_cpu_run_are_refused_up_front(field):
+    cfg = dataclasses.replace(_tiny_cfg(), device="cpu", **{field: ["gpu", "zero_copy"]})
+    with pytest.raises(ConfigError, match=f"{field}=.*none of them runs on this run's device \\(cpu\\)"):
+        experiments.setup_device(cfg)

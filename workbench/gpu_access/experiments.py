@@ -12,7 +12,7 @@ from .bench import gather_sweep, h2d_bandwidth
 from .catalog import GraphUnavailable, load_graph
 from .policy import AutoPolicy
 from .sampling import make_sampler
-from .stores import STORES, make_store
+from .stores import STORES, make_store, runnable_stores
 from .study import GPUAccessConfig
 from .threads import split_threads
 from .train import train_graphsage
@@ -32,8 +32,14 @@ def thread_budget(cfg: GPUAccessConfig, cores: int | None = None) -> dict:
 def setup_device(cfg: GPUAccessConfig) -> torch.device:
     """Resolve ``cfg.device`` once (a CUDA device becomes the current one, with an explicit index, so that
     kernels launched without a device argument -- Triton, synchronize() -- go to it); set torch's CPU threads
-    to the run's thread budget; cap GPU memory to emulate a smaller GPU."""
+    to the run's thread budget; cap GPU memory to emulate a smaller GPU. Refuses a store list with nothing that
+    runs on the device (e.g. only CUDA stores on a CPU run), before any work."""
     device = resolve_device(cfg.device)
+    here = runnable_stores(device)
+    for field in ("stores", "bench_stores"):
+        if not set(getattr(cfg, field)) & set(here):
+            raise ConfigError(f"{field}={list(getattr(cfg, field))}: none of them runs on this run's device "
+                              f"({device}); add one of {here}")
     torch.set_num_threads(thread_budget(cfg)["torch_threads"])
     if device.type == "cuda":
         if device.index is None:
