@@ -87,3 +87,17 @@ def test_output_bias_is_the_last_coordinate_of_the_label_vectors():
     neg = DRAWERS.get("exact")(4, 64)(model.query(h), torch.full((2, 1), -1), model.W.detach(),
                                       torch.Generator().manual_seed(1))
     assert (neg.ids == 2).float().mean() > 0.95
+
+
+def test_params_refuse_codes_wider_than_the_families_take():
+    """SimHash takes K <= 24 bits, DWTA K x log2(bin_size) <= 24: refused at validation (before a study runs),
+    with the same limits the families enforce when built."""
+    import pytest
+
+    from workbench.lsh.params import build_index
+    for bad in (LSHParams(K=25), LSHParams(family="dwta", K=10, bin_size=8)):
+        with pytest.raises(ValueError, match="exceed 24"):
+            bad.validate()
+    for ok in (LSHParams(K=24, L=1), LSHParams(family="dwta", K=8, L=1, bin_size=8)):
+        ok.validate()
+        build_index(ok, dim=16)
