@@ -15,6 +15,17 @@ from ..registry import Registry
 from .probability import dwta_inclusion, simhash_log_inclusion
 
 HASHES: Registry = Registry("hash family")
+MAX_CODE_BITS = 24  # codes are combined by a float32 matrix product: exact up to 2^24
+
+
+def check_code_bits(family: str, K: int, bin_size: int = 2) -> int:
+    """Bits of a table's code (SimHash: K; DWTA: K x log2(bin_size)); raises past :data:`MAX_CODE_BITS`."""
+    bits = K * (max(bin_size, 2).bit_length() - 1 if family == "dwta" else 1)
+    if bits > MAX_CODE_BITS:
+        what = f"K={K} x log2(bin_size={bin_size})" if family == "dwta" else f"K={K}"
+        raise ValueError(f"{family} codes of {what} = {bits} bits exceed {MAX_CODE_BITS}; lower K"
+                         + (" or bin_size" if family == "dwta" else ""))
+    return bits
 
 
 class HashFamily(Protocol):
@@ -58,8 +69,7 @@ class SimHash:
 
     def __init__(self, dim: int, K: int, L: int, generator: torch.Generator, device: torch.device | str = "cpu"):
         _check(dim, K, L)
-        if K > 24:
-            raise ValueError(f"SimHash K={K} bits gives 2^{K} buckets per table; use K <= 24")
+        check_code_bits("simhash", K)
         self.dim, self.K, self.L = dim, K, L
         self.num_buckets = 2 ** K
         self.device = torch.device(device)
@@ -102,8 +112,7 @@ class DWTA:
         if bin_size < 2 or bin_size & (bin_size - 1) or bin_size > dim:
             raise ValueError(f"DWTA bin_size must be a power of two in [2, dim={dim}], got {bin_size}")
         self.bits = int(math.log2(bin_size))
-        if K * self.bits > 24:
-            raise ValueError(f"DWTA code of K={K} hashes x {self.bits} bits exceeds 24 bits; lower K or bin_size")
+        check_code_bits("dwta", K, bin_size)
         self.dim, self.K, self.L, self.bin_size = dim, K, L, bin_size
         self.num_buckets = 2 ** (K * self.bits)
         self.device = torch.device(device)

@@ -5,7 +5,7 @@ import dataclasses
 
 import torch
 
-from .hashing import DWTA, HASHES, make_family
+from .hashing import DWTA, HASHES, check_code_bits, make_family
 from .tables import LSHIndex
 
 SCHEMES = ("embedding", "label")
@@ -42,12 +42,7 @@ class LSHParams:
                 raise ValueError(f"LSHParams.{name} must be >= 1, got {getattr(self, name)}")
         if self.redraw_every < 0:
             raise ValueError(f"LSHParams.redraw_every must be >= 0 (0 = never), got {self.redraw_every}")
-        # the code widths the hash families accept (checked here too, so a study fails before any work)
-        bits = self.K * (max(self.bin_size, 2).bit_length() - 1 if self.family == "dwta" else 1)
-        if bits > 24:
-            what = f"K={self.K} x log2(bin_size={self.bin_size})" if self.family == "dwta" else f"K={self.K}"
-            raise ValueError(f"{self.family} codes of {what} = {bits} bits exceed 24; lower K"
-                             + (" or bin_size" if self.family == "dwta" else ""))
+        check_code_bits(self.family, self.K, self.bin_size)  # the families' own limit, before a study runs
 
 
 def build_index(params: LSHParams, dim: int, device: torch.device | str = "cpu") -> LSHIndex:

@@ -5,7 +5,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-PHASES = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
+from .trainer import TIMERS
+
+PHASES = TIMERS  # the trainer's timed phases
 
 
 def _peer_lines(ax, peers: pd.DataFrame | None, metric: str) -> None:

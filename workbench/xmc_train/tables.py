@@ -6,6 +6,7 @@ import math
 import pandas as pd
 
 from .evaluate import METRICS
+from .trainer import TIMERS
 
 #: Reference points measured on the full committed Debian titles dataset (filter pairs applied), as stated in the
 #: study's issue; shown beside full-data runs only (a subsample's numbers are not comparable).
@@ -40,7 +41,7 @@ def comparison_table(measurements: pd.DataFrame, peers: pd.DataFrame | None = No
         last = g.iloc[-1]
         t = train[train["sampler"] == name]
         # a run that took no step (a time budget spent before it) has no training rows, maybe no timer columns
-        busy = t.reindex(columns=["sample_s", "refresh_s", "encode_s", "loss_s", "backward_s"]).sum()
+        busy = t.reindex(columns=list(TIMERS)).sum()
         rows.append({"method": name, **{m: last[m] for m in METRICS if m in last},
                      "train_s": last["wall_s"], "steps": int(last["step"]),
                      "sampling share %": 100 * busy["sample_s"] / busy.sum() if busy.sum() > 0 else math.nan,
