@@ -8,16 +8,17 @@
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 STUDY_TIMEOUT=${STUDY_TIMEOUT:-520}  # one study per 600 s call, after the wheel install
+TESTS_TIMEOUT=${TESTS_TIMEOUT:-300}  # the CUDA tests, all together; one test at most 120 s
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WORKBENCH_BATCH=1 MPLBACKEND=Agg
 [ -f .gpu/model/config.json ] && export WORKBENCH_MINILM_DIR=$PWD/.gpu/model
 if ! git rev-parse HEAD >/dev/null 2>&1 && [ -z "${WORKBENCH_GIT_COMMIT:-}" ]; then
   echo "note: no checkout here and WORKBENCH_GIT_COMMIT unset: reports will record commit 'unknown'"
 fi
-if [ -d .whl ] && ! python3 -c "import papermill, nbval, omikuji" 2>/dev/null; then
-  python3 -m pip install -q --no-index --find-links .whl papermill nbconvert ipykernel nbval ipywidgets \
-    omikuji napkinxc pyhessian einconv unfoldNd && \
-  python3 -m pip install -q --no-index --no-deps --find-links .whl curvlinops-for-pytorch backpack-for-pytorch
-fi
+# every wheel carried in this call (.whl: all; .whl_nm: papermill & co and the XMC peers, small enough to travel with
+# .gpu/model; .whl_extra: the Hessian peers), without dependency resolution: the sets leave out what is never
+# imported in a batch run (debugpy, jedi, the widget front ends). pip skips what is installed already.
+wheels=$(ls .whl/*.whl .whl_nm/*.whl .whl_extra/*.whl 2>/dev/null | awk -F/ '!seen[$2]++')
+[ -n "$wheels" ] && python3 -m pip install -q --no-index --no-deps --no-compile $wheels 2>&1 | grep -v -i warning
 nvidia-smi --query-gpu=name,memory.total,driver_version,pci.bus_id --format=csv | tee -a "$OUT/device.txt"
 
 need() {  # need PATH WHAT: say what to carry when a piece is missing
@@ -38,7 +39,8 @@ for s in $steps; do
   start=$(date +%s)
   if [ "$s" = tests ]; then
     echo "== CUDA tests"
-    python3 -m pytest -q -p no:cacheprovider -m cuda tests 2>&1 | tee "$OUT/cuda_tests.log" | tail -25
+    timeout -k 10 "$TESTS_TIMEOUT" python3 -m pytest -q -p no:cacheprovider -m cuda --timeout 120 --durations 15 -rfE tests \
+      2>&1 | tee "$OUT/cuda_tests.log" | tail -60
   else
     python3 -c "import papermill" 2>/dev/null || { need .whl "papermill & co" || continue; }
     args=$(study_args "$s") || continue
