@@ -2,6 +2,7 @@
 
 Not proven: that the numbers mean anything on this shared 2-core machine (the GPU run measures them).
 """
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -103,3 +104,160 @@ def test_end_to_end_records_out_of_memory_and_goes_on(monkeypatch):
         "cora": "graph structure does not fit in GPU memory", "rmat:0.0002": "out of GPU memory while training",
         "rmat:0.0001": "ran"}
     assert set(epochs.graph) == {"rmat:0.0001"} and calls == ["rmat:0.0002", "rmat:0.0001"]
+
+
+class _RecordingStore:
+    """Stands in for the GPU stores on a CPU: gathers with index_select, records its options and every index."""
+    threads, device = 0, torch.device("cpu")
+
+    def __init__(self, name, table, options, seen):
+        self.name, self.table, self.options, self.seen = name, table, options, seen
+
+    def gather(self, idx):
+        self.seen.append((self.name, self.options.kernel, self.options.sort_indices, idx.data_ptr()))
+        return self.table.index_select(0, idx)
+
+    def close(self):
+        pass
+
+
+def test_sweep_compares_variants_side_by_side_and_flags_cache_hits(monkeypatch):
+    """Every kernel for zero_copy and gpu, every sort choice for zero_copy, one variant for cpu; each offset on one
+    pinned buffer; a fresh index draw per call; l2_bound where a call asks for more bytes than the table holds or
+    the table fits the L2. (The GPU stores are simulated: what is measured is the plumbing, not a GPU.)"""
+    from workbench.gpu_access import bench
+    seen, pins = [], []
+    real_make_store = bench.make_store
+
+    def make_store(name, table, device, options):
+        if name == "cpu":
+            return real_make_store(name, table, "cpu", options)
+        return _RecordingStore(name, table, options, seen)
+
+    class Pin:
+        def __init__(self, buffer, device):
+            pins.append(buffer.numel())
+
+        def unpin(self):
+            pins.append("unpinned")
+
+    monkeypatch.setattr(bench, "make_store", make_store)
+    monkeypatch.setattr(bench, "pin_in_place", Pin)
+    monkeypatch.setattr(bench, "_l2_bytes", lambda device: 1 << 15)
+    monkeypatch.setattr(bench, "median_seconds",
+                        lambda fn, device, repeats, warmup: [fn() for _ in range(warmup + repeats)] and 1e-3)
+    df = pd.DataFrame(bench.gather_sweep(
+        ["cpu", "zero_copy", "gpu"], [128], [1 << 16, 1 << 14], [64, 1024], ["random"], torch.device("cuda", 0),
+        repeats=3, warmup=1, progress=False, kernels=["index_select", "triton_wide"], sorts=[True, False],
+        offsets=[0, 64]))
+    assert (df.status == "ok").all()
+    per = df.groupby(["table_bytes", "base_offset", "rows"]).size()
+    assert (per == 1 + 2 * 2 + 2).all() and len(per) == 2 * 2 * 2  # cpu + zero_copy 2x2 + gpu 2, per table/offset
+    zc = df[df.store == "zero_copy"]
+    assert set(zip(zc.kernel, zc["sort"])) == {(k, b) for k in ["index_select", "triton_wide"] for b in [True, False]}
+    assert set(df[df.store == "cpu"].kernel) == {"-"} and not df[df.store != "zero_copy"]["sort"].any()
+    assert set(df.base_offset) == {0, 64} and set(df.pages) == {"default"}
+    assert pins == [(1 << 16) + 64, "unpinned", (1 << 14) + 64, "unpinned"]  # one registration per table size
+    big = df.rows * df.row_bytes > df.table_bytes
+    assert (df.l2_bound == (big | (df.table_bytes <= 1 << 15))).all() and df.l2_bound.any() and not df.l2_bound.all()
+    assert (df.unique_rows <= df.rows).all() and (df.gbps_unique <= df.gbps).all()
+    assert (df.loc[df.rows == 1024, "unique_rows"] < 1024).all()  # 1024 draws from 512 rows repeat some
+    # a fresh draw per call: the 4 calls of each measurement see 4 different index tensors
+    calls = pd.DataFrame(seen, columns=["store", "kernel", "sort", "ptr"])
+    assert calls.groupby(["store", "kernel", "sort"]).ptr.nunique().min() >= 4
+
+
+def test_sweep_default_is_the_runs_own_variant():
+    """Without variant lists: one row per store (the run's kernel and sort), the table where the allocator put it."""
+    df = pd.DataFrame(gather_sweep(["cpu"], [128], [1 << 20], [256], ["random"], torch.device("cpu"),
+                                   repeats=1, warmup=0, progress=False))
+    assert len(df) == 1 and df.kernel.item() == "-" and df.pages.item() == "default"
+    assert not df.l2_bound.item() and 0 < df.unique_rows.item() <= 256
+
+
+def test_aligned_buffers():
+    from workbench.gpu_access.bench import HUGE_PAGE, PAGE, aligned_buffer
+    b = aligned_buffer(3 * PAGE + 5)
+    assert b.data_ptr() % PAGE == 0 and b.numel() == 3 * PAGE + 5 and int(b.min()) == 1
+    try:
+        h = aligned_buffer(HUGE_PAGE, "huge")
+    except ValueError as exc:  # madvise refused (no THP here): said clearly
+        assert "madvise" in str(exc)
+    else:
+        assert h.data_ptr() % HUGE_PAGE == 0 and int(h.min()) == 1
+    with pytest.raises(ValueError, match="pages"):
+        aligned_buffer(PAGE, "giant")
+
+
+def test_sweep_rejects_unknown_variants():
+    for kwargs in ({"kernels": ["cuda_magic"]}, {"pages": ["giant"]}, {"offsets": [1 << 20]}, {"sorts": []}):
+        with pytest.raises(ValueError):
+            gather_sweep(["cpu"], [128], [1 << 16], [8], ["random"], torch.device("cpu"), progress=False, **kwargs)
+
+
+def test_gather_probe_command_line(capsys):
+    """The probe's defaults are valid variants, its summary pivots one column per variant (``*``: l2_bound), and
+    without CUDA it says what it needs. Not proven: the GPU run itself (``python -m
+    workbench.gpu_access.gather_probe --out ...`` on a lent GPU)."""
+    from workbench.gpu_access import gather_probe
+    args = gather_probe.parser().parse_args(["--out", "x.csv", "--sort", "true", "off", "--offsets", "0"])
+    assert args.sort == [True, False] and args.kernels[0] == "triton" and args.offsets == [0]
+    df = pd.DataFrame([{"store": "zero_copy", "kernel": k, "sort": True, "base_offset": 0, "pages": "default",
+                        "table_bytes": 1 << 26, "row_bytes": 128, "rows": 4096, "order": "random", "status": "ok",
+                        "fraction_of_h2d": f, "l2_bound": b} for k, f, b in [("triton", 0.3, False),
+                                                                            ("index_select", 0.9, True)]])
+    table = gather_probe.summary_table(df)
+    assert table.loc[(64, 128, 4096, "random")].to_dict() == {"zc/isel+s@0": "0.90*", "zc/tri+s@0": "0.30"}
+    if not torch.cuda.is_available():
+        assert gather_probe.main(["--out", "x.csv"]) == 2 and "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_targets_leave_out_cache_flattered_gathers():
+    """The zero-copy / pinned-copy targets judge each row size at its largest call that is not ``l2_bound``: a
+    4 KiB-row call asking for 4x the table (90 GB/s on the first GPU run, above PCIe) does not count."""
+    from workbench.gpu_access.experiments import check_targets
+    rows = [{"store": "zero_copy", "status": "ok", "order": "random", "table_bytes": 64 << 20, "row_bytes": rb,
+             "rows": n, "gbps": g, "l2_bound": b}
+            for rb, n, g, b in [(128, 4096, 2.0, False), (128, 65536, 18.0, False),
+                                (4096, 4096, 29.0, False), (4096, 65536, 90.0, True)]]
+    targets = check_targets({"gbps": 50.0}, pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame())
+    small = targets.set_index("target").loc["zero-copy / pinned copy, rows >= 128 B, smallest table"]
+    assert small.value == pytest.approx(18.0 / 50)  # min over row sizes of (18.0 at 65536, 29.0 at 4096)
+    rows[1]["gbps"] = 40.0
+    targets = check_targets({"gbps": 50.0}, pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame())
+    assert targets.set_index("target").loc["zero-copy / pinned copy, rows >= 128 B, smallest table"].value == \
+        pytest.approx(29.0 / 50)  # the 4 KiB rows at their largest unflattered call, not the 90 GB/s one
+
+
+def test_a_failing_variant_is_a_status_row_and_the_sweep_goes_on(monkeypatch):
+    """A kernel that fails here (say a Triton tile that does not compile) ends that variant with a ``failed``
+    row; the other variants are still measured (simulated GPU stores, as above)."""
+    from workbench.gpu_access import bench
+
+    class Failing(_RecordingStore):
+        def gather(self, idx):
+            if self.options.kernel == "triton_wide":
+                raise RuntimeError("simulated compile error")
+            return super().gather(idx)
+
+    monkeypatch.setattr(bench, "make_store", lambda name, table, device, options: Failing(name, table, options, []))
+    monkeypatch.setattr(bench, "pin_in_place", lambda buffer, device: types.SimpleNamespace(unpin=lambda: None))
+    monkeypatch.setattr(bench, "median_seconds",
+                        lambda fn, device, repeats, warmup: [fn() for _ in range(warmup + repeats)] and 1e-3)
+    df = pd.DataFrame(bench.gather_sweep(["zero_copy"], [128], [1 << 16], [64, 128], ["random", "sorted"],
+                                         torch.device("cuda", 0), repeats=1, warmup=0, progress=False,
+                                         kernels=["triton_wide", "index_select"]))
+    wide, isel = df[df.kernel == "triton_wide"], df[df.kernel == "index_select"]
+    assert len(wide) == 1 and wide.status.item() == "failed: RuntimeError: simulated compile error"
+    assert len(isel) == 4 and (isel.status == "ok").all()
+
+
+def test_a_refused_page_policy_is_a_status_row(monkeypatch):
+    from workbench.gpu_access import bench
+
+    def refuse(nbytes, pages="default"):
+        raise ValueError("madvise(huge) refused: errno 22")
+    monkeypatch.setattr(bench, "aligned_buffer", refuse)
+    df = pd.DataFrame(gather_sweep(["cpu"], [128], [1 << 16], [8], ["random"], torch.device("cpu"),
+                                   repeats=1, warmup=0, progress=False, pages=["huge"]))
+    assert df.status.tolist() == ["unavailable: madvise(huge) refused: errno 22"] and df.pages.item() == "huge"

@@ -91,6 +91,25 @@ def test_gpu_sampler_close_warns_for_a_living_view_and_releases_the_rest(fake_cu
     assert fake_cuda.registered == {}
 
 
+def test_mapped_csr_copies_are_locked_by_their_bytes_not_by_is_pinned(fake_pins):
+    """Why the first GPU run's ``h.host.is_pinned()`` was False for the unified CSR (and why the test now asks
+    ``_pin_state``): torch's ``is_pinned()`` looks up the first byte of the tensor's *storage*; a page-aligned copy
+    starts up to a page into its storage, so that byte is unregistered padding. The copy's own bytes are all
+    registered while its holder lives and none after release. (Registrations here are exact byte ranges; CUDA
+    rounds them to whole pages, which still leaves the padding before the first page boundary outside.)"""
+    def torch_is_pinned(t):  # PyTorch's rule: isPinnedPtr(self.storage().data())
+        start = t.untyped_storage().data_ptr()
+        return any(p <= start < p + n for p, n in fake_pins.registered.items())
+
+    host = page_aligned_copy(torch.arange(4099))
+    padded = host.untyped_storage().data_ptr() < host.data_ptr()  # almost always: allocations are 64 B aligned
+    holder = UnifiedTensor(host, None)
+    assert holder.registered and unified._pin_state(host) == "all"
+    assert torch_is_pinned(host) is not padded  # the GPU failure: every byte of the CSR pinned, is_pinned() False
+    holder.release()
+    assert not holder.registered and unified._pin_state(host) == "none" and fake_pins.registered == {}
+
+
 # -- finding 2: out of memory is not a Triton failure ------------------------------------------------------------
 
 class _FailingLaunch:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import only_cuda, with_cuda
+from workbench.gpu_access import unified
 from workbench.gpu_access.graphs import csr_from_edges
 from workbench.gpu_access.rmat import rmat_graph
 from workbench.gpu_access.sampling import Block, make_sampler, sample_neighbors
@@ -83,7 +84,12 @@ def test_bad_fanouts_rejected(graph):
 def test_unified_csr_samples_like_device_csr(graph):
     """Same generator seed, CSR in GPU memory vs mapped host memory: identical blocks; close() unpins. The
     mapped CSR is a page-aligned copy (small CSR arrays may share a page, which CUDA cannot register twice):
-    the graph's own tensors are never pinned."""
+    the graph's own tensors are never pinned.
+
+    Page-locked is asked of the copy's own bytes (``_pin_state``: its first and last byte), not with
+    ``Tensor.is_pinned()``: that asks about the first byte of the tensor's *storage*, and a page-aligned copy is
+    a view that starts up to a page into its storage, in padding that is not registered -- so ``is_pinned()``
+    is False on it even while every byte of the CSR is pinned (the first GPU run failed on exactly that)."""
     seeds = torch.arange(0, graph.num_nodes, 37)
     a = make_sampler("gpu", graph.indptr, graph.indices, [5, 3], "cuda", seed=7, csr="device").sample(seeds)
     s = make_sampler("gpu", graph.indptr, graph.indices, [5, 3], "cuda", seed=7, csr="unified")
@@ -91,8 +97,11 @@ def test_unified_csr_samples_like_device_csr(graph):
     b = s.sample(seeds)
     for x, y in zip(a, b):
         assert all(torch.equal(p, q) for p, q in zip(x.tensors(), y.tensors()))
-    assert all(h.registered and h.host.is_pinned() for h in holders)
-    assert not graph.indices.is_pinned() and not graph.indptr.is_pinned()
+    for h in holders:  # each CSR array: its own registration, covering all of it, page-locked end to end
+        assert h.registered and h._pin.covers(h.host) and unified._pin_state(h.host) == "all"
+        assert h.view.data_ptr() == h.host.data_ptr()  # the sampler read the host bytes in place
+    assert all(unified._pin_state(t) == "none" for t in (graph.indptr, graph.indices))
     del b
     s.close()
-    assert not any(h.registered or h.host.is_pinned() for h in holders)
+    assert not any(h.registered for h in holders)
+    assert all(unified._pin_state(h.host) == "none" for h in holders)

@@ -119,6 +119,27 @@ def test_zero_copy_gather_bit_for_bit(dtype, row_bytes, kernel):
 
 @pytest.mark.cuda
 @only_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+@pytest.mark.parametrize("row_bytes", [4, 128, 132, 4100])
+@pytest.mark.parametrize("kernel", ["triton_wide", "triton_narrow"])
+def test_other_triton_tiles_bit_for_bit(dtype, row_bytes, kernel):
+    """The benchmark's alternative tiles (more or fewer words per program) gather the same bits from host memory
+    as index_select; 4100 B rows span several column blocks of either tile."""
+    if not triton_available():
+        pytest.skip("Triton is not installed")
+    if row_bytes % torch.empty((), dtype=dtype).element_size():
+        pytest.skip("row size not a multiple of the element size")
+    gen = torch.Generator().manual_seed(row_bytes)
+    host = torch.randint(0, 256, (513, row_bytes), dtype=torch.uint8, generator=gen).view(dtype).contiguous()
+    ut = to_unified(host)
+    idx = torch.randint(513, (2049,), generator=gen).cuda()
+    got = gather_rows(ut.view, idx, kernel)
+    assert torch.equal(got.view(torch.uint8), gather_rows(ut.view, idx, "index_select").view(torch.uint8))
+    assert torch.equal(got.cpu(), host[idx.cpu()])
+
+
+@pytest.mark.cuda
+@only_cuda
 @pytest.mark.parametrize("kernel", ["index_select", "triton"])
 def test_gather_with_a_strided_index(kernel):
     """An index that is a non-contiguous view (stride 2) is read element by element, not as raw memory."""

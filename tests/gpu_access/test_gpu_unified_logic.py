@@ -185,6 +185,27 @@ def test_triton_kernel_in_interpreter(triton_interpreter, dtype, width):
     assert gather_kernel._triton_gather(table, idx[:0]).shape == (0, width)
 
 
+@pytest.mark.parametrize("kernel", list(gather_kernel.TRITON_SHAPES))
+@pytest.mark.parametrize("dtype, width", [(torch.uint8, 37), (torch.float32, 32), (torch.float32, 300),
+                                          (torch.float16, 1025)])
+def test_every_triton_tile_agrees_with_index_select(triton_interpreter, kernel, dtype, width):
+    """Each tile of the benchmark's kernel comparison (``triton``, ``triton_wide``, ``triton_narrow``), through
+    ``gather_rows`` as the stores call it, gives index_select's bits: rows wider than a tile's column block
+    (300 and 1025 words for the narrow tile's 256) and batches that are not a multiple of its rows."""
+    gen = torch.Generator().manual_seed(width)
+    table = torch.randint(0, 256, (90, width * torch.empty((), dtype=dtype).element_size()), dtype=torch.uint8,
+                          generator=gen).view(dtype)
+    idx = torch.randint(90, (77,), generator=gen)
+    got = gather_kernel.gather_rows(table, idx, kernel)
+    assert torch.equal(got.view(torch.uint8), gather_kernel.gather_rows(table, idx, "index_select").view(torch.uint8))
+
+
+def test_tiles_keep_the_default_launch():
+    """``triton`` (and ``auto``) keep the first GPU run's launch: 4096-word tiles, rows up to 1024 words, 4 warps."""
+    assert gather_kernel.TRITON_SHAPES["triton"] == gather_kernel.TritonShape(4096, 1024, 4)
+    assert set(gather_kernel.KERNELS) == {"index_select", "auto", *gather_kernel.TRITON_SHAPES}
+
+
 @pytest.mark.slow
 def test_triton_kernel_reads_rows_beyond_2_31_words(triton_interpreter):
     """A 2.1 GB table of 1-byte words: the last rows' offsets exceed 2^31, which would wrap in int32."""

@@ -1,18 +1,41 @@
 """Microbenchmarks: the pinned host-to-device copy ceiling and gather throughput per feature store.
 
 Timing: ``warmup`` untimed calls, then the median of ``repeats`` timed calls, each ended by synchronizing the
-device (so a GPU gather is counted complete). Throughput counts useful bytes only: rows x row bytes / seconds,
-in GB/s (1e9 bytes). Indices are handed to each store on its natural device (CPU for ``cpu``, the GPU for the
-GPU-side stores), as a sampler on that device would produce them.
+device (so a GPU gather is counted complete). Every call gathers a fresh draw of row indices (a pool of
+``warmup + repeats`` draws), so a call never finds the previous call's rows in a cache. Throughput counts useful
+bytes only: rows x row bytes / seconds, in GB/s (1e9 bytes); ``gbps_unique`` counts each distinct row once (what
+must cross the link at least), and ``l2_bound`` flags measurements that caches can flatter: a call asking for
+more bytes than the table holds (duplicates, served from the GPU's L2 after the first read) or a table no
+larger than the GPU's L2. Indices are handed to each store on its natural device (CPU for ``cpu``, the GPU for
+the GPU-side stores), as a sampler on that device would produce them.
+
+Variants, for comparing gather implementations side by side in one run (:func:`gather_sweep`): ``kernels``
+(the zero_copy and gpu stores' gather kernel), ``sorts`` (zero_copy: sort indices first or not), ``offsets``
+(where the table starts past a page boundary: 0 puts every 128 B row on one 128 B line, 64 -- where glibc puts
+large allocations -- splits each across two) and ``pages`` (transparent huge pages asked for or refused).
 """
 from __future__ import annotations
 
+import ctypes
+import dataclasses
+import itertools
+import mmap
+import platform
+
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..timing import median_seconds
+from .gather_kernel import KERNELS
 from .stores import STORES, StoreOptions, make_store
 from .unified import pin_in_place
+
+PAGE = mmap.PAGESIZE
+HUGE_PAGE = 2 << 20
+PAGES = ("default", "huge", "small")  # the kernel's THP policy as is, madvise(MADV_HUGEPAGE), madvise(MADV_NOHUGEPAGE)
+_MADVISE = {"huge": 14, "small": 15}
+GPU_GATHER_STORES = ("zero_copy", "gpu")  # the stores whose gather kernel ``kernels`` varies
 
 
 def h2d_bandwidth(nbytes: int, device: torch.device, repeats: int = 10, warmup: int = 2) -> dict | None:
@@ -31,6 +54,38 @@ def make_buffer(table_bytes: int) -> torch.Tensor:
     return torch.empty(max(1, table_bytes), dtype=torch.uint8).fill_(1)
 
 
+def anon_huge_bytes() -> int | None:
+    """This process's anonymous memory backed by transparent huge pages (Linux), or None where unknown."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def aligned_buffer(nbytes: int, pages: str = "default") -> torch.Tensor:
+    """``nbytes`` of host memory starting on a page boundary (a 2 MiB one unless ``pages`` is "default"), every
+    page written; ``pages`` "huge"/"small" ask the kernel for / against transparent huge pages before the first
+    write (madvise; ValueError where that is refused)."""
+    if pages not in PAGES:
+        raise ValueError(f"pages must be one of {list(PAGES)}, got {pages!r}")
+    align = PAGE if pages == "default" else HUGE_PAGE
+    raw = torch.empty(max(1, nbytes) + align, dtype=torch.uint8)
+    start = -raw.data_ptr() % align
+    buf = raw[start:start + max(1, nbytes)]
+    if pages != "default":
+        if platform.system() != "Linux":
+            raise ValueError(f"pages={pages!r} needs Linux (madvise)")
+        libc = ctypes.CDLL(None, use_errno=True)
+        length = -(-buf.numel() // PAGE) * PAGE
+        if libc.madvise(ctypes.c_void_p(buf.data_ptr()), ctypes.c_size_t(length), _MADVISE[pages]) != 0:
+            raise ValueError(f"madvise({pages}) refused: errno {ctypes.get_errno()}")
+    return buf.fill_(1)
+
+
 def table_view(buffer: torch.Tensor, row_bytes: int) -> torch.Tensor:
     """The first whole rows of ``buffer`` as a table with rows of exactly ``row_bytes``: float32 where the row
     size is a multiple of 4, else uint8 (no copy: one buffer serves every row size of a sweep)."""
@@ -46,84 +101,187 @@ def make_table(table_bytes: int, row_bytes: int) -> torch.Tensor:
     return table_view(make_buffer(max(table_bytes, row_bytes)), row_bytes)
 
 
+def _l2_bytes(device: torch.device) -> int:
+    """The GPU's L2 cache size in bytes (0 on a CPU device or where torch cannot say)."""
+    if device.type != "cuda":
+        return 0
+    try:
+        return int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0))
+    except (RuntimeError, AssertionError, AttributeError):
+        return 0
+
+
+def _distinct(idx: torch.Tensor) -> int:
+    """How many distinct values a CPU index tensor holds (numpy's sort: torch's CPU sort is many times slower)."""
+    s = np.sort(idx.numpy())
+    return int(s.size > 0) + int(np.count_nonzero(s[1:] != s[:-1]))
+
+
 def _indices(n: int, rows: int, order: str, gen: torch.Generator) -> torch.Tensor:
     idx = torch.randint(n, (rows,), generator=gen)
     if order == "sorted":
-        return idx.sort().values
+        return torch.from_numpy(np.sort(idx.numpy()))
     if order != "random":
         raise ValueError(f"order must be 'random' or 'sorted', got {order!r}")
     return idx
 
 
-def _one_store(name: str, table: torch.Tensor, device: torch.device, options: StoreOptions, rows_list, orders,
-               repeats: int, warmup: int, gen: torch.Generator) -> list[dict]:
+def _variants(name: str, options: StoreOptions, kernels: list[str], sorts: list[bool]) -> list[StoreOptions]:
+    """The store options ``name`` is measured with: every kernel for the GPU-gather stores, every sort choice
+    for zero_copy, the run's own options for the rest."""
+    ks = kernels if name in GPU_GATHER_STORES else [options.kernel]
+    ss = sorts if name == "zero_copy" else [options.sort_indices]
+    return [dataclasses.replace(options, kernel=k, sort_indices=b) for k, b in itertools.product(ks, ss)]
+
+
+def _variant_columns(name: str, store, options: StoreOptions) -> dict:
+    gpu_gather = name in GPU_GATHER_STORES or getattr(store, "chosen", "cpu") in GPU_GATHER_STORES
+    zero_copy = name == "zero_copy" or getattr(store, "chosen", "") == "zero_copy"
+    return {"kernel": options.kernel if gpu_gather else "-", "sort": bool(options.sort_indices and zero_copy)}
+
+
+def _index_pools(n: int, rows_list, orders, count: int, gen: torch.Generator) -> dict:
+    """{(rows, order): (``count`` index draws on the CPU, median distinct rows per draw)} for a table of ``n``
+    rows: drawn once per table and shared by every store and variant measured on it."""
+    pools = {}
+    for rows in rows_list:
+        for order in orders:
+            pool = [_indices(n, rows, order, gen) for _ in range(count)]
+            pools[rows, order] = pool, sorted(_distinct(i) for i in pool)[count // 2]
+    return pools
+
+
+def _one_store(name: str, table: torch.Tensor, device: torch.device, options: StoreOptions, pools: dict,
+               repeats: int, warmup: int) -> list[dict]:
     try:
         store = make_store(name, table, device, options)
     except torch.OutOfMemoryError:
-        return [{"store": name, "status": "does not fit in GPU memory"}]
+        return [{"store": name, **_variant_columns(name, None, options), "status": "does not fit in GPU memory"}]
     except RuntimeError as exc:  # e.g. host registration refused (locked-memory limit) or no UVA: not this store
-        return [{"store": name, "status": f"unavailable: {exc}"}]
+        return [{"store": name, **_variant_columns(name, None, options), "status": f"unavailable: {exc}"}]
     rows_out = []
+    row_bytes = table[0].numel() * table.element_size()
+    table_bytes = table.numel() * table.element_size()
+    l2 = _l2_bytes(device)
     try:
-        home = torch.device("cpu") if name == "cpu" or getattr(store, "chosen", "") == "cpu" else device
+        # indices where a sampler would hand them over: the CPU for a CPU gather, else the store's GPU
+        home = torch.device("cpu") if name == "cpu" or getattr(store, "chosen", "") == "cpu" else store.device
         threads = {"gather_threads": store.threads, "torch_threads": torch.get_num_threads()}
-        for rows in rows_list:
-            for order in orders:
-                idx = _indices(table.shape[0], rows, order, gen).to(home)
-                s = median_seconds(lambda: store.gather(idx), device, repeats, warmup)
-                nbytes = rows * table[0].numel() * table.element_size()
-                rows_out.append({"store": name, "chosen": getattr(store, "chosen", name), "rows": rows,
-                                 "order": order, "seconds": s, "gbps": nbytes / s / 1e9, "status": "ok",
-                                 **threads})
+        variant = _variant_columns(name, store, options)
+        for (rows, order), (draws, unique) in pools.items():
+            pool = [i.to(home) for i in draws]
+            calls = itertools.cycle(pool)  # a fresh draw each call: no call finds the last one's rows cached
+            try:
+                s = median_seconds(lambda: store.gather(next(calls)), device, repeats, warmup)
+            except Exception as exc:  # noqa: BLE001 - e.g. a Triton tile that does not compile here: say so, go on
+                why = "out of GPU memory" if isinstance(exc, torch.OutOfMemoryError) else f"{type(exc).__name__}"
+                rows_out.append({"store": name, "chosen": getattr(store, "chosen", name), **variant, "rows": rows,
+                                 "order": order, "status": f"failed: {why}: {str(exc)[:300]}", **threads})
+                break  # the next calls of this variant would fail alike
+            rows_out.append({"store": name, "chosen": getattr(store, "chosen", name), **variant, "rows": rows,
+                             "order": order, "seconds": s, "gbps": rows * row_bytes / s / 1e9,
+                             "unique_rows": unique, "gbps_unique": unique * row_bytes / s / 1e9,
+                             "l2_bound": rows * row_bytes > table_bytes or table_bytes <= l2,
+                             "status": "ok", **threads})
+            del pool, calls
     finally:
         store.close()
     return rows_out
 
 
+def _tables(table_bytes: int, row_bytes: list[int], offsets: list[int] | None, pages: str):
+    """(buffer, [(bytes past a page boundary, the slice of ``buffer`` that offset's tables are cut from)]): with
+    ``offsets`` None and default pages, one buffer where the allocator puts it (the study's default); else one
+    buffer aligned as ``pages`` asks, ``max(offsets)`` bytes longer, sliced at each offset (default [0]), so
+    that a single registration covers them all."""
+    if offsets is None and pages == "default":
+        buffer = make_buffer(max(table_bytes, max(row_bytes)))
+        return buffer, [(buffer.data_ptr() % PAGE, buffer)]
+    offsets = [0] if offsets is None else offsets
+    size = max(table_bytes, max(row_bytes))
+    buffer = aligned_buffer(size + max(offsets), pages)
+    return buffer, [(off, buffer[off:off + size]) for off in offsets]
+
+
 def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int], rows_per_call: list[int],
                  orders: list[str], device: torch.device, options: StoreOptions = StoreOptions(),
-                 repeats: int = 5, warmup: int = 1, seed: int = 0, progress: bool = True) -> list[dict]:
-    """Gather throughput of each store over the grid; one tidy row per (store, table, row size, rows, order).
+                 repeats: int = 5, warmup: int = 1, seed: int = 0, progress: bool = True, *,
+                 kernels: list[str] | None = None, sorts: list[bool] | None = None,
+                 offsets: list[int] | None = None, pages: list[str] | None = None) -> list[dict]:
+    """Gather throughput of each store over the grid; one tidy row per (store, variant, table, row size, rows,
+    order).
 
     Stores that need CUDA on a CPU device are skipped, and a store that cannot be built here (a RuntimeError,
     e.g. the host buffer cannot be pinned for ``zero_copy``) gets ``unavailable: <reason>``: one row with
     ``status`` saying so per table and row size; the other stores are still measured. Columns: store,
-    chosen (what ``auto`` picked), table_bytes, row_bytes, aligned (rows start 16-byte aligned), rows, order,
-    seconds (median), gbps, status, gather_threads (the store's CPU threads, 0 for GPU gathers) and
-    torch_threads (torch's intra-op pool while measuring). One host buffer per table size serves every row size.
+    chosen (what ``auto`` picked), kernel (the gather kernel of zero_copy/gpu, "-" for a CPU gather), sort
+    (zero_copy sorted the indices), pages, base_offset (table start past a page boundary), huge_bytes (THP bytes
+    the buffer's fill added, where Linux says), table_bytes, row_bytes, aligned (rows start 16-byte aligned),
+    rows, order, seconds (median), gbps, unique_rows (median distinct rows per call), gbps_unique, l2_bound (see
+    the module doc), status, gather_threads (the store's CPU threads, 0 for GPU gathers) and torch_threads.
+
+    Variants (default: the run's own ``options``, the table where the allocator put it):
+    ``kernels`` for zero_copy and gpu (e.g. ``["triton", "index_select", "triton_wide"]``), ``sorts`` for
+    zero_copy, ``offsets`` (bytes past a page boundary) and ``pages`` (see :data:`PAGES`). One host buffer per
+    table size and page policy serves every row size and offset (pinned once, for the zero_copy stores).
     """
+    kernels = [options.kernel] if kernels is None else list(kernels)
+    sorts = [options.sort_indices] if sorts is None else [bool(b) for b in sorts]
+    page_list = ["default"] if pages is None else list(pages)
+    bad = [k for k in kernels if k not in KERNELS] + [p for p in page_list if p not in PAGES]
+    if bad or not kernels or not sorts or not page_list or (offsets is not None and not offsets):
+        raise ValueError(f"bad or empty variant lists: {bad or 'an empty list'}; kernels are {list(KERNELS)}, "
+                         f"pages {list(PAGES)}")
+    if offsets is not None and any(not 0 <= o < PAGE for o in offsets):
+        raise ValueError(f"offsets are bytes past a page boundary, 0 <= offset < {PAGE}; got {offsets}")
     gen = torch.Generator().manual_seed(seed)
     out: list[dict] = []
-    bar = tqdm(total=len(table_bytes) * len(row_bytes), desc="gather sweep", disable=not progress, leave=False)
+    n_offsets = 1 if offsets is None else len(offsets)
+    bar = tqdm(total=len(table_bytes) * len(page_list) * n_offsets * len(row_bytes), desc="gather sweep",
+               disable=not progress, leave=False)
     for tb in table_bytes:
-        buffer = make_buffer(max(tb, max(row_bytes)))
-        # pinned once per table for every row size (registering tens of GiB takes seconds): the zero-copy
-        # stores map it under this registration; the other stores read it like any host memory
-        pin, unpinnable = None, None
-        if device.type == "cuda" and "zero_copy" in stores:
+        for page_mode in page_list:
+            huge_before = anon_huge_bytes()
             try:
-                pin = pin_in_place(buffer, device)
-            except RuntimeError as exc:
-                unpinnable = f"unavailable: {exc}"
-        try:
-            for rb in row_bytes:
-                table = table_view(buffer, rb)
-                for name in stores:
-                    meta = {"table_bytes": table.numel() * table.element_size(), "row_bytes": rb,
-                            "aligned": rb % 16 == 0}
-                    if STORES.get(name).needs_cuda and device.type != "cuda":
-                        out.append({"store": name, **meta, "status": "needs CUDA"})
-                        continue
-                    if name == "zero_copy" and unpinnable:
-                        out.append({"store": name, **meta, "status": unpinnable})
-                        continue
-                    out += [{**meta, **r} for r in _one_store(name, table, device, options, rows_per_call, orders,
-                                                              repeats, warmup, gen)]
-                del table
-                bar.update()
-        finally:
-            if pin is not None:
-                pin.unpin()
-        del buffer
+                buffer, sliced = _tables(tb, row_bytes, offsets, page_mode)
+            except ValueError as exc:  # madvise refused: this page policy cannot be measured here
+                out += [{"store": name, "pages": page_mode, "table_bytes": tb, "status": f"unavailable: {exc}"}
+                        for name in stores]
+                bar.update(n_offsets * len(row_bytes))
+                continue
+            huge_after = anon_huge_bytes()
+            huge = None if huge_before is None or huge_after is None else max(0, huge_after - huge_before)
+            # pinned once per buffer for every row size and offset (registering tens of GiB takes seconds): the
+            # zero-copy stores map it under this registration; the other stores read it like any host memory
+            pin, unpinnable = None, None
+            if device.type == "cuda" and "zero_copy" in stores:
+                try:
+                    pin = pin_in_place(buffer, device)
+                except RuntimeError as exc:
+                    unpinnable = f"unavailable: {exc}"
+            try:
+                for base, region in sliced:
+                    for rb in row_bytes:
+                        table = table_view(region, rb)
+                        pools = _index_pools(table.shape[0], rows_per_call, orders, warmup + repeats, gen)
+                        meta = {"pages": page_mode, "base_offset": base, "huge_bytes": huge,
+                                "table_bytes": table.numel() * table.element_size(), "row_bytes": rb,
+                                "aligned": rb % 16 == 0}
+                        for name in stores:
+                            if STORES.get(name).needs_cuda and device.type != "cuda":
+                                out.append({"store": name, **meta, "status": "needs CUDA"})
+                                continue
+                            if name == "zero_copy" and unpinnable:
+                                out.append({"store": name, **meta, "status": unpinnable})
+                                continue
+                            for opts in _variants(name, options, kernels, sorts):
+                                out += [{**meta, **r} for r in _one_store(name, table, device, opts, pools,
+                                                                          repeats, warmup)]
+                        del table, pools
+                        bar.update()
+            finally:
+                if pin is not None:
+                    pin.unpin()
+            buffer = sliced = region = None  # freed before the next buffer is filled (tables of tens of GiB)
     bar.close()
     return out

@@ -5,8 +5,13 @@
 * ``index_select``: PyTorch's own.
 * ``triton``: a small Triton kernel over the rows reinterpreted as 4-, 2- or 1-byte words, so every dtype is
   copied bit for bit and 16-byte aligned rows get vectorized 128-bit loads (Triton specializes integer
-  arguments divisible by 16, which lets it prove alignment). Each program copies a BLOCK_R x BLOCK_C tile.
-* ``auto``: Triton when it is importable and works here, else ``index_select``.
+  arguments divisible by 16, which lets it prove alignment). Each program copies a BLOCK_R x BLOCK_C tile:
+  whole rows (up to 1024 words each) stacked to ~4096 words, 16 KiB of int32, with 4 warps: 32 words per
+  thread, eight 128-bit loads when vectorized (for 128 B rows: 128 rows per program, 8 threads per row).
+* ``triton_wide`` / ``triton_narrow``: the same kernel with other tiles (:data:`TRITON_SHAPES`): 4x the words per
+  program and 8 warps (more loads in flight per thread and per program), or 1/4 of them with 2 warps (4x the
+  programs: a small call spreads over every SM). For benchmarks that compare them; ``triton`` is the default.
+* ``auto``: ``triton`` when Triton is importable and works here, else ``index_select``.
 
 Triton is imported lazily (it is absent on CPU-only machines); a failed Triton launch warns once and falls back
 (for the rest of the process). Running out of GPU memory is not a Triton failure: it is raised as is.
@@ -15,12 +20,28 @@ Indices must be in range: the Triton kernel does not bounds-check (``index_selec
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import warnings
 
 import torch
 
-KERNELS = ("index_select", "triton", "auto")
+
+@dataclasses.dataclass(frozen=True)
+class TritonShape:
+    """How the Triton gather tiles its work: each program copies ``tile_words`` words at most (whole rows of up
+    to ``chunk_words`` words; wider rows are split into column blocks) with ``num_warps`` warps."""
+    tile_words: int
+    chunk_words: int
+    num_warps: int
+
+
+TRITON_SHAPES = {
+    "triton": TritonShape(4096, 1024, 4),  # the default since the first GPU run
+    "triton_wide": TritonShape(16384, 1024, 8),
+    "triton_narrow": TritonShape(1024, 256, 2),
+}
+KERNELS = ("index_select", *TRITON_SHAPES, "auto")
 _TRITON_BROKEN: list[str] = []  # the reason, once a launch failed
 
 
@@ -61,7 +82,8 @@ def _as_words(t: torch.Tensor) -> torch.Tensor:
     return raw
 
 
-def _triton_gather(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+def _triton_gather(table: torch.Tensor, idx: torch.Tensor,
+                   shape: TritonShape = TRITON_SHAPES["triton"]) -> torch.Tensor:
     triton, kernel = _triton_kernel()
     if table.device != idx.device:
         raise ValueError(f"table on {table.device} but indices on {idx.device}: gather on one device")
@@ -71,14 +93,15 @@ def _triton_gather(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         return out
     src, dst = _as_words(table), _as_words(out)
     row_words = src.shape[1]
-    block_c = min(triton.next_power_of_2(row_words), 1024)
-    block_r = max(1, 4096 // block_c)  # ~16 KiB of int32 per program: enough loads in flight to hide PCIe latency
+    block_c = min(triton.next_power_of_2(row_words), shape.chunk_words)
+    block_r = max(1, shape.tile_words // block_c)  # default: ~16 KiB of int32 per program
     grid = (triton.cdiv(idx.numel(), block_r), triton.cdiv(row_words, block_c))
     # Triton launches on the *current* device and its current stream: make that the tensors' device (a kernel
     # for cuda:1 launched on cuda:0 would read cuda:1's addresses from the wrong GPU)
     # (CPU tensors only under TRITON_INTERPRET=1, Triton's interpreter: how the tests check this kernel on a CPU)
     with torch.cuda.device(idx.device) if idx.is_cuda else contextlib.nullcontext():
-        kernel[grid](src, idx, dst, idx.numel(), row_words, BLOCK_R=block_r, BLOCK_C=block_c, num_warps=4)
+        kernel[grid](src, idx, dst, idx.numel(), row_words, BLOCK_R=block_r, BLOCK_C=block_c,
+                     num_warps=shape.num_warps)
     return out
 
 
@@ -90,13 +113,13 @@ def gather_rows(table: torch.Tensor, idx: torch.Tensor, kernel: str = "auto") ->
     if kernel == "index_select" or (kernel == "auto" and not triton_available()):
         return table.index_select(0, idx)
     if _triton_kernel() is None:
-        raise RuntimeError("gather kernel 'triton' was asked for, but Triton is not installed")
+        raise RuntimeError(f"gather kernel {kernel!r} was asked for, but Triton is not installed")
     try:
-        return _triton_gather(table, idx)
+        return _triton_gather(table, idx, TRITON_SHAPES["triton" if kernel == "auto" else kernel])
     except torch.OutOfMemoryError:  # the output did not fit: index_select would not fit either; Triton is fine
         raise
     except Exception as exc:  # noqa: BLE001 - any Triton failure (compile, pointer check) -> the safe path
-        if kernel == "triton":
+        if kernel != "auto":  # a Triton kernel asked for by name: its failure is the answer
             raise
         if not _TRITON_BROKEN:
             warnings.warn(f"Triton gather failed ({type(exc).__name__}: {exc}); using index_select", stacklevel=2)

@@ -34,7 +34,7 @@ STORES: Registry = Registry("feature store")
 class StoreOptions:
     cpu_threads: int = 0  # cpu store: gather threads (0 = the cores torch's intra-op pool leaves free)
     sort_indices: bool = True  # zero_copy: gather in ascending row order, scatter back on the GPU
-    kernel: str = "auto"  # zero_copy/gpu gather: index_select | triton | auto
+    kernel: str = "auto"  # zero_copy/gpu gather: one of gather_kernel.KERNELS (auto: triton if it works here)
     policy: AutoPolicy = AutoPolicy()
 
     def __post_init__(self):

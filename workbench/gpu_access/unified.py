@@ -190,7 +190,11 @@ def page_aligned_copy(t: torch.Tensor) -> torch.Tensor:
     """A contiguous copy of ``t`` that starts on a page boundary and alone occupies the pages it touches.
 
     For small tensors before pinning in place: CUDA registers whole pages, and two small heap allocations often
-    share one, so registering the second fails (cudaErrorHostMemoryAlreadyRegistered)."""
+    share one, so registering the second fails (cudaErrorHostMemoryAlreadyRegistered).
+
+    The copy is a view that starts up to a page into its storage. ``Tensor.is_pinned()`` asks about the storage's
+    first byte, in that unregistered padding, so it answers False for the copy even while all of its bytes are
+    registered: ask ``_pin_state(copy)`` (its own first and last byte) instead."""
     page, nbytes = mmap.PAGESIZE, t.numel() * t.element_size()
     buf = torch.empty(-(-nbytes // page) * page + page, dtype=torch.uint8)
     off = -buf.data_ptr() % page  # a multiple of 64 (torch aligns allocations to 64 B): any dtype fits
