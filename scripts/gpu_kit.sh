@@ -2,6 +2,9 @@
 # Assemble, on this (CPU) machine, what a lent GPU machine lacks, as git-ignored folders that a device `run` carries:
 #   .whl/               papermill, nbconvert, ipykernel, nbval, ipywidgets (../shared/tools/device-wheels.sh) and the
 #                       peers' wheels (omikuji, napkinxc, pyhessian, curvlinops, backpack + their small deps): ~20 MB
+#   .whl_nm/            the subset a batch run needs beside the model (no debugpy, jedi, widget front ends, Hessian
+#                       peers): ~7 MB, so that .gpu/model + .whl_nm + the tree fit one call (~62 MB)
+#   .whl_extra/         the Hessian peers (pyhessian, curvlinops, backpack, einconv, unfoldNd): ~0.3 MB
 #   .gpu/model/         all-MiniLM-L6-v2 in bf16 (scripts/export_minilm.py): ~46 MB (the fp32 package is 88 MB)
 #   .gpu/graphs/        planetoid/, gnn-benchmark-npz/, musae/, debian-bookworm/Packages.xz from ../shared/data: ~18 MB
 #   .gpu/cifar10-jpeg/  the CIFAR-10 JPEG tarball from ../shared/data: ~20 MB
@@ -24,6 +27,14 @@ python3 -m pip download -q "${plat[@]}" --no-deps -d .whl omikuji napkinxc pyhes
 python3 -m pip download -q "${plat[@]}" --no-deps -d .whl einconv unfoldNd cffi pycparser 2>&1 \
   | grep -v '^WARNING: Location' || true
 
+rm -rf .whl_nm .whl_extra; mkdir -p .whl_nm .whl_extra
+for f in .whl/*.whl; do  # hard links: no second copy on disk
+  case $(basename "$f") in
+    debugpy*|jedi*|widgetsnbextension*|jupyterlab_widgets*) ;;
+    PyHessian*|backpack*|curvlinops*|einconv*|unfoldNd*) ln -f "$f" .whl_extra/ ;;
+    *) ln -f "$f" .whl_nm/ ;;
+  esac
+done
 mkdir -p .gpu/graphs/debian-bookworm .gpu/cifar10-jpeg
 "$py" scripts/export_minilm.py .gpu/model >/dev/null 2>&1
 for d in planetoid gnn-benchmark-npz musae; do rm -rf ".gpu/graphs/$d"; cp -r "$shared/$d" .gpu/graphs/; done
@@ -32,4 +43,4 @@ cp "$shared/cifar10-jpeg/"* .gpu/cifar10-jpeg/
 chmod -R u+w .gpu
 tree_mb=$(git ls-files -z | xargs -0 du -cb | tail -1 | awk '{printf "%.1f", $1/1e6}')
 echo "working tree ${tree_mb} MB; carry pieces:"
-du -sh .whl .gpu/model .gpu/graphs .gpu/cifar10-jpeg
+du -sh .whl .whl_nm .whl_extra .gpu/model .gpu/graphs .gpu/cifar10-jpeg
