@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What a session with a lent GPU runs there (README, "GPU checks"). Steps, in the order given (default: all):
 #   tests                 the CUDA-marked tests (zero-copy aliasing and bit-exactness, CPU-vs-GPU agreement, ...)
-#   <study>               that study's `gpu` profile through the runner, time-boxed; its report is packed into $OUT
-# e.g.  bash scripts/gpu_checks.sh tests gpu_data_access
+#   <study>[:<profile>]   that study's `gpu` profile (or the one named) through the runner, time-boxed; its report
+#                         is packed into $OUT
+# e.g.  bash scripts/gpu_checks.sh tests gpu_data_access negative_mining:gpu_long
 # Pieces the machine lacks come from scripts/gpu_kit.sh, carried in separate calls (64 MiB per call): .whl (papermill
 # & co, the peers), .gpu/model (bf16 MiniLM), .gpu/graphs, .gpu/cifar10-jpeg. Each step says which piece it misses.
 set -uo pipefail
@@ -43,13 +44,14 @@ for s in $steps; do
       2>&1 | tee "$OUT/cuda_tests.log" | tail -60
   else
     python3 -c "import papermill" 2>/dev/null || { need .whl "papermill & co" || continue; }
+    profile=gpu; [[ $s == *:* ]] && profile=${s#*:} && s=${s%%:*}
     args=$(study_args "$s") || continue
-    echo "== $s (gpu profile $args, at most ${STUDY_TIMEOUT}s)"
+    echo "== $s ($profile profile $args, at most ${STUDY_TIMEOUT}s)"
     # shellcheck disable=SC2086
     # SIGTERM at the time box: the runner marks the run failed and still writes the partial report
-    timeout -k 30 "$STUDY_TIMEOUT" python3 -m workbench run "$s" --profile gpu $args 2>&1 | tail -5
+    timeout -k 30 "$STUDY_TIMEOUT" python3 -m workbench run "$s" --profile "$profile" $args 2>&1 | tail -5
     d=$(ls -td reports/"$s"/*/ 2>/dev/null | head -1)
-    [ -n "$d" ] && tar czf "$OUT/$s.tgz" -C "$d" . && echo "report: $OUT/$s.tgz"
+    [ -n "$d" ] && tar czf "$OUT/$s-$profile.tgz" -C "$d" . && echo "report: $OUT/$s-$profile.tgz"
   fi
   echo "   $s took $(( $(date +%s) - start )) s" | tee -a "$OUT/steps.txt"
 done
