@@ -4,7 +4,8 @@ Proves: NGAME's epoch is exactly ceil(n / batch_size) batches (the count the lea
 from) covering every query once; each cluster lies whole in one batch or runs on across consecutive batches, and
 a batch ends inside a cluster only when no cluster boundary leaves the remaining batches able to hold the rest;
 its schedule doubles the cluster size and re-clusters when due; PSL pools never exceed the cap, hold a positive
-for every query, mark positives exactly, and include shortlist hard negatives when there is room. Not proved:
+for every query, mark positives exactly, and include shortlist hard negatives when there is room, from the current
+shortlist (its per-query tables are rebuilt whenever it is replaced, a checkpoint load included). Not proved:
 any accuracy claim of the papers, nor that the greedy cuts split the fewest clusters possible.
 """
 from __future__ import annotations
@@ -112,3 +113,26 @@ def test_psl_cap_below_batch_raises():
     s = build_sampler("unidec", random_Y(), SamplerConfig(pool_cap=4))
     with pytest.raises(ValueError, match="pool_cap"):
         s.sample(torch.arange(10), torch.Generator())
+
+
+def _first_free(Y, shortlist, i: int, h: int) -> list[int]:
+    return [x for x in shortlist[i].tolist() if Y[i, x] == 0][:h]
+
+
+def test_psl_hard_negatives_follow_a_replaced_or_loaded_shortlist():
+    """The hard negatives are tabulated once per shortlist: replacing the shortlist (a refresh, a checkpoint load)
+    must rebuild the table, never serve the old one."""
+    Y = random_Y(n=30, L=80, density=0.05)
+    cfg = SamplerConfig(pool_cap=500, hard_per_query=3, shortlist_size=10, cluster_start=99)
+    s = build_sampler("unidec", Y, cfg)
+    s.refresh(RandomView(30, 80, seed=0), 0, 0)
+    first = s.shortlist.clone()
+    s.shortlist = torch.flip(first, dims=[1])  # same labels, reversed rank order
+    for i in range(30):
+        assert s.hard_negatives(torch.tensor([i])).tolist() == _first_free(Y, s.shortlist, i, 3)
+    loaded = build_sampler("unidec", Y, cfg)
+    loaded.load_state_dict(s.state_dict())
+    q, gen_a, gen_b = torch.arange(30), torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    a, b = s.sample(q, gen_a), loaded.sample(q, gen_b)
+    assert torch.equal(a.pool, b.pool) and torch.equal(a.targets, b.targets)
+    assert torch.equal(s.hard_negatives(q), loaded.hard_negatives(q))

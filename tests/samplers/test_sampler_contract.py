@@ -182,6 +182,24 @@ def test_ance_negatives_come_from_the_shortlist():
             assert set(neg[i].tolist()) <= set(free)
 
 
+def test_ance_negatives_follow_a_replaced_or_loaded_shortlist():
+    """ANCE marks its shortlist's positives once per shortlist: a replaced shortlist (refresh, checkpoint load) must
+    be re-marked, or positives of the new one would be served as negatives."""
+    Y = random_Y(n=30, L=40, density=0.05)
+    s = make("ance", Y, num_negatives=3, shortlist_size=10, remove_hits=False)
+    pos = Positives(Y)
+    rows = [sorted(pos.row(i).tolist()) for i in range(30)]
+    s.shortlist = torch.tensor([(r + [x for x in range(40) if x not in r])[:10] for r in rows])  # positives first
+    loaded = build_sampler("ance", Y, SamplerConfig(num_negatives=3, shortlist_size=10, remove_hits=False))
+    loaded.load_state_dict(s.state_dict())
+    for sampler in (s, loaded):
+        b = sampler.sample(torch.arange(30), torch.Generator().manual_seed(0))
+        neg = b.pool[b.candidates[:, 1:]]
+        for i in range(30):
+            free = [x for x in sampler.shortlist[i].tolist() if Y[i, x] == 0]
+            assert set(neg[i].tolist()) <= set(free), "a shortlist positive was drawn as a negative"
+
+
 def test_unknown_sampler_lists_known():
     with pytest.raises(ValueError, match="known:.*in_batch"):
         SAMPLERS.get("nope")

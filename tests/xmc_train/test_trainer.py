@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from tests.conftest import with_cuda
-from workbench.samplers import SamplerConfig, build_sampler
+from workbench.samplers import SampledBatch, SamplerConfig, build_sampler
 from workbench.xmc_train.encoders import get_encoder, tokenize
 from workbench.xmc_train.evaluate import METRICS, evaluate
 from workbench.xmc_train.losses import build_loss
 from workbench.xmc_train.models import XMCModel
 from workbench.xmc_train.toy import toy_text_dataset
-from workbench.xmc_train.trainer import TrainConfig, Trainer
+from workbench.xmc_train.trainer import TrainConfig, Trainer, positive_columns
 
 DATA = toy_text_dataset(n_train=120, n_test=40, num_labels=30)
 
@@ -197,3 +197,20 @@ def test_ngame_m1_triplet_and_classifier_stage():
     assert all(torch.equal(a, b) for a, b in zip(enc_before, m4.encoder.parameters()))  # the encoder did not
     for head in ("de", "clf", "fused"):
         assert 0 <= evaluate(m4, DATA, test, head=head)["P@1"] <= 100
+
+
+def test_positive_columns_mark_the_pool_labels_some_query_is_positive_for():
+    """The labels a stale label cache must encode fresh: ``targets.any(0)`` for whole-pool batches, the scattered
+    targets of candidate batches; checked against those definitions, an empty batch included."""
+    g = torch.Generator().manual_seed(0)
+    dense = torch.rand((7, 50), generator=g) < 0.05
+    assert dense.any(0).sum() > 0 and not dense.any(0).all()
+    q = torch.arange(7)
+    assert torch.equal(positive_columns(SampledBatch(q, torch.arange(50), None, dense)), dense.any(0))
+    empty = SampledBatch(q[:0], torch.arange(50), None, dense[:0])
+    assert torch.equal(positive_columns(empty), torch.zeros(50, dtype=torch.bool))
+    cand, tgt = torch.randint(50, (7, 4), generator=g), torch.rand((7, 4), generator=g) < 0.3
+    want = torch.zeros(50, dtype=torch.bool)
+    for b, j in tgt.nonzero().tolist():
+        want[cand[b, j]] = True
+    assert torch.equal(positive_columns(SampledBatch(q, torch.arange(50), cand, tgt)), want)

@@ -14,7 +14,14 @@ import torch
 
 from . import SAMPLERS
 from .base import BaseSampler, SampledBatch
-from .positives import pool_from
+from .positives import Positives, pool_from
+
+
+def shortlist_hits(pos: Positives, shortlist: torch.Tensor) -> torch.Tensor:
+    """(n_train, k) bool: ``shortlist[i, j]`` is a positive of training query ``i``. A shortlist changes only at a
+    refresh, so this is computed then, once for every query, not at each step (512 x 100 look-ups, ~2 ms of one
+    CPU core per step on the Debian set)."""
+    return pos.is_positive(torch.arange(len(shortlist)), shortlist)
 
 
 def shortlist_from(view, k: int) -> torch.Tensor:
@@ -32,8 +39,18 @@ class AnceSampler(BaseSampler):
 
     def __init__(self, Y_train, cfg):
         super().__init__(Y_train, cfg)
-        self.shortlist: torch.Tensor | None = None
+        self.shortlist = None
         self.refreshed_epoch = -1
+
+    @property
+    def shortlist(self) -> torch.Tensor | None:
+        """(n_train, shortlist_size) label ids per training query (None before the first refresh)."""
+        return self._shortlist
+
+    @shortlist.setter
+    def shortlist(self, value: torch.Tensor | None) -> None:
+        self._shortlist = value
+        self._hits = None if value is None else shortlist_hits(self.pos, value)
 
     def refresh(self, state, epoch: int, step: int) -> float:
         if self.shortlist is not None and (epoch % self.cfg.refresh_every or epoch == self.refreshed_epoch):
@@ -49,8 +66,7 @@ class AnceSampler(BaseSampler):
         fill = torch.randint(self.num_labels, (B, k), generator=generator)
         if self.shortlist is None:
             return fill
-        sl = self.shortlist[queries]
-        bad = self.pos.is_positive(queries, sl)
+        sl, bad = self.shortlist[queries], self._hits[queries]
         keys = torch.rand(sl.shape, generator=generator)
         keys[bad] = 2.0
         order = keys.argsort(dim=1)[:, :k]

@@ -16,7 +16,7 @@ import time
 import torch
 
 from . import SAMPLERS
-from .ance import shortlist_from
+from .ance import shortlist_from, shortlist_hits
 from .base import SampledBatch
 from .ngame import NgameSampler
 
@@ -36,8 +36,18 @@ class UnidecSampler(NgameSampler):
 
     def __init__(self, Y_train, cfg):
         super().__init__(Y_train, cfg, fixed_size=cfg.cluster_size_max)  # UniDEC does not grow the clusters
-        self.shortlist: torch.Tensor | None = None
+        self.shortlist = None
         self.shortlist_epoch = -1
+
+    @property
+    def shortlist(self) -> torch.Tensor | None:
+        """(n_train, shortlist_size) label ids per training query (None before the first refresh)."""
+        return self._shortlist
+
+    @shortlist.setter
+    def shortlist(self, value: torch.Tensor | None) -> None:
+        self._shortlist = value
+        self._hard = None if value is None else self._hard_table(value)
 
     def refresh(self, state, epoch: int, step: int) -> float:
         spent = super().refresh(state, epoch, step)
@@ -48,17 +58,21 @@ class UnidecSampler(NgameSampler):
             spent += time.perf_counter() - t0
         return spent
 
-    def hard_negatives(self, queries: torch.Tensor) -> torch.Tensor:
-        """(B * hard_per_query,) best-ranked non-positive shortlist labels, query-major (rank order kept)."""
-        h = self.cfg.hard_per_query
-        if self.shortlist is None or h == 0:
-            return queries.new_zeros(0)
-        sl = self.shortlist[queries]
-        ok = ~self.pos.is_positive(queries, sl)
+    def _hard_table(self, shortlist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every training query's ``hard_per_query`` best-ranked non-positive shortlist labels (n, h) and which of
+        them exist (n, h) bool: fixed between refreshes, so built once per refresh instead of at every step."""
+        ok = ~shortlist_hits(self.pos, shortlist)
         # stable sort puts the non-positives first, keeping shortlist order among them
-        order = torch.argsort((~ok).to(torch.int8), dim=1, stable=True)[:, :h]
-        picked, good = sl.gather(1, order), ok.gather(1, order)
-        return picked.T[good.T]  # rank-major: every query's best negative before anyone's second
+        order = torch.argsort((~ok).to(torch.int8), dim=1, stable=True)[:, :self.cfg.hard_per_query]
+        return shortlist.gather(1, order), ok.gather(1, order)
+
+    def hard_negatives(self, queries: torch.Tensor) -> torch.Tensor:
+        """(B * hard_per_query,) best-ranked non-positive shortlist labels, rank-major (every query's best
+        negative before anyone's second)."""
+        if self._hard is None or self.cfg.hard_per_query == 0:
+            return queries.new_zeros(0)
+        picked, good = self._hard[0][queries], self._hard[1][queries]
+        return picked.T[good.T]
 
     def sample(self, queries: torch.Tensor, generator: torch.Generator) -> SampledBatch:
         B, cap = len(queries), self.cfg.pool_cap

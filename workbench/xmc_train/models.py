@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .encoders import TokenTable
+from .encoders import TokenTable, to_device
 
 HEADS = ("de", "clf", "de+clf")
 
@@ -48,7 +48,7 @@ class XMCModel(nn.Module):
     def encode(self, table: TokenTable, rows: torch.Tensor) -> torch.Tensor:
         """(len(rows), d) embeddings of ``table[rows]``; with gradients unless the encoder is frozen."""
         if self.freeze_encoder:
-            return self.embed_all(table)[rows.to(self.device)]
+            return self.embed_all(table)[to_device(rows, self.device)]
         return self.encoder(*table.batch(rows, self.device))
 
     @torch.no_grad()
@@ -57,23 +57,23 @@ class XMCModel(nn.Module):
         key = f"{id(table)}"
         if self.freeze_encoder and key in self._frozen:
             out = self._frozen[key]
-            return out if rows is None else out[rows.to(out.device)]
-        rows_ = torch.arange(len(table)) if rows is None or self.freeze_encoder else rows
+            return out if rows is None else out[to_device(rows, out.device)]
+        rows_ = torch.arange(len(table)) if rows is None or self.freeze_encoder else rows.cpu()  # host-side order
         was = self.encoder.training
         self.encoder.eval()
         autocast = torch.autocast("cuda", torch.bfloat16) if self.device.type == "cuda" else _null()
         # encoded in order of length, so each chunk is cut to a length close to its texts' (less padding)
-        order = torch.argsort(table.lengths[rows_.to(table.lengths.device)].cpu(), stable=True)
+        order = torch.argsort(table.lengths[rows_], stable=True)
         with autocast:
             chunks = [self.encoder(*table.batch(rows_[o], self.device)).float()
                       for o in order.split(self.encode_batch)]
         out = torch.zeros(len(rows_), self.encoder.dim, device=self.device)
         if chunks:
-            out[order.to(self.device)] = torch.cat(chunks)
+            out[to_device(order, self.device)] = torch.cat(chunks)
         self.encoder.train(was)
         if self.freeze_encoder:
             self._frozen[key] = out
-            return out if rows is None else out[rows.to(out.device)]
+            return out if rows is None else out[to_device(rows, out.device)]
         return out
 
     @torch.no_grad()
@@ -86,14 +86,16 @@ class XMCModel(nn.Module):
     def label_vectors(self, pool: torch.Tensor, cache: torch.Tensor | None = None,
                       fresh: torch.Tensor | None = None) -> torch.Tensor:
         """(C, d) DE label embeddings of ``pool``. With ``cache`` (L, d), rows not in ``fresh`` (C,) bool come
-        from the gradient-free cache and only the ``fresh`` ones are encoded (stale negatives)."""
+        from the gradient-free cache and only the ``fresh`` ones are encoded (stale negatives). ``pool`` and
+        ``fresh`` are best given on the CPU, as the samplers make them: which rows to encode is then decided on
+        the host, without waiting for the device."""
         if cache is None or fresh is None:
             return self.encode(self.labels, pool)
-        out = cache[pool.to(cache.device)].to(torch.float32)
-        idx = fresh.nonzero().squeeze(1)
+        pool, idx = pool.cpu(), fresh.cpu().nonzero().squeeze(1)
+        out = cache[to_device(pool, cache.device)].to(torch.float32)
         if len(idx) == 0:
             return out
-        return out.index_put((idx.to(out.device),), self.encode(self.labels, pool[idx]).to(out.dtype))
+        return out.index_put((to_device(idx, out.device),), self.encode(self.labels, pool[idx]).to(out.dtype))
 
     def scores(self, q: torch.Tensor, pool: torch.Tensor, label_cache=None, fresh=None) -> dict[str, torch.Tensor]:
         """Per head, (B, C) raw scores of the batch's query embeddings ``q`` (B, d) against the ``pool``."""
@@ -106,7 +108,7 @@ class XMCModel(nn.Module):
 
     def classifier_vectors(self, ids: torch.Tensor | None = None) -> torch.Tensor:
         """(n, d) classifier vectors of ``ids`` (all when None), unit-normalised if ``normalize_classifier``."""
-        w = self.classifier if ids is None else self.classifier[ids.to(self.classifier.device)]
+        w = self.classifier if ids is None else self.classifier[to_device(ids, self.classifier.device)]
         return F.normalize(w, dim=-1) if self.normalize_classifier else w
 
     # ----- the ModelView the samplers see -----------------------------------------------------------------
