@@ -136,6 +136,17 @@ def test_stale_label_cache_trains_and_skips_negatives_encoding():
     assert rows[0]["refresh_s"] > 0
 
 
+def test_time_budget_runs_the_whole_schedule():
+    """A run its time budget ends (10^5 planned epochs, 0.4 s) still warms up and decays: the learning rate peaks
+    and ends near 0, where on the steps alone 0.4 s would not leave the 30000-step warm-up."""
+    m, s, _ = setup("in_batch")
+    cfg = TrainConfig(epochs=100_000, batch_size=40, lr=1e-3, log_every=1, time_budget_s=0.4, device="cpu")
+    rows = Trainer(m, s, build_loss("softmax"), cfg, progress=False).run()
+    lrs = [r["lr"] for r in rows if "lr" in r]
+    assert len(lrs) >= 5, "too few steps in 0.4 s to see the schedule"
+    assert max(lrs) > 0.5e-3 and lrs[-1] < 0.25 * max(lrs)
+
+
 def test_last_step_is_evaluated_once():
     """eval_every hits the last step and the last log row is flushed after it: one evaluation, not two."""
     m, s, test = setup("in_batch")

@@ -3,7 +3,9 @@
 One step: the sampler picks the pool for a batch of query ids; the model encodes queries (and, for the dual
 encoder, the pool's label texts); each head's (B, C) scores are gathered to the sampler's candidates and the
 loss applied (averaged over heads: UniDEC's 1/2 L_DE + 1/2 L_CLF). AdamW, linear warm-up then linear decay to 0
-over the planned steps, gradient-norm clipping. The plan is ``epochs * ceil(n_train / batch_size)`` steps (or
+over the planned steps, gradient-norm clipping. Under a time budget the schedule runs on whichever is further, the
+steps or the share of the budget spent, so a run the budget ends has still warmed up and decayed to 0 (a sampler
+with slow steps is not compared mid-schedule, at a high learning rate, with one that finished its epochs). The plan is ``epochs * ceil(n_train / batch_size)`` steps (or
 ``max_steps``): every sampler's ``batches`` must yield exactly ``ceil(n_train / batch_size)`` batches an epoch,
 and an epoch that does not raises, rather than training past the end of the schedule at learning rate 0.
 
@@ -88,7 +90,8 @@ class _Clock:
         self.t = now
 
 
-def _schedule(total: int, warmup_frac: float) -> Callable[[int], float]:
+def _schedule(total: int, warmup_frac: float) -> Callable[[float], float]:
+    """Learning-rate factor at (possibly fractional) step ``s`` of ``total``: linear warm-up, linear decay to 0."""
     warm = max(1, int(total * warmup_frac))
     return lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
 
@@ -152,11 +155,12 @@ class Trainer:
             raise ValueError(f"tags {clash} would overwrite the trainer's own row columns; rename them")
         self.total = planned_steps(len(model.queries), cfg)
         self.opt = _optimizer(model, cfg)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _schedule(self.total, cfg.warmup_frac))
-        self.gen = torch.Generator().manual_seed(cfg.seed)
-        self.autocast = cfg.bf16 and self.device.type == "cuda"
         self.step = self.epoch = self.batch_in_epoch = 0
         self.wall = 0.0
+        plan = _schedule(self.total, cfg.warmup_frac)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: plan(self._schedule_step(s)))
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.autocast = cfg.bf16 and self.device.type == "cuda"
         self.rows: list[dict] = []
         self.label_cache: torch.Tensor | None = None
         self.gen_epoch_state = self.gen.get_state()
@@ -193,6 +197,13 @@ class Trainer:
         if self.ckpt:
             self._save()
         return self.rows
+
+    def _schedule_step(self, s: int) -> float:
+        """Where the schedule is at step ``s``: ``s``, or under a time budget the planned steps times the share of
+        the budget spent, when that is further (wall-clock dependent, like the budget's stopping point)."""
+        if not self.cfg.time_budget_s:
+            return s
+        return max(s, self.total * self.wall / self.cfg.time_budget_s)
 
     def _done(self) -> bool:
         return bool((self.cfg.max_steps and self.step >= self.cfg.max_steps)
