@@ -71,8 +71,10 @@ def test_hvp_bn_train_mode_uses_batch_stats_and_keeps_buffers():
     assert (a - b).abs().max() > 1e-3
 
 
-def test_ggn_matches_explicit_jt_h_j():
-    """GGN matvec equals J^T H_out J built from the explicit Jacobian and the softmax cross-entropy Hessian.
+@pytest.mark.parametrize("method", ["double_backward", "func"])
+def test_ggn_matches_explicit_jt_h_j(method):
+    """GGN matvec (J v by double vjp or in forward mode) equals J^T H_out J built from the explicit Jacobian and
+    the softmax cross-entropy Hessian.
 
     Does not prove: GGN for other losses (the code is generic, only cross-entropy is checked), or BN."""
     model, x, y = _tiny()
@@ -94,10 +96,44 @@ def test_ggn_matches_explicit_jt_h_j():
     G = J.T @ H_out @ J
     for chunks in ([(x, y)], chunked(x, y, 3)):
         for keep in (4, 0):
-            op = curvature_operator(model, F.cross_entropy, chunks, curvature="ggn", keep_graphs=keep)
+            op = curvature_operator(model, F.cross_entropy, chunks, curvature="ggn", keep_graphs=keep, method=method)
             torch.testing.assert_close(_dense(op), G, rtol=1e-8, atol=1e-10)
     # PSD, unlike the Hessian at a random point
     assert torch.linalg.eigvalsh(G).min() > -1e-10
+
+
+@pytest.mark.parametrize("method", ["double_backward", "func"])
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_ggn_with_bn_matches_explicit_jt_h_j(mode, method):
+    """With BatchNorm the GGN is J^T H_out J of the network in the asked mode (train: batch statistics couple the
+    examples, so J is the full (N*C, P) Jacobian), also when J v runs the module again at every matvec (forward
+    mode), and the running buffers are left alone.
+
+    Does not prove: BatchNorm2d, or float32 agreement (float64 MLP)."""
+    model, x, y = _tiny(bn=True)
+    refresh_bn_stats(model, [(x, y)])
+    before = {n: b.clone() for n, b in model.named_buffers()}
+    names = list(trainable(model))
+    theta = flatten([p.detach().clone() for p in trainable(model).values()])
+    shapes = [p.shape for p in trainable(model).values()]
+    model.train(mode == "train")
+
+    def out_of(flat):
+        ps, i = {}, 0
+        for n, s in zip(names, shapes):
+            ps[n] = flat[i:i + s.numel()].view(s)
+            i += s.numel()
+        bufs = {n: b.clone() for n, b in model.named_buffers()}
+        return torch.func.functional_call(model, {**ps, **bufs}, (x,))
+    J = torch.autograd.functional.jacobian(out_of, theta).reshape(-1, theta.numel())
+    p = torch.softmax(out_of(theta), dim=1)
+    G = J.T @ torch.block_diag(*[(torch.diag(pi) - torch.outer(pi, pi)) / len(x) for pi in p]) @ J
+    model.eval()  # the operator must set the mode itself
+    op = curvature_operator(model, F.cross_entropy, [(x, y)], curvature="ggn", bn=mode, method=method)
+    torch.testing.assert_close(_dense(op), G, rtol=1e-8, atol=1e-10)
+    assert not model.training and op.info()["hvp_method"] == method
+    for n, b in model.named_buffers():
+        assert torch.equal(b, before[n]), n
 
 
 def test_bad_arguments_raise():

@@ -203,7 +203,7 @@ def test_hvp_cost_rows():
     m = build_model("mlp", (1, 4, 4), 3)
     rows = bench.hvp_cost(m, F.cross_entropy, torch.randn(32, 1, 4, 4), torch.randint(0, 3, (32,)), repeats=3, warmup=1)
     assert [r["method"] for r in rows][0] == "grad" and rows[0]["ratio_to_grad"] == 1.0
-    assert all(r["median_ms"] > 0 and math.isfinite(r["ratio_to_grad"]) for r in rows) and len(rows) == 4
+    assert all(r["median_ms"] > 0 and math.isfinite(r["ratio_to_grad"]) for r in rows) and len(rows) == 6
 
 
 @with_cuda

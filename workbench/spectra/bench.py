@@ -2,8 +2,9 @@
 
 Methods: ``grad`` (forward + backward), ``hvp_double_backward`` (forward + backward with graph + one more
 backward), ``hvp_double_backward_kept`` (only the extra backward: the gradient graph kept across HVPs, as in
-Lanczos), ``hvp_func`` (``torch.func`` jvp of grad: forward-over-reverse, eager). GPU peak memory is recorded
-relative to the gradient's when on CUDA (NaN on CPU).
+Lanczos), ``hvp_func`` (``torch.func`` jvp of grad: forward-over-reverse, eager), and the GGN matvec of
+:func:`hvp.curvature_operator` with the network graph kept, J v by the double-vjp trick (``ggn_kept``) or in
+forward mode (``ggn_func``). GPU peak memory is recorded relative to the gradient's when on CUDA (NaN on CPU).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 from torch.func import functional_call, grad, jvp
 
 from ..timing import median_seconds
-from .hvp import trainable
+from .hvp import curvature_operator, flatten, trainable
 
 
 def _measure(fn: Callable[[], object], dev, repeats: int, warmup: int) -> tuple[float, float]:
@@ -53,8 +54,13 @@ def hvp_cost(model, loss_fn, x, y, repeats: int = 10, warmup: int = 2) -> list[d
     def func():
         return jvp(grad(loss_of), (tuple(p.detach() for p in params),), (tuple(v),))[1]
 
+    v_flat = flatten(v)
+    ggn = {m: curvature_operator(model, loss_fn, [(x, y)], curvature="ggn", method=m)
+           for m in ("double_backward", "func")}
+
     methods = {"grad": grad_only, "hvp_double_backward": double_backward,
-               "hvp_double_backward_kept": kept, "hvp_func": func}
+               "hvp_double_backward_kept": kept, "hvp_func": func,
+               "ggn_kept": lambda: ggn["double_backward"](v_flat), "ggn_func": lambda: ggn["func"](v_flat)}
     res = {k: _measure(f, dev, repeats, warmup) for k, f in methods.items()}
     t0, m0 = res["grad"]
     return [{"method": k, "batch_size": len(x), "median_ms": 1e3 * t, "ratio_to_grad": t / t0,

@@ -17,6 +17,11 @@ DGKS_ETA = 2 ** -0.5  # a second Gram-Schmidt pass when one pass removed more th
 _norm = torch.linalg.vector_norm  # Tensor.norm goes through two Python layers first (it shows at ~1 ms matvecs)
 
 
+class NonFiniteError(ValueError):
+    """The operator gave NaN or inf (e.g. the Hessian at weights that a diverged run left non-finite): there is
+    no spectrum to estimate. Raised before any such value reaches LAPACK."""
+
+
 @dataclasses.dataclass
 class LanczosResult:
     """Ritz values ``(k,)`` ascending, their quadrature weights ``(k,)`` (squared first components of the
@@ -49,9 +54,12 @@ def eigh_tridiagonal(alpha, beta) -> tuple[np.ndarray, np.ndarray]:
     diagonal ``alpha (k,)`` and off-diagonal ``beta[:k-1]`` (LAPACK ``dstev``: a few microseconds at k ~ 20,
     cheap enough to call after every Lanczos step)."""
     a = np.asarray(alpha, dtype=np.float64)
+    b = np.asarray(beta, dtype=np.float64)[:len(a) - 1]
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):  # dstev would fail with an opaque "info=k"
+        raise NonFiniteError(f"non-finite tridiagonal entries: alpha {a.tolist()}, beta {b.tolist()}")
     if len(a) == 1:
         return a.copy(), np.ones((1, 1))
-    evals, evecs, info = lapack.dstev(a, np.asarray(beta, dtype=np.float64)[:len(a) - 1], compute_v=1)
+    evals, evecs, info = lapack.dstev(a, b, compute_v=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"dstev did not converge (info={info})")
     return evals, evecs
@@ -84,6 +92,9 @@ def lanczos(matvec: MatVec, dim: int, steps: int, generator: torch.Generator | N
     invariant subspace (beta below 1e-10 of the operator scale), or, when ``tol > 0``, as soon as the top Ritz
     value's estimated relative error (:func:`top_error_estimate`) is at most ``tol``: easy spectra take few
     matvecs. ``reorthogonalize=False`` is plain three-term Lanczos, kept to show loss of orthogonality.
+
+    Raises :class:`NonFiniteError` (a ``ValueError``) naming the step as soon as a matvec gives NaN or inf (the
+    check reads the two scalars each step already brings to the host: no extra synchronisation).
     """
     if steps < 1 or steps > dim:
         raise ValueError(f"steps must be in [1, dim={dim}], got {steps}")
@@ -97,12 +108,18 @@ def lanczos(matvec: MatVec, dim: int, steps: int, generator: torch.Generator | N
         q = Q[j]
         w = matvec(q).to(dtype)
         a = float(torch.dot(w, q))
+        if not math.isfinite(a):
+            raise NonFiniteError(f"Lanczos step {j + 1} of {steps}: the matvec returned non-finite values "
+                                 f"(q^T A q = {a}); e.g. a Hessian at weights a diverged run left NaN/inf")
         alpha.append(a)
         scale = max(scale, abs(a))
         w.add_(q, alpha=-a)
         if j > 0:
             w.add_(Q[j - 1], alpha=-beta[-1])
         b = float(_norm(w))
+        if not math.isfinite(b):  # e.g. A q overflowing float64 after the recurrence
+            raise NonFiniteError(f"Lanczos step {j + 1} of {steps}: the matvec returned non-finite values "
+                                 f"(residual norm {b})")
         if reorthogonalize:
             b = _reorthogonalize(w, Q[:j + 1], b)
         if b < 1e-10 * scale:  # invariant subspace: the Ritz values are exact eigenvalues

@@ -9,6 +9,16 @@ lambda_min, Polyak's heavy-ball tuning for a quadratic sets
 
 with momentum capped at ``momentum_max``. This is our reading of the seed paper's learner (it fixes lr and
 momentum from the spectrum), not its code.
+
+Divergence is handled as :func:`train.train_epochs` handles it for every optimiser: training goes on and the
+epoch rows show the non-finite losses. An estimate whose Hessian-vector products are NaN/inf (weights a
+diverged step left non-finite) is recorded with ``status`` "non-finite" and the current lr and momentum are
+kept; it costs one matvec, as Lanczos stops at the first non-finite one.
+
+Note on the rule itself: ``lr * lambda_max = 4 / (1 + 1/sqrt(kappa))^2`` is about 3.3 at kappa = 100, while
+heavy ball on a quadratic is stable only below ``2 (1 + momentum)`` = 3.34 at the momentum it picks: the
+learner runs at the edge of stability by design, and any growth of lambda_max between two estimates (or
+mini-batch noise) can tip it over; ``scale < 1`` backs off.
 """
 from __future__ import annotations
 
@@ -20,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .hvp import curvature_operator
-from .lanczos import lanczos
+from .lanczos import NonFiniteError, lanczos
 
 
 def heavy_ball(lam_max: float, lam_min: float, scale: float = 1.0, momentum_max: float = 0.9) -> tuple[float, float]:
@@ -35,7 +45,9 @@ def heavy_ball(lam_max: float, lam_min: float, scale: float = 1.0, momentum_max:
 
 @dataclasses.dataclass
 class SLQLearner:
-    """Callable for :func:`train.train_epochs` ``on_step``; keeps a history of its estimates."""
+    """Callable for :func:`train.train_epochs` ``on_step``; keeps a history of its estimates: step,
+    lambda_max, lambda_min, the lr and momentum in force after the estimate, estimate_s and ``status`` ("ok",
+    "non-finite": the curvature was NaN/inf, "no positive curvature"; in both the settings were kept)."""
     period: int = 20
     lanczos_steps: int = 10
     kappa_max: float = 100.0
@@ -53,14 +65,23 @@ class SLQLearner:
             return
         t0 = time.perf_counter()
         op = curvature_operator(model, F.cross_entropy, [(xb, yb)], bn=self.bn)
-        res = lanczos(op, op.dim, min(self.lanczos_steps, op.dim), generator=self._g,
-                      device=next(model.parameters()).device)
+        group0 = opt.param_groups[0]
+        row = {"step": step, "lambda_max": math.nan, "lambda_min": math.nan, "lr": group0["lr"],
+               "momentum": group0.get("momentum", math.nan)}
+        try:
+            res = lanczos(op, op.dim, min(self.lanczos_steps, op.dim), generator=self._g,
+                          device=next(model.parameters()).device)
+        except NonFiniteError:  # training diverged: nothing to estimate; keep the settings, as train.py goes on
+            self.history.append({**row, "estimate_s": time.perf_counter() - t0, "status": "non-finite"})
+            return
         lam_max = float(res.ritz[-1])
         if lam_max <= 0:  # no positive curvature seen: keep the current settings
+            self.history.append({**row, "lambda_max": lam_max, "estimate_s": time.perf_counter() - t0,
+                                 "status": "no positive curvature"})
             return
         bulk = [r for r in res.ritz if r > lam_max / self.kappa_max]
         lr, mom = heavy_ball(lam_max, min(bulk), self.scale, self.momentum_max)
         for group in opt.param_groups:
             group["lr"], group["momentum"] = lr, mom
-        self.history.append({"step": step, "lambda_max": lam_max, "lambda_min": min(bulk), "lr": lr,
-                             "momentum": mom, "estimate_s": time.perf_counter() - t0})
+        self.history.append({**row, "lambda_max": lam_max, "lambda_min": min(bulk), "lr": lr, "momentum": mom,
+                             "estimate_s": time.perf_counter() - t0, "status": "ok"})
