@@ -9,6 +9,7 @@ import math
 import pandas as pd
 import pytest
 
+from workbench.xmc_train import tables
 from workbench.xmc_train.study import NegativeMiningConfig, prepare, train_sampler
 from workbench.xmc_train.toy import toy_text_dataset
 
@@ -57,3 +58,14 @@ def test_comparison_table_survives_runs_that_took_no_step():
     row = mixed.set_index("method")
     assert row.loc["in_batch", "steps"] == 2 and row.loc["in_batch", "sampling share %"] == pytest.approx(10.0)
     assert row.loc["ance", "steps"] == 0 and math.isnan(row.loc["ance", "sampling share %"])
+
+
+def test_throughput_table_median_spread_and_ratio():
+    rows = pd.DataFrame({"sampler": ["a"] * 11 + ["frozen"] * 2 + ["b"],
+                         "seqs_per_s": [float(v) for v in range(100, 1200, 100)] + [0.0, 0.0, 50.0],
+                         "seq_len": [32.0] * 11 + [float("nan")] * 2 + [20.0]})
+    t = tables.throughput_table(rows, bare_seqs_per_s=1000.0, bare_length=32).set_index("sampler")
+    assert list(t.index) == ["a", "b"]  # a sampler that encoded nothing (frozen stage) has no row
+    assert t.loc["a", "train seqs/s"] == 600 and t.loc["a", "ratio"] == 0.6
+    assert t.loc["a", "p10 seqs/s"] == pytest.approx(200) and t.loc["a", "p90 seqs/s"] == pytest.approx(1000)
+    assert t.loc["b", "train padded length"] == 20 and t.loc["b", "bare length"] == 32
