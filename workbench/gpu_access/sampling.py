@@ -49,11 +49,12 @@ class Block:
         return Block(self.src_nodes.to(device), self.n_dst, self.edge_src.to(device), self.edge_dst.to(device))
 
 
-def _segment_positions(deg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For segments of lengths ``deg``: (segment id, position within segment) of every element."""
-    seg = torch.repeat_interleave(torch.arange(deg.numel(), device=deg.device), deg)
+def _segment_positions(deg: torch.Tensor, total: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For segments of lengths ``deg`` (``total`` = their sum, known on the host: no sync for the output size):
+    (segment id, position within segment) of every element."""
+    seg = torch.repeat_interleave(torch.arange(deg.numel(), device=deg.device), deg, output_size=total)
     starts = torch.cumsum(deg, 0) - deg
-    return seg, torch.arange(seg.numel(), device=deg.device) - starts[seg]
+    return seg, torch.arange(total, device=deg.device) - starts[seg]
 
 
 def sample_neighbors(indptr: torch.Tensor, indices: torch.Tensor, seeds: torch.Tensor, fanout: int,
@@ -65,18 +66,24 @@ def sample_neighbors(indptr: torch.Tensor, indices: torch.Tensor, seeds: torch.T
     start = indptr[seeds]
     deg = indptr[seeds + 1] - start
     take_all = deg <= fanout if fanout >= 0 else torch.ones_like(deg, dtype=torch.bool)
-    small = torch.nonzero(take_all).flatten()
-    seg_s, pos_s = _segment_positions(deg[small])
+    # The one host-device sync of a layer's sampling: the sizes to allocate (seeds that keep every neighbour,
+    # their edges, and the candidate edges that get a random key) -- read together, once.
+    n_small, e_small, e_all = torch.stack([take_all.sum(), (deg * take_all).sum(), deg.sum()]).tolist()
+    # take-all seeds first, ascending within each part (what nonzero gives, without its sync); uint8: CUDA's
+    # sort has not always taken bools
+    perm = torch.argsort((~take_all).to(torch.uint8), stable=True)
+    small, big = perm[:n_small], perm[n_small:]
+    seg_s, pos_s = _segment_positions(deg[small], e_small)
     dst_pos, offsets = [small[seg_s]], [pos_s]
-    big = torch.nonzero(~take_all).flatten()
     if big.numel():
-        seg_b, pos_b = _segment_positions(deg[big])
+        deg_b = deg[big]
+        seg_b, pos_b = _segment_positions(deg_b, e_all - e_small)
         key = torch.rand(seg_b.numel(), device=seg_b.device, generator=generator)
         order = torch.argsort(key)
         order = order[torch.argsort(seg_b[order], stable=True)]  # grouped by segment, random order inside
-        starts = torch.cumsum(deg[big], 0) - deg[big]
-        rank = torch.arange(order.numel(), device=order.device) - starts[seg_b[order]]
-        keep = order[rank < fanout]
+        # each segment's first ``fanout`` entries win (every big seed has more than ``fanout`` neighbours)
+        starts = torch.cumsum(deg_b, 0) - deg_b
+        keep = order[(starts[:, None] + torch.arange(fanout, device=order.device)).flatten()]
         dst_pos.append(big[seg_b[keep]])
         offsets.append(pos_b[keep])
     dst_pos, offsets = torch.cat(dst_pos), torch.cat(offsets)
@@ -87,7 +94,7 @@ def to_block(dst_nodes: torch.Tensor, dst_pos: torch.Tensor, nbr: torch.Tensor) 
     """Relabel to local ids with the dst nodes first (they must be distinct), then new neighbours in order of
     first appearance."""
     ids = torch.cat([dst_nodes, nbr])
-    uniq, inv = torch.unique(ids, return_inverse=True)
+    uniq, inv = torch.unique(ids, return_inverse=True)  # syncs: the number of distinct ids sizes the block
     pos = torch.arange(ids.numel(), device=ids.device)
     first = torch.full((uniq.numel(),), ids.numel(), device=ids.device, dtype=torch.int64)
     first.scatter_reduce_(0, inv, pos, reduce="amin")
@@ -112,7 +119,7 @@ class NeighborSampler:
     def sample(self, seeds: torch.Tensor) -> list[Block]:
         """seeds: (B,) distinct int64 node ids -> one Block per layer, input layer first;
         ``blocks[0].src_nodes`` are the nodes whose features the batch needs, ``blocks[-1].dst_nodes`` = seeds."""
-        nodes = seeds.to(self.device, torch.int64)
+        nodes = seeds.to(self.device, torch.int64, non_blocking=True)  # a pageable source is staged first
         blocks: list[Block] = []
         for fanout in reversed(self.fanouts):
             dst_pos, nbr = sample_neighbors(self.indptr, self.indices, nodes, fanout, self.generator)

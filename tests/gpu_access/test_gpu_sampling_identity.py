@@ -1,0 +1,131 @@
+"""The sampler's blocks are bit-identical to those of its first implementation, and it syncs twice per layer.
+
+``_reference_sample`` is a verbatim copy of the sampler as it was before its host-device synchronisations were
+removed (nonzero, repeat_interleave without ``output_size``, boolean-mask indexing: six syncs per layer). Same
+seeds, same generator state -> the same blocks, tensor for tensor, and the generator left in the same state (so
+every later batch of an epoch matches too).
+Not proven here: speed (GPU run: ``pytest -m cuda tests/gpu_access/test_gpu_sampling_identity.py``, and the
+study's ``sample_s``).
+"""
+import warnings
+
+import pytest
+import torch
+
+from tests.conftest import only_cuda, with_cuda
+from workbench.gpu_access.graphs import csr_from_edges
+from workbench.gpu_access.rmat import rmat_graph
+from workbench.gpu_access.sampling import make_sampler
+
+
+def _ref_segment_positions(deg):
+    seg = torch.repeat_interleave(torch.arange(deg.numel(), device=deg.device), deg)
+    starts = torch.cumsum(deg, 0) - deg
+    return seg, torch.arange(seg.numel(), device=deg.device) - starts[seg]
+
+
+def _ref_sample_neighbors(indptr, indices, seeds, fanout, generator):
+    start = indptr[seeds]
+    deg = indptr[seeds + 1] - start
+    take_all = deg <= fanout if fanout >= 0 else torch.ones_like(deg, dtype=torch.bool)
+    small = torch.nonzero(take_all).flatten()
+    seg_s, pos_s = _ref_segment_positions(deg[small])
+    dst_pos, offsets = [small[seg_s]], [pos_s]
+    big = torch.nonzero(~take_all).flatten()
+    if big.numel():
+        seg_b, pos_b = _ref_segment_positions(deg[big])
+        key = torch.rand(seg_b.numel(), device=seg_b.device, generator=generator)
+        order = torch.argsort(key)
+        order = order[torch.argsort(seg_b[order], stable=True)]
+        starts = torch.cumsum(deg[big], 0) - deg[big]
+        rank = torch.arange(order.numel(), device=order.device) - starts[seg_b[order]]
+        keep = order[rank < fanout]
+        dst_pos.append(big[seg_b[keep]])
+        offsets.append(pos_b[keep])
+    dst_pos, offsets = torch.cat(dst_pos), torch.cat(offsets)
+    return dst_pos, indices[start[dst_pos] + offsets]
+
+
+def _ref_to_block(dst_nodes, dst_pos, nbr):
+    ids = torch.cat([dst_nodes, nbr])
+    uniq, inv = torch.unique(ids, return_inverse=True)
+    pos = torch.arange(ids.numel(), device=ids.device)
+    first = torch.full((uniq.numel(),), ids.numel(), device=ids.device, dtype=torch.int64)
+    first.scatter_reduce_(0, inv, pos, reduce="amin")
+    order = torch.argsort(first)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.numel(), device=ids.device)
+    local = rank[inv]
+    return uniq[order], dst_nodes.numel(), local[dst_nodes.numel():], dst_pos
+
+
+def _reference_sample(indptr, indices, fanouts, seeds, generator):
+    nodes, blocks = seeds.to(indptr.device, torch.int64), []
+    for fanout in reversed(fanouts):
+        block = _ref_to_block(nodes, *_ref_sample_neighbors(indptr, indices, nodes, fanout, generator))
+        blocks.insert(0, block)
+        nodes = block[0]
+    return blocks
+
+
+def _star_and_isolated():
+    """Node 0: 40 leaves; nodes 41..49: no edges at all; leaves point back to 0 (take-all, degree 1)."""
+    src = [0] * 40 + list(range(1, 41))
+    dst = list(range(1, 41)) + [0] * 40
+    return csr_from_edges(torch.tensor(src).numpy(), torch.tensor(dst).numpy(), 50)
+
+
+def _graphs():
+    g1 = rmat_graph(2048, num_features=4, edge_factor=8, seed=1)
+    g2 = rmat_graph(4096, num_features=4, edge_factor=4, seed=5)
+    return {"rmat2048": (g1.indptr, g1.indices), "rmat4096": (g2.indptr, g2.indices),
+            "star": _star_and_isolated()}
+
+
+GRAPHS = _graphs()
+
+
+def _assert_same(blocks, ref):
+    assert len(blocks) == len(ref)
+    for b, (src, n_dst, edge_src, edge_dst) in zip(blocks, ref):
+        assert b.n_dst == n_dst
+        for got, want in zip(b.tensors(), (src, edge_src, edge_dst)):
+            assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+@with_cuda
+@pytest.mark.parametrize("graph", sorted(GRAPHS))
+@pytest.mark.parametrize("fanouts", [[15, 10, 5], [5, 3], [-1, 2], [1], [2, -1, 1]])
+def test_blocks_identical_to_reference(graph, fanouts, device):
+    indptr, indices = GRAPHS[graph]
+    n = indptr.numel() - 1
+    name = "cpu" if device == "cpu" else "gpu"
+    for seed in (0, 1, 7):
+        sampler = make_sampler(name, indptr, indices, fanouts, device, seed=seed)
+        gen = torch.Generator(device=sampler.device).manual_seed(seed)
+        ref_csr = (sampler.indptr, sampler.indices)
+        batches = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).split(37)[:4]
+        for seeds in [*batches, torch.arange(min(n, 64))]:  # several batches: the generator advances alike
+            _assert_same(sampler.sample(seeds), _reference_sample(*ref_csr, fanouts, seeds, gen))
+            assert torch.equal(sampler.generator.get_state(), gen.get_state())
+
+
+@only_cuda
+@pytest.mark.parametrize("fanouts", [[15, 10, 5], [-1, 2]])
+def test_two_syncs_per_layer(fanouts):
+    """Per layer: one read of the sizes to allocate (sampling), one inside ``torch.unique`` (relabelling).
+    Counted by CUDA's sync debug mode, which warns at every synchronizing call."""
+    indptr, indices = GRAPHS["rmat4096"]
+    sampler = make_sampler("gpu", indptr, indices, fanouts, "cuda", seed=0)
+    seeds = torch.randperm(indptr.numel() - 1, generator=torch.Generator().manual_seed(0))[:512]
+    sampler.sample(seeds)  # warm-up: lazy CUDA initialisations may sync once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sampler.sample(seeds)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    assert len(syncs) == 2 * len(fanouts), [str(w.message) for w in syncs]
