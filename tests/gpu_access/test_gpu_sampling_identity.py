@@ -1,6 +1,7 @@
 """The sampler's blocks are bit-identical to those of its first implementation, and it syncs twice per layer.
 
-``_reference_sample`` is a verbatim copy of the sampler as it was before its host-device synchronisations were
+``_reference_sample`` is a verbatim copy of the sampler (its neighbour sampling; the relabelling, ``to_block``,
+did not change) as it was before its host-device synchronisations were
 removed (nonzero, repeat_interleave without ``output_size``, boolean-mask indexing: six syncs per layer). Same
 seeds, same generator state -> the same blocks, tensor for tensor, and the generator left in the same state (so
 every later batch of an epoch matches too).
@@ -15,7 +16,7 @@ import torch
 from tests.conftest import only_cuda, with_cuda
 from workbench.gpu_access.graphs import csr_from_edges
 from workbench.gpu_access.rmat import rmat_graph
-from workbench.gpu_access.sampling import make_sampler
+from workbench.gpu_access.sampling import make_sampler, to_block
 
 
 def _ref_segment_positions(deg):
@@ -46,23 +47,11 @@ def _ref_sample_neighbors(indptr, indices, seeds, fanout, generator):
     return dst_pos, indices[start[dst_pos] + offsets]
 
 
-def _ref_to_block(dst_nodes, dst_pos, nbr):
-    ids = torch.cat([dst_nodes, nbr])
-    uniq, inv = torch.unique(ids, return_inverse=True)
-    pos = torch.arange(ids.numel(), device=ids.device)
-    first = torch.full((uniq.numel(),), ids.numel(), device=ids.device, dtype=torch.int64)
-    first.scatter_reduce_(0, inv, pos, reduce="amin")
-    order = torch.argsort(first)
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(order.numel(), device=ids.device)
-    local = rank[inv]
-    return uniq[order], dst_nodes.numel(), local[dst_nodes.numel():], dst_pos
-
-
 def _reference_sample(indptr, indices, fanouts, seeds, generator):
     nodes, blocks = seeds.to(indptr.device, torch.int64), []
     for fanout in reversed(fanouts):
-        block = _ref_to_block(nodes, *_ref_sample_neighbors(indptr, indices, nodes, fanout, generator))
+        b = to_block(nodes, *_ref_sample_neighbors(indptr, indices, nodes, fanout, generator))
+        block = (b.src_nodes, b.n_dst, b.edge_src, b.edge_dst)
         blocks.insert(0, block)
         nodes = block[0]
     return blocks
