@@ -235,3 +235,5 @@ def test_configs_reject_bad_values():
         from_dict(LrScalingConfig, {"lr_lo": 1.0, "lr_hi": 0.1})
     with pytest.raises(ConfigError, match="snapshot_epochs"):
         from_dict(BatchSizeSpectraConfig, {"snapshot_epochs": [99]})
+    with pytest.raises(ConfigError, match="learner_scale"):
+        from_dict(LrScalingConfig, {"learner_scale": 0.0})

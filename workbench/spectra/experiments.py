@@ -129,7 +129,7 @@ def learner_vs_schedules(cfg, data: Images, device) -> tuple[list[dict], list[di
                  for r in train_epochs(copy.deepcopy(init), xt, yt, data.x_test, data.y_test, lr=best[sched],
                                        schedule=sched, **common)]
     learner = SLQLearner(period=cfg.learner_period, lanczos_steps=cfg.lanczos_steps,
-                         kappa_max=cfg.learner_kappa_max, seed=cfg.seed)
+                         kappa_max=cfg.learner_kappa_max, scale=cfg.learner_scale, seed=cfg.seed)
     rows += [dict(r, method="SLQ learner", eval_set="test")
              for r in train_epochs(copy.deepcopy(init), xt, yt, data.x_test, data.y_test, lr=cfg.tune_lrs[0],
                                    on_step=learner, **common)]

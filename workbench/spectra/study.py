@@ -87,6 +87,7 @@ class LrScalingConfig:
     learner_batch_size: int = 64
     learner_period: int = 10
     learner_kappa_max: float = 100.0
+    learner_scale: float = 1.0
     tune_lrs: list[float] = dataclasses.field(default_factory=lambda: [0.01, 0.03, 0.1, 0.3])
     seed: int = 0
     device: str = "auto"
@@ -103,3 +104,5 @@ class LrScalingConfig:
             raise ConfigError("need >= 2 distinct batch_sizes and >= 1 seed for the slope fit")
         if not self.tune_lrs or self.learner_epochs < 1:
             raise ConfigError("tune_lrs must be non-empty and learner_epochs >= 1")
+        if not 0 < self.learner_scale <= 1:
+            raise ConfigError(f"learner_scale must be in (0, 1], got {self.learner_scale}")
