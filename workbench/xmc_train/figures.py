@@ -11,22 +11,24 @@ PHASES = TIMERS  # the trainer's timed phases
 
 
 def _peer_lines(ax, peers: pd.DataFrame | None, metric: str) -> None:
+    """Peers as grey horizontal lines (dash styles tell them apart; the samplers keep the colours)."""
     if peers is None or metric not in peers:
         return
     for i, (_, r) in enumerate(peers.iterrows()):
-        ax.axhline(r[metric], ls="--", lw=1, color=f"C{7 + i % 3}", label=f"{r['method']} (peer)")
+        ax.axhline(r[metric], ls=["--", ":", "-."][i % 3], lw=1.2, color="0.35", label=f"{r['method']} (peer)")
 
 
 def time_to_accuracy(evals: pd.DataFrame, metric: str = "P@1", x: str = "wall_s",
                      peers: pd.DataFrame | None = None) -> plt.Figure:
     """``metric`` (percent, test split) against training wall-clock seconds (or step), one line per sampler."""
-    fig, ax = plt.subplots()
-    for name, g in evals.dropna(subset=[metric]).groupby("sampler", sort=False):
-        ax.plot(g[x], g[metric], marker="o", ms=3, label=name)
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    colours = plt.get_cmap("tab20").colors  # a study can have more than 10 runs (stages are runs of their own)
+    for i, (name, g) in enumerate(evals.dropna(subset=[metric]).groupby("sampler", sort=False)):
+        ax.plot(g[x], g[metric], marker="o", ms=3, color=colours[2 * i % 20 + (2 * i // 20) % 2], label=name)
     _peer_lines(ax, peers, metric)
     unit = "training wall-clock (s, evaluation excluded)" if x == "wall_s" else x
     ax.set(title=f"{metric} vs {'time' if x == 'wall_s' else x} per sampler", xlabel=unit, ylabel=f"{metric} (%)")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the curves, not on them
     return fig
 
 
