@@ -17,28 +17,30 @@ from workbench.samplers.base import SampledBatch
 
 
 
-def _inclusion_frequencies(family: str, K: int, L: int, R: int, seed: int = 0):
+def _inclusion_frequencies(family: str, K: int, L: int, R: int, seed: int = 0, center: bool = False):
     g = torch.Generator().manual_seed(seed)
     N, d = 120, 12
     W = torch.randn(N, d, generator=g)
     q = (W[0] + 0.6 * torch.randn(d, generator=g))[None]      # a query near label 0: a spread of angles
     none = torch.full((1, 1), -1)
     hits, reported, est = torch.zeros(N), torch.zeros(N), torch.zeros(N)
-    idx = build_index(LSHParams(family=family, K=K, L=L, cap=N, bin_size=4, seed=seed), dim=d)
+    idx = build_index(LSHParams(family=family, K=K, L=L, cap=N, bin_size=4, center=center, seed=seed), dim=d)
     idx.rehash(W)
+    hashed = idx.label_vectors(torch.arange(N))   # W, or W minus its mean with center
     for _ in range(R):
         idx.redraw(W)
-        neg = lsh_negatives(idx, q, none, N, lambda i: W[i], g)   # budget N: nothing truncated
+        neg = lsh_negatives(idx, q, none, N, idx.label_vectors, g)   # budget N: nothing truncated
         got = neg.ids[neg.from_lsh]
         hits[got] += 1
         reported[got] = neg.log_q[neg.from_lsh].exp()
-        est += idx.family.log_inclusion(q, W[None]).exp()[0] / R
-    return hits / R, reported, est, idx, q, W
+        est += idx.family.log_inclusion(q, hashed[None]).exp()[0] / R
+    return hits / R, reported, est, idx, q, hashed
 
 
-def test_simhash_log_q_matches_empirical_inclusion():
+@pytest.mark.parametrize("center", [False, True])
+def test_simhash_log_q_matches_empirical_inclusion(center):
     R = 200
-    freq, reported, _, idx, q, W = _inclusion_frequencies("simhash", K=4, L=3, R=R)
+    freq, reported, _, idx, q, W = _inclusion_frequencies("simhash", K=4, L=3, R=R, center=center)
     exact = idx.family.log_inclusion(q, W[None]).exp()[0]
     seen = reported > 0
     assert torch.allclose(reported[seen], exact[seen], atol=1e-5)   # what sample() returns is the formula

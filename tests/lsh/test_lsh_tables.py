@@ -20,12 +20,13 @@ def test_every_label_once_per_table_after_rehash():
     assert [c["what"] for c in idx.costs] == ["rehash", "rehash", "redraw"]
 
 
-def test_buckets_hold_exactly_the_labels_with_that_code():
+@pytest.mark.parametrize("center", [False, True])
+def test_buckets_hold_exactly_the_labels_with_that_code(center):
     g = torch.Generator().manual_seed(1)
-    idx = build_index(LSHParams(K=3, L=2, cap=10_000), dim=6)
-    W = torch.randn(500, 6, generator=g)
+    idx = build_index(LSHParams(K=3, L=2, cap=10_000, center=center), dim=6)
+    W = torch.randn(500, 6, generator=g) + 2.0     # a shared direction, as trained label vectors have
     idx.rehash(W)
-    codes = idx.family.codes(W)
+    codes = idx.family.codes(W - W.mean(0) if center else W)
     q = torch.randn(7, 6, generator=g)
     ids, valid = idx.buckets(idx.family.codes(q))
     qc = idx.family.codes(q)
@@ -62,3 +63,21 @@ def test_bad_capacity_and_missing_tables():
         idx.buckets(torch.zeros(1, 8, dtype=torch.int64))
     with pytest.raises(ValueError, match="scheme"):
         LSHParams(scheme="both").validate()
+
+
+def test_centering_spreads_a_shared_direction_and_keeps_logit_order():
+    """Label vectors sharing a direction crowd a few buckets; centring spreads them. Centring shifts every logit
+    of a query by the same amount, so the order of labels by logit (what the softmax sees) is unchanged. Does not
+    prove: that the sampled negatives are harder (the study measures that)."""
+    g = torch.Generator().manual_seed(3)
+    W = torch.randn(4000, 16, generator=g) * 0.3 + torch.randn(16, generator=g)   # one direction dominates
+    crowd = {}
+    for center in (False, True):
+        idx = build_index(LSHParams(K=6, L=4, cap=10_000, center=center), dim=16)
+        idx.rehash(W)
+        crowd[center] = int(idx.tables.full.max())
+        q = torch.randn(5, 16, generator=g)
+        hashed = idx.label_vectors(torch.arange(4000))
+        shift = (q @ W.T) - (q @ hashed.T)
+        assert torch.allclose(shift, shift[:, :1].expand_as(shift), atol=1e-4)
+    assert crowd[True] * 4 < crowd[False], crowd

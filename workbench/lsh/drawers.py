@@ -70,10 +70,9 @@ def _lsh(scheme: str) -> Callable[..., Drawer]:
             raise ValueError(f"drawer lsh-{scheme} needs index=LSHIndex (build_index + rehash)")
 
         def draw(q, positives, W, generator):
-            # the vectors the tables hashed (snapshot) give the exact probabilities; W if there is none
-            V = index.vectors if index.vectors is not None else W
-            qv = V[positives[:, 0].clamp(min=0)] if scheme == "label" else q
-            vectors = (lambda i: V.index_select(0, i)) if log_q else None
+            # the vectors the tables hashed (snapshot, centred if the index centres) give exact probabilities
+            qv = index.label_vectors(positives[:, 0].clamp(min=0)) if scheme == "label" else q
+            vectors = index.label_vectors if log_q else None
             return lsh_negatives(index, qv, positives, budget, vectors, generator)
         return draw
     return factory

@@ -17,8 +17,9 @@ class LSHParams:
     each ``log2(bin_size)`` bits); L: tables; cap: ids kept per bucket (reservoir); bin_size: DWTA bin width;
     scheme: ``"embedding"`` (query with the input's embedding) or ``"label"`` (with a true label's vector);
     rehash_every: steps between rehashing the label vectors; redraw_every: steps between new hash functions
-    (0 = never); log_q: attach sampling log-probabilities (False: zeros, i.e. no logQ correction); seed: the
-    hash functions' seed.
+    (0 = never); log_q: attach sampling log-probabilities (False: zeros, i.e. no logQ correction); center: hash
+    the label vectors minus their mean (the softmax is unchanged, buckets are less crowded; see :class:`LSHIndex`
+    for what it did and did not change; False is the paper's plain hashing); seed: the hash functions' seed.
 
     The reference implementation used 2^18 buckets and 128 ids per bucket; the defaults are CPU-sized.
     """
@@ -31,6 +32,7 @@ class LSHParams:
     rehash_every: int = 50
     redraw_every: int = 0
     log_q: bool = True
+    center: bool = False
     seed: int = 0
 
     def validate(self) -> None:
@@ -55,4 +57,5 @@ def build_index(params: LSHParams, dim: int, device: torch.device | str = "cpu")
         fam = DWTA(dim, params.K, params.L, fn_gen, device, bin_size=params.bin_size)
     else:
         fam = make_family(params.family, dim, params.K, params.L, fn_gen, device)
-    return LSHIndex(fam, params.cap, torch.Generator(device=device).manual_seed(params.seed), fn_gen)
+    return LSHIndex(fam, params.cap, torch.Generator(device=device).manual_seed(params.seed), fn_gen,
+                    center=params.center)

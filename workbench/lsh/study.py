@@ -25,6 +25,7 @@ class LSHStudyConfig:
     budget: int = 64
     rehash_every: int = 10
     redraw_every: int = 0
+    center: bool = False
     bench_sizes: list[int] = dataclasses.field(default_factory=lambda: [10_000, 100_000, 1_000_000])
     bench_K: int = 10
     bench_dim: int = 32
@@ -58,7 +59,7 @@ class LSHStudyConfig:
         """The hashing parameters (``bench``: with ``bench_K`` bits, for the constant-time curve)."""
         return LSHParams(family=self.family, K=self.bench_K if bench else self.K, L=self.L, cap=self.cap,
                          bin_size=self.bin_size, rehash_every=self.rehash_every, redraw_every=self.redraw_every,
-                         seed=self.seed)
+                         center=self.center, seed=self.seed)
 
     def validate(self) -> None:
         self.lsh().validate()

@@ -115,10 +115,10 @@ class LSHSampler(BaseSampler):
         dev = self.index.family.device
         dev_gen = torch.Generator(device=dev).manual_seed(int(torch.randint(2 ** 62, (1,), generator=generator)))
         all_pos = self._all_positives(queries).to(dev)
-        W = self.snapshot
-        qv = W[pos[:, 0].to(W.device)] if self.lsh.scheme == "label" else self._queries(queries.to(dev))
-        neg = lsh_negatives(self.index, qv.to(dev).to(W.dtype), all_pos, k,
-                            (lambda ids: W.index_select(0, ids)) if self.lsh.log_q else None, dev_gen)
+        ix = self.index
+        qv = ix.label_vectors(pos[:, 0]) if self.lsh.scheme == "label" else self._queries(queries.to(dev))
+        neg = lsh_negatives(ix, qv.to(dev).to(self.snapshot.dtype), all_pos, k,
+                            ix.label_vectors if self.lsh.log_q else None, dev_gen)
         labels = torch.cat([pos, neg.ids.cpu()], 1)
         valid = torch.cat([pos_valid, neg.valid.cpu()], 1)
         targets = torch.cat([pos_valid, torch.zeros((B, k), dtype=torch.bool)], 1)
@@ -147,7 +147,8 @@ class LSHSampler(BaseSampler):
                 "family": {k: v.cpu() for k, v in vars(ix.family).items() if isinstance(v, torch.Tensor)},
                 "tables": {f.name: _cpu(getattr(ix.tables, f.name)) for f in dataclasses.fields(ix.tables)},
                 "generator": ix.generator.get_state(), "fn_generator": ix.fn_generator.get_state(),
-                "costs": list(ix.costs), "snapshot": self.snapshot.cpu()}
+                "costs": list(ix.costs), "snapshot": self.snapshot.cpu(),
+                "offset": None if ix.offset is None else ix.offset.cpu()}
         elif self._pending is not None:   # loaded but not used yet (e.g. a resumed run that was already done)
             st["index"] = self._pending
         return st
@@ -171,6 +172,7 @@ class LSHSampler(BaseSampler):
         ix.generator.set_state(st["generator"])
         ix.fn_generator.set_state(st["fn_generator"])
         ix.vectors, ix.costs = W, list(st["costs"])
+        ix.offset = st["offset"].to(dev) if st.get("offset") is not None else (W.mean(0) if ix.center else None)
         self.index, self.snapshot = ix, W
 
     def _device(self) -> torch.device:

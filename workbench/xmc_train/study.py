@@ -55,6 +55,7 @@ class NegativeMiningConfig:
     lsh_scheme: str = "embedding"
     lsh_rehash_every: int = 20
     lsh_redraw_every: int = 0
+    lsh_center: bool = False
     label_cache_steps: int = 0
     batch_size: int = 128
     epochs: int = 2
@@ -113,7 +114,8 @@ class NegativeMiningConfig:
         the loss applies the logQ correction (``logq``)."""
         return LSHParams(family=self.lsh_family, K=self.lsh_bits, L=self.lsh_tables, cap=self.lsh_bucket_cap,
                          scheme=self.lsh_scheme, rehash_every=self.lsh_rehash_every,
-                         redraw_every=self.lsh_redraw_every, log_q=self.logq, seed=self.seed)
+                         redraw_every=self.lsh_redraw_every, log_q=self.logq, center=self.lsh_center,
+                         seed=self.seed)
 
     def sampler_options(self, sampler: str) -> dict:
         """Keyword options for ``build_sampler`` beyond the shared :class:`SamplerConfig` (only ``lsh`` has any)."""
