@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from tests.conftest import with_cuda
 from workbench.config import ConfigError, from_dict
 from workbench.spectra import bench, peers
-from workbench.spectra.fits import fit_inverse_batch, fit_loglog
+from workbench.spectra.fits import critical_batch, fit_inverse_batch, fit_loglog, slope_fits
 from workbench.spectra.hvp import curvature_operator, has_bn
 from workbench.spectra.lanczos import lanczos
 from workbench.spectra.lr_search import bisect_max_lr, is_stable
@@ -106,6 +106,22 @@ def test_fit_loglog_slope_and_interval():
     assert f["slope_lo"] < 0.5 < f["slope_hi"] < 1.0
     assert fit_loglog(b, b ** 1.0)["slope"] == pytest.approx(1.0)
     assert fit_loglog(b, b ** 1.0, max_x=32)["n"] == 6
+
+
+def test_slope_fits_split_at_the_critical_batch_size():
+    """lr_max = B / 100 up to B = 32, flat above: the fit below 32 gives slope 1, the one above gives 0, censored
+    rows are left out, and the critical batch size of a lambda fit is c / a.
+    Does not prove: that a measured sweep has such a clean break."""
+    b = np.repeat([4, 8, 16, 32, 128, 512], 2)
+    lr = pd.DataFrame({"optimizer": "sgd", "batch_size": b, "lr_max": np.minimum(b, 32) / 100.0, "censored": False})
+    lr.loc[len(lr)] = {"optimizer": "sgd", "batch_size": 4, "lr_max": 10.0, "censored": True}
+    f = slope_fits(lr, max_batch=32).set_index("regime")
+    assert f.loc["below", "slope"] == pytest.approx(1.0) and f.loc["below", "n"] == 8
+    assert f.loc["above", "slope"] == pytest.approx(0.0, abs=1e-9) and f.loc["above", "n"] == 6
+    assert (f.loc["below", "min_batch"], f.loc["below", "max_batch"], f.loc["above", "max_batch"]) == (4, 32, 512)
+    assert list(slope_fits(lr, max_batch=512).regime) == ["below"]   # one size above: no fit there
+    assert critical_batch({"a": 2.0, "c": 20.0}) == pytest.approx(10.0)
+    assert np.isnan(critical_batch({"a": 2.0, "c": -1.0}))
 
 
 def test_bisection_finds_a_known_threshold():

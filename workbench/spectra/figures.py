@@ -91,17 +91,21 @@ def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_m
 
 def lr_vs_batch(lr: pd.DataFrame, fits: pd.DataFrame, lam: pd.DataFrame | None = None, momentum: float = 0.9,
                 title: str = "Largest stable learning rate vs batch size"):
-    """Log-log: bisected max lr per seed (points), the fitted power law per optimizer (slope with 95% CI), and
-    the curvature predictions 2/λ_max(B) and 2(1+μ)/λ_max(B) (heavy-ball bound) from the measured batch Hessian."""
+    """Log-log: bisected max lr per seed (points), the fitted power laws per optimizer over their batch ranges
+    (solid below the critical batch size, dash-dot above; slope with 95% CI), and the curvature predictions
+    2/λ_max(B) and 2(1+μ)/λ_max(B) (heavy-ball bound) from the measured batch Hessian."""
     fig, ax = plt.subplots()
     for k, (opt, d) in enumerate(lr.groupby("optimizer")):
         ax.scatter(d.batch_size, d.lr_max, color=f"C{k}", alpha=0.6, s=16)
-        f = fits[fits.optimizer == opt]
-        if len(f):
-            r = f.iloc[0]
-            b = np.geomspace(d.batch_size.min(), d.batch_size.max(), 50)
-            ax.plot(b, np.exp(r.intercept) * b ** r.slope, color=f"C{k}",
-                    label=f"{opt}: slope {r.slope:.2f} [{r.slope_lo:.2f}, {r.slope_hi:.2f}]")
+        for _, r in fits[fits.optimizer == opt].iterrows():
+            above = r.get("regime") == "above"
+            lo = r.get("min_batch", d.batch_size.min())
+            hi = r.get("max_batch", d.batch_size.max())
+            hi = d.batch_size.max() if hi is None or not np.isfinite(hi) else hi
+            b = np.geomspace(lo, hi, 50)
+            ax.plot(b, np.exp(r.intercept) * b ** r.slope, "-." if above else "-", color=f"C{k}",
+                    label=f"{opt}{', B ≥ %g' % lo if above else ''}: slope {r.slope:.2f} "
+                          f"[{r.slope_lo:.2f}, {r.slope_hi:.2f}]")
     if lam is not None and len(lam):
         m = lam[lam.scope == "batch"].groupby("batch_size").lambda_max.mean()
         ax.plot(m.index, 2 / m.values, "k--", label="2 / λ_max(B)")

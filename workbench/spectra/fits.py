@@ -149,8 +149,30 @@ def lambda_fits(lam, by=("curvature",)) -> tuple["pd.DataFrame", "pd.DataFrame"]
 
 
 def slope_fits(lr, max_batch: float | None = None) -> "pd.DataFrame":
-    """:func:`fit_loglog` of max stable lr on batch size per optimizer (all seeds pooled, censored rows dropped)."""
+    """:func:`fit_loglog` of max stable lr on batch size per optimizer (all seeds pooled, censored rows dropped).
+
+    One row per optimizer and regime: ``"below"`` fits the batch sizes up to ``max_batch`` (the critical batch
+    size, where the paper predicts slope 1 for SGD and 1/2 for Adam); ``"above"`` fits those from ``max_batch``
+    on (where the predicted growth stops), when there are at least two such sizes and three points. Columns
+    ``min_batch`` and ``max_batch`` give each fit's range.
+    """
     import pandas as pd
     ok = lr[~lr.censored.astype(bool)]
-    return pd.DataFrame([{"optimizer": o, **fit_loglog(d.batch_size, d.lr_max, max_x=max_batch),
-                          "max_batch": max_batch} for o, d in ok.groupby("optimizer")])
+    rows = []
+    for o, d in ok.groupby("optimizer"):
+        top = float(d.batch_size.max()) if max_batch is None else min(float(max_batch), float(d.batch_size.max()))
+        rows.append({"optimizer": o, "regime": "below", **fit_loglog(d.batch_size, d.lr_max, max_x=top),
+                     "min_batch": float(d.batch_size.min()), "max_batch": top})
+        above = d[d.batch_size >= top]
+        if above.batch_size.nunique() >= 2 and len(above) >= 3:
+            rows.append({"optimizer": o, "regime": "above", **fit_loglog(above.batch_size, above.lr_max),
+                         "min_batch": top, "max_batch": float(d.batch_size.max())})
+    return pd.DataFrame(rows)
+
+
+def critical_batch(fit: dict) -> float:
+    """The batch size where the c/B term of a :func:`fit_inverse_batch` fit equals its ``a`` (the full-data
+    lambda_max): below it the batch's excess curvature dominates, and the paper's lr laws apply; ``c / a``.
+    NaN when either is not positive."""
+    a, c = fit["a"], fit["c"]
+    return float(c / a) if a > 0 and c > 0 else float("nan")
