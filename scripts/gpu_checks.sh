@@ -10,6 +10,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 STUDY_TIMEOUT=${STUDY_TIMEOUT:-520}  # one study per 600 s call, after the wheel install
 TESTS_TIMEOUT=${TESTS_TIMEOUT:-300}  # the CUDA tests, all together; one test at most 120 s
+# STUDY_ARGS (e.g. "-p cpu_threads=1") is added to every study's command line
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WORKBENCH_BATCH=1 MPLBACKEND=Agg
 [ -f .gpu/model/config.json ] && export WORKBENCH_MINILM_DIR=$PWD/.gpu/model
 if ! git rev-parse HEAD >/dev/null 2>&1 && [ -z "${WORKBENCH_GIT_COMMIT:-}" ]; then
@@ -45,7 +46,7 @@ for s in $steps; do
   else
     python3 -c "import papermill" 2>/dev/null || { need .whl "papermill & co" || continue; }
     profile=gpu; [[ $s == *:* ]] && profile=${s#*:} && s=${s%%:*}
-    args=$(study_args "$s") || continue
+    args="$(study_args "$s") ${STUDY_ARGS:-}" || continue
     echo "== $s ($profile profile $args, at most ${STUDY_TIMEOUT}s)"
     # shellcheck disable=SC2086
     # SIGTERM at the time box: the runner marks the run failed and still writes the partial report

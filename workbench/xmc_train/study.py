@@ -77,6 +77,7 @@ class NegativeMiningConfig:
     parabel_trees: int = 1
     device: str = "auto"
     cpu_threads: int = 1
+    profile_steps: int = 0
     seed: int = 0
 
     def validate(self) -> None:
@@ -95,6 +96,8 @@ class NegativeMiningConfig:
                 raise ValueError(f"bce_stage_after names {name!r}, which is not among samplers {self.samplers}")
         if self.bce_stage_epochs < 1:
             raise ValueError(f"bce_stage_epochs must be >= 1, got {self.bce_stage_epochs}")
+        if self.profile_steps < 0:
+            raise ValueError(f"profile_steps must be >= 0 (0: no operator profile), got {self.profile_steps}")
         if not 0 <= self.memory_cap_fraction <= 1:
             raise ValueError(f"memory_cap_fraction must be in [0, 1], got {self.memory_cap_fraction}")
         if self.heads not in HEADS:
@@ -181,8 +184,9 @@ def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = N
 
 
 def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, checkpoint: Path | None = None,
-                  progress: bool = True, **train_over) -> tuple[list[dict], XMCModel, object]:
-    """Train one sampler; (rows tagged with sampler / heads / batch size, the trained model, the sampler)."""
+                  progress: bool = True, on_step=None, **train_over) -> tuple[list[dict], XMCModel, object]:
+    """Train one sampler; (rows tagged with sampler / heads / batch size, the trained model, the sampler).
+    ``on_step(step)`` is called after every training step."""
     if cfg.cpu_threads > 0:  # on a small shared CPU, one thread avoids contention (10x faster measured)
         torch.set_num_threads(cfg.cpu_threads)
     heads = cfg.heads_for(sampler)
@@ -194,7 +198,7 @@ def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, ch
     tags = {"sampler": sampler, "heads": heads, "loss_fn": loss, "batch_size": tcfg.batch_size}
     ev = (lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha)) if tcfg.eval_every >= 0 else None
     tr = Trainer(model, s, build_loss(loss, **cfg.loss_params(loss)), tcfg, evaluate=ev, checkpoint=checkpoint,
-                 tags=tags, progress=progress)
+                 tags=tags, progress=progress, on_step=on_step)
     return tr.run(), model, s
 
 

@@ -168,8 +168,10 @@ class Trainer:
 
     def __init__(self, model: XMCModel, sampler, loss: Callable, cfg: TrainConfig, *,
                  evaluate: Callable[[], dict] | None = None, checkpoint: str | Path | None = None,
-                 tags: dict | None = None, progress: bool = True, train_heads: tuple[str, ...] | None = None):
+                 tags: dict | None = None, progress: bool = True, train_heads: tuple[str, ...] | None = None,
+                 on_step: Callable[[int], None] | None = None):
         cfg.validate()
+        self.on_step = on_step  # called with the step count after every training step (e.g. a profiler's step)
         self.train_heads = train_heads
         self.cfg, self.sampler, self.loss, self.evaluate = cfg, sampler, loss, evaluate
         self.device = resolve_device(cfg.device)
@@ -208,6 +210,8 @@ class Trainer:
             resumed = False
             while self.batch_in_epoch < len(batches) and not self._done():
                 self._train_step(batches[self.batch_in_epoch])
+                if self.on_step is not None:
+                    self.on_step(self.step)
                 self.batch_in_epoch += 1
                 bar.update(1)
                 if self.cfg.eval_every and self.step % self.cfg.eval_every == 0 and self.evaluate:

@@ -1,0 +1,36 @@
+"""Where a training step's time goes, by operator: ``torch.profiler`` over a few steps of one sampler.
+
+The trainer's phase timers (sample / encode / loss / backward) say which phase is slow; this says which
+operators inside it are (on a GPU also the time each spends on the device, and how often the host waits for it:
+``cudaStreamSynchronize``, ``aten::item``, ``aten::_local_scalar_dense`` rows). The first ``warmup`` steps are run
+but not recorded (allocator, autotuning, first-call costs); rows are per recorded step, largest host time first.
+"""
+from __future__ import annotations
+
+import torch
+from torch.profiler import ProfilerActivity, profile, schedule
+
+from .study import NegativeMiningConfig, Prepared, train_sampler
+
+
+def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps: int = 20, warmup: int = 5,
+                 top: int = 30) -> list[dict]:
+    """``top`` operators of ``steps`` training steps of ``sampler`` (after ``warmup`` unrecorded ones), no
+    evaluation: rows ``{sampler, op, calls_per_step, self_cpu_ms, cpu_total_ms, self_device_ms}`` per step."""
+    if steps < 1 or warmup < 0 or top < 1:
+        raise ValueError(f"need steps >= 1, warmup >= 0 and top >= 1; got {steps}, {warmup}, {top}")
+    cuda = torch.cuda.is_available() and str(cfg.device) != "cpu"
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    # one cycle, its events kept when the profiler stops (by default a finished cycle's events are cleared)
+    with profile(activities=acts, schedule=schedule(wait=0, warmup=warmup, active=steps, repeat=1),
+                 acc_events=True) as prof:
+        train_sampler(cfg, prep, sampler, progress=False, on_step=lambda _: prof.step(), eval_every=-1,
+                      max_steps=warmup + steps, time_budget_s=0.0, log_every=warmup + steps)
+    rows = []
+    for e in prof.key_averages():
+        device_us = getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0.0))
+        rows.append({"sampler": sampler, "op": e.key, "calls_per_step": e.count / steps,
+                     "self_cpu_ms": e.self_cpu_time_total / 1e3 / steps, "cpu_total_ms": e.cpu_time_total / 1e3 / steps,
+                     "self_device_ms": device_us / 1e3 / steps})
+    rows.sort(key=lambda r: -r["self_cpu_ms"])
+    return rows[:top]
