@@ -122,15 +122,17 @@ def test_lsh_resume_reproduces_losses(tmp_path, heads, scheme):
 
 @with_cuda
 @pytest.mark.parametrize("family", ["simhash", "dwta"])
-def test_lsh_state_round_trip(device, family):
+@pytest.mark.parametrize("center", [False, True])
+def test_lsh_state_round_trip(device, family, center):
     """Sampler alone (vectors from callables on ``device``): state_dict holds only CPU tensors; a fresh sampler
     loaded from it (through torch.save, as the trainer does) draws the same batches as the original from the
-    same generator, rehash and redraw included. Same device both sides, so deterministic kernels suffice."""
+    same generator, rehash and redraw included (with centring, log_q needs the restored offset). Same device both
+    sides, so deterministic kernels suffice."""
     from workbench.lsh.params import LSHParams
     g = torch.Generator().manual_seed(0)
     W = torch.randn(40, 16, generator=g).to(device)
     Q = torch.randn(96, 16, generator=g).to(device)
-    p = LSHParams(family=family, K=3, L=4, cap=4, bin_size=4, rehash_every=2, redraw_every=3)
+    p = LSHParams(family=family, K=3, L=4, cap=4, bin_size=4, rehash_every=2, redraw_every=3, center=center)
 
     def sampler():
         return build_sampler("lsh", DATA.Y_train, SamplerConfig(num_negatives=6), lsh=p,

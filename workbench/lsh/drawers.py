@@ -10,7 +10,7 @@ logQ-corrected loss subtracts it from the negatives' logits.
 * ``exact``: the adaptive ideal, softmax over all N logits then k multinomial draws (O(N) per query).
 * ``lsh-embedding`` / ``lsh-label``: :func:`workbench.lsh.query.lsh_negatives`, queried with the input's
   embedding or the first true label's vector as last hashed; ``index`` (an :class:`LSHIndex`) is kept current
-  by the caller, and its ``vectors`` (what it hashed) give log_q.
+  by the caller; its ``label_vectors`` (what it hashed) give log_q.
 """
 from __future__ import annotations
 
@@ -70,8 +70,10 @@ def _lsh(scheme: str) -> Callable[..., Drawer]:
             raise ValueError(f"drawer lsh-{scheme} needs index=LSHIndex (build_index + rehash)")
 
         def draw(q, positives, W, generator):
-            # the vectors the tables hashed (snapshot, centred if the index centres) give exact probabilities
-            qv = index.label_vectors(positives[:, 0].clamp(min=0)) if scheme == "label" else q
+            # label scheme: the true label's raw vector stands in for the query; log_q uses the label vectors as
+            # the tables hashed them (centred if the index centres)
+            V = index.vectors if index.vectors is not None else W
+            qv = V.index_select(0, positives[:, 0].clamp(min=0)) if scheme == "label" else q
             vectors = index.label_vectors if log_q else None
             return lsh_negatives(index, qv, positives, budget, vectors, generator)
         return draw

@@ -75,8 +75,9 @@ class LSHIndex:
     With ``center`` the tables hash each label vector minus the mean of all of them (``offset``). A logit
     ``<q, w_l>`` then becomes ``<q, w_l - mean> = <q, w_l> - <q, mean>``: the same for every label of a query,
     so the softmax the sampler imitates is unchanged, while the direction all trained label vectors share (the
-    cause of crowded buckets) is gone. Queries are hashed as given; :meth:`label_vectors` returns labels in
-    the hashed (centred) space, for the label scheme's queries and for log_q. Measured on the Debian bag of
+    cause of crowded buckets) is gone. Queries are hashed as given (an input embedding, or for the label
+    scheme the true label's raw vector: the same argument holds); :meth:`label_vectors` returns labels in the
+    hashed (centred) space, for log_q. Measured on the Debian bag of
     words (37K labels, K=10, L=16, cap 128, tables fresh on weights after 300 log-uniform steps): labels in
     buckets over the cap 56% -> 6%, fullest bucket 4922 -> 378 labels, mean rank of LSH-Embedding negatives
     0.39 -> 0.16 (exact softmax sampling 0.09, log-uniform 0.12, uniform 0.50). But in the 60 s CPU race on the
@@ -84,7 +85,8 @@ class LSHIndex:
     keeps drawing get pushed down (mean rank 0.8 at step 50, worse than uniform, centred or not; LSH-Embedding
     P@1 6.5 vs 6.9 at step 150). Rehashed every 10 steps (+2% step time), centring keeps negatives hard as
     training goes on (mean rank 0.30, 0.16, 0.14 at steps 50, 100, 141 against 0.31, 0.27, 0.35), P@1 is 7.2 vs
-    6.2 at step 100, but the centred run took 15% more time per step and ended at 7.0 (141 steps) vs 10.2 (161).
+    6.2 at step 100, but the centred run ended at 7.0 (141 steps) vs 10.2 (161): 15% fewer steps, more than
+    centring costs (one subtraction per rehash and per draw), so mostly the noise of that shared 2-core machine.
     Hence off by default, pending the GPU race at 10^6 labels.
 
     ``costs`` lists ``{"what": "rehash"|"redraw", "seconds": ..., "num_labels": ...}`` for every rebuild.

@@ -10,8 +10,8 @@ negatives]``; ``log_q`` is 0 for positives (always scored) and the log expected 
 Needs from the model (the :class:`ModelView` given to :meth:`bind` by the trainer, or to :meth:`refresh`; kept
 for :meth:`sample`; in the XMC trainer it is the model being trained, whose ``label_embeddings`` are the DE label
 embeddings, or the classifier rows of a classifier-only model):
-``label_embeddings()`` (all label vectors, hashed at each rehash and kept as the snapshot that log_q and the
-label scheme read) and, for the embedding scheme, ``query_embeddings(ids)`` of the batch's training queries
+``label_embeddings()`` (all label vectors, hashed at each rehash and kept as the snapshot that the label scheme
+queries with; log_q reads them as hashed, through ``LSHIndex.label_vectors``) and, for the embedding scheme, ``query_embeddings(ids)`` of the batch's training queries
 (one extra no-grad forward of the batch). Both can be overridden with the constructor callables
 ``query_vectors`` / ``label_vectors`` (e.g. to reuse the training forward pass).
 
@@ -116,7 +116,10 @@ class LSHSampler(BaseSampler):
         dev_gen = torch.Generator(device=dev).manual_seed(int(torch.randint(2 ** 62, (1,), generator=generator)))
         all_pos = self._all_positives(queries).to(dev)
         ix = self.index
-        qv = ix.label_vectors(pos[:, 0]) if self.lsh.scheme == "label" else self._queries(queries.to(dev))
+        # label scheme: the true label's raw vector stands in for the query (with centring, <w_p, w_l - mean>
+        # differs from <w_p, w_l> by a per-query constant, as for an input embedding)
+        W = self.snapshot
+        qv = W[pos[:, 0].to(W.device)] if self.lsh.scheme == "label" else self._queries(queries.to(dev))
         neg = lsh_negatives(ix, qv.to(dev).to(self.snapshot.dtype), all_pos, k,
                             ix.label_vectors if self.lsh.log_q else None, dev_gen)
         labels = torch.cat([pos, neg.ids.cpu()], 1)
@@ -172,7 +175,7 @@ class LSHSampler(BaseSampler):
         ix.generator.set_state(st["generator"])
         ix.fn_generator.set_state(st["fn_generator"])
         ix.vectors, ix.costs = W, list(st["costs"])
-        ix.offset = st["offset"].to(dev) if st.get("offset") is not None else (W.mean(0) if ix.center else None)
+        ix.offset = st["offset"].to(dev) if st.get("offset") is not None else None  # as the saved tables hashed
         self.index, self.snapshot = ix, W
 
     def _device(self) -> torch.device:
