@@ -34,5 +34,15 @@ def test_step_profile_rows_per_recorded_step(setup):
     mm = [r for name, r in ops.items() if name in ("aten::addmm", "aten::mm", "aten::linear", "aten::matmul")]
     assert mm and all(r["calls_per_step"] >= 1 and float(r["calls_per_step"]).is_integer() for r in mm)
     assert all(r["sampler"] == "in_batch" and r["self_cpu_ms"] >= 0 for r in rows)
+    assert ops["ProfilerStep*"]["calls_per_step"] == 1   # exactly the 3 recorded steps, no teardown
     with pytest.raises(ValueError):
         step_profile(cfg, prep, "in_batch", steps=0)
+    with pytest.raises(ValueError):
+        step_profile(cfg, prep, "in_batch", warmup=0)
+
+
+def test_step_profile_runs_past_the_configured_epochs(setup):
+    """64 points at batch 16 and 3 epochs allow 12 steps; 20 + 2 are asked for: the profile trains them all."""
+    cfg, prep = setup
+    rows = step_profile(cfg, prep, "in_batch", steps=20, warmup=2, top=50)
+    assert {r["op"]: r for r in rows}["ProfilerStep*"]["calls_per_step"] == 1

@@ -100,8 +100,9 @@ class LrScalingConfig:
             raise ConfigError(f"optimizers must be among {list(OPTIMIZERS)}, got {bad}")
         if not 0 < self.lr_lo < self.lr_hi:
             raise ConfigError(f"need 0 < lr_lo < lr_hi, got {self.lr_lo}, {self.lr_hi}")
-        if len(set(self.batch_sizes)) < 2 or not self.seeds:
-            raise ConfigError("need >= 2 distinct batch_sizes and >= 1 seed for the slope fit")
+        if len(set(self.batch_sizes)) < 3 or not self.seeds:
+            raise ConfigError("need >= 3 distinct batch_sizes (the slope fit and the lambda_max = a + c/B fit) "
+                              "and >= 1 seed")
         if not self.tune_lrs or self.learner_epochs < 1:
             raise ConfigError("tune_lrs must be non-empty and learner_epochs >= 1")
         if not 0 < self.learner_scale <= 1:

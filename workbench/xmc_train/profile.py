@@ -1,7 +1,9 @@
 """Where a training step's time goes, by operator: ``torch.profiler`` over a few steps of one sampler.
 
 The trainer's phase timers (sample / encode / loss / backward) say which phase is slow; this says which
-operators inside it are (on a GPU also the time each spends on the device, and how often the host waits for it:
+operators inside it are. Each profile trains a fresh model from the shared initialisation for ``warmup + steps``
+steps, so it sees what early steps cost: a per-epoch refresh (ANCE's shortlist, NGAME's clustering) falls in
+the warm-up or not at all. It shows (on a GPU also the time each spends on the device, and how often the host waits for it:
 ``cudaStreamSynchronize``, ``aten::item``, ``aten::_local_scalar_dense`` rows). The first ``warmup`` steps are run
 but not recorded (allocator, autotuning, first-call costs); rows are per recorded step, largest host time first.
 """
@@ -17,15 +19,23 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
                  top: int = 30) -> list[dict]:
     """``top`` operators of ``steps`` training steps of ``sampler`` (after ``warmup`` unrecorded ones), no
     evaluation: rows ``{sampler, op, calls_per_step, self_cpu_ms, cpu_total_ms, self_device_ms}`` per step."""
-    if steps < 1 or warmup < 0 or top < 1:
-        raise ValueError(f"need steps >= 1, warmup >= 0 and top >= 1; got {steps}, {warmup}, {top}")
+    if steps < 1 or warmup < 1 or top < 1:  # warmup 0 would record model building and set-up as step 1
+        raise ValueError(f"need steps >= 1, warmup >= 1 and top >= 1; got {steps}, {warmup}, {top}")
     cuda = torch.cuda.is_available() and str(cfg.device) != "cpu"
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    # one cycle, its events kept when the profiler stops (by default a finished cycle's events are cleared)
-    with profile(activities=acts, schedule=schedule(wait=0, warmup=warmup, active=steps, repeat=1),
-                 acc_events=True) as prof:
-        train_sampler(cfg, prep, sampler, progress=False, on_step=lambda _: prof.step(), eval_every=-1,
-                      max_steps=warmup + steps, time_budget_s=0.0, log_every=warmup + steps)
+    n = warmup + steps
+    done = []
+
+    def on_step(step: int) -> None:
+        done.append(step)
+        prof.step()
+    # one cycle: the last step's prof.step() ends it, so the trainer's teardown is not recorded; epochs enough
+    # for n steps (the learning-rate plan is max_steps then, so the epochs change nothing else)
+    with profile(activities=acts, schedule=schedule(wait=0, warmup=warmup, active=steps, repeat=1)) as prof:
+        train_sampler(cfg, prep, sampler, progress=False, on_step=on_step, eval_every=-1, max_steps=n, epochs=n,
+                      time_budget_s=0.0, log_every=n)
+    if len(done) != n:
+        raise RuntimeError(f"step_profile({sampler!r}): the run took {len(done)} steps, not warmup + steps = {n}")
     rows = []
     for e in prof.key_averages():
         device_us = getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0.0))
