@@ -11,7 +11,8 @@ Needs from the model (the :class:`ModelView` given to :meth:`bind` by the traine
 for :meth:`sample`; in the XMC trainer it is the model being trained, whose ``label_embeddings`` are the DE label
 embeddings, or the classifier rows of a classifier-only model):
 ``label_embeddings()`` (all label vectors, hashed at each rehash and kept as the snapshot that the label scheme
-queries with; log_q reads them as hashed, through ``LSHIndex.label_vectors``) and, for the embedding scheme, ``query_embeddings(ids)`` of the batch's training queries
+queries with; log_q reads them as hashed, through ``LSHIndex.label_vectors``) and, for the embedding scheme,
+``query_embeddings(ids)`` of the batch's training queries
 (one extra no-grad forward of the batch). Both can be overridden with the constructor callables
 ``query_vectors`` / ``label_vectors`` (e.g. to reuse the training forward pass).
 

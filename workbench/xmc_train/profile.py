@@ -1,11 +1,11 @@
 """Where a training step's time goes, by operator: ``torch.profiler`` over a few steps of one sampler.
 
 The trainer's phase timers (sample / encode / loss / backward) say which phase is slow; this says which
-operators inside it are. Each profile trains a fresh model from the shared initialisation for ``warmup + steps``
-steps, so it sees what early steps cost: a per-epoch refresh (ANCE's shortlist, NGAME's clustering) falls in
-the warm-up or not at all. It shows (on a GPU also the time each spends on the device, and how often the host waits for it:
-``cudaStreamSynchronize``, ``aten::item``, ``aten::_local_scalar_dense`` rows). The first ``warmup`` steps are run
-but not recorded (allocator, autotuning, first-call costs); rows are per recorded step, largest host time first.
+operators inside it are, and on a GPU also the time each spends on the device and how often the host waits for
+it (``cudaStreamSynchronize``, ``aten::item``, ``aten::_local_scalar_dense`` rows). Each profile trains a fresh
+model from the shared initialisation for ``warmup + steps`` steps, so a per-epoch refresh (ANCE's shortlist,
+NGAME's clustering) falls in the warm-up or not at all. The ``warmup`` steps are run but not recorded
+(allocator, autotuning, first-call costs); rows are per recorded step, largest host time first.
 """
 from __future__ import annotations
 
