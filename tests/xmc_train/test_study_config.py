@@ -10,7 +10,7 @@ import torch
 from tests.conftest import with_cuda
 from workbench.config import ConfigError, from_dict
 from workbench.notebooks import effective_parameters, load_profile, notebook_path, parameters
-from workbench.xmc_train.study import NegativeMiningConfig
+from workbench.xmc_train.study import FUSION_ALPHAS, NegativeMiningConfig
 
 STUDY = "negative_mining"
 
@@ -38,6 +38,8 @@ def test_bad_values_raise():
         from_dict(NegativeMiningConfig, {"loss_overrides": ["ngame"]})
     with pytest.raises(ConfigError):
         from_dict(NegativeMiningConfig, {"batch_sizes": 3})
+    with pytest.raises(ValueError, match="fuse_alpha"):
+        from_dict(NegativeMiningConfig, {"fuse_alpha": 1.5})
     with pytest.raises(ValueError, match="not among samplers"):
         from_dict(NegativeMiningConfig, {"samplers": ["in_batch"], "bce_stage_after": ["ance"]})
 
@@ -52,8 +54,14 @@ def test_compare_samplers_on_toy(tmp_path):
     res = compare_samplers(cfg, prep, progress=False, checkpoint_dir=tmp_path / "ck")
     samplers = {r["sampler"] for r in res.rows}
     assert samplers == {"in_batch", "in_batch +BCE clf", "ngame", "ngame M-IV"}
-    assert [(h["sampler"], h["head"]) for h in res.heads] == [
-        (s, h) for s in ("in_batch +BCE clf", "ngame M-IV") for h in ("de", "clf", "fused")]
+    headline = [(h["sampler"], h["head"], h["alpha"]) for h in res.heads if h["headline"]]
+    assert headline == [(s, h, a) for s in ("in_batch +BCE clf", "ngame M-IV")
+                        for h, a in (("clf", 0.0), ("fused", cfg.fuse_alpha), ("de", 1.0))]
+    sweep = [h["alpha"] for h in res.heads if h["sampler"] == "ngame M-IV"]
+    assert sweep == sorted(FUSION_ALPHAS), "the sweep: every alpha once, ascending (fuse_alpha 0.5 is among them)"
+    # the reported fusion is the trainer's own final evaluation (same alpha, same metrics)
+    m4 = next(h for h in res.heads if h["sampler"] == "ngame M-IV" and h["head"] == "fused" and h["headline"])
+    assert m4["P@1"] == pytest.approx([r for r in res.rows if r["sampler"] == "ngame M-IV" and "P@1" in r][-1]["P@1"])
     bce = [r for r in res.rows if r["sampler"] == "in_batch +BCE clf"]
     in_batch = [r for r in res.rows if r["sampler"] == "in_batch"]
     assert bce[0]["wall_s"] >= in_batch[-1]["wall_s"], "the stage's curve continues the encoder's"

@@ -50,6 +50,14 @@ def evaluate(model, data: XMCDataset, test_tokens: TokenTable, head: str = "auto
     return rank_metrics(q, lab, data, k=k)
 
 
+def fusion_sweep(model, data: XMCDataset, test_tokens: TokenTable, alphas, k: int = 100) -> list[dict]:
+    """METRICS of ``alpha * DE + (1 - alpha) * CLF`` for each of ``alphas`` (0: the classifier alone, 1: the DE
+    alone, both exactly), with the test queries and the two label sides encoded once for all of them."""
+    q = model.embed_all(test_tokens)
+    parts = model.score_matrix_parts()
+    return [{"alpha": float(a), **rank_metrics(q, label_matrix(parts, "fused", a), data, k=k)} for a in alphas]
+
+
 def popularity_metrics(data: XMCDataset, k: int = 100) -> dict[str, float]:
     """The most-popular-labels baseline: every test point gets the k most frequent training labels."""
     top = np.argsort(-data.label_freq, kind="stable")[:k]

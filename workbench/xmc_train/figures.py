@@ -91,3 +91,20 @@ def cluster_schedule(rows: pd.DataFrame) -> plt.Figure:
     if len(rows) and rows["cluster_size"].max() > 1:
         ax.set_yscale("log", base=2)
     return fig
+
+
+def fusion_sweep(heads: pd.DataFrame, metrics: tuple[str, ...] = ("P@1", "PSP@5")) -> plt.Figure:
+    """Each two-head model's test ``metrics`` against the fusion weight alpha (score = alpha * DE + (1 - alpha) *
+    classifier: 0 is the classifier alone, 1 the DE alone); the reported alpha's point is ringed."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for i, (name, g) in enumerate(heads.sort_values("alpha").groupby("sampler", sort=False)):
+            ax.plot(g["alpha"], g[metric], marker="o", ms=3, color=f"C{i % 10}", label=name)
+            mid = g[g["headline"] & (g["head"] == "fused")]
+            ax.plot(mid["alpha"], mid[metric], "o", ms=9, mfc="none", color=f"C{i % 10}")
+        ax.set(title=f"{metric} vs fusion weight", xlabel="alpha (weight of the DE score)", ylabel=f"{metric} (%)",
+               xlim=(-0.03, 1.03))
+    axes[0][0].legend(fontsize="small")
+    fig.suptitle("Fusing the dual encoder and the classifier (test split; ringed: the reported fuse_alpha)")
+    fig.tight_layout()
+    return fig
