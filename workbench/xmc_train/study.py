@@ -227,7 +227,7 @@ def memory_sweep(cfg: NegativeMiningConfig, prep: Prepared, samplers: list[str] 
 
 # The fusion weights every two-head model is also scored at (on the test split: a sensitivity curve, never used to
 # pick the reported alpha, which is ``fuse_alpha``). Frozen zero-shot MiniLM + full-BCE classifier, full Debian,
-# weights picked on a held-out 1/7 of the training queries: P@1 peaks at alpha 0.2-0.3, PSP@5 at 0.4-0.5.
+# scored on a held-out 1/7 of the training queries: P@1 peaks at alpha 0.2-0.3, PSP@5 at 0.4-0.5.
 FUSION_ALPHAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 
 
@@ -238,12 +238,9 @@ def head_rows(cfg: NegativeMiningConfig, prep: Prepared, model: XMCModel, sample
     ``fuse_alpha``); the others are the sweep. Empty for a one-head model."""
     if model.heads != "de+clf":
         return []
-    rows = []
-    for r in fusion_sweep(model, prep.data, prep.test.to(model.device), sorted({*FUSION_ALPHAS, cfg.fuse_alpha})):
-        a = r.pop("alpha")
-        rows.append({"sampler": sampler, "head": "clf" if a == 0 else "de" if a == 1 else "fused", "alpha": a,
-                     "headline": a in (0.0, 1.0, cfg.fuse_alpha), **r})
-    return rows
+    sweep = fusion_sweep(model, prep.data, prep.test.to(model.device), sorted({*FUSION_ALPHAS, cfg.fuse_alpha}))
+    return [{"sampler": sampler, "head": "clf" if r["alpha"] == 0 else "de" if r["alpha"] == 1 else "fused", **r,
+             "headline": r["alpha"] in (0.0, 1.0, cfg.fuse_alpha)} for r in sweep]
 
 
 def classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, trained: XMCModel, sampler, loss: str,
