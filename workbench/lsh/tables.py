@@ -1,9 +1,9 @@
 """Hash tables in a compact layout: per table, label ids sorted by bucket code plus bucket offsets.
 
-No Python lists: building is one ``argsort`` (stable, after a random shuffle), one ``bincount`` and one
-``cumsum`` per table, all batched over the L tables; looking up a bucket is a gather. Each bucket keeps at most
-``cap`` ids, a uniformly random subset of the labels that hashed there (the reservoir of the reference
-implementation, done at once: shuffle, stable-sort by code, keep each bucket's first ``cap``).
+No Python lists: building is one sort, one ``bincount`` and one ``cumsum`` per table, all batched over the L
+tables; looking up a bucket is a gather. Each bucket keeps at most ``cap`` ids, a uniformly random subset of the
+labels that hashed there (the reservoir of the reference implementation, done at once: sort by code with random
+priorities below it, keep each bucket's first ``cap``).
 """
 from __future__ import annotations
 
@@ -44,23 +44,22 @@ class Tables:
 def build_tables(codes: torch.Tensor, num_buckets: int, cap: int, generator: torch.Generator) -> Tables:
     """Tables from (N, L) int64 bucket codes of labels ``0..N-1``; ``cap`` ids at most per bucket.
 
-    Which ids a full bucket keeps is uniform at random (the shuffle before the stable sort); ``generator``
-    must live on the codes' device.
+    Which ids a full bucket keeps is uniform at random (random priorities break the ties of the sort by code);
+    ``generator`` must live on the codes' device.
     """
     if cap < 1:
         raise ValueError(f"bucket capacity must be >= 1, got {cap}")
     N, L = codes.shape
     dev = codes.device
-    shuffle = torch.randperm(N, generator=generator, device=dev)
-    # unique keys (code, position in the shuffle): one unstable sort groups by bucket in shuffled order
-    pos = torch.arange(N, device=dev)
-    key = codes.T[:, shuffle]                                                      # (L, N) contiguous
-    srt, at = torch.sort(key * N + pos, dim=1)
-    sorted_codes, order = srt // N, shuffle[at]                                    # (L, N) ids by bucket
+    # one sort per table by (code, random priority): ids grouped by bucket, each bucket in random order
+    shift = 62 - max(num_buckets - 1, 1).bit_length()     # priority bits below the code (>= 38: ties ~never)
+    priority = torch.randint(0, 1 << shift, (L, N), generator=generator, device=dev)
+    srt, order = torch.sort((codes.T.contiguous() << shift) | priority, dim=1)
+    sorted_codes = srt >> shift                                                    # (L, N); order: ids by bucket
     full = torch.zeros(L, num_buckets, dtype=torch.int64, device=dev)
-    full.scatter_add_(1, key, torch.ones_like(key))
+    full.scatter_add_(1, sorted_codes, torch.ones_like(sorted_codes))
     start = full.cumsum(1) - full                                                  # bucket start in its row
-    rank = pos.unsqueeze(0) - start.gather(1, sorted_codes)
+    rank = torch.arange(N, device=dev).unsqueeze(0) - start.gather(1, sorted_codes)
     keep = rank < cap
     counts = full.clamp(max=cap)
     kept_per_table = counts.sum(1)
