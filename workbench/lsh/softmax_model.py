@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..xmc.metrics import topk_scores
 from .query import Negatives, positive_mask
 
 
@@ -103,15 +104,6 @@ def optimizers(model: BowSoftmax, lr: float, dense_output: bool) -> list[torch.o
 
 
 @torch.no_grad()
-def predict_topk(model: BowSoftmax, h: torch.Tensor, k: int, chunk: int = 1 << 16) -> torch.Tensor:
-    """(B, hidden) -> (B, k) best label ids under the full scores, scanning the labels in chunks."""
-    best_s = torch.full((h.shape[0], 0), float("-inf"), device=h.device)
-    best_i = torch.zeros((h.shape[0], 0), dtype=torch.int64, device=h.device)
-    N, q = model.W.shape[0], model.query(h)
-    for s in range(0, N, chunk):
-        sc = q @ model.W[s: s + chunk].T
-        vals, idx = torch.cat([best_s, sc], 1), torch.cat([best_i, torch.arange(s, min(s + chunk, N),
-                                                                               device=h.device).expand(h.shape[0], -1)], 1)
-        top = vals.topk(min(k, vals.shape[1]), dim=1)
-        best_s, best_i = top.values, idx.gather(1, top.indices)
-    return best_i
+def predict_topk(model: BowSoftmax, h: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, hidden) -> (B, k) best label ids under the full scores (labels scanned in chunks)."""
+    return topk_scores(model.query(h), model.W, k)[1]
