@@ -71,6 +71,24 @@ def test_short_race_runs_and_learns():
         parse_method("hardest")
 
 
+def test_race_also_evaluates_by_training_seconds(monkeypatch):
+    """eval_every_s adds evaluations by training clock (a fake one here: 0.5 s per step), so a method with slow
+    steps still gets a curve; the step cadence and the final evaluation stay."""
+    import types
+
+    from workbench.lsh import race
+    ticks = iter(0.5 * i for i in range(10_000))   # each step reads the clock twice: 0.5 s apart
+    monkeypatch.setattr(race, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+    data = load_bow("synthetic", num_labels=50, num_points=200, num_features=40, words_per_point=4)
+    rows = train_one(data, "full", params=LSHParams(), budget=8, batch_size=32, lr=0.01, hidden=8,
+                     time_budget_s=60, max_steps=10, eval_every=1000, eval_points=20,
+                     device=torch.device("cpu"), eval_every_s=2.0)
+    assert [r["step"] for r in rows] == [4, 8, 10]
+    assert [r["train_s"] for r in rows] == [2.0, 4.0, 5.0]
+    with pytest.raises(ValueError, match="eval_every_s"):
+        LSHStudyConfig(eval_every_s=-1.0).validate()
+
+
 def test_bench_rows_and_flatness():
     rows = bench_sizes([500, 2000], LSHParams(K=4, L=2, cap=8), dim=8, batch=4, budget=8, repeats=2, warmup=1,
                        device=torch.device("cpu"), source="gaussian")

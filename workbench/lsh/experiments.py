@@ -80,6 +80,6 @@ def _race(cfg: LSHStudyConfig, data: BowData, device: torch.device) -> tuple[lis
         rows = train_one(data, method, params=cfg.lsh(), budget=cfg.budget, batch_size=cfg.batch_size, lr=cfg.lr,
                          hidden=cfg.hidden, time_budget_s=cfg.time_budget_s, max_steps=cfg.max_steps,
                          eval_every=cfg.eval_every, eval_points=cfg.eval_points, device=device, seed=cfg.seed,
-                         on_eval=probe)
+                         on_eval=probe, eval_every_s=cfg.eval_every_s)
         race += [{"dataset": data.name, "num_labels": data.num_labels, "device": device.type, **r} for r in rows]
     return race, adapt

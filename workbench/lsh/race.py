@@ -46,8 +46,11 @@ def evaluate(model: BowSoftmax, data: BowData, n: int, device: torch.device) -> 
 
 def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, batch_size: int, lr: float,
               hidden: int, time_budget_s: float, max_steps: int, eval_every: int, eval_points: int,
-              device: torch.device, seed: int = 0, on_eval: OnEval | None = None) -> list[dict]:
-    """Tidy rows ``{method, step, train_s, P@1, P@5, loss, rehash_s, ...}`` at every evaluation."""
+              device: torch.device, seed: int = 0, on_eval: OnEval | None = None,
+              eval_every_s: float = 0.0) -> list[dict]:
+    """Tidy rows ``{method, step, train_s, P@1, P@5, loss, rehash_s, ...}`` at every evaluation: every
+    ``eval_every`` steps, and also each time another ``eval_every_s`` seconds of training have passed (0: off),
+    so that a method with slow steps (the full softmax over 10^6 labels) still draws a curve, and at the end."""
     name, logq = parse_method(method)
     model = BowSoftmax(data.num_features, data.num_labels, hidden, seed).to(device)
     opts = optimizers(model, lr, dense_output=name == "full")
@@ -57,6 +60,7 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
         data.num_labels, budget, index=index, label_order=data.label_order().to(device), log_q=logq)
     rng = np.random.default_rng(seed)
     rows, clock, rehash_s, step, loss = [], 0.0, 0.0, 0, float("nan")
+    next_eval_s = eval_every_s if eval_every_s > 0 else float("inf")
     order = rng.permutation(data.X_train.shape[0])
     bar = tqdm(total=max_steps, desc=method, leave=False)
     while step < max_steps and clock < time_budget_s:
@@ -70,7 +74,9 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
         clock += time.perf_counter() - t0
         step += 1
         bar.update(1)
-        if step % eval_every == 0 or step >= max_steps or clock >= time_budget_s:
+        if step % eval_every == 0 or clock >= next_eval_s or step >= max_steps or clock >= time_budget_s:
+            while next_eval_s <= clock:
+                next_eval_s += eval_every_s
             rows.append({"method": method, "sampler": name, "logq": logq, "step": step, "train_s": clock,
                          "loss": loss, "rehash_s": rehash_s, **evaluate(model, data, eval_points, device)})
             if on_eval is not None:

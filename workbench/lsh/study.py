@@ -48,6 +48,7 @@ class LSHStudyConfig:
     time_budget_s: float = 1.5
     max_steps: int = 300
     eval_every: int = 10
+    eval_every_s: float = 0.0
     eval_points: int = 400
     adaptivity_method: str = "lsh-embedding"
     adaptivity_samplers: list[str] = dataclasses.field(default_factory=lambda: [
@@ -84,3 +85,5 @@ class LSHStudyConfig:
         bad = {k: v for k, v in small.items() if v < 1}
         if bad or not self.bench_sizes or min(self.bench_sizes) < 1 or self.lr <= 0 or self.time_budget_s <= 0:
             raise ValueError(f"sizes, steps, lr and time budget must be positive; got {bad or self}")
+        if self.eval_every_s < 0:
+            raise ValueError(f"eval_every_s must be >= 0 (0 = evaluate by steps only), got {self.eval_every_s}")
