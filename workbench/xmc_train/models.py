@@ -36,7 +36,9 @@ class XMCModel(nn.Module):
         self.classifier = (nn.Parameter(torch.zeros(len(labels), encoder.dim,
                                                     device=next(encoder.parameters()).device))
                            if "clf" in heads else None)  # on the encoder's device, as a caller would expect
-        self._frozen: dict[str, torch.Tensor] = {}
+        # frozen embeddings per table, keyed by its ``lengths`` tensor (shared by the table's ``.to()`` copies, so
+        # the trainer's device copy hits the cache); the entry holds that tensor, so its id cannot be reused
+        self._frozen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         if freeze_encoder:
             encoder.requires_grad_(False)
 
@@ -54,9 +56,9 @@ class XMCModel(nn.Module):
     @torch.no_grad()
     def embed_all(self, table: TokenTable, rows: torch.Tensor | None = None) -> torch.Tensor:
         """(n, d) float32 embeddings of all (or ``rows`` of) ``table`` in eval mode, no gradients."""
-        key = f"{id(table)}"
+        key = id(table.lengths)
         if self.freeze_encoder and key in self._frozen:
-            out = self._frozen[key]
+            out = self._frozen[key][1]
             return out if rows is None else out[to_device(rows, out.device)]
         rows_ = torch.arange(len(table)) if rows is None or self.freeze_encoder else rows.cpu()  # host-side order
         was = self.encoder.training
@@ -72,7 +74,7 @@ class XMCModel(nn.Module):
             out[to_device(order, self.device)] = torch.cat(chunks)
         self.encoder.train(was)
         if self.freeze_encoder:
-            self._frozen[key] = out
+            self._frozen[key] = (table.lengths, out)
             return out if rows is None else out[to_device(rows, out.device)]
         return out
 
@@ -97,12 +99,14 @@ class XMCModel(nn.Module):
             return out
         return out.index_put((to_device(idx, out.device),), self.encode(self.labels, pool[idx]).to(out.dtype))
 
-    def scores(self, q: torch.Tensor, pool: torch.Tensor, label_cache=None, fresh=None) -> dict[str, torch.Tensor]:
-        """Per head, (B, C) raw scores of the batch's query embeddings ``q`` (B, d) against the ``pool``."""
+    def scores(self, q: torch.Tensor, pool: torch.Tensor, label_cache=None, fresh=None,
+               heads: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+        """Per head, (B, C) raw scores of the batch's query embeddings ``q`` (B, d) against the ``pool``; only
+        the ``heads`` named (default: all the model has), so a classifier-only stage encodes no label text."""
         out = {}
-        if "de" in self.heads.split("+"):
+        if "de" in self.heads.split("+") and (heads is None or "de" in heads):
             out["de"] = q @ self.label_vectors(pool, label_cache, fresh).to(q.dtype).T
-        if self.classifier is not None:
+        if self.classifier is not None and (heads is None or "clf" in heads):
             out["clf"] = q @ self.classifier_vectors(pool).to(q.dtype).T
         return out
 

@@ -281,7 +281,7 @@ class Trainer:
         fresh = None if self.label_cache is None else positive_columns(batch)
         with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):
             q = self.model.encode(self.model.queries, batch.queries)
-            scores = self.model.scores(q, batch.pool, self.label_cache, fresh)  # CPU ids: moved without a sync
+            scores = self.model.scores(q, batch.pool, self.label_cache, fresh, self.train_heads)  # CPU ids: no sync
         clock.lap("encode_s")
         loss = self._loss(scores, batch)
         clock.lap("loss_s")
@@ -304,7 +304,7 @@ class Trainer:
     def _loss(self, scores: dict[str, torch.Tensor], batch) -> torch.Tensor:
         targets, valid, log_q, candidates = (None if t is None else to_device(t, self.device)
                                              for t in (batch.targets, batch.valid, batch.log_q, batch.candidates))
-        used = [s for h, s in scores.items() if self.train_heads is None or h in self.train_heads]
+        used = list(scores.values())   # only the trained heads were scored
         total = 0.0
         for s in used:
             if candidates is not None:
@@ -314,7 +314,8 @@ class Trainer:
 
     def _refresh_label_cache(self, clock: _Clock) -> None:
         n = self.cfg.label_cache_steps
-        if not n or not getattr(self.sampler, "stale_ok", False) or "de" not in self.model.heads.split("+"):
+        de_trained = "de" in self.model.heads.split("+") and (self.train_heads is None or "de" in self.train_heads)
+        if not n or not getattr(self.sampler, "stale_ok", False) or not de_trained:
             return
         if self.label_cache is None or self.step % n == 0:
             self.label_cache = self.model.embed_all(self.model.labels)
