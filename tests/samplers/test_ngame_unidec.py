@@ -79,7 +79,7 @@ def test_ngame_random_batches_before_clustering():
 @pytest.mark.parametrize("cap,p,hard", [(16, 3, 2), (40, 3, 4), (300, 1, 0), (16, 1, 8)])
 def test_psl_pools(cap, p, hard):
     Y = random_Y(n=50, L=60, density=0.12)
-    s = build_sampler("unidec", Y, SamplerConfig(pool_cap=cap, positives_per_query=p, hard_per_query=hard,
+    s = build_sampler("unidec", Y, SamplerConfig(pool_cap=cap, psl_positives=p, hard_per_query=hard,
                                                  shortlist_size=10, cluster_start=0, cluster_size_max=4))
     s.refresh(RandomView(50, 60), 0, 0)
     pos = Positives(Y)
@@ -97,7 +97,7 @@ def test_psl_pools(cap, p, hard):
 
 def test_psl_includes_hard_negatives_when_room():
     Y = random_Y(n=30, L=80, density=0.05)
-    s = build_sampler("unidec", Y, SamplerConfig(pool_cap=500, positives_per_query=1, hard_per_query=3,
+    s = build_sampler("unidec", Y, SamplerConfig(pool_cap=500, psl_positives=1, hard_per_query=3,
                                                  shortlist_size=10, cluster_start=99))
     s.refresh(RandomView(30, 80), 0, 0)
     q = torch.arange(30)
@@ -107,6 +107,20 @@ def test_psl_includes_hard_negatives_when_room():
     for i in range(30):  # per query: the first non-positive shortlist entries, in shortlist order
         expect = [x for x in s.shortlist[i].tolist() if Y[i, x] == 0][:3]
         assert s.hard_negatives(torch.tensor([i])).tolist() == expect
+
+
+@pytest.mark.parametrize("p", [1, 3])
+def test_psl_samples_psl_positives_per_query_first(p):
+    """Disjoint positives, 5 per query, no hard negatives, the cap at p labels per query: the cap is spent on
+    the sampled positives, so each query has exactly p of its positives in the pool (then the cap cuts)."""
+    import numpy as np
+    import scipy.sparse as sp
+    n = 8
+    Y = sp.csr_matrix((np.ones(5 * n), np.arange(5 * n), np.arange(0, 5 * n + 1, 5)), shape=(n, 5 * n))
+    s = build_sampler("unidec", Y, SamplerConfig(pool_cap=p * n, psl_positives=p, hard_per_query=0,
+                                                 cluster_start=99))
+    b = s.sample(torch.arange(n), torch.Generator().manual_seed(0))
+    assert b.targets.sum(1).tolist() == [p] * n
 
 
 def test_psl_cap_below_batch_raises():

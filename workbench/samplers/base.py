@@ -60,6 +60,7 @@ class SamplerConfig:
     cluster_size_max:     largest cluster (points) the doubling schedule reaches (ngame).
     cluster_double_every: epochs between doublings of the cluster size (ngame), from 1 point at epoch 0.
     pool_cap:             most labels in one batch's pool (unidec pick-some-labels).
+    psl_positives:        positives each query samples into the pool first (unidec; 3 in the reference setting).
     hard_per_query:       shortlist negatives added per query to the pool (unidec).
     seed:                 for sampler-internal randomness not driven by the batch generator (clustering).
     """
@@ -74,12 +75,13 @@ class SamplerConfig:
     cluster_size_max: int = 512
     cluster_double_every: int = 2
     pool_cap: int = 4096
+    psl_positives: int = 3
     hard_per_query: int = 4
     seed: int = 0
 
     def validate(self) -> None:
         for name in ("num_negatives", "positives_per_query", "refresh_every", "shortlist_size",
-                     "cluster_every", "cluster_size_max", "cluster_double_every", "pool_cap"):
+                     "cluster_every", "cluster_size_max", "cluster_double_every", "pool_cap", "psl_positives"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SamplerConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.cluster_start < 0 or self.hard_per_query < 0:

@@ -1,6 +1,6 @@
 """``unidec``: pick-some-labels (PSL) pools for a dual encoder + classifier trained together (Kharbanda et al.).
 
-Per batch: each query samples ``positives_per_query`` positives (3 in the reference setting). The pool is
+Per batch: each query samples ``psl_positives`` positives (3 in the reference setting). The pool is
 filled, without repeats and up to ``pool_cap`` labels, in this order: one sampled positive per query (so every
 query has a positive in the pool; ``pool_cap`` must be >= the batch size), its other sampled positives, the
 ``hard_per_query`` best-ranked non-positive labels of each query's shortlist (top-``shortlist_size`` by the
@@ -79,7 +79,7 @@ class UnidecSampler(NgameSampler):
         if cap < B:
             raise ValueError(f"unidec: pool_cap ({cap}) must be at least the batch size ({B}) so every query "
                              "keeps a positive in the pool")
-        pos, valid = self.pos.sample(queries, self.cfg.positives_per_query, generator)
+        pos, valid = self.pos.sample(queries, self.cfg.psl_positives, generator)
         tiers = [pos[:, 0][valid[:, 0]], pos[:, 1:][valid[:, 1:]], self.hard_negatives(queries),
                  self.pos.batch_positives(queries)]
         pool = torch.sort(first_unique(torch.cat(tiers), cap)).values

@@ -47,6 +47,7 @@ class NegativeMiningConfig:
     cluster_size_max: int = 16
     cluster_double_every: int = 1
     pool_cap: int = 1024
+    psl_positives: int = 3
     hard_per_query: int = 2
     lsh_family: str = "simhash"
     lsh_bits: int = 6
@@ -274,8 +275,9 @@ def ngame_classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, m1: XMCMod
     positives and 5 hardest in-pool negatives per query (triplet, margin 0.2), ``ngame_m4_epochs`` epochs, with
     row-sparse Adam at :data:`M4_LR` (not ``clf_lr``)."""
     from ..samplers.ngame import NgameSampler
-    s = NgameSampler(prep.data.Y_train, dataclasses.replace(cfg.sampler_config(), cluster_start=0),
-                     fixed_size=cfg.cluster_size_max)
+    # up to 3 sampled positives per query in the pool, so that the loss has 3 to pick the least similar from
+    s = NgameSampler(prep.data.Y_train, dataclasses.replace(cfg.sampler_config(), cluster_start=0,
+                                                            positives_per_query=3), fixed_size=cfg.cluster_size_max)
     params = {"margin": 0.2, "hardest": 5, "weight_temperature": 0.0, "positives": 3}
     return classifier_stage(cfg, prep, m1, s, "triplet", params, cfg.ngame_m4_epochs, "ngame M-IV", wall_offset,
                             progress, clf_lr=M4_LR, clf_row_sparse=True)
