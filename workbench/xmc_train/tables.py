@@ -67,9 +67,11 @@ def time_to_fraction(evals: pd.DataFrame, metric: str = "P@1", frac: float = 0.9
     return pd.DataFrame(out)
 
 
-def time_to_common_best(evals: pd.DataFrame, samplers: list[str], metric: str = "P@1") -> pd.DataFrame:
+def time_to_common_best(evals: pd.DataFrame, samplers: list[str], metric: str = "P@1",
+                        train_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """For ``samplers`` (e.g. ``["full", "unidec"]``): the best ``metric`` all of them reach (the lowest of their
-    bests), and for each the first training second and step at which it got there, with its peak memory."""
+    bests), and for each the first training second and step at which it got there, and from ``train_rows`` (the
+    training log rows) the peak CUDA memory up to that step (NaN on a CPU, or without ``train_rows``)."""
     ev = evals[evals["sampler"].isin(samplers)].dropna(subset=[metric])
     if ev.empty:
         return pd.DataFrame()
@@ -77,8 +79,12 @@ def time_to_common_best(evals: pd.DataFrame, samplers: list[str], metric: str = 
     out = []
     for name, g in ev.groupby("sampler", sort=False):
         hit = g[g[metric] >= target].iloc[0]
+        peak = math.nan
+        if train_rows is not None and len(train_rows):
+            upto = train_rows[(train_rows["sampler"] == name) & (train_rows["step"] <= hit["step"])]
+            peak = upto["peak_mem_mb"].max() if len(upto) else math.nan
         out.append({"sampler": name, f"target {metric}": target, "s to target": hit["wall_s"],
-                    "step": int(hit["step"])})
+                    "step": int(hit["step"]), "peak_mem_mb": peak})
     return pd.DataFrame(out)
 
 
