@@ -184,6 +184,30 @@ def test_pinned_memory_is_mapped_only_under_one_covering_registration_of_ours(fa
     assert fake_pins.registered == {} and fake_pins.unregistered == [buffer.data_ptr()]
 
 
+def test_two_unified_tensors_of_one_buffer_keep_it_pinned_while_either_has_views(fake_pins):
+    """The second borrows the first's registration; releasing the first while the second's view lives must not
+    unregister the pages that view reads (on a GPU: an illegal address), in either order of release."""
+    for first_goes_first in (True, False):
+        host = torch.arange(64.0).reshape(16, 4)
+        a = UnifiedTensor(host, None)
+        b = UnifiedTensor(host, None)               # borrowed: no second registration
+        assert a.registered and not b.registered and len(fake_pins.registered) == 1
+        owner, other = (a, b) if first_goes_first else (b, a)
+        view = other.view
+        owner.release()
+        gc.collect()
+        assert fake_pins.registered == {host.data_ptr(): 256}, "unregistered under a living view"
+        assert torch.equal(view[3], host[3])
+        with pytest.raises(unified.ViewsAliveError):
+            other.release()
+        del view
+        gc.collect()
+        assert fake_pins.registered == {}           # ended with the last view of either
+        other.release()                              # nothing left: no second unregister
+        assert fake_pins.unregistered.count(host.data_ptr()) == 1
+        fake_pins.unregistered.clear()
+
+
 def test_pinned_memory_of_unknown_extent_is_refused(fake_pins):
     t = torch.zeros(64, 4)
     halves = [unified.pin_in_place(t[:32]), unified.pin_in_place(t[32:])]

@@ -18,10 +18,11 @@ The buffer is unregistered exactly once (``weakref.finalize``) when the last of 
 :meth:`UnifiedTensor.release`, which refuses (:class:`ViewsAliveError`) while views are alive -- after a garbage
 collection, so that views kept only by reference cycles (a failed thread's traceback) do not count.
 
-Memory that is already pinned is mapped only when one live :func:`pin_in_place` registration covers all of its
-bytes (the mapping then borrows that registration); memory pinned any other way (``pin_memory()``, another
-library, or registrations that merely touch its first and last pages) is refused: its extent and lifetime are
-unknown here.
+Memory that is already pinned is mapped only when one live registration made here (by :func:`pin_in_place`, or
+by another unified tensor of the same buffer) covers all of its bytes; the mapping then borrows that
+registration, and a unified tensor's own registration ends with the last view of any tensor that maps it. Memory
+pinned any other way (``pin_memory()``, another library, or registrations that merely touch its first and last
+pages) is refused: its extent and lifetime are unknown here.
 """
 from __future__ import annotations
 
@@ -137,6 +138,7 @@ class HostRegistration:
                "one with another registered tensor); register a page-aligned copy, page_aligned_copy(t)"
                if int(err) == _ALREADY_REGISTERED else "")
         self.ptr, self.nbytes = ptr, nbytes
+        self.users: "weakref.WeakSet[_CudaArray]" = weakref.WeakSet()  # every mapping of these pages, any owner
         self._finalizer = weakref.finalize(self, _unregister, ptr, self.device.index, t)
         self._finalizer.atexit = False  # at exit the driver reclaims pinned pages; CUDA may be torn down already
         _LIVE.add(self)
@@ -144,6 +146,13 @@ class HostRegistration:
     @property
     def alive(self) -> bool:
         return self._finalizer.alive
+
+    def in_use(self) -> bool:
+        """Whether CUDA views of these pages (from any :class:`UnifiedTensor`) are alive, after a garbage
+        collection when some seem to be (views kept only by reference cycles do not count)."""
+        if len(self.users):
+            gc.collect()
+        return len(self.users) > 0
 
     def covers(self, t: torch.Tensor) -> bool:
         """Whether this registration is alive and spans every byte of ``t``."""
@@ -160,8 +169,8 @@ _LIVE: "weakref.WeakSet[HostRegistration]" = weakref.WeakSet()  # every registra
 
 
 def _covering_registration(t: torch.Tensor) -> HostRegistration | None:
-    """The live registration made by :func:`pin_in_place` that covers all of ``t``'s bytes, if any (the only
-    already-pinned memory whose exact extent is known here)."""
+    """The live registration made here (:func:`pin_in_place` or a unified tensor) that covers all of ``t``'s
+    bytes, if any (the only already-pinned memory whose exact extent is known here)."""
     return next((reg for reg in list(_LIVE) if reg.covers(t)), None)
 
 
@@ -224,6 +233,8 @@ class _CudaArray:
 
     def __init__(self, host: torch.Tensor, pin: "HostRegistration | None"):
         self.host, self.pin = host, pin
+        if pin is not None:
+            pin.users.add(self)
         self.__cuda_array_interface__ = {"shape": (host.numel() * host.element_size(),), "typestr": "|u1",
                                          "data": (host.data_ptr(), False), "version": 3, "strides": None,
                                          "stream": None}
@@ -320,15 +331,16 @@ class UnifiedTensor:
         return self.view.index_select(0, idx.to(self.device, torch.int64))
 
     def _drop_pin(self) -> bool:
-        """Give up this object's registration: unregister now if no CUDA view is alive (True), else leave it to
-        the last view (False). Our own reference goes first: otherwise this object would keep the registration
-        alive after its surviving views die, instead of it ending with them as promised."""
+        """Give up this object's registration: False if its own CUDA views are alive, else True, and then
+        unregister now unless another unified tensor that borrowed the registration still has views. Whoever's
+        views live on own the registration, which ends with the last of them. Our own reference goes first:
+        otherwise this object would keep the registration alive after those views die."""
         pin, self._pin = self._pin, None
         if self._array() is not None:
             gc.collect()  # views held only by reference cycles (e.g. a failed prefetch thread's traceback) go now
         if self._array() is not None:
             return False  # returning drops ``pin``: the views own it now
-        if pin is not None:
+        if pin is not None and not pin.in_use():
             pin.unpin()  # waits for the device first; runs at most once
         return True
 
