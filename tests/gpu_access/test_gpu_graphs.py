@@ -62,6 +62,9 @@ def test_missing_files_say_what_to_fetch(tmp_path):
         read_planetoid(tmp_path, "cora")
     with pytest.raises(GraphUnavailable, match="data_root"):
         load_graph("facebook", None)
+    for spec in ("citeseer", "facebook", "citeseer-npz"):  # a data_root without them: skipped by the study
+        with pytest.raises(GraphUnavailable, match="missing"):
+            load_graph(spec, str(tmp_path))
     with pytest.raises(ValueError, match="known"):
         load_graph("reddit")
 

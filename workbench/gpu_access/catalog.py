@@ -52,12 +52,15 @@ def load_graph(spec: str, data_root: str | None = None, rmat_num_features: int =
 def _load(spec: str, data_root: str | None, rmat_num_features: int, rmat_edge_factor: int, seed: int) -> Graph:
     if spec == "cora":
         return load_cora()
-    if spec in ("citeseer", "cora-planetoid"):
-        return read_planetoid(_root(data_root, spec) / "planetoid" / "raw", spec.split("-")[0])
-    if spec.endswith("-npz"):
-        return read_gnn_benchmark_npz(_root(data_root, spec) / "gnn-benchmark-npz" / f"{spec[:-4]}.npz", seed)
-    if spec == "facebook":
-        return read_musae_facebook(_root(data_root, spec) / "musae" / "facebook", seed)
+    try:  # the graphs read from data_root: missing files make the graph unavailable (skipped), bad ones raise
+        if spec in ("citeseer", "cora-planetoid"):
+            return read_planetoid(_root(data_root, spec) / "planetoid" / "raw", spec.split("-")[0])
+        if spec.endswith("-npz"):
+            return read_gnn_benchmark_npz(_root(data_root, spec) / "gnn-benchmark-npz" / f"{spec[:-4]}.npz", seed)
+        if spec == "facebook":
+            return read_musae_facebook(_root(data_root, spec) / "musae" / "facebook", seed)
+    except FileNotFoundError as exc:
+        raise GraphUnavailable(f"{spec}: {exc}") from exc
     if spec == "debian":
         return _debian(data_root, rmat_num_features, seed)
     if spec.startswith("rmat:"):
