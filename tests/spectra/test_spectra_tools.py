@@ -181,16 +181,21 @@ def test_peers_agree_with_explicit_top_eigenvalue():
     """PyHessian, curvlinops and our Lanczos (fixed steps, and the adaptive rule at tol 1e-4 from two seeds)
     find the top Hessian eigenvalue of a tiny MLP batch; all agree with eigh of the explicit Hessian (ours and
     curvlinops to 1e-6 / 1e-4, PyHessian's power iteration to its 1e-3 tol scale); the summary has one row per
-    method with medians over seeds and PyHessian as the time unit.
-    Does not prove: timings (machine-dependent), nor train-mode BN (PyHessian cannot do it)."""
+    method with medians over seeds and PyHessian as the time unit. Our Hutchinson trace (200 probes) is within 4
+    standard errors of the explicit trace; PyHessian's is computed beside it.
+    Does not prove: timings (machine-dependent), nor train-mode BN (PyHessian cannot do it), nor the accuracy of
+    PyHessian's trace (it stops at its own tolerance)."""
     torch.manual_seed(0)
     x, y = torch.randn(64, 1, 4, 4), torch.randint(0, 3, (64,))
     m = build_model("mlp", (1, 4, 4), 3, width=8)
     op = curvature_operator(m, F.cross_entropy, [(x, y)])
     H = torch.stack([op(e) for e in torch.eye(op.dim, dtype=torch.float64)], 1)
     top = float(torch.linalg.eigvalsh((H + H.T) / 2)[-1])
-    table = peers.compare(m, x, y, "eval", top, our_steps=(30,), seeds=(0, 1), repeats=1, warmup=0)
+    table = peers.compare(m, x, y, "eval", top, our_steps=(30,), seeds=(0, 1), repeats=1, warmup=0, trace_iter=200)
     rows = {(r["method"], r.get("seed")): r for r in table}
+    ours_tr, exact_tr = rows[("hutchinson trace (200 probes)", 0)], float(torch.trace(H))
+    assert abs(ours_tr["trace"] - exact_tr) <= 4 * ours_tr["trace_se"] and ours_tr["matvecs"] == 200
+    assert math.isfinite(rows[("hutchinson trace", 0)]["trace"])   # PyHessian's (it stops at its own tol)
     assert rows[("lanczos 30 steps", 0)]["rel_error"] < 1e-6
     for seed in (0, 1):
         adaptive = rows[("lanczos tol 0.0001 (max 40 steps)", seed)]
@@ -203,6 +208,7 @@ def test_peers_agree_with_explicit_top_eigenvalue():
     pyh = summary[summary.method == "power iteration tol 0.001"].iloc[0]
     assert pyh.seeds == 2 and pyh.x_pyhessian == 1.0
     assert summary.method.is_unique and (summary.seconds > 0).all()
+    assert summary.dropna(subset=["trace"]).method.tolist() == ["hutchinson trace (200 probes)", "hutchinson trace"]
 
 
 def test_time_interleaved_runs_each_in_turn():
@@ -220,6 +226,25 @@ def test_hvp_cost_rows():
     rows = bench.hvp_cost(m, F.cross_entropy, torch.randn(32, 1, 4, 4), torch.randint(0, 3, (32,)), repeats=3, warmup=1)
     assert [r["method"] for r in rows][0] == "grad" and rows[0]["ratio_to_grad"] == 1.0
     assert all(r["median_ms"] > 0 and math.isfinite(r["ratio_to_grad"]) for r in rows) and len(rows) == 6
+    assert {r["bn_mode"] for r in rows} == {"eval"}
+    bn = build_model("small_cnn", (1, 8, 8), 3, bn=True, width=2).eval()
+    before = [b.clone() for b in bn.buffers()]
+    rows = bench.hvp_cost(bn, F.cross_entropy, torch.randn(8, 1, 8, 8), torch.randint(0, 3, (8,)), repeats=1,
+                          warmup=0, bn="train")   # every method, torch.func's included, with batch statistics
+    assert {r["bn_mode"] for r in rows} == {"train"} and len(rows) == 6
+    assert not bn.training and all(torch.equal(a, b) for a, b in zip(before, bn.buffers()))  # restored
+
+
+def test_fastest_methods_picks_per_curvature_by_median_ratio():
+    """Hand-made cost rows: the Hessian's kept-graph double backward beats torch.func, the GGN's forward mode
+    beats the double-vjp one (as FLOP counts predict for convolutions); the median over batch sizes decides."""
+    rows = [("grad", 1.0, 1.0), ("hvp_double_backward", 3.0, 3.0), ("hvp_double_backward_kept", 2.0, 2.5),
+            ("hvp_func", 4.0, 2.0), ("ggn_kept", 2.2, 2.4), ("ggn_func", 1.8, 2.0)]
+    cost = pd.DataFrame([{"method": m, "batch_size": b, "ratio_to_grad": r}
+                         for m, r64, r256 in rows for b, r in ((64, r64), (256, r256))])
+    assert bench.fastest_methods(cost) == {"hessian": "double_backward", "ggn": "func"}
+    with pytest.raises(ConfigError, match="hvp_method"):
+        BatchSizeSpectraConfig(hvp_method="finite_differences").validate()
 
 
 @with_cuda

@@ -5,6 +5,7 @@ backward), ``hvp_double_backward_kept`` (only the extra backward: the gradient g
 Lanczos), ``hvp_func`` (``torch.func`` jvp of grad: forward-over-reverse, eager), and the GGN matvec of
 :func:`hvp.curvature_operator` with the network graph kept, J v by the double-vjp trick (``ggn_kept``) or in
 forward mode (``ggn_func``). GPU peak memory is recorded relative to the gradient's when on CUDA (NaN on CPU).
+Every method runs with BatchNorm in the one mode given (``bn``), recorded in the rows.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from torch.func import functional_call, grad, jvp
 
 from ..timing import median_seconds
-from .hvp import curvature_operator, flatten, trainable
+from .hvp import bn_mode, curvature_operator, flatten, trainable
 
 
 def _measure(fn: Callable[[], object], dev, repeats: int, warmup: int) -> tuple[float, float]:
@@ -29,8 +30,14 @@ def _measure(fn: Callable[[], object], dev, repeats: int, warmup: int) -> tuple[
     return seconds, peak
 
 
-def hvp_cost(model, loss_fn, x, y, repeats: int = 10, warmup: int = 2) -> list[dict]:
-    """One row per method: median_ms, ratio_to_grad (time), mem_ratio_to_grad (CUDA only), batch_size."""
+def hvp_cost(model, loss_fn, x, y, repeats: int = 10, warmup: int = 2, bn: str = "eval") -> list[dict]:
+    """One row per method: median_ms, ratio_to_grad (time), mem_ratio_to_grad (CUDA only), batch_size,
+    bn_mode (``bn``: "eval" or "train", for every method alike; the model's modes are restored after)."""
+    with bn_mode(model, bn):
+        return _hvp_cost(model, loss_fn, x, y, repeats, warmup, bn)
+
+
+def _hvp_cost(model, loss_fn, x, y, repeats: int, warmup: int, bn: str) -> list[dict]:
     dev = x.device
     named = trainable(model)
     names, params = list(named), list(named.values())
@@ -48,14 +55,14 @@ def hvp_cost(model, loss_fn, x, y, repeats: int = 10, warmup: int = 2) -> list[d
     def kept():
         return torch.autograd.grad(g_kept, params, grad_outputs=v, retain_graph=True)
 
-    def loss_of(p):
+    def loss_of(p):  # in train mode bn_mode turned off running-stat updates, which torch.func would refuse
         return loss_fn(functional_call(model, dict(zip(names, p)), (x,)), y)
 
     def func():
         return jvp(grad(loss_of), (tuple(p.detach() for p in params),), (tuple(v),))[1]
 
     v_flat = flatten(v)
-    ggn = {m: curvature_operator(model, loss_fn, [(x, y)], curvature="ggn", method=m)
+    ggn = {m: curvature_operator(model, loss_fn, [(x, y)], curvature="ggn", method=m, bn=bn)
            for m in ("double_backward", "func")}
 
     methods = {"grad": grad_only, "hvp_double_backward": double_backward,
@@ -63,6 +70,19 @@ def hvp_cost(model, loss_fn, x, y, repeats: int = 10, warmup: int = 2) -> list[d
                "ggn_kept": lambda: ggn["double_backward"](v_flat), "ggn_func": lambda: ggn["func"](v_flat)}
     res = {k: _measure(f, dev, repeats, warmup) for k, f in methods.items()}
     t0, m0 = res["grad"]
-    return [{"method": k, "batch_size": len(x), "median_ms": 1e3 * t, "ratio_to_grad": t / t0,
+    return [{"method": k, "batch_size": len(x), "bn_mode": bn, "median_ms": 1e3 * t, "ratio_to_grad": t / t0,
              "mem_ratio_to_grad": m / m0 if m0 == m0 and m0 > 0 else float("nan"), "repeats": repeats}
             for k, (t, m) in res.items()]
+
+
+# which bench rows time each curvature's matvec as the spectra run it (graph kept across matvecs), per method
+_MATVEC_ROWS = {"hessian": {"double_backward": "hvp_double_backward_kept", "func": "hvp_func"},
+                "ggn": {"double_backward": "ggn_kept", "func": "ggn_func"}}
+
+
+def fastest_methods(cost: "pd.DataFrame") -> dict[str, str]:
+    """``{"hessian": method, "ggn": method}``: for each curvature, the :data:`hvp.METHODS` entry whose matvec
+    had the lower median time relative to a gradient over the batch sizes of ``cost`` (rows of
+    :func:`hvp_cost`)."""
+    ratio = cost.groupby("method")["ratio_to_grad"].median()
+    return {curv: min(rows, key=lambda m: ratio[rows[m]]) for curv, rows in _MATVEC_ROWS.items()}

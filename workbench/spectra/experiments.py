@@ -60,7 +60,7 @@ def train_snapshots(model, data: Images, epochs: int, batch_size: int, lr: float
 
 def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), bn: str = "eval", steps: int,
             probes: int, batches_per_size: int, full_chunk: int, seed: int, tag: dict,
-            lambda_tol: float = 0.0) -> tuple[list, list]:
+            lambda_tol: float = 0.0, methods: dict[str, str] | None = None) -> tuple[list, list]:
     """Lambda_max rows and Ritz rows for batch operators of each size B and the full operator.
 
     The first batch of each size (and the full operator) gets ``probes`` Lanczos runs of ``steps`` steps; its
@@ -68,6 +68,8 @@ def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), 
     the probes. Only lambda_max is kept from the other batches, so with ``lambda_tol`` > 0 they get one
     adaptive run (stops once the top Ritz value's estimated relative error is below ``lambda_tol``, at most
     ``steps``): many batches per B for the cost of a few. Every row records its matvecs and error estimate.
+    ``methods`` maps a curvature to its matvec method (:data:`hvp.METHODS`; default double backward), recorded
+    in the rows as ``hvp_method``.
     """
     g = torch.Generator().manual_seed(seed)
     if any(m.__class__.__name__.startswith("BatchNorm") for m in model.modules()):
@@ -81,7 +83,8 @@ def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), 
                       else [sample_batch(data.x_train, data.y_train, b, g)])
             for curv in curvatures:
                 t0 = time.perf_counter()
-                op = curvature_operator(model, F.cross_entropy, chunks, curvature=curv, bn=bn)
+                op = curvature_operator(model, F.cross_entropy, chunks, curvature=curv, bn=bn,
+                                        method=(methods or {}).get(curv, "double_backward"))
                 k, dev = min(steps, op.dim), data.x_train.device
                 runs = (slq(op, op.dim, k, probes, generator=g, device=dev) if i == 0 or not lambda_tol
                         else [lanczos(op, op.dim, k, generator=g, device=dev, tol=lambda_tol)])

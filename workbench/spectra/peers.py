@@ -4,7 +4,9 @@ Rows: tool, method, seed, lambda_max, seconds, matvecs (where known). Seconds ar
 after ``warmup`` untimed ones, each run including the tool's own set-up (building the gradient graph); ours and
 PyHessian get the same repeats and are timed in turn, round by round (:func:`time_interleaved`). Tools whose
 answer depends on a random start vector (ours, PyHessian) are run from several seeds; :func:`summary` takes
-medians over them. :func:`compare` adds the relative error to a long Lanczos reference.
+medians over them. :func:`compare` adds the relative error to a long Lanczos reference. With ``trace_iter``,
+PyHessian's Hutchinson trace and ours (:func:`workbench.spectra.trace.hutchinson`, as many Rademacher probes) are
+timed beside them: rows with a ``trace`` (and for ours its standard error), no ``lambda_max``.
 
 PyHessian's ``density()`` calls ``torch.eig``, removed from torch 2.x, so it is not run (we say so in the table
 rather than patch it). PyHessian also forces ``model.eval()``, so it only measures the eval-mode BN Hessian; it
@@ -24,6 +26,7 @@ from torch import nn
 from ..timing import median_seconds
 from .hvp import curvature_operator
 from .lanczos import lanczos
+from .trace import hutchinson
 
 PYHESSIAN_DENSITY_NOTE = "pyhessian.hessian.density calls torch.eig (removed in torch 2.x); not run, not patched"
 
@@ -31,7 +34,8 @@ PYHESSIAN_DENSITY_NOTE = "pyhessian.hessian.density calls torch.eig (removed in 
 Run = tuple[Callable[[], None], dict]  # a timed call, and the dict it writes its answer into
 
 
-def ours(model, loss_fn, x, y, bn: str, steps: int, seed: int = 0, tol: float = 0.0) -> tuple[dict, Run]:
+def ours(model, loss_fn, x, y, bn: str, steps: int, seed: int = 0, tol: float = 0.0,
+         method: str = "double_backward") -> tuple[dict, Run]:
     """Our Lanczos from seed ``seed`` as a row and its run; the run includes building the operator (one
     gradient graph). With ``tol`` > 0 it stops once the top Ritz value's estimated relative error is below
     ``tol`` (at most ``steps``). The basis is kept in float32, the model's precision (a float64 one halves
@@ -41,12 +45,12 @@ def ours(model, loss_fn, x, y, bn: str, steps: int, seed: int = 0, tol: float = 
     out: dict = {}
 
     def go():
-        op = curvature_operator(model, loss_fn, [(x, y)], bn=bn)
+        op = curvature_operator(model, loss_fn, [(x, y)], bn=bn, method=method)
         res = lanczos(op, op.dim, min(steps, op.dim), generator=torch.Generator().manual_seed(seed), device=dev,
                       dtype=torch.float32, tol=tol)
         out.update(lambda_max=float(res.ritz[-1]), matvecs=res.steps, error_estimate=res.error_estimate)
     name = f"lanczos tol {tol:g} (max {steps} steps)" if tol else f"lanczos {steps} steps"
-    return {"tool": "workbench", "method": name, "seed": seed}, (go, out)
+    return {"tool": "workbench", "method": name, "seed": seed, "hvp_method": method}, (go, out)
 
 
 def _pyhessian_module():
@@ -67,6 +71,21 @@ def _count_pyhessian_matvecs(module, run: Callable[[], object]) -> int:
     finally:
         module.hessian_vector_product = original
     return calls[0]
+
+
+def ours_trace(model, loss_fn, x, y, bn: str, probes: int, seed: int = 0,
+               method: str = "double_backward") -> tuple[dict, Run]:
+    """Our Hutchinson trace from ``probes`` Rademacher vectors (seed ``seed``) as a row and its run (operator
+    build included, as for the eigenvalue rows)."""
+    out: dict = {}
+
+    def go():
+        op = curvature_operator(model, loss_fn, [(x, y)], bn=bn, method=method)
+        est, se = hutchinson(op, op.dim, probes, generator=torch.Generator().manual_seed(seed), device=x.device,
+                             dtype=torch.float32)
+        out.update(trace=est, trace_se=se, matvecs=probes)
+    return {"tool": "workbench", "method": f"hutchinson trace ({probes} probes)", "seed": seed,
+            "lambda_max": float("nan"), "hvp_method": method}, (go, out)
 
 
 def pyhessian_runs(model: nn.Module, loss_fn, x, y, bn: str, max_iter: int = 100, tol: float = 1e-3,
@@ -153,17 +172,20 @@ def _optional(package: str, rows: Callable[[], list[dict]]) -> list[dict]:
 
 def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), tol: float = 1e-4, max_steps: int = 40,
             seeds: Sequence[int] = (0,), trace_iter: int = 0, repeats: int = 5, warmup: int = 1,
-            curvlinops_repeats: int = 2) -> list[dict]:
+            curvlinops_repeats: int = 2, method: str = "double_backward") -> list[dict]:
     """All rows for mean cross-entropy, with ``rel_error = |lambda - reference| / |reference|`` and the BN mode.
 
-    Ours: fixed ``our_steps`` and the adaptive rule at ``tol`` (at most ``max_steps``), from every seed;
+    Ours: fixed ``our_steps`` and the adaptive rule at ``tol`` (at most ``max_steps``), from every seed, with
+    the HVP ``method`` given;
     PyHessian from the same seeds; all of these timed together by :func:`time_interleaved`. curvlinops runs
     once (deterministic start) on its own, with ``curvlinops_repeats`` (it is ~40x slower on the CPU default).
     The loss is an ``nn.CrossEntropyLoss`` module: curvlinops reads its ``reduction`` attribute.
     """
     loss_fn = nn.CrossEntropyLoss()
     configs = [(s, 0.0) for s in our_steps] + ([(max_steps, tol)] if tol > 0 else [])
-    pairs = [ours(model, loss_fn, x, y, bn, s, seed=seed, tol=t) for s, t in configs for seed in seeds]
+    pairs = [ours(model, loss_fn, x, y, bn, s, seed=seed, tol=t, method=method) for s, t in configs for seed in seeds]
+    if trace_iter:
+        pairs.append(ours_trace(model, loss_fn, x, y, bn, trace_iter, seed=seeds[0], method=method))
     try:
         pairs += pyhessian_runs(model, loss_fn, x, y, bn, trace_iter=trace_iter, seeds=seeds)
     except ImportError:
@@ -182,11 +204,13 @@ def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), tol: 
 
 def summary(peer) -> "pd.DataFrame":
     """Per (tool, method) over seeds: median seconds and matvecs, median and worst relative error, seconds per
-    matvec, and the median time as a multiple of PyHessian's power iteration (NaN without it)."""
+    matvec, the median time as a multiple of PyHessian's power iteration (NaN without it), and the median
+    ``trace`` where trace rows are present."""
     d = peer.dropna(subset=["seconds"])
     g = d.groupby(["tool", "method"], sort=False)
+    extra = {"trace": ("trace", "median")} if "trace" in d else {}
     out = g.agg(seeds=("seconds", "size"), seconds=("seconds", "median"), matvecs=("matvecs", "median"),
-                rel_error_median=("rel_error", "median"), rel_error_max=("rel_error", "max")).reset_index()
+                rel_error_median=("rel_error", "median"), rel_error_max=("rel_error", "max"), **extra).reset_index()
     out["ms_per_matvec"] = 1e3 * out.seconds / out.matvecs
     pyh = out[out.method.str.startswith("power iteration")].seconds
     out["x_pyhessian"] = out.seconds / float(pyh.iloc[0]) if len(pyh) else float("nan")

@@ -5,6 +5,7 @@ import dataclasses
 
 from ..config import ConfigError
 from .data import DATASETS
+from .hvp import METHODS
 from .models import MODELS
 from .train import OPTIMIZERS
 
@@ -46,6 +47,7 @@ class BatchSizeSpectraConfig:
     reference_steps: int = 80
     bench_batch_sizes: list[int] = dataclasses.field(default_factory=lambda: [64, 256])
     bench_repeats: int = 10
+    hvp_method: str = "auto"
     seed: int = 0
     device: str = "auto"
     cpu_threads: int = 1
@@ -54,6 +56,8 @@ class BatchSizeSpectraConfig:
         _check_common(self)
         if self.bn_model not in MODELS:
             raise ConfigError(f"bn_model must be one of {MODELS.names()}, got {self.bn_model!r}")
+        if self.hvp_method not in ("auto", *METHODS):
+            raise ConfigError(f"hvp_method must be 'auto' or one of {list(METHODS)}, got {self.hvp_method!r}")
         if any(e < 0 or e > self.epochs for e in self.snapshot_epochs) or not self.snapshot_epochs:
             raise ConfigError(f"snapshot_epochs must lie in [0, epochs={self.epochs}], got {self.snapshot_epochs}")
         if len(set(self.batch_sizes)) < 3:
