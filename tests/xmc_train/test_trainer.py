@@ -134,6 +134,7 @@ def test_stale_label_cache_trains_and_skips_negatives_encoding():
                                                                           device="cpu"), progress=False).run()
     assert rows[0]["tokens_per_step"] < fresh[0]["tokens_per_step"]  # only the positives were re-encoded
     assert rows[0]["refresh_s"] > 0
+    assert {r["label_staleness_steps"] for r in rows} == {2} and {r["label_staleness_steps"] for r in fresh} == {0}
 
 
 def test_time_budget_runs_the_whole_schedule():

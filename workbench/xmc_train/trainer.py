@@ -21,7 +21,8 @@ steps, the sampler's per-epoch refresh and evaluations excluded: those would set
 NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy of activation memory), seqs_per_s
 (sequences encoded per second of encode + loss + backward time), seq_len (mean padded length of those sequences:
 each encoder batch is cut to its longest text, so this is the length a bare-encoder reference should use), loss,
-lr, and at evaluation points the metrics of :mod:`.evaluate` plus eval_s.
+lr, and at evaluation points the metrics of :mod:`.evaluate` plus eval_s. Every row also states
+label_staleness_steps: the label-cache period N when negatives were scored from it (at most N-1 steps stale), else 0.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ TIMERS = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
 # columns the trainer writes itself: a tag of the same name would be overwritten in training rows and kept in
 # evaluation rows, one column with two meanings (a "loss" tag naming the loss function did exactly that)
 ROW_KEYS = frozenset({"step", "epoch", "wall_s", *TIMERS, "steps", "peak_mem_mb", "tokens_per_step", "seqs_per_s",
-                      "seq_len", "loss", "lr", "eval_s"})
+                      "seq_len", "loss", "lr", "eval_s", "label_staleness_steps"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,10 +313,15 @@ class Trainer:
             total = total + self.loss(s, targets, valid, log_q)
         return total / len(used)
 
+    def _uses_label_cache(self) -> bool:
+        """Whether the DE's non-positive labels are scored from the cache (a period set, a sampler that allows
+        it, the DE head trained)."""
+        de_trained = "de" in self.model.heads.split("+") and (self.train_heads is None or "de" in self.train_heads)
+        return bool(self.cfg.label_cache_steps) and getattr(self.sampler, "stale_ok", False) and de_trained
+
     def _refresh_label_cache(self, clock: _Clock) -> None:
         n = self.cfg.label_cache_steps
-        de_trained = "de" in self.model.heads.split("+") and (self.train_heads is None or "de" in self.train_heads)
-        if not n or not getattr(self.sampler, "stale_ok", False) or not de_trained:
+        if not self._uses_label_cache():
             return
         if self.label_cache is None or self.step % n == 0:
             self.label_cache = self.model.embed_all(self.model.labels)
@@ -342,7 +348,8 @@ class Trainer:
                 "peak_mb": 0.0 if self.device.type == "cuda" else float("nan")}
 
     def _base_row(self) -> dict:
-        return {**self.tags, "step": self.step, "epoch": self.epoch, "wall_s": round(self.wall, 4)}
+        return {**self.tags, "step": self.step, "epoch": self.epoch, "wall_s": round(self.wall, 4),
+                "label_staleness_steps": self.cfg.label_cache_steps if self._uses_label_cache() else 0}
 
     def _log_row(self) -> None:
         iv, n = self._interval, max(self._interval["steps"], 1)
