@@ -42,15 +42,19 @@ def adaptivity(df: pd.DataFrame, metric: str = "mean_rank") -> plt.Figure:
 
 
 def race(df: pd.DataFrame, metric: str = "P@1", dataset: str | None = None) -> plt.Figure:
-    """``metric`` (percent) on held-out points against training wall-clock (s), one line per method."""
+    """``metric`` (percent) on held-out points against training wall-clock (s), one line per method; the title
+    names the dataset (``dataset``, or the only one in ``df``)."""
     if dataset is not None and "dataset" in df:
         df = df[df["dataset"] == dataset]
+    if dataset is None and "dataset" in df and df["dataset"].nunique() == 1:
+        dataset = str(df["dataset"].iloc[0])
     fig, ax = plt.subplots()
     for method, g in df.groupby("method"):
         g = g.sort_values("train_s")
         ax.plot(g["train_s"], g[metric], marker=".", label=method)
     where = f" ({dataset})" if dataset else ""
-    ax.set(xlabel="training wall-clock (s, evaluation excluded)", ylabel=f"{metric} (%)",
+    unit = " (%)" if metric.startswith("P@") else " (nats)" if metric == "loss" else ""
+    ax.set(xlabel="training wall-clock (s, evaluation excluded)", ylabel=metric + unit,
            title=f"Wall-clock to accuracy{where}")
     ax.legend(fontsize=8)
     return fig
