@@ -33,7 +33,7 @@ class BatchSizeSpectraConfig:
     epochs: int = 6
     train_batch_size: int = 64
     train_lr: float = 0.05
-    snapshot_epochs: list[int] = dataclasses.field(default_factory=lambda: [0, 6])
+    snapshot_epochs: list[int] = dataclasses.field(default_factory=lambda: [0, 3, 6])
     batch_sizes: list[int] = dataclasses.field(default_factory=lambda: [16, 32, 64, 128, 256, 512, 1024])
     batches_per_size: int = 16
     lanczos_steps: int = 20
