@@ -30,7 +30,8 @@ class NegativeMiningConfig:
     dataset: str = "debian-titles"
     n_train: int = 1500
     n_test: int = 400
-    samplers: list[str] = dataclasses.field(default_factory=lambda: ["in_batch", "ance", "ngame", "unidec", "lsh"])
+    samplers: list[str] = dataclasses.field(default_factory=lambda: [
+        "full", "uniform", "log_uniform", "in_batch", "ance", "ngame", "unidec", "lsh"])
     heads: str = "de"
     loss: str = "softmax"
     loss_overrides: list[str] = dataclasses.field(default_factory=lambda: ["ngame:triplet"])
