@@ -75,3 +75,22 @@ def test_calibrate_picks_smallest_winning_row_size():
     assert calibrate(pd.DataFrame(rows)).zero_copy_min_row_bytes == 512
     only_cpu = pd.DataFrame([r for r in rows if r["store"] == "cpu"])
     assert calibrate(only_cpu, AutoPolicy(zero_copy_min_row_bytes=7)).zero_copy_min_row_bytes == 7
+
+
+def test_calibrate_sets_one_threshold_per_table_size_and_choose_uses_it():
+    """Zero-copy wins from 128 B rows on a 64 MiB table but only from 1024 B on a 32 GiB one (address translation
+    on large tables); a table between two measured sizes takes the larger one's threshold."""
+    small, large = 64 << 20, 32 << 30
+    wins_from = {small: 128, large: 1024}
+    rows = [{"store": s, "order": "random", "table_bytes": t, "row_bytes": rb,
+             "gbps": 10.0 if s == "cpu" else (20.0 if rb >= wins_from[t] else 5.0)}
+            for t in (small, large) for rb in (128, 512, 1024, 4096) for s in ("cpu", "zero_copy")]
+    policy = calibrate(pd.DataFrame(rows))
+    assert policy.thresholds_by_table == ((small, 128), (large, 1024)) and policy.zero_copy_min_row_bytes == 1024
+    free = 1 << 20  # nothing fits on the GPU
+    assert choose(small, 256, free, policy) == "zero_copy"
+    assert choose(small + 1, 256, free, policy) == "cpu"        # between the sizes: the 32 GiB threshold
+    assert choose(64 << 30, 4096, free, policy) == "zero_copy"  # beyond them all: the largest's
+    assert choose(64 << 30, 512, free, policy) == "cpu"
+    with pytest.raises(ValueError, match="thresholds_by_table"):
+        AutoPolicy(thresholds_by_table=((0, 128),))
