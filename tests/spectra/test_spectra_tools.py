@@ -237,12 +237,15 @@ def test_hvp_cost_rows():
 
 def test_fastest_methods_picks_per_curvature_by_median_ratio():
     """Hand-made cost rows: the Hessian's kept-graph double backward beats torch.func, the GGN's forward mode
-    beats the double-vjp one (as FLOP counts predict for convolutions); the median over batch sizes decides."""
+    beats the double-vjp one (as FLOP counts predict for convolutions); the median over batch sizes decides,
+    unless the faster one needs more than 1.5x double backward's memory."""
     rows = [("grad", 1.0, 1.0), ("hvp_double_backward", 3.0, 3.0), ("hvp_double_backward_kept", 2.0, 2.5),
             ("hvp_func", 4.0, 2.0), ("ggn_kept", 2.2, 2.4), ("ggn_func", 1.8, 2.0)]
-    cost = pd.DataFrame([{"method": m, "batch_size": b, "ratio_to_grad": r}
+    cost = pd.DataFrame([{"method": m, "batch_size": b, "ratio_to_grad": r, "mem_ratio_to_grad": math.nan}
                          for m, r64, r256 in rows for b, r in ((64, r64), (256, r256))])
     assert bench.fastest_methods(cost) == {"hessian": "double_backward", "ggn": "func"}
+    hungry = cost.assign(mem_ratio_to_grad=cost["method"].map({"ggn_kept": 1.5, "ggn_func": 3.0}))  # as on CUDA
+    assert bench.fastest_methods(hungry)["ggn"] == "double_backward"  # faster, but twice the memory
     with pytest.raises(ConfigError, match="hvp_method"):
         BatchSizeSpectraConfig(hvp_method="finite_differences").validate()
 

@@ -80,9 +80,17 @@ _MATVEC_ROWS = {"hessian": {"double_backward": "hvp_double_backward_kept", "func
                 "ggn": {"double_backward": "ggn_kept", "func": "ggn_func"}}
 
 
-def fastest_methods(cost: "pd.DataFrame") -> dict[str, str]:
+def fastest_methods(cost: "pd.DataFrame", max_memory_vs_double_backward: float = 1.5) -> dict[str, str]:
     """``{"hessian": method, "ggn": method}``: for each curvature, the :data:`hvp.METHODS` entry whose matvec
     had the lower median time relative to a gradient over the batch sizes of ``cost`` (rows of
-    :func:`hvp_cost`)."""
-    ratio = cost.groupby("method")["ratio_to_grad"].median()
-    return {curv: min(rows, key=lambda m: ratio[rows[m]]) for curv, rows in _MATVEC_ROWS.items()}
+    :func:`hvp_cost`), among those whose median peak memory (measured on CUDA only) is at most
+    ``max_memory_vs_double_backward`` times double backward's: the bench runs small batches, the spectra up to
+    thousands of examples, where a memory-hungrier method could run out."""
+    g = cost.groupby("method")
+    ratio, mem = g["ratio_to_grad"].median(), g["mem_ratio_to_grad"].median()
+
+    def allowed(row: str, base: str) -> bool:
+        return not mem[row] > max_memory_vs_double_backward * mem[base]  # NaN (CPU): allowed
+
+    return {curv: min((m for m in rows if allowed(rows[m], rows["double_backward"])), key=lambda m: ratio[rows[m]])
+            for curv, rows in _MATVEC_ROWS.items()}
