@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from tests.conftest import with_cuda
 from workbench.config import ConfigError, from_dict
 from workbench.spectra import bench, peers
-from workbench.spectra.fits import critical_batch, fit_inverse_batch, fit_loglog, slope_fits
+from workbench.spectra.fits import (critical_batch, critical_batches, fit_break, fit_inverse_batch, fit_loglog,
+                                    slope_fits)
 from workbench.spectra.hvp import curvature_operator, has_bn
 from workbench.spectra.lanczos import lanczos
 from workbench.spectra.lr_search import bisect_max_lr, is_stable
@@ -122,6 +123,26 @@ def test_slope_fits_split_at_the_critical_batch_size():
     assert list(slope_fits(lr, max_batch=512).regime) == ["below"]   # one size above: no fit there
     assert critical_batch({"a": 2.0, "c": 20.0}) == pytest.approx(10.0)
     assert np.isnan(critical_batch({"a": 2.0, "c": -1.0}))
+
+
+def test_critical_batch_read_from_the_measurements():
+    """lr_max grows like B (SGD) or sqrt(B) (Adam) up to B = 16 and is flat above, with 10% log-normal noise: the
+    fitted break is 16 for both; a plain power law has no break (inf); slope_fits then splits each optimizer at its
+    own size. Does not prove: that a measured sweep's break is where the lr law changes for a reason."""
+    rng = np.random.default_rng(0)
+    b = np.repeat([2, 4, 8, 16, 32, 64, 128, 256], 3)
+    noise = np.exp(rng.normal(0, 0.1, (2, len(b))))
+    lr = pd.concat([pd.DataFrame({"optimizer": "sgd", "batch_size": b, "lr_max": np.minimum(b, 16) / 100 * noise[0]}),
+                    pd.DataFrame({"optimizer": "adam", "batch_size": b,
+                                  "lr_max": np.minimum(b, 16) ** 0.5 / 1000 * noise[1]})]).assign(censored=False)
+    assert critical_batches(lr) == {"adam": 16.0, "sgd": 16.0}
+    f = slope_fits(lr, max_batch=critical_batches(lr)).set_index(["optimizer", "regime"])
+    assert f.loc[("sgd", "below"), "slope_lo"] < 1.0 < f.loc[("sgd", "below"), "slope_hi"]
+    assert f.loc[("adam", "below"), "slope_lo"] < 0.5 < f.loc[("adam", "below"), "slope_hi"]
+    assert f.loc[("sgd", "above"), "min_batch"] == 16 and f.loc[("sgd", "above"), "n"] == 15
+    assert fit_break(b, b / 100 * noise[0]) == math.inf
+    with pytest.raises(ConfigError, match="critical_batch_size"):
+        LrScalingConfig(critical_batch_size=-1).validate()
 
 
 def test_bisection_finds_a_known_threshold():

@@ -148,19 +148,59 @@ def lambda_fits(lam, by=("curvature",)) -> tuple["pd.DataFrame", "pd.DataFrame"]
     return pd.DataFrame(rows), pd.DataFrame(resid)
 
 
-def slope_fits(lr, max_batch: float | None = None) -> "pd.DataFrame":
+def fit_break(x, y, level: float = 0.05) -> float:
+    """The break of a continuous two-segment line through ``log y`` against ``log x`` (a hinge: slope s1 up to
+    the break, s2 after it), by least squares with the break at one of the measured x (each segment needs >= 2
+    distinct x and >= 3 points, the break counted in both); ``inf`` unless the hinge beats a single line by the
+    F-test of the nested fits at ``level``, Bonferroni-corrected for the number of candidate breaks (the best of
+    several candidates would otherwise find a break in pure noise). NaN or non-positive points are dropped."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    lx, ly = np.log(x[keep]), np.log(y[keep])
+    n, ones = len(lx), np.ones(len(lx))
+
+    def sse(design: np.ndarray) -> float:
+        coef = np.linalg.lstsq(design, ly, rcond=None)[0]
+        return float(np.sum((ly - design @ coef) ** 2))
+
+    candidates = []
+    for size in np.unique(x[keep]):  # the measured size itself, not exp(log(size)): compared with <= later
+        b = math.log(size)
+        lo, hi = lx <= b, lx >= b
+        if min(len(np.unique(lx[lo])), len(np.unique(lx[hi]))) >= 2 and min(lo.sum(), hi.sum()) >= 3:
+            candidates.append((sse(np.column_stack([ones, np.minimum(lx, b), np.maximum(lx - b, 0.0)])), size))
+    if not candidates or n <= 4:
+        return math.inf
+    hinge, size = min(candidates)
+    line = sse(np.column_stack([ones, lx]))
+    if hinge <= 0:
+        return float(size) if line > 0 else math.inf
+    p = stats.f.sf((line - hinge) / 2 / (hinge / (n - 4)), 2, n - 4)
+    return float(size) if p < level / len(candidates) else math.inf
+
+
+def critical_batches(lr) -> dict[str, float]:
+    """Per optimizer, :func:`fit_break` of max stable lr on batch size (seeds pooled, censored rows dropped): the
+    critical batch size read from the measurements themselves (``inf``: no break found)."""
+    ok = lr[~lr.censored.astype(bool)]
+    return {o: fit_break(d.batch_size, d.lr_max) for o, d in ok.groupby("optimizer")}
+
+
+def slope_fits(lr, max_batch: float | dict[str, float] | None = None) -> "pd.DataFrame":
     """:func:`fit_loglog` of max stable lr on batch size per optimizer (all seeds pooled, censored rows dropped).
 
     One row per optimizer and regime: ``"below"`` fits the batch sizes up to ``max_batch`` (the critical batch
-    size, where the paper predicts slope 1 for SGD and 1/2 for Adam); ``"above"`` fits those from ``max_batch``
-    on (where the predicted growth stops), when there are at least two such sizes and three points. Columns
-    ``min_batch`` and ``max_batch`` give each fit's range.
+    size, where the paper predicts slope 1 for SGD and 1/2 for Adam; one for all optimizers, or per optimizer as
+    :func:`critical_batches` gives); ``"above"`` fits those from ``max_batch`` on (where the predicted growth
+    stops), when there are at least two such sizes and three points. Columns ``min_batch`` and ``max_batch`` give
+    each fit's range.
     """
     import pandas as pd
     ok = lr[~lr.censored.astype(bool)]
     rows = []
     for o, d in ok.groupby("optimizer"):
-        top = float(d.batch_size.max()) if max_batch is None else min(float(max_batch), float(d.batch_size.max()))
+        cap = max_batch.get(o) if isinstance(max_batch, dict) else max_batch
+        top = float(d.batch_size.max()) if cap is None else min(float(cap), float(d.batch_size.max()))
         rows.append({"optimizer": o, "regime": "below", **fit_loglog(d.batch_size, d.lr_max, max_x=top),
                      "min_batch": float(d.batch_size.min()), "max_batch": top})
         above = d[d.batch_size >= top]

@@ -111,3 +111,6 @@ class LrScalingConfig:
             raise ConfigError("tune_lrs must be non-empty and learner_epochs >= 1")
         if not 0 < self.learner_scale <= 1:
             raise ConfigError(f"learner_scale must be in (0, 1], got {self.learner_scale}")
+        if self.critical_batch_size < 0:
+            raise ConfigError(f"critical_batch_size must be >= 0 (0: fitted from the measurements), got "
+                              f"{self.critical_batch_size}")
