@@ -87,14 +87,20 @@ def fit_excess_exponent(batch_sizes, excess, se, n_total: float | None = None, l
     return {"alpha": float(p[1]), "alpha_lo": float(p[1] - half), "alpha_hi": float(p[1] + half)}
 
 
+def _positive(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """``x``, ``y`` as float arrays without the points where either is NaN or non-positive (log-log fits)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    return x[keep], y[keep]
+
+
 def fit_loglog(x, y, max_x: float | None = None, level: float = 0.95) -> dict:
     """OLS of ``log y`` on ``log x`` (points with ``x <= max_x``): slope, its ``level`` CI (t distribution),
     intercept, r2, n. NaN or non-positive points are dropped."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    x, y = _positive(x, y)
     if max_x is not None:
-        keep &= x <= max_x
-    x, y = np.log(x[keep]), np.log(y[keep])
+        x, y = x[x <= max_x], y[x <= max_x]
+    x, y = np.log(x), np.log(y)
     if len(np.unique(x)) < 2 or len(x) < 3:
         raise ValueError(f"fit_loglog needs >= 3 points over >= 2 distinct x, got {len(x)}")
     r = stats.linregress(x, y)
@@ -154,9 +160,8 @@ def fit_break(x, y, level: float = 0.05) -> float:
     distinct x and >= 3 points, the break counted in both); ``inf`` unless the hinge beats a single line by the
     F-test of the nested fits at ``level``, Bonferroni-corrected for the number of candidate breaks (the best of
     several candidates would otherwise find a break in pure noise). NaN or non-positive points are dropped."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    lx, ly = np.log(x[keep]), np.log(y[keep])
+    x, y = _positive(x, y)
+    lx, ly = np.log(x), np.log(y)
     n, ones = len(lx), np.ones(len(lx))
 
     def sse(design: np.ndarray) -> float:
@@ -164,7 +169,7 @@ def fit_break(x, y, level: float = 0.05) -> float:
         return float(np.sum((ly - design @ coef) ** 2))
 
     candidates = []
-    for size in np.unique(x[keep]):  # the measured size itself, not exp(log(size)): compared with <= later
+    for size in np.unique(x):  # the measured size itself, not exp(log(size)): compared with <= later
         b = math.log(size)
         lo, hi = lx <= b, lx >= b
         if min(len(np.unique(lx[lo])), len(np.unique(lx[hi]))) >= 2 and min(lo.sum(), hi.sum()) >= 3:
