@@ -44,6 +44,25 @@ def test_bad_values_raise():
         from_dict(NegativeMiningConfig, {"samplers": ["in_batch"], "bce_stage_after": ["ance"]})
 
 
+def test_sampler_overrides_apply_to_their_sampler_only():
+    cfg = from_dict(NegativeMiningConfig, {"cluster_start": 10, "sampler_overrides": [
+        "unidec:cluster_start=5", "unidec:remove_hits=false", "ance:shortlist_size=7"]})
+    assert cfg.sampler_config("unidec").cluster_start == 5 and cfg.sampler_config("unidec").remove_hits is False
+    assert cfg.sampler_config("ngame").cluster_start == 10 and cfg.sampler_config("ngame").remove_hits is True
+    assert cfg.sampler_config("ance").shortlist_size == 7 and cfg.sampler_config().shortlist_size == 50
+
+
+@pytest.mark.parametrize("item, match", [
+    ("unidec", "sampler:field=value"), ("unidec:cluster_start", "sampler:field=value"),
+    ("nope:cluster_start=5", "known"), ("unidec:cluster_begin=5", "not a SamplerConfig field"),
+    ("unidec:cluster_start=five", "takes a int"), ("unidec:remove_hits=yes", "takes a bool"),
+    ("unidec:cluster_start=-1", "cluster_start"),
+])
+def test_bad_sampler_overrides_raise(item, match):
+    with pytest.raises(ValueError, match=match):
+        from_dict(NegativeMiningConfig, {"sampler_overrides": [item]})
+
+
 def test_compare_samplers_on_toy(tmp_path):
     from workbench.xmc_train.compare import compare_samplers
     from workbench.xmc_train.study import prepare

@@ -35,6 +35,7 @@ class NegativeMiningConfig:
     heads: str = "de"
     loss: str = "softmax"
     loss_overrides: list[str] = dataclasses.field(default_factory=lambda: ["ngame:triplet"])
+    sampler_overrides: list[str] = dataclasses.field(default_factory=list)
     temperature: float = 0.05
     logq: bool = False
     margin: float = 0.3
@@ -108,13 +109,17 @@ class NegativeMiningConfig:
             raise ValueError(f"heads must be one of {list(HEADS)}, got {self.heads!r}")
         if not self.samplers:
             raise ValueError("samplers: name at least one sampler")
-        self.sampler_config().validate()
+        for name in {*self.samplers, *(item.partition(":")[0] for item in self.sampler_overrides)}:
+            self.sampler_config(name).validate()
         self.lsh_params().validate()
         self.train_config().validate()
 
-    def sampler_config(self) -> SamplerConfig:
+    def sampler_config(self, sampler: str | None = None) -> SamplerConfig:
+        """The shared :class:`SamplerConfig` fields, with ``sampler``'s entries of ``sampler_overrides`` applied
+        (``"unidec:cluster_start=5"``: UniDEC clusters from epoch 5 while NGAME keeps ``cluster_start``)."""
         names = {f.name for f in dataclasses.fields(SamplerConfig)}
-        return SamplerConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+        base = SamplerConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+        return dataclasses.replace(base, **parse_sampler_overrides(self.sampler_overrides).get(sampler, {}))
 
     def lsh_params(self) -> LSHParams:
         """The ``lsh`` sampler's options from the ``lsh_*`` fields; its log-probabilities are attached only when
@@ -177,6 +182,36 @@ def prepare(cfg: NegativeMiningConfig, data: XMCDataset | None = None) -> Prepar
                                                                         data.label_texts)))
 
 
+def parse_sampler_overrides(items: list[str]) -> dict[str, dict]:
+    """``["unidec:cluster_start=5", ...]`` -> ``{"unidec": {"cluster_start": 5}}``; the sampler must be
+    registered, the field a :class:`SamplerConfig` field, the value of its type (bools: true/false)."""
+    from ..samplers import SAMPLERS
+    defaults = SamplerConfig()
+    out: dict[str, dict] = {}
+    for item in items:
+        name, _, assignment = item.partition(":")
+        field, eq, text = assignment.partition("=")
+        field, text = field.strip(), text.strip()
+        if not eq or not field or not text:
+            raise ValueError(f"sampler_overrides entries are 'sampler:field=value', got {item!r}")
+        SAMPLERS.get(name.strip())
+        if not hasattr(defaults, field):
+            raise ValueError(f"sampler_overrides {item!r}: {field!r} is not a SamplerConfig field; known: "
+                             f"{[f.name for f in dataclasses.fields(SamplerConfig)]}")
+        kind = type(getattr(defaults, field))
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(text)
+                value = text.lower() == "true"
+            else:
+                value = kind(text)
+        except ValueError:
+            raise ValueError(f"sampler_overrides {item!r}: {field} takes a {kind.__name__}, got {text!r}") from None
+        out.setdefault(name.strip(), {})[field] = value
+    return out
+
+
 def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = None) -> XMCModel:
     """A fresh model on ``cfg.device``: every sampler starts from the same encoder weights (same seed)."""
     # on the device before init_classifier: it encodes every label text (37K on the full Debian set), which
@@ -195,7 +230,7 @@ def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, ch
         torch.set_num_threads(cfg.cpu_threads)
     heads = cfg.heads_for(sampler)
     model = build_model(cfg, prep, heads)
-    s = build_sampler(sampler, prep.data.Y_train, cfg.sampler_config(), **cfg.sampler_options(sampler))
+    s = build_sampler(sampler, prep.data.Y_train, cfg.sampler_config(sampler), **cfg.sampler_options(sampler))
     tcfg = cfg.train_config(**train_over)
     test = prep.test.to(resolve_device(cfg.device))
     loss = cfg.loss_for(sampler)
@@ -277,7 +312,7 @@ def ngame_classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, m1: XMCMod
     row-sparse Adam at :data:`M4_LR` (not ``clf_lr``)."""
     from ..samplers.ngame import NgameSampler
     # up to 3 sampled positives per query in the pool, so that the loss has 3 to pick the least similar from
-    s = NgameSampler(prep.data.Y_train, dataclasses.replace(cfg.sampler_config(), cluster_start=0,
+    s = NgameSampler(prep.data.Y_train, dataclasses.replace(cfg.sampler_config("ngame"), cluster_start=0,
                                                             positives_per_query=3), fixed_size=cfg.cluster_size_max)
     params = {"margin": 0.2, "hardest": 5, "weight_temperature": 0.0, "positives": 3}
     return classifier_stage(cfg, prep, m1, s, "triplet", params, cfg.ngame_m4_epochs, "ngame M-IV", wall_offset,
@@ -288,7 +323,7 @@ def full_bce_stage(cfg: NegativeMiningConfig, prep: Prepared, trained: XMCModel,
                    wall_offset: float = 0.0, progress: bool = True) -> tuple[list[dict], XMCModel]:
     """The issue's strongest simple recipe after a dual encoder (tagged ``<name> +BCE clf``): the classifier
     stage with the full BCE over every label (``full`` sampler, prior logit), ``bce_stage_epochs`` epochs."""
-    s = build_sampler("full", prep.data.Y_train, cfg.sampler_config())
+    s = build_sampler("full", prep.data.Y_train, cfg.sampler_config("full"))
     return classifier_stage(cfg, prep, trained, s, "bce", cfg.loss_params("bce"), cfg.bce_stage_epochs,
                             f"{name} +BCE clf", wall_offset, progress)
 
