@@ -2,12 +2,14 @@
 
 Not proven here: speed, or the overlap of the cpu store's copy with compute (timing, on the lent GPU).
 """
+import dataclasses
+
 import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import with_cuda
-from workbench.gpu_access.policy import AutoPolicy, calibrate, choose
+from tests.conftest import only_cuda, with_cuda
+from workbench.gpu_access.policy import AutoPolicy, calibrate, choose, host_choice
 from workbench.gpu_access.stores import STORES, StoreOptions, make_store, runnable_stores
 
 DTYPES = [torch.float32, torch.float16, torch.int64, torch.uint8]
@@ -86,11 +88,63 @@ def test_calibrate_sets_one_threshold_per_table_size_and_choose_uses_it():
              "gbps": 10.0 if s == "cpu" else (20.0 if rb >= wins_from[t] else 5.0)}
             for t in (small, large) for rb in (128, 512, 1024, 4096) for s in ("cpu", "zero_copy")]
     policy = calibrate(pd.DataFrame(rows))
-    assert policy.thresholds_by_table == ((small, 128), (large, 1024)) and policy.zero_copy_min_row_bytes == 1024
+    assert policy.thresholds == ((small, 1, 128), (large, 1, 1024)) and policy.zero_copy_min_row_bytes == 1024
     free = 1 << 20  # nothing fits on the GPU
     assert choose(small, 256, free, policy) == "zero_copy"
     assert choose(small + 1, 256, free, policy) == "cpu"        # between the sizes: the 32 GiB threshold
     assert choose(64 << 30, 4096, free, policy) == "zero_copy"  # beyond them all: the largest's
     assert choose(64 << 30, 512, free, policy) == "cpu"
-    with pytest.raises(ValueError, match="thresholds_by_table"):
-        AutoPolicy(thresholds_by_table=((0, 128),))
+    with pytest.raises(ValueError, match="thresholds"):
+        AutoPolicy(thresholds=((0, 1, 128),))
+    with pytest.raises(ValueError, match="triples"):
+        AutoPolicy(thresholds=((1, 128),))
+
+
+# zero-copy beats the CPU store from 512 B rows in calls of 4096 rows, but only from 4096 B in calls of 256 rows
+# (short calls: launch and sort latency), on one 1 GiB table
+BY_CALL = {256: 4096, 4096: 512}
+TABLE = 1 << 30
+
+
+def _bench_by_call() -> pd.DataFrame:
+    return pd.DataFrame([{"store": s, "order": "random", "table_bytes": TABLE, "rows": n, "row_bytes": rb,
+                          "gbps": 10.0 if s == "cpu" else (20.0 if rb >= BY_CALL[n] else 5.0)}
+                         for n in BY_CALL for rb in (128, 512, 1024, 4096) for s in ("cpu", "zero_copy")])
+
+
+def test_calibrate_sets_one_threshold_per_call_size_and_the_choice_follows_the_call():
+    policy = calibrate(_bench_by_call())
+    assert policy.thresholds == ((TABLE, 256, 4096), (TABLE, 4096, 512))
+    assert policy.zero_copy_min_row_bytes == 512  # the largest table's largest calls
+    assert [host_choice(TABLE, 1024, policy, n) for n in (1, 256, 257, 4096, 10**6, None)] == \
+        ["cpu", "cpu", "zero_copy", "zero_copy", "zero_copy", "zero_copy"]
+    assert policy.host_stores(TABLE, 1024) == {"cpu", "zero_copy"}
+    assert policy.host_stores(TABLE, 4096) == {"zero_copy"} and policy.host_stores(TABLE, 128) == {"cpu"}
+    assert choose(TABLE, 1024, 1 << 40, policy, rows=1) == "gpu"  # fits: the call size does not matter
+
+
+def test_auto_store_without_cuda_is_the_cpu_store():
+    store = make_store("auto", torch.arange(12.0).reshape(4, 3), "cpu",
+                       StoreOptions(policy=calibrate(_bench_by_call())))
+    try:
+        assert store.chosen == "cpu" and store.names == ("cpu",)
+        assert torch.equal(store.gather(torch.tensor([3, 0])), torch.tensor([[9.0, 10, 11], [0, 1, 2]]))
+    finally:
+        store.close()
+
+
+@only_cuda
+def test_auto_store_picks_per_call_by_rows():
+    """Rows of 1 KiB on a table kept on the host: calls of up to 256 rows go to the CPU store, longer ones are
+    gathered zero-copy; both return the rows plain indexing returns."""
+    table = torch.randn(1000, 256)  # 1 KiB rows
+    policy = dataclasses.replace(calibrate(_bench_by_call()), gpu_memory_cap_bytes=1)  # nothing fits the GPU
+    store = make_store("auto", table, "cuda", StoreOptions(policy=policy))
+    try:
+        assert store.chosen == "cpu|zero_copy"
+        small, large = torch.randint(1000, (100,)), torch.randint(1000, (3000,))
+        assert torch.equal(store.gather(small).cpu(), table[small]) and store.chosen == "cpu"
+        assert torch.equal(store.gather(large).cpu(), table[large]) and store.chosen == "cpu+zero_copy"
+        assert store.calls == {"cpu": 1, "zero_copy": 1}
+    finally:
+        store.close()

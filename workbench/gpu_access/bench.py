@@ -134,10 +134,16 @@ def _variants(name: str, options: StoreOptions, kernels: list[str], sorts: list[
     return [dataclasses.replace(options, kernel=k, sort_indices=b) for k, b in itertools.product(ks, ss)]
 
 
-def _variant_columns(name: str, store, options: StoreOptions) -> dict:
-    gpu_gather = name in GPU_GATHER_STORES or getattr(store, "chosen", "cpu") in GPU_GATHER_STORES
-    zero_copy = name == "zero_copy" or getattr(store, "chosen", "") == "zero_copy"
-    return {"kernel": options.kernel if gpu_gather else "-", "sort": bool(options.sort_indices and zero_copy)}
+def _picked(name: str, store, rows: int | None = None) -> str:
+    """The store that gathers a call of ``rows`` rows: ``name``, or what ``auto`` picks for it."""
+    pick = getattr(store, "pick", None)
+    return name if pick is None else pick(rows)
+
+
+def _variant_columns(name: str, store, options: StoreOptions, rows: int | None = None) -> dict:
+    picked = name if store is None else _picked(name, store, rows)
+    return {"kernel": options.kernel if picked in GPU_GATHER_STORES else "-",
+            "sort": bool(options.sort_indices and picked == "zero_copy")}
 
 
 def _index_pools(n: int, rows_list, orders, count: int, gen: torch.Generator) -> dict:
@@ -164,22 +170,23 @@ def _one_store(name: str, table: torch.Tensor, device: torch.device, options: St
     table_bytes = table.numel() * table.element_size()
     l2 = _l2_bytes(device)
     try:
-        # indices where a sampler would hand them over: the CPU for a CPU gather, else the store's GPU
-        home = torch.device("cpu") if name == "cpu" or getattr(store, "chosen", "") == "cpu" else store.device
         threads = {"gather_threads": store.threads, "torch_threads": torch.get_num_threads()}
-        variant = _variant_columns(name, store, options)
         for (rows, order), (draws, unique) in pools.items():
+            picked = _picked(name, store, rows)
+            variant = {"chosen": picked, **_variant_columns(name, store, options, rows)}
+            # indices where a sampler would hand them over: the CPU for a CPU gather, else the store's GPU
+            home = torch.device("cpu") if picked == "cpu" else store.device
             pool = [i.to(home) for i in draws]
             calls = itertools.cycle(pool)  # a fresh draw each call: no call finds the last one's rows cached
             try:
                 s = median_seconds(lambda: store.gather(next(calls)), device, repeats, warmup)
             except Exception as exc:  # noqa: BLE001 - e.g. a Triton tile that does not compile here: say so, go on
                 why = "out of GPU memory" if isinstance(exc, torch.OutOfMemoryError) else f"{type(exc).__name__}"
-                rows_out.append({"store": name, "chosen": getattr(store, "chosen", name), **variant, "rows": rows,
-                                 "order": order, "status": f"failed: {why}: {str(exc)[:300]}", **threads})
+                rows_out.append({"store": name, **variant, "rows": rows, "order": order,
+                                 "status": f"failed: {why}: {str(exc)[:300]}", **threads})
                 break  # the next calls of this variant would fail alike
-            rows_out.append({"store": name, "chosen": getattr(store, "chosen", name), **variant, "rows": rows,
-                             "order": order, "seconds": s, "gbps": rows * row_bytes / s / 1e9,
+            rows_out.append({"store": name, **variant, "rows": rows, "order": order, "seconds": s,
+                             "gbps": rows * row_bytes / s / 1e9,
                              "unique_rows": unique, "gbps_unique": unique * row_bytes / s / 1e9,
                              "l2_bound": rows * row_bytes > table_bytes or table_bytes <= l2,
                              "status": "ok", **threads})

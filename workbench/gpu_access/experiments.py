@@ -122,6 +122,7 @@ def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | 
             except torch.OutOfMemoryError:  # the batches (not the table) outgrew the GPU: say so, go on
                 rows = None
             finally:
+                chosen = getattr(store, "chosen", name)  # auto: the stores its calls went to ("cpu+zero_copy")
                 try:
                     store.close()
                 finally:

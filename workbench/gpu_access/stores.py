@@ -7,7 +7,7 @@ of a mini-batch's input nodes on the compute device.
 * ``zero_copy``: the table stays in host memory as a unified tensor; a GPU kernel gathers the rows over PCIe,
   in sorted index order (ascending addresses, fewer partially used PCIe reads), scattered back on the GPU.
 * ``gpu``: the whole table in GPU memory (the upper bound, when it fits).
-* ``auto``: one of the above by :mod:`policy`'s rule.
+* ``auto``: one of the above by :mod:`policy`'s rule (``cpu`` or ``zero_copy`` per call, by its rows).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import torch
 from ..device import require_cuda, resolve_device
 from ..registry import Registry
 from .gather_kernel import KERNELS, gather_rows
-from .policy import AutoPolicy, choose, free_gpu_bytes
+from .policy import AutoPolicy, choose, free_gpu_bytes, host_choice
 from .threads import default_gather_threads
 from .unified import ViewsAliveError
 
@@ -217,27 +217,58 @@ class GPUStore:
 
 @STORES.register("auto")
 class AutoStore:
-    """Picks ``gpu``, ``zero_copy`` or ``cpu`` once, by :func:`policy.choose`; ``.chosen`` says which."""
+    """Picks by :mod:`policy`'s rule: ``gpu`` (or ``cpu`` without CUDA) once for the table; otherwise, per call,
+    ``zero_copy`` or ``cpu`` by the rows in the call, both over the one host table (the zero-copy store pins it
+    in place; the CPU store reads the same memory). Only the stores some call size can pick are built.
+    ``chosen`` says which: one name, or the names the calls so far went to joined by "+" ("cpu|zero_copy"
+    before any call); ``calls`` counts the calls per store."""
     name, needs_cuda = "auto", False
 
     def __init__(self, table: torch.Tensor, device: str | torch.device = "auto",
                  options: StoreOptions = StoreOptions()):
         _check_table(table)
         self.device = _gpu_device(device)
-        row_bytes = table[0].numel() * table.element_size() if table.shape[0] else 0
+        self.policy = options.policy
+        self.row_bytes = table[0].numel() * table.element_size() if table.shape[0] else 0
+        self.table_bytes = table.numel() * table.element_size()
         free = free_gpu_bytes(self.device, options.policy.gpu_memory_cap_bytes)
-        self.chosen = choose(table.numel() * table.element_size(), row_bytes, free, options.policy)
-        self.inner = STORES.get(self.chosen)(table, self.device, options)
+        first = choose(self.table_bytes, self.row_bytes, free, options.policy)
+        self.names = (first,) if first == "gpu" or free is None else tuple(sorted(
+            options.policy.host_stores(self.table_bytes, self.row_bytes)))
+        self.inner: dict[str, FeatureStore] = {}
+        self.calls: dict[str, int] = {}
+        try:
+            for n in self.names:
+                self.inner[n] = STORES.get(n)(table, self.device, options)
+        except BaseException:
+            self.close()
+            raise
+
+    def pick(self, rows: int) -> str:
+        """The store a call of ``rows`` rows goes to."""
+        if len(self.names) == 1:
+            return self.names[0]
+        return host_choice(self.table_bytes, self.row_bytes, self.policy, rows)
+
+    @property
+    def chosen(self) -> str:
+        if len(self.names) == 1:
+            return self.names[0]
+        return "+".join(sorted(self.calls)) or "|".join(self.names)
 
     @property
     def threads(self) -> int:
-        return self.inner.threads
+        return max(s.threads for s in self.inner.values())
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.inner.gather(idx)
+        name = self.pick(idx.numel())
+        self.calls[name] = self.calls.get(name, 0) + 1
+        return self.inner[name].gather(idx)
 
     def close(self) -> None:
-        self.inner.close()
+        inner, self.inner = self.inner, {}
+        for s in inner.values():
+            s.close()
 
 
 def make_store(name: str, table: torch.Tensor, device: str | torch.device = "auto",
