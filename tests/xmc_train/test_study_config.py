@@ -105,12 +105,12 @@ def test_build_model_initialises_classifier_on_device(device):
     # the label encoding of init_classifier must run on the study's device, not on the CPU of a GPU run
     from workbench.xmc_train.study import build_model, prepare
     from workbench.xmc_train.toy import toy_text_dataset
-    cfg = NegativeMiningConfig(heads="de+clf", max_length=12, device=device)
+    cfg = NegativeMiningConfig(heads="de+clf", max_length=12, device=device, classifier_form="free")
     prep = prepare(cfg, toy_text_dataset(n_train=20, n_test=5, num_labels=10))
     model = build_model(cfg, prep)
     assert model.device.type == torch.device(device).type
     assert model.classifier.device.type == torch.device(device).type
-    assert model.classifier.abs().sum() > 0  # initialised from the label embeddings
+    assert model.classifier.abs().sum() > 0  # free rows: initialised from the label embeddings
 
 
 def test_classifier_created_on_the_encoders_device():

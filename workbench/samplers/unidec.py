@@ -7,7 +7,8 @@ query has a positive in the pool; ``pool_cap`` must be >= the batch size), its o
 current label embeddings, refreshed every ``refresh_every`` epochs), then the queries' remaining positives.
 Every query scores the whole pool; targets are the exact multi-hot matrix of which pool labels are positives of
 which query. Batches are built from query clusters as NGAME's (``cluster_*`` fields). The model is meant to
-have both heads (``heads = "de+clf"``): L = 1/2 L_DE + 1/2 L_CLF over the pool only.
+have both heads (``heads = "de+clf"``): L = 1/2 L_DE + 1/2 L_CLF over the pool only; the study gives its
+classifier residual rows (label embedding + learned offset, ``XMCModel(classifier_form=...)``) by default.
 """
 from __future__ import annotations
 

@@ -10,6 +10,14 @@ classifier on frozen embeddings trains in seconds. With ``normalize_classifier``
 with unit-normalised vectors, a cosine like the DE's: trained only against in-batch / pool negatives, raw vectors
 of often-seen labels grow in norm and then outrank everything (a popularity bias measured on the Debian
 subsample: P@1 fell to the most-popular level), and the fusion needs both scores on one scale.
+
+``classifier_form`` says what a classifier row is: ``"free"`` (a learned vector w_l, initialised once from the
+label's text embedding: NGAME M-IV, the BCE stage) or ``"residual"`` (w_l = enc(label text l) + delta_l, delta
+learned from 0, so the row follows the encoder as it trains; DEXA's augmented label vectors). Residual matters
+when the encoder and the classifier train together (UniDEC) and the encoder moves: from a random-init encoder on
+the CPU default, free rows copied at step 0 stopped matching the queries (label embeddings' cosine to their
+step-0 selves 0.5 after 8 steps; classifier P@1 28.7 -> 11.0 over 2 epochs, 2.0 with the rows never trained),
+residual rows kept it at 31 (3 seeds; fused 25.7 -> 32.3). On a frozen encoder the two are the same model.
 """
 from __future__ import annotations
 
@@ -20,19 +28,23 @@ import torch.nn.functional as F
 from .encoders import TokenTable, to_device
 
 HEADS = ("de", "clf", "de+clf")
+CLASSIFIER_FORMS = ("free", "residual")
 
 
 class XMCModel(nn.Module):
     """Encoder + heads over fixed token tables (train queries, labels)."""
 
     def __init__(self, encoder: nn.Module, queries: TokenTable, labels: TokenTable, heads: str = "de",
-                 freeze_encoder: bool = False, encode_batch: int = 512, normalize_classifier: bool = True):
+                 freeze_encoder: bool = False, encode_batch: int = 512, normalize_classifier: bool = True,
+                 classifier_form: str = "free"):
         super().__init__()
         if heads not in HEADS:
             raise ValueError(f"Unrecognized heads: {heads!r}; known: {list(HEADS)}")
+        if classifier_form not in CLASSIFIER_FORMS:
+            raise ValueError(f"Unrecognized classifier_form: {classifier_form!r}; known: {list(CLASSIFIER_FORMS)}")
         self.encoder, self.queries, self.labels = encoder, queries, labels
         self.heads, self.freeze_encoder, self.encode_batch = heads, freeze_encoder, encode_batch
-        self.normalize_classifier = normalize_classifier
+        self.normalize_classifier, self.classifier_form = normalize_classifier, classifier_form
         self.classifier = (nn.Parameter(torch.zeros(len(labels), encoder.dim,
                                                     device=next(encoder.parameters()).device))
                            if "clf" in heads else None)  # on the encoder's device, as a caller would expect
@@ -80,8 +92,13 @@ class XMCModel(nn.Module):
 
     @torch.no_grad()
     def init_classifier(self) -> None:
-        """w_l <- the label's text embedding (the NGAME / UniDEC initialisation)."""
-        if self.classifier is not None:
+        """w_l <- the label's text embedding (the NGAME / UniDEC initialisation): a free row copies it, a
+        residual row starts with delta_l = 0."""
+        if self.classifier is None:
+            return
+        if self.classifier_form == "residual":
+            self.classifier.zero_()
+        else:
             self.classifier.copy_(self.embed_all(self.labels).to(self.classifier))
 
     # ----- scoring --------------------------------------------------------------------------------------
@@ -104,15 +121,27 @@ class XMCModel(nn.Module):
         """Per head, (B, C) raw scores of the batch's query embeddings ``q`` (B, d) against the ``pool``; only
         the ``heads`` named (default: all the model has), so a classifier-only stage encodes no label text."""
         out = {}
-        if "de" in self.heads.split("+") and (heads is None or "de" in heads):
-            out["de"] = q @ self.label_vectors(pool, label_cache, fresh).to(q.dtype).T
-        if self.classifier is not None and (heads is None or "clf" in heads):
-            out["clf"] = q @ self.classifier_vectors(pool).to(q.dtype).T
+        want_de = "de" in self.heads.split("+") and (heads is None or "de" in heads)
+        want_clf = self.classifier is not None and (heads is None or "clf" in heads)
+        # a residual classifier reads the same label embeddings as the DE: encoded once for both heads
+        e = (self.label_vectors(pool, label_cache, fresh)
+             if want_de or (want_clf and self.classifier_form == "residual") else None)
+        if want_de:
+            out["de"] = q @ e.to(q.dtype).T
+        if want_clf:
+            out["clf"] = q @ self.classifier_vectors(pool, e).to(q.dtype).T
         return out
 
-    def classifier_vectors(self, ids: torch.Tensor | None = None) -> torch.Tensor:
-        """(n, d) classifier vectors of ``ids`` (all when None), unit-normalised if ``normalize_classifier``."""
+    def classifier_vectors(self, ids: torch.Tensor | None = None,
+                           label_emb: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, d) classifier vectors of ``ids`` (all when None), unit-normalised if ``normalize_classifier``. A
+        residual classifier adds delta to ``label_emb`` (the rows' label embeddings; encoded without gradients
+        when not given)."""
         w = self.classifier if ids is None else self.classifier[to_device(ids, self.classifier.device)]
+        if self.classifier_form == "residual":
+            if label_emb is None:
+                label_emb = self.embed_all(self.labels, ids)
+            w = label_emb.to(w.dtype) + w
         return F.normalize(w, dim=-1) if self.normalize_classifier else w
 
     # ----- the ModelView the samplers see -----------------------------------------------------------------
@@ -132,7 +161,7 @@ class XMCModel(nn.Module):
         if "de" in self.heads.split("+"):
             parts["de"] = self.embed_all(self.labels)
         if self.classifier is not None:
-            parts["clf"] = self.classifier_vectors().detach().float()
+            parts["clf"] = self.classifier_vectors(None, parts.get("de")).detach().float()
         return parts
 
 

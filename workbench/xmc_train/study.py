@@ -20,7 +20,7 @@ from ..xmc.dataset import XMCDataset
 from .encoders import TokenTable, get_encoder, tokenize
 from .evaluate import evaluate, fusion_sweep
 from .losses import build_loss
-from .models import HEADS, XMCModel
+from .models import CLASSIFIER_FORMS, HEADS, XMCModel
 from .subsample import subsample
 from .trainer import TrainConfig, Trainer, steps_per_epoch
 
@@ -68,6 +68,7 @@ class NegativeMiningConfig:
     max_length: int = 16
     encoder: str = "tiny"
     freeze_encoder: bool = False
+    classifier_form: str = "residual"
     eval_every: int = 8
     fuse_alpha: float = 0.5
     ngame_m4_epochs: int = 1
@@ -105,6 +106,8 @@ class NegativeMiningConfig:
             raise ValueError(f"fuse_alpha (the DE's weight in the fusion) must be in [0, 1], got {self.fuse_alpha}")
         if not 0 <= self.memory_cap_fraction <= 1:
             raise ValueError(f"memory_cap_fraction must be in [0, 1], got {self.memory_cap_fraction}")
+        if self.classifier_form not in CLASSIFIER_FORMS:
+            raise ValueError(f"classifier_form must be one of {list(CLASSIFIER_FORMS)}, got {self.classifier_form!r}")
         if self.heads not in HEADS:
             raise ValueError(f"heads must be one of {list(HEADS)}, got {self.heads!r}")
         if not self.samplers:
@@ -217,7 +220,8 @@ def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = N
     # on the device before init_classifier: it encodes every label text (37K on the full Debian set), which
     # would otherwise run on the CPU of a GPU run, once per sampler and per memory-sweep batch size
     enc = get_encoder(cfg.encoder, cfg.seed, cfg.max_length).to(resolve_device(cfg.device))
-    model = XMCModel(enc, prep.train, prep.labels, heads=heads or cfg.heads, freeze_encoder=cfg.freeze_encoder)
+    model = XMCModel(enc, prep.train, prep.labels, heads=heads or cfg.heads, freeze_encoder=cfg.freeze_encoder,
+                     classifier_form=cfg.classifier_form)
     model.init_classifier()
     return model
 

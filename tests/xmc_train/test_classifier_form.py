@@ -1,0 +1,69 @@
+"""Free and residual classifier rows (``XMCModel(classifier_form=...)``) on the toy text problem.
+
+Proves: a residual row starts as the label's embedding and follows the encoder when it changes, a free row does
+not; on a frozen encoder the two forms give the same scores and the same gradient (one model, two
+parameterisations); a residual classifier's loss reaches the label encoder. Does not prove that residual rows
+train better (the CPU evidence is in ``models.py``'s docstring; the GPU run is to come).
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workbench.xmc_train.encoders import get_encoder, tokenize
+from workbench.xmc_train.models import XMCModel
+from workbench.xmc_train.toy import toy_text_dataset
+
+DATA = toy_text_dataset(n_train=40, n_test=10, num_labels=12)
+
+
+def model(form: str, freeze: bool = False) -> XMCModel:
+    enc = get_encoder("tiny", 0)
+    m = XMCModel(enc, tokenize(enc.tokenizer, DATA.train_texts, 10), tokenize(enc.tokenizer, DATA.label_texts, 10),
+                 heads="de+clf", freeze_encoder=freeze, classifier_form=form)
+    m.init_classifier()
+    return m
+
+
+def test_residual_rows_start_as_label_embeddings_and_follow_the_encoder():
+    res, free = model("residual"), model("free")
+    emb = res.embed_all(res.labels)
+    assert torch.allclose(res.classifier_vectors(), F.normalize(emb, dim=-1), atol=1e-6)
+    assert torch.allclose(res.score_matrix_parts()["clf"], free.score_matrix_parts()["clf"], atol=1e-6)
+    with torch.no_grad():  # the encoder moves (as training moves it)
+        for m in (res, free):
+            for p in m.encoder.parameters():
+                p.add_(0.5 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    moved = F.normalize(res.embed_all(res.labels), dim=-1)
+    assert torch.allclose(res.classifier_vectors(), moved, atol=1e-5)
+    assert not torch.allclose(free.classifier_vectors(), moved, atol=1e-2)
+
+
+def test_on_a_frozen_encoder_both_forms_are_one_model():
+    res, free = model("residual", freeze=True), model("free", freeze=True)
+    q = res.encode(res.queries, torch.arange(8))
+    pool = torch.tensor([3, 0, 7, 11])
+    grads = []
+    for m in (res, free):
+        s = m.scores(q, pool, heads=("clf",))["clf"]
+        s.logsumexp(1).sum().backward()
+        grads.append((s.detach(), m.classifier.grad.clone()))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-6)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-6)
+
+
+@pytest.mark.parametrize("form, reaches_encoder", [("residual", True), ("free", False)])
+def test_classifier_loss_reaches_the_label_encoder_only_for_residual_rows(form, reaches_encoder):
+    m = model(form)
+    q = m.encode(m.queries, torch.arange(8)).detach()  # no gradient through the queries
+    m.scores(q, torch.tensor([1, 2, 5]), heads=("clf",))["clf"].sum().backward()
+    touched = any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.encoder.parameters())
+    assert touched == reaches_encoder
+
+
+def test_unknown_classifier_form_raises():
+    enc = get_encoder("tiny", 0)
+    table = tokenize(enc.tokenizer, DATA.label_texts, 10)
+    with pytest.raises(ValueError, match="classifier_form"):
+        XMCModel(enc, table, table, heads="clf", classifier_form="tied")
