@@ -66,9 +66,21 @@ def test_short_race_runs_and_learns():
                          eval_points=150, device=torch.device("cpu"))
         assert [r["step"] for r in rows] == [12, 24]
         assert rows[-1]["P@1"] > 5.0, (method, rows[-1])   # chance is ~1% on 200 labels
+        assert 1 / 150 <= rows[-1]["top1_share"] <= 1.0
     assert parse_method("lsh-label:nologq") == ("lsh-label", False)
     with pytest.raises(ValueError, match="negative drawer"):
         parse_method("hardest")
+
+
+def test_top1_share_counts_the_most_predicted_label():
+    """A model whose output bias makes label 3 every point's top label has top1_share 1.0."""
+    from workbench.lsh.race import evaluate
+    from workbench.lsh.softmax_model import BowSoftmax
+    data = load_bow("synthetic", num_labels=20, num_points=100, num_features=30, words_per_point=4)
+    model = BowSoftmax(data.num_features, data.num_labels, hidden=8)
+    with torch.no_grad():
+        model.out.weight[3, -1] = 1e4
+    assert evaluate(model, data, 40, torch.device("cpu"))["top1_share"] == 1.0
 
 
 def test_race_also_evaluates_by_training_seconds(monkeypatch):

@@ -42,7 +42,7 @@ def adaptivity(df: pd.DataFrame, metric: str = "mean_rank") -> plt.Figure:
 
 
 def race(df: pd.DataFrame, metric: str = "P@1", dataset: str | None = None) -> plt.Figure:
-    """``metric`` (percent) on held-out points against training wall-clock (s), one line per method; the title
+    """``metric`` (percent for P@k) on held-out points against training wall-clock (s), one line per method; the title
     names the dataset (``dataset``, or the only one in ``df``)."""
     if dataset is not None and "dataset" in df:
         df = df[df["dataset"] == dataset]
@@ -53,7 +53,8 @@ def race(df: pd.DataFrame, metric: str = "P@1", dataset: str | None = None) -> p
         g = g.sort_values("train_s")
         ax.plot(g["train_s"], g[metric], marker=".", label=method)
     where = f" ({dataset})" if dataset else ""
-    unit = " (%)" if metric.startswith("P@") else " (nats)" if metric == "loss" else ""
+    unit = {"loss": " (nats)", "top1_share": " (share of points with the most predicted top label)"}.get(
+        metric, " (%)" if metric.startswith("P@") else "")
     ax.set(xlabel="training wall-clock (s, evaluation excluded)", ylabel=metric + unit,
            title=f"Wall-clock to accuracy{where}")
     ax.legend(fontsize=8)
