@@ -258,7 +258,7 @@ class AutoStore:
 
     @property
     def threads(self) -> int:
-        return max(s.threads for s in self.inner.values())
+        return max((s.threads for s in self.inner.values()), default=0)
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
         name = self.pick(idx.numel())
