@@ -112,6 +112,22 @@ def _bench_by_call() -> pd.DataFrame:
                          for n in BY_CALL for rb in (128, 512, 1024, 4096) for s in ("cpu", "zero_copy")])
 
 
+def test_calibrate_groups_tables_by_the_size_asked_for():
+    """A 132 B row cuts a few bytes smaller table from the same 64 MiB buffer: it belongs to the 64 MiB table's
+    group, not to a table size of its own; zero-copy losing at the widest row switches it off (NEVER)."""
+    from workbench.gpu_access.policy import NEVER
+    target = 64 << 20
+    rows = [{"store": s, "order": "random", "table_target_bytes": target, "table_bytes": target // rb * rb,
+             "row_bytes": rb, "gbps": 10.0 if s == "cpu" else (20.0 if rb >= 1024 else 5.0)}
+            for rb in (128, 132, 512, 1024, 4096) for s in ("cpu", "zero_copy")]
+    policy = calibrate(pd.DataFrame(rows))
+    assert policy.thresholds == ((target, 1, 1024),)
+    assert choose(60 << 20, 512, 1 << 20, policy) == "cpu"  # the 64 MiB group's threshold, 1024 B
+    lost = pd.DataFrame([{**r, "gbps": 10.0 if r["store"] == "cpu" else 5.0} for r in rows])
+    assert calibrate(lost).thresholds == ((target, 1, NEVER),)
+    assert choose(target, 1 << 20, 1 << 20, calibrate(lost)) == "cpu"  # wider than any row measured: still off
+
+
 def test_calibrate_sets_one_threshold_per_call_size_and_the_choice_follows_the_call():
     policy = calibrate(_bench_by_call())
     assert policy.thresholds == ((TABLE, 256, 4096), (TABLE, 4096, 512))
@@ -131,6 +147,23 @@ def test_auto_store_without_cuda_is_the_cpu_store():
         assert torch.equal(store.gather(torch.tensor([3, 0])), torch.tensor([[9.0, 10, 11], [0, 1, 2]]))
     finally:
         store.close()
+
+
+def test_auto_store_falls_back_to_cpu_when_zero_copy_is_refused(monkeypatch):
+    """On a CPU-only machine the zero-copy store refuses (RuntimeError), as a refused host registration does on a
+    GPU machine: told that the GPU has no room, auto warns and sends every call to the cpu store."""
+    from workbench.gpu_access import stores
+    monkeypatch.setattr(stores, "free_gpu_bytes", lambda device, cap=0: 0)
+    table = torch.randn(50, 256)
+    for policy in (calibrate(_bench_by_call()), AutoPolicy(zero_copy_min_row_bytes=0)):  # mixed; zero-copy only
+        with pytest.warns(RuntimeWarning, match="zero_copy unavailable"):
+            store = make_store("auto", table, "cpu", StoreOptions(policy=policy))
+        try:
+            assert store.names == ("cpu",) and store.chosen == "cpu"
+            idx = torch.tensor([4, 4, 49, 0])
+            assert torch.equal(store.gather(idx), table[idx])
+        finally:
+            store.close()
 
 
 @only_cuda

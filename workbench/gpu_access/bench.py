@@ -170,9 +170,10 @@ def _one_store(name: str, table: torch.Tensor, device: torch.device, options: St
     table_bytes = table.numel() * table.element_size()
     l2 = _l2_bytes(device)
     try:
-        threads = {"gather_threads": store.threads, "torch_threads": torch.get_num_threads()}
         for (rows, order), (draws, unique) in pools.items():
             picked = _picked(name, store, rows)
+            gatherer = getattr(store, "inner", {}).get(picked, store)  # auto: the store this call size goes to
+            threads = {"gather_threads": gatherer.threads, "torch_threads": torch.get_num_threads()}
             variant = {"chosen": picked, **_variant_columns(name, store, options, rows)}
             # indices where a sampler would hand them over: the CPU for a CPU gather, else the store's GPU
             home = torch.device("cpu") if picked == "cpu" else store.device
@@ -223,7 +224,8 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
     ``status`` saying so per table and row size; the other stores are still measured. Columns: store,
     chosen (what ``auto`` picked), kernel (the gather kernel of zero_copy/gpu, "-" for a CPU gather), sort
     (zero_copy sorted the indices), pages, base_offset (table start past a page boundary), huge_bytes (THP bytes
-    the buffer's fill added, where Linux says), table_bytes, row_bytes, aligned (rows start 16-byte aligned),
+    the buffer's fill added, where Linux says), table_target_bytes (the size asked for), table_bytes (whole rows of
+    it), row_bytes, aligned (rows start 16-byte aligned),
     rows, order, seconds (median), gbps, unique_rows (median distinct rows per call), gbps_unique, l2_bound (see
     the module doc), status, gather_threads (the store's CPU threads, 0 for GPU gathers) and torch_threads.
 
@@ -252,7 +254,8 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
             try:
                 buffer, sliced = _tables(tb, row_bytes, offsets, page_mode)
             except ValueError as exc:  # madvise refused: this page policy cannot be measured here
-                out += [{"store": name, "pages": page_mode, "table_bytes": tb, "status": f"unavailable: {exc}"}
+                out += [{"store": name, "pages": page_mode, "table_target_bytes": tb, "table_bytes": tb,
+                         "status": f"unavailable: {exc}"}
                         for name in stores]
                 bar.update(n_offsets * len(row_bytes))
                 continue
@@ -272,7 +275,8 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
                         table = table_view(region, rb)
                         pools = _index_pools(table.shape[0], rows_per_call, orders, warmup + repeats, gen)
                         meta = {"pages": page_mode, "base_offset": base, "huge_bytes": huge,
-                                "table_bytes": table.numel() * table.element_size(), "row_bytes": rb,
+                                "table_target_bytes": tb, "table_bytes": table.numel() * table.element_size(),
+                                "row_bytes": rb,
                                 "aligned": rb % 16 == 0}
                         for name in stores:
                             if STORES.get(name).needs_cuda and device.type != "cuda":

@@ -17,13 +17,16 @@ rows_per_call at least as large as the call (the largest beyond them all; the la
 known). With no triples, ``zero_copy_min_row_bytes`` applies everywhere. Default 512 B comes from the issue's H100
 numbers (zero-copy of random 128 B rows on a 32 GiB table: 3.8 GB/s, below a 16-core CPU gather; 512 B rows
 sorted: 26 GB/s, on par). :func:`calibrate` derives the triples from a microbenchmark run: per table size and
-rows per call, the smallest row size from which on zero-copy beat the CPU store.
+rows per call, the smallest row size from which on zero-copy beat the CPU store (:data:`NEVER` where it never
+did).
 """
 from __future__ import annotations
 
 import dataclasses
 
 import pandas as pd
+
+NEVER = 1 << 62  # a zero-copy threshold no row reaches: zero-copy never won at the widest measured row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,16 +93,19 @@ def free_gpu_bytes(device, cap_bytes: int = 0) -> int | None:
 
 def calibrate(bench: pd.DataFrame, policy: AutoPolicy = AutoPolicy()) -> AutoPolicy:
     """The policy with thresholds from a gather microbenchmark (columns store, table_bytes, row_bytes, order,
-    gbps, and ``rows`` per call if measured; random order): for each table size and rows per call, the smallest
-    row size from which on zero-copy is at least as fast as ``cpu`` at every wider row (one more than the widest
-    row when zero-copy never won). The largest table's threshold at its largest calls also becomes
-    ``zero_copy_min_row_bytes``. Unchanged when either store is missing."""
+    gbps, and if measured ``rows`` per call and ``table_target_bytes``, the table size the sweep asked for; random
+    order): for each table size and rows per call, the smallest row size from which on zero-copy is at least as
+    fast as ``cpu`` at every wider row (:data:`NEVER` when it lost at the widest). Tables are grouped by the size
+    asked for where known: the sweep cuts whole rows from one buffer, so row sizes that do not divide it (132 B)
+    give tables a few bytes smaller, which must not make table sizes of their own. The largest table's threshold
+    at its largest calls also becomes ``zero_copy_min_row_bytes``. Unchanged when either store is missing."""
     df = bench[(bench["order"] == "random") & bench["store"].isin(["cpu", "zero_copy"])]
     if df.empty or df["store"].nunique() < 2:
         return policy
-    df = df.assign(rows=df["rows"] if "rows" in df else 1)
+    table = df["table_target_bytes"] if "table_target_bytes" in df else df["table_bytes"]
+    df = df.assign(rows=df["rows"] if "rows" in df else 1, table=table)
     triples = []
-    for (table_bytes, rows), d in df.groupby(["table_bytes", "rows"]):
+    for (table_bytes, rows), d in df.groupby(["table", "rows"]):
         wide = d.pivot_table(index="row_bytes", columns="store", values="gbps", aggfunc="median").dropna()
         if len(wide.columns) == 2 and len(wide):
             triples.append((int(table_bytes), int(rows), _smallest_winning_row(wide)))
@@ -110,10 +116,10 @@ def calibrate(bench: pd.DataFrame, policy: AutoPolicy = AutoPolicy()) -> AutoPol
 
 def _smallest_winning_row(wide: pd.DataFrame) -> int:
     """From a (row_bytes x {cpu, zero_copy}) table of GB/s: the smallest row size from which on zero-copy wins
-    at every wider row."""
+    at every wider row (:data:`NEVER` when it lost at the widest)."""
     wins = (wide["zero_copy"] >= wide["cpu"]).to_numpy()
     rows = wide.index.to_numpy()
-    threshold = int(rows.max()) + 1  # zero-copy never won: effectively off
+    threshold = NEVER
     for i in range(len(rows) - 1, -1, -1):
         if not wins[i]:
             break

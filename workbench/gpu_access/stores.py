@@ -239,7 +239,17 @@ class AutoStore:
         self.calls: dict[str, int] = {}
         try:
             for n in self.names:
-                self.inner[n] = STORES.get(n)(table, self.device, options)
+                try:
+                    self.inner[n] = STORES.get(n)(table, self.device, options)
+                except RuntimeError as exc:  # zero-copy refused (host registration, no UVA): the CPU store serves
+                    if n != "zero_copy":
+                        raise
+                    warnings.warn(f"auto store: zero_copy unavailable ({exc}); every call goes to the cpu store",
+                                  RuntimeWarning, stacklevel=2)
+                    self.names = ("cpu",)
+                    if "cpu" not in self.inner:
+                        self.inner["cpu"] = CPUStore(table, self.device, options)
+                    break
         except BaseException:
             self.close()
             raise
