@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.conftest import with_cuda
 from workbench.xmc_train.encoders import get_encoder, tokenize
 from workbench.xmc_train.models import XMCModel
 from workbench.xmc_train.toy import toy_text_dataset
@@ -67,3 +68,22 @@ def test_unknown_classifier_form_raises():
     table = tokenize(enc.tokenizer, DATA.label_texts, 10)
     with pytest.raises(ValueError, match="classifier_form"):
         XMCModel(enc, table, table, heads="clf", classifier_form="tied")
+
+
+@with_cuda
+def test_study_model_has_residual_rows_for_two_heads_only(device):
+    """build_model on the study's device: UniDEC's two-head model gets residual rows (scored under the trainer's
+    bf16 autocast on CUDA), a classifier-only model free ones."""
+    from workbench.xmc_train.study import NegativeMiningConfig, build_model, prepare
+    cfg = NegativeMiningConfig(max_length=10, device=device)
+    prep = prepare(cfg, DATA)
+    m = build_model(cfg, prep, "de+clf")
+    assert m.classifier_form == "residual" and m.classifier.abs().sum() == 0
+    pool = torch.tensor([0, 5, 9])
+    autocast = torch.autocast("cuda", torch.bfloat16) if device.startswith("cuda") else torch.autocast("cpu",
+                                                                                                     enabled=False)
+    with autocast:
+        q = m.encode(m.queries, torch.arange(4))
+        s = m.scores(q, pool)
+    assert torch.allclose(s["clf"].float(), s["de"].float(), atol=2e-2)  # delta = 0: the classifier is the DE
+    assert build_model(cfg, prep, "clf").classifier_form == "free"

@@ -112,14 +112,15 @@ class NegativeMiningConfig:
             raise ValueError(f"heads must be one of {list(HEADS)}, got {self.heads!r}")
         if not self.samplers:
             raise ValueError("samplers: name at least one sampler")
-        for name in {*self.samplers, *(item.partition(":")[0] for item in self.sampler_overrides)}:
+        for name in {*self.samplers, *(item.partition(":")[0].strip() for item in self.sampler_overrides)}:
             self.sampler_config(name).validate()
         self.lsh_params().validate()
         self.train_config().validate()
 
     def sampler_config(self, sampler: str | None = None) -> SamplerConfig:
         """The shared :class:`SamplerConfig` fields, with ``sampler``'s entries of ``sampler_overrides`` applied
-        (``"unidec:cluster_start=5"``: UniDEC clusters from epoch 5 while NGAME keeps ``cluster_start``)."""
+        (``"unidec:cluster_start=5"``: UniDEC clusters from epoch 5 while NGAME keeps ``cluster_start``). Entries
+        for samplers not compared are ignored; a field named twice takes the last value."""
         names = {f.name for f in dataclasses.fields(SamplerConfig)}
         base = SamplerConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
         return dataclasses.replace(base, **parse_sampler_overrides(self.sampler_overrides).get(sampler, {}))
@@ -220,8 +221,12 @@ def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = N
     # on the device before init_classifier: it encodes every label text (37K on the full Debian set), which
     # would otherwise run on the CPU of a GPU run, once per sampler and per memory-sweep batch size
     enc = get_encoder(cfg.encoder, cfg.seed, cfg.max_length).to(resolve_device(cfg.device))
-    model = XMCModel(enc, prep.train, prep.labels, heads=heads or cfg.heads, freeze_encoder=cfg.freeze_encoder,
-                     classifier_form=cfg.classifier_form)
+    heads = heads or cfg.heads
+    # residual rows for a model that trains both heads (UniDEC): its label embeddings are encoded for the DE
+    # anyway; a classifier-only model would encode every pool's label texts for them at every step
+    form = cfg.classifier_form if heads == "de+clf" else "free"
+    model = XMCModel(enc, prep.train, prep.labels, heads=heads, freeze_encoder=cfg.freeze_encoder,
+                     classifier_form=form)
     model.init_classifier()
     return model
 
@@ -316,8 +321,9 @@ def ngame_classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, m1: XMCMod
     row-sparse Adam at :data:`M4_LR` (not ``clf_lr``)."""
     from ..samplers.ngame import NgameSampler
     # up to 3 sampled positives per query in the pool, so that the loss has 3 to pick the least similar from
-    s = NgameSampler(prep.data.Y_train, dataclasses.replace(cfg.sampler_config("ngame"), cluster_start=0,
-                                                            positives_per_query=3), fixed_size=cfg.cluster_size_max)
+    scfg = cfg.sampler_config("ngame")
+    s = NgameSampler(prep.data.Y_train, dataclasses.replace(scfg, cluster_start=0, positives_per_query=3),
+                     fixed_size=scfg.cluster_size_max)
     params = {"margin": 0.2, "hardest": 5, "weight_temperature": 0.0, "positives": 3}
     return classifier_stage(cfg, prep, m1, s, "triplet", params, cfg.ngame_m4_epochs, "ngame M-IV", wall_offset,
                             progress, clf_lr=M4_LR, clf_row_sparse=True)
