@@ -81,6 +81,17 @@ def test_top1_share_counts_the_most_predicted_label():
     with torch.no_grad():
         model.out.weight[3, -1] = 1e4
     assert evaluate(model, data, 40, torch.device("cpu"))["top1_share"] == 1.0
+    n = data.X_test.shape[0]
+    counts = data.X_test.getnnz(axis=0)
+    f = int(abs(counts - n / 2).argmin())  # the feature closest to half of the test points
+    with torch.no_grad():  # label 7 tops the points with feature f, label 3 (bias 1) the others
+        model.embed.weight.zero_()
+        model.embed.weight[f, 0] = 1e3
+        model.out.weight[:, 0] = 0.0
+        model.out.weight[7, 0] = 1e3
+        model.out.weight[3, -1] = 1.0
+    share = counts[f] / n
+    assert 0 < share < 1 and evaluate(model, data, n, torch.device("cpu"))["top1_share"] == pytest.approx(max(share, 1 - share))
 
 
 def test_race_also_evaluates_by_training_seconds(monkeypatch):
