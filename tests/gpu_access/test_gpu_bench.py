@@ -229,6 +229,20 @@ def test_targets_leave_out_cache_flattered_gathers():
         pytest.approx(29.0 / 50)  # the 4 KiB rows at their largest unflattered call, not the 90 GB/s one
 
 
+def test_targets_group_tables_by_the_size_asked_for():
+    """A 132 B row cuts a table a few bytes smaller than the 128 B row's from the same 64 MiB buffer: both are
+    the smallest table (by ``table_target_bytes``), so the target is the worse of the two (by table_bytes alone
+    the 132 B row was the smallest table on its own, at 0.8)."""
+    from workbench.gpu_access.experiments import check_targets
+    target = 64 << 20
+    rows = [{"store": "zero_copy", "status": "ok", "order": "random", "table_target_bytes": t,
+             "table_bytes": t // rb * rb, "row_bytes": rb, "rows": 4096, "gbps": g, "l2_bound": False}
+            for t, rb, g in [(target, 128, 20.0), (target, 132, 40.0), (1 << 30, 128, 5.0)]]
+    targets = check_targets({"gbps": 50.0}, pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame())
+    small = targets.set_index("target").loc["zero-copy / pinned copy, rows >= 128 B, smallest table"]
+    assert small.value == pytest.approx(20.0 / 50)
+
+
 def test_a_failing_variant_is_a_status_row_and_the_sweep_goes_on(monkeypatch):
     """A kernel that fails here (say a Triton tile that does not compile) ends that variant with a ``failed``
     row; the other variants are still measured (simulated GPU stores, as above)."""
