@@ -224,10 +224,10 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
     ``status`` saying so per table and row size; the other stores are still measured. Columns: store,
     chosen (what ``auto`` picked), kernel (the gather kernel of zero_copy/gpu, "-" for a CPU gather), sort
     (zero_copy sorted the indices), pages, base_offset (table start past a page boundary), huge_bytes (THP bytes
-    the buffer's fill added, where Linux says), table_target_bytes (the size asked for), table_bytes (whole rows of
-    it), row_bytes, aligned (rows start 16-byte aligned),
-    rows, order, seconds (median), gbps, unique_rows (median distinct rows per call), gbps_unique, l2_bound (see
-    the module doc), status, gather_threads (the store's CPU threads, 0 for GPU gathers) and torch_threads.
+    the buffer's fill added, where Linux says), table_target_bytes (the size asked for), table_bytes (the whole
+    rows cut from it), row_bytes, aligned (rows start 16-byte aligned), rows, order, seconds (median), gbps,
+    unique_rows (median distinct rows per call), gbps_unique, l2_bound (see the module doc), status,
+    gather_threads (the CPU threads of the store that gathered, 0 for GPU gathers) and torch_threads.
 
     Variants (default: the run's own ``options``, the table where the allocator put it):
     ``kernels`` for zero_copy and gpu (e.g. ``["triton", "index_select", "triton_wide"]``), ``sorts`` for
@@ -276,8 +276,7 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
                         pools = _index_pools(table.shape[0], rows_per_call, orders, warmup + repeats, gen)
                         meta = {"pages": page_mode, "base_offset": base, "huge_bytes": huge,
                                 "table_target_bytes": tb, "table_bytes": table.numel() * table.element_size(),
-                                "row_bytes": rb,
-                                "aligned": rb % 16 == 0}
+                                "row_bytes": rb, "aligned": rb % 16 == 0}
                         for name in stores:
                             if STORES.get(name).needs_cuda and device.type != "cuda":
                                 out.append({"store": name, **meta, "status": "needs CUDA"})
