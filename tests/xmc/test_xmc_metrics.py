@@ -6,6 +6,7 @@ numerical behaviour on 10^7 labels.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -82,14 +83,31 @@ def test_recall_at_large_k_and_errors():
         xmc_metrics(top[:, :3], Y, ks=(5,))
 
 
+BACKENDS = ["torch", pytest.param("faiss", marks=pytest.mark.skipif(
+    importlib.util.find_spec("faiss") is None, reason="faiss-cpu not installed"))]
+
+
 @with_cuda
-def test_topk_scores_matches_dense(device):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_topk_scores_matches_dense(device, backend):
+    if backend == "faiss" and device != "cpu":
+        pytest.skip("faiss searches CPU tensors")
     g = torch.Generator().manual_seed(0)
     q, lab = torch.randn(37, 6, generator=g), torch.randn(53, 6, generator=g)
     filt = np.array([[0, 5], [3, 7], [36, 52], [0, 11]])
     dense = q @ lab.T
     dense[filt[:, 0], filt[:, 1]] = float("-inf")
     ref = dense.topk(7, dim=1)
-    s, i = topk_scores(q.to(device), lab.to(device), 7, chunk=8, filter=filt, label_chunk=10)
+    s, i = topk_scores(q.to(device), lab.to(device), 7, chunk=8, filter=filt, label_chunk=10, backend=backend)
     torch.testing.assert_close(s.cpu(), ref.values)
     assert torch.equal(i.cpu(), ref.indices)
+    # a query that filters all but 2 of 9 labels: its top-3 ends with a filtered label at -inf
+    few = np.array([[1, j] for j in range(7)])
+    s, i = topk_scores(q[:3], lab[:9], 3, filter=few, backend=backend)
+    assert set(i[1, :2].tolist()) == {7, 8} and s[1, 2] == float("-inf") and i[1, 2] < 7
+    assert topk_scores(q[:0], lab, 5, backend=backend)[1].shape == (0, 5)
+
+
+def test_topk_backend_is_checked():
+    with pytest.raises(ValueError, match="known"):
+        topk_scores(torch.zeros(2, 3), torch.zeros(4, 3), 2, backend="annoy")

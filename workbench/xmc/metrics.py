@@ -138,13 +138,27 @@ def _ps_metrics(topk, hits, rows, cols, counts, prop, ks, disc) -> dict[str, flo
     return out
 
 
+TOPK_BACKENDS = ("auto", "torch", "faiss")
+
+
 def topk_scores(query_emb: torch.Tensor, label_emb: torch.Tensor, k: int, chunk: int = 4096,
-                filter: np.ndarray | None = None, label_chunk: int = 1 << 18) -> tuple[torch.Tensor, torch.Tensor]:
+                filter: np.ndarray | None = None, label_chunk: int = 1 << 18,
+                backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """Exact top-k of ``query_emb @ label_emb.T`` without materialising the (n, L) matrix.
 
     query_emb (n, d), label_emb (L, d) on the same device; ``filter`` (m, 2) (query, label) pairs get score -inf
     (never returned unless fewer than k labels remain). Returns (scores (n, k) float32, ids (n, k) int64).
+    ``backend``: ``torch`` (chunked matrix products, any device), ``faiss`` (``faiss.knn``, brute force, CPU
+    tensors) or ``auto``: faiss for CPU tensors where it is installed, torch otherwise (see :func:`_faiss_topk`).
     """
+    if backend not in TOPK_BACKENDS:
+        raise ValueError(f"unknown top-k backend {backend!r}; known: {list(TOPK_BACKENDS)}")
+    on_cpu = query_emb.device.type == "cpu" and label_emb.device.type == "cpu"
+    if backend == "faiss" or (backend == "auto" and on_cpu and _faiss() is not None):
+        if not on_cpu or _faiss() is None:
+            raise ValueError("the faiss top-k backend needs CPU tensors and faiss-cpu installed (pip install "
+                             "faiss-cpu)")
+        return _faiss_topk(query_emb, label_emb, k, filter)
     n, L = query_emb.shape[0], label_emb.shape[0]
     k = min(k, L)
     dev = query_emb.device
@@ -180,3 +194,38 @@ def _chunk_topk(q, label_emb, k, qs, fq, label_chunk):
         sel = cat_s.topk(min(k, cat_s.shape[1]), dim=1).indices
         best_s, best_i = cat_s.gather(1, sel), cat_i.gather(1, sel)
     return best_s, best_i
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def _faiss_topk(query_emb: torch.Tensor, label_emb: torch.Tensor, k: int,
+                filter: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`topk_scores` by ``faiss.knn`` (exact inner products, blocked BLAS and heaps) on torch's thread
+    count. With a filter it asks for k + (most pairs any query filters) and drops the filtered ones.
+
+    Median of 3 after a warm-up, random float32 data, this repository's 2-core CPU machine, faiss / torch time on
+    1 and 2 threads: 2000 x 37K labels, d 384, k 100 (the Debian evaluation) 0.73 and 0.69; 1500 x 4.9K, d 128,
+    k 50 (ANCE's CPU-default shortlist) 0.71 and 0.73; 1000 x 10^6, d 129, k 5 (the LSH race's evaluation) 0.47
+    and 0.45 (1.8 s against 4.0 s on 2 threads). The two differ only where scores tie to float rounding (5e-5 at
+    scores near 64): 5 of 200,000 ranks swapped in the first case."""
+    faiss = _faiss()
+    faiss.omp_set_num_threads(torch.get_num_threads())
+    n, L = query_emb.shape[0], label_emb.shape[0]
+    k = min(k, L)
+    xq = query_emb.detach().float().contiguous().numpy()
+    xb = label_emb.detach().float().contiguous().numpy()
+    f = None if filter is None or not len(filter) else np.asarray(filter, np.int64)
+    extra = 0 if f is None else int(np.bincount(f[:, 0], minlength=n).max())
+    D, ids = faiss.knn(xq, xb, min(k + extra, L), metric=faiss.METRIC_INNER_PRODUCT)
+    if extra:
+        hit = np.isin(np.arange(n, dtype=np.int64)[:, None] * L + ids, f[:, 0] * L + f[:, 1])
+        D[hit] = -np.inf
+        order = np.argsort(-D, axis=1, kind="stable")
+        D, ids = np.take_along_axis(D, order, 1), np.take_along_axis(ids, order, 1)
+    return torch.from_numpy(np.ascontiguousarray(D[:, :k])), torch.from_numpy(ids[:, :k].astype(np.int64))
