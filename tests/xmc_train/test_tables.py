@@ -33,5 +33,9 @@ def test_time_to_common_best_reports_time_step_and_memory_up_to_the_hit():
     assert out.loc["unidec", "s to target"] == 3.0 and out.loc["unidec", "step"] == 10
     assert out.loc["full", "peak_mem_mb"] == 900.0     # not the 2000 MB it reached after the target
     assert out.loc["unidec", "peak_mem_mb"] == 300.0
+    assert out.loc["unidec", "x faster than full"] == 4.0 and out.loc["unidec", "x less memory than full"] == 3.0
+    assert out.loc["full", "x faster than full"] == 1.0
+    reversed_ = tables.time_to_common_best(tables.evals_of(m), ["unidec", "full"]).set_index("sampler")
+    assert list(reversed_.index) == ["unidec", "full"] and reversed_.loc["full", "x faster than unidec"] == 0.25
     without = tables.time_to_common_best(tables.evals_of(m), ["full", "unidec"])
     assert without["peak_mem_mb"].isna().all()
