@@ -209,11 +209,11 @@ def _faiss_topk(query_emb: torch.Tensor, label_emb: torch.Tensor, k: int,
     """:func:`topk_scores` by ``faiss.knn`` (exact inner products, blocked BLAS and heaps) on torch's thread
     count. With a filter it asks for k + (most pairs any query filters) and drops the filtered ones.
 
-    Median of 3 after a warm-up, random float32 data, this repository's 2-core CPU machine, faiss / torch time on
-    1 and 2 threads: 2000 x 37K labels, d 384, k 100 (the Debian evaluation) 0.73 and 0.69; 1500 x 4.9K, d 128,
-    k 50 (ANCE's CPU-default shortlist) 0.71 and 0.73; 1000 x 10^6, d 129, k 5 (the LSH race's evaluation) 0.47
-    and 0.45 (1.8 s against 4.0 s on 2 threads). The two differ only where scores tie to float rounding (5e-5 at
-    scores near 64): 5 of 200,000 ranks swapped in the first case."""
+    ``scripts/bench_topk.py`` (median of 3 after a warm-up, random float32) on the 2-core CPU machine, faiss / torch
+    time on 1 and 2 threads: 2000 x 37K labels, d 384, k 100 (the Debian evaluation) 0.73 and 0.69; 1500 x 4.9K, d
+    128, k 50 (ANCE's CPU-default shortlist) 0.71 and 0.73 (0.82 in a second run); 1000 x 10^6, d 129, k 5 (the LSH
+    race's evaluation) 0.47 and 0.45 (1.8 s against 4.0 s on 2 threads). The two differ only where scores tie to
+    float rounding (5e-5 at scores near 64): 5 of 200,000 ranks swapped in the first case."""
     faiss = _faiss()
     faiss.omp_set_num_threads(torch.get_num_threads())
     n, L = query_emb.shape[0], label_emb.shape[0]
