@@ -87,7 +87,8 @@ def time_to_common_best(evals: pd.DataFrame, samplers: list[str], metric: str = 
             peak = upto["peak_mem_mb"].max() if len(upto) else math.nan
         out.append({"sampler": name, f"target {metric}": target, "s to target": hit["wall_s"],
                     "step": int(hit["step"]), "peak_mem_mb": peak})
-    out = pd.DataFrame(out).set_index("sampler").reindex([s for s in samplers if s in set(ev["sampler"])])
+    present = set(ev["sampler"])
+    out = pd.DataFrame(out).set_index("sampler").reindex([s for s in samplers if s in present])
     ref = out.iloc[0]
     out[f"x faster than {ref.name}"] = ref["s to target"] / out["s to target"]
     out[f"x less memory than {ref.name}"] = ref["peak_mem_mb"] / out["peak_mem_mb"]
