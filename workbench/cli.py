@@ -18,6 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                      help="override one parameter (value read as YAML); repeatable")
     run.add_argument("--reports", type=Path, help="reports directory (default: <repo>/reports)")
+    run.add_argument("--resume", nargs="?", const="latest", metavar="RUN_ID",
+                     help="run a failed run again in its directory with its recorded parameters, reading back "
+                          "the units it finished (default: the newest unfinished run of --profile)")
     allp = sub.add_parser("run-all", help="run every study at its defaults (or a profile)")
     allp.add_argument("--profile")
     allp.add_argument("--reports", type=Path)
@@ -47,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             print(runner.write_index(args.reports or repo_root() / "reports"))
         elif args.cmd == "run":
             overrides = dict(notebooks.parse_assignment(p) for p in args.params)
-            run_dir = runner.run_study(args.study, args.profile, overrides, reports=args.reports, progress=True)
+            run_dir = runner.run_study(args.study, args.profile, overrides, reports=args.reports, progress=True,
+                                       resume=args.resume)
             print(f"ok: {run_dir}/report.html")
         elif args.cmd == "run-all":
             failed = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -15,10 +16,12 @@ import pandas as pd
 
 from .io import atomic_write, write_json
 from .provenance import environment, now
+from .resume import UnitStore, config_key
 
 RUN_DIR_ENV = "WORKBENCH_RUN_DIR"
 SCRATCH_ENV = "WORKBENCH_SCRATCH"
 BATCH_ENV = "WORKBENCH_BATCH"  # set by the runner and the test suite: no live widgets
+PARTIAL_DIR = "partial"  # a run's finished units (see Run.memo), removed by the runner when the run ends well
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -75,6 +78,12 @@ class Run:
         """A path inside the run directory for anything else (checkpoints, arrays)."""
         return self.dir / name
 
+    @property
+    def memo(self) -> UnitStore:
+        """The :data:`workbench.resume.Memo` for the study's long loops: finished units are kept under
+        ``partial/<config hash>/`` so that ``python -m workbench run <study> --resume`` continues a failed run."""
+        return UnitStore(self.dir / PARTIAL_DIR / config_key(self.config))
+
 
 def _default_dir(study: str) -> Path:
     if os.environ.get(RUN_DIR_ENV):
@@ -90,9 +99,10 @@ def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run
     d = Path(run_dir) if run_dir else _default_dir(study)
     d.mkdir(parents=True, exist_ok=True)
     if not os.environ.get(RUN_DIR_ENV) and run_dir is None:
-        # a scratch directory is reused by every rerun in JupyterLab: start from no tables and figures
+        # a scratch directory is reused by every rerun in JupyterLab: start from no tables, figures or units
         for old in (*d.glob("*.csv"), *d.glob("*.png")):
             old.unlink()
+        shutil.rmtree(d / PARTIAL_DIR, ignore_errors=True)
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     write_json(d / "effective_config.json", {"study": study, "parameters": cfg, "started": now(), **environment()})
     return Run(study=study, dir=d, config=cfg)

@@ -2,7 +2,9 @@
 
 Each run directory holds the executed notebook, ``report.html`` (no code), ``config.json`` (full effective
 parameters, provenance, status, times), the study's tables and PNG figures. A failed run is marked failed with
-its error and the partial notebook; the index stays valid.
+its error and the partial notebook; the index stays valid. ``resume`` runs a failed run again in its own
+directory with its recorded parameters; the units its earlier attempts finished are read back
+(:mod:`workbench.resume`).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import datetime as _dt
 import html
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,8 @@ from .config import ConfigError
 from .io import read_json, write_json, write_text
 from .notebooks import effective_parameters, load_profile, notebook_path, parameters
 from .provenance import environment, now
-from .report import BATCH_ENV, RUN_DIR_ENV, repo_root
+from .report import BATCH_ENV, PARTIAL_DIR, RUN_DIR_ENV, repo_root
+from .resume import resumed_units
 
 
 def export_html(nb_path: Path, html_path: Path, record: dict[str, Any] | None = None) -> Path:
@@ -45,6 +49,11 @@ def _record_html(rec: dict[str, Any]) -> str:
              ("git commit", rec.get("git_commit")), ("python / torch / CUDA",
               f"{rec.get('python')} / {rec.get('torch')} / {rec.get('cuda') or 'none'}"),
              ("started / ended (UTC)", f"{rec.get('started')} / {rec.get('ended', '')}")]
+    if rec.get("attempts"):
+        facts.append(("resumed", f"attempt {len(rec['attempts']) + 1}; earlier: " + "; ".join(
+            f"{a.get('started')} {a.get('status')} (commit {a.get('git_commit')})" for a in rec["attempts"])))
+    if rec.get("resumed_units"):
+        facts.append(("units read back from earlier attempts", ", ".join(rec["resumed_units"])))
     if rec.get("workbench_env"):
         facts.append(("WORKBENCH_* settings", ", ".join(f"{k}={v}" for k, v in rec["workbench_env"].items())))
     if rec.get("error"):
@@ -71,23 +80,34 @@ def new_run_id(study_dir: Path, profile: str | None) -> str:
 
 
 def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] | None = None,
-              reports: Path | None = None, root: Path | None = None, progress: bool = False) -> Path:
+              reports: Path | None = None, root: Path | None = None, progress: bool = False,
+              resume: str | None = None) -> Path:
     """Validate parameters, execute the notebook, export the report, update the index. Returns the run dir.
 
     Raises :class:`ConfigError` before any work on bad parameters, and re-raises a failed execution after
-    marking the run failed.
+    marking the run failed. ``resume`` (a run id of ``study``, or ``"latest"``: its newest unfinished run of
+    ``profile``) executes that failed run again in its directory, with its recorded parameters.
     """
     root = root or repo_root()
     reports = reports or root / "reports"
     nb = notebook_path(study, root)
     spec = parameters(nb)
-    merged = {**load_profile(study, profile, root), **(overrides or {})}
-    values = effective_parameters(spec, merged, where=f"{study} (profile {profile!r} and -p)")
-
-    run_dir = reports / study / new_run_id(reports / study, profile)
-    run_dir.mkdir(parents=True)
-    record: dict[str, Any] = {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
-                              "parameters": values, "overrides": merged, "started": now(), **environment()}
+    if resume:
+        run_dir, record = _resumable(reports / study, resume, profile, overrides)
+        values = effective_parameters(spec, record["parameters"], where=f"{study} run {run_dir.name} (recorded)")
+        _clear_outputs(run_dir)
+        earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit")}
+        record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
+                      started=now(), **environment())
+        for stale in ("ended", "error", "effective", "report_error", "resumed_units"):
+            record.pop(stale, None)
+    else:
+        merged = {**load_profile(study, profile, root), **(overrides or {})}
+        values = effective_parameters(spec, merged, where=f"{study} (profile {profile!r} and -p)")
+        run_dir = reports / study / new_run_id(reports / study, profile)
+        run_dir.mkdir(parents=True)
+        record = {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
+                  "parameters": values, "overrides": merged, "started": now(), **environment()}
     write_json(run_dir / "config.json", record)
     write_index(reports)
 
@@ -101,6 +121,8 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:4000])
+        exc.add_note(f"run {run_dir} failed; its finished units are kept: python -m workbench run {study} "
+                     f"--resume {run_dir.name}   (continues it)")
         raise
     finally:
         for k, v in env_before.items():
@@ -112,6 +134,10 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         eff = run_dir / "effective_config.json"
         if eff.exists():
             record["effective"] = read_json(eff)["parameters"]
+        if resumed_units(run_dir):
+            record["resumed_units"] = resumed_units(run_dir)
+        if record["status"] == "ok":
+            shutil.rmtree(run_dir / PARTIAL_DIR, ignore_errors=True)
         if out_nb.exists():
             try:
                 export_html(out_nb, run_dir / "report.html", record)
@@ -120,6 +146,38 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         write_json(run_dir / "config.json", record)
         write_index(reports)
     return run_dir
+
+
+def _resumable(study_dir: Path, resume: str, profile: str | None,
+               overrides: dict[str, Any] | None) -> tuple[Path, dict[str, Any]]:
+    """The run directory and record to resume: ``resume`` is a run id, or "latest" (the newest run of
+    ``profile`` that did not end ok). Refuses runs that ended ok and new parameter values."""
+    if overrides:
+        raise ConfigError(f"--resume reruns a run with its recorded parameters; drop -p {sorted(overrides)}")
+    if resume == "latest":
+        runs = [r for r in _runs(study_dir.parent) if r.get("study") == study_dir.name
+                and r.get("profile") == profile and r.get("status") != "ok"]
+        if not runs:
+            raise ConfigError(f"no unfinished {study_dir.name} run of profile {profile or 'default'!r} under "
+                              f"{study_dir} to resume")
+        resume = str(runs[0]["run_id"])
+    run_dir = study_dir / resume
+    if not (run_dir / "config.json").exists():
+        raise ConfigError(f"no run {resume!r} to resume: {run_dir / 'config.json'} does not exist")
+    record = read_json(run_dir / "config.json")
+    if record.get("status") == "ok":
+        raise ConfigError(f"run {run_dir} ended ok: nothing to resume (start a new run instead)")
+    if profile is not None and profile != record.get("profile"):
+        raise ConfigError(f"run {run_dir} has profile {record.get('profile')!r}, not {profile!r}")
+    return run_dir, record
+
+
+def _clear_outputs(run_dir: Path) -> None:
+    """Before a resumed attempt: the tables, figures, notebook and report of the earlier one go (the attempt
+    writes them anew, reading finished units back); ``partial/``, checkpoints and the record stay."""
+    for f in run_dir.iterdir():
+        if f.is_file() and f.suffix in (".csv", ".png", ".html", ".ipynb") or f.name == "effective_config.json":
+            f.unlink()
 
 
 def _runs(reports: Path) -> list[dict[str, Any]]:

@@ -31,7 +31,8 @@ def test_run_writes_report_config_tables_and_index(root):
     run_dir = runner.run_study("tiny", "small", {"scale": 2}, root=root)
     cfg = _config(run_dir)
     assert cfg["status"] == "ok" and cfg["profile"] == "small"
-    assert cfg["parameters"] == {"n": 4, "scale": 2.0, "label": "profiled", "fail": False, "sleep_s": 0.0}  # full, not overrides
+    assert cfg["parameters"] == {"n": 4, "scale": 2.0, "label": "profiled", "fail": False, "sleep_s": 0.0,
+                                "fail_once": False}  # full, not overrides
     assert cfg["effective"] == cfg["parameters"]
     for key in ("git_commit", "python", "torch", "device", "versions", "started", "ended"):
         assert key in cfg
@@ -58,7 +59,7 @@ def test_failed_run_is_marked_and_index_stays_valid(root):
 
 
 @pytest.mark.parametrize("profile,overrides,message", [
-    (None, {"nn": 3}, r"unknown parameter\(s\) \['nn'\].*valid names: \['fail', 'label', 'n', 'scale', 'sleep_s'\]"),
+    (None, {"nn": 3}, r"unknown parameter\(s\) \['nn'\].*valid names: \['fail', 'fail_once', 'label', 'n', 'scale', 'sleep_s'\]"),
     (None, {"n": "three"}, r"parameter 'n' must be int"),
     ("bad", {}, r"unknown parameter\(s\) \['nn'\]"),
     ("nope", {}, r"no profile 'nope'.*known profiles: \['bad', 'small'\]"),
@@ -104,3 +105,45 @@ def test_sigterm_leaves_a_failed_run_with_its_partial_report(root):
     record = json.loads((run_dir / "config.json").read_text())
     assert record["status"] == "failed" and "signal" in record["error"]
     assert (run_dir / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_resume_reads_back_finished_units_and_writes_tables_anew(root):
+    with pytest.raises(Exception, match="failing once") as err:
+        runner.run_study("tiny", "small", {"fail_once": True}, root=root)
+    (run_dir,) = (root / "reports" / "tiny").iterdir()
+    assert f"--resume {run_dir.name}" in "".join(getattr(err.value, "__notes__", []))
+    assert _config(run_dir)["status"] == "failed" and list(run_dir.glob("partial/*/*.pt"))  # the unit is kept
+    assert (run_dir / "measurements.csv").read_text().count("\n") == 5
+
+    assert runner.run_study("tiny", "small", resume="latest", root=root) == run_dir
+    cfg = _config(run_dir)
+    assert cfg["status"] == "ok" and cfg["parameters"]["fail_once"] is True  # the recorded parameters
+    assert (run_dir / "computed.txt").read_text() == "total\n"  # computed once, read back in the second attempt
+    assert cfg["resumed_units"] == ["total"] and len(cfg["attempts"]) == 1
+    assert cfg["attempts"][0]["status"] == "failed" and "failing once" in cfg["attempts"][0]["error"]
+    assert (run_dir / "measurements.csv").read_text().count("\n") == 5  # written anew, not appended to
+    assert not (run_dir / "partial").exists()  # units go once the run has ended well
+    html = (run_dir / "report.html").read_text()
+    assert "attempt 2" in html and "units read back from earlier attempts" in html
+    assert len(list((root / "reports" / "tiny").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_resume_refuses_finished_runs_new_parameters_and_unknown_runs(root):
+    run_dir = runner.run_study("tiny", None, {"n": 3}, root=root)
+    with pytest.raises(ConfigError, match="ended ok: nothing to resume"):
+        runner.run_study("tiny", resume=run_dir.name, root=root)
+    with pytest.raises(ConfigError, match="no unfinished tiny run of profile 'default'"):
+        runner.run_study("tiny", resume="latest", root=root)
+    with pytest.raises(ConfigError, match="recorded parameters; drop -p"):
+        runner.run_study("tiny", None, {"n": 5}, resume="latest", root=root)
+    with pytest.raises(ConfigError, match="no run 'nosuch' to resume"):
+        runner.run_study("tiny", resume="nosuch", root=root)
+    with pytest.raises(Exception, match="failing once"):
+        runner.run_study("tiny", None, {"fail_once": True}, root=root)
+    (failed,) = [d.name for d in (root / "reports" / "tiny").iterdir() if _config(d)["status"] == "failed"]
+    with pytest.raises(ConfigError, match="has profile None, not 'small'"):
+        runner.run_study("tiny", "small", resume=failed, root=root)
+    with pytest.raises(ConfigError, match="no unfinished tiny run of profile 'small'"):
+        runner.run_study("tiny", "small", resume="latest", root=root)

@@ -1,0 +1,41 @@
+"""Units of resumable runs (workbench.resume): computed once, read back after, never half-written."""
+import pytest
+
+from workbench.resume import UnitStore, config_key, no_memo, resumed_units
+
+
+def test_a_unit_is_computed_once_and_read_back_by_a_later_store(tmp_path):
+    calls = []
+    store = UnitStore(tmp_path / "partial" / "k", announce=None)
+    assert store("a", lambda: calls.append(1) or {"rows": [1.5, float("nan")]})["rows"][0] == 1.5
+    said = []
+    again = UnitStore(tmp_path / "partial" / "k", announce=said.append)  # a later attempt of the run
+    assert again("a", lambda: calls.append(2) or {"rows": []})["rows"][0] == 1.5
+    assert calls == [1] and len(said) == 1 and "'a'" in said[0]
+    assert again.resumed() == ["a"] and resumed_units(tmp_path) == ["a"]
+
+
+def test_a_failed_unit_leaves_nothing_and_is_computed_again(tmp_path):
+    store = UnitStore(tmp_path, announce=None)
+
+    def boom():
+        raise RuntimeError("crash inside the unit")
+    with pytest.raises(RuntimeError):
+        store("b", boom)
+    assert list(tmp_path.iterdir()) == []
+    assert store("b", lambda: 7) == 7
+
+
+def test_names_with_odd_characters_get_distinct_files(tmp_path):
+    store = UnitStore(tmp_path, announce=None)
+    names = ["spectra-[('epoch', 0)]-B16", "spectra-[('epoch', 0)]-B16 ", "x/y", "x_y", "a" * 200, "a" * 201]
+    paths = {store.path(n) for n in names}
+    assert len(paths) == len(names) and all(p.parent == tmp_path for p in paths)
+    with pytest.raises(ValueError):
+        store.path("")
+
+
+def test_config_key_follows_every_field_and_no_memo_computes():
+    assert config_key({"a": 1, "b": [1, 2]}) == config_key({"b": [1, 2], "a": 1})
+    assert config_key({"a": 1, "b": [1, 2]}) != config_key({"a": 1, "b": [1, 3]})
+    assert no_memo("anything", lambda: 3) == 3
