@@ -275,3 +275,21 @@ def test_a_refused_page_policy_is_a_status_row(monkeypatch):
     df = pd.DataFrame(gather_sweep(["cpu"], [128], [1 << 16], [8], ["random"], torch.device("cpu"),
                                    repeats=1, warmup=0, progress=False, pages=["huge"]))
     assert df.status.tolist() == ["unavailable: madvise(huge) refused: errno 22"] and df.pages.item() == "huge"
+
+
+def test_end_to_end_reads_finished_units_back_without_loading_graphs(tmp_path, monkeypatch):
+    """A resumed run (workbench.resume) gets each (graph, store) unit back; a graph whose units are all done is
+    not loaded again. Not proven: anything about the timings of a resumed run (they are the first attempt's)."""
+    from workbench.gpu_access import experiments
+    from workbench.resume import UnitStore
+    cfg = from_dict(GPUAccessConfig, {"graphs": ["rmat:0.0001", "cora"], "stores": ["cpu", "gpu"], "epochs": 1,
+                                      "max_train_nodes": 64, "max_eval_nodes": 64, "torch_threads": 0})
+    first = end_to_end(cfg, torch.device("cpu"), progress=False, memo=UnitStore(tmp_path, announce=None))
+
+    def unavailable(*args, **kwargs):
+        raise AssertionError("a graph was loaded although its units were finished")
+    monkeypatch.setattr(experiments, "load_graph", unavailable)
+    again = end_to_end(cfg, torch.device("cpu"), progress=False, memo=UnitStore(tmp_path, announce=None))
+    pd.testing.assert_frame_equal(first[0], again[0])
+    pd.testing.assert_frame_equal(first[1], again[1])
+    assert len(list(tmp_path.glob("*.pt"))) == 4 and set(again[1].status) == {"ran", "needs CUDA"}

@@ -155,3 +155,25 @@ def test_bucket_crowding_counts_labels_beyond_the_cap():
     got = bucket_crowding(types.SimpleNamespace(tables=tables, cap=4))
     assert got["largest_bucket"] == 10
     assert got["over_cap_share"] == pytest.approx((10 / 12 + 0) / 2)
+
+
+def test_race_reads_finished_methods_back(tmp_path, monkeypatch):
+    """A resumed run (workbench.resume) gets each finished method's race and adaptivity rows back untrained."""
+    from workbench.lsh import experiments
+    from workbench.resume import UnitStore
+    cfg = from_dict(LSHStudyConfig, {"dataset": "synthetic", "num_labels": 100, "num_points": 300,
+                                     "num_features": 100, "methods": ["full", "lsh-embedding"],
+                                     "adaptivity_method": "lsh-embedding", "adaptivity_samplers": ["uniform"],
+                                     "max_steps": 4, "eval_every": 4, "eval_points": 50, "batch_size": 32,
+                                     "device": "cpu"})
+    data = experiments.load_data(cfg)
+    race, adapt = experiments.run_race(cfg, data, torch.device("cpu"), UnitStore(tmp_path, announce=None))
+    assert {r["method"] for r in race} == {"full", "lsh-embedding"} and adapt
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again although the method's unit was finished")
+    monkeypatch.setattr(experiments, "train_one", no_training)
+    again = experiments.run_race(cfg, data, torch.device("cpu"), UnitStore(tmp_path, announce=None))
+    assert again[0] == race
+    import pandas as pd  # adaptivity rows hold NaN (no buckets for uniform): compare as frames
+    pd.testing.assert_frame_equal(pd.DataFrame(again[1]), pd.DataFrame(adapt))

@@ -22,3 +22,31 @@ def test_snapshots_equal_one_continuous_run():
     # a fresh optimizer per epoch (momentum reset) or a reseeded batch order would not reproduce this
     assert all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), states[3].values()))
     assert not all(torch.equal(a, b) for a, b in zip(states[2].values(), states[3].values()))
+
+
+def test_read_back_training_leaves_the_model_trained(tmp_path):
+    """With a run's memo (workbench.resume), a second attempt reads the training back instead of training, and
+    the model ends in the same trained state, as the cells after the training expect."""
+    from workbench.resume import UnitStore
+    data = load_images("digits", n_train=128)
+    net = ex.make_model("mlp", data, False, 16, 0, "cpu")
+    states, rows = ex.train_snapshots(net, data, 2, 32, 0.05, [1], seed=7, memo=UnitStore(tmp_path, announce=None))
+    fresh = ex.make_model("mlp", data, False, 16, 0, "cpu")
+    states2, rows2 = ex.train_snapshots(fresh, data, 2, 32, 0.05, [1], seed=7,
+                                        memo=UnitStore(tmp_path, announce=None))
+    assert rows2 == rows and all(torch.equal(a, b) for a, b in zip(states[1].values(), states2[1].values()))
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), fresh.state_dict().values()))
+
+
+def test_a_batch_sizes_spectra_do_not_depend_on_the_sizes_before_it():
+    """Each size draws from its own generator, so a run resumed after some sizes (each a memo unit) gets the
+    same rows as an uninterrupted one."""
+    data = load_images("digits", n_train=128)
+    net = ex.make_model("mlp", data, False, 8, 0, "cpu")
+    kw = dict(curvatures=("hessian",), steps=6, probes=2, batches_per_size=2, full_chunk=64, seed=3,
+              tag={"epoch": 0}, lambda_tol=1e-3)
+    both, ritz_both = ex.spectra(net, data, batch_sizes=[16, 32], **kw)
+    alone, ritz_alone = ex.spectra(net, data, batch_sizes=[32], **kw)
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop([r for r in both if r["batch_size"] != 16]) == drop(alone)
+    assert [r for r in ritz_both if r["batch_size"] != 16] == ritz_alone

@@ -123,3 +123,26 @@ def test_classifier_created_on_the_encoders_device():
     prep = prepare(NegativeMiningConfig(max_length=12), toy_text_dataset(n_train=20, n_test=5, num_labels=10))
     model = XMCModel(tiny_encoder(0).to("meta"), prep.train, prep.labels, heads="de+clf")
     assert model.classifier.device.type == "meta"
+
+
+def test_compare_samplers_reads_finished_samplers_back(tmp_path, monkeypatch):
+    """A resumed run (workbench.resume) gets each sampler's rows, head rows and stages back without training."""
+    from workbench.resume import UnitStore
+    from workbench.xmc_train import compare
+    from workbench.xmc_train.study import prepare
+    from workbench.xmc_train.toy import toy_text_dataset
+    cfg = NegativeMiningConfig(samplers=["in_batch"], epochs=1, batch_size=32, eval_every=4, max_length=12,
+                               bce_stage_after=["in_batch"], bce_stage_epochs=1, device="cpu")
+    prep = prepare(cfg, toy_text_dataset(n_train=64, n_test=16, num_labels=12))
+    first = compare.compare_samplers(cfg, prep, progress=False, memo=UnitStore(tmp_path, announce=None))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again although the sampler's unit was finished")
+    monkeypatch.setattr(compare, "train_sampler", no_training)
+    seen = []
+    again = compare.compare_samplers(cfg, prep, progress=False, memo=UnitStore(tmp_path, announce=None),
+                                     on_rows=seen.append)
+    import pandas as pd  # rows hold NaN (no CUDA memory on a CPU): compare as frames
+    for a, b in ((again.rows, first.rows), (again.heads, first.heads), (again.schedule, first.schedule)):
+        pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
+    assert [r["sampler"] for b in seen for r in b[:1]] == ["in_batch", "in_batch +BCE clf"]

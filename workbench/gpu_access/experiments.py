@@ -1,4 +1,8 @@
-"""The study's steps as functions of its config: device setup, microbenchmark, end-to-end training, summary."""
+"""The study's steps as functions of its config: device setup, microbenchmark, end-to-end training, summary.
+
+A ``memo`` (:data:`workbench.resume.Memo`) makes a run resumable: its units are the microbenchmark and each
+store's training on each graph.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +12,10 @@ import torch
 
 from ..config import ConfigError
 from ..device import resolve_device, usable_cores
+from ..resume import Memo, no_memo
 from .bench import gather_sweep, h2d_bandwidth
 from .catalog import GraphUnavailable, load_graph
+from .graphs import Graph
 from .policy import AutoPolicy
 from .sampling import make_sampler
 from .stores import STORES, make_store, runnable_stores
@@ -51,9 +57,14 @@ def setup_device(cfg: GPUAccessConfig) -> torch.device:
     return device
 
 
-def microbenchmark(cfg: GPUAccessConfig, device: torch.device,
-                   progress: bool = True) -> tuple[dict | None, pd.DataFrame]:
-    """(pinned H2D copy row or None on CPU, gather sweep table with ``fraction_of_h2d`` where measurable)."""
+def microbenchmark(cfg: GPUAccessConfig, device: torch.device, progress: bool = True,
+                   memo: Memo = no_memo) -> tuple[dict | None, pd.DataFrame]:
+    """(pinned H2D copy row or None on CPU, gather sweep table with ``fraction_of_h2d`` where measurable); one
+    ``memo`` unit (the ceiling and the sweep are compared with each other, so they are measured together)."""
+    return memo("microbenchmark", lambda: _microbenchmark(cfg, device, progress))
+
+
+def _microbenchmark(cfg: GPUAccessConfig, device: torch.device, progress: bool) -> tuple[dict | None, pd.DataFrame]:
     h2d = h2d_bandwidth(cfg.h2d_mib << 20, device, repeats=max(cfg.bench_repeats, 5), warmup=cfg.bench_warmup + 1)
     options = dataclasses.replace(cfg.store_options(), cpu_threads=thread_budget(cfg)["gather_threads"])
     rows = gather_sweep(cfg.bench_stores, cfg.bench_row_bytes, [m << 20 for m in cfg.bench_table_mib],
@@ -76,65 +87,74 @@ def _sampler_name(cfg: GPUAccessConfig, device: torch.device) -> str:
 
 
 def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | None = None,
-               progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+               progress: bool = True, memo: Memo = no_memo) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train GraphSAGE on every graph with every store. Returns (per-epoch rows, per-(graph, store) status
     rows: ran / needs CUDA / does not fit in GPU memory (the features) / graph structure does not fit / out of
     GPU memory while training / unavailable, with the graph's statistics). ``cpu_threads`` of 0 becomes the
-    thread budget's gather threads (:func:`thread_budget`)."""
+    thread budget's gather threads (:func:`thread_budget`). ``memo`` units: one store on one graph (a graph is
+    loaded only when one of its units is to run)."""
     epochs, status = [], []
     sampler_name = _sampler_name(cfg, device)
-    budget = thread_budget(cfg)
+    gather_threads = thread_budget(cfg)["gather_threads"]
     for spec in cfg.graphs:
+        loaded: list[Graph] = []
+
+        def graph(spec=spec, loaded=loaded) -> Graph:
+            if not loaded:
+                loaded.append(load_graph(spec, cfg.data_root, cfg.rmat_num_features, cfg.rmat_edge_factor, cfg.seed))
+            return loaded[0]
         try:
-            graph = load_graph(spec, cfg.data_root, cfg.rmat_num_features, cfg.rmat_edge_factor, cfg.seed)
+            for name in cfg.stores:
+                rows, row = memo(f"epochs-{spec}-{name}", lambda name=name, graph=graph: _train_store(
+                    cfg, device, spec, graph(), name, sampler_name, gather_threads, policy, progress))
+                epochs += rows
+                status.append(row)
         except GraphUnavailable as exc:
             status.append({"graph": spec, "status": f"unavailable: {exc}"})
-            continue
-        stats = graph.stats()
-        for name in cfg.stores:
-            base = {**stats, "store": name, "sampler": sampler_name}
-            if STORES.get(name).needs_cuda and device.type != "cuda":
-                status.append({**base, "status": "needs CUDA"})
-                continue
-            options = dataclasses.replace(cfg.store_options(policy), cpu_threads=budget["gather_threads"])
-            try:
-                store = make_store(name, graph.features, device, options)
-            except torch.OutOfMemoryError:
-                torch.cuda.empty_cache()
-                status.append({**base, "status": "does not fit in GPU memory"})
-                continue
-            chosen = getattr(store, "chosen", name)
-            sampler = None
-            try:
-                sampler = make_sampler(sampler_name, graph.indptr, graph.indices, list(cfg.fanouts), device,
-                                       cfg.seed, cfg.csr)
-            except torch.OutOfMemoryError:  # the CSR beside this store's table; csr="unified" keeps it on the host
-                pass
-            finally:
-                if sampler is None:  # out of memory, or any other failure: the store's memory goes now
-                    store.close()
-            if sampler is None:
-                torch.cuda.empty_cache()
-                status.append({**base, "chosen": chosen, "status": "graph structure does not fit in GPU memory"})
-                continue
-            try:
-                rows = train_graphsage(graph, sampler, store, cfg.train_settings(), device, progress)
-            except torch.OutOfMemoryError:  # the batches (not the table) outgrew the GPU: say so, go on
-                rows = None
-            finally:
-                chosen = getattr(store, "chosen", name)  # auto: the stores its calls went to ("cpu+zero_copy")
-                try:
-                    store.close()
-                finally:
-                    sampler.close()
-            if rows is None:
-                torch.cuda.empty_cache()
-                status.append({**base, "chosen": chosen, "status": "out of GPU memory while training"})
-                continue
-            epochs += [{"graph": spec, "store": name, "chosen": chosen, "sampler": sampler_name, **r} for r in rows]
-            status.append({**base, "chosen": chosen, "status": "ran"})
-        del graph
+        loaded.clear()  # the graph's features go before the next graph is loaded
     return pd.DataFrame(epochs), pd.DataFrame(status)
+
+
+def _train_store(cfg: GPUAccessConfig, device: torch.device, spec: str, graph: Graph, name: str, sampler_name: str,
+                 gather_threads: int, policy: AutoPolicy | None, progress: bool) -> tuple[list[dict], dict]:
+    """One store's epoch rows on one graph and its status row (see :func:`end_to_end`)."""
+    base = {**graph.stats(), "store": name, "sampler": sampler_name}
+    if STORES.get(name).needs_cuda and device.type != "cuda":
+        return [], {**base, "status": "needs CUDA"}
+    options = dataclasses.replace(cfg.store_options(policy), cpu_threads=gather_threads)
+    try:
+        store = make_store(name, graph.features, device, options)
+    except torch.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return [], {**base, "status": "does not fit in GPU memory"}
+    chosen = getattr(store, "chosen", name)
+    sampler = None
+    try:
+        sampler = make_sampler(sampler_name, graph.indptr, graph.indices, list(cfg.fanouts), device,
+                               cfg.seed, cfg.csr)
+    except torch.OutOfMemoryError:  # the CSR beside this store's table; csr="unified" keeps it on the host
+        pass
+    finally:
+        if sampler is None:  # out of memory, or any other failure: the store's memory goes now
+            store.close()
+    if sampler is None:
+        torch.cuda.empty_cache()
+        return [], {**base, "chosen": chosen, "status": "graph structure does not fit in GPU memory"}
+    try:
+        rows = train_graphsage(graph, sampler, store, cfg.train_settings(), device, progress)
+    except torch.OutOfMemoryError:  # the batches (not the table) outgrew the GPU: say so, go on
+        rows = None
+    finally:
+        chosen = getattr(store, "chosen", name)  # auto: the stores its calls went to ("cpu+zero_copy")
+        try:
+            store.close()
+        finally:
+            sampler.close()
+    if rows is None:
+        torch.cuda.empty_cache()
+        return [], {**base, "chosen": chosen, "status": "out of GPU memory while training"}
+    return ([{"graph": spec, "store": name, "chosen": chosen, "sampler": sampler_name, **r} for r in rows],
+            {**base, "chosen": chosen, "status": "ran"})
 
 
 def summarize(epochs: pd.DataFrame) -> pd.DataFrame:

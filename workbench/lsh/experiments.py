@@ -1,6 +1,7 @@
 """The study's three experiments as functions of its config: constant-time bench, race, adaptivity probes.
 
-Each returns tidy rows; the notebook appends them to the run's tables and draws them.
+Each returns tidy rows; the notebook appends them to the run's tables and draws them. A ``memo``
+(:data:`workbench.resume.Memo`) makes a run resumable: units are a device's bench and a method's race.
 """
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 
 from ..device import cpu_threads, resolve_device
+from ..resume import Memo, no_memo
 
 from .adaptivity import adaptivity_rows
 from .bench import bench_sizes
@@ -18,13 +20,13 @@ from .race import train_one
 from .study import LSHStudyConfig
 
 
-def run_bench(cfg: LSHStudyConfig) -> list[dict]:
+def run_bench(cfg: LSHStudyConfig, memo: Memo = no_memo) -> list[dict]:
     """Constant-time rows on every device of ``cfg.bench_devices`` (see :func:`workbench.lsh.bench.bench_sizes`)."""
     rows = []
     for spec in cfg.bench_devices:
-        rows += bench_sizes(cfg.bench_sizes, cfg.lsh(bench=True), cfg.bench_dim, cfg.bench_batch, cfg.budget,
-                            cfg.bench_repeats, 1, resolve_device(spec), cfg.bench_labels, cfg.seed,
-                            threads=cfg.cpu_threads)
+        rows += memo(f"bench-{spec}", lambda spec=spec: bench_sizes(
+            cfg.bench_sizes, cfg.lsh(bench=True), cfg.bench_dim, cfg.bench_batch, cfg.budget, cfg.bench_repeats, 1,
+            resolve_device(spec), cfg.bench_labels, cfg.seed, threads=cfg.cpu_threads))
     return rows
 
 
@@ -66,20 +68,26 @@ def bucket_crowding(index) -> dict:
     return {"largest_bucket": int(full.max()), "over_cap_share": float(over.mean())}
 
 
-def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device) -> tuple[list[dict], list[dict]]:
+def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device,
+             memo: Memo = no_memo) -> tuple[list[dict], list[dict]]:
     """Race rows (one per evaluation per method) and adaptivity rows (probes of ``adaptivity_method``), with
     ``cfg.cpu_threads`` torch threads on CPU (restored after)."""
-    with cpu_threads(cfg.cpu_threads):
-        return _race(cfg, data, device)
-
-
-def _race(cfg: LSHStudyConfig, data: BowData, device: torch.device) -> tuple[list[dict], list[dict]]:
     race, adapt = [], []
-    for method in cfg.methods:
-        probe = _probe(cfg, data, device, adapt) if method == cfg.adaptivity_method else None
-        rows = train_one(data, method, params=cfg.lsh(), budget=cfg.budget, batch_size=cfg.batch_size, lr=cfg.lr,
-                         hidden=cfg.hidden, time_budget_s=cfg.time_budget_s, max_steps=cfg.max_steps,
-                         eval_every=cfg.eval_every, eval_points=cfg.eval_points, device=device, seed=cfg.seed,
-                         on_eval=probe, eval_every_s=cfg.eval_every_s)
-        race += [{"dataset": data.name, "num_labels": data.num_labels, "device": device.type, **r} for r in rows]
+    with cpu_threads(cfg.cpu_threads):
+        for method in cfg.methods:
+            rows, probes = memo(f"race-{data.name}-{method}",
+                                lambda method=method: _race_one(cfg, data, device, method))
+            race += rows
+            adapt += probes
     return race, adapt
+
+
+def _race_one(cfg: LSHStudyConfig, data: BowData, device: torch.device, method: str) -> tuple[list[dict], list[dict]]:
+    """One method's race rows, and its adaptivity rows when it is ``adaptivity_method``."""
+    adapt: list[dict] = []
+    probe = _probe(cfg, data, device, adapt) if method == cfg.adaptivity_method else None
+    rows = train_one(data, method, params=cfg.lsh(), budget=cfg.budget, batch_size=cfg.batch_size, lr=cfg.lr,
+                     hidden=cfg.hidden, time_budget_s=cfg.time_budget_s, max_steps=cfg.max_steps,
+                     eval_every=cfg.eval_every, eval_points=cfg.eval_points, device=device, seed=cfg.seed,
+                     on_eval=probe, eval_every_s=cfg.eval_every_s)
+    return [{"dataset": data.name, "num_labels": data.num_labels, "device": device.type, **r} for r in rows], adapt

@@ -1,4 +1,8 @@
-"""The studies' loops: each returns tidy rows (dicts) that the notebooks append to their run tables."""
+"""The studies' loops: each returns tidy rows (dicts) that the notebooks append to their run tables.
+
+A ``memo`` (:data:`workbench.resume.Memo`) makes a run resumable; its units are a training run, one batch size's
+spectra, one (optimizer, batch size, seed) bisection, one schedule's training.
+"""
 from __future__ import annotations
 
 import copy
@@ -9,6 +13,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..device import resolve_device
+from ..resume import Memo, no_memo
 from .data import Images, load_images
 from .density import outlier_mass
 from .hvp import chunked, curvature_operator, refresh_bn_stats
@@ -45,22 +50,29 @@ def make_model(name: str, data: Images, bn: bool, width: int, seed: int, device)
     return build_model(name, data.in_shape, data.classes, bn=bn, **kw).to(device)
 
 
-def train_snapshots(model, data: Images, epochs: int, batch_size: int, lr: float, snapshots, seed: int):
+def train_snapshots(model, data: Images, epochs: int, batch_size: int, lr: float, snapshots, seed: int,
+                    memo: Memo = no_memo, unit: str = "training"):
     """Train with SGD(0.9) (one optimizer, momentum carried across epochs); return ``({epoch: state_dict},
-    rows)`` with snapshots at the requested epochs."""
-    states = {0: copy.deepcopy(model.state_dict())} if 0 in snapshots else {}
+    rows)`` with snapshots at the requested epochs. ``model`` ends in its trained state, also when ``memo``
+    reads the run back (as ``unit``)."""
+    def train():
+        states = {0: copy.deepcopy(model.state_dict())} if 0 in snapshots else {}
 
-    def snapshot(epoch: int, m) -> None:
-        if epoch in snapshots:
-            states[epoch] = copy.deepcopy(m.state_dict())
-    rows = train_epochs(model, data.x_train, data.y_train, data.x_test, data.y_test, epochs=epochs,
-                        batch_size=batch_size, lr=lr, seed=seed, on_epoch=snapshot) if epochs > 0 else []
+        def snapshot(epoch: int, m) -> None:
+            if epoch in snapshots:
+                states[epoch] = copy.deepcopy(m.state_dict())
+        rows = train_epochs(model, data.x_train, data.y_train, data.x_test, data.y_test, epochs=epochs,
+                            batch_size=batch_size, lr=lr, seed=seed, on_epoch=snapshot) if epochs > 0 else []
+        return states, rows, copy.deepcopy(model.state_dict())
+    states, rows, final = memo(unit, train)
+    model.load_state_dict(final)
     return states, rows
 
 
 def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), bn: str = "eval", steps: int,
             probes: int, batches_per_size: int, full_chunk: int, seed: int, tag: dict,
-            lambda_tol: float = 0.0, methods: dict[str, str] | None = None) -> tuple[list, list]:
+            lambda_tol: float = 0.0, methods: dict[str, str] | None = None,
+            memo: Memo = no_memo) -> tuple[list, list]:
     """Lambda_max rows and Ritz rows for batch operators of each size B and the full operator.
 
     The first batch of each size (and the full operator) gets ``probes`` Lanczos runs of ``steps`` steps; its
@@ -69,74 +81,102 @@ def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), 
     adaptive run (stops once the top Ritz value's estimated relative error is below ``lambda_tol``, at most
     ``steps``): many batches per B for the cost of a few. Every row records its matvecs and error estimate.
     ``methods`` maps a curvature to its matvec method (:data:`hvp.METHODS`; default double backward), recorded
-    in the rows as ``hvp_method``.
+    in the rows as ``hvp_method``. Each size draws from its own generator (seeded by ``seed`` and B), so a size's
+    rows do not depend on the sizes before it; ``memo`` units are the sizes (named by ``tag``, ``bn`` and B).
     """
-    g = torch.Generator().manual_seed(seed)
     if any(m.__class__.__name__.startswith("BatchNorm") for m in model.modules()):
         refresh_bn_stats(model, chunked(data.x_train, data.y_train, full_chunk))
     n = len(data.x_train)
     sizes = [(b, "batch") for b in batch_sizes if b < n] + [(n, "full")]
+    name = (f"spectra-{sorted(tag.items())}-{bn}-{list(curvatures)}-{sorted((methods or {}).items())}-k{steps}"
+            f"-p{probes}-n{batches_per_size}-tol{lambda_tol}")
     lam_rows, ritz_rows = [], []
     for b, scope in tqdm(sizes, desc="spectra", leave=False):
-        for i in range(1 if scope == "full" else batches_per_size):
-            chunks = (chunked(data.x_train, data.y_train, full_chunk) if scope == "full"
-                      else [sample_batch(data.x_train, data.y_train, b, g)])
-            for curv in curvatures:
-                t0 = time.perf_counter()
-                op = curvature_operator(model, F.cross_entropy, chunks, curvature=curv, bn=bn,
-                                        method=(methods or {}).get(curv, "double_backward"))
-                k, dev = min(steps, op.dim), data.x_train.device
-                runs = (slq(op, op.dim, k, probes, generator=g, device=dev) if i == 0 or not lambda_tol
-                        else [lanczos(op, op.dim, k, generator=g, device=dev, tol=lambda_tol)])
-                top = max(runs, key=lambda r: r.ritz[-1])
-                base = {**tag, **op.info(), "batch_size": b, "scope": scope, "batch_index": i}
-                lam_rows.append({**base, "lambda_max": float(top.ritz[-1]), "seconds": time.perf_counter() - t0,
-                                 "matvecs": sum(r.steps for r in runs), "error_estimate": top.error_estimate,
-                                 "orthogonality_loss": max(r.orthogonality_loss for r in runs)})
-                if i == 0:
-                    ritz_rows += [{**base, "probe": p, "ritz": float(v), "weight": float(w)}
-                                  for p, r in enumerate(runs) for v, w in zip(r.ritz, r.weights)]
-                del op  # its kept graph (tens of GB at B=4096 on a GPU) must go before the next one is built
+        lr_, rr_ = memo(f"{name}-B{b}", lambda b=b, scope=scope: _spectra_one(
+            model, data, b, scope, curvatures, bn, steps, probes, batches_per_size, full_chunk, seed, tag,
+            lambda_tol, methods))
+        lam_rows += lr_
+        ritz_rows += rr_
     return lam_rows, ritz_rows
 
 
-def lr_vs_batch(cfg, data: Images, device) -> list[dict]:
+def _spectra_one(model, data: Images, b: int, scope: str, curvatures, bn: str, steps: int, probes: int,
+                 batches_per_size: int, full_chunk: int, seed: int, tag: dict, lambda_tol: float,
+                 methods: dict[str, str] | None) -> tuple[list, list]:
+    """The lambda_max and Ritz rows of one batch size (see :func:`spectra`)."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + b)
+    lam_rows, ritz_rows = [], []
+    for i in range(1 if scope == "full" else batches_per_size):
+        chunks = (chunked(data.x_train, data.y_train, full_chunk) if scope == "full"
+                  else [sample_batch(data.x_train, data.y_train, b, g)])
+        for curv in curvatures:
+            t0 = time.perf_counter()
+            op = curvature_operator(model, F.cross_entropy, chunks, curvature=curv, bn=bn,
+                                    method=(methods or {}).get(curv, "double_backward"))
+            k, dev = min(steps, op.dim), data.x_train.device
+            runs = (slq(op, op.dim, k, probes, generator=g, device=dev) if i == 0 or not lambda_tol
+                    else [lanczos(op, op.dim, k, generator=g, device=dev, tol=lambda_tol)])
+            top = max(runs, key=lambda r: r.ritz[-1])
+            base = {**tag, **op.info(), "batch_size": b, "scope": scope, "batch_index": i}
+            lam_rows.append({**base, "lambda_max": float(top.ritz[-1]), "seconds": time.perf_counter() - t0,
+                             "matvecs": sum(r.steps for r in runs), "error_estimate": top.error_estimate,
+                             "orthogonality_loss": max(r.orthogonality_loss for r in runs)})
+            if i == 0:
+                ritz_rows += [{**base, "probe": p, "ritz": float(v), "weight": float(w)}
+                              for p, r in enumerate(runs) for v, w in zip(r.ritz, r.weights)]
+            del op  # its kept graph (tens of GB at B=4096 on a GPU) must go before the next one is built
+    return lam_rows, ritz_rows
+
+
+def lr_vs_batch(cfg, data: Images, device, memo: Memo = no_memo) -> list[dict]:
     """Bisected max stable lr for every (optimizer, B, seed) under :func:`lr_search.is_stable`."""
     rows = []
     combos = [(o, b, s) for o in cfg.optimizers for b in cfg.batch_sizes for s in cfg.seeds]
     for opt, b, seed in tqdm(combos, desc="lr bisection", leave=False):
-        init = make_model(cfg.model, data, False, cfg.width, seed, device)
-
-        def stable(lr, opt=opt, b=b, seed=seed, init=init):
-            return is_stable(copy.deepcopy(init), data.x_train, data.y_train, optimizer=opt, lr=lr, batch_size=b,
-                             steps=cfg.steps, seed=seed, momentum=cfg.momentum)
-        t0 = time.perf_counter()
-        res = bisect_max_lr(stable, cfg.lr_lo, cfg.lr_hi, cfg.bisection_iters)
-        rows.append({"optimizer": opt, "batch_size": b, "seed": seed, **res, "seconds": time.perf_counter() - t0})
+        rows.append(memo(f"lr-{opt}-B{b}-seed{seed}", lambda opt=opt, b=b, seed=seed: _bisect(cfg, data, device,
+                                                                                               opt, b, seed)))
     return rows
 
 
-def learner_vs_schedules(cfg, data: Images, device) -> tuple[list[dict], list[dict]]:
+def _bisect(cfg, data: Images, device, opt: str, b: int, seed: int) -> dict:
+    init = make_model(cfg.model, data, False, cfg.width, seed, device)
+
+    def stable(lr):
+        return is_stable(copy.deepcopy(init), data.x_train, data.y_train, optimizer=opt, lr=lr, batch_size=b,
+                         steps=cfg.steps, seed=seed, momentum=cfg.momentum)
+    t0 = time.perf_counter()
+    res = bisect_max_lr(stable, cfg.lr_lo, cfg.lr_hi, cfg.bisection_iters)
+    return {"optimizer": opt, "batch_size": b, "seed": seed, **res, "seconds": time.perf_counter() - t0}
+
+
+def learner_vs_schedules(cfg, data: Images, device, memo: Memo = no_memo) -> tuple[list[dict], list[dict]]:
     """Tune constant and cosine SGD(momentum) on a validation split, then train SLQ learner and the tuned
-    schedules from the same init; rows per epoch with test accuracy, plus the learner's estimate history."""
+    schedules from the same init; rows per epoch with test accuracy, plus the learner's estimate history.
+    ``memo`` units: each schedule (its tuning included) and the learner."""
     n_val = len(data.x_train) // 5
     xt, yt, xv, yv = data.x_train[n_val:], data.y_train[n_val:], data.x_train[:n_val], data.y_train[:n_val]
     init = make_model(cfg.model, data, False, cfg.width, cfg.seed, device)
     common = dict(epochs=cfg.learner_epochs, batch_size=cfg.learner_batch_size, momentum=cfg.momentum, seed=cfg.seed)
-    rows, best = [], {}
-    for sched in ("constant", "cosine"):
+
+    def tuned(sched: str) -> list[dict]:
         scores = {lr: train_epochs(copy.deepcopy(init), xt, yt, xv, yv, lr=lr, schedule=sched, **common)[-1]["eval_acc"]
                   for lr in cfg.tune_lrs}
-        best[sched] = max(scores, key=scores.get)
-        rows += [dict(r, method=f"{sched} (tuned lr {best[sched]:g})", eval_set="test")
-                 for r in train_epochs(copy.deepcopy(init), xt, yt, data.x_test, data.y_test, lr=best[sched],
-                                       schedule=sched, **common)]
-    learner = SLQLearner(period=cfg.learner_period, lanczos_steps=cfg.lanczos_steps,
-                         kappa_max=cfg.learner_kappa_max, scale=cfg.learner_scale, seed=cfg.seed)
-    rows += [dict(r, method="SLQ learner", eval_set="test")
-             for r in train_epochs(copy.deepcopy(init), xt, yt, data.x_test, data.y_test, lr=cfg.tune_lrs[0],
-                                   on_step=learner, **common)]
-    return rows, learner.history
+        best = max(scores, key=scores.get)
+        return [dict(r, method=f"{sched} (tuned lr {best:g})", eval_set="test")
+                for r in train_epochs(copy.deepcopy(init), xt, yt, data.x_test, data.y_test, lr=best, schedule=sched,
+                                      **common)]
+
+    def slq_learner() -> tuple[list[dict], list[dict]]:
+        learner = SLQLearner(period=cfg.learner_period, lanczos_steps=cfg.lanczos_steps,
+                             kappa_max=cfg.learner_kappa_max, scale=cfg.learner_scale, seed=cfg.seed)
+        rows = [dict(r, method="SLQ learner", eval_set="test")
+                for r in train_epochs(copy.deepcopy(init), xt, yt, data.x_test, data.y_test, lr=cfg.tune_lrs[0],
+                                      on_step=learner, **common)]
+        return rows, learner.history
+
+    rows = [r for sched in ("constant", "cosine") for r in memo(f"schedule-{sched}", lambda s=sched: tuned(s))]
+    learner_rows, history = memo("slq-learner", slq_learner)
+    return rows + learner_rows, history
 
 
 def outlier_table(ritz, frac: float = 0.1):

@@ -3,13 +3,12 @@ memory-capped largest-batch comparison of ANCE-style explicit negatives against 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from ..resume import Memo, config_key, no_memo
 from .study import (NegativeMiningConfig, Prepared, epochs_trained, full_bce_stage, head_rows, ngame_classifier_stage,
                     schedule_rows, train_sampler)
 
@@ -22,40 +21,27 @@ class Comparison:
     schedule: list[dict]
 
 
-def config_key(cfg) -> str:
-    """A short hash of the whole config: checkpoints of another configuration are never resumed."""
-    return hashlib.sha1(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
-
-
 def compare_samplers(cfg: NegativeMiningConfig, prep: Prepared, on_rows: Callable[[list[dict]], object] | None = None,
-                     progress: bool = True, checkpoint_dir: str | Path | None = None) -> Comparison:
+                     progress: bool = True, checkpoint_dir: str | Path | None = None,
+                     memo: Memo = no_memo) -> Comparison:
     """Train each of ``cfg.samplers`` from the same start; ``on_rows`` gets each run's rows as it finishes.
     After ``ngame`` (M1), its M-IV classifier stage runs when ``ngame_m4_epochs`` > 0; after each sampler in
     ``bce_stage_after``, a full-BCE classifier stage on its frozen encoder.
 
-    With ``checkpoint_dir`` every sampler's run checkpoints there (every ``checkpoint_minutes``) under a name
-    keyed by sampler and config, so re-running after a crash resumes each run where it stopped, finished runs
-    included (they return their rows at once); the checkpoints are deleted when the whole comparison is done.
+    Two levels of resuming. ``memo`` units are a sampler with its stages (rows, head rows, schedule). With
+    ``checkpoint_dir`` every sampler's training also checkpoints there (every ``checkpoint_minutes``) under a
+    name keyed by sampler and config, so a re-run after a crash resumes an unfinished training where it stopped
+    (a finished one returns its rows at once); the checkpoints are deleted when the whole comparison is done.
     """
     out = Comparison([], [], [])
     ckpts = []
     for name in cfg.samplers:
         ckpt = Path(checkpoint_dir) / f"{name}-{config_key(cfg)}.pt" if checkpoint_dir else None
         ckpts += [ckpt] if ckpt else []
-        rows, model, sampler = train_sampler(cfg, prep, name, progress=progress, checkpoint=ckpt)
-        batches = [rows]
-        out.heads += head_rows(cfg, prep, model, name)
-        if name == "ngame":
-            out.schedule = schedule_rows(sampler, epochs_trained(rows, len(prep.train), cfg.batch_size))
-            if cfg.ngame_m4_epochs > 0:
-                m4_rows, m4 = ngame_classifier_stage(cfg, prep, model, wall_offset=rows[-1]["wall_s"],
-                                                     progress=progress)
-                batches.append(m4_rows)
-                out.heads += head_rows(cfg, prep, m4, "ngame M-IV")
-        if name in cfg.bce_stage_after:
-            bce_rows, bce = full_bce_stage(cfg, prep, model, name, wall_offset=rows[-1]["wall_s"], progress=progress)
-            batches.append(bce_rows)
-            out.heads += head_rows(cfg, prep, bce, f"{name} +BCE clf")
+        batches, heads, schedule = memo(f"sampler-{name}", lambda name=name, ckpt=ckpt: _one_sampler(
+            cfg, prep, name, ckpt, progress))
+        out.heads += heads
+        out.schedule = schedule or out.schedule
         for b in batches:
             out.rows += b
             if on_rows:
@@ -65,6 +51,24 @@ def compare_samplers(cfg: NegativeMiningConfig, prep: Prepared, on_rows: Callabl
     if checkpoint_dir and Path(checkpoint_dir).is_dir() and not any(Path(checkpoint_dir).iterdir()):
         Path(checkpoint_dir).rmdir()
     return out
+
+
+def _one_sampler(cfg: NegativeMiningConfig, prep: Prepared, name: str, ckpt: Path | None,
+                 progress: bool) -> tuple[list[list[dict]], list[dict], list[dict]]:
+    """One sampler's training and stages: (row batches, head rows, NGAME's schedule rows or [])."""
+    rows, model, sampler = train_sampler(cfg, prep, name, progress=progress, checkpoint=ckpt)
+    batches, heads, schedule = [rows], head_rows(cfg, prep, model, name), []
+    if name == "ngame":
+        schedule = schedule_rows(sampler, epochs_trained(rows, len(prep.train), cfg.batch_size))
+        if cfg.ngame_m4_epochs > 0:
+            m4_rows, m4 = ngame_classifier_stage(cfg, prep, model, wall_offset=rows[-1]["wall_s"], progress=progress)
+            batches.append(m4_rows)
+            heads += head_rows(cfg, prep, m4, "ngame M-IV")
+    if name in cfg.bce_stage_after:
+        bce_rows, bce = full_bce_stage(cfg, prep, model, name, wall_offset=rows[-1]["wall_s"], progress=progress)
+        batches.append(bce_rows)
+        heads += head_rows(cfg, prep, bce, f"{name} +BCE clf")
+    return batches, heads, schedule
 
 
 def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple[str, ...] = ("ance", "ngame"),
