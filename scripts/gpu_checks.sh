@@ -10,7 +10,10 @@ set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 STUDY_TIMEOUT=${STUDY_TIMEOUT:-520}  # one study per 600 s call, after the wheel install
 TESTS_TIMEOUT=${TESTS_TIMEOUT:-300}  # the CUDA tests, all together; one test at most 120 s
-# STUDY_ARGS (e.g. "-p cpu_threads=1") is added to every study's command line
+# STUDY_ARGS (e.g. "-p cpu_threads=1") is added to every study's command line.
+# RESUME=1: continue each study's newest unfinished run of its profile under reports/ (`--resume`: recorded
+# parameters, finished units read back) instead of starting one. Bring a cut run back from an earlier call's $OUT
+# with  mkdir -p reports/S/RUN_ID && tar xzf S-PROFILE.tgz -C reports/S/RUN_ID  and carry reports/S.
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WORKBENCH_BATCH=1 MPLBACKEND=Agg
 [ -f .gpu/model/config.json ] && export WORKBENCH_MINILM_DIR=$PWD/.gpu/model
 if ! git rev-parse HEAD >/dev/null 2>&1 && [ -z "${WORKBENCH_GIT_COMMIT:-}" ]; then
@@ -50,9 +53,12 @@ for s in $steps; do
     echo "== $s ($profile profile $args, at most ${STUDY_TIMEOUT}s)"
     # shellcheck disable=SC2086
     # SIGTERM at the time box: the runner marks the run failed and still writes the partial report
+    [ -n "${RESUME:-}" ] && args="--resume"
     timeout -k 30 "$STUDY_TIMEOUT" python3 -m workbench run "$s" --profile "$profile" $args 2>&1 | tail -5
     d=$(ls -td reports/"$s"/*/ 2>/dev/null | head -1)
-    [ -n "$d" ] && tar czf "$OUT/$s-$profile.tgz" -C "$d" . && echo "report: $OUT/$s-$profile.tgz"
+    # checkpoints (model and optimizer states, hundreds of MB) stay behind; finished units (partial/) travel
+    [ -n "$d" ] && tar czf "$OUT/$s-$profile.tgz" --exclude ./checkpoints -C "$d" . \
+      && echo "report: $OUT/$s-$profile.tgz (run $(basename "$d"))"
   fi
   echo "   $s took $(( $(date +%s) - start )) s" | tee -a "$OUT/steps.txt"
 done
