@@ -92,6 +92,12 @@ def from_dict(cls: type, values: Mapping[str, Any], *, where: str = "config") ->
     if unknown:
         raise ConfigError(f"unknown parameter(s) {unknown} in {where}; valid names: {sorted(types_)}")
     checked = {k: check_value(k, v, types_[k]) for k, v in values.items()}
+    if isinstance(checked.get("device"), str):  # every study's device parameter: "auto", "cpu", "cuda:N"
+        from .device import check_device_spec
+        try:
+            check_device_spec(checked["device"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     try:
         cfg = cls(**checked)
     except TypeError as exc:

@@ -7,13 +7,24 @@ import os
 import torch
 
 
+def check_device_spec(spec: str, name: str = "device") -> str:
+    """``spec`` if it names a device ("auto", "cpu", "cuda", "cuda:N", ...), else a ValueError naming parameter
+    ``name``. Availability is not checked here (a config may be written on a CPU for a GPU run)."""
+    if spec != "auto":
+        try:
+            torch.device(spec)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"{name} must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {spec!r}") from exc
+    return spec
+
+
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> ``cuda:0`` if available else ``cpu``; an explicit CUDA device without CUDA raises."""
     if isinstance(spec, torch.device):
         spec = str(spec)
     if spec == "auto":
         return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(spec)
+    dev = torch.device(check_device_spec(spec))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {spec!r} was asked for, but this machine has no CUDA GPU; use device='auto' or 'cpu'")
     return dev

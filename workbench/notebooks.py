@@ -3,13 +3,25 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .config import ConfigError, check_value
+from .config import ConfigError, check_value, from_dict
 from .report import repo_root
+
+
+# The config class each study notebook builds from its parameters (`build_config(<class>, globals())`, checked by a
+# test): the runner builds it as well, before any work, so that a bad value fails without leaving a failed run.
+STUDY_CONFIGS = {
+    "batch_size_spectra": "workbench.spectra.study:BatchSizeSpectraConfig",
+    "gpu_data_access": "workbench.gpu_access.study:GPUAccessConfig",
+    "lr_scaling": "workbench.spectra.study:LrScalingConfig",
+    "lsh_sampling": "workbench.lsh.study:LSHStudyConfig",
+    "negative_mining": "workbench.xmc_train.study:NegativeMiningConfig",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,3 +102,19 @@ def effective_parameters(spec: dict[str, Param], overrides: dict[str, Any], wher
     for name, value in overrides.items():
         values[name] = check_value(name, value, spec[name].type)
     return values
+
+
+def check_config(study: str, values: dict[str, Any], where: str) -> Any:
+    """The study's config built from ``values`` (its ``validate`` run), or None for a study without a registered
+    config; any bad value raises :class:`ConfigError`."""
+    target = STUDY_CONFIGS.get(study)
+    if target is None:
+        return None
+    module, name = target.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    try:
+        return from_dict(cls, values, where=where)
+    except ConfigError:
+        raise
+    except ValueError as exc:  # the configs' own validate() raise ValueError
+        raise ConfigError(f"{where}: {exc}") from exc

@@ -18,7 +18,7 @@ from typing import Any
 
 from .config import ConfigError
 from .io import read_json, write_json, write_text
-from .notebooks import effective_parameters, load_profile, notebook_path, parameters
+from .notebooks import check_config, effective_parameters, load_profile, notebook_path, parameters
 from .provenance import environment, now
 from .report import BATCH_ENV, PARTIAL_DIR, RUN_DIR_ENV, repo_root
 from .resume import resumed_units
@@ -84,8 +84,9 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
               resume: str | None = None) -> Path:
     """Validate parameters, execute the notebook, export the report, update the index. Returns the run dir.
 
-    Raises :class:`ConfigError` before any work on bad parameters, and re-raises a failed execution after
-    marking the run failed. ``resume`` (a run id of ``study``, or ``"latest"``: its newest unfinished run of
+    Raises :class:`ConfigError` before any work on bad parameters (names, types, and the values the study's
+    config class rejects: :data:`notebooks.STUDY_CONFIGS`), and re-raises a failed execution after marking the
+    run failed. ``resume`` (a run id of ``study``, or ``"latest"``: its newest unfinished run of
     ``profile``) executes that failed run again in its directory, with its recorded parameters.
     """
     root = root or repo_root()
@@ -95,6 +96,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     if resume:
         run_dir, record = _resumable(reports / study, resume, profile, overrides)
         values = effective_parameters(spec, record["parameters"], where=f"{study} run {run_dir.name} (recorded)")
+        check_config(study, values, where=f"{study} run {run_dir.name} (recorded)")
         _clear_outputs(run_dir)
         earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit")}
         record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
@@ -104,6 +106,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     else:
         merged = {**load_profile(study, profile, root), **(overrides or {})}
         values = effective_parameters(spec, merged, where=f"{study} (profile {profile!r} and -p)")
+        check_config(study, values, where=f"{study} (profile {profile!r} and -p)")
         run_dir = reports / study / new_run_id(reports / study, profile)
         run_dir.mkdir(parents=True)
         record = {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from workbench.config import field_types
-from workbench.notebooks import effective_parameters, load_profile, parameters
+from workbench.notebooks import STUDY_CONFIGS, check_config, effective_parameters, load_profile, parameters
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb")) + [REPO / "tests" / "notebooks" / "tiny.ipynb"]
@@ -62,4 +62,27 @@ def test_parameters_are_typed_documented_and_match_config(path):
 def test_profiles_are_valid(profile):
     study = profile.parent.name
     spec = parameters(REPO / "notebooks" / f"{study}.ipynb")
-    effective_parameters(spec, load_profile(study, profile.stem, REPO), where=str(profile))
+    values = effective_parameters(spec, load_profile(study, profile.stem, REPO), where=str(profile))
+    check_config(study, values, where=str(profile))  # the values too, as the runner checks them before any work
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.parent.name == "notebooks" and p.parent.parent == REPO],
+                         ids=lambda p: p.stem)
+def test_runner_builds_the_class_the_notebook_builds(path):
+    cls = _config_class(nbformat.read(str(path), as_version=4))
+    assert STUDY_CONFIGS[path.stem] == f"{cls.__module__}:{cls.__name__}"
+    assert isinstance(check_config(path.stem, effective_parameters(parameters(path), {}, "defaults"), "defaults"), cls)
+
+
+@pytest.mark.parametrize("study,bad,message", [
+    ("lsh_sampling", {"device": "gpu"}, "device must be 'auto'"),
+    ("lsh_sampling", {"bench_devices": ["cpu", "cuda;0"]}, "bench_devices must be"),
+    ("negative_mining", {"samplers": ["in_batch", "nosuch"]}, "nosuch"),
+    ("lr_scaling", {"optimizers": ["sgd", "lion"]}, "lion"),
+])
+def test_runner_rejects_bad_values_before_any_work(tmp_path, study, bad, message):
+    from workbench import runner
+    from workbench.config import ConfigError
+    with pytest.raises(ConfigError, match=message):
+        runner.run_study(study, None, bad, reports=tmp_path / "reports", root=REPO)
+    assert not (tmp_path / "reports").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..device import check_device_spec
 from .bowdata import SOURCES
 from .drawers import DRAWERS
 from .params import LSHParams
@@ -79,6 +80,8 @@ class LSHStudyConfig:
             raise ValueError(f"adaptivity_method {self.adaptivity_method!r} must be one of methods {self.methods}")
         for s in self.adaptivity_samplers:
             DRAWERS.get(s)
+        for spec in self.bench_devices:
+            check_device_spec(spec, "bench_devices")
         small = {k: getattr(self, k) for k in ("budget", "bench_dim", "bench_batch", "bench_repeats", "num_labels",
                                                "num_points", "num_features", "hidden", "batch_size", "max_steps",
                                                "eval_every", "eval_points", "adaptivity_queries", "adaptivity_repeats")}
