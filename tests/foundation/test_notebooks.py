@@ -40,6 +40,10 @@ def test_notebook_shape(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
     assert "build_config(" in code[1].source, "the cell after the parameters builds the typed config"
+    for c in code:  # their return values (a path, a whole table) would be printed into the report
+        last = c.source.rstrip().splitlines()[-1] if c.source.strip() else ""
+        assert not (last.startswith(("run.save_figure(", "run.write_table(", "run.append(")) and not last.endswith(";")), \
+            f"end the cell with ';' so the report does not show the returned value: {last}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
