@@ -8,6 +8,7 @@ directory with its recorded parameters; the units its earlier attempts finished 
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import html
 import os
@@ -96,7 +97,8 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     if resume:
         run_dir, record = _resumable(reports / study, resume, profile, overrides)
         values = effective_parameters(spec, record["parameters"], where=f"{study} run {run_dir.name} (recorded)")
-        check_config(study, values, where=f"{study} run {run_dir.name} (recorded)")
+        with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
+            check_config(study, values, where=f"{study} run {run_dir.name} (recorded)")
         _clear_outputs(run_dir)
         earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit")}
         record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
@@ -106,7 +108,8 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     else:
         merged = {**load_profile(study, profile, root), **(overrides or {})}
         values = effective_parameters(spec, merged, where=f"{study} (profile {profile!r} and -p)")
-        check_config(study, values, where=f"{study} (profile {profile!r} and -p)")
+        with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
+            check_config(study, values, where=f"{study} (profile {profile!r} and -p)")
         run_dir = reports / study / new_run_id(reports / study, profile)
         run_dir.mkdir(parents=True)
         record = {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",

@@ -45,6 +45,22 @@ def test_config_rejects_bad_values():
         from_dict(GPUAccessConfig, {"batchsize": 3})
 
 
+@pytest.mark.parametrize("graphs", [["cora", "facebok"], ["rmat:abc"], ["rmat:-1"], ["rmat:0"], ["rmat:nan"]])
+def test_config_rejects_bad_graph_names_before_any_work(graphs):
+    with pytest.raises(ConfigError, match=r"graphs: .*(known: .*'citeseer'.*'facebook'|rmat:<GiB)"):
+        from_dict(GPUAccessConfig, {"graphs": graphs})
+    from_dict(GPUAccessConfig, {"graphs": ["cora", "citeseer-npz", "debian", "rmat:0.5", "rmat:8"]})
+
+
+def test_config_rejects_a_data_root_that_is_not_a_directory(tmp_path):
+    with pytest.raises(ConfigError, match="data_root=.*not an existing directory"):
+        from_dict(GPUAccessConfig, {"data_root": str(tmp_path / "graphz")})
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="data_root"):
+        from_dict(GPUAccessConfig, {"data_root": str(tmp_path / "file")})
+    assert from_dict(GPUAccessConfig, {"data_root": str(tmp_path)}).data_root == str(tmp_path)
+
+
 @pytest.mark.parametrize("profile", ["cpu", "gpu", "gpu_large"])
 def test_profiles_are_valid_configs(profile):
     values = yaml.safe_load((REPO / "notebooks" / "params" / "gpu_data_access" / f"{profile}.yaml").read_text()) or {}

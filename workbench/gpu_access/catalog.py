@@ -6,6 +6,7 @@ Real graphs other than the embedded Cora are read from ``data_root`` (a local fo
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .cora_data import load_cora
@@ -17,6 +18,26 @@ NAMES = ("cora", "cora-planetoid", "citeseer", "cora-npz", "citeseer-npz", "face
 
 class GraphUnavailable(RuntimeError):
     """An optional graph cannot be loaded here (missing builder or files); the study skips it."""
+
+
+def rmat_gib(spec: str) -> float:
+    """The GiB of features of ``rmat:<GiB>``; raises ValueError unless it is a positive finite number."""
+    try:
+        gib = float(spec[5:])
+    except ValueError:
+        gib = math.nan
+    if not (math.isfinite(gib) and gib > 0):
+        raise ValueError(f"bad synthetic graph {spec!r}; write rmat:<GiB of features> with a positive number, "
+                         "e.g. rmat:8")
+    return gib
+
+
+def check_graph_spec(spec: str) -> None:
+    """Raise ValueError unless ``spec`` is a known graph name or ``rmat:<positive GiB>`` (nothing is loaded)."""
+    if spec.startswith("rmat:"):
+        rmat_gib(spec)
+    elif spec not in NAMES[:-1]:
+        raise ValueError(f"Unrecognized graph: {spec!r}; known: {list(NAMES)}")
 
 
 def _root(data_root: str | None, name: str) -> Path:
@@ -64,10 +85,6 @@ def _load(spec: str, data_root: str | None, rmat_num_features: int, rmat_edge_fa
     if spec == "debian":
         return _debian(data_root, rmat_num_features, seed)
     if spec.startswith("rmat:"):
-        try:
-            gib = float(spec[5:])
-        except ValueError:
-            raise ValueError(f"bad synthetic graph {spec!r}; write rmat:<GiB of features>, e.g. rmat:8") from None
-        n = nodes_for_bytes(gib * 2**30, rmat_num_features)
+        n = nodes_for_bytes(rmat_gib(spec) * 2**30, rmat_num_features)
         return rmat_graph(n, rmat_num_features, rmat_edge_factor, seed=seed)
     raise ValueError(f"Unrecognized graph: {spec!r}; known: {list(NAMES)}")

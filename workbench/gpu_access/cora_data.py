@@ -43,7 +43,11 @@ def build_cora(raw_dir: str | Path, out_dir: str | Path | None = None) -> Path:
               "num_features": np.int32(feats.shape[1]), "labels": g.labels.numpy().astype(np.int8),
               "train_idx": g.train_idx.numpy().astype(np.int16), "val_idx": g.val_idx.numpy().astype(np.int16),
               "test_idx": g.test_idx.numpy().astype(np.int16), "num_classes": np.int32(g.num_classes)}
-    atomic_write(out / "cora.npz", lambda p: np.savez_compressed(p.open("wb"), **arrays))
+
+    def write_npz(p: Path) -> None:
+        with p.open("wb") as f:  # a file object: given a path, numpy would append ".npz" to the temporary name
+            np.savez_compressed(f, **arrays)
+    atomic_write(out / "cora.npz", write_npz)
     write_json(out / "PROVENANCE.json", {
         "dataset": "Cora (Planetoid split: 140 train / 500 val / 1000 test)",
         "source": "kimiyoung/planetoid @ af6abf468a772cc055bec88c52e4d6f51b7c37e3 data/ind.cora.* (MIT; data: "

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ..io import atomic_write
 from .bench import PAGES, gather_sweep, h2d_bandwidth
 from .gather_kernel import KERNELS
 from .stores import STORES, StoreOptions
@@ -113,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         for col in ("gbps", "gbps_unique"):  # absent when nothing could be measured (status rows only)
             df[f"fraction{col[4:]}_of_h2d"] = df[col] / h2d["gbps"] if col in df else float("nan")
         frames.append(df)
-        pd.concat(frames, ignore_index=True).to_csv(out, index=False)
+        table = pd.concat(frames, ignore_index=True)
+        atomic_write(out, lambda p: table.to_csv(p, index=False))  # a reader never sees a half-written table
         print(f"{mib} MiB table done ({time.perf_counter() - started:.0f} s)", flush=True)
     with pd.option_context("display.width", 250, "display.max_columns", 40, "display.max_rows", 500):
         print(summary_table(pd.concat(frames, ignore_index=True)).to_string())

@@ -5,7 +5,8 @@
 * gnn-benchmark ``.npz`` (Shchur et al. 2018: CSR adjacency and attributes); random 60/20/20 split.
 * MUSAE Facebook page-page (edges CSV, features JSON of multi-hot ids, target CSV), gzipped or not.
 
-Every reader returns a symmetric graph without self-loops or duplicate edges, dense float32 features.
+Every reader returns a symmetric graph without self-loops or duplicate edges, dense float32 features. A missing
+file raises FileNotFoundError (the study skips the graph); a malformed one DataFormatError naming file and line.
 """
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ import gzip
 import io
 import json
 import pickle
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..xmc.errors import DataFormatError, parse_int
 
 
 @dataclasses.dataclass
@@ -99,14 +104,20 @@ class _SafeUnpickler(pickle.Unpickler):
 def _planetoid_part(raw: Path, name: str, part: str):
     path = raw / f"ind.{name}.{part}"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; put the Planetoid raw files (ind.{name}.*) in {raw}")
+        raise FileNotFoundError(f"{path} is missing; put the Planetoid raw files "
+                                f"ind.{name}.{{x,y,tx,ty,allx,ally,graph,test.index}} in {raw} (they are in the data/ "
+                                "folder of https://github.com/kimiyoung/planetoid)")
     if part == "test.index":
-        return np.array([int(line) for line in path.read_text().split()], np.int64)
+        ids = [parse_int(path, i, line.strip(), "test node id") for i, line in
+               enumerate(path.read_text().splitlines(), start=1) if line.strip()]
+        if not ids:
+            raise DataFormatError(path, None, "no test node ids (expected one integer per line)")
+        return np.array(ids, np.int64)
     try:
         with path.open("rb") as f:
             return _SafeUnpickler(f, encoding="latin1").load()
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable Planetoid pickle ({exc})") from exc
+        raise DataFormatError(path, None, f"not a readable Planetoid pickle ({exc})") from exc
 
 
 def read_planetoid(raw: str | Path, name: str = "cora") -> Graph:
@@ -145,18 +156,34 @@ def read_gnn_benchmark_npz(path: str | Path, seed: int = 0) -> Graph:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; expected a gnn-benchmark .npz (shchur/gnn-benchmark data/npz)")
-    with np.load(path, allow_pickle=False) as z:
-        try:
-            adj = sp.csr_matrix((z["adj_data"], z["adj_indices"], z["adj_indptr"]), shape=tuple(z["adj_shape"]))
-            attr = sp.csr_matrix((z["attr_data"], z["attr_indices"], z["attr_indptr"]), shape=tuple(z["attr_shape"]))
-            labels = z["labels"]
-        except KeyError as exc:
-            raise ValueError(f"{path}: not a gnn-benchmark npz, missing {exc}") from exc
+    z = _npz_arrays(path, ("adj_data", "adj_indices", "adj_indptr", "adj_shape", "attr_data", "attr_indices",
+                           "attr_indptr", "attr_shape", "labels"))
+    adj = sp.csr_matrix((z["adj_data"], z["adj_indices"], z["adj_indptr"]), shape=tuple(z["adj_shape"]))
+    attr = sp.csr_matrix((z["attr_data"], z["attr_indices"], z["attr_indptr"]), shape=tuple(z["attr_shape"]))
+    labels = z["labels"]
     coo = adj.tocoo()
     indptr, indices = csr_from_edges(coo.row, coo.col, adj.shape[0])
     tr, va, te = random_split(adj.shape[0], seed=seed)
     return Graph(path.stem, indptr, indices, torch.from_numpy(attr.toarray().astype(np.float32)),
                  torch.from_numpy(labels.astype(np.int64)), tr, va, te, int(labels.max()) + 1)
+
+
+def _npz_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of the .npz at ``path``; an empty, non-zip, truncated or incomplete file raises
+    DataFormatError (numpy's own errors there are EOFError or a misleading one about pickles)."""
+    with path.open("rb") as f:
+        magic = f.read(2)
+    if magic != b"PK":
+        raise DataFormatError(path, None, "empty file, not a .npz" if not magic else "not a .npz (zip) archive")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in keys if k in z.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataFormatError(path, None, f"unreadable .npz ({type(exc).__name__}: {exc})") from None
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise DataFormatError(path, None, f"not a gnn-benchmark npz, missing {missing}")
+    return arrays
 
 
 def _open_text(path: Path):
@@ -175,24 +202,84 @@ def read_musae_facebook(root: str | Path, seed: int = 0) -> Graph:
     """MUSAE Facebook page-page (22,470 nodes, 4 page types) -> Graph with multi-hot float32 features
     (4,714 wide: 22470 x 4714 x 4 B = 424 MB) and a random 60/20/20 split."""
     root = Path(root)
-    with _open_text(_find(root, "facebook_target.csv")) as f:
-        rows = list(csv.DictReader(f))
-    kinds = sorted({r["page_type"] for r in rows})
-    labels = np.zeros(len(rows), np.int64)
-    for line, r in enumerate(rows, start=2):
-        try:
-            labels[int(r["id"])] = kinds.index(r["page_type"])
-        except (ValueError, IndexError) as exc:
-            raise ValueError(f"{root}/facebook_target.csv line {line}: bad row {r}") from exc
-    n = len(rows)
-    with _open_text(_find(root, "facebook_edges.csv")) as f:
-        edges = np.loadtxt(f, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
-    with _open_text(_find(root, "facebook_features.json")) as f:
-        feats = json.load(f)
-    width = 1 + max(max(v) for v in feats.values() if v)
-    dense = torch.zeros(n, width)
-    for node, ids in feats.items():
-        dense[int(node), ids] = 1.0
+    ids, types = _read_targets(_find(root, "facebook_target.csv"))
+    n = len(ids)
+    kinds = sorted(set(types))
+    labels = np.zeros(n, np.int64)
+    labels[ids] = [kinds.index(t) for t in types]
+    edges = _read_edges(_find(root, "facebook_edges.csv"), n)
+    dense = _read_features(_find(root, "facebook_features.json"), n)
     indptr, indices = csr_from_edges(edges[:, 0], edges[:, 1], n)
     tr, va, te = random_split(n, seed=seed)
     return Graph("facebook", indptr, indices, dense, torch.from_numpy(labels), tr, va, te, len(kinds))
+
+
+def _read_targets(path: Path) -> tuple[np.ndarray, list[str]]:
+    """(node ids, page types) of the MUSAE target CSV; the ids must be 0..n-1 (n = rows), each once."""
+    lines, ids, types = [], [], []
+    with _open_text(path) as f:
+        reader = csv.DictReader(f)
+        missing = sorted({"id", "page_type"} - set(reader.fieldnames or []))
+        if missing:
+            raise DataFormatError(path, 1, f"header lacks column(s) {missing}; got {reader.fieldnames}")
+        for r in reader:
+            if r["id"] is None or r["page_type"] is None:
+                raise DataFormatError(path, reader.line_num, f"short row {r}")
+            lines.append(reader.line_num)
+            ids.append(r["id"].strip())
+            types.append(r["page_type"])
+    n, seen, nodes = len(ids), np.zeros(len(ids), bool), []
+    for line, token in zip(lines, ids):  # an id outside [0, n) would leave a node unlabelled (-1: the last one)
+        v = parse_int(path, line, token, "node id", 0, n)
+        if seen[v]:
+            raise DataFormatError(path, line, f"node id {v} appears twice")
+        seen[v] = True
+        nodes.append(v)
+    return np.array(nodes, np.int64), types
+
+
+def _read_edges(path: Path, n: int) -> np.ndarray:
+    """(E, 2) int64 endpoints in [0, n) from a two-column CSV with a header line."""
+    try:
+        with _open_text(path) as f:
+            edges = np.loadtxt(f, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2, comments=None)
+        if edges.shape[1] == 2 and (edges.size == 0 or (edges.min() >= 0 and edges.max() < n)):
+            return edges
+    except ValueError:
+        pass
+    with _open_text(path) as f:  # numpy's message has no file name and a 0-based row: find the line ourselves
+        for lineno, line in enumerate(f, start=1):
+            if lineno == 1 or not line.strip():
+                continue
+            tokens = line.strip().split(",")
+            if len(tokens) != 2:
+                raise DataFormatError(path, lineno, f"expected two columns 'id_1,id_2', got {line.strip()!r}")
+            for token in tokens:
+                parse_int(path, lineno, token.strip(), "node id", 0, n)
+    raise DataFormatError(path, None, "not a two-column integer edge list")
+
+
+def _read_features(path: Path, n: int) -> torch.Tensor:
+    """(n, width) float32 multi-hot rows from the MUSAE features JSON {"node id": [feature ids]}."""
+    try:
+        with _open_text(path) as f:
+            feats = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(path, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(feats, dict):
+        raise DataFormatError(path, None, 'expected an object {"node id": [feature ids], ...}')
+    rows = {}
+    for node, ids in feats.items():
+        try:
+            v = int(node)
+        except ValueError:
+            v = -1
+        if not 0 <= v < n:
+            raise DataFormatError(path, None, f"node {node!r}: id not in [0, {n}) (the target CSV has {n} rows)")
+        if not (isinstance(ids, list) and all(type(i) is int and i >= 0 for i in ids)):
+            raise DataFormatError(path, None, f"node {node!r}: expected a list of feature ids >= 0, got {ids!r}")
+        rows[v] = ids
+    dense = torch.zeros(n, 1 + max((max(ids) for ids in rows.values() if ids), default=0))
+    for v, ids in rows.items():
+        dense[v, ids] = 1.0
+    return dense

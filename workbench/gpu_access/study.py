@@ -7,8 +7,10 @@ paper-scale values (several calls).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from ..config import ConfigError
+from .catalog import check_graph_spec
 from .gather_kernel import KERNELS
 from .policy import AutoPolicy
 from .sampling import NEIGHBOR_SAMPLERS
@@ -57,6 +59,15 @@ class GPUAccessConfig:
     def validate(self) -> None:
         for name in list(self.stores) + list(self.bench_stores):
             STORES.get(name)  # raises listing the known stores
+        for spec in self.graphs:  # here, not after the microbenchmark when the graph is loaded
+            try:
+                check_graph_spec(spec)
+            except ValueError as exc:
+                raise ConfigError(f"graphs: {exc}") from None
+        if self.data_root and not Path(self.data_root).is_dir():  # else its real graphs quietly become unavailable
+            raise ConfigError(f"data_root={self.data_root!r} is not an existing directory (relative to {Path.cwd()}); "
+                              "give the folder holding planetoid/, gnn-benchmark-npz/, musae/, debian-bookworm/, "
+                              "or leave it empty for the embedded cora and rmat graphs only")
         if self.sampler != "auto":
             NEIGHBOR_SAMPLERS.get(self.sampler)
         checks = [
