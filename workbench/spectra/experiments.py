@@ -158,20 +158,21 @@ def learner_vs_schedules(cfg, data: Images, device, memo: Memo = no_memo) -> tup
     init = make_model(cfg.model, data, False, cfg.width, cfg.seed, device)
     common = dict(epochs=cfg.learner_epochs, batch_size=cfg.learner_batch_size, momentum=cfg.momentum, seed=cfg.seed)
 
+    def train(desc: str, x_eval, y_eval, **kw) -> list[dict]:  # desc names the training's progress bar
+        return train_epochs(copy.deepcopy(init), xt, yt, x_eval, y_eval, desc=desc, **common, **kw)
+
     def tuned(sched: str) -> list[dict]:
-        scores = {lr: train_epochs(copy.deepcopy(init), xt, yt, xv, yv, lr=lr, schedule=sched, **common)[-1]["eval_acc"]
+        scores = {lr: train(f"tune {sched} lr {lr:g}", xv, yv, lr=lr, schedule=sched)[-1]["eval_acc"]
                   for lr in cfg.tune_lrs}
         best = max(scores, key=scores.get)
         return [dict(r, method=f"{sched} (tuned lr {best:g})", eval_set="test")
-                for r in train_epochs(copy.deepcopy(init), xt, yt, data.x_test, data.y_test, lr=best, schedule=sched,
-                                      **common)]
+                for r in train(f"{sched} lr {best:g}", data.x_test, data.y_test, lr=best, schedule=sched)]
 
     def slq_learner() -> tuple[list[dict], list[dict]]:
         learner = SLQLearner(period=cfg.learner_period, lanczos_steps=cfg.lanczos_steps,
                              kappa_max=cfg.learner_kappa_max, scale=cfg.learner_scale, seed=cfg.seed)
         rows = [dict(r, method="SLQ learner", eval_set="test")
-                for r in train_epochs(copy.deepcopy(init), xt, yt, data.x_test, data.y_test, lr=cfg.tune_lrs[0],
-                                      on_step=learner, **common)]
+                for r in train("SLQ learner", data.x_test, data.y_test, lr=cfg.tune_lrs[0], on_step=learner)]
         return rows, learner.history
 
     rows = [r for sched in ("constant", "cosine") for r in memo(f"schedule-{sched}", lambda s=sched: tuned(s))]

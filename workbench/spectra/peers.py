@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..timing import median_seconds
 from .hvp import curvature_operator
@@ -128,13 +129,13 @@ def time_interleaved(runs: Sequence[Callable[[], object]], device, repeats: int,
     """Median seconds of each run over ``repeats`` rounds after ``warmup`` untimed ones, the runs taken in
     turn within each round, so that a load change on a shared machine hits every tool alike (each single call
     timed by :func:`workbench.timing.median_seconds`, CUDA-synced)."""
-    for _ in range(warmup):
-        for fn in runs:
-            fn()
     times: list[list[float]] = [[] for _ in runs]
-    for _ in range(repeats):
+    for r in tqdm(range(warmup + repeats), desc=f"timing {len(runs)} peer runs", unit="round", leave=False):
         for t, fn in zip(times, runs):
-            t.append(median_seconds(fn, device, repeats=1, warmup=0))
+            if r < warmup:
+                fn()
+            else:
+                t.append(median_seconds(fn, device, repeats=1, warmup=0))
     return [statistics.median(t) for t in times]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from ..config import ConfigError
 from .data import DATASETS
@@ -10,15 +11,43 @@ from .models import MODELS
 from .train import OPTIMIZERS
 
 
+# What 0 means for fields where it is allowed (quoted in the error message).
+_ZERO_MEANS = {"n_train": "all training examples", "width": "the model's default", "cpu_threads": "torch's default",
+               "bisection_iters": "the bracket only", "critical_batch_size": "fitted from the measurements"}
+
+
+def _at_least(cfg, lo: int, *names: str) -> None:
+    """Each integer field in ``names`` (for a list field: the list non-empty and every entry) must be >= ``lo``."""
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, list):
+            if not value or any(v < lo for v in value):
+                raise ConfigError(f"{name} must be a non-empty list with every entry >= {lo}, got {value}")
+        elif value < lo:
+            zero = f" (0: {_ZERO_MEANS[name]})" if lo == 0 and name in _ZERO_MEANS else ""
+            raise ConfigError(f"{name} must be >= {lo}{zero}, got {value}")
+
+
+def _positive(cfg, *names: str) -> None:
+    """Each float field in ``names`` (for a list field: the list non-empty and every entry) must be finite and > 0."""
+    for name in names:
+        value = getattr(cfg, name)
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(math.isfinite(v) and v > 0 for v in values):
+            what = "a non-empty list of finite numbers > 0" if isinstance(value, list) else "a finite number > 0"
+            raise ConfigError(f"{name} must be {what}, got {value}")
+
+
 def _check_common(cfg) -> None:
-    if cfg.cpu_threads < 0:
-        raise ConfigError(f"cpu_threads must be >= 0 (0 = torch's default), got {cfg.cpu_threads}")
     if cfg.dataset not in DATASETS:
         raise ConfigError(f"dataset must be one of {DATASETS.names()}, got {cfg.dataset!r}")
     if cfg.model not in MODELS:
         raise ConfigError(f"model must be one of {MODELS.names()}, got {cfg.model!r}")
-    if not cfg.batch_sizes or any(b < 1 for b in cfg.batch_sizes):
-        raise ConfigError(f"batch_sizes must be positive, got {cfg.batch_sizes}")
+    # seed also seeds numpy (the digits split, the n_train subset), which rejects negative seeds
+    _at_least(cfg, 0, "cpu_threads", "n_train", "width", "seed")
+    _at_least(cfg, 1, "batch_sizes")
+    # one Lanczos step is a Rayleigh quotient: no spectrum, and no lambda_min for the SLQ learner
+    _at_least(cfg, 2, "lanczos_steps")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,15 +87,16 @@ class BatchSizeSpectraConfig:
             raise ConfigError(f"bn_model must be one of {MODELS.names()}, got {self.bn_model!r}")
         if self.hvp_method not in ("auto", *METHODS):
             raise ConfigError(f"hvp_method must be 'auto' or one of {list(METHODS)}, got {self.hvp_method!r}")
+        # epochs >= 1: the notebook checks that the model learnt before reading trained-checkpoint spectra
+        _at_least(self, 1, "epochs", "train_batch_size", "batches_per_size", "probes", "full_chunk", "peer_batch_size",
+                  "peer_seeds", "peer_repeats", "reference_steps", "bench_batch_sizes", "bench_repeats")
+        _positive(self, "train_lr", "peer_tol")
         if any(e < 0 or e > self.epochs for e in self.snapshot_epochs) or not self.snapshot_epochs:
             raise ConfigError(f"snapshot_epochs must lie in [0, epochs={self.epochs}], got {self.snapshot_epochs}")
         if len(set(self.batch_sizes)) < 3:
             raise ConfigError("batch_sizes needs >= 3 distinct sizes for the lambda_full + c/B fit")
-        if self.lanczos_steps < 2 or self.probes < 1 or self.batches_per_size < 1:
-            raise ConfigError("lanczos_steps >= 2, probes >= 1 and batches_per_size >= 1 are required")
-        if self.lambda_tol < 0 or self.peer_tol <= 0 or self.peer_seeds < 1 or self.peer_repeats < 1:
-            raise ConfigError(f"need lambda_tol >= 0, peer_tol > 0, peer_seeds >= 1 and peer_repeats >= 1, got "
-                              f"{self.lambda_tol}, {self.peer_tol}, {self.peer_seeds}, {self.peer_repeats}")
+        if not (math.isfinite(self.lambda_tol) and self.lambda_tol >= 0):
+            raise ConfigError(f"lambda_tol must be >= 0 (0: fixed Lanczos steps), got {self.lambda_tol}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,17 +130,21 @@ class LrScalingConfig:
     def validate(self) -> None:
         _check_common(self)
         bad = [o for o in self.optimizers if o not in OPTIMIZERS]
-        if bad:
-            raise ConfigError(f"optimizers must be among {list(OPTIMIZERS)}, got {bad}")
-        if not 0 < self.lr_lo < self.lr_hi:
-            raise ConfigError(f"need 0 < lr_lo < lr_hi, got {self.lr_lo}, {self.lr_hi}")
-        if len(set(self.batch_sizes)) < 3 or not self.seeds:
-            raise ConfigError("need >= 3 distinct batch_sizes (the slope fit and the lambda_max = a + c/B fit) "
-                              "and >= 1 seed")
-        if not self.tune_lrs or self.learner_epochs < 1:
-            raise ConfigError("tune_lrs must be non-empty and learner_epochs >= 1")
+        if bad or not self.optimizers:
+            raise ConfigError(f"optimizers must be a non-empty list among {list(OPTIMIZERS)}, got {self.optimizers}")
+        _at_least(self, 0, "bisection_iters", "critical_batch_size")
+        _at_least(self, 1, "steps", "learner_epochs", "learner_batch_size", "learner_period")
+        _positive(self, "lr_lo", "lr_hi", "tune_lrs")
+        if not self.lr_lo < self.lr_hi:
+            raise ConfigError(f"need 0 < lr_lo < lr_hi, got lr_lo={self.lr_lo}, lr_hi={self.lr_hi}")
+        if len(set(self.batch_sizes)) < 3:
+            raise ConfigError("need >= 3 distinct batch_sizes (the slope fit and the lambda_max = a + c/B fit), got "
+                              f"{self.batch_sizes}")
+        if not self.seeds:
+            raise ConfigError("seeds must list >= 1 seed, got []")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not 1 < self.learner_kappa_max < math.inf:  # at <= 1 no Ritz value would be left in the bulk
+            raise ConfigError(f"learner_kappa_max must be a finite number > 1, got {self.learner_kappa_max}")
         if not 0 < self.learner_scale <= 1:
             raise ConfigError(f"learner_scale must be in (0, 1], got {self.learner_scale}")
-        if self.critical_batch_size < 0:
-            raise ConfigError(f"critical_batch_size must be >= 0 (0: fitted from the measurements), got "
-                              f"{self.critical_batch_size}")

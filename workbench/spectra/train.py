@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 OPTIMIZERS = ("sgd", "adam")
 OnStep = Callable[[int, nn.Module, torch.Tensor, torch.Tensor, torch.optim.Optimizer], None]
@@ -61,21 +62,25 @@ def cosine(base_lr: float, total_steps: int) -> Callable[[int], float]:
 def train_epochs(model: nn.Module, x, y, x_eval, y_eval, *, epochs: int, batch_size: int, lr: float,
                  optimizer: str = "sgd", momentum: float = 0.9, schedule: str = "constant", seed: int = 0,
                  on_step: OnStep | None = None,
-                 on_epoch: Callable[[int, nn.Module], None] | None = None) -> list[dict]:
+                 on_epoch: Callable[[int, nn.Module], None] | None = None, desc: str = "training") -> list[dict]:
     """Train, return one row per epoch: epoch, wall_s (training time only), train_loss, eval_loss, eval_acc, lr.
 
     ``schedule`` is ``"constant"`` or ``"cosine"`` (to zero over all steps). ``on_step(step, model, xb, yb, opt)``
     runs before each step (the SLQ learner sets the learning rate and momentum there); ``on_epoch(epoch,
     model)`` after each epoch (e.g. to keep snapshots: one optimizer throughout, so momentum carries over).
+    ``desc`` labels the progress bar over epochs.
     """
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    if batch_size < 1 or epochs < 0:
+        raise ValueError(f"need batch_size >= 1 and epochs >= 0, got batch_size={batch_size}, epochs={epochs}")
     g = torch.Generator().manual_seed(seed)
     opt = make_optimizer(optimizer, model.parameters(), lr, momentum)
     total = epochs * (len(x) // batch_size)
     lr_at = cosine(lr, total) if schedule == "cosine" else (lambda s: lr)
     rows, step, wall = [], 0, 0.0
-    for epoch in range(1, epochs + 1):
+    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", leave=False)
+    for epoch in bar:
         model.train()
         t0, losses = time.perf_counter(), []
         for idx in minibatches(len(x), batch_size, g):
@@ -98,6 +103,7 @@ def train_epochs(model: nn.Module, x, y, x_eval, y_eval, *, epochs: int, batch_s
         rows.append({"epoch": epoch, "wall_s": wall, "train_loss": train_loss,
                      "eval_loss": ev_loss, "eval_acc": ev_acc, "lr": opt.param_groups[0]["lr"],
                      "momentum": opt.param_groups[0].get("momentum", float("nan"))})
+        bar.set_postfix(train_loss=f"{train_loss:.3g}", eval_acc=f"{ev_acc:.3f}")
         if on_epoch is not None:
             on_epoch(epoch, model)
     return rows
