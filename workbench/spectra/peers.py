@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import statistics
 import sys
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -106,7 +107,9 @@ def pyhessian_runs(model: nn.Module, loss_fn, x, y, bn: str, max_iter: int = 100
         def go():
             m.zero_grad(set_to_none=True)  # PyHessian reads .grad: start every run from none
             torch.manual_seed(seed)
-            h = module.hessian(m, loss_fn, data=(x, y), cuda=cuda)
+            with warnings.catch_warnings():  # its backward(create_graph=True): torch warns of a cycle, every run
+                warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
+                h = module.hessian(m, loss_fn, data=(x, y), cuda=cuda)
             if what == "eig":
                 out["lambda_max"] = float(h.eigenvalues(maxIter=max_iter, tol=tol, top_n=1)[0][0])
             else:
