@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -63,7 +65,11 @@ class UnitStore:
                 self.announce(f"resumed {name!r}: finished in an earlier attempt of this run")
             return value
         value = fn()
-        atomic_write(path, lambda p: torch.save(value, p))
+        try:
+            atomic_write(path, lambda p: torch.save(value, p))
+        except (pickle.PicklingError, TypeError, AttributeError, OSError) as exc:  # the result stands, unsaved
+            warnings.warn(f"unit {name!r} could not be kept for a resume ({type(exc).__name__}: {exc})",
+                          RuntimeWarning, stacklevel=2)
         return value
 
     def resumed(self) -> list[str]:

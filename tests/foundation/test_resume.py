@@ -39,3 +39,10 @@ def test_config_key_follows_every_field_and_no_memo_computes():
     assert config_key({"a": 1, "b": [1, 2]}) == config_key({"b": [1, 2], "a": 1})
     assert config_key({"a": 1, "b": [1, 2]}) != config_key({"a": 1, "b": [1, 3]})
     assert no_memo("anything", lambda: 3) == 3
+
+
+def test_a_result_that_cannot_be_saved_is_returned_with_a_warning(tmp_path):
+    store = UnitStore(tmp_path, announce=None)
+    with pytest.warns(RuntimeWarning, match="could not be kept"):
+        out = store("gen", lambda: (i for i in range(3)))  # a generator does not pickle
+    assert list(out) == [0, 1, 2] and not list(tmp_path.glob("*.pt"))
