@@ -152,6 +152,8 @@ def metric_vs_batch(df: pd.DataFrame, metric: str = "lambda_max", hue: str = "cu
     for k, (h, d) in enumerate(df.groupby(hue)):
         m = d.groupby("batch_size")[metric].mean()
         ax.plot(m.index, m.values, "o-", color=f"C{k}", label=f"{hue}={h}")
-    ax.set(xscale="log", xlabel="batch size B (examples)", ylabel=metric, title=f"{metric} vs batch size by {hue}")
+    unit = {"lambda_max": "loss / param²", "seconds": "s", "lr_max": "max stable learning rate"}.get(metric)
+    ax.set(xscale="log", xlabel="batch size B (examples)", ylabel=f"{metric} ({unit})" if unit else metric,
+           title=f"{metric} vs batch size by {hue}")
     ax.legend(fontsize=8)
     return fig
