@@ -55,6 +55,19 @@ def test_token_cache_hits_and_matches_tokenizer(tmp_path):
     torch.testing.assert_close(encode_tokens(enc, t2, batch_size=2), enc.encode_texts(TEXTS, max_length=16))
 
 
+def test_progress_bar_only_for_many_batches(tmp_path, capsys):
+    enc = tiny_encoder(0, tokenizer="chars")
+    texts = TEXTS * 2  # 10 texts: 10 batches of 1 get a bar, 3 batches of 4 do not
+    tokens = cached_tokens(texts, enc.tokenizer, 16, tmp_path)
+    enc.encode_texts(texts, batch_size=4)
+    encode_tokens(enc, tokens, batch_size=4)
+    assert "encode" not in capsys.readouterr().err
+    enc.encode_texts(texts, batch_size=1)
+    assert "encode" in capsys.readouterr().err
+    encode_tokens(enc, tokens, batch_size=1)
+    assert "/10" in capsys.readouterr().err  # the total: one bar step per batch
+
+
 def test_missing_model_dir_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
         load_encoder(tmp_path)

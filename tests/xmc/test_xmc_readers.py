@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from workbench.xmc.arff import read_arff, read_mulan_labels
-from workbench.xmc.bow import read_bow
+from workbench.xmc.bow import load_bow, load_bow_split, read_bow
 from workbench.xmc.errors import DataFormatError
 from workbench.xmc.load import load_dataset, load_mulan
 from workbench.xmc.raw_text import read_label_matrix, write_raw_text
@@ -145,3 +145,12 @@ def test_bow_and_arff_errors(tmp_path):
     x.write_text("<labels><label name='a'>")
     with pytest.raises(DataFormatError, match="x.xml"):
         read_mulan_labels(x)
+
+
+@pytest.mark.parametrize("load, needs", [(load_bow, "train.txt and test.txt"), (load_bow_split, "_trSplit.txt"),
+                                         (read_bow, "bag-of-words file")])
+def test_missing_bag_of_words_data_says_what_to_fetch(tmp_path, load, needs):
+    missing = tmp_path / "EURLex-4K"
+    with pytest.raises(FileNotFoundError, match="Extreme Classification Repository") as e:
+        load(missing)
+    assert str(missing) in str(e.value) and needs in str(e.value) and "Errno" not in str(e.value)

@@ -16,7 +16,7 @@ from workbench.xmc_train.toy import toy_text_dataset
 omikuji = pytest.importorskip("omikuji")
 
 
-def test_omikuji_topk_same_ids_for_any_thread_count():
+def test_omikuji_topk_same_ids_for_any_thread_count(capsys):
     data = toy_text_dataset(n_train=300, n_test=80, num_labels=40)
     Xtr, Xte = tfidf_features(data.train_texts, data.test_texts)
     Ytr = sp.csr_matrix(data.Y_train)
@@ -32,3 +32,4 @@ def test_omikuji_topk_same_ids_for_any_thread_count():
     three = omikuji_topk(model, Xte, 10, 10, threads=3)
     assert one.shape == (80, 10) and (one[:, 0] >= 0).all()
     assert np.array_equal(one, three)
+    assert "Parabel predict" in capsys.readouterr().err  # a progress bar over the test points

@@ -20,6 +20,22 @@ from .dataset import XMCDataset
 from .errors import DataFormatError, find_file, iter_lines, parse_float, parse_int
 from .raw_text import csr_from_rows, parse_header
 
+XC_REPO = "the Extreme Classification Repository (http://manikvarma.org/downloads/XC/XMLRepository.html)"
+BOW_FILES = "train.txt and test.txt (either may be gzipped)"
+SPLIT_FILES = "<name>_data.txt, <name>_trSplit.txt and <name>_tstSplit.txt (any may be gzipped)"
+
+
+def _need_dir(d: Path, layout: str, files: str) -> None:
+    """A FileNotFoundError saying what to fetch where ``d`` is not a directory (``iterdir`` would say Errno 2)."""
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d} is not a directory: the {layout} layout needs {files} in it; fetch the "
+                                f"dataset from {XC_REPO} and pass its local directory")
+
+
+def _need_file(path: str | Path, what: str) -> None:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} does not exist: expected {what}, as downloaded from {XC_REPO}")
+
 
 def _parse_row(path, lineno: int, line: str, F: int, L: int):
     if not line.strip():
@@ -42,6 +58,7 @@ def _parse_row(path, lineno: int, line: str, F: int, L: int):
 
 def read_bow(path: str | Path) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """One bag-of-words file -> ``(X (n, F) float32 CSR, Y (n, L) float32 CSR)``."""
+    _need_file(path, "a bag-of-words file such as train.txt, test.txt or <name>_data.txt")
     it = iter_lines(path)
     first = next(it, None)
     if first is None:
@@ -65,9 +82,12 @@ def read_bow(path: str | Path) -> tuple[sp.csr_matrix, sp.csr_matrix]:
 def load_bow(directory: str | Path, name: str | None = None) -> XMCDataset:
     """Read ``train.txt`` + ``test.txt`` (either may be gzipped) into an :class:`XMCDataset` without texts."""
     d = Path(directory)
+    _need_dir(d, "bag-of-words", BOW_FILES)
     files = {f: find_file(d, f) for f in ("train.txt", "test.txt")}
-    if None in files.values():
-        raise DataFormatError(d, None, "bag-of-words layout needs train.txt and test.txt")
+    missing = [f for f, p in files.items() if p is None]
+    if missing:
+        raise DataFormatError(d, None, f"bag-of-words layout is missing {missing}: it needs {BOW_FILES}, as "
+                              f"in the bag-of-words downloads of {XC_REPO}")
     X_tr, Y_tr = read_bow(files["train.txt"])
     X_te, Y_te = read_bow(files["test.txt"])
     if X_tr.shape[1] != X_te.shape[1] or Y_tr.shape[1] != Y_te.shape[1]:
@@ -94,6 +114,7 @@ def read_split(path: str | Path, split: int, num_points: int) -> np.ndarray:
 
     Every column is checked (indices in ``[1, num_points]``, equal column counts), not only the one returned.
     """
+    _need_file(path, "a split table such as <name>_trSplit.txt or <name>_tstSplit.txt")
     rows, ncols, blank = [], None, None
     for lineno, line in iter_lines(path):
         if not line.strip():
@@ -118,6 +139,7 @@ def _find_ci(d: Path, name: str) -> Path | None:
 def find_split_files(d: str | Path) -> dict[str, Path] | None:
     """``{"_data.txt": path, "_trSplit.txt": path, "_tstSplit.txt": path}`` of the split layout in ``d``, or None."""
     d = Path(d)
+    _need_dir(d, "bag-of-words split", SPLIT_FILES)
     datas = sorted(p for p in d.iterdir() if p.name.lower().endswith(("_data.txt", "_data.txt.gz")))
     found = []
     for data in datas:
@@ -139,7 +161,8 @@ def load_bow_split(directory: str | Path, name: str | None = None, split: int = 
     d = Path(directory)
     files = find_split_files(d)
     if files is None:
-        raise DataFormatError(d, None, "split layout needs <name>_data.txt, <name>_trSplit.txt, <name>_tstSplit.txt")
+        raise DataFormatError(d, None, f"split layout needs {SPLIT_FILES}, as in the older bag-of-words "
+                              f"downloads (Bibtex, Delicious, Mediamill, ...) of {XC_REPO}")
     X, Y = read_bow(files["_data.txt"])
     tr = read_split(files["_trSplit.txt"], split, X.shape[0])
     te = read_split(files["_tstSplit.txt"], split, X.shape[0])

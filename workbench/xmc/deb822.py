@@ -9,19 +9,20 @@ import gzip
 import lzma
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
-from .errors import DataFormatError
+from .errors import DataFormatError, decoded_lines
 
 _FIELD = re.compile(r"^([!-9;-~][!-9;-~]*):[ \t]*(.*)$")  # RFC 822 field name: printable, no colon
 
 
-def _open(path: Path):
+def _open(path: Path) -> IO[bytes]:
+    """Binary, so :func:`decoded_lines` can decode line by line and name a bad byte's exact line."""
     if path.suffix == ".xz":
-        return lzma.open(path, "rt", encoding="utf-8")
+        return lzma.open(path, "rb")
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, "rt", encoding="utf-8")
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 def iter_stanzas(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -31,32 +32,30 @@ def iter_stanzas(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
         raise FileNotFoundError(f"{path} does not exist: pass a Debian index file (e.g. from /var/lib/apt/lists/ "
                                 "after `apt-get update -o Acquire::Languages=en`)")
     stanza: dict[str, str] = {}
-    start, last, lineno = 0, None, 0
+    start, last = 0, None
     try:
-        with _open(path) as f:
-            for lineno, raw in enumerate(f, start=1):
-                line = raw.rstrip("\n")
-                if not line.strip():
-                    if stanza:
-                        yield start, stanza
-                    stanza, last = {}, None
-                    continue
-                if line[0] in " \t":
-                    if last is None:
-                        raise DataFormatError(path, lineno, "continuation line outside a field")
-                    stanza[last] += "\n" + line[1:]
-                    continue
-                m = _FIELD.match(line)
-                if not m:
-                    raise DataFormatError(path, lineno, f"expected 'Field: value', got {line[:60]!r}")
-                if not stanza:
-                    start = lineno
-                last = m.group(1)
-                stanza[last] = m.group(2)
-    except (EOFError, OSError, lzma.LZMAError, UnicodeDecodeError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise DataFormatError(path, lineno + 1, f"unreadable ({type(e).__name__}: {e})") from None
+        f = _open(path)
+    except OSError as e:
+        raise DataFormatError(path, None, f"unreadable ({type(e).__name__}: {e})") from None
+    with f:
+        for lineno, line in decoded_lines(path, f, (lzma.LZMAError,)):
+            if not line.strip():
+                if stanza:
+                    yield start, stanza
+                stanza, last = {}, None
+                continue
+            if line[0] in " \t":
+                if last is None:
+                    raise DataFormatError(path, lineno, "continuation line outside a field")
+                stanza[last] += "\n" + line[1:]
+                continue
+            m = _FIELD.match(line)
+            if not m:
+                raise DataFormatError(path, lineno, f"expected 'Field: value', got {line[:60]!r}")
+            if not stanza:
+                start = lineno
+            last = m.group(1)
+            stanza[last] = m.group(2)
     if stanza:
         yield start, stanza
 

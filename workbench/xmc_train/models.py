@@ -26,7 +26,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
+from ..xmc.encoder import BAR_MIN_BATCHES
 from .encoders import TokenTable, to_device
 
 HEADS = ("de", "clf", "de+clf")
@@ -80,9 +82,10 @@ class XMCModel(nn.Module):
         autocast = torch.autocast("cuda", torch.bfloat16) if self.device.type == "cuda" else _null()
         # encoded in order of length, so each chunk is cut to a length close to its texts' (less padding)
         order = torch.argsort(table.lengths[rows_], stable=True)
+        parts = order.split(self.encode_batch)
         with autocast:
             chunks = [self.encoder(*table.batch(rows_[o], self.device)).float()
-                      for o in order.split(self.encode_batch)]
+                      for o in tqdm(parts, desc="encode", leave=False, disable=len(parts) < BAR_MIN_BATCHES)]
         out = torch.zeros(len(rows_), self.encoder.dim, device=self.device)
         if chunks:
             out[to_device(order, self.device)] = torch.cat(chunks)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
+from tqdm.auto import tqdm
 
 from ..device import usable_cores
 from ..xmc.dataset import XMCDataset
@@ -98,7 +99,7 @@ def omikuji_topk(model, X: sp.csr_matrix, k: int, beam: int, threads: int) -> np
         ids[i, :len(preds)] = [p[0] for p in preds]
     model.init_prediction_thread_pool(threads)  # now: created lazily, concurrent first calls would race on it
     with ThreadPoolExecutor(threads, thread_name_prefix="parabel") as pool:
-        list(pool.map(predict, range(X.shape[0])))
+        list(tqdm(pool.map(predict, range(X.shape[0])), total=X.shape[0], desc="Parabel predict", leave=False))
     return ids
 
 

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from ..device import resolve_device
 from ..lsh.params import LSHParams
@@ -179,8 +180,26 @@ def load_data(cfg: NegativeMiningConfig) -> XMCDataset:
     return subsample(data, cfg.n_train, cfg.n_test, seed=cfg.seed)
 
 
+# the layouts :func:`workbench.xmc.load.load_dataset` reads that carry query and label texts
+TEXT_LAYOUTS = ("raw text (trn_X.txt, tst_X.txt, Y.txt beside trn_X_Y.txt, tst_X_Y.txt)",
+                "label-feature JSON (lbl.json, trn.json, tst.json; *.gz too)",
+                "Mulan ARFF (<name>-train.arff, <name>-test.arff, <name>.xml: texts are the words present)")
+
+
+def require_texts(cfg: NegativeMiningConfig, data: XMCDataset) -> None:
+    """Raise a ValueError naming ``cfg.dataset`` unless ``data`` has train, test and label texts (the study encodes
+    texts; the bag-of-words layouts carry only feature vectors)."""
+    missing = [k for k in ("train_texts", "test_texts", "label_texts") if getattr(data, k) is None]
+    if missing:
+        raise ValueError(f"dataset={cfg.dataset!r} ({data.name}) has no {', '.join(missing)}: the negative-mining "
+                         "study needs query and label texts to encode, which the bag-of-words layouts "
+                         "(train.txt/test.txt, *_data.txt + splits) lack. Use 'debian-titles' / 'debian-fulltext' "
+                         "or a directory in a layout with texts: " + "; ".join(TEXT_LAYOUTS))
+
+
 def prepare(cfg: NegativeMiningConfig, data: XMCDataset | None = None) -> Prepared:
     data = data if data is not None else load_data(cfg)
+    require_texts(cfg, data)
     tok = get_encoder(cfg.encoder, cfg.seed, cfg.max_length).tokenizer
     return Prepared(data, *(tokenize(tok, t, cfg.max_length) for t in (data.train_texts, data.test_texts,
                                                                         data.label_texts)))
@@ -254,20 +273,23 @@ def memory_sweep(cfg: NegativeMiningConfig, prep: Prepared, samplers: list[str] 
     """A few steps per (sampler, batch size), no evaluation: peak CUDA memory (CPU: encoded tokens per step
     as the proxy) and seconds per step. One row per pair; a CUDA out-of-memory gives a row with ``oom`` True
     and ends that sampler's sweep (larger batches would not fit either)."""
-    rows = []
-    for name in samplers or cfg.samplers:
-        for bs in sorted(cfg.memory_batch_sizes):
-            try:
-                r, _, _ = train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=cfg.memory_steps,
-                                        eval_every=-1, log_every=cfg.memory_steps, time_budget_s=0.0)
-            except torch.OutOfMemoryError:
-                torch.cuda.empty_cache()
-                rows.append({"sampler": name, "batch_size": bs, "oom": True})
-                break
-            last = [x for x in r if "loss" in x][-1]
-            busy = sum(last[k] for k in ("sample_s", "encode_s", "loss_s", "backward_s"))
-            rows.append({"sampler": name, "batch_size": bs, "oom": False, "peak_mem_mb": last["peak_mem_mb"],
-                         "tokens_per_step": last["tokens_per_step"], "step_s": busy / last["steps"]})
+    rows, oom = [], set()
+    pairs = [(name, bs) for name in samplers or cfg.samplers for bs in sorted(cfg.memory_batch_sizes)]
+    for name, bs in tqdm(pairs, desc="memory sweep", leave=False):
+        if name in oom:  # larger batches would not fit either
+            continue
+        try:
+            r, _, _ = train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=cfg.memory_steps,
+                                    eval_every=-1, log_every=cfg.memory_steps, time_budget_s=0.0)
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            rows.append({"sampler": name, "batch_size": bs, "oom": True})
+            oom.add(name)
+            continue
+        last = [x for x in r if "loss" in x][-1]
+        busy = sum(last[k] for k in ("sample_s", "encode_s", "loss_s", "backward_s"))
+        rows.append({"sampler": name, "batch_size": bs, "oom": False, "peak_mem_mb": last["peak_mem_mb"],
+                     "tokens_per_step": last["tokens_per_step"], "step_s": busy / last["steps"]})
     return rows
 
 
