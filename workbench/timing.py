@@ -16,14 +16,23 @@ def sync(device: torch.device | str) -> None:
 
 
 def median_seconds(fn: Callable[[], object], device: torch.device | str = "cpu", repeats: int = 5,
-                   warmup: int = 1, min_seconds: float = 0.0, max_repeats: int = 200) -> float:
+                   warmup: int = 1, min_seconds: float = 0.0, max_repeats: int = 200,
+                   warmup_seconds: float = 0.0) -> float:
     """Median wall seconds of ``fn()`` over at least ``repeats`` calls after ``warmup`` untimed ones, synced on
     CUDA around each. Cheap calls repeat until ``min_seconds`` have been timed (at most ``max_repeats``), so a
-    few scheduler stalls on a shared machine do not decide the median."""
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    few scheduler stalls on a shared machine do not decide the median. ``warmup_seconds`` adds untimed calls
+    until that long has passed: a call on buffers of a size the process has not used yet can take several calls
+    to warm up (allocator, page faults), more than a fixed count covers."""
+    if repeats < 1 or warmup < 0 or warmup_seconds < 0:
+        raise ValueError(f"need repeats >= 1, warmup >= 0 and warmup_seconds >= 0, got {repeats}, {warmup}, "
+                         f"{warmup_seconds}")
     for _ in range(warmup):
         fn()
+    if warmup_seconds > 0:
+        end = time.perf_counter() + warmup_seconds
+        while time.perf_counter() < end:
+            fn()
+            sync(device)
     times: list[float] = []
     while len(times) < repeats or (sum(times) < min_seconds and len(times) < max_repeats):
         sync(device)

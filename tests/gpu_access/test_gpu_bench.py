@@ -161,7 +161,7 @@ def test_sweep_compares_variants_side_by_side_and_flags_cache_hits(monkeypatch):
     monkeypatch.setattr(bench, "pin_in_place", Pin)
     monkeypatch.setattr(bench, "_l2_bytes", lambda device: 1 << 15)
     monkeypatch.setattr(bench, "median_seconds",
-                        lambda fn, device, repeats, warmup: [fn() for _ in range(warmup + repeats)] and 1e-3)
+                        lambda fn, device, repeats, warmup, **kw: [fn() for _ in range(warmup + repeats)] and 1e-3)
     df = pd.DataFrame(bench.gather_sweep(
         ["cpu", "zero_copy", "gpu"], [128], [1 << 16, 1 << 14], [64, 1024], ["random"], torch.device("cuda", 0),
         repeats=3, warmup=1, progress=False, kernels=["index_select", "triton_wide"], sorts=[True, False],
@@ -273,7 +273,7 @@ def test_a_failing_variant_is_a_status_row_and_the_sweep_goes_on(monkeypatch):
     monkeypatch.setattr(bench, "make_store", lambda name, table, device, options: Failing(name, table, options, []))
     monkeypatch.setattr(bench, "pin_in_place", lambda buffer, device: types.SimpleNamespace(unpin=lambda: None))
     monkeypatch.setattr(bench, "median_seconds",
-                        lambda fn, device, repeats, warmup: [fn() for _ in range(warmup + repeats)] and 1e-3)
+                        lambda fn, device, repeats, warmup, **kw: [fn() for _ in range(warmup + repeats)] and 1e-3)
     df = pd.DataFrame(bench.gather_sweep(["zero_copy"], [128], [1 << 16], [64, 128], ["random", "sorted"],
                                          torch.device("cuda", 0), repeats=1, warmup=0, progress=False,
                                          kernels=["triton_wide", "index_select"]))

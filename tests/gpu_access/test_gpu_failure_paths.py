@@ -154,7 +154,7 @@ def test_sweep_records_unpinnable_zero_copy_and_keeps_the_other_stores(monkeypat
 
     monkeypatch.setattr(bench, "pin_in_place", refuse)
     monkeypatch.setattr(bench, "make_store", make_store)
-    monkeypatch.setattr(bench, "median_seconds", lambda fn, device, repeats, warmup: (fn(), 1e-3)[1])
+    monkeypatch.setattr(bench, "median_seconds", lambda fn, device, repeats, warmup, **kw: (fn(), 1e-3)[1])
     df = pd.DataFrame(bench.gather_sweep(["cpu", "zero_copy", "gpu"], [128, 256], [1 << 16], [64], ["random"],
                                          torch.device("cuda", 0), repeats=1, warmup=0, progress=False))
     assert len(df) == 3 * 2

@@ -2,7 +2,8 @@
 
 Timing: ``warmup`` untimed calls, then the median of ``repeats`` timed calls, each ended by synchronizing the
 device (so a GPU gather is counted complete). Every call gathers a fresh draw of row indices (a pool of
-``warmup + repeats`` draws), so a call never finds the previous call's rows in a cache. Throughput counts useful
+``warmup + repeats`` draws, cycled), so a call never finds the previous call's rows in a cache; warm-up is
+``warmup`` calls and then :data:`WARMUP_S` seconds of calls. Throughput counts useful
 bytes only: rows x row bytes / seconds, in GB/s (1e9 bytes); ``gbps_unique`` counts each distinct row once (what
 must cross the link at least), and ``l2_bound`` flags measurements that caches can flatter: a call asking for
 more bytes than the table holds (duplicates, served from the GPU's L2 after the first read) or a table no
@@ -157,6 +158,14 @@ def _index_pools(n: int, rows_list, orders, count: int, gen: torch.Generator) ->
     return pools
 
 
+# Untimed gathering before each measurement, beyond the ``warmup`` calls. Without it the first store timed on a
+# new row size or call size came out up to 6x slower than the same store timed right after another (CPU store,
+# 2-core machine: 0.6-1.3 GB/s against 2.7-6.6), whichever store came first; evicting the CPU caches between
+# stores changed nothing, five warm-up calls fixed it: buffers of a new size start cold. One or two warm-up calls
+# had biased every sweep against the store listed first (``cpu`` in the study's defaults).
+WARMUP_S = 0.02
+
+
 def _one_store(name: str, table: torch.Tensor, device: torch.device, options: StoreOptions, pools: dict,
                repeats: int, warmup: int) -> list[dict]:
     try:
@@ -180,7 +189,8 @@ def _one_store(name: str, table: torch.Tensor, device: torch.device, options: St
             pool = [i.to(home) for i in draws]
             calls = itertools.cycle(pool)  # a fresh draw each call: no call finds the last one's rows cached
             try:
-                s = median_seconds(lambda: store.gather(next(calls)), device, repeats, warmup)
+                s = median_seconds(lambda: store.gather(next(calls)), device, repeats, warmup,
+                                   warmup_seconds=WARMUP_S)
             except Exception as exc:  # noqa: BLE001 - e.g. a Triton tile that does not compile here: say so, go on
                 why = "out of GPU memory" if isinstance(exc, torch.OutOfMemoryError) else f"{type(exc).__name__}"
                 rows_out.append({"store": name, **variant, "rows": rows, "order": order,
