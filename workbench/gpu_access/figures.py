@@ -86,7 +86,8 @@ def epoch_costs(summary: pd.DataFrame):
     """Per graph and store: process CPU seconds per epoch, and GPU joules per epoch where NVML measured them."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     if summary.empty:
-        return _empty(axes[0], "Cost per epoch", "no training run")
+        _empty(axes[1], "GPU energy per epoch", "no training run")
+        return _empty(axes[0], "Process CPU time per epoch", "no training run")
     sns.barplot(summary, x="graph", y="cpu_s", hue="store", ax=axes[0])
     axes[0].set(title="Process CPU time per epoch", xlabel="graph", ylabel="CPU seconds (user + system)")
     energy = summary.dropna(subset=["energy_j"])
