@@ -2,8 +2,9 @@
 
 Timing: ``warmup`` untimed calls, then the median of ``repeats`` timed calls, each ended by synchronizing the
 device (so a GPU gather is counted complete). Every call gathers a fresh draw of row indices (a pool of
-``warmup + repeats`` draws, cycled), so a call never finds the previous call's rows in a cache; warm-up is
-``warmup`` calls and then :data:`WARMUP_S` seconds of calls. Throughput counts useful
+``warmup + repeats`` draws: the warm-up, ``warmup`` calls and then :data:`WARMUP_S` seconds of calls, cycles over
+the first ``warmup``; each timed call has a draw of its own), so a timed call never finds its rows in a cache
+left by an earlier call. Throughput counts useful
 bytes only: rows x row bytes / seconds, in GB/s (1e9 bytes); ``gbps_unique`` counts each distinct row once (what
 must cross the link at least), and ``l2_bound`` flags measurements that caches can flatter: a call asking for
 more bytes than the table holds (duplicates, served from the GPU's L2 after the first read) or a table no
@@ -158,11 +159,11 @@ def _index_pools(n: int, rows_list, orders, count: int, gen: torch.Generator) ->
     return pools
 
 
-# Untimed gathering before each measurement, beyond the ``warmup`` calls. Without it the first store timed on a
-# new row size or call size came out up to 6x slower than the same store timed right after another (CPU store,
-# 2-core machine: 0.6-1.3 GB/s against 2.7-6.6), whichever store came first; evicting the CPU caches between
-# stores changed nothing, five warm-up calls fixed it: buffers of a new size start cold. One or two warm-up calls
-# had biased every sweep against the store listed first (``cpu`` in the study's defaults).
+# Untimed gathering before each measurement, after the ``warmup`` calls. Without it the first store timed on a
+# new row size came out 0.11-0.84 of the same store timed again right after another (CPU store, 2-core machine,
+# warmup 1), whichever store came first; evicting the CPU caches between stores changed nothing, five warm-up
+# calls or these 20 ms fixed it (0.61-1.57, noise): buffers of a new size start cold. The bias had been against
+# the store listed first (``cpu`` in the study's defaults).
 WARMUP_S = 0.02
 
 
@@ -187,10 +188,14 @@ def _one_store(name: str, table: torch.Tensor, device: torch.device, options: St
             # indices where a sampler would hand them over: the CPU for a CPU gather, else the store's GPU
             home = torch.device("cpu") if picked == "cpu" else store.device
             pool = [i.to(home) for i in draws]
-            calls = itertools.cycle(pool)  # a fresh draw each call: no call finds the last one's rows cached
+            # warm-up cycles over the first ``warmup`` draws; each timed call then gathers a draw of its own, never
+            # read before, so no timed call finds its rows in a cache
+            warm, timed = itertools.cycle(pool[:warmup]), iter(pool[warmup:])
             try:
-                s = median_seconds(lambda: store.gather(next(calls)), device, repeats, warmup,
-                                   warmup_seconds=WARMUP_S)
+                if warmup:
+                    median_seconds(lambda: store.gather(next(warm)), device, repeats=1, warmup=warmup - 1,
+                                   warmup_seconds=WARMUP_S)  # its one "timed" call is warm-up too
+                s = median_seconds(lambda: store.gather(next(timed)), device, repeats, warmup=0)
             except Exception as exc:  # noqa: BLE001 - e.g. a Triton tile that does not compile here: say so, go on
                 why = "out of GPU memory" if isinstance(exc, torch.OutOfMemoryError) else f"{type(exc).__name__}"
                 rows_out.append({"store": name, **variant, "rows": rows, "order": order,
@@ -201,7 +206,7 @@ def _one_store(name: str, table: torch.Tensor, device: torch.device, options: St
                              "unique_rows": unique, "gbps_unique": unique * row_bytes / s / 1e9,
                              "l2_bound": rows * row_bytes > table_bytes or table_bytes <= l2,
                              "status": "ok", **threads})
-            del pool, calls
+            del pool, warm, timed
     finally:
         store.close()
     return rows_out
