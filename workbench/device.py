@@ -14,7 +14,8 @@ def check_device_spec(spec: str, name: str = "device") -> str:
         try:
             torch.device(spec)
         except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"{name} must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {spec!r}") from exc
+            raise ValueError(f"{name} must be 'auto' or a torch device name ('cpu', 'cuda', 'cuda:N', ...), "
+                             f"got {spec!r}") from exc
     return spec
 
 

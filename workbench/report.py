@@ -7,8 +7,8 @@ run directory is the one the runner made (``WORKBENCH_RUN_DIR``); in JupyterLab 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -16,7 +16,7 @@ import pandas as pd
 
 from .io import atomic_write, write_json
 from .provenance import environment, now
-from .resume import UnitStore, config_key
+from .resume import Memo, UnitStore, config_key, no_memo
 
 RUN_DIR_ENV = "WORKBENCH_RUN_DIR"
 SCRATCH_ENV = "WORKBENCH_SCRATCH"
@@ -78,10 +78,13 @@ class Run:
         """A path inside the run directory for anything else (checkpoints, arrays)."""
         return self.dir / name
 
-    @property
-    def memo(self) -> UnitStore:
-        """The :data:`workbench.resume.Memo` for the study's long loops: finished units are kept under
-        ``partial/<config hash>/`` so that ``python -m workbench run <study> --resume`` continues a failed run."""
+    @functools.cached_property
+    def memo(self) -> Memo:
+        """The :data:`workbench.resume.Memo` for the study's long loops. Under the runner, finished units are kept
+        under ``partial/<config hash>/`` so that ``python -m workbench run <study> --resume`` continues a failed
+        run; elsewhere (JupyterLab, nbval) it computes every unit."""
+        if not os.environ.get(RUN_DIR_ENV):
+            return no_memo
         return UnitStore(self.dir / PARTIAL_DIR / config_key(self.config))
 
 
@@ -99,10 +102,9 @@ def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run
     d = Path(run_dir) if run_dir else _default_dir(study)
     d.mkdir(parents=True, exist_ok=True)
     if not os.environ.get(RUN_DIR_ENV) and run_dir is None:
-        # a scratch directory is reused by every rerun in JupyterLab: start from no tables, figures or units
+        # a scratch directory is reused by every rerun in JupyterLab: start from no tables and figures
         for old in (*d.glob("*.csv"), *d.glob("*.png")):
             old.unlink()
-        shutil.rmtree(d / PARTIAL_DIR, ignore_errors=True)
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     write_json(d / "effective_config.json", {"study": study, "parameters": cfg, "started": now(), **environment()})
     return Run(study=study, dir=d, config=cfg)

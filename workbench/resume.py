@@ -1,5 +1,8 @@
 """Resumable runs: each finished unit of a study's long loop is kept in the run directory until the run ends well.
 
+Only runs of the runner (``python -m workbench run``) keep units; in JupyterLab and under nbval every loop
+computes (a re-executed cell must reflect edited code).
+
 A unit is one self-contained piece of a loop: a sampler's training run, one learning-rate bisection, one store's
 epochs on one graph. A loop takes a :data:`Memo` and computes each unit through it: ``memo(name, fn)`` returns
 ``fn()`` and saves it, or returns what an earlier attempt of the same run saved under ``name``. So after a crash,
@@ -42,11 +45,16 @@ def config_key(config: Any) -> str:
 
 class UnitStore:
     """A :data:`Memo` over one directory: one ``torch.save`` file per unit, written atomically when the unit
-    has finished (so an interrupted unit is simply recomputed)."""
+    has finished (so an interrupted unit is simply recomputed).
+
+    One store serves one attempt: a name asked for again in the same attempt (a loop over ``[cpu, gpu, cpu]``)
+    is a new unit, ``name#2``, computed afresh, never the first one's result; an attempt that repeats the loop
+    finds each occurrence under its own name."""
 
     def __init__(self, directory: str | Path, announce: Callable[[str], object] | None = print):
         self.dir = Path(directory)
         self.announce = announce
+        self._asked: dict[str, int] = {}  # name -> times asked for in this attempt
 
     def path(self, name: str) -> Path:
         """The unit's file: a readable slug of ``name`` plus a hash of it (any string is a valid name)."""
@@ -56,14 +64,23 @@ class UnitStore:
         return self.dir / f"{slug}-{hashlib.sha1(name.encode()).hexdigest()[:8]}.pt"
 
     def __call__(self, name: str, fn: Callable[[], T]) -> T:
+        self._asked[name] = self._asked.get(name, 0) + 1
+        if self._asked[name] > 1:
+            name = f"{name}#{self._asked[name]}"
         path = self.path(name)
         if path.exists():
-            value = torch.load(path, map_location="cpu" if not torch.cuda.is_available() else None,
-                               weights_only=False)
-            self._note_resumed(name)
-            if self.announce:
-                self.announce(f"resumed {name!r}: finished in an earlier attempt of this run")
-            return value
+            try:
+                value = torch.load(path, map_location="cpu" if not torch.cuda.is_available() else None,
+                                   weights_only=False)
+            except Exception as exc:  # noqa: BLE001 - damaged, or written by other library versions: redo it
+                warnings.warn(f"unit {name!r} could not be read back ({type(exc).__name__}: {exc}); computing "
+                              "it again", RuntimeWarning, stacklevel=2)
+                path.unlink()
+            else:
+                self._note_resumed(name)
+                if self.announce:
+                    self.announce(f"resumed {name!r}: finished in an earlier attempt of this run")
+                return value
         value = fn()
         try:
             atomic_write(path, lambda p: torch.save(value, p))

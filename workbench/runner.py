@@ -12,8 +12,10 @@ import contextlib
 import datetime as _dt
 import html
 import os
+import platform
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from .io import read_json, write_json, write_text
 from .notebooks import check_config, effective_parameters, load_profile, notebook_path, parameters
 from .provenance import environment, now
 from .report import BATCH_ENV, PARTIAL_DIR, RUN_DIR_ENV, repo_root
-from .resume import resumed_units
+from .resume import config_key, resumed_units
 
 
 def export_html(nb_path: Path, html_path: Path, record: dict[str, Any] | None = None) -> Path:
@@ -94,15 +96,17 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     reports = reports or root / "reports"
     nb = notebook_path(study, root)
     spec = parameters(nb)
+    env = {**environment(), "pid": os.getpid(), "host": platform.node()}
     if resume:
-        run_dir, record = _resumable(reports / study, resume, profile, overrides)
+        run_dir, record = _resumable(reports / study, resume, profile, overrides, env)
         values = effective_parameters(spec, record["parameters"], where=f"{study} run {run_dir.name} (recorded)")
         with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
-            check_config(study, values, where=f"{study} run {run_dir.name} (recorded)")
+            cfg = check_config(study, values, where=f"{study} run {run_dir.name} (recorded)")
+        _warn_stale_units(run_dir, cfg)
         _clear_outputs(run_dir)
-        earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit")}
+        earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit", "device")}
         record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
-                      started=now(), **environment())
+                      started=now(), **env)
         for stale in ("ended", "error", "effective", "report_error", "resumed_units"):
             record.pop(stale, None)
     else:
@@ -113,7 +117,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         run_dir = reports / study / new_run_id(reports / study, profile)
         run_dir.mkdir(parents=True)
         record = {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
-                  "parameters": values, "overrides": merged, "started": now(), **environment()}
+                  "parameters": values, "overrides": merged, "started": now(), **env}
     write_json(run_dir / "config.json", record)
     write_index(reports)
 
@@ -127,8 +131,9 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:4000])
+        where = "" if reports == root / "reports" else f" --reports {reports}"
         exc.add_note(f"run {run_dir} failed; its finished units are kept: python -m workbench run {study} "
-                     f"--resume {run_dir.name}   (continues it)")
+                     f"--resume {run_dir.name}{where}   (continues it)")
         raise
     finally:
         for k, v in env_before.items():
@@ -154,10 +159,11 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     return run_dir
 
 
-def _resumable(study_dir: Path, resume: str, profile: str | None,
-               overrides: dict[str, Any] | None) -> tuple[Path, dict[str, Any]]:
+def _resumable(study_dir: Path, resume: str, profile: str | None, overrides: dict[str, Any] | None,
+               env: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """The run directory and record to resume: ``resume`` is a run id, or "latest" (the newest run of
-    ``profile`` that did not end ok). Refuses runs that ended ok and new parameter values."""
+    ``profile`` that did not end ok). Refuses runs that ended ok, runs still running (same host, live pid),
+    runs measured on another device than ``env``'s, and new parameter values."""
     if overrides:
         raise ConfigError(f"--resume reruns a run with its recorded parameters; drop -p {sorted(overrides)}")
     if resume == "latest":
@@ -175,14 +181,43 @@ def _resumable(study_dir: Path, resume: str, profile: str | None,
         raise ConfigError(f"run {run_dir} ended ok: nothing to resume (start a new run instead)")
     if profile is not None and profile != record.get("profile"):
         raise ConfigError(f"run {run_dir} has profile {record.get('profile')!r}, not {profile!r}")
+    if record.get("status") == "running" and record.get("host") == env["host"] and _alive(record.get("pid")):
+        raise ConfigError(f"run {run_dir} is still running (pid {record['pid']} on this host)")
+    if record.get("device") != env["device"]:  # its units' timings would mix two machines
+        raise ConfigError(f"run {run_dir} was measured on {record.get('device')!r}, this machine has "
+                          f"{env['device']!r}: resume it on the same kind of device, or start a new run")
     return run_dir, record
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _warn_stale_units(run_dir: Path, cfg: Any) -> None:
+    """Say so when the kept units belong to another configuration (the config class changed since the earlier
+    attempt): they will not be read back."""
+    if cfg is None or not (run_dir / PARTIAL_DIR).is_dir():
+        return
+    kept = sorted(d.name for d in (run_dir / PARTIAL_DIR).iterdir() if d.is_dir())
+    if kept and config_key(cfg) not in kept:
+        warnings.warn(f"{run_dir / PARTIAL_DIR}: the kept units ({kept}) were made under another configuration "
+                      f"than this code builds ({config_key(cfg)}); none will be read back", RuntimeWarning,
+                      stacklevel=3)
 
 
 def _clear_outputs(run_dir: Path) -> None:
     """Before a resumed attempt: the tables, figures, notebook and report of the earlier one go (the attempt
     writes them anew, reading finished units back); ``partial/``, checkpoints and the record stay."""
     for f in run_dir.iterdir():
-        if f.is_file() and f.suffix in (".csv", ".png", ".html", ".ipynb") or f.name == "effective_config.json":
+        if f.is_file() and (f.suffix in (".csv", ".png", ".html", ".ipynb") or f.name == "effective_config.json"):
             f.unlink()
 
 

@@ -46,3 +46,31 @@ def test_a_result_that_cannot_be_saved_is_returned_with_a_warning(tmp_path):
     with pytest.warns(RuntimeWarning, match="could not be kept"):
         out = store("gen", lambda: (i for i in range(3)))  # a generator does not pickle
     assert list(out) == [0, 1, 2] and not list(tmp_path.glob("*.pt"))
+
+
+def test_a_name_asked_twice_in_one_attempt_is_a_new_unit(tmp_path):
+    """A loop over [cpu, gpu, cpu] measures cpu twice; a resumed attempt gets each occurrence back in turn."""
+    first = UnitStore(tmp_path, announce=None)
+    assert [first("cpu", lambda: 1), first("gpu", lambda: 2), first("cpu", lambda: 3)] == [1, 2, 3]
+    again = UnitStore(tmp_path, announce=None)
+    assert [again("cpu", lambda: 0), again("gpu", lambda: 0), again("cpu", lambda: 0)] == [1, 2, 3]
+    assert again.resumed() == ["cpu", "gpu", "cpu#2"]
+
+
+def test_an_unreadable_unit_is_computed_again_with_a_warning(tmp_path):
+    UnitStore(tmp_path, announce=None)("u", lambda: 1)
+    (path,) = tmp_path.glob("*.pt")
+    path.write_bytes(b"not a torch file")
+    with pytest.warns(RuntimeWarning, match="could not be read back"):
+        assert UnitStore(tmp_path, announce=None)("u", lambda: 2) == 2
+    assert UnitStore(tmp_path, announce=None)("u", lambda: 3) == 2  # the recomputed unit was kept
+
+
+def test_runs_outside_the_runner_compute_every_unit(tmp_path, monkeypatch):
+    from workbench import report
+    monkeypatch.delenv(report.RUN_DIR_ENV, raising=False)
+    run = report.start_run("tiny", {"a": 1}, run_dir=tmp_path / "scratch")
+    assert run.memo is no_memo
+    monkeypatch.setenv(report.RUN_DIR_ENV, str(tmp_path / "run"))
+    run = report.start_run("tiny", {"a": 1})
+    assert isinstance(run.memo, UnitStore) and run.memo is run.memo  # one store per run: it counts repeats

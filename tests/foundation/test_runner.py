@@ -147,3 +147,51 @@ def test_resume_refuses_finished_runs_new_parameters_and_unknown_runs(root):
         runner.run_study("tiny", "small", resume=failed, root=root)
     with pytest.raises(ConfigError, match="no unfinished tiny run of profile 'small'"):
         runner.run_study("tiny", "small", resume="latest", root=root)
+
+
+def _fake_run(root, run_id, **record):
+    """A run directory left by an earlier attempt, as its config.json says."""
+    from workbench.provenance import environment
+    d = root / "reports" / "tiny" / run_id
+    d.mkdir(parents=True)
+    full = {"study": "tiny", "run_id": run_id, "profile": None, "status": "failed", "device": environment()["device"],
+            "parameters": {"n": 3}, **record}
+    (d / "config.json").write_text(json.dumps(full))
+    return d
+
+
+def test_resume_refuses_a_live_run_and_another_device(root):
+    import os
+    import platform
+    _fake_run(root, "live", status="running", host=platform.node(), pid=os.getppid())
+    with pytest.raises(ConfigError, match="is still running"):
+        runner.run_study("tiny", resume="live", root=root)
+    _fake_run(root, "h100", device="NVIDIA H100 80GB HBM3")
+    with pytest.raises(ConfigError, match="was measured on 'NVIDIA H100 80GB HBM3'"):
+        runner.run_study("tiny", resume="h100", root=root)
+
+
+@pytest.mark.slow
+def test_resume_takes_over_a_run_left_running_by_a_killed_process(root):
+    """SIGKILL leaves status 'running' with a pid that no longer exists: that run can be resumed."""
+    import platform
+    import subprocess
+    import sys
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    d = _fake_run(root, "killed", status="running", host=platform.node(), pid=dead.pid)
+    assert runner.run_study("tiny", resume="latest", root=root) == d
+    cfg = _config(d)
+    assert cfg["status"] == "ok" and cfg["attempts"][0]["status"] == "running"
+
+
+def test_units_of_another_configuration_are_reported(tmp_path):
+    from workbench.resume import config_key
+    (tmp_path / "partial" / "0123456789ab").mkdir(parents=True)
+    with pytest.warns(RuntimeWarning, match="another configuration"):
+        runner._warn_stale_units(tmp_path, {"n": 3})
+    (tmp_path / "partial" / config_key({"n": 3})).mkdir()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        runner._warn_stale_units(tmp_path, {"n": 3})

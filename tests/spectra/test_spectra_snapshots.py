@@ -24,7 +24,7 @@ def test_snapshots_equal_one_continuous_run():
     assert not all(torch.equal(a, b) for a, b in zip(states[2].values(), states[3].values()))
 
 
-def test_read_back_training_leaves_the_model_trained(tmp_path):
+def test_read_back_training_leaves_the_model_trained(tmp_path, monkeypatch):
     """With a run's memo (workbench.resume), a second attempt reads the training back instead of training, and
     the model ends in the same trained state, as the cells after the training expect."""
     from workbench.resume import UnitStore
@@ -32,6 +32,10 @@ def test_read_back_training_leaves_the_model_trained(tmp_path):
     net = ex.make_model("mlp", data, False, 16, 0, "cpu")
     states, rows = ex.train_snapshots(net, data, 2, 32, 0.05, [1], seed=7, memo=UnitStore(tmp_path, announce=None))
     fresh = ex.make_model("mlp", data, False, 16, 0, "cpu")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again although the unit was finished")
+    monkeypatch.setattr(ex, "train_epochs", no_training)
     states2, rows2 = ex.train_snapshots(fresh, data, 2, 32, 0.05, [1], seed=7,
                                         memo=UnitStore(tmp_path, announce=None))
     assert rows2 == rows and all(torch.equal(a, b) for a, b in zip(states[1].values(), states2[1].values()))

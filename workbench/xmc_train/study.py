@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..config import at_least, positive
 from ..device import resolve_device
 from ..lsh.params import LSHParams
 from ..samplers import SamplerConfig, build_sampler
@@ -113,6 +114,16 @@ class NegativeMiningConfig:
             raise ValueError(f"heads must be one of {list(HEADS)}, got {self.heads!r}")
         if not self.samplers:
             raise ValueError("samplers: name at least one sampler")
+        at_least(self, 0, "n_train", "n_test", "ngame_m4_epochs", "cpu_threads", "seed",
+                 zero_means={"n_train": "all", "n_test": "all", "ngame_m4_epochs": "no M-IV stage",
+                             "cpu_threads": "torch's default"})
+        at_least(self, 1, "max_length", "parabel_trees", "memory_steps")
+        at_least(self, -1, "eval_every")  # 0: at the start and the end only; -1: never
+        if self.memory_batch_sizes:
+            at_least(self, 1, "memory_batch_sizes")
+        positive(self, "lr", "clf_lr", "temperature")
+        if self.time_budget_s < 0:
+            raise ValueError(f"time_budget_s must be >= 0 (0: no cap), got {self.time_budget_s}")
         for name in {*self.samplers, *(item.partition(":")[0].strip() for item in self.sampler_overrides)}:
             self.sampler_config(name).validate()
         self.lsh_params().validate()
@@ -198,6 +209,10 @@ def require_texts(cfg: NegativeMiningConfig, data: XMCDataset) -> None:
 
 
 def prepare(cfg: NegativeMiningConfig, data: XMCDataset | None = None) -> Prepared:
+    """The dataset, checked for texts, and its tokens. Sets torch's CPU threads (``cpu_threads``) for the whole
+    study here, so that later cells run as they would after training also when a resumed run reads it back."""
+    if cfg.cpu_threads > 0:
+        torch.set_num_threads(cfg.cpu_threads)
     data = data if data is not None else load_data(cfg)
     require_texts(cfg, data)
     tok = get_encoder(cfg.encoder, cfg.seed, cfg.max_length).tokenizer
