@@ -7,6 +7,7 @@ The same type check (:func:`check_value`) validates ``-p name=value`` overrides 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Mapping
@@ -86,7 +87,8 @@ def field_types(cls: type) -> dict[str, Any]:
 
 
 def from_dict(cls: type, values: Mapping[str, Any], *, where: str = "config") -> Any:
-    """Build dataclass ``cls`` from ``values``; unknown keys and wrong types raise, listing the valid names."""
+    """Build dataclass ``cls`` from ``values``; unknown keys and wrong types raise, listing the valid names. A
+    field named ``device`` (every study has one) must name a device; then ``cls.validate()`` runs if defined."""
     types_ = field_types(cls)
     unknown = sorted(set(values) - set(types_))
     if unknown:
@@ -128,3 +130,26 @@ def build_config(cls: type, namespace: Mapping[str, Any]) -> Any:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+def at_least(cfg: Any, lo: int, *names: str, zero_means: Mapping[str, str] | None = None) -> None:
+    """Each integer field of ``cfg`` in ``names`` (a list field: non-empty, every entry) must be >= ``lo``;
+    else a ConfigError naming the field, its value and the bound (and, for ``lo`` 0, what 0 means there)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, list):
+            if not value or any(v < lo for v in value):
+                raise ConfigError(f"{name} must be a non-empty list with every entry >= {lo}, got {value}")
+        elif value < lo:
+            zero = f" (0: {zero_means[name]})" if lo == 0 and name in (zero_means or {}) else ""
+            raise ConfigError(f"{name} must be >= {lo}{zero}, got {value}")
+
+
+def positive(cfg: Any, *names: str) -> None:
+    """Each float field of ``cfg`` in ``names`` (a list field: non-empty, every entry) must be finite and > 0."""
+    for name in names:
+        value = getattr(cfg, name)
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(math.isfinite(v) and v > 0 for v in values):
+            what = "a non-empty list of finite numbers > 0" if isinstance(value, list) else "a finite number > 0"
+            raise ConfigError(f"{name} must be {what}, got {value}")

@@ -309,3 +309,13 @@ def test_end_to_end_reads_finished_units_back_without_loading_graphs(tmp_path, m
     pd.testing.assert_frame_equal(first[0], again[0])
     pd.testing.assert_frame_equal(first[1], again[1])
     assert len(list(tmp_path.glob("*.pt"))) == 4 and set(again[1].status) == {"ran", "needs CUDA"}
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"lr": 0.0}, "lr must be a finite number > 0"), ({"max_train_nodes": -1}, "every training node"),
+    ({"h2d_mib": 0}, "h2d_mib must be >= 1"), ({"bench_warmup": -1}, "bench_warmup must be >= 0"),
+    ({"min_cora_accuracy": 2.0}, r"fraction in \[0, 1\]"),
+])
+def test_config_rejects_out_of_range_values(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(GPUAccessConfig, bad)

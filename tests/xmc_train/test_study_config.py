@@ -146,3 +146,15 @@ def test_compare_samplers_reads_finished_samplers_back(tmp_path, monkeypatch):
     for a, b in ((again.rows, first.rows), (again.heads, first.heads), (again.schedule, first.schedule)):
         pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
     assert [r["sampler"] for b in seen for r in b[:1]] == ["in_batch", "in_batch +BCE clf"]
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"lr": 0.0}, "lr must be a finite number > 0"), ({"n_train": -5}, r"n_train must be >= 0 \(0: all\)"),
+    ({"max_length": 0}, "max_length must be >= 1"), ({"memory_batch_sizes": [0, 32]}, "memory_batch_sizes"),
+    ({"ngame_m4_epochs": -1}, "no M-IV stage"), ({"time_budget_s": -1.0}, "time_budget_s must be >= 0"),
+    ({"temperature": 0.0}, "temperature"), ({"eval_every": -2}, "eval_every must be >= -1"),
+])
+def test_config_rejects_out_of_range_values(bad, message):
+    with pytest.raises(ValueError, match=message):
+        from_dict(NegativeMiningConfig, bad)
+    from_dict(NegativeMiningConfig, {"memory_batch_sizes": [], "eval_every": -1, "n_train": 0})  # allowed values

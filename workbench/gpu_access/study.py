@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..config import ConfigError
+from ..config import ConfigError, at_least, positive
 from .catalog import check_graph_spec
 from .gather_kernel import KERNELS
 from .policy import AutoPolicy
@@ -87,6 +87,12 @@ class GPUAccessConfig:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg)
+        at_least(self, 0, "max_train_nodes", "max_eval_nodes", "bench_warmup", "seed",
+                 zero_means={"max_train_nodes": "every training node", "max_eval_nodes": "all"})
+        at_least(self, 1, "h2d_mib", "rmat_num_features", "rmat_edge_factor")
+        positive(self, "lr")
+        if not 0 <= self.min_cora_accuracy <= 1:
+            raise ConfigError(f"min_cora_accuracy is a fraction in [0, 1], got {self.min_cora_accuracy}")
         AutoPolicy(self.gpu_fit_fraction, self.zero_copy_min_row_bytes)  # its own range checks
 
     def store_options(self, policy: AutoPolicy | None = None) -> StoreOptions:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from ..config import ConfigError
+from ..config import ConfigError, at_least, positive
 from .data import DATASETS
 from .hvp import METHODS
 from .models import MODELS
@@ -17,25 +17,7 @@ _ZERO_MEANS = {"n_train": "all training examples", "width": "the model's default
 
 
 def _at_least(cfg, lo: int, *names: str) -> None:
-    """Each integer field in ``names`` (for a list field: the list non-empty and every entry) must be >= ``lo``."""
-    for name in names:
-        value = getattr(cfg, name)
-        if isinstance(value, list):
-            if not value or any(v < lo for v in value):
-                raise ConfigError(f"{name} must be a non-empty list with every entry >= {lo}, got {value}")
-        elif value < lo:
-            zero = f" (0: {_ZERO_MEANS[name]})" if lo == 0 and name in _ZERO_MEANS else ""
-            raise ConfigError(f"{name} must be >= {lo}{zero}, got {value}")
-
-
-def _positive(cfg, *names: str) -> None:
-    """Each float field in ``names`` (for a list field: the list non-empty and every entry) must be finite and > 0."""
-    for name in names:
-        value = getattr(cfg, name)
-        values = value if isinstance(value, list) else [value]
-        if not values or not all(math.isfinite(v) and v > 0 for v in values):
-            what = "a non-empty list of finite numbers > 0" if isinstance(value, list) else "a finite number > 0"
-            raise ConfigError(f"{name} must be {what}, got {value}")
+    at_least(cfg, lo, *names, zero_means=_ZERO_MEANS)
 
 
 def _check_common(cfg) -> None:
@@ -90,7 +72,7 @@ class BatchSizeSpectraConfig:
         # epochs >= 1: the notebook checks that the model learnt before reading trained-checkpoint spectra
         _at_least(self, 1, "epochs", "train_batch_size", "batches_per_size", "probes", "full_chunk", "peer_batch_size",
                   "peer_seeds", "peer_repeats", "reference_steps", "bench_batch_sizes", "bench_repeats")
-        _positive(self, "train_lr", "peer_tol")
+        positive(self, "train_lr", "peer_tol")
         if any(e < 0 or e > self.epochs for e in self.snapshot_epochs) or not self.snapshot_epochs:
             raise ConfigError(f"snapshot_epochs must lie in [0, epochs={self.epochs}], got {self.snapshot_epochs}")
         if len(set(self.batch_sizes)) < 3:
@@ -134,7 +116,7 @@ class LrScalingConfig:
             raise ConfigError(f"optimizers must be a non-empty list among {list(OPTIMIZERS)}, got {self.optimizers}")
         _at_least(self, 0, "bisection_iters", "critical_batch_size")
         _at_least(self, 1, "steps", "learner_epochs", "learner_batch_size", "learner_period")
-        _positive(self, "lr_lo", "lr_hi", "tune_lrs")
+        positive(self, "lr_lo", "lr_hi", "tune_lrs")
         if not self.lr_lo < self.lr_hi:
             raise ConfigError(f"need 0 < lr_lo < lr_hi, got lr_lo={self.lr_lo}, lr_hi={self.lr_hi}")
         if len(set(self.batch_sizes)) < 3:
