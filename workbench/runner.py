@@ -98,17 +98,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     spec = parameters(nb)
     env = {**environment(), "pid": os.getpid(), "host": platform.node()}
     if resume:
-        run_dir, record = _resumable(reports / study, resume, profile, overrides, env)
-        values = effective_parameters(spec, record["parameters"], where=f"{study} run {run_dir.name} (recorded)")
-        with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
-            cfg = check_config(study, values, where=f"{study} run {run_dir.name} (recorded)")
-        _warn_stale_units(run_dir, cfg)
-        _clear_outputs(run_dir)
-        earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit", "device")}
-        record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
-                      started=now(), **env)
-        for stale in ("ended", "error", "effective", "report_error", "resumed_units"):
-            record.pop(stale, None)
+        run_dir, record = _next_attempt(study, spec, reports / study, root, resume, profile, overrides, env)
     else:
         merged = {**load_profile(study, profile, root), **(overrides or {})}
         values = effective_parameters(spec, merged, where=f"{study} (profile {profile!r} and -p)")
@@ -118,6 +108,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         run_dir.mkdir(parents=True)
         record = {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
                   "parameters": values, "overrides": merged, "started": now(), **env}
+    values = record["parameters"]
     write_json(run_dir / "config.json", record)
     write_index(reports)
 
@@ -157,6 +148,25 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         write_json(run_dir / "config.json", record)
         write_index(reports)
     return run_dir
+
+
+def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: str, profile: str | None,
+                  overrides: dict[str, Any] | None, env: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """The run directory and the record of a resumed run's next attempt, its recorded parameters checked again;
+    the earlier attempt's tables, figures and report are cleared, its units and checkpoints kept."""
+    run_dir, record = _resumable(study_dir, resume, profile, overrides, env)
+    where = f"{study} run {run_dir.name} (recorded)"
+    values = effective_parameters(spec, record["parameters"], where=where)
+    with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
+        cfg = check_config(study, values, where=where)
+    _warn_stale_units(run_dir, cfg)
+    _clear_outputs(run_dir)
+    earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit", "device")}
+    record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
+                  started=now(), **env)
+    for stale in ("ended", "error", "effective", "report_error", "resumed_units"):
+        record.pop(stale, None)
+    return run_dir, record
 
 
 def _resumable(study_dir: Path, resume: str, profile: str | None, overrides: dict[str, Any] | None,
