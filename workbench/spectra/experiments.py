@@ -88,8 +88,8 @@ def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), 
         refresh_bn_stats(model, chunked(data.x_train, data.y_train, full_chunk))
     n = len(data.x_train)
     sizes = [(b, "batch") for b in batch_sizes if b < n] + [(n, "full")]
-    name = (f"spectra-{sorted(tag.items())}-{bn}-{list(curvatures)}-{sorted((methods or {}).items())}-k{steps}"
-            f"-p{probes}-n{batches_per_size}-tol{lambda_tol}")
+    # readable; a name repeated in one run is still a unit of its own (workbench.resume: name#2)
+    name = f"spectra-{','.join(f'{k}={v}' for k, v in tag.items())}-{bn}-{'+'.join(curvatures)}"
     lam_rows, ritz_rows = [], []
     for b, scope in tqdm(sizes, desc="spectra", leave=False):
         lr_, rr_ = memo(f"{name}-B{b}", lambda b=b, scope=scope: _spectra_one(
