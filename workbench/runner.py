@@ -108,7 +108,6 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         run_dir.mkdir(parents=True)
         record = {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
                   "parameters": values, "overrides": merged, "started": now(), **env}
-    values = record["parameters"]
     write_json(run_dir / "config.json", record)
     write_index(reports)
 
@@ -117,7 +116,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     env_before = {k: os.environ.get(k) for k in (RUN_DIR_ENV, BATCH_ENV)}
     os.environ[RUN_DIR_ENV], os.environ[BATCH_ENV] = str(run_dir.resolve()), "1"
     try:
-        pm.execute_notebook(str(nb), str(out_nb), parameters=values, kernel_name="python3",
+        pm.execute_notebook(str(nb), str(out_nb), parameters=record["parameters"], kernel_name="python3",
                             cwd=str(root), progress_bar=progress, log_output=False)
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
@@ -136,8 +135,8 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         eff = run_dir / "effective_config.json"
         if eff.exists():
             record["effective"] = read_json(eff)["parameters"]
-        if resumed_units(run_dir):
-            record["resumed_units"] = resumed_units(run_dir)
+        if units := resumed_units(run_dir):
+            record["resumed_units"] = units
         if record["status"] == "ok":
             shutil.rmtree(run_dir / PARTIAL_DIR, ignore_errors=True)
         if out_nb.exists():
