@@ -1,7 +1,8 @@
 """The studies' loops: each returns tidy rows (dicts) that the notebooks append to their run tables.
 
-A ``memo`` (:data:`workbench.resume.Memo`) makes a run resumable; its units are a training run, one batch size's
-spectra, one (optimizer, batch size, seed) bisection, one schedule's training.
+A ``memo`` (:data:`workbench.resume.Memo`) makes a run resumable; its units are a training run, the HVP cost
+table, one batch size's spectra, the peer comparison, one (optimizer, batch size, seed) bisection, one
+schedule's training.
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from ..resume import Memo, no_memo
 from .data import Images, load_images
 from .density import outlier_mass
 from .hvp import chunked, curvature_operator, refresh_bn_stats
-from .lanczos import lanczos, slq
+from .bench import hvp_cost
+from .lanczos import LanczosResult, lanczos, slq
 from .lr_search import bisect_max_lr, is_stable
 from .models import build_model
+from .peers import compare
 from .slq_learner import SLQLearner
 from .train import sample_batch, train_epochs
 
@@ -126,6 +129,33 @@ def _spectra_one(model, data: Images, b: int, scope: str, curvatures, bn: str, s
                               for p, r in enumerate(runs) for v, w in zip(r.ritz, r.weights)]
             del op  # its kept graph (tens of GB at B=4096 on a GPU) must go before the next one is built
     return lam_rows, ritz_rows
+
+
+def hvp_costs(cfg, model, data: Images, device, memo: Memo = no_memo) -> list[dict]:
+    """The HVP cost rows (:func:`bench.hvp_cost`) of ``model`` at each of ``cfg.bench_batch_sizes``, as one unit:
+    their timings pick the matvec method, so a resumed run keeps the same choice."""
+    def measure():
+        return [dict(r, model=cfg.model, device=str(device)) for b in cfg.bench_batch_sizes
+                for r in hvp_cost(model, F.cross_entropy, data.x_train[:b], data.y_train[:b],
+                                  repeats=cfg.bench_repeats)]
+    return memo("hvp-cost", measure)
+
+
+def peer_comparison(cfg, model, data: Images, device, method: str,
+                    memo: Memo = no_memo) -> tuple[list[dict], LanczosResult, int]:
+    """Top eigenvalue of one batch Hessian (``cfg.peer_batch_size`` training examples, BN in eval mode) by
+    our Lanczos, PyHessian and curvlinops (:func:`peers.compare`), against a reference of
+    ``cfg.reference_steps`` Lanczos steps. Returns ``(rows, reference, batch size)``; one unit."""
+    def measure():
+        g = torch.Generator().manual_seed(cfg.seed + 1)
+        idx = torch.randperm(len(data.x_train), generator=g)[:cfg.peer_batch_size].to(device)
+        xb, yb = data.x_train[idx], data.y_train[idx]
+        op = curvature_operator(model, F.cross_entropy, [(xb, yb)], bn="eval")
+        ref = lanczos(op, op.dim, min(cfg.reference_steps, op.dim), generator=g, device=device)
+        rows = compare(model, xb, yb, "eval", float(ref.ritz[-1]), tol=cfg.peer_tol, seeds=range(cfg.peer_seeds),
+                       trace_iter=20, repeats=cfg.peer_repeats, warmup=2, method=method)
+        return rows, ref, len(xb)
+    return memo("peers", measure)
 
 
 def lr_vs_batch(cfg, data: Images, device, memo: Memo = no_memo) -> list[dict]:

@@ -1,0 +1,56 @@
+"""The batch-size-spectra notebook's timed units (HVP cost table, peer comparison) as resumable memo units.
+
+Does not prove: anything about the timings themselves (they are benchmarks, not asserted)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+
+from workbench.resume import UnitStore
+from workbench.spectra import experiments as ex
+from workbench.spectra.data import load_images
+from workbench.spectra.hvp import curvature_operator
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    data = load_images("digits", n_train=128)
+    net = ex.make_model("mlp", data, False, 4, 0, "cpu")
+    cfg = SimpleNamespace(model="mlp", bench_batch_sizes=[16, 32], bench_repeats=1, seed=3, peer_batch_size=32,
+                          reference_steps=400, peer_tol=1e-4, peer_seeds=1, peer_repeats=1)
+    return cfg, net, data
+
+
+def test_hvp_costs_cover_every_batch_size_and_are_read_back(tiny, tmp_path, monkeypatch):
+    cfg, net, data = tiny
+    rows = ex.hvp_costs(cfg, net, data, torch.device("cpu"), memo=UnitStore(tmp_path, announce=None))
+    assert sorted({r["batch_size"] for r in rows}) == [16, 32]
+    assert {r["model"] for r in rows} == {"mlp"} and {r["device"] for r in rows} == {"cpu"}
+    monkeypatch.setattr(ex, "hvp_cost", lambda *a, **k: pytest.fail("measured again although the unit finished"))
+    again = ex.hvp_costs(cfg, net, data, torch.device("cpu"), memo=UnitStore(tmp_path, announce=None))
+    pd.testing.assert_frame_equal(pd.DataFrame(again), pd.DataFrame(rows))  # NaN memory ratios on CPU
+
+
+def test_peer_comparison_reference_is_the_exact_top_eigenvalue_and_is_read_back(tiny, tmp_path, monkeypatch):
+    cfg, net, data = tiny
+    rows, ref, b = ex.peer_comparison(cfg, net, data, torch.device("cpu"), "double_backward",
+                                      memo=UnitStore(tmp_path, announce=None))
+    assert b == 32 and rows
+    # the same batch, drawn as the unit draws it, diagonalised exactly
+    g = torch.Generator().manual_seed(cfg.seed + 1)
+    idx = torch.randperm(len(data.x_train), generator=g)[:b]
+    op = curvature_operator(net, torch.nn.functional.cross_entropy, [(data.x_train[idx], data.y_train[idx])],
+                            bn="eval")
+    eye = torch.eye(op.dim, dtype=torch.float64)
+    exact = torch.linalg.eigvalsh(torch.stack([op(eye[i]) for i in range(op.dim)]).double())[-1].item()
+    assert ref.ritz[-1] == pytest.approx(exact, rel=1e-4)
+    adaptive = [r for r in rows if r["tool"] == "workbench" and r["method"].startswith("lanczos tol")]
+    assert adaptive and all(r["rel_error"] <= 1e-4 for r in adaptive)
+    monkeypatch.setattr(ex, "compare", lambda *a, **k: pytest.fail("compared again although the unit finished"))
+    rows2, ref2, b2 = ex.peer_comparison(cfg, net, data, torch.device("cpu"), "double_backward",
+                                         memo=UnitStore(tmp_path, announce=None))
+    pd.testing.assert_frame_equal(pd.DataFrame(rows2), pd.DataFrame(rows))
+    assert b2 == b and ref2.ritz[-1] == ref.ritz[-1]
