@@ -1,11 +1,10 @@
 """Microbenchmarks: the pinned host-to-device copy ceiling and gather throughput per feature store.
 
 Timing: ``warmup`` untimed calls, then the median of ``repeats`` timed calls, each ended by synchronizing the
-device (so a GPU gather is counted complete). Every call gathers a fresh draw of row indices (a pool of
-``warmup + repeats`` draws: the warm-up, ``warmup`` calls and then :data:`WARMUP_S` seconds of calls, cycles over
-the first ``warmup``; each timed call has a draw of its own), so a timed call never finds its rows in a cache
-left by an earlier call. Throughput counts useful
-bytes only: rows x row bytes / seconds, in GB/s (1e9 bytes); ``gbps_unique`` counts each distinct row once (what
+device (so a GPU gather is counted complete). Row indices come from a pool of ``warmup + repeats`` draws:
+each timed call gets a draw of its own, and the warm-up (``warmup`` calls, then :data:`WARMUP_S` seconds of
+calls) cycles over the first ``warmup`` draws, so a timed call never finds its rows in a cache left by an
+earlier call. Throughput counts useful bytes only: rows x row bytes / seconds, in GB/s (1e9 bytes); ``gbps_unique`` counts each distinct row once (what
 must cross the link at least), and ``l2_bound`` flags measurements that caches can flatter: a call asking for
 more bytes than the table holds (duplicates, served from the GPU's L2 after the first read) or a table no
 larger than the GPU's L2. Indices are handed to each store on its natural device (CPU for ``cpu``, the GPU for
@@ -249,6 +248,39 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
     zero_copy, ``offsets`` (bytes past a page boundary) and ``pages`` (see :data:`PAGES`). One host buffer per
     table size and page policy serves every row size and offset (pinned once, for the zero_copy stores).
     """
+    grid = _Grid(list(stores), list(row_bytes), list(rows_per_call), list(orders), device, options,
+                 *_variant_lists(options, kernels, sorts, offsets, pages), repeats, warmup)
+    gen = torch.Generator().manual_seed(seed)
+    n_offsets = 1 if grid.offsets is None else len(grid.offsets)
+    bar = tqdm(total=len(table_bytes) * len(grid.pages) * n_offsets * len(row_bytes), desc="gather sweep",
+               disable=not progress, leave=False)
+    out: list[dict] = []
+    for tb in table_bytes:
+        for page_mode in grid.pages:
+            out += _sweep_buffer(grid, tb, page_mode, gen, bar)
+    bar.close()
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Grid:
+    """What :func:`gather_sweep` measures on every table, checked."""
+    stores: list[str]
+    row_bytes: list[int]
+    rows_per_call: list[int]
+    orders: list[str]
+    device: torch.device
+    options: StoreOptions
+    kernels: list[str]
+    sorts: list[bool]
+    offsets: list[int] | None
+    pages: list[str]
+    repeats: int
+    warmup: int
+
+
+def _variant_lists(options: StoreOptions, kernels, sorts, offsets, pages) -> tuple:
+    """(kernels, sorts, offsets, pages) with the run's own options where None; raises on unknown or empty ones."""
     kernels = [options.kernel] if kernels is None else list(kernels)
     sorts = [options.sort_indices] if sorts is None else [bool(b) for b in sorts]
     page_list = ["default"] if pages is None else list(pages)
@@ -258,55 +290,57 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
                          f"pages {list(PAGES)}")
     if offsets is not None and any(not 0 <= o < PAGE for o in offsets):
         raise ValueError(f"offsets are bytes past a page boundary, 0 <= offset < {PAGE}; got {offsets}")
-    gen = torch.Generator().manual_seed(seed)
+    return kernels, sorts, None if offsets is None else list(offsets), page_list
+
+
+def _sweep_buffer(grid: _Grid, tb: int, page_mode: str, gen: torch.Generator, bar) -> list[dict]:
+    """Every store, variant, offset and row size on one host buffer of ``tb`` bytes under ``page_mode``. The
+    buffer is pinned once for all of them (registering tens of GiB takes seconds) and freed on return, before
+    the next one is filled (tables of tens of GiB)."""
+    huge_before = anon_huge_bytes()
+    try:
+        buffer, sliced = _tables(tb, grid.row_bytes, grid.offsets, page_mode)
+    except ValueError as exc:  # madvise refused: this page policy cannot be measured here
+        bar.update((1 if grid.offsets is None else len(grid.offsets)) * len(grid.row_bytes))
+        return [{"store": name, "pages": page_mode, "table_target_bytes": tb, "table_bytes": tb,
+                 "status": f"unavailable: {exc}"} for name in grid.stores]
+    huge_after = anon_huge_bytes()
+    huge = None if huge_before is None or huge_after is None else max(0, huge_after - huge_before)
+    # the zero-copy stores map the buffer under this registration; the other stores read it like any host memory
+    pin, unpinnable = None, None
+    if grid.device.type == "cuda" and "zero_copy" in grid.stores:
+        try:
+            pin = pin_in_place(buffer, grid.device)
+        except RuntimeError as exc:
+            unpinnable = f"unavailable: {exc}"
     out: list[dict] = []
-    n_offsets = 1 if offsets is None else len(offsets)
-    bar = tqdm(total=len(table_bytes) * len(page_list) * n_offsets * len(row_bytes), desc="gather sweep",
-               disable=not progress, leave=False)
-    for tb in table_bytes:
-        for page_mode in page_list:
-            huge_before = anon_huge_bytes()
-            try:
-                buffer, sliced = _tables(tb, row_bytes, offsets, page_mode)
-            except ValueError as exc:  # madvise refused: this page policy cannot be measured here
-                out += [{"store": name, "pages": page_mode, "table_target_bytes": tb, "table_bytes": tb,
-                         "status": f"unavailable: {exc}"}
-                        for name in stores]
-                bar.update(n_offsets * len(row_bytes))
-                continue
-            huge_after = anon_huge_bytes()
-            huge = None if huge_before is None or huge_after is None else max(0, huge_after - huge_before)
-            # pinned once per buffer for every row size and offset (registering tens of GiB takes seconds): the
-            # zero-copy stores map it under this registration; the other stores read it like any host memory
-            pin, unpinnable = None, None
-            if device.type == "cuda" and "zero_copy" in stores:
-                try:
-                    pin = pin_in_place(buffer, device)
-                except RuntimeError as exc:
-                    unpinnable = f"unavailable: {exc}"
-            try:
-                for base, region in sliced:
-                    for rb in row_bytes:
-                        table = table_view(region, rb)
-                        pools = _index_pools(table.shape[0], rows_per_call, orders, warmup + repeats, gen)
-                        meta = {"pages": page_mode, "base_offset": base, "huge_bytes": huge,
-                                "table_target_bytes": tb, "table_bytes": table.numel() * table.element_size(),
-                                "row_bytes": rb, "aligned": rb % 16 == 0}
-                        for name in stores:
-                            if STORES.get(name).needs_cuda and device.type != "cuda":
-                                out.append({"store": name, **meta, "status": "needs CUDA"})
-                                continue
-                            if name == "zero_copy" and unpinnable:
-                                out.append({"store": name, **meta, "status": unpinnable})
-                                continue
-                            for opts in _variants(name, options, kernels, sorts):
-                                out += [{**meta, **r} for r in _one_store(name, table, device, opts, pools,
-                                                                          repeats, warmup)]
-                        del table, pools
-                        bar.update()
-            finally:
-                if pin is not None:
-                    pin.unpin()
-            buffer = sliced = region = None  # freed before the next buffer is filled (tables of tens of GiB)
-    bar.close()
+    try:
+        for base, region in sliced:
+            for rb in grid.row_bytes:
+                table = table_view(region, rb)
+                meta = {"pages": page_mode, "base_offset": base, "huge_bytes": huge, "table_target_bytes": tb,
+                        "table_bytes": table.numel() * table.element_size(), "row_bytes": rb,
+                        "aligned": rb % 16 == 0}
+                out += _measure_table(grid, table, meta, gen, unpinnable)
+                bar.update()
+    finally:
+        if pin is not None:
+            pin.unpin()
+    return out
+
+
+def _measure_table(grid: _Grid, table: torch.Tensor, meta: dict, gen: torch.Generator,
+                   unpinnable: str | None) -> list[dict]:
+    """Every store and variant on one table; the index draws are shared by all of them."""
+    pools = _index_pools(table.shape[0], grid.rows_per_call, grid.orders, grid.warmup + grid.repeats, gen)
+    out: list[dict] = []
+    for name in grid.stores:
+        if STORES.get(name).needs_cuda and grid.device.type != "cuda":
+            out.append({"store": name, **meta, "status": "needs CUDA"})
+        elif name == "zero_copy" and unpinnable:
+            out.append({"store": name, **meta, "status": unpinnable})
+        else:
+            for opts in _variants(name, grid.options, grid.kernels, grid.sorts):
+                out += [{**meta, **r} for r in _one_store(name, table, grid.device, opts, pools, grid.repeats,
+                                                          grid.warmup)]
     return out

@@ -52,7 +52,8 @@ class FeatureStore(Protocol):
     threads: int  # CPU threads the store gathers with (0: the GPU gathers); recorded with every measurement
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
-        """idx: (B,) int64 row ids on any device -> (B, F) rows on ``self.device`` (same dtype as the table)."""
+        """idx: (B,) int64 row ids in [0, rows) on any device -> (B, F) rows on ``self.device`` (same dtype as
+        the table). Ids are not bounds-checked on the GPU paths (the Triton gather reads what it is told)."""
         ...
 
     def close(self) -> None:
