@@ -200,14 +200,25 @@ def _chunk_ggn_func(model, loss_fn, x, y, names, params, buffers):
     return mv
 
 
+def _chunk_matvec(curvature: str, method: str, model, loss_fn, x, y, names, params, buffers) -> Callable:
+    """One chunk's matvec: Hessian or GGN, by double backward or ``torch.func``."""
+    if curvature == "ggn":
+        return (_chunk_ggn(model, loss_fn, x, y, params) if method == "double_backward"
+                else _chunk_ggn_func(model, loss_fn, x, y, names, params, buffers))
+    if method == "double_backward":
+        return _chunk_hvp_double_backward(model, loss_fn, x, y, params)
+    return _chunk_hvp_func(model, loss_fn, x, y, names, params, buffers)
+
+
 def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch], *, curvature: str = "hessian",
                        bn: str = "eval", method: str = "double_backward", keep_graphs: int = 4) -> Operator:
     """Matvec with the Hessian or GGN of the mean loss over ``chunks`` (list of ``(x, y)``).
 
     ``loss_fn(outputs, targets)`` must be a mean over the examples (e.g. ``F.cross_entropy``). ``method`` picks
-    double backward or ``torch.func`` forward-over-reverse. Graphs are kept across matvecs (one backward per
-    matvec and chunk) when there are at most ``keep_graphs`` chunks; beyond that each matvec rebuilds each chunk's
-    graph (about 1.5x the compute, memory of one chunk), which is what a full Hessian over a large set needs.
+    double backward or ``torch.func`` forward-over-reverse. With double backward, graphs are kept across matvecs
+    (one backward per matvec and chunk) when there are at most ``keep_graphs`` chunks; beyond that each matvec
+    rebuilds each chunk's graph (about 1.5x the compute, memory of one chunk), which is what a full Hessian over a
+    large set needs. ``torch.func`` keeps no graph: it runs the module again at every matvec.
     The GGN keeps the network graph for J^T w; ``method`` picks how it gets J v: the double-vjp trick
     (:func:`_chunk_ggn`) or forward mode (:func:`_chunk_ggn_func`, less work for convolutional networks). The
     model keeps its mode and buffers.
@@ -222,18 +233,12 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
     names, params = list(named), list(named.values())
     n_total = sum(len(x) for x, _ in chunks)
     keep = len(chunks) <= keep_graphs
-
-    def build(x, y):
-        if curvature == "ggn":
-            return (_chunk_ggn(model, loss_fn, x, y, params) if method == "double_backward"
-                    else _chunk_ggn_func(model, loss_fn, x, y, names, params, buffers))
-        if method == "double_backward":
-            return _chunk_hvp_double_backward(model, loss_fn, x, y, params)
-        return _chunk_hvp_func(model, loss_fn, x, y, names, params, buffers)
-
     functional = method == "func"  # runs the module again at every matvec
     with bn_mode(model, bn):
         buffers = {n: b.detach().clone() for n, b in model.named_buffers()} if functional else {}
+
+        def build(x, y):
+            return _chunk_matvec(curvature, method, model, loss_fn, x, y, names, params, buffers)
         mvs = [build(x, y) if keep else (lambda vs, x=x, y=y: build(x, y)(vs)) for x, y in chunks]
     weights = [len(x) / n_total for x, _ in chunks]
     rerun = not keep or functional
