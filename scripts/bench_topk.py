@@ -1,4 +1,4 @@
-"""Time the exact top-k backends of ``workbench.xmc.metrics.topk_scores`` (faiss against torch's chunked products)
+"""Time the exact top-k backends of ``workbench.xmc.topk.topk_scores`` (faiss against torch's chunked products)
 on CPU tensors, at the shapes the studies search, and check they agree.
 
     python scripts/bench_topk.py [--threads 1 2] [--repeats 3]
@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from workbench.xmc.metrics import topk_scores
+from workbench.xmc.topk import topk_scores
 
 CASES = [("Debian evaluation", 2000, 37_000, 384, 100),
          ("ANCE shortlist, CPU default", 1500, 4_900, 128, 50),

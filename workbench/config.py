@@ -128,10 +128,6 @@ def build_config(cls: type, namespace: Mapping[str, Any]) -> Any:
     return from_dict(cls, {k: namespace[k] for k in types_}, where="the notebook's parameters")
 
 
-def to_dict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
-
-
 def at_least(cfg: Any, lo: int, *names: str, zero_means: Mapping[str, str] | None = None) -> None:
     """Each integer field of ``cfg`` in ``names`` (a list field: non-empty, every entry) must be >= ``lo``;
     else a ConfigError naming the field, its value and the bound (and, for ``lo`` 0, what 0 means there)."""

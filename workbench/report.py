@@ -63,10 +63,6 @@ class Run:
         """Write a whole table as ``<name>.csv``."""
         return atomic_write(self.dir / f"{name}.csv", lambda p: df.to_csv(p, index=False))
 
-    def table(self, name: str = "measurements") -> pd.DataFrame:
-        path = self.dir / f"{name}.csv"
-        return pd.read_csv(path) if path.exists() else pd.DataFrame()
-
     def save_figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure as ``<name>.png``; a figure must have a title (checked)."""
         has_title = bool(getattr(fig, "_suptitle", None)) or any(ax.get_title() for ax in fig.get_axes())

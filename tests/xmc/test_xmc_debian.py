@@ -81,7 +81,7 @@ def test_cli_writes_loadable_layout(tmp_path):
 
 
 def test_dependency_graph():
-    names, edges = debian.dependency_graph(FIX / "Packages", FIX / "Translation-en")
+    names, edges = debian.dependency_graph(FIX / "Packages")
     assert len(names) == 10 and edges.shape == (14, 2)
     pairs = {(names[a], names[b]) for a, b in edges}
     assert ("app1", "mawk") in pairs and ("python3", "libc") in pairs and ("app3", "app3") not in pairs

@@ -15,7 +15,8 @@ import scipy.sparse as sp
 import torch
 
 from tests.conftest import with_cuda
-from workbench.xmc.metrics import propensity, remove_filtered, topk_scores, xmc_metrics
+from workbench.xmc.metrics import propensity, remove_filtered, xmc_metrics
+from workbench.xmc.topk import topk_scores
 
 nm = pytest.importorskip("napkinxc.metrics")
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..xmc.metrics import topk_scores
+from ..xmc.topk import topk_scores
 from .query import Negatives, positive_mask
 
 

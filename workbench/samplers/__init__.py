@@ -25,13 +25,6 @@ def build_sampler(name: str, Y_train, cfg: SamplerConfig | None = None, **option
 
 
 # Importing the modules registers them; kept after SAMPLERS exists (they import it from here).
-from . import full, uniform, log_uniform, in_batch, ance, ngame, unidec  # noqa: E402,F401
-
-for _optional in ("lsh",):  # modules written in later issues / by other areas
-    try:
-        __import__(f"{__name__}.{_optional}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"{__name__}.{_optional}":
-            raise
+from . import full, uniform, log_uniform, in_batch, ance, ngame, unidec, lsh  # noqa: E402,F401
 
 __all__ = ["SAMPLERS", "Sampler", "SampledBatch", "SamplerConfig", "ModelView", "build_sampler"]

@@ -26,7 +26,7 @@ def shortlist_hits(pos: Positives, shortlist: torch.Tensor) -> torch.Tensor:
 
 def shortlist_from(view, k: int) -> torch.Tensor:
     """(n_train, k) int64 CPU top-k label ids per training query under the model ``view``."""
-    from ..xmc.metrics import topk_scores
+    from ..xmc.topk import topk_scores
     with torch.no_grad():
         q = view.query_embeddings()
         lab = view.label_embeddings().to(q)

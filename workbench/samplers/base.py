@@ -4,7 +4,7 @@ A sampler decides, for one mini-batch of training queries, which labels are scor
 ids, encoded once) and, per query, which pool columns are its candidates and which are positives. It may also
 decide how queries are grouped into batches (NGAME, UniDEC) and refresh its state from the model (ANCE, LSH).
 
-Additions (backward compatible, all optional for a sampler):
+Optional parts of the protocol (a sampler needs them only when it has the state or behaviour they serve):
 - :class:`SamplerConfig`: the one options record every registered sampler is built from, as
   ``SAMPLERS.get(name)(Y_train, cfg)`` (see :func:`build_sampler`); a sampler reads the fields it needs.
 - ``state_dict()`` / ``load_state_dict(d)``: what a checkpoint must keep (shortlists, clusters) so a resumed run

@@ -145,22 +145,14 @@ def build(packages: dict[str, dict[str, str]], translations: dict[tuple[str, str
 
 # -- dependency graph (GNN study) -------------------------------------------------------------------------------
 
-def dependency_graph(packages_path: str | Path, translations_path: str | Path | None = None
-                     ) -> tuple[list[str], np.ndarray]:
+def dependency_graph(packages_path: str | Path) -> tuple[list[str], np.ndarray]:
     """All packages (sorted names) and (E, 2) int64 edges ``(package, dependency)`` over Depends, Pre-Depends,
-    Recommends (no head cut). ``translations_path`` is accepted for symmetry and not needed for the edges;
-    node texts are :func:`package_texts`."""
+    Recommends (no head cut)."""
     packages = read_packages(packages_path)
     names = sorted(packages)
     idx = {n: i for i, n in enumerate(names)}
     edges = [(idx[p], idx[d]) for p, deps in package_labels(packages).items() for d in deps]
     return names, np.asarray(sorted(edges), np.int64).reshape(-1, 2)
-
-
-def package_texts(packages_path: str | Path, names: list[str]) -> list[str]:
-    """``"name: summary"`` for each name (the titles-variant text), e.g. node features of the graph."""
-    packages = read_packages(packages_path)
-    return [_title(n, packages[n]) for n in names]
 
 
 # -- provenance and command line --------------------------------------------------------------------------------

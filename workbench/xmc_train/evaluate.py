@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from ..xmc.dataset import XMCDataset
-from ..xmc.metrics import propensity, topk_scores, xmc_metrics
+from ..xmc.metrics import propensity, xmc_metrics
+from ..xmc.topk import topk_scores
 from .encoders import TokenTable
 
 METRICS = ("P@1", "P@3", "P@5", "nDCG@1", "nDCG@3", "nDCG@5", "PSP@1", "PSP@3", "PSP@5", "R@100")
