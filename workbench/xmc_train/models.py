@@ -48,6 +48,7 @@ class XMCModel(nn.Module):
             raise ValueError(f"Unrecognized classifier_form: {classifier_form!r}; known: {list(CLASSIFIER_FORMS)}")
         self.encoder, self.queries, self.labels = encoder, queries, labels
         self.heads, self.freeze_encoder, self.encode_batch = heads, freeze_encoder, encode_batch
+        self.head_names: tuple[str, ...] = tuple(heads.split("+"))  # "de+clf" -> ("de", "clf")
         self.normalize_classifier, self.classifier_form = normalize_classifier, classifier_form
         self.classifier = (nn.Parameter(torch.zeros(len(labels), encoder.dim,
                                                     device=next(encoder.parameters()).device))
@@ -127,7 +128,7 @@ class XMCModel(nn.Module):
         the ``heads`` named (default: all the model has), so a classifier-only stage with free rows encodes no
         label text."""
         out = {}
-        want_de = "de" in self.heads.split("+") and (heads is None or "de" in heads)
+        want_de = "de" in self.head_names and (heads is None or "de" in heads)
         want_clf = self.classifier is not None and (heads is None or "clf" in heads)
         # a residual classifier reads the same label embeddings as the DE: encoded once for both heads
         e = (self.label_vectors(pool, label_cache, fresh)
@@ -164,7 +165,7 @@ class XMCModel(nn.Module):
     def score_matrix_parts(self) -> dict[str, torch.Tensor]:
         """The label-side matrices for inference: ``{"de": (L, d), "clf": (L, d)}`` as present."""
         parts = {}
-        if "de" in self.heads.split("+"):
+        if "de" in self.head_names:
             parts["de"] = self.embed_all(self.labels)
         if self.classifier is not None:
             parts["clf"] = self.classifier_vectors(None, parts.get("de")).detach().float()

@@ -152,7 +152,7 @@ class NegativeMiningConfig:
     def train_config(self, **over) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(TrainConfig)}
         vals = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
-        return TrainConfig(**{**vals, "log_every": 5, "checkpoint_minutes": 10.0, **over})
+        return TrainConfig(**{**vals, "log_every": 5, **over})
 
     def loss_for(self, sampler: str) -> str:
         return dict(item.split(":", 1) for item in self.loss_overrides).get(sampler, self.loss)
@@ -269,7 +269,7 @@ def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, ch
                   progress: bool = True, on_step=None, **train_over) -> tuple[list[dict], XMCModel, object]:
     """Train one sampler; (rows tagged with sampler / heads / batch size, the trained model, the sampler).
     ``on_step(step)`` is called after every training step."""
-    if cfg.cpu_threads > 0:  # on a small shared CPU, one thread avoids contention (10x faster measured)
+    if cfg.cpu_threads > 0:  # as prepare() does, for callers that train without it (tests, the memory sweep)
         torch.set_num_threads(cfg.cpu_threads)
     heads = cfg.heads_for(sampler)
     model = build_model(cfg, prep, heads)

@@ -61,7 +61,7 @@ class TrainConfig:
     clip_norm: float = 1.0
     seed: int = 0
     log_every: int = 10
-    eval_every: int = 0             # steps between evaluations (0 = at the start and the end only)
+    eval_every: int = 0             # steps between evaluations (0 = at the start and the end only, -1 = never)
     label_cache_steps: int = 0      # >0: samplers with stale_ok score non-positive labels from a cache this old
     checkpoint_minutes: float = 10.0
     checkpoint_steps: int = 0
@@ -73,6 +73,8 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and log_every must be >= 1")
         if not 0 <= self.warmup_frac < 1:
             raise ValueError(f"warmup_frac must be in [0, 1), got {self.warmup_frac}")
+        if self.eval_every < -1:
+            raise ValueError(f"eval_every must be >= -1 (-1: never, 0: at the start and the end), got {self.eval_every}")
 
 
 class _Clock:
@@ -83,12 +85,12 @@ class _Clock:
         self.t = time.perf_counter()
         self.acc = dict.fromkeys(TIMERS, 0.0)
 
-    def lap(self, name: str | None) -> None:
+    def lap(self, name: str) -> None:
+        """Add the seconds since the last lap to ``name`` (CUDA synchronised first, so the work is counted)."""
         if self.cuda:
             torch.cuda.synchronize()
         now = time.perf_counter()
-        if name:
-            self.acc[name] += now - self.t
+        self.acc[name] += now - self.t
         self.t = now
 
 
@@ -174,7 +176,8 @@ class Trainer:
         cfg.validate()
         self.on_step = on_step  # called with the step count after every training step (e.g. a profiler's step)
         self.train_heads = train_heads
-        self.cfg, self.sampler, self.loss, self.evaluate = cfg, sampler, loss, evaluate
+        self.cfg, self.sampler, self.loss = cfg, sampler, loss
+        self.evaluate = evaluate if cfg.eval_every >= 0 else None  # -1: never
         self.device = resolve_device(cfg.device)
         self.model = model.to(self.device)
         self.model.queries = model.queries.to(self.device)
@@ -215,7 +218,7 @@ class Trainer:
                     self.on_step(self.step)
                 self.batch_in_epoch += 1
                 bar.update(1)
-                if self.cfg.eval_every and self.step % self.cfg.eval_every == 0 and self.evaluate:
+                if self.cfg.eval_every > 0 and self.step % self.cfg.eval_every == 0 and self.evaluate:
                     self._eval_row()
                 if self._ckpt_due(last_ckpt):
                     self._save()
@@ -316,7 +319,7 @@ class Trainer:
     def _uses_label_cache(self) -> bool:
         """Whether the DE's non-positive labels are scored from the cache (a period set, a sampler that allows
         it, the DE head trained)."""
-        de_trained = "de" in self.model.heads.split("+") and (self.train_heads is None or "de" in self.train_heads)
+        de_trained = "de" in self.model.head_names and (self.train_heads is None or "de" in self.train_heads)
         return bool(self.cfg.label_cache_steps) and getattr(self.sampler, "stale_ok", False) and de_trained
 
     def _refresh_label_cache(self, clock: _Clock) -> None:
@@ -336,7 +339,7 @@ class Trainer:
         if self.model.freeze_encoder:  # nothing is encoded with gradients
             return
         encoded = [(self.model.queries, batch.queries)]
-        if "de" in self.model.heads.split("+"):
+        if "de" in self.model.head_names:
             encoded.append((self.model.labels, batch.pool if fresh is None else batch.pool[fresh]))
         iv["seqs"] += sum(len(rows) for _, rows in encoded)
         iv["tokens"] += sum(table.tokens(rows) for table, rows in encoded)
