@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What a session with a lent GPU runs there (README, "GPU checks"). Steps, in the order given (default: all):
+# What a session with a lent GPU runs there (the plan: scripts/GPU_CHECKS.md). Steps, in the order given (default: all):
 #   tests                 the CUDA-marked tests (zero-copy aliasing and bit-exactness, CPU-vs-GPU agreement, ...)
 #   <study>[:<profile>]   that study's `gpu` profile (or the one named) through the runner, time-boxed; its report
 #                         is packed into $OUT

@@ -9,8 +9,8 @@
 #   .gpu/graphs/        planetoid/, gnn-benchmark-npz/, musae/, debian-bookworm/Packages.xz from ../shared/data: ~18 MB
 #   .gpu/cifar10-jpeg/  the CIFAR-10 JPEG tarball from ../shared/data: ~20 MB
 # What travels in one call is at most 64 MiB with the working tree (~9 MB), so the pieces go in separate calls;
-# carried folders stay on the machine while it is warm (30 s after a call). The call plan is in the README
-# ("GPU checks"); scripts/gpu_checks.sh says which piece a step misses.
+# carried folders stay on the machine while it is warm (30 s after a call). The call plan is
+# scripts/GPU_CHECKS.md; scripts/gpu_checks.sh says which piece a step misses.
 set -euo pipefail
 top=$(git rev-parse --show-toplevel); cd "$top"
 shared=${SHARED_DATA:-$top/../shared/data}

@@ -15,6 +15,8 @@ from .report import repo_root
 
 # The config class each study notebook builds from its parameters (`build_config(<class>, globals())`, checked by a
 # test): the runner builds it as well, before any work, so that a bad value fails without leaving a failed run.
+DEFAULT_PROFILE = "cpu"  # the notebooks' own defaults: the CPU-sized run that nbval executes
+
 STUDY_CONFIGS = {
     "batch_size_spectra": "workbench.spectra.study:BatchSizeSpectraConfig",
     "gpu_data_access": "workbench.gpu_access.study:GPUAccessConfig",
@@ -65,10 +67,12 @@ def parameters(nb_path: Path) -> dict[str, Param]:
 
 
 def load_profile(study: str, profile: str | None, root: Path | None = None) -> dict[str, Any]:
-    """``notebooks/params/<study>/<profile>.yaml`` as a dict (empty for no profile)."""
-    if not profile:
-        return {}
+    """``notebooks/params/<study>/<profile>.yaml`` as a dict; no profile is :data:`DEFAULT_PROFILE`, and that
+    one may be missing (the notebook's defaults)."""
+    profile = profile or DEFAULT_PROFILE
     path = notebooks_dir(root) / "params" / study / f"{profile}.yaml"
+    if profile == DEFAULT_PROFILE and not path.exists():
+        return {}
     if not path.exists():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise ConfigError(f"no profile {profile!r} for {study!r} ({path} is missing); known profiles: {known}")

@@ -21,7 +21,8 @@ from typing import Any
 
 from .config import ConfigError
 from .io import read_json, write_json, write_text
-from .notebooks import check_config, effective_parameters, load_profile, notebook_path, parameters
+from .notebooks import (DEFAULT_PROFILE, check_config, effective_parameters, load_profile, notebook_path,
+                        parameters)
 from .provenance import environment, now
 from .report import BATCH_ENV, PARTIAL_DIR, RUN_DIR_ENV, repo_root
 from .resume import config_key, resumed_units
@@ -48,7 +49,7 @@ def _record_html(rec: dict[str, Any]) -> str:
     """A compact block with what every report must record: run, status, device, commit, versions, config."""
     esc = lambda v: html.escape(str(v))  # noqa: E731
     facts = [("study", rec.get("study")), ("run", rec.get("run_id")), ("status", rec.get("status")),
-             ("profile", rec.get("profile") or "default"), ("device", rec.get("device")),
+             ("profile", rec.get("profile") or DEFAULT_PROFILE), ("device", rec.get("device")),
              ("git commit", rec.get("git_commit")), ("python / torch / CUDA",
               f"{rec.get('python')} / {rec.get('torch')} / {rec.get('cuda') or 'none'}"),
              ("started / ended (UTC)", f"{rec.get('started')} / {rec.get('ended', '')}")]
@@ -72,9 +73,10 @@ def _record_html(rec: dict[str, Any]) -> str:
             f"<table>{prow}</table></details></section>")
 
 
-def new_run_id(study_dir: Path, profile: str | None) -> str:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}-{profile or 'default'}"
+def new_run_id(study_dir: Path, profile: str) -> str:
+    """``<UTC date>-<UTC time>-<profile>``, with ``-2``, ``-3``, ... when that directory exists."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{profile}"
     run_id, n = base, 1
     while (study_dir / run_id).exists():
         n += 1
@@ -89,8 +91,9 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
 
     Raises :class:`ConfigError` before any work on bad parameters (names, types, and the values the study's
     config class rejects: :data:`notebooks.STUDY_CONFIGS`), and re-raises a failed execution after marking the
-    run failed. ``resume`` (a run id of ``study``, or ``"latest"``: its newest unfinished run of
-    ``profile``) executes that failed run again in its directory, with its recorded parameters.
+    run failed. ``profile`` None is :data:`notebooks.DEFAULT_PROFILE`. ``resume`` (a run id of ``study``, or
+    ``"latest"``: its newest unfinished run of ``profile``) executes that failed run again in its directory,
+    with its recorded parameters.
     """
     root = root or repo_root()
     reports = reports or root / "reports"
@@ -100,6 +103,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     if resume:
         run_dir, record = _next_attempt(study, spec, reports / study, root, resume, profile, overrides, env)
     else:
+        profile = profile or DEFAULT_PROFILE
         merged = {**load_profile(study, profile, root), **(overrides or {})}
         values = effective_parameters(spec, merged, where=f"{study} (profile {profile!r} and -p)")
         with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
@@ -177,9 +181,10 @@ def _resumable(study_dir: Path, resume: str, profile: str | None, overrides: dic
         raise ConfigError(f"--resume reruns a run with its recorded parameters; drop -p {sorted(overrides)}")
     if resume == "latest":
         runs = [r for r in _runs(study_dir.parent) if r.get("study") == study_dir.name
-                and r.get("profile") == profile and r.get("status") != "ok"]
+                and (r.get("profile") or DEFAULT_PROFILE) == (profile or DEFAULT_PROFILE)
+                and r.get("status") != "ok"]
         if not runs:
-            raise ConfigError(f"no unfinished {study_dir.name} run of profile {profile or 'default'!r} under "
+            raise ConfigError(f"no unfinished {study_dir.name} run of profile {profile or DEFAULT_PROFILE!r} under "
                               f"{study_dir} to resume")
         resume = str(runs[0]["run_id"])
     run_dir = study_dir / resume
@@ -188,7 +193,7 @@ def _resumable(study_dir: Path, resume: str, profile: str | None, overrides: dic
     record = read_json(run_dir / "config.json")
     if record.get("status") == "ok":
         raise ConfigError(f"run {run_dir} ended ok: nothing to resume (start a new run instead)")
-    if profile is not None and profile != record.get("profile"):
+    if profile is not None and profile != (record.get("profile") or DEFAULT_PROFILE):  # older runs: None
         raise ConfigError(f"run {run_dir} has profile {record.get('profile')!r}, not {profile!r}")
     if record.get("status") == "running" and record.get("host") == env["host"] and _alive(record.get("pid")):
         raise ConfigError(f"run {run_dir} is still running (pid {record['pid']} on this host)")
@@ -245,30 +250,40 @@ def _runs(reports: Path) -> list[dict[str, Any]]:
 
 
 def write_index(reports: Path) -> Path:
-    """``reports/index.html``: one row per run with study, date, profile, device, status and links."""
-    rows = []
+    """``reports/index.html``: one row per run with study, date, profile, device, commit, status (a failed run's
+    error in short, in full on hover) and links; the newest runs first."""
+    esc = lambda v: html.escape(str(v if v is not None else ""))  # noqa: E731
+    rows, failed = [], 0
     for r in _runs(reports):
         d = r["_dir"]
-        has_report = (reports / d / "report.html").exists()
-        link = f'<a href="{html.escape(d)}/report.html">{html.escape(str(r.get("run_id")))}</a>' if has_report \
-            else html.escape(str(r.get("run_id")))
-        status = html.escape(str(r.get("status")))
-        rows.append(f"<tr class=\"{status}\"><td>{html.escape(str(r.get('study')))}</td><td>{link}</td>"
-                    f"<td>{html.escape(str(r.get('started', '')))}</td><td>{html.escape(str(r.get('profile') or 'default'))}</td>"
-                    f"<td>{html.escape(str(r.get('device', '')))}</td><td>{status}</td>"
-                    f'<td><a href="{html.escape(d)}/config.json">config</a></td></tr>')
+        name = esc(r.get("run_id"))
+        link = f'<a href="{esc(d)}/report.html">{name}</a>' if (reports / d / "report.html").exists() else name
+        status = esc(r.get("status"))
+        failed += r.get("status") == "failed"
+        error = str(r.get("error") or "")
+        why = f'<br><small title="{esc(error)}">{esc(_first_line(error, 100))}</small>' if error else ""
+        cells = [esc(r.get("study")), link, esc(r.get("started")), esc(r.get("profile") or DEFAULT_PROFILE),
+                 esc(r.get("device")), esc(str(r.get("git_commit") or "")[:10]), status + why,
+                 f'<a href="{esc(d)}/config.json">config</a>']
+        rows.append(f'<tr class="{status}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    heads = "".join(f"<th>{h}</th>" for h in ("study", "run", "started (UTC)", "profile", "device", "commit",
+                                              "status", "config"))
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>workbench reports</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} tr.failed{{background:#fdd}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}} tr.failed{{background:#fdd}}
 tr.running{{background:#ffd}}</style></head><body>
-<h1>workbench reports</h1><p>{len(rows)} run(s). Rebuilt {html.escape(now())}.</p>
-<table><thead><tr><th>study</th><th>run</th><th>started (UTC)</th><th>profile</th><th>device</th><th>status</th>
-<th>config</th></tr></thead><tbody>
+<h1>workbench reports</h1><p>{len(rows)} run(s), {failed} failed. Rebuilt {esc(now())}.</p>
+<table><thead><tr>{heads}</tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table></body></html>
 """
     return write_text(reports / "index.html", page)
+
+
+def _first_line(text: str, width: int) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[:width - 3] + "..."
 
 
 def describe(study: str, root: Path | None = None) -> str:

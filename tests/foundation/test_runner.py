@@ -134,7 +134,7 @@ def test_resume_refuses_finished_runs_new_parameters_and_unknown_runs(root):
     run_dir = runner.run_study("tiny", None, {"n": 3}, root=root)
     with pytest.raises(ConfigError, match="ended ok: nothing to resume"):
         runner.run_study("tiny", resume=run_dir.name, root=root)
-    with pytest.raises(ConfigError, match="no unfinished tiny run of profile 'default'"):
+    with pytest.raises(ConfigError, match="no unfinished tiny run of profile 'cpu'"):
         runner.run_study("tiny", resume="latest", root=root)
     with pytest.raises(ConfigError, match="recorded parameters; drop -p"):
         runner.run_study("tiny", None, {"n": 5}, resume="latest", root=root)
@@ -143,7 +143,7 @@ def test_resume_refuses_finished_runs_new_parameters_and_unknown_runs(root):
     with pytest.raises(Exception, match="failing once"):
         runner.run_study("tiny", None, {"fail_once": True}, root=root)
     (failed,) = [d.name for d in (root / "reports" / "tiny").iterdir() if _config(d)["status"] == "failed"]
-    with pytest.raises(ConfigError, match="has profile None, not 'small'"):
+    with pytest.raises(ConfigError, match="has profile 'cpu', not 'small'"):
         runner.run_study("tiny", "small", resume=failed, root=root)
     with pytest.raises(ConfigError, match="no unfinished tiny run of profile 'small'"):
         runner.run_study("tiny", "small", resume="latest", root=root)

@@ -1,5 +1,6 @@
-"""Graphs by name for the study: ``cora`` (embedded), ``citeseer``, ``cora-npz``, ``citeseer-npz``, ``facebook``,
-``debian`` (optional), ``rmat:<GiB>`` (synthetic, feature table of that many GiB).
+"""Graphs by name for the study: ``cora`` (embedded), ``cora-planetoid`` (the same from the Planetoid files),
+``citeseer``, ``cora-npz``, ``citeseer-npz``, ``facebook``, ``debian`` (optional), ``rmat:<GiB>`` (synthetic,
+feature table of that many GiB).
 
 Real graphs other than the embedded Cora are read from ``data_root`` (a local folder holding ``planetoid/raw``,
 ``gnn-benchmark-npz/``, ``musae/facebook``, ``debian-bookworm/``); nothing is downloaded.

@@ -1,0 +1,32 @@
+"""What the runner records and lists: the default profile's name, UTC run ids, the index's failed runs with their
+errors. On the tiny notebook of test_runner. Does not prove that the index renders well in a browser."""
+import datetime as dt
+import json
+
+import pytest
+
+from tests.foundation.test_runner import _fake_run, root  # noqa: F401 - the scratch checkout fixture
+from workbench import runner
+
+
+@pytest.mark.slow
+def test_no_profile_is_the_cpu_profile_and_run_ids_are_utc(root):  # noqa: F811
+    run_dir = runner.run_study("tiny", None, {"n": 2}, root=root)
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["profile"] == "cpu" and run_dir.name.endswith("-cpu")
+    started = dt.datetime.fromisoformat(record["started"])
+    stamp = dt.datetime.strptime(run_dir.name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc)
+    assert abs((started - stamp).total_seconds()) < 60  # the id's time is the UTC start, not local time
+
+
+def test_index_counts_failed_runs_and_shows_why(root):  # noqa: F811
+    _fake_run(root, "old", error="PapermillExecutionError: failing on purpose at In [3]\nTraceback ...",
+              started="2026-01-01T00:00:00+00:00", git_commit="0123456789abcdef")
+    _fake_run(root, "good", status="ok", started="2026-01-02T00:00:00+00:00")
+    page = runner.write_index(root / "reports").read_text()
+    assert "2 run(s), 1 failed." in page
+    row = next(r for r in page.split("<tr") if ">old<" in r)
+    assert 'class="failed"' in row and "failing on purpose at In [3]" in row and "0123456789" in row
+    assert "Traceback" not in row.split("title=")[0]  # the first line shows; the rest only on hover
+    # a record from before DEFAULT_PROFILE existed (profile None) is listed, and resumed, as the cpu profile
+    assert ">cpu<" in row
