@@ -103,25 +103,17 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     if resume:
         run_dir, record = _next_attempt(study, spec, reports / study, root, resume, profile, overrides, env)
     else:
-        profile = profile or DEFAULT_PROFILE
-        merged = {**load_profile(study, profile, root), **(overrides or {})}
-        values = effective_parameters(spec, merged, where=f"{study} (profile {profile!r} and -p)")
-        with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
-            check_config(study, values, where=f"{study} (profile {profile!r} and -p)")
-        run_dir = reports / study / new_run_id(reports / study, profile)
-        run_dir.mkdir(parents=True)
-        record = {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
-                  "parameters": values, "overrides": merged, "started": now(), **env}
+        run_dir, record = _first_attempt(study, spec, reports / study, root, profile or DEFAULT_PROFILE,
+                                         overrides, env)
     write_json(run_dir / "config.json", record)
     write_index(reports)
 
     import papermill as pm
     out_nb = run_dir / f"{study}.ipynb"
-    env_before = {k: os.environ.get(k) for k in (RUN_DIR_ENV, BATCH_ENV)}
-    os.environ[RUN_DIR_ENV], os.environ[BATCH_ENV] = str(run_dir.resolve()), "1"
     try:
-        pm.execute_notebook(str(nb), str(out_nb), parameters=record["parameters"], kernel_name="python3",
-                            cwd=str(root), progress_bar=progress, log_output=False)
+        with _batch_env(run_dir):
+            pm.execute_notebook(str(nb), str(out_nb), parameters=record["parameters"], kernel_name="python3",
+                                cwd=str(root), progress_bar=progress, log_output=False)
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:4000])
@@ -130,27 +122,56 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
                      f"--resume {run_dir.name}{where}   (continues it)")
         raise
     finally:
-        for k, v in env_before.items():
+        _finish(run_dir, record, out_nb)
+        write_index(reports)
+    return run_dir
+
+
+def _first_attempt(study: str, spec: dict, study_dir: Path, root: Path, profile: str,
+                   overrides: dict[str, Any] | None, env: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """A new run's directory and record, its parameters (profile, then ``-p``) checked before it is made."""
+    merged = {**load_profile(study, profile, root), **(overrides or {})}
+    values = effective_parameters(spec, merged, where=f"{study} (profile {profile!r} and -p)")
+    with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
+        check_config(study, values, where=f"{study} (profile {profile!r} and -p)")
+    run_dir = study_dir / new_run_id(study_dir, profile)
+    run_dir.mkdir(parents=True)
+    return run_dir, {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
+                     "parameters": values, "overrides": merged, "started": now(), **env}
+
+
+@contextlib.contextmanager
+def _batch_env(run_dir: Path):
+    """The notebook's kernel inherits these: write into ``run_dir``, batch mode (no widgets; units kept)."""
+    before = {k: os.environ.get(k) for k in (RUN_DIR_ENV, BATCH_ENV)}
+    os.environ[RUN_DIR_ENV], os.environ[BATCH_ENV] = str(run_dir.resolve()), "1"
+    try:
+        yield
+    finally:
+        for k, v in before.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        record["ended"] = now()
-        eff = run_dir / "effective_config.json"
-        if eff.exists():
-            record["effective"] = read_json(eff)["parameters"]
-        if units := resumed_units(run_dir):
-            record["resumed_units"] = units
-        if record["status"] == "ok":
-            shutil.rmtree(run_dir / PARTIAL_DIR, ignore_errors=True)
-        if out_nb.exists():
-            try:
-                export_html(out_nb, run_dir / "report.html", record)
-            except Exception as exc:  # the partial notebook may be unreadable; the record says so
-                record["report_error"] = f"{type(exc).__name__}: {exc}"
-        write_json(run_dir / "config.json", record)
-        write_index(reports)
-    return run_dir
+
+
+def _finish(run_dir: Path, record: dict[str, Any], out_nb: Path) -> None:
+    """Complete the record (end time, the notebook's effective config, units read back), drop ``partial/``
+    after a good run, export the report from what the notebook got to, and write the record."""
+    record["ended"] = now()
+    eff = run_dir / "effective_config.json"
+    if eff.exists():
+        record["effective"] = read_json(eff)["parameters"]
+    if units := resumed_units(run_dir):
+        record["resumed_units"] = units
+    if record["status"] == "ok":
+        shutil.rmtree(run_dir / PARTIAL_DIR, ignore_errors=True)
+    if out_nb.exists():
+        try:
+            export_html(out_nb, run_dir / "report.html", record)
+        except Exception as exc:  # the partial notebook may be unreadable; the record says so
+            record["report_error"] = f"{type(exc).__name__}: {exc}"
+    write_json(run_dir / "config.json", record)
 
 
 def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: str, profile: str | None,
