@@ -46,6 +46,21 @@ def versions() -> dict[str, str]:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; else what ``platform`` says, possibly empty)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def environment() -> dict[str, object]:
     """Machine, versions and accelerator, as recorded in every run's ``config.json``."""
     import torch
@@ -57,7 +72,8 @@ def environment() -> dict[str, object]:
         "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
         "device": torch.cuda.get_device_name(0) if cuda else f"cpu ({platform.machine()})",
-        "cpu_threads": torch.get_num_threads(),
+        "cpu": f"{cpu_model() or platform.machine()}, {_usable_cores()} cores usable",
+        "torch_threads_at_start": torch.get_num_threads(),  # a study may set its own (its cpu_threads parameter)
         # TF32 changes float32 matmul/convolution results on Ampere+ GPUs (cuDNN allows it by default)
         "tf32": ({"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}
                  if cuda else None),

@@ -50,6 +50,7 @@ def _record_html(rec: dict[str, Any]) -> str:
     esc = lambda v: html.escape(str(v))  # noqa: E731
     facts = [("study", rec.get("study")), ("run", rec.get("run_id")), ("status", rec.get("status")),
              ("profile", rec.get("profile") or DEFAULT_PROFILE), ("device", rec.get("device")),
+             ("CPU", rec.get("cpu")),
              ("git commit", rec.get("git_commit")), ("python / torch / CUDA",
               f"{rec.get('python')} / {rec.get('torch')} / {rec.get('cuda') or 'none'}"),
              ("started / ended (UTC)", f"{rec.get('started')} / {rec.get('ended', '')}")]

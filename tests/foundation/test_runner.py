@@ -34,7 +34,7 @@ def test_run_writes_report_config_tables_and_index(root):
     assert cfg["parameters"] == {"n": 4, "scale": 2.0, "label": "profiled", "fail": False, "sleep_s": 0.0,
                                 "fail_once": False}  # full, not overrides
     assert cfg["effective"] == cfg["parameters"]
-    for key in ("git_commit", "python", "torch", "device", "versions", "started", "ended"):
+    for key in ("git_commit", "python", "torch", "device", "cpu", "versions", "started", "ended"):
         assert key in cfg
     assert (run_dir / "measurements.csv").read_text().count("\n") == 5  # header + n rows
     html = (run_dir / "report.html").read_text()
