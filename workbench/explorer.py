@@ -24,7 +24,10 @@ def explore(df: pd.DataFrame, plot: Callable[..., object], *, choices: dict[str,
             raise ValueError(f"explorer: no options for {key!r}")
     sel = {k: (defaults or {}).get(k, list(v)[0]) for k, v in choices.items()}
     if is_batch():
-        return plot(df, **sel)
+        fig = plot(df, **sel)
+        import matplotlib.pyplot as plt
+        plt.close(fig)  # shown once, as the cell's value: the inline backend would show an open figure again
+        return fig
     try:
         import ipywidgets as w
         from IPython.display import display

@@ -65,7 +65,10 @@ def test_explorer_static_in_batch_and_widget_live(monkeypatch):
         ax.set_title(metric)
         return fig
     monkeypatch.setenv(report.BATCH_ENV, "1")
-    assert explore(df, plot, choices={"metric": ["a", "b"]}).axes[0].get_title() == "a"
+    fig = explore(df, plot, choices={"metric": ["a", "b"]})
+    assert fig.axes[0].get_title() == "a"
+    # closed in pyplot: shown once, as the cell's value (an open figure would also be shown by the inline backend)
+    assert fig.number not in plt.get_fignums()
     monkeypatch.setenv(report.BATCH_ENV, "0")
     import ipywidgets
     assert isinstance(explore(df, plot, choices={"metric": ["a", "b"]}), ipywidgets.Widget)
@@ -81,13 +84,21 @@ def test_rerun_in_scratch_starts_with_empty_tables(tmp_path, monkeypatch):
 
 
 def test_cpu_threads_restores_the_count():
+    # starts from 3 (not the autouse fixture's 1) so that a cpu_threads that never set or never restored the
+    # count, or restored it to a constant, is caught
     from workbench.device import cpu_threads
-    before = torch.get_num_threads()
-    with pytest.raises(RuntimeError):
-        with cpu_threads(1):
-            assert torch.get_num_threads() == 1
-            raise RuntimeError
-    assert torch.get_num_threads() == before
+    original = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        with pytest.raises(RuntimeError):
+            with cpu_threads(2):
+                assert torch.get_num_threads() == 2
+                raise RuntimeError
+        assert torch.get_num_threads() == 3
+        with cpu_threads(0):  # n <= 0: unchanged
+            assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(original)
 
 
 def test_environment_records_workbench_settings(monkeypatch):

@@ -218,3 +218,29 @@ def test_triton_kernel_reads_rows_beyond_2_31_words(triton_interpreter):
     idx = torch.tensor([n - 1, 0, n - 64, n - 2])
     got = gather_kernel._triton_gather(table, idx)
     assert torch.equal(got, table[idx])
+
+
+@pytest.mark.parametrize("t,err,match", [
+    (torch.arange(12.0).reshape(3, 4).T, ValueError, "contiguous"),      # a transposed view: strided
+    (torch.arange(12.0)[::2], ValueError, "contiguous"),                  # a step slice
+    (torch.zeros(3).to_sparse(), ValueError, "dense contiguous"),
+    (torch.empty(3, device="meta"), ValueError, "host memory.*meta"),   # not on the host (meta: no GPU needed)
+    (torch.zeros(0, 4), ValueError, "empty"),
+    (np.zeros(3), TypeError, "torch.Tensor, got ndarray"),
+])
+def test_check_host_tensor_names_the_problem(t, err, match):
+    # pinning a strided view would register (and map) bytes outside it; an empty tensor has no pages; the
+    # messages must say which of these it was, not fail later in cudaHostRegister
+    with pytest.raises(err, match=match):
+        unified._check_host_tensor(t)
+
+
+def test_check_host_tensor_accepts_a_dense_host_tensor():
+    unified._check_host_tensor(torch.arange(12.0).reshape(3, 4))  # no exception: the checks are not blanket
+
+
+def test_unified_tensor_rejects_a_strided_view_before_registering(fake_cuda):
+    # the public path: the check runs before cudaHostRegister, so nothing is pinned for a rejected tensor
+    with pytest.raises(ValueError, match="contiguous"):
+        UnifiedTensor(torch.arange(40.0).reshape(10, 4).T, None)
+    assert fake_cuda.registered == {}

@@ -107,7 +107,9 @@ def test_sampler_protocol_and_refresh_schedule(scheme):
     spent = [s.refresh(view, 0, step) for step in range(11)]
     assert [(c["what"], c["step"]) for c in s.costs] == [("rehash", 0), ("rehash", 2), ("rehash", 4),
                                                          ("redraw", 5), ("rehash", 7), ("rehash", 9), ("redraw", 10)]
-    assert [step for step, t in enumerate(spent) if t > 0] == [0, 2, 4, 5, 7, 9, 10]
+    # the schedule is read from the costs above, not from measured seconds; steps with no maintenance return
+    # exactly 0.0 without reading the clock (a refresh's own seconds are not asserted: timing-dependent)
+    assert all(spent[step] == 0.0 for step in (1, 3, 6, 8))
     q = next(iter(s.batches(0, 16, g)))
     b = s.sample(q, g)
     assert isinstance(b, SampledBatch) and b.candidates.shape == b.targets.shape == b.log_q.shape == (16, 8)

@@ -11,13 +11,16 @@ def test_every_label_once_per_table_after_rehash():
     g = torch.Generator().manual_seed(0)
     idx = build_index(LSHParams(K=4, L=5, cap=10_000), dim=8)
     W = torch.randn(3000, 8, generator=g)
-    for _ in range(2):  # rehash, then redraw + rehash
-        t = idx.tables if idx.tables is not None and idx.redraw(W) else (idx.rehash(W), idx.tables)[1]
-        ids = t.ids
+    codes = []
+    for refresh in (idx.rehash, idx.redraw):  # rehash, then redraw (new functions + rehash), called explicitly
+        refresh(W)
+        t = idx.tables
+        codes.append(idx.family.codes(W))
         for table in range(5):
             start, end = int(t.offsets[table, 0]), int(t.offsets[table, -1] + t.counts[table, -1])
-            assert torch.equal(ids[start:end].sort().values, torch.arange(3000))
+            assert torch.equal(t.ids[start:end].sort().values, torch.arange(3000))
     assert [c["what"] for c in idx.costs] == ["rehash", "rehash", "redraw"]
+    assert not torch.equal(codes[0], codes[1]), "redraw must draw new hash functions"
 
 
 @pytest.mark.parametrize("center", [False, True])

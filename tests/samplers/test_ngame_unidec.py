@@ -76,7 +76,9 @@ def test_ngame_random_batches_before_clustering():
     assert sorted(torch.cat(list(s.batches(0, 16, torch.Generator()))).tolist()) == list(range(60))
 
 
-@pytest.mark.parametrize("cap,p,hard", [(16, 3, 2), (40, 3, 4), (300, 1, 0), (16, 1, 8)])
+# (300, 1, 4): a cap with room for everything and hard negatives on reaches the "pool holds a label no query
+# of the batch has as positive" check below (hard negatives were dropped from the pool -> caught)
+@pytest.mark.parametrize("cap,p,hard", [(16, 3, 2), (40, 3, 4), (300, 1, 0), (16, 1, 8), (300, 1, 4)])
 def test_psl_pools(cap, p, hard):
     Y = random_Y(n=50, L=60, density=0.12)
     s = build_sampler("unidec", Y, SamplerConfig(pool_cap=cap, psl_positives=p, hard_per_query=hard,
@@ -93,6 +95,7 @@ def test_psl_pools(cap, p, hard):
         if hard and cap >= 300:
             negs = (~b.targets).all(0)
             assert negs.any()
+            assert set(s.hard_negatives(q).tolist()) <= set(b.pool.tolist()), "room for all hard negatives"
 
 
 def test_psl_includes_hard_negatives_when_room():

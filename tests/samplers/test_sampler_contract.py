@@ -1,8 +1,11 @@
 """Every baseline sampler against the SampledBatch contract, on small random relevance matrices.
 
 What this proves: shapes, that targets mark exactly the true positives among the scored labels, that removal of
-accidental hits works (and that hits do happen without it), and that uniform / log-uniform draws follow their
-stated distributions (chi-square, fixed seeds). It does not prove anything about training quality.
+accidental hits works (and that hits do happen without it), that uniform / log-uniform draws follow their
+stated distributions and ANCE draws its negatives uniformly without replacement from the free shortlist
+entries (chi-square, fixed seeds), and that ANCE / UniDEC rebuild their shortlists on the refresh_every
+schedule. Truth for "is a positive" is read from the label matrix, not from Positives. It does not prove
+anything about training quality.
 """
 from __future__ import annotations
 
@@ -71,7 +74,7 @@ def test_contract(name, p):
     gen = torch.Generator().manual_seed(1)
     batches = list(s.batches(0, 16, gen))
     assert sorted(torch.cat(batches).tolist()) == list(range(Y.shape[0]))  # an epoch covers every query once
-    pos = Positives(Y)
+    dense = Y.toarray()
     for q in batches:
         b = s.sample(q, gen)
         B, C = len(q), len(b.pool)
@@ -86,7 +89,8 @@ def test_contract(name, p):
         for t in (b.log_q, b.valid):
             assert t is None or t.shape == b.targets.shape
         labels, targets, valid = scored(b)
-        truth = pos.is_positive(q, labels)
+        # truth from the label matrix itself, not from Positives (the code under test builds targets with it)
+        truth = torch.as_tensor(dense[q[:, None].numpy(), labels.numpy()] > 0)
         assert not (targets & ~truth).any(), "a non-positive is marked as a target"
         if name in ("full", "in_batch"):
             assert torch.equal(targets, truth), "pool-wide samplers mark every positive in the pool"
@@ -98,13 +102,14 @@ def test_contract(name, p):
 def test_remove_hits(name):
     Y = random_Y(n=40, L=12, density=0.4)  # dense: accidental hits are frequent
     gen = torch.Generator().manual_seed(0)
-    pos = Positives(Y)
+    dense = Y.toarray()
     hits = {}
     for remove in (True, False):
         s = make(name, Y, num_negatives=8, remove_hits=remove, shortlist_size=3)
         b = s.sample(torch.arange(40), gen)
         labels, targets, valid = scored(b)
-        hits[remove] = int((pos.is_positive(b.queries, labels) & ~targets & valid).sum())
+        truth = torch.as_tensor(dense[b.queries[:, None].numpy(), labels.numpy()] > 0)
+        hits[remove] = int((truth & ~targets & valid).sum())
     assert hits[True] == 0
     if name != "ance":  # ance's shortlist negatives exclude positives anyway; only its uniform top-up can hit
         assert hits[False] > 0, "the test data must produce accidental hits for the check above to mean anything"
@@ -211,11 +216,64 @@ def test_bad_config_raises():
 
 
 def test_pool_targets_equals_dense_lookup():
+    # both Positives look-ups against Y's dense matrix: catches a wrong row/column mapping or a missed entry
     Y = random_Y(n=70, L=90, density=0.1)
+    dense = Y.toarray() > 0
     pos = Positives(Y)
     g = torch.Generator().manual_seed(0)
     for _ in range(5):
         q = torch.randperm(70, generator=g)[:20]
         pool = torch.unique(torch.randint(90, (40,), generator=g))
-        assert torch.equal(pos.pool_targets(q, pool), pos.is_positive(q, pool))
+        want = torch.as_tensor(dense[q[:, None].numpy(), pool[None, :].numpy()])
+        assert want.any(), "the draw must contain positives for the comparison to mean anything"
+        assert torch.equal(pos.pool_targets(q, pool), want)
+        assert torch.equal(pos.is_positive(q, pool[None, :].expand(len(q), -1)), want)
     assert pos.pool_targets(q, pool[:0]).shape == (20, 0)
+
+
+def test_ance_negatives_uniform_without_replacement_over_free_shortlist():
+    # query 0: positives {0,1,2,3}; its shortlist mixes them with six free labels {4..9}. Each draw of 3 must be
+    # 3 distinct free labels, and every 3-subset of the 6 equally likely (1/20): a chi-square over subsets
+    # catches a rank-biased pick (e.g. always the top free entries), a draw with replacement, or a positive.
+    from itertools import combinations
+    Y = sp.csr_matrix(np.array([[1] * 4 + [0] * 16, [0] * 19 + [1]], dtype=np.float32))
+    s = build_sampler("ance", Y, SamplerConfig(num_negatives=3, shortlist_size=10, remove_hits=False))
+    s.shortlist = torch.tensor([[0, 4, 1, 5, 6, 2, 7, 8, 9, 3], list(range(10))])
+    b = s.sample(torch.zeros(6000, dtype=torch.long), torch.Generator().manual_seed(0))
+    neg = b.pool[b.candidates[:, 1:]]
+    assert (neg >= 4).all() and (neg <= 9).all(), "a negative outside the free shortlist entries"
+    srt = neg.sort(dim=1).values
+    assert (srt[:, 1:] != srt[:, :-1]).all(), "a row drew the same negative twice"
+    subsets = {c: i for i, c in enumerate(combinations(range(4, 10), 3))}
+    counts = np.bincount([subsets[tuple(r)] for r in srt.tolist()], minlength=20)
+    assert chi2_p(counts, np.ones(20)) > 1e-3  # 6000 draws, 300 per subset expected
+
+
+class CountingView(RandomView):
+    """RandomView that counts full encodings of the labels (ANCE / UniDEC shortlists encode all labels)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.label_encodings = 0
+
+    def label_embeddings(self, ids=None):
+        self.label_encodings += ids is None
+        return super().label_embeddings(ids)
+
+
+@pytest.mark.parametrize("name", ["ance", "unidec"])
+def test_shortlist_refresh_schedule(name):
+    # refresh_every=2 over epochs 0-5, refresh called at two steps per epoch (the trainer may call it at each
+    # step): the shortlist is rebuilt at epochs 0, 2, 4 only. Catches refreshing every epoch, every call, or
+    # only once. unidec's NGAME clustering is kept off (cluster_start=99) so only the shortlist encodes labels.
+    Y = random_Y()
+    s = build_sampler(name, Y, SamplerConfig(refresh_every=2, shortlist_size=5, cluster_start=99))
+    view = CountingView(*Y.shape)
+    rebuilt = []
+    for epoch in range(6):
+        for step in (0, 1):
+            before = view.label_encodings
+            s.refresh(view, epoch, 10 * epoch + step)
+            if view.label_encodings > before:
+                rebuilt.append(epoch)
+    assert rebuilt == [0, 2, 4]

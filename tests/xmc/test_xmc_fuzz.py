@@ -14,7 +14,9 @@ from workbench.xmc.deb822 import iter_stanzas
 from workbench.xmc.errors import DataFormatError
 from workbench.xmc.raw_text import read_filter, read_label_matrix
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: the same examples every run, so a failure reproduces and CI does not flake on a rare draw
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 # text close to the real formats so the fuzzer gets past the header often
 ALPHABET = st.sampled_from(list("0123456789 :,{}\n-.eax@|") + ["@data", "@attribute w {0,1}", "nan", "1e999"])
 texty = st.lists(ALPHABET, max_size=60).map("".join)

@@ -46,3 +46,17 @@ def test_peers():
     parabel = next(v for k, v in rows.items() if k.startswith("Parabel"))
     assert pop == {"method": "most popular", **popularity_metrics(DATA), "train_s": 0.0}
     assert parabel["P@1"] > pop["P@1"] + 10
+
+
+def test_popularity_p_at_1_by_hand():
+    # independent of label_freq and xmc_metrics: count the training labels from Y_train, predict the most
+    # frequent for every test query, score it. Catches a baseline ranked by the wrong counts (test labels,
+    # ascending order, label_freq out of sync with Y_train) or a metric mis-averaged over queries.
+    assert len(DATA.filter_test) == 0  # no filter pairs: nothing is removed from the predictions
+    counts = np.asarray(DATA.Y_train.sum(axis=0)).ravel()
+    top = np.argsort(-counts, kind="stable")[:3]
+    assert counts[top[0]] > counts[top[1]] > counts[top[2]] > np.sort(counts)[-4]  # no ties: well-defined
+    Yt = DATA.Y_test.toarray() > 0
+    m = popularity_metrics(DATA)
+    assert m["P@1"] == pytest.approx(100 * Yt[:, top[0]].mean())
+    assert m["P@3"] == pytest.approx(100 * Yt[:, top].sum(1).mean() / 3)

@@ -124,6 +124,14 @@ def test_two_heads_and_fusion(sampler):
     assert rows and math.isfinite(rows[-1]["loss"])
     for head in ("de", "clf", "fused"):
         assert 0 <= evaluate(m, DATA, test, head=head)["P@1"] <= 100
+    # fused = alpha * DE + (1 - alpha) * CLF: the ends are the heads themselves (catches alpha weighting the
+    # wrong head, or a fusion that is not a convex combination)
+    parts = m.score_matrix_parts()
+    assert not torch.allclose(parts["de"], parts["clf"]), "the heads must differ for the check to mean anything"
+    de, clf = evaluate(m, DATA, test, head="de"), evaluate(m, DATA, test, head="clf")
+    assert de != pytest.approx(clf), "swapped ends would go unnoticed if the heads scored alike"
+    assert evaluate(m, DATA, test, head="fused", alpha=1.0) == pytest.approx(de)
+    assert evaluate(m, DATA, test, head="fused", alpha=0.0) == pytest.approx(clf)
 
 
 def test_stale_label_cache_trains_and_skips_negatives_encoding():
@@ -137,15 +145,36 @@ def test_stale_label_cache_trains_and_skips_negatives_encoding():
     assert {r["label_staleness_steps"] for r in rows} == {2} and {r["label_staleness_steps"] for r in fresh} == {0}
 
 
-def test_time_budget_runs_the_whole_schedule():
-    """A run its time budget ends (10^5 planned epochs, 0.4 s) still warms up and decays: the learning rate peaks
-    and ends near 0, where on the steps alone 0.4 s would not leave the 30000-step warm-up."""
+def test_time_budget_runs_the_whole_schedule(monkeypatch):
+    """A run its time budget ends (10^5 planned epochs = 300000 steps, budget 1 s) still warms up and decays: the
+    schedule position is max(step, planned * spent / budget). The trainer's clock is faked: it moves only inside
+    sampler.sample, 0.125 s per step (exact in binary), so the run is exactly 8 steps whatever the machine.
+    Catches a schedule run on steps alone under a budget (lr would stay ~1e-7, inside the 30000-step warm-up),
+    a budget that does not stop the run, or one checked with the wrong comparison (7 or 9 steps)."""
+    import types
+
+    from workbench.xmc_train import trainer as trainer_mod
+    now = [0.0]
+    monkeypatch.setattr(trainer_mod, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
     m, s, _ = setup("in_batch")
-    cfg = TrainConfig(epochs=100_000, batch_size=40, lr=1e-3, log_every=1, time_budget_s=0.4, device="cpu")
+    inner = s.sample
+
+    def slow_sample(q, g):
+        now[0] += 0.125
+        return inner(q, g)
+
+    s.sample = slow_sample
+    cfg = TrainConfig(epochs=100_000, batch_size=40, lr=1e-3, log_every=1, time_budget_s=1.0, device="cpu")
     rows = Trainer(m, s, build_loss("softmax"), cfg, progress=False).run()
-    lrs = [r["lr"] for r in rows if "lr" in r]
-    assert len(lrs) >= 5, "too few steps in 0.4 s to see the schedule"
-    assert max(lrs) > 0.5e-3 and lrs[-1] < 0.25 * max(lrs)
+    train = [r for r in rows if "lr" in r]
+    assert [r["step"] for r in train] == list(range(1, 9))
+    assert [r["wall_s"] for r in train] == [0.125 * k for k in range(1, 9)]
+    total, warm = 300_000, 30_000  # 3 steps per epoch (120 points / 40); warm-up 10 %
+    # step k's scheduler update sees (k - 1) steps' seconds: position max(k, total * (k - 1) * 0.125 / 1.0)
+    pos = [max(k, total * (k - 1) / 8) for k in range(1, 9)]
+    factor = [min((x + 1) / warm, (total - x) / (total - warm)) for x in pos]
+    assert [r["lr"] for r in train] == pytest.approx([1e-3 * f for f in factor], rel=1e-9)
+    assert train[1]["lr"] > 0.9e-3 and train[-1]["lr"] < 0.15e-3  # past the warm-up, then decayed
 
 
 def test_last_step_is_evaluated_once():
