@@ -72,13 +72,16 @@ def densities(ritz: pd.DataFrame, curvature: str = "hessian", sigma_frac: float 
 
 
 def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_max of the Hessian"):
-    """Two panels: lambda_max vs B with BN in eval mode (running stats) and in train mode (batch stats)."""
+    """Two panels: lambda_max vs B with BN in eval mode (running stats) and in train mode (batch stats); the mean
+    over the batches of each B with its standard error when there are several, the single value otherwise."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=False)
     for ax, mode in zip(axes, ["eval", "train"]):
         d = lam[lam.bn_mode == mode]
-        batch = d[d.scope == "batch"].groupby("batch_size").lambda_max.agg(["mean", "min", "max"])
-        ax.errorbar(batch.index, batch["mean"], yerr=[batch["mean"] - batch["min"], batch["max"] - batch["mean"]],
-                    fmt="o-", label="batch Hessian")
+        batch = d[d.scope == "batch"].groupby("batch_size").lambda_max.agg(["mean", "std", "count"])
+        n = int(batch["count"].min()) if len(batch) else 0
+        se = (batch["std"] / np.sqrt(batch["count"])).fillna(0.0)
+        ax.errorbar(batch.index, batch["mean"], yerr=se if n > 1 else None, fmt="o-",
+                    label=f"batch Hessian, mean ± se of {n} batches" if n > 1 else "batch Hessian, one batch per B")
         full = d[d.scope == "full"].lambda_max
         if len(full):
             ax.axhline(full.mean(), ls=":", color="k", label="full (chunk-averaged in train mode)")
@@ -131,18 +134,24 @@ def learner_curves(curves: pd.DataFrame, title: str = "SLQ learner vs tuned sche
 
 def peers(table: pd.DataFrame, title: str = "Top-eigenvalue tools: time vs relative error"):
     """Each tool/method as a point at its median time and median relative error over seeds (to the long
-    Lanczos reference), each seed's run as a faint point; times include each tool's set-up."""
+    Lanczos reference), each seed's run as a faint point; times include each tool's set-up. Colour: the tool;
+    marker: the method within it; a legend below the axes names each (labels beside the points overlapped)."""
     d = table.dropna(subset=["seconds", "rel_error"])
-    fig, ax = plt.subplots()
+    markers = "osD^vPX*"
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
     for k, (tool, g) in enumerate(d.groupby("tool")):
-        ax.scatter(g.seconds, np.maximum(g.rel_error, 1e-16), color=f"C{k}", s=10, alpha=0.3)
         med = g.groupby("method", sort=False)[["seconds", "rel_error"]].median()
-        ax.scatter(med.seconds, np.maximum(med.rel_error, 1e-16), color=f"C{k}", label=tool, s=36)
-        for method, r in med.iterrows():
-            ax.annotate(method, (r.seconds, max(r.rel_error, 1e-16)), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
-    ax.set(xscale="log", yscale="log", xlabel="time (s, median)", ylabel="|λ - λ_ref| / λ_ref", title=title)
-    ax.legend(fontsize=8)
+        for j, (method, r) in enumerate(med.iterrows()):
+            runs = g[g.method == method]
+            mk = markers[j % len(markers)]
+            ax.scatter(runs.seconds, np.maximum(runs.rel_error, 1e-16), color=f"C{k}", marker=mk, s=12, alpha=0.3)
+            ax.scatter(r.seconds, max(r.rel_error, 1e-16), color=f"C{k}", marker=mk, s=48, edgecolor="k",
+                       linewidth=0.5, label=f"{tool}: {method}")
+    ax.set(xscale="log", yscale="log", xlabel="time (s, median; faint: each seed)",
+           ylabel="|λ - λ_ref| / λ_ref", title=title)
+    ax.margins(x=0.15, y=0.15)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    fig.tight_layout()
     return fig
 
 

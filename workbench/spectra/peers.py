@@ -219,3 +219,13 @@ def summary(peer) -> "pd.DataFrame":
     pyh = out[out.method.str.startswith("power iteration")].seconds
     out["x_pyhessian"] = out.seconds / float(pyh.iloc[0]) if len(pyh) else float("nan")
     return out
+
+
+def for_display(summary) -> "pd.DataFrame":
+    """A :func:`summary` table rounded for reading: times to 4 decimals, relative errors in scientific notation
+    with 2 digits (strings; empty where there is none)."""
+    out = summary.round({"seconds": 4, "matvecs": 0, "trace": 4, "ms_per_matvec": 3, "x_pyhessian": 2})
+    for c in ("rel_error_median", "rel_error_max"):
+        out[c] = [f"{v:.1e}" if v == v else "" for v in summary[c]]
+    return out
+

@@ -1,0 +1,88 @@
+"""The verdict helpers the spectra notebooks print from (verdicts.py; peers.for_display), on hand-made tables whose answers
+are known. Does not prove: that the prose around them reads right (the report review does that)."""
+import math
+
+import pandas as pd
+
+from workbench.spectra import peers
+from workbench.spectra.verdicts import (above_tolerance, batch_vs_full, learner_verdicts, outlier_verdicts,
+                                        peer_verdict, slope_verdicts)
+
+
+def test_batch_vs_full_flags_each_b_and_counts_batches():
+    lam = pd.DataFrame({"bn_mode": ["eval"] * 4, "scope": ["batch", "batch", "batch", "full"],
+                        "batch_size": [16, 16, 32, 64], "lambda_max": [3.0, 5.0, 1.5, 2.0]})
+    v = batch_vs_full(lam, by=("bn_mode",)).set_index("batch_size")
+    assert v.loc[16, "n"] == 2 and v.loc[16, "mean"] == 4.0 and v.loc[16, "ratio"] == 2.0 and v.loc[16, "above"]
+    assert v.loc[32, "n"] == 1 and not v.loc[32, "above"]
+
+
+def test_above_tolerance_keeps_only_rows_over_tol_and_names_the_run():
+    lam = pd.DataFrame({"batch_index": [0, 1, 2, 3], "error_estimate": [1e-3, 1e-6, 5e-4, float("nan")]})
+    off = above_tolerance(lam, 1e-4)
+    assert list(off.batch_index) == [0, 2] and list(off.run) == ["slq", "adaptive"]
+
+
+def test_outlier_verdicts_compare_smallest_b_with_full_and_check_monotonicity():
+    out = pd.DataFrame({"epoch": 0, "curvature": "hessian", "batch_size": [16, 64, 1000],
+                        "outliers": [3.0, 2.0, 2.0], "bulk_edge": [0.5, 0.6, 0.4]})
+    (v,) = outlier_verdicts(out).itertuples()
+    assert (v.smallest_b, v.outliers_smallest_b, v.outliers_full) == (16, 3.0, 2.0)
+    assert (v.bulk_edge_smallest_b, v.bulk_edge_full) == (0.5, 0.4)
+    assert v.outliers_decreasing_in_b and not v.bulk_edge_decreasing_in_b
+
+
+def test_slope_verdicts_predictions_containment_and_regime():
+    slopes = pd.DataFrame({"optimizer": ["sgd", "adam", "sgd"], "regime": ["below", "below", "above"],
+                           "slope": [0.7, 0.47, 0.1], "slope_lo": [0.4, 0.34, -0.2], "slope_hi": [0.99, 0.59, 0.3],
+                           "min_batch": [8.0, 8.0, 128.0], "max_batch": [128.0, 8.0, 512.0]})
+    v = slope_verdicts(slopes, 11.0)
+    assert list(v.predicted) == [1.0, 0.5, 0.0] and list(v.contains) == [False, True, True]
+    assert list(v.curvature_regime) == ["spans", "below", "above"]
+    assert list(slope_verdicts(slopes, float("nan")).curvature_regime) == ["unknown"] * 3
+
+
+def test_learner_verdicts_final_rows_ratio_and_grid_edge():
+    curves = pd.DataFrame({"method": ["SLQ learner"] * 2 + ["constant (tuned lr 0.3)"] * 2 + ["cosine (tuned lr 0.03)"] * 2,
+                           "epoch": [1, 2] * 3, "eval_acc": [0.5, 0.8, 0.6, 0.9, 0.7, 0.95],
+                           "wall_s": [1.0, 2.0, 0.5, 1.0, 0.5, 0.5]})
+    v = learner_verdicts(curves, [0.01, 0.03, 0.1, 0.3]).set_index("method")
+    assert v.loc["SLQ learner", "final_eval_acc"] == 0.8 and v.loc["SLQ learner", "wall_vs_learner"] == 1.0
+    assert v.loc["constant (tuned lr 0.3)", "wall_vs_learner"] == 0.5
+    assert v.loc["constant (tuned lr 0.3)", "at_grid_edge"] and not v.loc["cosine (tuned lr 0.03)", "at_grid_edge"]
+    assert math.isnan(v.loc["SLQ learner", "tuned_lr"]) and not v.loc["SLQ learner", "at_grid_edge"]
+
+
+def _summary(rows):
+    cols = ["tool", "method", "seeds", "seconds", "matvecs", "rel_error_median", "rel_error_max", "ms_per_matvec",
+            "x_pyhessian"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_peer_verdict_names_dominating_faster_and_cheapest_tolerant_fixed_runs():
+    s = _summary([["workbench", "lanczos 5 steps", 5, 0.005, 5, 1e-3, 1e-2, 1.0, 0.5],
+                  ["workbench", "lanczos 10 steps", 5, 0.006, 10, 1e-7, 1e-6, 0.6, 0.6],
+                  ["workbench", "lanczos 20 steps", 5, 0.012, 20, 1e-7, 1e-6, 0.6, 1.2],
+                  ["workbench", "lanczos tol 0.0001 (max 40 steps)", 5, 0.007, 6, 2e-5, 4e-5, 1.2, 0.7],
+                  ["pyhessian", "power iteration tol 0.001", 5, 0.010, 9, 1e-3, 1.4e-3, 1.1, 1.0]])
+    lines = peer_verdict(s, 1e-4)
+    text = "\n".join(lines)
+    assert "median 6 matvecs" in lines[0] and "met" in lines[0]
+    assert "0.70x its median time (target <= 0.5: not met)" in lines[1] and "median 9 matvecs" in lines[1]
+    assert "as accurate (worst case) as the adaptive rule: lanczos 10 steps" in text
+    assert "faster but less accurate: lanczos 5 steps" in text
+    assert "within 0.0001 at every seed: lanczos 10 steps" in text
+
+
+def test_peer_verdict_without_adaptive_row_or_pyhessian():
+    s = _summary([["workbench", "lanczos 5 steps", 1, 0.005, 5, 1e-3, 1e-3, 1.0, float("nan")]])
+    assert peer_verdict(s, 1e-4) == []
+    s = _summary([["workbench", "lanczos tol 0.0001 (max 40 steps)", 1, 0.007, 6, 2e-5, 4e-5, 1.2, float("nan")]])
+    lines = peer_verdict(s, 1e-4)
+    assert not any("PyHessian" in line for line in lines) and lines[-1].endswith("none")
+
+
+def test_for_display_formats_errors_and_leaves_blanks():
+    s = _summary([["workbench", "lanczos 5 steps", 1, 0.0051234, 5, 1.2345e-7, float("nan"), 1.02, 0.4567]])
+    d = peers.for_display(s)
+    assert d.rel_error_median[0] == "1.2e-07" and d.rel_error_max[0] == "" and d.x_pyhessian[0] == 0.46

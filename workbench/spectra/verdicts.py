@@ -1,0 +1,120 @@
+"""Verdicts: what a run's tables say about the paper's predictions, for the spectra notebooks to print (the
+prose states the prediction; these say whether this run bears it out). Pure table math on pandas frames."""
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+
+PREDICTED_SLOPE = {"sgd": 1.0, "adam": 0.5}  # the paper's lr ~ B^slope below the critical batch size; above it: 0
+
+
+def batch_vs_full(lam, by=("curvature",)) -> pd.DataFrame:
+    """Per group in ``by`` and B of a lambda_max table: ``n`` batches, their ``mean`` lambda_max, the full
+    operator's value, ``ratio`` = mean / full and ``above`` (mean > full: the paper's batch > full claim)."""
+    rows = []
+    for key, d in lam.groupby(list(by)):
+        tag = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        full = float(d[d.scope == "full"].lambda_max.mean())
+        for b, g in d[d.scope == "batch"].groupby("batch_size"):
+            m = float(g.lambda_max.mean())
+            rows.append({**tag, "batch_size": int(b), "n": len(g), "mean": m, "full": full, "ratio": m / full,
+                         "above": bool(m > full)})
+    return pd.DataFrame(rows)
+
+
+def above_tolerance(lam, tol: float) -> pd.DataFrame:
+    """The rows of a lambda_max table whose Lanczos ``error_estimate`` (relative, of lambda_max) exceeds ``tol``,
+    with ``run``: "adaptive" (a run that stopped at its step cap before reaching ``tol``) or "slq" (the fixed-step
+    probes of a B's first batch or of the full operator, which do not aim at ``tol``)."""
+    out = lam[lam.error_estimate > tol].copy()
+    out["run"] = ["adaptive" if i > 0 and tol > 0 else "slq" for i in out.batch_index]
+    return out
+
+
+def outlier_verdicts(outliers) -> pd.DataFrame:
+    """Per (epoch, curvature) of an outlier table (``experiments.outlier_table``): outlier count and bulk edge at
+    the smallest B and at the full operator (the largest B), and whether each decreases monotonically with B
+    (what the paper's spreading of the spectrum at small B predicts)."""
+    rows = []
+    for (epoch, curv), d in outliers.groupby(["epoch", "curvature"]):
+        d = d.sort_values("batch_size")
+        lo, full = d.iloc[0], d.iloc[-1]
+        rows.append({"epoch": epoch, "curvature": curv, "smallest_b": int(lo.batch_size),
+                     "outliers_smallest_b": lo.outliers, "outliers_full": full.outliers,
+                     "bulk_edge_smallest_b": lo.bulk_edge, "bulk_edge_full": full.bulk_edge,
+                     "outliers_decreasing_in_b": bool((d.outliers.diff().dropna() <= 0).all()),
+                     "bulk_edge_decreasing_in_b": bool((d.bulk_edge.diff().dropna() < 0).all())})
+    return pd.DataFrame(rows)
+
+
+def slope_verdicts(slopes, curvature_critical: float = float("nan"), predicted=None) -> pd.DataFrame:
+    """Each row of :func:`fits.slope_fits` with the ``predicted`` slope (:data:`PREDICTED_SLOPE` below the critical
+    batch size, 0 above it), whether its CI ``contains`` it, and where the fitted range lies against the
+    curvature's critical batch size (:func:`fits.critical_batch`): ``curvature_regime`` "below" (every fitted B at
+    most it), "above" (every fitted B at least it), "spans" or "unknown" (NaN)."""
+    predicted = PREDICTED_SLOPE if predicted is None else predicted
+    out = slopes.copy()
+    out["predicted"] = [0.0 if r == "above" else predicted.get(o, float("nan"))
+                        for o, r in zip(out.optimizer, out.regime)]
+    out["contains"] = (out.slope_lo <= out.predicted) & (out.predicted <= out.slope_hi)
+    bc = curvature_critical
+    out["curvature_regime"] = ["unknown" if not bc == bc else "below" if hi <= bc else "above" if lo >= bc
+                               else "spans" for lo, hi in zip(out.min_batch, out.max_batch)]
+    return out
+
+
+def learner_verdicts(curves, tune_lrs) -> pd.DataFrame:
+    """Per method of the learner comparison (rows: method, epoch, eval_acc, wall_s): the final test accuracy and
+    wall-clock, the wall-clock as a multiple of the SLQ learner's, the tuned lr read from a baseline's label
+    ("... (tuned lr X)") and ``at_grid_edge``: it is the smallest or largest of ``tune_lrs``, so the best lr
+    may lie outside the grid."""
+    last = curves.sort_values("epoch").groupby("method", sort=False).last()
+    ref = float(last.wall_s.get("SLQ learner", float("nan")))
+    grid = sorted(tune_lrs)
+    rows = []
+    for method, r in last.iterrows():
+        m = re.search(r"tuned lr ([0-9.eE+-]+)", method)
+        lr = float(m.group(1)) if m else float("nan")
+        edge = bool(m) and len(grid) > 1 and (math.isclose(lr, grid[0]) or math.isclose(lr, grid[-1]))
+        rows.append({"method": method, "final_eval_acc": float(r.eval_acc), "wall_s": float(r.wall_s),
+                     "wall_vs_learner": float(r.wall_s) / ref, "tuned_lr": lr, "at_grid_edge": edge})
+    return pd.DataFrame(rows)
+
+
+def peer_verdict(summary, tol: float, target: float = 0.5) -> list[str]:
+    """What a :func:`peers.summary` table says, one sentence each: the adaptive Lanczos row (tolerance ``tol``) against
+    PyHessian's power iteration (matvecs, time ratio against ``target``, worst errors, ms per matvec), and
+    against our fixed-step rows (those at least as fast and as accurate, those faster, the fastest that met
+    ``tol`` at every seed). Empty when the table has no adaptive row."""
+    ours = summary[summary.tool == "workbench"]
+    ad = ours[ours.method.str.startswith("lanczos tol")]
+    if not len(ad):
+        return []
+    a = ad.iloc[0]
+    fixed = ours[ours.method.str.fullmatch(r"lanczos \d+ steps")]
+    pyh = summary[summary.method.str.startswith("power iteration")]
+    lines = [f"the adaptive rule stopped after a median {a.matvecs:.0f} matvecs, worst relative error "
+             f"{a.rel_error_max:.1e} over {a.seeds} seeds (target {tol:g}: "
+             f"{'met' if a.rel_error_max <= tol else 'missed'})"]
+    if len(pyh):
+        p = pyh.iloc[0]
+        lines.append(f"PyHessian's power iteration: a median {p.matvecs:.0f} matvecs, worst relative error "
+                     f"{p.rel_error_max:.1e}; the adaptive rule took {a.x_pyhessian:.2f}x its median time (target "
+                     f"<= {target:g}: {'met' if a.x_pyhessian <= target else 'not met'}), at {a.ms_per_matvec:.3g} "
+                     f"against {p.ms_per_matvec:.3g} ms per matvec (set-up included)")
+    both = fixed[(fixed.seconds <= a.seconds) & (fixed.rel_error_max <= a.rel_error_max)]
+    faster = fixed[(fixed.seconds < a.seconds) & ~fixed.index.isin(both.index)]
+    met = fixed[fixed.rel_error_max <= tol].sort_values("seconds")
+    lines.append("fixed-step Lanczos at least as fast and as accurate (worst case) as the adaptive rule: "
+                 + (", ".join(f"{r.method} ({r.seconds * 1e3:.1f} ms, {r.rel_error_max:.1e})"
+                              for r in both.itertuples()) or "none"))
+    if len(faster):
+        lines.append("faster but less accurate: " + ", ".join(f"{r.method} ({r.seconds * 1e3:.1f} ms, worst "
+                                                              f"{r.rel_error_max:.1e})" for r in faster.itertuples()))
+    lines.append(f"the fastest fixed-step run within {tol:g} at every seed: " + (
+        f"{met.iloc[0].method} ({met.iloc[0].seconds * 1e3:.1f} ms against the adaptive rule's "
+        f"{a.seconds * 1e3:.1f} ms)" if len(met) else "none"))
+    return lines
