@@ -83,20 +83,23 @@ def epoch_breakdown(summary: pd.DataFrame):
 
 
 def epoch_costs(summary: pd.DataFrame):
-    """Per graph and store: process CPU seconds per epoch, and GPU joules per epoch where NVML measured them."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    """Per graph and store: process CPU seconds per epoch, and beside it GPU joules per epoch where NVML measured
+    them (the energy panel is left out when no run has an energy reading, e.g. on a CPU-only machine)."""
+    energy = summary.dropna(subset=["energy_j"]) if "energy_j" in summary else summary.iloc[:0]
+    if energy.empty:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        axes = [ax]
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     if summary.empty:
-        _empty(axes[1], "GPU energy per epoch", "no training run")
         return _empty(axes[0], "Process CPU time per epoch", "no training run")
     sns.barplot(summary, x="graph", y="cpu_s", hue="store", ax=axes[0])
     axes[0].set(title="Process CPU time per epoch", xlabel="graph", ylabel="CPU seconds (user + system)")
-    energy = summary.dropna(subset=["energy_j"])
-    if energy.empty:
-        _empty(axes[1], "GPU energy per epoch", "no NVML energy counter here")
-    else:
+    if not energy.empty:
         sns.barplot(energy, x="graph", y="energy_j", hue="store", ax=axes[1])
         axes[1].set(title="GPU energy per epoch", xlabel="graph", ylabel="energy (J)")
-    fig.suptitle("Cost per epoch by feature store")
+    fig.suptitle("Cost per epoch by feature store" + ("" if len(energy) else " (CPU time only: no GPU energy counter)"),
+                 fontsize="medium" if energy.empty else None)
     return fig
 
 

@@ -21,12 +21,17 @@ def constant_time(df: pd.DataFrame) -> plt.Figure:
            title="Sampling cost per query")
     ax.legend(fontsize=8)
     costs = df[df["method"].isin(["rehash", "redraw"])]
+    # redraw = new hash functions + rehash, so the two lines nearly coincide: distinct markers and dashes keep
+    # both visible where they overlap
+    style = {"rehash": dict(marker="s", markersize=10, markerfacecolor="none", linestyle="-", linewidth=3,
+                            alpha=0.6, zorder=2),
+             "redraw": dict(marker="x", markersize=8, markeredgewidth=2, linestyle="--", linewidth=1.5, zorder=3)}
     for (what, dev), g in costs.groupby(["method", "device"]):
         g = g.sort_values("num_labels")
-        ax2.plot(g["num_labels"], g["ms_per_batch"] / 1e3, marker="s", label=f"{what} ({dev})")
+        ax2.plot(g["num_labels"], g["ms_per_batch"] / 1e3, label=f"{what} ({dev})", **style.get(what, {}))
     ax2.set(xscale="log", yscale="log", xlabel="number of labels", ylabel="seconds per rebuild",
             title="Table maintenance cost")
-    ax2.legend(fontsize=8)
+    ax2.legend(fontsize=8, title="redraw = new hashes + rehash", title_fontsize=8)
     return fig
 
 
@@ -37,7 +42,7 @@ def adaptivity(df: pd.DataFrame, metric: str = "mean_rank") -> plt.Figure:
         ax.plot(g["step"], g[metric], marker=".", label=sampler)
     ax.set(xlabel="training step of the probed model", ylabel=ADAPTIVITY_METRICS.get(metric, metric),
            title=f"Adaptivity: {ADAPTIVITY_METRICS.get(metric, metric)}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title="sampler", title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return fig
 
 

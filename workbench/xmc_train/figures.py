@@ -40,13 +40,25 @@ def memory_vs_batch(mem: pd.DataFrame) -> plt.Figure:
     gpu = mem["peak_mem_mb"].notna().any()
     col = "peak_mem_mb" if gpu else "tokens_per_step"
     fig, ax = plt.subplots()
+    colours = plt.get_cmap("tab10").colors  # ten distinct hues (the default palette has near-twins)
+    drawn: dict[str, list] = {}
     for i, (name, g) in enumerate(mem.groupby("sampler", sort=False)):
-        ax.plot(g["batch_size"], g[col], marker="os^vDP"[i % 6], ls=["-", "--", ":", "-."][i % 4], label=name)
+        # samplers that encode the same tokens (in_batch, ngame) draw the same line: later lines get smaller
+        # markers on top, alternating filled and hollow, other dashes, and the legend names the twin
+        points = list(zip(g["batch_size"], g[col]))
+        twin = next((other for other, p in drawn.items() if p == points), None)
+        drawn[name] = points
+        ax.plot(g["batch_size"], g[col], marker="osv^DPX*"[i % 8], ms=max(11 - i, 5), ls=["-", "--", ":", "-."][i % 4],
+                mfc="none" if i % 2 else colours[i % 10], mew=1.8, color=colours[i % 10], zorder=2 + i,
+                label=f"{name} (same as {twin})" if twin else name)
     ax.set_xscale("log", base=2)
+    values = mem[col].dropna()
+    if len(values) and values.min() > 0 and values.max() / values.min() > 20:
+        ax.set_yscale("log")  # one sampler (full) far above the others would flatten them
     ylabel = "peak GPU memory (MiB)" if gpu else "tokens encoded with grad per step"
     ax.set(title="Peak GPU memory vs batch size" if gpu else "Memory proxy vs batch size (CPU: no GPU memory)",
            xlabel="batch size (queries)", ylabel=ylabel)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", title="sampler", title_fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
@@ -95,7 +107,7 @@ def cluster_schedule(rows: pd.DataFrame) -> plt.Figure:
 
 def fusion_sweep(heads: pd.DataFrame, metrics: tuple[str, ...] = ("P@1", "PSP@5")) -> plt.Figure:
     """Each two-head model's test ``metrics`` against the fusion weight alpha (score = alpha * DE + (1 - alpha) *
-    classifier: 0 is the classifier alone, 1 the DE alone); the reported alpha's point is ringed."""
+    classifier: 0 is the classifier alone, 1 the DE alone); the reported alpha's point is circled."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for i, (name, g) in enumerate(heads.sort_values("alpha").groupby("sampler", sort=False)):
@@ -105,6 +117,6 @@ def fusion_sweep(heads: pd.DataFrame, metrics: tuple[str, ...] = ("P@1", "PSP@5"
         ax.set(title=f"{metric} vs fusion weight", xlabel="alpha (weight of the DE score)", ylabel=f"{metric} (%)",
                xlim=(-0.03, 1.03))
     axes[0][0].legend(fontsize="small")
-    fig.suptitle("Fusing the dual encoder and the classifier (test split; ringed: the reported fuse_alpha)")
+    fig.suptitle("Fusing the dual encoder and the classifier (test split; circled: the reported fuse_alpha)")
     fig.tight_layout()
     return fig
