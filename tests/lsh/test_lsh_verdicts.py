@@ -1,0 +1,26 @@
+"""The LSH study's printed verdicts on a hand-made adaptivity table. Does not prove the prose around them reads
+right."""
+import pandas as pd
+
+from workbench.lsh.verdicts import adaptivity_verdict
+
+
+def _last(lsh_rank, over_cap):
+    return pd.DataFrame({"mean_rank": [0.05, 0.2, lsh_rank, 0.5], "top50_share": [0.9, 0.2, 0.1, 0.05],
+                         "over_cap_share": [None, None, over_cap, None], "largest_bucket": [None, None, 784, None]},
+                        index=pd.Index(["exact", "loguniform", "lsh-embedding", "uniform"], name="sampler"))
+
+
+def test_lsh_closer_to_uniform_with_crowded_buckets():
+    lines = adaptivity_verdict(_last(0.35, 0.75), cap=32)
+    assert lines[0].startswith("samplers by mean rank, hardest first: exact 0.050, loguniform 0.200")
+    # (0.5 - 0.35) / (0.5 - 0.05) = 33% of the way
+    assert "lsh-embedding: 33% of the way" in lines[1] and "closer to uniform than the paper predicts" in lines[1]
+    assert "above uniform's 0.050, below log-uniform's 0.200" in lines[1]
+    assert "75% of labels" in lines[2] and "cap=32" in lines[2] and "likely reason LSH falls short" in lines[2]
+
+
+def test_lsh_closer_to_exact_and_uncrowded():
+    lines = adaptivity_verdict(_last(0.1, 0.1), cap=32)
+    assert "89% of the way" in lines[1] and "closer to exact, as the paper predicts" in lines[1]
+    assert "not crowded" in lines[2]
