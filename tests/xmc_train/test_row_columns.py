@@ -63,7 +63,8 @@ def test_comparison_table_survives_runs_that_took_no_step():
 def test_throughput_table_median_spread_and_ratio():
     rows = pd.DataFrame({"sampler": ["a"] * 11 + ["frozen"] * 2 + ["b"],
                          "seqs_per_s": [float(v) for v in range(100, 1200, 100)] + [0.0, 0.0, 50.0],
-                         "seq_len": [32.0] * 11 + [float("nan")] * 2 + [20.0]})
+                         "seq_len": [32.0] * 11 + [float("nan")] * 2 + [20.0],
+                         "seqs_per_step": [64.0] * 11 + [0.0, 0.0, 40.0]})
     t = tables.throughput_table(rows, bare_seqs_per_s=1000.0, bare_length=32).set_index("sampler")
     assert list(t.index) == ["a", "b"]  # a sampler that encoded nothing (frozen stage) has no row
     assert t.loc["a", "train seqs/s"] == 600 and t.loc["a", "ratio"] == 0.6

@@ -101,17 +101,15 @@ def time_to_common_best(evals: pd.DataFrame, samplers: list[str], metric: str = 
 def throughput_table(train_rows: pd.DataFrame, bare_seqs_per_s: float, bare_length: int) -> pd.DataFrame:
     """Per sampler that encoded anything: training sequences/s over its log windows (median, and the 10th and
     90th percentiles: identical steps that vary several-fold point at the host, not the sampler), its median
-    padded length, its median ``seqs per step`` (queries and labels encoded per step: seqs/s x (encode + loss +
-    backward seconds) / steps per log window), and the median's ratio to the bare encoder's sequences/s at
-    ``bare_length``."""
+    padded length, its median ``seqs per step`` (queries and labels encoded per step), and the median's ratio to
+    the bare encoder's sequences/s at ``bare_length``."""
     enc = train_rows[train_rows["seqs_per_s"] > 0]
-    per_step = enc["seqs_per_s"] * enc[["encode_s", "loss_s", "backward_s"]].sum(axis=1) / enc["steps"]
-    g = enc.assign(per_step=per_step).groupby("sampler", sort=False)
+    g = enc.groupby("sampler", sort=False)
     out = pd.DataFrame({"train seqs/s": g["seqs_per_s"].median(),
                         "p10 seqs/s": g["seqs_per_s"].quantile(0.1),
                         "p90 seqs/s": g["seqs_per_s"].quantile(0.9),
                         "train padded length": g["seq_len"].median(),
-                        "seqs per step": g["per_step"].median().round().astype(int)})
+                        "seqs per step": g["seqs_per_step"].median()})
     out["bare encoder seqs/s"] = bare_seqs_per_s
     out["bare length"] = bare_length
     out["ratio"] = out["train seqs/s"] / bare_seqs_per_s

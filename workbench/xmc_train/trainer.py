@@ -18,8 +18,9 @@ Rows (one per ``log_every`` steps and per evaluation): step, epoch, wall_s (trai
 and checkpoint time excluded), sample_s / refresh_s / encode_s / loss_s / backward_s (seconds summed over the
 interval; on CUDA measured with synchronisation), peak_mem_mb (CUDA max allocated during the interval's training
 steps, the sampler's per-epoch refresh and evaluations excluded: those would set a floor unrelated to the batch;
-NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy of activation memory), seqs_per_s
-(sequences encoded per second of encode + loss + backward time), seq_len (mean padded length of those sequences:
+NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy of activation memory),
+seqs_per_step (query and label sequences encoded per step), seqs_per_s (sequences encoded per second of encode +
+loss + backward time), seq_len (mean padded length of those sequences:
 each encoder batch is cut to its longest text, so this is the length a bare-encoder reference should use), loss,
 lr, and at evaluation points the metrics of :mod:`.evaluate` plus eval_s. Every row also states
 label_staleness_steps: the label-cache period N when negatives were scored from it (at most N-1 steps stale), else 0.
@@ -42,7 +43,8 @@ from .models import XMCModel
 TIMERS = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
 # columns the trainer writes itself: a tag of the same name would be overwritten in training rows and kept in
 # evaluation rows, one column with two meanings (a "loss" tag naming the loss function did exactly that)
-ROW_KEYS = frozenset({"step", "epoch", "wall_s", *TIMERS, "steps", "peak_mem_mb", "tokens_per_step", "seqs_per_s",
+ROW_KEYS = frozenset({"step", "epoch", "wall_s", *TIMERS, "steps", "peak_mem_mb", "tokens_per_step", "seqs_per_step",
+                      "seqs_per_s",
                       "seq_len", "loss", "lr", "eval_s", "label_staleness_steps"})
 
 
@@ -359,6 +361,7 @@ class Trainer:
         busy = iv["encode_s"] + iv["loss_s"] + iv["backward_s"]
         self.rows.append({**self._base_row(), **{k: iv[k] for k in TIMERS}, "steps": iv["steps"],
                           "peak_mem_mb": iv["peak_mb"], "tokens_per_step": iv["tokens"] / n,
+                          "seqs_per_step": iv["seqs"] / n,
                           "seqs_per_s": iv["seqs"] / busy if busy > 0 else float("nan"),
                           "seq_len": iv["padded"] / iv["seqs"] if iv["seqs"] else float("nan"),
                           "loss": iv["loss"] / n, "lr": self.sched.get_last_lr()[0]})

@@ -13,7 +13,7 @@ def throughput_verdict(throughput: pd.DataFrame, batch_size: int) -> list[str]:
     near = t.index[t["seqs per step"] <= 2.5 * batch_size]
     above = t.index[t["ratio"] > 1]
     lines = [f"ratio above 1: {len(above)} of {len(t)} samplers" + "".join(
-        f"{', ' if i else ': '}{s} {t.at[s, 'ratio']:.2f} at {t.at[s, 'seqs per step']:,} sequences per step"
+        f"{', ' if i else ': '}{s} {t.at[s, 'ratio']:.2f} at {t.at[s, 'seqs per step']:,.0f} sequences per step"
         for i, s in enumerate(above)),
         f"bare reference: {batch_size} sequences per call; like for like (<= {2.5 * batch_size:.0f} sequences per "
         "step): " + (", ".join(f"{s} {t.at[s, 'ratio']:.2f}" for s in near) or "none in this run")]
