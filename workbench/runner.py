@@ -65,7 +65,7 @@ def _record_html(rec: dict[str, Any]) -> str:
         facts.append(("error", rec["error"]))
     params = rec.get("effective") or rec.get("parameters") or {}
     versions = ", ".join(f"{k} {v}" for k, v in (rec.get("versions") or {}).items())
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts if v is not None)
     prow = "".join(f"<tr><th>{esc(k)}</th><td><code>{esc(repr(v))}</code></td></tr>" for k, v in params.items())
     return (f'<section class="workbench-run" style="font-family:sans-serif;font-size:13px;margin:1em 0;'
             f'padding:0.5em 1em;border:1px solid #ccc;background:#f8f8f8">'
@@ -117,7 +117,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
                                 cwd=str(root), progress_bar=progress, log_output=False)
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:4000])
+        record.update(status="failed", error=_error_text(exc)[:4000])
         where = "" if reports == root / "reports" else f" --reports {reports}"
         exc.add_note(f"run {run_dir} failed; its finished units are kept: python -m workbench run {study} "
                      f"--resume {run_dir.name}{where}   (continues it)")
@@ -126,6 +126,15 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         _finish(run_dir, record, out_nb)
         write_index(reports)
     return run_dir
+
+
+def _error_text(exc: BaseException) -> str:
+    """A failure's record, its first line saying what failed: for a cell that raised, the cell's exception and
+    its execution count (papermill's own message opens with a row of dashes), then the full message."""
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename:  # papermill's PapermillExecutionError
+        return f"{ename}: {evalue} (cell In [{getattr(exc, 'exec_count', '?')}])\n{exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _first_attempt(study: str, spec: dict, study_dir: Path, root: Path, profile: str,
@@ -216,7 +225,7 @@ def _resumable(study_dir: Path, resume: str, profile: str | None, overrides: dic
     if record.get("status") == "ok":
         raise ConfigError(f"run {run_dir} ended ok: nothing to resume (start a new run instead)")
     if profile is not None and profile != (record.get("profile") or DEFAULT_PROFILE):  # older runs: None
-        raise ConfigError(f"run {run_dir} has profile {record.get('profile')!r}, not {profile!r}")
+        raise ConfigError(f"run {run_dir} has profile {record.get('profile') or DEFAULT_PROFILE!r}, not {profile!r}")
     if record.get("status") == "running" and record.get("host") == env["host"] and _alive(record.get("pid")):
         raise ConfigError(f"run {run_dir} is still running (pid {record['pid']} on this host)")
     if record.get("device") != env["device"]:  # its units' timings would mix two machines
@@ -304,7 +313,7 @@ tr.running{{background:#ffd}}</style></head><body>
 
 
 def _first_line(text: str, width: int) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     return line if len(line) <= width else line[:width - 3] + "..."
 
 

@@ -56,6 +56,9 @@ def test_failed_run_is_marked_and_index_stays_valid(root):
     assert (run_dir / "tiny.ipynb").exists()  # the partial notebook papermill saved
     index = (root / "reports" / "index.html").read_text()
     assert re.search(r'<tr class="failed">.*tiny', index)
+    # the index's short reason is the cell's exception, not papermill's row of dashes
+    row = next(r for r in index.split("<tr") if 'class="failed"' in r)
+    assert re.search(r"<small[^>]*>AssertionError: failing on purpose \(cell In \[\d+\]\)</small>", row), row
 
 
 @pytest.mark.parametrize("profile,overrides,message", [

@@ -28,5 +28,14 @@ def test_index_counts_failed_runs_and_shows_why(root):  # noqa: F811
     row = next(r for r in page.split("<tr") if ">old<" in r)
     assert 'class="failed"' in row and "failing on purpose at In [3]" in row and "0123456789" in row
     assert "Traceback" not in row.split("title=")[0]  # the first line shows; the rest only on hover
-    # a record from before DEFAULT_PROFILE existed (profile None) is listed, and resumed, as the cpu profile
+    # a record from before DEFAULT_PROFILE existed (profile None) is listed as the cpu profile
     assert ">cpu<" in row
+
+
+@pytest.mark.slow
+def test_a_run_of_another_profile_resumes_by_id_without_naming_it(root):  # noqa: F811
+    d = _fake_run(root, "20260101-000000-gpu", profile="gpu")
+    assert runner.run_study("tiny", resume=d.name, root=root) == d
+    assert json.loads((d / "config.json").read_text())["status"] == "ok"
+    with pytest.raises(runner.ConfigError, match="has profile 'cpu', not 'gpu'"):  # an old None record is cpu
+        runner.run_study("tiny", "gpu", resume=_fake_run(root, "old").name, root=root)
