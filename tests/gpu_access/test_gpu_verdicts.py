@@ -11,7 +11,7 @@ def test_same_store_as_cpu_is_reported_as_noise():
                             "cpu_time_ratio": [1.0, 0.9, 0.5], "cpu_s": [0.04, 0.05, 0.02]})
     lines = noise_lines(summary)
     assert len(lines) == 2 and lines[0].startswith("cora: auto ran the same store as cpu (cpu)")
-    assert "within 12% of the cpu store's" in lines[1]  # |0.88 - 1|; rmat's auto chose another store
+    assert "within 14% of the cpu store's" in lines[1]  # 1 / 0.88 - 1; rmat's auto chose another store
     assert noise_lines(summary.iloc[:0]) == []
     tick = cpu_tick_line(summary)
-    assert tick is None or "ms clock ticks" in tick and "0.02 s" in tick
+    assert "ms clock ticks" in tick and "0.02 s" in tick  # Linux (os.sysconf)

@@ -16,7 +16,7 @@ def test_lsh_closer_to_uniform_with_crowded_buckets():
     assert lines[0].startswith("samplers by mean rank, hardest first: exact 0.050, loguniform 0.200")
     # (0.5 - 0.35) / (0.5 - 0.05) = 33% of the way
     assert "lsh-embedding: 33% of the way" in lines[1] and "closer to uniform than the paper predicts" in lines[1]
-    assert "above uniform's 0.050, below log-uniform's 0.200" in lines[1]
+    assert "top-50 share 0.100 above uniform's 0.050; top-50 share 0.100 not above loguniform's 0.200" in lines[1]
     assert "75% of labels" in lines[2] and "cap=32" in lines[2] and "likely reason LSH falls short" in lines[2]
 
 
@@ -24,3 +24,10 @@ def test_lsh_closer_to_exact_and_uncrowded():
     lines = adaptivity_verdict(_last(0.1, 0.1), cap=32)
     assert "89% of the way" in lines[1] and "closer to exact, as the paper predicts" in lines[1]
     assert "not crowded" in lines[2]
+
+
+def test_without_an_exact_row_the_top50_lines_remain():
+    lines = adaptivity_verdict(_last(0.35, 0.75).drop(index="exact"), cap=32)
+    assert lines[1] == ("lsh-embedding: top-50 share 0.100 above uniform's 0.050; top-50 share 0.100 not above "
+                        "loguniform's 0.200")
+    assert "within those the sampler draws at random" in lines[2] and "likely reason" not in lines[2]

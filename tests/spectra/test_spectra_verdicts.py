@@ -21,6 +21,7 @@ def test_above_tolerance_keeps_only_rows_over_tol_and_names_the_run():
     lam = pd.DataFrame({"batch_index": [0, 1, 2, 3], "error_estimate": [1e-3, 1e-6, 5e-4, float("nan")]})
     off = above_tolerance(lam, 1e-4)
     assert list(off.batch_index) == [0, 2] and list(off.run) == ["slq", "adaptive"]
+    assert list(above_tolerance(lam, 1e-4, adaptive=False).run) == ["slq", "slq"]  # lambda_tol 0: all fixed-step
 
 
 def test_outlier_verdicts_compare_smallest_b_with_full_and_check_monotonicity():

@@ -8,26 +8,31 @@ import pandas as pd
 def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     """Lines on the adaptivity rows of the last step, indexed by sampler (``mean_rank``, ``top50_share``, and for
     LSH samplers ``over_cap_share``, ``largest_bucket``): the samplers by mean rank; for each LSH sampler, how far
-    it sits from uniform toward the exact softmax sampler (the paper predicts: closer to exact) and its top-50
-    share against uniform's and log-uniform's; and whether crowded buckets (over ``cap`` labels, within which
+    it sits from uniform toward the exact softmax sampler (the paper predicts: closer to exact; where both rows
+    are there) and its top-50 share against uniform's and log-uniform's (where there); and whether crowded buckets (over ``cap`` labels, within which
     the sampler draws at random) explain a shortfall."""
     lines = ["samplers by mean rank, hardest first: "
              + ", ".join(f"{s} {v:.3f}" for s, v in last["mean_rank"].sort_values().items())]
     lsh = [s for s in last.index if s.startswith("lsh")]
-    short = None  # whether an LSH sampler sits closer to uniform than to exact (None: no exact row)
-    if {"uniform", "exact"} <= set(last.index) and last.at["uniform", "mean_rank"] > last.at["exact", "mean_rank"]:
-        u, e = last.at["uniform", "mean_rank"], last.at["exact", "mean_rank"]
-        for s in lsh:
+    exact = "exact" in last.index and "uniform" in last.index and \
+        last.at["uniform", "mean_rank"] > last.at["exact", "mean_rank"]
+    short = None  # whether an LSH sampler sits closer to uniform than to exact (None: no exact row to say)
+    for s in lsh:
+        parts = []
+        if exact:
+            u, e = last.at["uniform", "mean_rank"], last.at["exact", "mean_rank"]
             gap = (u - last.at[s, "mean_rank"]) / (u - e)
             short = bool(short) or gap <= 0.5
-            share, u50 = last.at[s, "top50_share"], last.at["uniform", "top50_share"]
-            vs_log = (f", {'above' if share > last.at['loguniform', 'top50_share'] else 'below'} log-uniform's "
-                      f"{last.at['loguniform', 'top50_share']:.3f}" if "loguniform" in last.index else "")
-            lines.append(f"{s}: {gap:.0%} of the way from uniform to exact in mean rank, so "
+            parts.append(f"{gap:.0%} of the way from uniform to exact in mean rank, so "
                          + ("closer to exact, as the paper predicts" if gap > 0.5
-                            else "closer to uniform than the paper predicts")
-                         + f"; top-50 share {share:.3f}, {'above' if share > u50 else 'not above'} uniform's "
-                           f"{u50:.3f}{vs_log}")
+                            else "closer to uniform than the paper predicts"))
+        share = last.at[s, "top50_share"]
+        for base in ("uniform", "loguniform"):
+            if base in last.index:
+                b50 = last.at[base, "top50_share"]
+                parts.append(f"top-50 share {share:.3f} {'above' if share > b50 else 'not above'} {base}'s {b50:.3f}")
+        if parts:
+            lines.append(f"{s}: " + "; ".join(parts))
     if lsh and "over_cap_share" in last:
         share, big = last.at[lsh[0], "over_cap_share"], last.at[lsh[0], "largest_bucket"]
         reading = ("tables are not crowded, so crowding does not explain the result" if share <= 0.25 else

@@ -25,19 +25,21 @@ def batch_vs_full(lam, by=("curvature",)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def above_tolerance(lam, tol: float) -> pd.DataFrame:
+def above_tolerance(lam, tol: float, adaptive: bool = True) -> pd.DataFrame:
     """The rows of a lambda_max table whose Lanczos ``error_estimate`` (relative, of lambda_max) exceeds ``tol``,
-    with ``run``: "adaptive" (a run that stopped at its step cap before reaching ``tol``) or "slq" (the fixed-step
-    probes of a B's first batch or of the full operator, which do not aim at ``tol``)."""
+    with ``run``: "adaptive" (a run that stopped at its step cap before reaching ``tol``: the batches after a B's
+    first, when the study ran adaptive Lanczos) or "slq" (fixed-step probes: a B's first batch, the full
+    operator, and every run when ``adaptive`` is False, i.e. ``lambda_tol`` 0)."""
     out = lam[lam.error_estimate > tol].copy()
-    out["run"] = ["adaptive" if i > 0 and tol > 0 else "slq" for i in out.batch_index]
+    out["run"] = ["adaptive" if i > 0 and adaptive else "slq" for i in out.batch_index]
     return out
 
 
 def outlier_verdicts(outliers) -> pd.DataFrame:
     """Per (epoch, curvature) of an outlier table (``experiments.outlier_table``): outlier count and bulk edge at
-    the smallest B and at the full operator (the largest B), and whether each decreases monotonically with B
-    (what the paper's spreading of the spectrum at small B predicts)."""
+    the smallest B and at the full operator (the largest B), whether the outlier count never rises with B and
+    whether the bulk edge falls at every step in B (what the paper's spreading of the spectrum at small B
+    predicts)."""
     rows = []
     for (epoch, curv), d in outliers.groupby(["epoch", "curvature"]):
         d = d.sort_values("batch_size")
