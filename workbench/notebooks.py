@@ -13,10 +13,10 @@ from .config import ConfigError, check_value, from_dict
 from .report import repo_root
 
 
-# The config class each study notebook builds from its parameters (`build_config(<class>, globals())`, checked by a
-# test): the runner builds it as well, before any work, so that a bad value fails without leaving a failed run.
 DEFAULT_PROFILE = "cpu"  # the notebooks' own defaults: the CPU-sized run that nbval executes
 
+# The config class each study notebook builds from its parameters (`build_config(<class>, globals())`, checked by a
+# test): the runner builds it as well, before any work, so that a bad value fails without leaving a failed run.
 STUDY_CONFIGS = {
     "batch_size_spectra": "workbench.spectra.study:BatchSizeSpectraConfig",
     "gpu_data_access": "workbench.gpu_access.study:GPUAccessConfig",

@@ -73,7 +73,9 @@ def environment() -> dict[str, object]:
         "cuda": torch.version.cuda if cuda else None,
         "device": torch.cuda.get_device_name(0) if cuda else f"cpu ({platform.machine()})",
         "cpu": f"{cpu_model() or platform.machine()}, {_usable_cores()} cores usable",
-        "torch_threads_at_start": torch.get_num_threads(),  # a study may set its own (its cpu_threads parameter)
+        # in the process that made this record (the runner, or the notebook's kernel for effective_config.json);
+        # a study may set its own (its cpu_threads parameter), as its parameters record
+        "torch_threads": torch.get_num_threads(),
         # TF32 changes float32 matmul/convolution results on Ampere+ GPUs (cuDNN allows it by default)
         "tf32": ({"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}
                  if cuda else None),

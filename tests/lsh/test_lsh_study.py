@@ -1,8 +1,6 @@
 """The study's parts on tiny problems: baseline drawers' log_q vs their empirical frequencies, adaptivity
 metrics ordering (exact > uniform), a short race, the config and the notebook's parameters. Does not prove:
 anything about timing or about accuracy at scale."""
-import math
-
 import numpy as np
 import pytest
 import torch

@@ -218,7 +218,8 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
     double backward or ``torch.func`` forward-over-reverse. With double backward, graphs are kept across matvecs
     (one backward per matvec and chunk) when there are at most ``keep_graphs`` chunks; beyond that each matvec
     rebuilds each chunk's graph (about 1.5x the compute, memory of one chunk), which is what a full Hessian over a
-    large set needs. ``torch.func`` keeps no graph: it runs the module again at every matvec.
+    large set needs. The Hessian by ``torch.func`` keeps no graph (it runs the module again at every matvec); the
+    GGN by ``torch.func`` keeps the network graph per chunk like double backward.
     The GGN keeps the network graph for J^T w; ``method`` picks how it gets J v: the double-vjp trick
     (:func:`_chunk_ggn`) or forward mode (:func:`_chunk_ggn_func`, less work for convolutional networks). The
     model keeps its mode and buffers.

@@ -278,7 +278,9 @@ def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, ch
     test = prep.test.to(resolve_device(cfg.device))
     loss = cfg.loss_for(sampler)
     tags = {"sampler": sampler, "heads": heads, "loss_fn": loss, "batch_size": tcfg.batch_size}
-    ev = (lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha)) if tcfg.eval_every >= 0 else None
+
+    def ev() -> dict:  # the trainer never calls it at eval_every -1
+        return evaluate(model, prep.data, test, alpha=cfg.fuse_alpha)
     tr = Trainer(model, s, build_loss(loss, **cfg.loss_params(loss)), tcfg, evaluate=ev, checkpoint=checkpoint,
                  tags=tags, progress=progress, on_step=on_step)
     return tr.run(), model, s
