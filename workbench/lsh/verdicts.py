@@ -9,18 +9,17 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     """Lines on the adaptivity rows of the last step, indexed by sampler (``mean_rank``, ``top50_share``, and for
     LSH samplers ``over_cap_share``, ``largest_bucket``): the samplers by mean rank; for each LSH sampler, how far
     it sits from uniform toward the exact softmax sampler (the paper predicts: closer to exact; where both rows
-    are there) and its top-50 share against uniform's and log-uniform's (where there); and whether crowded buckets (over ``cap`` labels, within which
-    the sampler draws at random) explain a shortfall."""
+    are there) and its top-50 share against uniform's and log-uniform's (where there); and whether crowded
+    buckets (over ``cap`` labels, within which the sampler draws at random) explain a shortfall."""
     lines = ["samplers by mean rank, hardest first: "
              + ", ".join(f"{s} {v:.3f}" for s, v in last["mean_rank"].sort_values().items())]
     lsh = [s for s in last.index if s.startswith("lsh")]
-    exact = "exact" in last.index and "uniform" in last.index and \
-        last.at["uniform", "mean_rank"] > last.at["exact", "mean_rank"]
+    ends = {"uniform", "exact"} <= set(last.index)
+    u, e = (last.at["uniform", "mean_rank"], last.at["exact", "mean_rank"]) if ends else (0.0, 0.0)
     short = None  # whether an LSH sampler sits closer to uniform than to exact (None: no exact row to say)
     for s in lsh:
         parts = []
-        if exact:
-            u, e = last.at["uniform", "mean_rank"], last.at["exact", "mean_rank"]
+        if u > e:  # both ends measured, and uniform's negatives are the easier
             gap = (u - last.at[s, "mean_rank"]) / (u - e)
             short = bool(short) or gap <= 0.5
             parts.append(f"{gap:.0%} of the way from uniform to exact in mean rank, so "
