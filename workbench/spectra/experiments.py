@@ -226,17 +226,3 @@ def outlier_table(ritz, frac: float = 0.1):
                                                       [p.weight.to_numpy() for p in probes], thr),
                          "bulk_edge": float(g.ritz[g.ritz <= thr].max())})
     return pd.DataFrame(rows)
-
-
-def claims_table(lam, smallest_b: int):
-    """Per (epoch, curvature): the mean batch lambda_max at ``smallest_b`` over the full value, and whether the
-    mean batch lambda_max decreases monotonically with B (the paper's two qualitative claims)."""
-    import pandas as pd
-    rows = []
-    for (epoch, curv), d in lam.groupby(["epoch", "curvature"]):
-        means = d[d.scope == "batch"].groupby("batch_size").lambda_max.mean()
-        full = d[d.scope == "full"].lambda_max.mean()
-        rows.append({"epoch": epoch, "curvature": curv, "ratio_smallest_b_to_full": means.get(smallest_b) / full,
-                     "above_full_at_smallest_b": bool(means.get(smallest_b) > full),
-                     "decreasing_in_b": bool((means.diff().dropna() < 0).all())})
-    return pd.DataFrame(rows)

@@ -25,6 +25,18 @@ def batch_vs_full(lam, by=("curvature",)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def claims_table(lam, smallest_b: int) -> pd.DataFrame:
+    """Per (epoch, curvature): the mean batch lambda_max at ``smallest_b`` over the full value, and whether the
+    mean batch lambda_max decreases monotonically with B (the paper's two qualitative claims)."""
+    rows = []
+    for (epoch, curv), d in batch_vs_full(lam, by=("epoch", "curvature")).groupby(["epoch", "curvature"]):
+        d = d.set_index("batch_size")
+        rows.append({"epoch": epoch, "curvature": curv, "ratio_smallest_b_to_full": d.at[smallest_b, "ratio"],
+                     "above_full_at_smallest_b": bool(d.at[smallest_b, "above"]),
+                     "decreasing_in_b": bool((d["mean"].diff().dropna() < 0).all())})
+    return pd.DataFrame(rows)
+
+
 def above_tolerance(lam, tol: float, adaptive: bool = True) -> pd.DataFrame:
     """The rows of a lambda_max table whose Lanczos ``error_estimate`` (relative, of lambda_max) exceeds ``tol``,
     with ``run``: "adaptive" (a run that stopped at its step cap before reaching ``tol``: the batches after a B's
