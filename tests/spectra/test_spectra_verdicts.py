@@ -46,7 +46,8 @@ def test_slope_verdicts_predictions_containment_and_regime():
 def test_learner_verdicts_final_rows_ratio_and_grid_edge():
     curves = pd.DataFrame({"method": ["SLQ learner"] * 2 + ["constant (tuned lr 0.3)"] * 2 + ["cosine (tuned lr 0.03)"] * 2,
                            "epoch": [1, 2] * 3, "eval_acc": [0.5, 0.8, 0.6, 0.9, 0.7, 0.95],
-                           "wall_s": [1.0, 2.0, 0.5, 1.0, 0.5, 0.5]})
+                           "wall_s": [1.0, 2.0, 0.5, 1.0, 0.5, 0.5],
+                           "tuned_lr": [float("nan")] * 2 + [0.3] * 2 + [0.03] * 2})
     v = learner_verdicts(curves, [0.01, 0.03, 0.1, 0.3]).set_index("method")
     assert v.loc["SLQ learner", "final_eval_acc"] == 0.8 and v.loc["SLQ learner", "wall_vs_learner"] == 1.0
     assert v.loc["constant (tuned lr 0.3)", "wall_vs_learner"] == 0.5

@@ -195,13 +195,13 @@ def learner_vs_schedules(cfg, data: Images, device, memo: Memo = no_memo) -> tup
         scores = {lr: train(f"tune {sched} lr {lr:g}", xv, yv, lr=lr, schedule=sched)[-1]["eval_acc"]
                   for lr in cfg.tune_lrs}
         best = max(scores, key=scores.get)
-        return [dict(r, method=f"{sched} (tuned lr {best:g})", eval_set="test")
+        return [dict(r, method=f"{sched} (tuned lr {best:g})", tuned_lr=best, eval_set="test")
                 for r in train(f"{sched} lr {best:g}", data.x_test, data.y_test, lr=best, schedule=sched)]
 
     def slq_learner() -> tuple[list[dict], list[dict]]:
         learner = SLQLearner(period=cfg.learner_period, lanczos_steps=cfg.lanczos_steps,
                              kappa_max=cfg.learner_kappa_max, scale=cfg.learner_scale, seed=cfg.seed)
-        rows = [dict(r, method="SLQ learner", eval_set="test")
+        rows = [dict(r, method="SLQ learner", tuned_lr=float("nan"), eval_set="test")
                 for r in train("SLQ learner", data.x_test, data.y_test, lr=cfg.tune_lrs[0], on_step=learner)]
         return rows, learner.history
 

@@ -3,7 +3,6 @@ prose states the prediction; these say whether this run bears it out). Pure tabl
 from __future__ import annotations
 
 import math
-import re
 
 import pandas as pd
 
@@ -81,18 +80,17 @@ def slope_verdicts(slopes, curvature_critical: float = float("nan"), predicted=N
 
 
 def learner_verdicts(curves, tune_lrs) -> pd.DataFrame:
-    """Per method of the learner comparison (rows: method, epoch, eval_acc, wall_s): the final test accuracy and
-    wall-clock, the wall-clock as a multiple of the SLQ learner's, the tuned lr read from a baseline's label
-    ("... (tuned lr X)") and ``at_grid_edge``: it is the smallest or largest of ``tune_lrs``, so the best lr
-    may lie outside the grid."""
+    """Per method of the learner comparison (rows: method, epoch, eval_acc, wall_s, tuned_lr; NaN for the
+    learner): the final test accuracy and wall-clock, the wall-clock as a multiple of the SLQ learner's, the tuned
+    lr and ``at_grid_edge``: it is the smallest or largest of ``tune_lrs``, so the best lr may lie outside the
+    grid."""
     last = curves.sort_values("epoch").groupby("method", sort=False).last()
     ref = float(last.wall_s.get("SLQ learner", float("nan")))
     grid = sorted(tune_lrs)
     rows = []
     for method, r in last.iterrows():
-        m = re.search(r"tuned lr ([0-9.eE+-]+)", method)
-        lr = float(m.group(1)) if m else float("nan")
-        edge = bool(m) and len(grid) > 1 and (math.isclose(lr, grid[0]) or math.isclose(lr, grid[-1]))
+        lr = float(r.tuned_lr)
+        edge = lr == lr and len(grid) > 1 and (math.isclose(lr, grid[0]) or math.isclose(lr, grid[-1]))
         rows.append({"method": method, "final_eval_acc": float(r.eval_acc), "wall_s": float(r.wall_s),
                      "wall_vs_learner": float(r.wall_s) / ref, "tuned_lr": lr, "at_grid_edge": edge})
     return pd.DataFrame(rows)
