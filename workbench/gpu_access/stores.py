@@ -239,21 +239,26 @@ class AutoStore:
         self.inner: dict[str, FeatureStore] = {}
         self.calls: dict[str, int] = {}
         try:
-            for n in self.names:
-                try:
-                    self.inner[n] = STORES.get(n)(table, self.device, options)
-                except RuntimeError as exc:  # zero-copy refused (host registration, no UVA): the CPU store serves
-                    if n != "zero_copy":
-                        raise
-                    warnings.warn(f"auto store: zero_copy unavailable ({exc}); every call goes to the cpu store",
-                                  RuntimeWarning, stacklevel=2)
-                    self.names = ("cpu",)
-                    if "cpu" not in self.inner:
-                        self.inner["cpu"] = CPUStore(table, self.device, options)
-                    break
+            self._build(table, options)
         except BaseException:
             self.close()
             raise
+
+    def _build(self, table: torch.Tensor, options: StoreOptions) -> None:
+        """The stores in ``names``; where zero-copy is refused (host registration, no UVA) the CPU store serves
+        every call."""
+        for n in self.names:
+            try:
+                self.inner[n] = STORES.get(n)(table, self.device, options)
+            except RuntimeError as exc:
+                if n != "zero_copy":
+                    raise
+                warnings.warn(f"auto store: zero_copy unavailable ({exc}); every call goes to the cpu store",
+                              RuntimeWarning, stacklevel=3)
+                self.names = ("cpu",)
+                if "cpu" not in self.inner:
+                    self.inner["cpu"] = CPUStore(table, self.device, options)
+                return
 
     def pick(self, rows: int) -> str:
         """The store a call of ``rows`` rows goes to."""
