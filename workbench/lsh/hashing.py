@@ -48,8 +48,9 @@ class HashFamily(Protocol):
         """Draw fresh random hash functions (the tables must then be rebuilt)."""
         ...
 
-    def log_inclusion(self, q: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """(B, dim) queries, (B, M, dim) labels -> (B, M) log P(label in the query's union of L buckets)."""
+    def log_inclusion(self, q: torch.Tensor, w: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, dim) queries, (B, M, dim) labels -> (B, M) log P(label in the query's union of L buckets);
+        ``keep`` (B, L): the share of each query bucket its table kept (see :mod:`.probability`)."""
         ...
 
 
@@ -90,8 +91,8 @@ class SimHash:
         bits = (x.to(self.planes.dtype) @ self.planes > 0).to(self._combine.dtype)
         return (bits @ self._combine).to(torch.int64)
 
-    def log_inclusion(self, q: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return simhash_log_inclusion(q, w, self.K, self.L)
+    def log_inclusion(self, q: torch.Tensor, w: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        return simhash_log_inclusion(q, w, self.K, self.L, keep)
 
 
 @HASHES.register("dwta")
@@ -153,10 +154,10 @@ class DWTA:
         sub = self.subhashes(x).view(x.shape[0], -1).to(self._combine.dtype)
         return (sub @ self._combine).to(torch.int64)
 
-    def log_inclusion(self, q: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def log_inclusion(self, q: torch.Tensor, w: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         B, M, d = w.shape
         return dwta_inclusion(self.subhashes(q), self.subhashes(w.reshape(B * M, d)).view(B, M, self.L, self.K),
-                              self.K, self.L)
+                              self.K, self.L, keep)
 
 
 def _block_weights(L: int, K: int, base: int, device: torch.device) -> torch.Tensor:

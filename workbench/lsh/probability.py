@@ -12,9 +12,11 @@ A label ``j`` is in a query's union of buckets when its code equals the query's 
 
 What these formulas do not include, and :func:`sample_log_q` approximates:
 
-* bucket capacity: a bucket holding more than ``cap`` labels keeps a random ``cap`` of them, which lowers the
-  inclusion of labels in crowded buckets by ``cap / full`` (ignored: the query does not see ``full`` per
-  label; it matters when N / 2^K >> cap);
+* bucket capacity: a bucket holding ``full`` > ``cap`` labels keeps a uniformly random ``cap`` of them, so a
+  label that collides with the query in table t is kept with probability ``r_t = cap / full_t`` (1 when the
+  bucket is not over the cap). ``keep`` passes the query's own ``r_t`` per table, and the union's probability
+  becomes ``1 - prod_t (1 - p^K r_t)``: a plug-in, since under other hash functions the query's buckets would
+  hold other counts (applied when the caller passes ``keep``, as :func:`workbench.lsh.query.lsh_negatives` does);
 * the budget: when the union holds U > budget labels, ``budget`` of them are kept uniformly at random, so
   each kept label's probability is multiplied by ``budget / U`` (applied);
 * padding: a short union is filled with ``m = budget - U`` uniform labels, each label drawn with probability
@@ -40,22 +42,32 @@ def simhash_bit_prob(q: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return 1.0 - torch.arccos(cos) / math.pi
 
 
-def log_inclusion(p_bit: torch.Tensor, K: int, L: int) -> torch.Tensor:
-    """``log(1 - (1 - p^K)^L)`` computed stably; ``-inf`` where ``p == 0``."""
+def log_inclusion(p_bit: torch.Tensor, K: int, L: int, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """``log(1 - prod_t (1 - p^K r_t))`` for (B, M) bit probabilities, computed stably; ``-inf`` where ``p == 0``.
+
+    ``keep``: (B, L) the share ``r_t`` of each query's bucket that its table kept (``cap / full``, at most 1);
+    None: every ``r_t`` is 1, i.e. ``log(1 - (1 - p^K)^L)``."""
     pk = p_bit.clamp(0.0, 1.0) ** K
-    log_miss = L * torch.log1p(-pk.clamp(max=1.0 - 1e-12))                     # log (1-p^K)^L
+    if keep is None:
+        log_miss = L * torch.log1p(-pk.clamp(max=1.0 - 1e-12))                     # log (1-p^K)^L
+    else:                                                                          # sum_t log(1 - p^K r_t)
+        hit = pk.unsqueeze(-1) * keep.to(pk.dtype).unsqueeze(1)                    # (B, M, L)
+        log_miss = torch.log1p(-hit.clamp(max=1.0 - 1e-12)).sum(-1)
     return torch.log(-torch.expm1(log_miss)).where(pk > 0, torch.full_like(pk, -math.inf))
 
 
-def simhash_log_inclusion(q: torch.Tensor, w: torch.Tensor, K: int, L: int) -> torch.Tensor:
-    """(B, d) queries, (B, M, d) labels -> (B, M) log probability that each label is in the query's union."""
-    return log_inclusion(simhash_bit_prob(q, w), K, L)
+def simhash_log_inclusion(q: torch.Tensor, w: torch.Tensor, K: int, L: int,
+                          keep: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, d) queries, (B, M, d) labels -> (B, M) log probability that each label is in the query's union
+    (``keep``: see :func:`log_inclusion`)."""
+    return log_inclusion(simhash_bit_prob(q, w), K, L, keep)
 
 
-def dwta_inclusion(q_sub: torch.Tensor, w_sub: torch.Tensor, K: int, L: int) -> torch.Tensor:
+def dwta_inclusion(q_sub: torch.Tensor, w_sub: torch.Tensor, K: int, L: int,
+                   keep: torch.Tensor | None = None) -> torch.Tensor:
     """Estimated log inclusion from elementary DWTA hashes: (B, L, K) and (B, M, L, K) -> (B, M)."""
     p_hat = (q_sub.unsqueeze(1) == w_sub).float().mean(dim=(-1, -2))
-    return log_inclusion(p_hat, K, L)
+    return log_inclusion(p_hat, K, L, keep)
 
 
 def sample_log_q(log_incl: torch.Tensor, from_lsh: torch.Tensor, union_size: torch.Tensor, budget: int,

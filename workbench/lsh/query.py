@@ -84,7 +84,8 @@ def lsh_negatives(index: LSHIndex, query_vecs: torch.Tensor, positives: torch.Te
     (padded with -1). ``label_vectors(ids) -> (n, dim)`` gives the vectors the tables hashed, for log_q; with
     None, log_q is left at 0 (no correction possible)."""
     N = index.tables.num_labels if index.tables is not None else 0
-    ids, valid = index.buckets(index.family.codes(query_vecs))
+    codes = index.family.codes(query_vecs)
+    ids, valid = index.buckets(codes)
     x, ok = union_of_buckets(ids, valid, positives, N)
     neg, from_lsh, valid = choose_and_pad(x, ok, positives, budget, N, generator)
     union = ok.sum(1)
@@ -92,6 +93,6 @@ def lsh_negatives(index: LSHIndex, query_vecs: torch.Tensor, positives: torch.Te
         return Negatives(neg, torch.zeros(neg.shape, device=neg.device), valid, from_lsh, union)
     B = neg.shape[0]
     w = label_vectors(neg.reshape(-1)).view(B, budget, -1)
-    log_incl = index.family.log_inclusion(query_vecs, w)
+    log_incl = index.family.log_inclusion(query_vecs, w, index.kept_share(codes))
     log_q = sample_log_q(log_incl, from_lsh, union, budget, N)
     return Negatives(neg, log_q, valid, from_lsh, union)

@@ -137,6 +137,16 @@ class LSHIndex:
         self.costs.append({"what": "redraw", "seconds": seconds, "num_labels": int(label_vectors.shape[0])})
         return seconds
 
+    def kept_share(self, query_codes: torch.Tensor) -> torch.Tensor:
+        """(B, L) codes -> (B, L) float: the share of each query bucket's labels that the table kept (``cap /
+        full`` for a bucket over the cap, else 1), the reservoir factor of the sampling probabilities."""
+        if self.tables is None:
+            raise RuntimeError("LSHIndex has no tables yet: call rehash(label_vectors) first")
+        t = self.tables
+        table = torch.arange(t.L, device=query_codes.device).unsqueeze(0)
+        full = t.full[table, query_codes].clamp(min=1)   # an empty bucket: counts 0 of 1 -> share taken as 1
+        return torch.where(full > t.cap, t.cap / full.float(), torch.ones_like(full, dtype=torch.float))
+
     def buckets(self, query_codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L) codes -> ids (B, L*cap) int64 and valid (B, L*cap) bool: each query's L buckets, each read
         through a fixed window of ``cap`` slots (so the cost is independent of the number of labels)."""
