@@ -3,6 +3,7 @@ metrics ordering (exact > uniform), a short race, the config and the notebook's 
 anything about timing or about accuracy at scale."""
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from workbench.config import ConfigError, from_dict
@@ -125,6 +126,10 @@ def test_bench_rows_and_flatness():
     assert methods == {"rehash", "redraw", "lsh-embedding", "exact", "uniform", "full-softmax"}
     assert all(r["ms_per_batch"] > 0 for r in rows)
     assert flatness(rows) > 0
+    hand = [{"method": "lsh-embedding", "num_labels": 10_000_000, "ms_per_query": 3.0},
+            {"method": "exact", "num_labels": 10_000, "ms_per_query": 0.5},
+            {"method": "lsh-embedding", "num_labels": 10_000, "ms_per_query": 2.0}]
+    assert flatness(hand) == 1.5 and flatness(hand, "exact") == 1.0   # largest N over smallest N, per method
 
 
 def test_padded_positives_matches_rows():
@@ -133,6 +138,9 @@ def test_padded_positives_matches_rows():
     P = padded_positives(data.Y_train, rows, torch.device("cpu"))
     for i, r in enumerate(rows):
         assert set(P[i][P[i] >= 0].tolist()) == set(data.Y_train[r].indices.tolist())
+    wide = sp.csr_matrix(np.r_[[np.arange(300) % 3 == 0], [np.arange(300) == 7]].astype(np.float32))
+    P = padded_positives(wide, np.array([0, 1]), torch.device("cpu"))
+    assert P.shape == (2, 100) and P[0].tolist() == list(range(0, 300, 3)) and P[1].tolist() == [7] + [-1] * 99
 
 
 def test_config_rejects_bad_values_and_matches_notebook():

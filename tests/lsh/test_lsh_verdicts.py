@@ -2,7 +2,7 @@
 right."""
 import pandas as pd
 
-from workbench.lsh.verdicts import adaptivity_verdict
+from workbench.lsh.verdicts import adaptivity_verdict, race_verdict
 
 
 def _last(lsh_rank, over_cap):
@@ -31,3 +31,19 @@ def test_without_an_exact_row_the_top50_lines_remain():
     assert lines[1] == ("lsh-embedding: top-50 share 0.100 above uniform's 0.050; top-50 share 0.100 not above "
                         "loguniform's 0.200")
     assert "within those the sampler draws at random" in lines[2] and "likely reason" not in lines[2]
+
+
+def test_race_verdict_times_to_full_softmax_final_p1_and_logq_pairs():
+    race = pd.DataFrame({
+        "method": ["full"] * 3 + ["lsh-embedding"] * 3 + ["lsh-embedding:nologq"] * 2 + ["uniform"] * 2,
+        "step": [10, 20, 30, 10, 20, 30, 10, 20, 10, 20],
+        "train_s": [4.0, 8.0, 12.0, 1.0, 2.0, 3.0, 1.0, 2.0, 1.0, 2.0],
+        "P@1": [10.0, 20.0, 19.0, 5.0, 19.5, 25.0, 4.0, 6.0, 1.0, 2.0]})
+    lines = race_verdict(race, num_labels=10**6)
+    # full's final P@1 is 19.0, first reached at 8 s (its 20.0 at step 20); LSH first >= 19 at 2 s: 4x as soon
+    assert lines[0].startswith("full softmax: final P@1 19.00, first reached at 8.0 s") and "cannot" not in lines[0]
+    assert "lsh-embedding: reached it at 2.0 s, 4.00x as soon as full" in lines
+    assert "uniform: never reached it in 2.0 s (final P@1 2.00)" in lines
+    assert "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without" in lines
+    assert "cannot test it" in race_verdict(race, num_labels=2000)[0]
+    assert race_verdict(race[race.method != "full"], 10**6) == []

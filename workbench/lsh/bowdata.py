@@ -104,15 +104,12 @@ def bag_tensors(X: sp.csr_matrix, rows: np.ndarray, device: torch.device):
             torch.from_numpy(sub.data.astype(np.float32)).to(device))
 
 
-def padded_positives(Y: sp.csr_matrix, rows: np.ndarray, device: torch.device, max_per_row: int = 64) -> torch.Tensor:
-    """(B, P) positives of ``rows`` padded with -1; at most ``max_per_row`` (the first ones) per row."""
+def padded_positives(Y: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(B, P) positives of ``rows`` padded with -1, every one of them (P: the most in a row): a positive left out
+    here could be drawn as a negative and would never be trained as a positive (Debian rows have up to 236)."""
     sub = Y[rows]
-    lens = np.minimum(np.diff(sub.indptr), max_per_row)
-    P = max(int(lens.max()) if len(lens) else 1, 1)
-    out = np.full((len(rows), P), -1, np.int64)
-    full = np.diff(sub.indptr)
-    r = np.repeat(np.arange(len(rows)), full)
-    c = np.arange(sub.indptr[-1]) - np.repeat(sub.indptr[:-1], full)
-    keep = c < max_per_row
-    out[r[keep], c[keep]] = sub.indices[keep]
+    lens = np.diff(sub.indptr)
+    out = np.full((len(rows), max(int(lens.max()) if len(lens) else 1, 1)), -1, np.int64)
+    row = np.repeat(np.arange(len(rows)), lens)
+    out[row, np.arange(sub.indptr[-1]) - np.repeat(sub.indptr[:-1], lens)] = sub.indices
     return torch.from_numpy(out).to(device)

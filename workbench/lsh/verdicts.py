@@ -41,3 +41,36 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
         lines.append(f"crowding: {share:.0%} of labels sit in buckets holding more than cap={cap} labels (largest "
                      f"bucket {big:.0f} labels); {reading}")
     return lines
+
+
+def _first_at(g: pd.DataFrame, target: float) -> float:
+    """First training second at which ``g``'s P@1 reached ``target`` (NaN: never)."""
+    hit = g[g["P@1"] >= target]
+    return float(hit["train_s"].min()) if len(hit) else float("nan")
+
+
+def race_verdict(race: pd.DataFrame, num_labels: int) -> list[str]:
+    """Lines on the race rows (method, step, train_s, P@1): per method, when it first reached the full softmax's
+    final P@1 against when the full softmax did (the issue's target: LSH sooner, at >= 10^6 labels; said whether
+    this run is in that regime), and for each method raced with and without the logQ correction (``m`` and
+    ``m:nologq``), both final P@1s. Empty without a ``full`` method."""
+    runs = {m: g.sort_values("step") for m, g in race.groupby("method")}
+    if "full" not in runs:
+        return []
+    target = float(runs["full"]["P@1"].iloc[-1])
+    t_full = _first_at(runs["full"], target)
+    lines = [f"full softmax: final P@1 {target:.2f}, first reached at {t_full:.1f} s of training; "
+             + ("the issue's target (LSH reaches it sooner) is about >= 10^6 labels, this run has "
+                f"{num_labels:,}" + ("" if num_labels >= 10**6 else ", so it cannot test it"))]
+    for m, g in runs.items():
+        if m == "full":
+            continue
+        t = _first_at(g, target)
+        lines.append(f"{m}: " + (f"reached it at {t:.1f} s, {t_full / t:.2f}x as soon as full" if t == t
+                                 else f"never reached it in {g['train_s'].iloc[-1]:.1f} s (final P@1 "
+                                      f"{g['P@1'].iloc[-1]:.2f})"))
+    for m in runs:
+        if f"{m}:nologq" in runs:
+            on, off = runs[m]["P@1"].iloc[-1], runs[f"{m}:nologq"]["P@1"].iloc[-1]
+            lines.append(f"logQ correction, {m}: final P@1 {on:.2f} with it, {off:.2f} without")
+    return lines
