@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..config import at_least, positive
 from ..device import check_device_spec
 from .bowdata import SOURCES
 from .drawers import DRAWERS
@@ -82,11 +83,9 @@ class LSHStudyConfig:
             DRAWERS.get(s)
         for spec in self.bench_devices:
             check_device_spec(spec, "bench_devices")
-        small = {k: getattr(self, k) for k in ("budget", "bench_dim", "bench_batch", "bench_repeats", "num_labels",
-                                               "num_points", "num_features", "hidden", "batch_size", "max_steps",
-                                               "eval_every", "eval_points", "adaptivity_queries", "adaptivity_repeats")}
-        bad = {k: v for k, v in small.items() if v < 1}
-        if bad or not self.bench_sizes or min(self.bench_sizes) < 1 or self.lr <= 0 or self.time_budget_s <= 0:
-            raise ValueError(f"sizes, steps, lr and time budget must be positive; got {bad or self}")
-        if self.eval_every_s < 0:
+        at_least(self, 1, "budget", "bench_dim", "bench_batch", "bench_repeats", "num_labels", "num_points",
+                 "num_features", "hidden", "batch_size", "max_steps", "eval_every", "eval_points",
+                 "adaptivity_queries", "adaptivity_repeats", "bench_sizes")
+        positive(self, "lr", "time_budget_s")
+        if not self.eval_every_s >= 0:  # NaN fails too
             raise ValueError(f"eval_every_s must be >= 0 (0 = evaluate by steps only), got {self.eval_every_s}")
