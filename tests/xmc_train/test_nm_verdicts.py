@@ -3,7 +3,7 @@ tables (the trainer's seqs_per_step itself: test_row_columns). Does not prove th
 import pandas as pd
 
 from workbench.xmc_train.tables import throughput_table
-from workbench.xmc_train.verdicts import throughput_verdict, unidec_verdict
+from workbench.xmc_train.verdicts import peer_verdict, target_lines, throughput_verdict, unidec_verdict
 
 
 def test_sequences_per_step_and_like_for_like_verdict():
@@ -35,3 +35,35 @@ def test_trainer_logs_sequences_per_step():
     cfg = TrainConfig(epochs=1, batch_size=40, log_every=1, device="cpu")  # 120 points: 3 full steps
     rows = Trainer(m, s, build_loss("softmax"), cfg, progress=False).run()
     assert [r["seqs_per_step"] for r in rows if "lr" in r] == [70.0, 70.0, 70.0]
+
+
+def _comparison():
+    return pd.DataFrame({
+        "method": ["in_batch", "ngame", "full", "ance", "most popular", "Parabel (omikuji, 3 trees)"],
+        "P@1": [54.6, 40.7, 50.0, 30.9, 1.1, 47.9], "PSP@1": [40.0, 39.0, 20.0, 30.0, 0.5, 18.2],
+        "PSP@3": [41.0, 39.0, 21.0, 29.0, 0.5, 20.0], "PSP@5": [41.6, 39.5, 22.0, 29.8, 0.5, 24.8],
+        "steps": [100, 100, 100, 100, None, None],
+        "sampling share %": [2.0, 3.0, 40.0, 12.0, None, None], "refresh share %": [0.0, 5.0, 0.0, 30.0, None, None]})
+
+
+def test_peer_verdict_against_this_runs_parabel_or_the_reference():
+    lines = peer_verdict(_comparison())
+    assert lines[0] == ("against Parabel (omikuji, 3 trees) (P@1 47.9, PSP@1 18.2, PSP@3 20.0, PSP@5 24.8): above on "
+                        "P@1 and PSP@1 and PSP@3 and PSP@5: in_batch")
+    # full beats P@1 but not PSP@5 (22.0 < 24.8); ngame and ance are below on P@1
+    assert lines[1] == "above on P@1 only (not on every PSP@k): full; not above on P@1: ngame, ance"
+    no_parabel = _comparison().iloc[:5]
+    assert peer_verdict(no_parabel) == []
+    ref = {"method": "Parabel (issue)", "P@1": 47.7, "PSP@1": 18.2, "PSP@5": 23.0}   # no PSP@3: not judged on it
+    assert peer_verdict(no_parabel, ref)[0].startswith("against Parabel (issue) (P@1 47.7, PSP@1 18.2, PSP@5 23.0)")
+
+
+def test_target_lines_throughput_and_sampling_share():
+    thr = pd.DataFrame({"sampler": ["in_batch", "ngame", "full"], "ratio": [0.82, 0.65, 1.4]})
+    lines = target_lines(thr, _comparison())
+    assert lines[0] == "throughput >= 70% of the bare encoder: met by 2 of 3; below: ngame 0.65"
+    assert lines[1] == ("sampling <= 10% of step time (refreshes apart): met by every sampler it applies to; "
+                        "exempt by the issue: full 40.0%, ance 12.0%")
+    assert lines[2] == "per-epoch refreshes, share of training time: ngame 5.0%, ance 30.0%"
+    over = _comparison().assign(**{"sampling share %": [11.0, 3.0, 40.0, 12.0, None, None]})
+    assert target_lines(None, over)[0].startswith("sampling <= 10% of step time (refreshes apart): over it: in_batch 11.0%")

@@ -52,11 +52,13 @@ def test_comparison_table_survives_runs_that_took_no_step():
     evals = [{"sampler": s, "step": 0, "wall_s": 0.0, "P@1": 1.0} for s in ("in_batch", "ance")]
     only_evals = comparison_table(pd.DataFrame(evals))
     assert list(only_evals["steps"]) == [0, 0] and only_evals["sampling share %"].isna().all()
-    trained = {"sampler": "in_batch", "step": 2, "wall_s": 1.0, "loss": 0.5, "sample_s": 0.1, "refresh_s": 0.0,
+    trained = {"sampler": "in_batch", "step": 2, "wall_s": 1.0, "loss": 0.5, "sample_s": 0.1, "refresh_s": 0.25,
                "encode_s": 0.2, "loss_s": 0.1, "backward_s": 0.6, "peak_mem_mb": math.nan}
     mixed = comparison_table(pd.DataFrame(evals + [trained, {**evals[0], "step": 2, "wall_s": 1.0}]))
     row = mixed.set_index("method")
+    # sampling over step time without the refresh: 0.1 / 1.0; the refresh over all: 0.25 / 1.25
     assert row.loc["in_batch", "steps"] == 2 and row.loc["in_batch", "sampling share %"] == pytest.approx(10.0)
+    assert row.loc["in_batch", "refresh share %"] == pytest.approx(20.0)
     assert row.loc["ance", "steps"] == 0 and math.isnan(row.loc["ance", "sampling share %"])
 
 

@@ -39,3 +39,54 @@ def unidec_verdict(common: pd.DataFrame, labels: int, n_train: int, cuda: bool) 
             + (f"this run cannot test it ({' and '.join(small)}): read the ratio as a check of the machinery"
                if small else "this run is at the study's scale, so the ratio tests it")
             + ("" if common["peak_mem_mb"].notna().any() else "; memory ratios need CUDA (not shown)"))
+
+
+#: the issue's bars for the training loop: throughput at >= 70% of a bare encoder forward+backward, and sampling at
+#: <= 10% of step time (per-epoch refreshes reported apart)
+THROUGHPUT_TARGET, SAMPLING_SHARE_TARGET = 0.7, 10.0
+
+
+def target_lines(throughput: pd.DataFrame | None, comparison: pd.DataFrame) -> list[str]:
+    """The issue's two loop targets on :func:`tables.throughput_table` (``ratio``; None: not measured) and
+    :func:`tables.comparison_table` (``sampling share %``, ``refresh share %``): which samplers meet each.
+    ``full`` and ``ance`` are named apart for sampling, as the issue exempts them."""
+    lines = []
+    if throughput is not None and len(throughput):
+        t = throughput.set_index("sampler")["ratio"]
+        below = [f"{s} {r:.2f}" for s, r in t.items() if r < THROUGHPUT_TARGET]
+        lines.append(f"throughput >= {THROUGHPUT_TARGET:.0%} of the bare encoder: "
+                     + (f"met by {len(t) - len(below)} of {len(t)}; below: {', '.join(below)}" if below
+                        else f"met by all {len(t)}"))
+    c = comparison.dropna(subset=["sampling share %"]).set_index("method")
+    if len(c):
+        over = [f"{s} {v:.1f}%" for s, v in c["sampling share %"].items()
+                if v > SAMPLING_SHARE_TARGET and s not in ("full", "ance")]
+        exempt = [f"{s} {c.at[s, 'sampling share %']:.1f}%" for s in ("full", "ance") if s in c.index]
+        lines.append(f"sampling <= {SAMPLING_SHARE_TARGET:.0f}% of step time (refreshes apart): "
+                     + (f"over it: {', '.join(over)}" if over else "met by every sampler it applies to")
+                     + (f"; exempt by the issue: {', '.join(exempt)}" if exempt else ""))
+        refresh = [f"{s} {v:.1f}%" for s, v in c["refresh share %"].items() if v > 0]
+        if refresh:
+            lines.append("per-epoch refreshes, share of training time: " + ", ".join(refresh))
+    return lines
+
+
+def peer_verdict(comparison: pd.DataFrame, reference: dict | None = None) -> list[str]:
+    """Whether each trained method (rows with ``steps``) beats the Parabel row on P@1 and on each PSP@k (the
+    issue: the trained methods must beat it on P@1 and PSP@k). The Parabel row is this run's (``method``
+    starting "Parabel") or, where the run has none, ``reference`` (a dict of metrics with a ``method`` name, e.g.
+    the issue's row on the full Debian set). Empty when there is neither."""
+    peers = comparison[comparison["method"].str.startswith("Parabel")]
+    ref = peers.iloc[0].to_dict() if len(peers) else reference
+    if ref is None:
+        return []
+    metrics = [m for m in ("P@1", "PSP@1", "PSP@3", "PSP@5") if m in comparison and pd.notna(ref.get(m))]
+    trained = comparison[comparison["steps"].notna() & ~comparison["method"].isin(peers["method"])]
+    every, p1, below = [], [], []
+    for _, r in trained.iterrows():
+        above = {m: pd.notna(r[m]) and r[m] > ref[m] for m in metrics}
+        (every if all(above.values()) else p1 if above.get("P@1") else below).append(r["method"])
+    name = f"{ref['method']} (" + ", ".join(f"{m} {ref[m]:.1f}" for m in metrics) + ")"
+    return [f"against {name}: above on {' and '.join(metrics)}: {', '.join(every) or 'none'}",
+            f"above on P@1 only (not on every PSP@k): {', '.join(p1) or 'none'}; "
+            f"not above on P@1: {', '.join(below) or 'none'}"]
