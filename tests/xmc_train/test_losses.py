@@ -65,6 +65,15 @@ def test_triplet_hand_value():
     assert unweighted.item() == pytest.approx(0.4 + 0.1, rel=1e-5)
 
 
+def test_triplet_positives_keeps_the_least_similar():
+    # M-IV: positives 0.9, 0.1, 0.5, 0.7; negatives 0.6, 0.2; the 2 least similar positives (0.1, 0.5) against the
+    # hardest negative (0.6), margin 0.2, no weighting: (0.7 + 0.3) / 2. The 2 most similar would give 0.05.
+    s = torch.tensor([[0.9, 0.1, 0.5, 0.7, 0.6, 0.2]])
+    t = torch.tensor([[True, True, True, True, False, False]])
+    got = build_loss("triplet", margin=0.2, hardest=1, weight_temperature=0.0, positives=2)(s, t)
+    assert got.item() == pytest.approx(0.5, rel=1e-5)
+
+
 def test_triplet_weights_only_violators():
     # positive 0.8; hardest negatives 0.6 (violates by 0.1) and 0.45 (does not: 0.45 - 0.8 + 0.3 < 0). As in
     # NGAME's official loss, the softmax runs over violators only, so the lone violator keeps weight 1 (a softmax

@@ -71,3 +71,24 @@ def test_row_sparse_adam_equals_sparse_adam_and_refuses_a_trained_encoder():
                  heads="de+clf")
     with pytest.raises(ValueError, match="freeze the encoder"):
         _optimizer(m, TrainConfig(clf_row_sparse=True))
+
+
+def test_m4_uses_ngames_settings(monkeypatch):
+    """M-IV is the classifier stage with the triplet loss on the 3 least similar positives and the 5 hardest
+    negatives, margin 0.2, no softmax weighting, row-sparse Adam at M4_LR, on clustered batches from epoch 0 with 3
+    positives per query in the pool. Does not prove these are the official code's values (read there: margin 0.2,
+    SparseAdam 1e-3)."""
+    seen = {}
+
+    def record(cfg, prep, trained, sampler, loss, loss_params, epochs, tag, wall_offset, progress, **over):
+        seen.update(loss=loss, params=loss_params, epochs=epochs, tag=tag, over=over, sampler=sampler)
+        return [], trained
+    monkeypatch.setattr(study, "classifier_stage", record)
+    cfg = NegativeMiningConfig(samplers=["ngame"], batch_size=16, max_length=12, cluster_size_max=4,
+                               ngame_m4_epochs=2, device="cpu")
+    prep = prepare(cfg, toy_text_dataset(n_train=48, n_test=10, num_labels=30, seed=2))
+    study.ngame_classifier_stage(cfg, prep, build_model(cfg, prep), progress=False)
+    assert seen["loss"] == "triplet" and seen["tag"] == "ngame M-IV" and seen["epochs"] == 2
+    assert seen["params"] == {"margin": 0.2, "hardest": 5, "weight_temperature": 0.0, "positives": 3}
+    assert seen["over"] == {"clf_lr": study.M4_LR, "clf_row_sparse": True}
+    assert seen["sampler"].cfg.cluster_start == 0 and seen["sampler"].cfg.positives_per_query == 3

@@ -255,3 +255,68 @@ def test_positive_columns_mark_the_pool_labels_some_query_is_positive_for():
     for b, j in tgt.nonzero().tolist():
         want[cand[b, j]] = True
     assert torch.equal(positive_columns(SampledBatch(q, torch.arange(50), cand, tgt)), want)
+
+
+@pytest.mark.parametrize("clip", [0.0, 1e-3])
+def test_gradient_norm_is_clipped_before_each_step(clip):
+    """With clip_norm c every optimizer step sees a total gradient norm <= c; with 0 (off) the same run's norms
+    are far above 1e-3, so the bound is the clipping's doing. Does not prove the clipped direction is unchanged."""
+    m, s, _ = setup("in_batch")
+    tr = Trainer(m, s, build_loss("softmax"), TrainConfig(epochs=1, batch_size=40, clip_norm=clip, device="cpu"),
+                 progress=False)
+    norms = []
+    tr.opt.register_step_pre_hook(lambda opt, *_: norms.append(float(torch.linalg.vector_norm(torch.stack(
+        [p.grad.norm() for g in opt.param_groups for p in g["params"] if p.grad is not None])))))
+    tr.run()
+    assert len(norms) == 3
+    if clip:
+        assert max(norms) <= clip * (1 + 1e-4)
+    else:
+        assert min(norms) > 10 * 1e-3
+
+
+def test_checkpoints_every_n_minutes_by_the_clock(monkeypatch, tmp_path):
+    """checkpoint_minutes on a faked clock that moves 0.125 s per sample() call: with 0.5 s (1/120 min) between
+    checkpoints, 9 steps save after steps 4 and 8, then once at the end. Catches a period read in seconds or
+    hours, or a clock that is not reset after a save."""
+    import types
+
+    from workbench.xmc_train import trainer as trainer_mod
+    now = [0.0]
+    monkeypatch.setattr(trainer_mod, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    m, s, _ = setup("in_batch")
+    inner = s.sample
+
+    def slow_sample(q, g):
+        now[0] += 0.125
+        return inner(q, g)
+
+    s.sample = slow_sample
+    cfg = TrainConfig(epochs=3, batch_size=40, checkpoint_minutes=0.5 / 60, log_every=100, device="cpu")
+    tr = Trainer(m, s, build_loss("softmax"), cfg, checkpoint=tmp_path / "c.pt", progress=False)
+    saved = []
+    save = tr._save
+    monkeypatch.setattr(tr, "_save", lambda: saved.append(tr.step) or save())
+    tr.run()
+    assert saved == [4, 8, 9]
+
+
+def test_training_shows_a_progress_bar_named_by_its_sampler(capsys):
+    m, s, _ = setup("in_batch")
+    Trainer(m, s, build_loss("softmax"), TrainConfig(epochs=1, batch_size=40, device="cpu"),
+            tags={"sampler": "in_batch"}).run()
+    err = capsys.readouterr().err
+    assert "in_batch" in err and "3/3" in err
+
+
+def test_two_heads_loss_is_the_mean_of_the_heads_losses():
+    """UniDEC's L = 1/2 L_DE + 1/2 L_CLF: the trainer averages the loss over the trained heads, each head's scores
+    gathered to the batch's candidates first. A loss that sums its scores makes the hand value exact."""
+    import types
+    m, s, _ = setup("in_batch", heads="de+clf")
+    tr = Trainer(m, s, lambda sc, t, v, q: sc.sum(), TrainConfig(epochs=1, batch_size=40, device="cpu"),
+                 progress=False)
+    de, clf = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[10.0, 20.0, 30.0]])
+    batch = types.SimpleNamespace(targets=None, valid=None, log_q=None, candidates=torch.tensor([[2, 0]]))
+    assert float(tr._loss({"de": de, "clf": clf}, batch)) == pytest.approx(((3 + 1) + (30 + 10)) / 2)
+    assert float(tr._loss({"de": de}, batch)) == pytest.approx(4.0)

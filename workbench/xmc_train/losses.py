@@ -56,6 +56,11 @@ class TripletHard:
     (``weight_temperature`` <= 0 gives equal weights 1). Sum over negatives, mean over valid positives.
     ``positives`` > 0 keeps only that many least-similar positives per query (NGAME's M-IV classifier stage:
     3 positives, 5 hardest negatives, margin 0.2, no weighting).
+
+    Against the official ``TripletMarginLossOHNM`` (reduction "custom": sum over negatives, mean over rows): the
+    same per row when a query has one positive in the pool. With in-batch pools a query's anchors are every pool
+    label that is its positive (its own sampled one and any batch-mate's that it shares), averaged, where the
+    official code's row is the one sampled positive.
     """
     margin: float = 0.3
     hardest: int = 10

@@ -77,6 +77,13 @@ class TrainConfig:
             raise ValueError(f"warmup_frac must be in [0, 1), got {self.warmup_frac}")
         if self.eval_every < -1:
             raise ValueError(f"eval_every must be >= -1 (-1: never, 0: at the start and the end), got {self.eval_every}")
+        for name in ("lr", "clf_lr"):
+            if not getattr(self, name) > 0:  # NaN fails too
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("max_steps", "label_cache_steps", "checkpoint_steps", "checkpoint_minutes", "time_budget_s",
+                     "clip_norm", "weight_decay"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 class _Clock:
