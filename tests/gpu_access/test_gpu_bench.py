@@ -52,6 +52,23 @@ def test_config_rejects_bad_graph_names_before_any_work(graphs):
     from_dict(GPUAccessConfig, {"graphs": ["cora", "citeseer-npz", "debian", "rmat:0.5", "rmat:8"]})
 
 
+@pytest.mark.parametrize("field", ["graphs", "stores", "bench_stores", "bench_row_bytes", "bench_table_mib",
+                                   "bench_rows_per_call", "bench_orders"])
+def test_config_rejects_empty_lists_naming_the_field(field):
+    # no graph or store: nothing trained, the notebook's tables fail; an empty benchmark grid: no bench table
+    with pytest.raises(ConfigError, match=f"^{field} is empty"):
+        from_dict(GPUAccessConfig, {field: []})
+
+
+def test_config_rejects_graphs_that_all_need_the_missing_data_root(tmp_path):
+    for graphs in (["facebook"], ["citeseer", "debian", "cora-npz"]):
+        with pytest.raises(ConfigError, match=r"graphs=.*each is read from data_root, which is empty"):
+            from_dict(GPUAccessConfig, {"graphs": graphs})
+        assert from_dict(GPUAccessConfig, {"graphs": graphs, "data_root": str(tmp_path)}).graphs == graphs
+    from_dict(GPUAccessConfig, {"graphs": ["facebook", "rmat:0.01"]})  # facebook skipped, the other trained
+    from_dict(GPUAccessConfig, {"graphs": ["cora", "citeseer"]})
+
+
 def test_config_rejects_a_data_root_that_is_not_a_directory(tmp_path):
     with pytest.raises(ConfigError, match="data_root=.*not an existing directory"):
         from_dict(GPUAccessConfig, {"data_root": str(tmp_path / "graphz")})

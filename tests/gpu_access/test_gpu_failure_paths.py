@@ -165,6 +165,23 @@ def test_sweep_records_unpinnable_zero_copy_and_keeps_the_other_stores(monkeypat
     assert list(status["gpu"]) == ["unavailable: simulated: the gpu store cannot be built"]
 
 
+def test_sweep_unpin_under_a_living_view_warns_and_the_view_keeps_the_pages(fake_cuda):  # noqa: F811
+    """The sweep's buffer registration ends in a ``finally``: a view still alive there (in the traceback of the
+    exception on its way out) gets a warning, not an error that would replace that exception, and the pages
+    stay registered until the view dies."""
+    buffer = torch.zeros(64, 4)
+    pin = unified.pin_in_place(buffer)
+    view = UnifiedTensor(buffer, None).view  # the tensor is gone, its borrowed view lives on
+    with pytest.warns(RuntimeWarning, match="gather sweep: .*still alive"):
+        bench._unpin(pin)
+    del pin
+    gc.collect()
+    assert fake_cuda.registered == {buffer.data_ptr(): 1024}
+    del view
+    gc.collect()
+    assert fake_cuda.registered == {} and fake_cuda.unregistered == [buffer.data_ptr()]
+
+
 # -- finding 4: already-pinned memory ----------------------------------------------------------------------------
 
 def test_pinned_memory_is_mapped_only_under_one_covering_registration_of_ours(fake_pins):

@@ -21,3 +21,29 @@ def test_gather_figures_show_the_ceiling_as_a_fraction_axis(draw):
     assert len(right) == 1
     assert not draw(bench).axes[0].child_axes   # no ceiling measured (a CPU run): no fraction axis
     plt.close("all")
+
+
+def _sweep_rows() -> pd.DataFrame:
+    """A 64 MiB and an 8 MiB table; rows of 128, 132 (a few bytes smaller table: 64 MiB is no multiple of 132)
+    and 512 B; calls of 4096 rows (10 GB/s) and 65536 rows (30 GB/s); plus calls flagged ``l2_bound`` at 999."""
+    rows = []
+    for target in (64 << 20, 8 << 20):
+        for rb in (128, 132, 512):
+            for n, gbps, l2 in ((4096, 10.0, False), (65536, 30.0, False), (65536, 999.0, True)):
+                rows.append({"store": "zero_copy", "order": "random", "row_bytes": rb, "rows": n, "gbps": gbps,
+                             "table_target_bytes": target, "table_bytes": target // rb * rb, "l2_bound": l2,
+                             "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def test_row_bytes_figure_keeps_unaligned_rows_one_call_size_and_no_l2_bound_calls():
+    df, tb, rows = figures.row_bytes_medians(_sweep_rows())
+    assert tb == 64 << 20 and rows == 65536
+    assert df["row_bytes"].tolist() == [128, 132, 512]  # 132 B: grouped by the size asked for, not table_bytes
+    assert (df["gbps"] == 30.0).all()                    # the largest calls only; L2-bound calls left out
+    assert figures.row_bytes_medians(_sweep_rows(), 8 << 20)[1] == 8 << 20
+    title = figures.gather_vs_row_bytes(_sweep_rows()).axes[0].get_title()
+    assert "64 MiB table, 65536 rows per call" in title and "L2-bound calls left out" in title
+    only_l2 = _sweep_rows().assign(l2_bound=True)
+    assert "no gather measured" in figures.gather_vs_row_bytes(only_l2).axes[0].texts[0].get_text()
+    plt.close("all")

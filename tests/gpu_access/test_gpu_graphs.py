@@ -1,12 +1,13 @@
 """Graph readers and generators against hand-made ground truth and the shared raw files."""
 import gzip
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from workbench.gpu_access.catalog import GraphUnavailable, load_graph
-from workbench.gpu_access.cora_data import build_cora, load_cora
+from workbench.gpu_access.cora_data import build_cora, default_dir, load_cora
 from workbench.gpu_access.graphs import (_planetoid_part, csr_from_edges, read_gnn_benchmark_npz, read_musae_facebook,
                                         read_planetoid)
 from workbench.gpu_access.rmat import rmat_edges, rmat_graph
@@ -149,3 +150,106 @@ def test_rmat_graph_is_skewed_and_sized():
     assert g.features.shape == (3000, 16) and g.labels.max() < g.num_classes
     deg = g.indptr.diff().float()
     assert deg.max() > 10 * deg.mean()  # power-law-ish: hubs far above the mean
+
+
+# -- files whose parts disagree: DataFormatError naming the file, not numpy's or scipy's bare errors -------------
+
+def _cora_npz_copy(tmp_path, drop: str | None = None, keep_bytes: int | None = None):
+    """A copy of the embedded cora.npz in tmp_path: without the array ``drop``, or cut to ``keep_bytes``."""
+    src = default_dir() / "cora.npz"
+    out = tmp_path / "cora.npz"
+    if drop is None:
+        data = src.read_bytes()
+        out.write_bytes(data[:keep_bytes])
+    else:
+        with np.load(src) as z:
+            arrays = {k: z[k] for k in z.files if k != drop}
+        with out.open("wb") as f:
+            np.savez(f, **arrays)
+    return out
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.999])
+def test_truncated_cora_npz_names_the_file(tmp_path, fraction):
+    size = (default_dir() / "cora.npz").stat().st_size
+    path = _cora_npz_copy(tmp_path, keep_bytes=int(size * fraction))
+    with pytest.raises(DataFormatError, match=re.escape(f"{path}: unreadable .npz")):
+        load_cora(tmp_path)
+
+
+def test_cora_npz_missing_an_array_names_the_file_and_the_array(tmp_path):
+    path = _cora_npz_copy(tmp_path, drop="labels")
+    match = re.escape(str(path)) + r": not the embedded Cora .*missing \['labels'\]"
+    with pytest.raises(DataFormatError, match=match):
+        load_cora(tmp_path)
+
+
+def _npz(path, **replace):
+    """A three-node gnn-benchmark npz (a path 0-1-2, two attributes, two classes), some arrays replaced."""
+    arrays = {"adj_data": np.ones(4, np.float32), "adj_indices": np.array([1, 0, 2, 1], np.int32),
+              "adj_indptr": np.array([0, 1, 3, 4], np.int32), "adj_shape": np.array([3, 3]),
+              "attr_data": np.ones(3, np.float32), "attr_indices": np.array([0, 1, 1], np.int32),
+              "attr_indptr": np.array([0, 1, 2, 3], np.int32), "attr_shape": np.array([3, 2]),
+              "labels": np.array([0, 1, 1], np.int8)}
+    np.savez(path, **{**arrays, **replace})
+    return path
+
+
+def test_tiny_gnn_benchmark_npz(tmp_path):
+    g = read_gnn_benchmark_npz(_npz(tmp_path / "tiny.npz"))
+    assert g.indptr.tolist() == [0, 1, 3, 4] and g.indices.tolist() == [1, 0, 2, 1]
+    assert g.features.tolist() == [[1, 0], [0, 1], [0, 1]] and g.labels.tolist() == [0, 1, 1]
+
+
+@pytest.mark.parametrize("replace, match", [
+    ({"adj_indices": np.array([1, 0, 7, 1], np.int32)}, r"adj_indices must lie in \[0, 3\), got 0..7"),
+    ({"attr_indices": np.array([0, 1, 2], np.int32)}, r"attr_indices must lie in \[0, 2\)"),
+    ({"adj_indptr": np.array([0, 3, 1, 4], np.int32)}, "adj_indptr must rise from 0 to 4"),
+    ({"adj_indptr": np.array([0, 1, 4], np.int32)}, "adj_indptr of 4 entries"),
+    ({"adj_shape": np.array([3, 4])}, r"adj_shape \[3, 4\] is not square"),
+    ({"attr_shape": np.array([4, 2])}, "attr_shape has 4 rows, the graph 3 nodes"),
+    ({"labels": np.array([0, 1], np.int8)}, "labels must be 3 integers >= 0"),
+])
+def test_gnn_benchmark_npz_whose_arrays_disagree_names_the_file(tmp_path, replace, match):
+    path = _npz(tmp_path / "tiny.npz", **replace)
+    with pytest.raises(DataFormatError, match=re.escape(str(path)) + f": .*{match}"):
+        read_gnn_benchmark_npz(path)
+
+
+def _planetoid(raw, test_index="4\n3\n", **replace):
+    """Planetoid files of a five-node graph 'toy': allx 3 rows (x: the first 2), tx 2 rows for test ids 3 and 4,
+    4 features, 2 classes; some parts replaced."""
+    import pickle
+
+    import scipy.sparse as sp
+    parts = {"x": sp.csr_matrix(np.eye(2, 4, dtype=np.float32)), "y": np.eye(2, dtype=np.int32),
+             "allx": sp.csr_matrix(np.eye(3, 4, dtype=np.float32)), "ally": np.eye(3, 2, dtype=np.int32),
+             "tx": sp.csr_matrix(np.ones((2, 4), np.float32)), "ty": np.eye(2, dtype=np.int32),
+             "graph": {0: [1], 1: [0, 2], 2: [1], 3: [4], 4: [3]}, **replace}
+    for part, value in parts.items():
+        (raw / f"ind.toy.{part}").write_bytes(pickle.dumps(value, protocol=2))
+    (raw / "ind.toy.test.index").write_text(test_index)
+    return raw
+
+
+def test_tiny_planetoid(tmp_path):
+    g = read_planetoid(_planetoid(tmp_path), "toy")
+    assert g.num_nodes == 5 and g.indices.tolist() == [1, 0, 2, 1, 4, 3]
+    assert g.features[3:].tolist() == [[1, 1, 1, 1]] * 2 and g.test_idx.tolist() == [3, 4]
+
+
+@pytest.mark.parametrize("test_index, replace, part, match", [
+    ("4\n3\n", {"tx": np.ones((1, 4), np.float32), "ty": np.eye(1, 2)}, "test.index",
+     r"2 test node ids \(2 distinct\) for the 1 rows of ind.toy.tx"),
+    ("4\n4\n", {}, "test.index", r"2 test node ids \(1 distinct\)"),
+    ("5\n2\n", {}, "test.index", "test node ids run 2..5; they must start at 3"),
+    ("3\n4\n", {"graph": {i: [] for i in range(7)}}, "test.index", "reach the graph's last node 6"),
+    ("4\n3\n", {"ty": np.eye(1, 2)}, "ty", "1 label rows for the 2 rows of ind.toy.tx"),
+    ("4\n3\n", {"tx": np.ones((2, 3), np.float32)}, "tx", "widths disagree"),
+    ("4\n3\n", {"x": [[1, 0]]}, "x", "expected a 2-D matrix, got list"),
+    ("4\n3\n", {"graph": {0: [1], 1: [9]}}, "graph", r"node ids must lie in \[0, 5\)"),
+])
+def test_planetoid_parts_that_disagree_name_the_file(tmp_path, test_index, replace, part, match):
+    raw = _planetoid(tmp_path, test_index, **replace)
+    with pytest.raises(DataFormatError, match=re.escape(str(raw / f"ind.toy.{part}")) + f": .*{match}"):
+        read_planetoid(raw, "toy")

@@ -36,6 +36,38 @@ def test_every_store_equals_plain_indexing(name, dtype, device):
         store.close()
 
 
+@with_cuda
+@pytest.mark.parametrize("name", STORES.names())
+def test_every_store_equals_plain_indexing_when_the_cpu_gather_is_split(name, device, monkeypatch):
+    """A table and calls large enough that the cpu store splits every gather across its threads (the 300-row
+    table above is below its per-thread minimum, so one thread does it all): 20000 x 64 float32 (256 B rows),
+    16384 rows per call = 4 MiB, 16 times the minimum, over 4 threads; on CUDA through the pinned staging
+    buffers. Each call must be handed to the pool in 4 parts that together cover it."""
+    if STORES.get(name).needs_cuda and device == "cpu":
+        pytest.skip(f"store {name!r} needs CUDA")
+    gen = torch.Generator().manual_seed(1)
+    table = torch.randn(20000, 64, generator=gen)
+    idx = torch.randint(20000, (16384,), generator=gen)
+    store = make_store(name, table, device, StoreOptions(cpu_threads=4))
+    cpu = store if name == "cpu" else getattr(store, "inner", {}).get("cpu")  # auto: its cpu store, if built
+    parts: list[int] = []
+    if cpu is not None:
+        submit = cpu._pool.submit
+
+        def counted(fn, rows, ids, **kw):  # np.take(rows, ids, ...): the rows one thread gathers
+            parts.append(len(ids))
+            return submit(fn, rows, ids, **kw)
+        monkeypatch.setattr(cpu._pool, "submit", counted)
+    try:
+        for _ in range(3):  # the cpu store alternates staging buffers on CUDA: more than one turn
+            got = store.gather(idx)
+            assert got.device.type == torch.device(device).type and torch.equal(got.cpu(), table[idx])
+    finally:
+        store.close()
+    if cpu is not None:
+        assert cpu.threads == 4 and len(parts) == 3 * 4 and sum(parts) == 3 * idx.numel()
+
+
 def test_unknown_store_lists_known():
     with pytest.raises(ValueError, match="known: .*cpu.*zero_copy"):
         make_store("nvme", torch.zeros(2, 2), "cpu")
@@ -164,6 +196,33 @@ def test_auto_store_falls_back_to_cpu_when_zero_copy_is_refused(monkeypatch):
             assert torch.equal(store.gather(idx), table[idx])
         finally:
             store.close()
+
+
+@pytest.mark.parametrize("row_floats, host_store", [(64, "cpu"), (256, "zero_copy")])  # 256 B rows; 1 KiB rows
+def test_auto_store_falls_back_to_host_stores_when_the_gpu_copy_runs_out_of_memory(monkeypatch, row_floats,
+                                                                                   host_store):
+    """The rule picks ``gpu`` (free memory said the table fits) but the copy runs out of memory: auto warns and
+    uses the host store the rule picks for a table kept on the host (on this CPU-only machine a zero_copy store
+    is then refused as well, and the cpu store serves every call)."""
+    from workbench.gpu_access import stores
+
+    def out_of_memory(self, table, device, options):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB\n(allocator details)")
+    monkeypatch.setattr(stores, "free_gpu_bytes", lambda device, cap=0: 1 << 40)
+    monkeypatch.setattr(stores.GPUStore, "__init__", out_of_memory)
+    table = torch.randn(50, row_floats)
+    with pytest.warns(RuntimeWarning) as caught:
+        store = make_store("auto", table, "cpu", StoreOptions(policy=AutoPolicy(zero_copy_min_row_bytes=512)))
+    messages = [str(w.message) for w in caught]
+    assert (f"does not fit in GPU memory (CUDA out of memory. Tried to allocate 1.00 GiB); using {host_store} "
+            "instead") in messages[0]
+    assert any("zero_copy unavailable" in m for m in messages) == (host_store == "zero_copy")
+    try:
+        assert store.names == ("cpu",) and set(store.inner) == {"cpu"}
+        idx = torch.tensor([4, 4, 49, 0])
+        assert torch.equal(store.gather(idx), table[idx]) and store.chosen == "cpu"
+    finally:
+        store.close()
 
 
 @only_cuda

@@ -143,6 +143,24 @@ def test_already_registered_range_says_what_to_do(fake_cuda):
     assert fake_cuda.unregistered == [host.data_ptr()]
 
 
+def test_owner_cannot_unpin_while_a_borrowers_views_live(fake_cuda):
+    """A unified tensor of memory pinned by pin_in_place borrows that registration: the owner's unpin() refuses
+    while the borrower's views live (on a GPU they would then read unpinned memory), and unregisters, exactly
+    once, after the borrower's release."""
+    host = torch.arange(64.0).reshape(16, 4)
+    reg = unified.pin_in_place(host)
+    ut = UnifiedTensor(host[4:12], None)
+    assert not ut.registered and fake_cuda.registered == {host.data_ptr(): 256}
+    with pytest.raises(unified.ViewsAliveError, match="still alive"):
+        reg.unpin()
+    assert fake_cuda.registered == {host.data_ptr(): 256} and reg.alive  # still pinned under the view
+    assert torch.equal(ut[torch.tensor([0, 7])], host[[4, 11]])
+    ut.release()
+    reg.unpin()
+    reg.unpin()
+    assert fake_cuda.registered == {} and fake_cuda.unregistered == [host.data_ptr()]
+
+
 @pytest.mark.parametrize("t", [torch.arange(5), torch.randn(3, 7), torch.zeros(10000, dtype=torch.bool),
                                torch.randn(1000, 3).half()])
 def test_page_aligned_copy_owns_its_pages(t):

@@ -22,6 +22,7 @@ import dataclasses
 import itertools
 import mmap
 import platform
+import warnings
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 from ..timing import median_seconds
 from .gather_kernel import KERNELS
 from .stores import STORES, StoreOptions, make_store
-from .unified import pin_in_place
+from .unified import ViewsAliveError, pin_in_place
 
 PAGE = mmap.PAGESIZE
 HUGE_PAGE = 2 << 20
@@ -325,8 +326,18 @@ def _sweep_buffer(grid: _Grid, tb: int, page_mode: str, gen: torch.Generator, ba
                 bar.update()
     finally:
         if pin is not None:
-            pin.unpin()
+            _unpin(pin)
     return out
+
+
+def _unpin(pin) -> None:
+    """End the sweep buffer's registration (the zero-copy stores that borrowed it are closed by now). Views
+    still alive (in the traceback of an exception being handled) get a warning, not an error that would mask
+    that exception: the registration then ends with the last of them."""
+    try:
+        pin.unpin()
+    except ViewsAliveError as exc:
+        warnings.warn(f"gather sweep: {exc}", RuntimeWarning, stacklevel=2)
 
 
 def _measure_table(grid: _Grid, table: torch.Tensor, meta: dict, gen: torch.Generator,

@@ -41,6 +41,11 @@ def check_graph_spec(spec: str) -> None:
         raise ValueError(f"Unrecognized graph: {spec!r}; known: {list(NAMES)}")
 
 
+def needs_data_root(spec: str) -> bool:
+    """Whether graph ``spec`` is read from ``data_root`` (every graph but the embedded ``cora`` and ``rmat:``)."""
+    return spec != "cora" and not spec.startswith("rmat:")
+
+
 def _root(data_root: str | None, name: str) -> Path:
     if not data_root:
         raise GraphUnavailable(f"graph {name!r} needs data_root (a folder with planetoid/, gnn-benchmark-npz/, "

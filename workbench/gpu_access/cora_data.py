@@ -14,9 +14,11 @@ import torch
 
 from ..io import atomic_write, write_json
 from ..provenance import now
-from .graphs import Graph, read_planetoid
+from .graphs import Graph, _npz_arrays, read_planetoid
 
 PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
+ARRAYS = ("indptr", "indices", "feat_indptr", "feat_indices", "num_features", "labels", "train_idx", "val_idx",
+          "test_idx", "num_classes")  # what build_cora writes to cora.npz
 
 
 def default_dir() -> Path:
@@ -63,15 +65,16 @@ def build_cora(raw_dir: str | Path, out_dir: str | Path | None = None) -> Path:
 
 
 def load_cora(data_dir: str | Path | None = None) -> Graph:
-    """The embedded Cora as a :class:`Graph` (dense float32 features, 2708 x 1433)."""
+    """The embedded Cora as a :class:`Graph` (dense float32 features, 2708 x 1433). A truncated or incomplete
+    ``cora.npz`` raises DataFormatError naming it."""
     path = Path(data_dir or default_dir()) / "cora.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; build it with scripts/build_cora.py from Planetoid's raw files")
-    with np.load(path, allow_pickle=False) as z:
-        n, width = len(z["indptr"]) - 1, int(z["num_features"])
-        feats = np.zeros((n, width), np.float32)
-        rows = np.repeat(np.arange(n), np.diff(z["feat_indptr"]))
-        feats[rows, z["feat_indices"].astype(np.int64)] = 1.0
-        t = lambda k: torch.from_numpy(z[k].astype(np.int64))  # noqa: E731
-        return Graph("cora", t("indptr"), t("indices"), torch.from_numpy(feats), t("labels"),
-                     t("train_idx"), t("val_idx"), t("test_idx"), int(z["num_classes"]))
+    z = _npz_arrays(path, ARRAYS, "the embedded Cora (rebuild it with scripts/build_cora.py)")
+    n, width = len(z["indptr"]) - 1, int(z["num_features"])
+    feats = np.zeros((n, width), np.float32)
+    rows = np.repeat(np.arange(n), np.diff(z["feat_indptr"]))
+    feats[rows, z["feat_indices"].astype(np.int64)] = 1.0
+    t = lambda k: torch.from_numpy(z[k].astype(np.int64))  # noqa: E731
+    return Graph("cora", t("indptr"), t("indices"), torch.from_numpy(feats), t("labels"),
+                 t("train_idx"), t("val_idx"), t("test_idx"), int(z["num_classes"]))

@@ -28,20 +28,40 @@ def _ceiling(ax, h2d_gbps: float | None) -> None:
     right.set_ylabel("fraction of the pinned H2D copy")
 
 
-def gather_vs_row_bytes(bench: pd.DataFrame, h2d_gbps: float | None = None, table_bytes: int | None = None):
-    """Gather throughput (GB/s) against row size for each store and index order, on one table size (default:
-    the largest); the pinned H2D copy ceiling as a dashed line and a fraction-of-it axis when measured."""
-    fig, ax = plt.subplots()
+def row_bytes_medians(bench: pd.DataFrame, table_bytes: int | None = None) -> tuple[pd.DataFrame, int, int | None]:
+    """(median gbps per store, order and row size; the table size; the rows per call) of the measurements
+    :func:`gather_vs_row_bytes` draws: status ok, not ``l2_bound`` (a call asking for more bytes than the table
+    holds, or a table in the GPU's L2, measures caches, not the link), on one table size asked for
+    (``table_target_bytes``: a 132 B row cuts a few bytes smaller table from the same buffer; default the
+    largest) and at the largest rows per call measured there (None where the table has no ``rows`` column)."""
     df = _ok(bench)
+    if "l2_bound" in df:
+        df = df[~df["l2_bound"].eq(True)]
     if df.empty:
-        return _empty(ax, "Gather throughput vs row size", "no gather measured")
-    tb = table_bytes or int(df["table_bytes"].max())
-    df = df[df["table_bytes"] == tb].groupby(["store", "order", "row_bytes"], as_index=False)["gbps"].median()
+        return df, 0, None
+    size = df["table_target_bytes"] if "table_target_bytes" in df else df["table_bytes"]
+    tb = int(table_bytes or size.max())
+    df = df[size == tb]
+    rows = int(df["rows"].max()) if "rows" in df and df["rows"].notna().any() else None
+    if rows is not None:
+        df = df[df["rows"] == rows]
+    return df.groupby(["store", "order", "row_bytes"], as_index=False)["gbps"].median(), tb, rows
+
+
+def gather_vs_row_bytes(bench: pd.DataFrame, h2d_gbps: float | None = None, table_bytes: int | None = None):
+    """Gather throughput (GB/s) against row size for each store and index order, on one table size asked for
+    (default: the largest) at its largest rows per call, L2-bound calls left out (see :func:`row_bytes_medians`);
+    the pinned H2D copy ceiling as a dashed line and a fraction-of-it axis when measured."""
+    fig, ax = plt.subplots()
+    df, tb, rows = row_bytes_medians(bench, table_bytes)
+    if df.empty:
+        return _empty(ax, "Gather throughput vs row size", "no gather measured (L2-bound calls left out)")
     sns.lineplot(df, x="row_bytes", y="gbps", hue="store", style="order", markers=True, ax=ax)
     _ceiling(ax, h2d_gbps)
     ax.set_xscale("log", base=2)
-    ax.set(title=f"Gather throughput vs row size ({tb / 2**20:.0f} MiB table)", xlabel="row size (bytes)",
-           ylabel="useful throughput (GB/s)")
+    per_call = "" if rows is None else f", {rows} rows per call"
+    ax.set(title=f"Gather throughput vs row size ({tb / 2**20:.0f} MiB table{per_call};\nL2-bound calls left out)",
+           xlabel="row size (bytes)", ylabel="useful throughput (GB/s)")
     ax.legend(fontsize="small")
     return fig
 

@@ -124,15 +124,18 @@ def read_planetoid(raw: str | Path, name: str = "cora") -> Graph:
     """Planetoid raw files in ``raw`` -> Graph with the standard split (GCN's ``load_data``).
 
     CiteSeer has test ids without features; as in GCN/PyG they get zero features and no label (label 0, never
-    in a split).
+    in a split). Parts that disagree (row counts, widths, test ids, node ids) raise DataFormatError naming the file.
     """
     import scipy.sparse as sp
     raw = Path(raw)
     x, y, tx, ty, allx, ally, graph = (_planetoid_part(raw, name, p) for p in
                                        ("x", "y", "tx", "ty", "allx", "ally", "graph"))
     test_index = _planetoid_part(raw, name, "test.index")
+    _check_planetoid(raw, name, {"x": x, "y": y, "tx": tx, "ty": ty, "allx": allx, "ally": ally}, test_index,
+                     len(graph))
     lo, hi = test_index.min(), test_index.max()
     n = max(len(graph), hi + 1)
+    src, dst = _planetoid_edges(raw, name, graph, n)
     tx_full = sp.lil_matrix((hi - lo + 1, tx.shape[1]))  # room for test ids that have no row in tx
     tx_full[np.sort(test_index) - lo, :] = tx
     ty_full = np.zeros((hi - lo + 1, y.shape[1]))
@@ -141,8 +144,6 @@ def read_planetoid(raw: str | Path, name: str = "cora") -> Graph:
     labels = np.vstack([ally, ty_full])
     feats[test_index, :] = feats[np.sort(test_index), :]
     labels[test_index, :] = labels[np.sort(test_index), :]
-    src = np.array([u for u, vs in graph.items() for _ in vs], np.int64)
-    dst = np.array([v for vs in graph.values() for v in vs], np.int64)
     indptr, indices = csr_from_edges(src, dst, n)
     dense = torch.from_numpy(np.asarray(feats.todense(), np.float32))
     return Graph(name, indptr, indices, dense, torch.from_numpy(labels.argmax(1)).long(),
@@ -150,17 +151,58 @@ def read_planetoid(raw: str | Path, name: str = "cora") -> Graph:
                  int(y.shape[1]))
 
 
+def _planetoid_edges(raw: Path, name: str, graph: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(src, dst) int64 of the adjacency dict {node: [neighbours]}; ids outside [0, n) raise DataFormatError."""
+    src = np.array([u for u, vs in graph.items() for _ in vs], np.int64)
+    dst = np.array([v for vs in graph.values() for v in vs], np.int64)
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+        raise DataFormatError(raw / f"ind.{name}.graph", None, f"node ids must lie in [0, {n}) (the feature rows), "
+                              f"got {min(src.min(), dst.min())}..{max(src.max(), dst.max())}")
+    return src, dst
+
+
+def _check_planetoid(raw: Path, name: str, parts: dict, test_index: np.ndarray, graph_nodes: int) -> None:
+    """Raise DataFormatError naming the file unless the Planetoid parts agree: features and labels of x, tx,
+    allx row by row and of one width each; ``test.index`` one distinct id per tx row, numbering the rows right
+    after allx (GCN stacks allx, then tx in id order) up to at least the graph's last node."""
+    def bad(part: str, message: str):
+        return DataFormatError(raw / f"ind.{name}.{part}", None, message)
+    for part, value in parts.items():
+        if len(getattr(value, "shape", ())) != 2:
+            raise bad(part, f"expected a 2-D matrix, got {type(value).__name__}")
+    for f, lab in (("x", "y"), ("tx", "ty"), ("allx", "ally")):
+        if parts[f].shape[0] != parts[lab].shape[0]:
+            raise bad(lab, f"{parts[lab].shape[0]} label rows for the {parts[f].shape[0]} rows of ind.{name}.{f}")
+    for group in (("x", "tx", "allx"), ("y", "ty", "ally")):
+        widths = {k: parts[k].shape[1] for k in group}
+        if len(set(widths.values())) > 1:
+            raise bad(group[1], f"widths disagree: {widths}")
+    ids, rows, first = np.sort(test_index), parts["tx"].shape[0], parts["allx"].shape[0]
+    if ids.size != rows or (ids[1:] == ids[:-1]).any():
+        raise bad("test.index", f"{ids.size} test node ids ({np.unique(ids).size} distinct) for the {rows} rows of "
+                                f"ind.{name}.tx: expected one distinct id per row")
+    if ids[0] != first or ids[-1] + 1 < graph_nodes:
+        raise bad("test.index", f"test node ids run {ids[0]}..{ids[-1]}; they must start at {first} (right after the "
+                                f"allx rows) and reach the graph's last node {graph_nodes - 1}")
+
+
 def read_gnn_benchmark_npz(path: str | Path, seed: int = 0) -> Graph:
-    """A gnn-benchmark ``.npz`` (adj_*, attr_*, labels) -> Graph with a random 60/20/20 split."""
-    import scipy.sparse as sp
+    """A gnn-benchmark ``.npz`` (adj_*, attr_*, labels) -> Graph with a random 60/20/20 split. Arrays that
+    disagree (an index outside the matrix, a row count that is not the node count) raise DataFormatError."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; expected a gnn-benchmark .npz (shchur/gnn-benchmark data/npz)")
     z = _npz_arrays(path, ("adj_data", "adj_indices", "adj_indptr", "adj_shape", "attr_data", "attr_indices",
                            "attr_indptr", "attr_shape", "labels"))
-    adj = sp.csr_matrix((z["adj_data"], z["adj_indices"], z["adj_indptr"]), shape=tuple(z["adj_shape"]))
-    attr = sp.csr_matrix((z["attr_data"], z["attr_indices"], z["attr_indptr"]), shape=tuple(z["attr_shape"]))
+    adj = _csr(path, z, "adj")
+    n = adj.shape[0]
+    if adj.shape[1] != n:
+        raise DataFormatError(path, None, f"adj_shape {list(adj.shape)} is not square")
+    attr = _csr(path, z, "attr", rows=n)
     labels = z["labels"]
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer) or (n and labels.min() < 0):
+        raise DataFormatError(path, None, f"labels must be {n} integers >= 0 (one per node), got shape "
+                              f"{list(labels.shape)} of {labels.dtype}")
     coo = adj.tocoo()
     indptr, indices = csr_from_edges(coo.row, coo.col, adj.shape[0])
     tr, va, te = random_split(adj.shape[0], seed=seed)
@@ -168,9 +210,33 @@ def read_gnn_benchmark_npz(path: str | Path, seed: int = 0) -> Graph:
                  torch.from_numpy(labels.astype(np.int64)), tr, va, te, int(labels.max()) + 1)
 
 
-def _npz_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _csr(path: Path, z: dict[str, np.ndarray], part: str, rows: int | None = None):
+    """scipy CSR matrix of the ``{part}_data, _indices, _indptr, _shape`` arrays, checked first: scipy checks
+    neither column ids nor row pointers' values by default, and its errors name no file. ``rows``: the row count
+    it must have (one per node)."""
+    import scipy.sparse as sp
+    data, indices, indptr, shape = (z[f"{part}_{k}"] for k in ("data", "indices", "indptr", "shape"))
+    if shape.shape != (2,) or not np.issubdtype(shape.dtype, np.integer) or shape.min() < 0:
+        raise DataFormatError(path, None, f"{part}_shape must be two sizes >= 0, got {shape.tolist()}")
+    n, m = int(shape[0]), int(shape[1])
+    if rows is not None and n != rows:
+        raise DataFormatError(path, None, f"{part}_shape has {n} rows, the graph {rows} nodes")
+    ints = all(np.issubdtype(a.dtype, np.integer) and a.ndim == 1 for a in (indices, indptr))
+    if not ints or data.shape != indices.shape or indptr.size != n + 1:
+        raise DataFormatError(path, None, f"{part}: expected 1-D integer {part}_indices and {part}_indptr, "
+                              f"{part}_indptr of {n + 1} entries and one {part}_data value per index; got "
+                              f"{indptr.size} row pointers, {indices.size} indices, {data.size} values")
+    if indptr[0] != 0 or indptr[-1] != indices.size or (np.diff(indptr) < 0).any():
+        raise DataFormatError(path, None, f"{part}_indptr must rise from 0 to {indices.size} (the index count)")
+    if indices.size and (indices.min() < 0 or indices.max() >= m):
+        raise DataFormatError(path, None, f"{part}_indices must lie in [0, {m}), got {indices.min()}..{indices.max()}")
+    return sp.csr_matrix((data, indices, indptr), shape=(n, m))
+
+
+def _npz_arrays(path: Path, keys: tuple[str, ...], what: str = "a gnn-benchmark npz") -> dict[str, np.ndarray]:
     """The arrays ``keys`` of the .npz at ``path``; an empty, non-zip, truncated or incomplete file raises
-    DataFormatError (numpy's own errors there are EOFError or a misleading one about pickles)."""
+    DataFormatError naming the file (numpy's own errors there are EOFError, BadZipFile or a misleading one about
+    pickles, without the path; ``what`` the file should have been, for the message about missing arrays)."""
     with path.open("rb") as f:
         magic = f.read(2)
     if magic != b"PK":
@@ -182,7 +248,7 @@ def _npz_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         raise DataFormatError(path, None, f"unreadable .npz ({type(exc).__name__}: {exc})") from None
     missing = [k for k in keys if k not in arrays]
     if missing:
-        raise DataFormatError(path, None, f"not a gnn-benchmark npz, missing {missing}")
+        raise DataFormatError(path, None, f"not {what}, missing {missing}")
     return arrays
 
 

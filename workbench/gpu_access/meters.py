@@ -8,7 +8,9 @@ import torch
 
 
 def cpu_seconds() -> float:
-    """User + system CPU seconds of this process so far, all threads (psutil)."""
+    """User + system CPU seconds of this process so far, all threads (psutil). Includes the host's waits on the
+    GPU: CUDA's default scheduling spins in ``synchronize()`` while cores outnumber active CUDA contexts
+    (cudaDeviceScheduleAuto), so a thread waiting for a kernel or copy burns CPU time."""
     t = psutil.Process().cpu_times()
     return t.user + t.system
 

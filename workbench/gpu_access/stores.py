@@ -1,9 +1,12 @@
 """Feature stores: one protocol, one registry. A store holds an (N, F) node-feature table and returns the rows
 of a mini-batch's input nodes on the compute device.
 
-* ``cpu``: CPU threads gather rows into a pinned staging buffer, then an asynchronous copy on a side stream
-  (double-buffered, so the next batch's gather overlaps this batch's copy and the GPU's compute). On a CPU-only
-  machine: the threaded gather alone.
+* ``cpu``: CPU threads gather rows into a pinned staging buffer, then one asynchronous copy of the whole batch
+  on a side stream: within a batch the copy starts after the gather, they do not overlap. ``gather`` returns
+  once the copy is queued, and two staging buffers alternate, so a caller that does not wait could gather the
+  next batch while this one is copied; the study's loader does wait after each gather (it times gather + copy),
+  so in training the overlap comes from its prefetch thread (``overlap=True``): batch i+1 is sampled, gathered
+  and copied while batch i computes. On a CPU-only machine: the threaded gather alone.
 * ``zero_copy``: the table stays in host memory as a unified tensor; a GPU kernel gathers the rows over PCIe,
   in sorted index order (ascending addresses, fewer partially used PCIe reads), scattered back on the GPU.
 * ``gpu``: the whole table in GPU memory (the upper bound, when it fits).
@@ -222,7 +225,8 @@ class AutoStore:
     ``zero_copy`` or ``cpu`` by the rows in the call, both over the one host table (the zero-copy store pins it
     in place; the CPU store reads the same memory). Only the stores some call size can pick are built.
     ``chosen`` says which: one name, or the names the calls so far went to joined by "+" ("cpu|zero_copy"
-    before any call); ``calls`` counts the calls per store."""
+    before any call); ``calls`` counts the calls per store. If the ``gpu`` store runs out of memory while copying
+    the table, the host stores serve instead (a RuntimeWarning says so)."""
     name, needs_cuda = "auto", False
 
     def __init__(self, table: torch.Tensor, device: str | torch.device = "auto",
@@ -245,6 +249,21 @@ class AutoStore:
             raise
 
     def _build(self, table: torch.Tensor, options: StoreOptions) -> None:
+        """The stores in ``names``. Where the all-in-GPU copy runs out of memory after all (the free memory
+        seen by the rule is shared with other allocations and fragmented), the host stores serve instead."""
+        try:
+            self._build_names(table, options)
+        except torch.OutOfMemoryError as exc:
+            if self.names != ("gpu",):
+                raise
+            torch.cuda.empty_cache()  # nothing of the failed copy stays cached
+            self.names = tuple(sorted(self.policy.host_stores(self.table_bytes, self.row_bytes)))
+            why = str(exc).partition("\n")[0][:200]  # torch's message goes on for lines about the allocator
+            warnings.warn(f"auto store: the table ({self.table_bytes / 2**20:.1f} MiB) does not fit in GPU memory "
+                          f"({why}); using {'|'.join(self.names)} instead", RuntimeWarning, stacklevel=3)
+            self._build_names(table, options)
+
+    def _build_names(self, table: torch.Tensor, options: StoreOptions) -> None:
         """The stores in ``names``; where zero-copy is refused (host registration, no UVA) the CPU store serves
         every call."""
         for n in self.names:
@@ -254,7 +273,7 @@ class AutoStore:
                 if n != "zero_copy":
                     raise
                 warnings.warn(f"auto store: zero_copy unavailable ({exc}); every call goes to the cpu store",
-                              RuntimeWarning, stacklevel=3)
+                              RuntimeWarning, stacklevel=4)
                 self.names = ("cpu",)
                 if "cpu" not in self.inner:
                     self.inner["cpu"] = CPUStore(table, self.device, options)

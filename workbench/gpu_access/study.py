@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 
 from ..config import ConfigError, at_least, positive
-from .catalog import check_graph_spec
+from .catalog import check_graph_spec, needs_data_root
 from .gather_kernel import KERNELS
 from .policy import AutoPolicy
 from .sampling import NEIGHBOR_SAMPLERS
@@ -57,6 +57,7 @@ class GPUAccessConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        self._refuse_empty_lists()
         for name in list(self.stores) + list(self.bench_stores):
             STORES.get(name)  # raises listing the known stores
         for spec in self.graphs:  # here, not after the microbenchmark when the graph is loaded
@@ -64,6 +65,12 @@ class GPUAccessConfig:
                 check_graph_spec(spec)
             except ValueError as exc:
                 raise ConfigError(f"graphs: {exc}") from None
+        if not self.data_root and all(needs_data_root(spec) for spec in self.graphs):
+            # each would be skipped, leaving nothing trained (one skipped beside others is fine: the runs table
+            # says why)
+            raise ConfigError(f"graphs={list(self.graphs)}: each is read from data_root, which is empty, so every one "
+                              "would be skipped; set data_root (the folder holding planetoid/, gnn-benchmark-npz/, "
+                              "musae/, debian-bookworm/) or add cora or rmat:<GiB>")
         if self.data_root and not Path(self.data_root).is_dir():  # else its real graphs quietly become unavailable
             raise ConfigError(f"data_root={self.data_root!r} is not an existing directory (relative to {Path.cwd()}); "
                               "give the folder holding planetoid/, gnn-benchmark-npz/, musae/, debian-bookworm/, "
@@ -94,6 +101,15 @@ class GPUAccessConfig:
         if not 0 <= self.min_cora_accuracy <= 1:
             raise ConfigError(f"min_cora_accuracy is a fraction in [0, 1], got {self.min_cora_accuracy}")
         AutoPolicy(self.gpu_fit_fraction, self.zero_copy_min_row_bytes)  # its own range checks
+
+    def _refuse_empty_lists(self) -> None:
+        """No graph or store leaves nothing to train (the notebook's tables fail on it), an empty benchmark grid
+        no bench table (its pivot and figures fail): refuse them here, naming the field."""
+        for field in ("graphs", "stores", "bench_stores", "bench_row_bytes", "bench_table_mib",
+                      "bench_rows_per_call", "bench_orders"):
+            if not getattr(self, field):
+                raise ConfigError(f"{field} is empty; give at least one (the defaults: "
+                                  f"{getattr(GPUAccessConfig(), field)})")
 
     def store_options(self, policy: AutoPolicy | None = None) -> StoreOptions:
         return StoreOptions(cpu_threads=self.cpu_threads, sort_indices=self.sort_indices, kernel=self.kernel,

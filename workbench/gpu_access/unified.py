@@ -20,9 +20,10 @@ collection, so that views kept only by reference cycles (a failed thread's trace
 
 Memory that is already pinned is mapped only when one live registration made here (by :func:`pin_in_place`, or
 by another unified tensor of the same buffer) covers all of its bytes; the mapping then borrows that
-registration, and a unified tensor's own registration ends with the last view of any tensor that maps it. Memory
-pinned any other way (``pin_memory()``, another library, or registrations that merely touch its first and last
-pages) is refused: its extent and lifetime are unknown here.
+registration (whose ``unpin()`` then refuses while the borrower's views live), and a unified tensor's own
+registration ends with the last view of any tensor that maps it. Memory pinned any other way (``pin_memory()``,
+another library, or registrations that merely touch its first and last pages) is refused: its extent and
+lifetime are unknown here.
 """
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ _CAN_USE_HOST_POINTER = 91  # cudaDevAttrCanUseHostPointerForRegisteredMem
 
 
 class ViewsAliveError(RuntimeError):
-    """:meth:`UnifiedTensor.release` found CUDA views of the host memory still alive (it stays registered)."""
+    """:meth:`UnifiedTensor.release` or :meth:`HostRegistration.unpin` found CUDA views of the host memory still
+    alive (it stays registered)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -160,8 +162,13 @@ class HostRegistration:
         return self.alive and self.ptr <= start and start + t.numel() * t.element_size() <= self.ptr + self.nbytes
 
     def unpin(self) -> None:
-        """Unregister now (a second call does nothing). The owner's call: a unified tensor that borrowed this
-        registration keeps it from being garbage-collected, not from being unpinned."""
+        """Unregister now (a second call does nothing). The owner's call; while a unified tensor that borrowed
+        this registration still has CUDA views (after a garbage collection), raise :class:`ViewsAliveError`
+        instead: unregistering would leave those views reading unpinned memory (an illegal address on the GPU).
+        The registration then ends when this object and the last of those views are gone."""
+        if self.alive and self.in_use():
+            raise ViewsAliveError("CUDA views of this pinned memory (unified tensors that borrowed the registration) "
+                                  "are still alive; release them first")
         self._finalizer()
 
 
@@ -179,7 +186,8 @@ def pin_in_place(t: torch.Tensor, device: str | torch.device | None = None) -> H
 
     Raises on CPU-only machines, for non-CPU, non-contiguous or empty tensors, and for memory already pinned
     (registering overlapping ranges twice is a CUDA error). A :class:`UnifiedTensor` of ``t`` or of any part of
-    it borrows this registration instead of making its own; unpin only after its views are gone.
+    it borrows this registration instead of making its own; ``.unpin()`` refuses (:class:`ViewsAliveError`)
+    until its views are gone.
     """
     return HostRegistration(t, device)
 
@@ -280,8 +288,8 @@ class UnifiedTensor:
 
     A host tensor that is already pinned is mapped only if a live :func:`pin_in_place` registration covers all
     of it, made for ``device`` (else a clear error: CUDA ties pinned memory to that device); this object then
-    borrows that registration (its views keep it from being collected; its owner must not unpin it while they
-    live). Memory pinned any other way (``pin_memory()``, another library) is refused: map an unpinned copy.
+    borrows that registration (its views keep it from being collected, and its owner's ``unpin()`` refuses while
+    they live). Memory pinned any other way (``pin_memory()``, another library) is refused: map an unpinned copy.
 
     device: ``cuda:<i>``; a bare ``"cuda"`` is the current device. The view lives on exactly that device.
     """
