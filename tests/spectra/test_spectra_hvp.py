@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.spectra.hvp import chunked, curvature_operator, flatten, refresh_bn_stats, trainable
+from tests.conftest import with_cuda
+from workbench.spectra.hvp import bn_stats, chunked, curvature_operator, flatten, refresh_bn_stats, trainable
 
 
 def _tiny(bn=False, seed=0):
@@ -134,6 +135,33 @@ def test_ggn_with_bn_matches_explicit_jt_h_j(mode, method):
     assert not model.training and op.info()["hvp_method"] == method
     for n, b in model.named_buffers():
         assert torch.equal(b, before[n]), n
+
+
+@with_cuda
+def test_operator_records_which_bn_statistics_it_used(device):
+    """``info()["bn_stats"]``: "refreshed" right after refresh_bn_stats and still after eval-mode matvecs of every
+    method; "not refreshed" once a training-mode forward or load_state_dict has written the running statistics;
+    "batch" in train mode; "none" without BatchNorm.
+    Does not prove: that the refresh used representative data (it records only that one happened)."""
+    model, x, y = _tiny(bn=True)
+    model, x, y = model.to(device), x.to(device), y.to(device)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    assert bn_stats(model, "eval") == "not refreshed"
+    refresh_bn_stats(model, [(x, y)])
+    for method in ("double_backward", "func"):
+        for curvature in ("hessian", "ggn"):
+            op = curvature_operator(model, F.cross_entropy, [(x, y)], curvature=curvature, bn="eval", method=method)
+            op(torch.ones(op.dim, dtype=torch.float64, device=device))
+            assert op.info()["bn_stats"] == "refreshed", (method, curvature)
+    assert curvature_operator(model, F.cross_entropy, [(x, y)], bn="train").info()["bn_stats"] == "batch"
+    assert bn_stats(model, "eval") == "refreshed"  # a train-mode operator leaves the running statistics alone
+    model.load_state_dict(state)
+    assert bn_stats(model, "eval") == "not refreshed"
+    refresh_bn_stats(model, [(x, y)])
+    model.train()(x)  # a training step's forward updates the running statistics
+    assert bn_stats(model.eval(), "eval") == "not refreshed"
+    plain, _, _ = _tiny(bn=False)
+    assert curvature_operator(plain, F.cross_entropy, [(x.cpu(), y.cpu())]).info()["bn_stats"] == "none"
 
 
 def test_bad_arguments_raise():

@@ -118,5 +118,8 @@ def test_truncated_idx_gzip_names_file(tmp_path):
     path.write_bytes(raw[:len(raw) // 2])
     with pytest.raises(DataFormatError, match=r"train-images-idx3-ubyte\.gz: truncated or corrupt gzip.*re-fetch"):
         read_idx(path)
+    # the other three files present: the loader checks that every file is there before it decodes any
+    for stem in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / f"{stem}.gz").write_bytes(raw)
     with pytest.raises(DataFormatError, match=r"truncated.*dataset-fashion-mnist"):
         load_images("fashion_mnist", str(tmp_path))

@@ -113,13 +113,15 @@ def test_power_iteration_with_deflation():
 
 
 def test_hutchinson_vs_exact_trace():
-    """Hutchinson over 2000 probes lands within 4 standard errors of the exact trace, and the error bar is
-    informative (< 5% of the diagonal's scale). Does not prove: unbiasedness (a statistical property)."""
+    """Hutchinson over 2000 probes lands within 4 standard errors of the exact trace, and the reported standard
+    error is within 1.5x of the theoretical one for Rademacher probes, sqrt(2 sum_{i!=j} A_ij^2 / probes) (over
+    200 seeds it came out at 0.91-1.09x of it). Does not prove: unbiasedness (a statistical property)."""
     A = _matrix(n=50)
     est, se = hutchinson(lambda v: A @ v, 50, 2000, generator=torch.Generator().manual_seed(0))
     exact = float(torch.trace(A))
     assert abs(est - exact) < 4 * se
-    assert se < 0.05 * float(A.abs().sum()) / 50 * 50 ** 0.5
+    theory = (2 * float((A - torch.diag(torch.diag(A))).pow(2).sum()) / 2000) ** 0.5
+    assert theory / 1.5 < se < 1.5 * theory
 
 
 def test_bad_arguments():

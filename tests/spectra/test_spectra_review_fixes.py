@@ -26,6 +26,8 @@ def test_censored_results_report_only_tried_learning_rates():
 
 
 def test_missing_peer_gives_a_row_not_a_crash():
+    """A peer whose import fails yields one row naming it as not installed.
+    Does not prove: that an installed peer's own errors are reported (only ImportError is caught)."""
     from workbench.spectra.peers import _optional
 
     def missing():
@@ -35,6 +37,8 @@ def test_missing_peer_gives_a_row_not_a_crash():
 
 
 def test_rademacher_draws_where_the_generator_lives():
+    """A CPU generator gives a unit-norm Rademacher vector (entries +-1/sqrt(n)) of the asked length.
+    Does not prove: the CUDA path (a generator on the GPU), nor the signs' distribution."""
     import torch
     from workbench.spectra.lanczos import rademacher
     v = rademacher(16, torch.Generator().manual_seed(0), device="cpu")

@@ -51,6 +51,6 @@ def test_a_batch_sizes_spectra_do_not_depend_on_the_sizes_before_it():
               tag={"epoch": 0}, lambda_tol=1e-3)
     both, ritz_both = ex.spectra(net, data, batch_sizes=[16, 32], **kw)
     alone, ritz_alone = ex.spectra(net, data, batch_sizes=[32], **kw)
-    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "run_s"} for r in rows]  # noqa: E731
     assert drop([r for r in both if r["batch_size"] != 16]) == drop(alone)
     assert [r for r in ritz_both if r["batch_size"] != 16] == ritz_alone

@@ -3,7 +3,8 @@
 ``load_images(name, path)`` returns :class:`Images` with ``x_* (N, C, H, W)`` float32 standardised per channel
 (statistics of the training split) and ``y_* (N,)`` int64. Nothing is downloaded: CIFAR-10 and Fashion-MNIST
 read local files and fail with a message saying what to fetch where. Decoded arrays are cached as ``.npz`` in
-``$WORKBENCH_CACHE`` (default ``~/.cache/workbench``), keyed by the source file's size and mtime.
+``$WORKBENCH_CACHE`` (default ``~/.cache/workbench``), keyed by the source files' sizes and mtimes; an unreadable
+cache file is rebuilt (with a warning naming it).
 """
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import gzip
 import io
 import os
 import tarfile
+import tempfile
+import warnings
+import zipfile
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +35,8 @@ FASHION_MNIST_FETCH = ("Install `apt-get install dataset-fashion-mnist` (files i
                        "or fetch the IDX files from zalandoresearch/fashion-mnist.")
 # What a truncated or damaged gzip stream raises while it is read (PIL's errors are caught per image).
 _CORRUPT_STREAM = (EOFError, zlib.error, gzip.BadGzipFile, tarfile.TarError)
+# What np.load raises on a truncated or damaged .npz (a cache file cut short by a full disk or a killed run).
+_CORRUPT_NPZ = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 
 
 @dataclasses.dataclass
@@ -55,18 +61,38 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
 
 
-def _cached(key: str, source: Path, build: Callable[[], dict]) -> dict:
-    st = source.stat()
-    path = _cache_dir() / f"{key}-{st.st_size}-{int(st.st_mtime)}.npz"
+def _cached(key: str, sources: Sequence[Path], build: Callable[[], dict]) -> dict:
+    """``build()``'s arrays, read from the cache when ``sources`` (the files they are decoded from) are unchanged.
+
+    The cache file is named by ``key`` and each source's size and mtime. It is written to a unique temporary file
+    in the same folder, then renamed: two runs building the same cache at once never read a half-written file.
+    A cache file that cannot be read (truncated, damaged) is rebuilt, with a warning naming it.
+    """
+    stamp = "".join(f"-{st.st_size}-{int(st.st_mtime)}" for st in (Path(f).stat() for f in sources))
+    path = _cache_dir() / f"{key}{stamp}.npz"
     if path.exists():
-        with np.load(path) as z:
-            return dict(z)
+        try:
+            with np.load(path) as z:
+                return dict(z)
+        except _CORRUPT_NPZ as e:
+            warnings.warn(f"cache file {path} is unreadable ({type(e).__name__}: {e}); rebuilding it", stacklevel=2)
     arrays = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    _write_npz(path, arrays)
     return arrays
+
+
+def _write_npz(path: Path, arrays: dict) -> None:
+    """Write ``arrays`` to ``path`` atomically: a temporary file of its own beside it, renamed once complete, and
+    removed if writing fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _missing(what: str, path: Path, fetch: str) -> FileNotFoundError:
@@ -130,7 +156,7 @@ def _cifar10(path: str | None = None, seed: int = 0) -> dict:
     p = p / "CIFAR-10-images.tar.gz" if p.is_dir() else p
     if not p.exists():
         raise _missing("CIFAR-10 JPEG tarball", p, CIFAR10_FETCH)
-    arrays = _cached("cifar10-jpeg", p, lambda: _decode_cifar_tar(p))
+    arrays = _cached("cifar10-jpeg", [p], lambda: _decode_cifar_tar(p))
     return {k: (v.astype(np.float32) / 255.0 if k.startswith("x") else v) for k, v in arrays.items()}
 
 
@@ -155,22 +181,26 @@ def read_idx(path: Path, fetch: str = "") -> np.ndarray:
     return body.reshape(dims)
 
 
+FASHION_MNIST_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+                       "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+
+
 @DATASETS.register("fashion_mnist")
 def _fashion_mnist(path: str | None = None, seed: int = 0) -> dict:
-    """Fashion-MNIST from the folder holding the four ``*-idx?-ubyte.gz`` files."""
+    """Fashion-MNIST from the folder holding the four ``*-idx?-ubyte.gz`` files (or the unzipped ones)."""
     if not path:
         raise ValueError("fashion_mnist needs data_path: the folder with train-images-idx3-ubyte.gz etc.")
     d = Path(path).expanduser()
-    names = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
-             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
-    out = {}
-    for key, stem in names.items():
+    files = {}
+    for key, stem in FASHION_MNIST_FILES.items():
         f = next((d / (stem + s) for s in (".gz", "") if (d / (stem + s)).exists()), d / (stem + ".gz"))
         if not f.exists():
             raise _missing("Fashion-MNIST file", f, FASHION_MNIST_FETCH)
-        a = read_idx(f, FASHION_MNIST_FETCH)
-        out[key] = a[:, None].astype(np.float32) / 255.0 if key.startswith("x") else a.astype(np.int64)
-    return out
+        files[key] = f
+    arrays = _cached("fashion-mnist", list(files.values()),
+                     lambda: {key: read_idx(f, FASHION_MNIST_FETCH) for key, f in files.items()})
+    return {k: v[:, None].astype(np.float32) / 255.0 if k.startswith("x") else v.astype(np.int64)
+            for k, v in arrays.items()}
 
 
 def load_images(name: str, path: str | None = None, n_train: int | None = None, seed: int = 0) -> Images:

@@ -84,8 +84,10 @@ def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), 
     adaptive run (stops once the top Ritz value's estimated relative error is below ``lambda_tol``, at most
     ``steps``): many batches per B for the cost of a few. Every row records its matvecs and error estimate.
     ``methods`` maps a curvature to its matvec method (:data:`hvp.METHODS`; default double backward), recorded
-    in the rows as ``hvp_method``. Each size draws from its own generator (seeded by ``seed`` and B), so a size's
-    rows do not depend on the sizes before it; ``memo`` units are the sizes (named by ``tag``, ``bn`` and B).
+    in the rows as ``hvp_method``. ``run_s`` is the wall-clock of one row: building its operator and its Lanczos
+    run(s), all probes on a first batch (one run, no warm-up: not a benchmark median). Each size draws from its
+    own generator (seeded by ``seed`` and B), so a size's rows do not depend on the sizes before it; ``memo``
+    units are the sizes (named by ``tag``, ``bn`` and B).
     """
     if any(m.__class__.__name__.startswith("BatchNorm") for m in model.modules()):
         refresh_bn_stats(model, chunked(data.x_train, data.y_train, full_chunk))
@@ -109,7 +111,8 @@ def _spectra_one(model, data: Images, b: int, scope: str, curvatures, bn: str, s
     """The lambda_max and Ritz rows of one batch size (see :func:`spectra`)."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + b)
     lam_rows, ritz_rows = [], []
-    for i in range(1 if scope == "full" else batches_per_size):
+    n_batches = 1 if scope == "full" else batches_per_size
+    for i in tqdm(range(n_batches), desc=f"B={b} batches", unit="batch", leave=False, disable=n_batches == 1):
         chunks = (chunked(data.x_train, data.y_train, full_chunk) if scope == "full"
                   else [sample_batch(data.x_train, data.y_train, b, g)])
         for curv in curvatures:
@@ -117,18 +120,31 @@ def _spectra_one(model, data: Images, b: int, scope: str, curvatures, bn: str, s
             op = curvature_operator(model, F.cross_entropy, chunks, curvature=curv, bn=bn,
                                     method=(methods or {}).get(curv, "double_backward"))
             k, dev = min(steps, op.dim), data.x_train.device
-            runs = (slq(op, op.dim, k, probes, generator=g, device=dev) if i == 0 or not lambda_tol
-                    else [lanczos(op, op.dim, k, generator=g, device=dev, tol=lambda_tol)])
+            # the full operator's matvec is a pass over the training set: a run of them can take minutes
+            with tqdm(total=probes * k, desc=f"full {curv}, {len(chunks)} chunks", unit="matvec", leave=False,
+                      disable=scope != "full") as bar:
+                mv = _ticking(op, bar)
+                runs = (slq(mv, op.dim, k, probes, generator=g, device=dev) if i == 0 or not lambda_tol
+                        else [lanczos(mv, op.dim, k, generator=g, device=dev, tol=lambda_tol)])
             top = max(runs, key=lambda r: r.ritz[-1])
             base = {**tag, **op.info(), "batch_size": b, "scope": scope, "batch_index": i}
-            lam_rows.append({**base, "lambda_max": float(top.ritz[-1]), "seconds": time.perf_counter() - t0,
+            lam_rows.append({**base, "lambda_max": float(top.ritz[-1]), "run_s": time.perf_counter() - t0,
                              "matvecs": sum(r.steps for r in runs), "error_estimate": top.error_estimate,
                              "orthogonality_loss": max(r.orthogonality_loss for r in runs)})
             if i == 0:
                 ritz_rows += [{**base, "probe": p, "ritz": float(v), "weight": float(w)}
                               for p, r in enumerate(runs) for v, w in zip(r.ritz, r.weights)]
-            del op  # its kept graph (tens of GB at B=4096 on a GPU) must go before the next one is built
+            del op, mv  # its kept graph (tens of GB at B=4096 on a GPU) must go before the next one is built
     return lam_rows, ritz_rows
+
+
+def _ticking(op, bar):
+    """``op`` as a matvec that advances the progress ``bar`` by one per product."""
+    def mv(v: torch.Tensor) -> torch.Tensor:
+        out = op(v)
+        bar.update()
+        return out
+    return mv
 
 
 def hvp_costs(cfg, model, data: Images, device, memo: Memo = no_memo) -> list[dict]:

@@ -161,7 +161,9 @@ def metric_vs_batch(df: pd.DataFrame, metric: str = "lambda_max", hue: str = "cu
     for k, (h, d) in enumerate(df.groupby(hue)):
         m = d.groupby("batch_size")[metric].mean()
         ax.plot(m.index, m.values, "o-", color=f"C{k}", label=f"{hue}={h}")
-    unit = {"lambda_max": "loss / param²", "seconds": "s", "lr_max": "max stable learning rate"}.get(metric)
+    # run_s and seconds are single runs (one operator build and Lanczos, one bisection), not benchmark medians
+    unit = {"lambda_max": "loss / param²", "run_s": "s, one operator + Lanczos run", "seconds": "s per bisection",
+            "lr_max": "max stable learning rate"}.get(metric)
     ax.set(xscale="log", xlabel="batch size B (examples)", ylabel=f"{metric} ({unit})" if unit else metric,
            title=f"{metric} vs batch size by {hue}")
     ax.legend(fontsize=8)

@@ -10,6 +10,7 @@ batch statistics, so the "full" operator is the average of chunk Hessians (recor
 
 BatchNorm mode is explicit: ``"eval"`` uses the running statistics (refresh them first with
 :func:`refresh_bn_stats`); ``"train"`` uses batch statistics. Running buffers are never changed by a matvec.
+Every operator records the mode and which statistics it used (:func:`bn_stats`).
 """
 from __future__ import annotations
 
@@ -41,14 +42,15 @@ class Operator:
     bn_mode: str
     n_examples: int
     method: str
+    bn_stats: str = "none"  # see bn_stats(): "none", "batch", "refreshed" or "not refreshed"
 
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         return self.matvec(v)
 
     def info(self) -> dict:
         """What this operator is, for every result row."""
-        return {"curvature": self.curvature, "bn_mode": self.bn_mode, "n_examples": self.n_examples,
-                "hvp_method": self.method, "dim": self.dim}
+        return {"curvature": self.curvature, "bn_mode": self.bn_mode, "bn_stats": self.bn_stats,
+                "n_examples": self.n_examples, "hvp_method": self.method, "dim": self.dim}
 
 
 def trainable(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -127,7 +129,28 @@ def refresh_bn_stats(model: nn.Module, batches: Sequence[Batch]) -> None:
         model(x)
     for m, mom in zip(bns, momenta):
         m.momentum = mom
+        if m.num_batches_tracked is not None:
+            m._refreshed_version = m.num_batches_tracked._version  # read by bn_stats()
     model.train(was_training)
+
+
+def bn_stats(model: nn.Module, mode: str) -> str:
+    """Which BatchNorm statistics a curvature of ``model`` in BN ``mode`` uses: "none" (no BatchNorm), "batch"
+    (train mode, or no running statistics kept), "refreshed" (running statistics from :func:`refresh_bn_stats`,
+    unchanged since) or "not refreshed" (as training or a loaded state left them).
+
+    "Unchanged since" is read from the version counter of ``num_batches_tracked``, which every train-mode forward
+    (its ``add_(1)``) and ``load_state_dict`` (its ``copy_``) bump, and eval-mode forwards and our matvecs leave
+    alone: no comparison of values, no device sync. (Not the running mean's own counter: the batch-norm kernel
+    updates it without bumping it.)"""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return "none"
+    tracked = [m for m in bns if m.num_batches_tracked is not None]
+    if mode == "train" or not tracked:
+        return "batch"
+    fresh = all(getattr(m, "_refreshed_version", None) == m.num_batches_tracked._version for m in tracked)
+    return "refreshed" if fresh else "not refreshed"
 
 
 def _chunk_hvp_double_backward(model, loss_fn, x, y, params):
@@ -232,6 +255,7 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
         raise ValueError("curvature_operator needs at least one (x, y) chunk")
     named = trainable(model)
     names, params = list(named), list(named.values())
+    stats = bn_stats(model, bn)  # before any forward below, which in eval mode only reads the statistics
     n_total = sum(len(x) for x, _ in chunks)
     keep = len(chunks) <= keep_graphs
     functional = method == "func"  # runs the module again at every matvec
@@ -258,7 +282,7 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
         return acc.to(v.dtype)
 
     dim = sum(p.numel() for p in params)
-    return Operator(matvec, dim, curvature, bn, n_total, method)
+    return Operator(matvec, dim, curvature, bn, n_total, method, stats)
 
 
 def chunked(x: torch.Tensor, y: torch.Tensor, chunk: int) -> list[Batch]:

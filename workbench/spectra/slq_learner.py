@@ -1,9 +1,11 @@
 """The SLQ learner: SGD whose learning rate and momentum are set on the fly from Lanczos estimates.
 
-Every ``period`` steps, ``lanczos_steps`` Lanczos iterations on the current mini-batch Hessian give Ritz values.
-lambda_max is the largest; lambda_min is the smallest Ritz value above ``lambda_max / kappa_max`` (the bulk's
-edge seen by the quadrature; negative and near-zero directions are ignored). With kappa = lambda_max /
-lambda_min, Polyak's heavy-ball tuning for a quadratic sets
+Every ``period`` steps, one Lanczos run of ``lanczos_steps`` iterations from one random Rademacher probe, on the
+current mini-batch Hessian, gives Ritz values; only the Ritz values are used (not the quadrature weights, and
+no average over probes: "SLQ" names the seed paper's learner, not a density estimate here). lambda_max is the
+largest Ritz value; lambda_min, the bulk edge, is the smallest Ritz value above ``lambda_max / kappa_max``
+(negative and near-zero directions are ignored). With kappa = lambda_max / lambda_min, Polyak's heavy-ball
+tuning for a quadratic sets
 
     lr = scale * 4 / (sqrt(lambda_max) + sqrt(lambda_min))^2,   momentum = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2,
 
@@ -46,8 +48,9 @@ def heavy_ball(lam_max: float, lam_min: float, scale: float = 1.0, momentum_max:
 @dataclasses.dataclass
 class SLQLearner:
     """Callable for :func:`train.train_epochs` ``on_step``; keeps a history of its estimates: step,
-    lambda_max, lambda_min, the lr and momentum in force after the estimate, estimate_s and ``status`` ("ok",
-    "non-finite": the curvature was NaN/inf, "no positive curvature"; in both the settings were kept)."""
+    lambda_max, lambda_min, the lr and momentum in force after the estimate, estimate_s, the operator's
+    ``bn_mode`` and ``bn_stats`` (:func:`hvp.bn_stats`) and ``status`` ("ok", "non-finite": the curvature was
+    NaN/inf, "no positive curvature"; in both the settings were kept)."""
     period: int = 20
     lanczos_steps: int = 10
     kappa_max: float = 100.0
@@ -66,8 +69,9 @@ class SLQLearner:
         t0 = time.perf_counter()
         op = curvature_operator(model, F.cross_entropy, [(xb, yb)], bn=self.bn)
         group0 = opt.param_groups[0]
+        info = op.info()
         row = {"step": step, "lambda_max": math.nan, "lambda_min": math.nan, "lr": group0["lr"],
-               "momentum": group0.get("momentum", math.nan)}
+               "momentum": group0.get("momentum", math.nan), "bn_mode": info["bn_mode"], "bn_stats": info["bn_stats"]}
         try:
             res = lanczos(op, op.dim, min(self.lanczos_steps, op.dim), generator=self._g,
                           device=next(model.parameters()).device)
