@@ -42,6 +42,11 @@ def test_bad_values_raise():
         from_dict(NegativeMiningConfig, {"fuse_alpha": 1.5})
     with pytest.raises(ValueError, match="not among samplers"):
         from_dict(NegativeMiningConfig, {"samplers": ["in_batch"], "bce_stage_after": ["ance"]})
+    for bad, match in [({"encoder": "bert"}, "encoder must be one of"), ({"dataset": "debian-tags"}, "variants"),
+                       ({"dataset": "/no/such/dir"}, "nor a local directory"), ({"margin": float("nan")}, "margin"),
+                       ({"time_budget_s": float("nan")}, "time_budget_s"), ({"label_cache_steps": -1}, "label_cache")]:
+        with pytest.raises(ValueError, match=match):
+            from_dict(NegativeMiningConfig, bad)
 
 
 def test_sampler_overrides_apply_to_their_sampler_only():

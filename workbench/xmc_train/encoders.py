@@ -15,6 +15,9 @@ import torch
 import torch.nn as nn
 
 
+ENCODERS = ("minilm", "tiny")
+
+
 def get_encoder(name: str, seed: int = 0, max_length: int = 32) -> nn.Module:
     """``"minilm"`` (the bundled all-MiniLM-L6-v2, pretrained) or ``"tiny"`` (random-init 1-layer BERT, d=32,
     MiniLM's WordPiece vocabulary): the data layer's :mod:`workbench.xmc.encoder` encoders."""
@@ -23,7 +26,7 @@ def get_encoder(name: str, seed: int = 0, max_length: int = 32) -> nn.Module:
         return xe.load_encoder(max_length=max_length)
     if name == "tiny":
         return xe.tiny_encoder(seed, hidden_size=32, max_length=max_length)
-    raise ValueError(f"Unrecognized encoder: {name!r}; known: ['minilm', 'tiny']")
+    raise ValueError(f"Unrecognized encoder: {name!r}; known: {list(ENCODERS)}")
 
 
 def to_device(x: torch.Tensor, device: torch.device | str) -> torch.Tensor:

@@ -19,7 +19,7 @@ from ..device import resolve_device
 from ..lsh.params import LSHParams
 from ..samplers import SamplerConfig, build_sampler
 from ..xmc.dataset import XMCDataset
-from .encoders import TokenTable, get_encoder, tokenize
+from .encoders import ENCODERS, TokenTable, get_encoder, tokenize
 from .evaluate import evaluate, fusion_sweep
 from .losses import build_loss
 from .models import CLASSIFIER_FORMS, HEADS, XMCModel
@@ -114,6 +114,9 @@ class NegativeMiningConfig:
             raise ValueError(f"heads must be one of {list(HEADS)}, got {self.heads!r}")
         if not self.samplers:
             raise ValueError("samplers: name at least one sampler")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {list(ENCODERS)}, got {self.encoder!r}")
+        self._check_dataset()
         at_least(self, 0, "n_train", "n_test", "ngame_m4_epochs", "cpu_threads", "seed",
                  zero_means={"n_train": "all", "n_test": "all", "ngame_m4_epochs": "no M-IV stage",
                              "cpu_threads": "torch's default"})
@@ -121,13 +124,24 @@ class NegativeMiningConfig:
         at_least(self, -1, "eval_every")  # 0: at the start and the end only; -1: never
         if self.memory_batch_sizes:
             at_least(self, 1, "memory_batch_sizes")
-        positive(self, "lr", "clf_lr", "temperature")
+        positive(self, "lr", "clf_lr", "temperature", "margin")
         if self.time_budget_s < 0:
             raise ValueError(f"time_budget_s must be >= 0 (0: no cap), got {self.time_budget_s}")
         for name in {*self.samplers, *(item.partition(":")[0].strip() for item in self.sampler_overrides)}:
             self.sampler_config(name).validate()
         self.lsh_params().validate()
         self.train_config().validate()
+
+    def _check_dataset(self) -> None:
+        """A committed Debian variant, or a local directory that exists (its layout is checked when it is read)."""
+        from ..xmc.debian import VARIANTS
+        if self.dataset.startswith("debian-"):
+            if self.dataset.split("-", 1)[1] not in VARIANTS:
+                raise ValueError(f"dataset {self.dataset!r}: the committed Debian variants are "
+                                 f"{[f'debian-{v}' for v in VARIANTS]}")
+        elif not Path(self.dataset).expanduser().is_dir():
+            raise ValueError(f"dataset {self.dataset!r} is neither 'debian-titles' / 'debian-fulltext' nor a local "
+                             "directory; a directory in one of these layouts: " + "; ".join(TEXT_LAYOUTS))
 
     def sampler_config(self, sampler: str | None = None) -> SamplerConfig:
         """The shared :class:`SamplerConfig` fields, with ``sampler``'s entries of ``sampler_overrides`` applied
