@@ -2,8 +2,11 @@
 tables (the trainer's seqs_per_step itself: test_row_columns). Does not prove the prose around them reads right."""
 import pandas as pd
 
+from workbench.xmc_train.study import NegativeMiningConfig
 from workbench.xmc_train.tables import throughput_table
-from workbench.xmc_train.verdicts import peer_verdict, target_lines, throughput_verdict, unidec_verdict
+from workbench.xmc_train.variants import parse_variants
+from workbench.xmc_train.verdicts import (peer_verdict, target_lines, throughput_verdict, unidec_verdict,
+                                         variant_lines)
 
 
 def test_sequences_per_step_and_like_for_like_verdict():
@@ -67,3 +70,11 @@ def test_target_lines_throughput_and_sampling_share():
     assert lines[2] == "per-epoch refreshes, share of training time: ngame 5.0%, ance 30.0%"
     over = _comparison().assign(**{"sampling share %": [11.0, 3.0, 40.0, 12.0, None, None]})
     assert target_lines(None, over)[0].startswith("sampling <= 10% of step time (refreshes apart): over it: in_batch 11.0%")
+
+
+def test_variant_lines_set_each_variant_beside_its_sampler():
+    c = pd.DataFrame({"method": ["log_uniform", "log_uniform logq=true", "uniform"], "P@1": [28.5, 31.0, 30.0],
+                      "PSP@5": [30.9, 33.5, 32.0]})
+    vs = parse_variants(["log_uniform:logq:true", "ance:logq:true"], NegativeMiningConfig)   # ance: not in the table
+    assert variant_lines(c, vs) == ["log_uniform logq=true: P@1 31.00 against 28.50 for log_uniform as configured, "
+                                    "PSP@5 33.50 against 30.90"]

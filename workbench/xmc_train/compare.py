@@ -11,6 +11,7 @@ import torch
 from ..resume import Memo, config_key, no_memo
 from .study import (NegativeMiningConfig, Prepared, epochs_trained, full_bce_stage, head_rows, ngame_classifier_stage,
                     schedule_rows, train_sampler)
+from .variants import Variant, file_name, variant_config
 
 
 @dataclasses.dataclass
@@ -26,7 +27,8 @@ def compare_samplers(cfg: NegativeMiningConfig, prep: Prepared, on_rows: Callabl
                      memo: Memo = no_memo) -> Comparison:
     """Train each of ``cfg.samplers`` from the same start; ``on_rows`` gets each run's rows as it finishes.
     After ``ngame`` (M1), its M-IV classifier stage runs when ``ngame_m4_epochs`` > 0; after each sampler in
-    ``bce_stage_after``, a full-BCE classifier stage on its frozen encoder.
+    ``bce_stage_after``, a full-BCE classifier stage on its frozen encoder. Then each of ``cfg.variants``
+    (:mod:`.variants`), its rows tagged with its label.
 
     Two levels of resuming. ``memo`` units are a sampler with its stages (rows, head rows, schedule). With
     ``checkpoint_dir`` every sampler's training also checkpoints there (every ``checkpoint_minutes``) under a
@@ -46,6 +48,16 @@ def compare_samplers(cfg: NegativeMiningConfig, prep: Prepared, on_rows: Callabl
             out.rows += b
             if on_rows:
                 on_rows(b)
+    for v in cfg.variant_runs():
+        vcfg = variant_config(cfg, v)
+        ckpt = Path(checkpoint_dir) / f"{file_name(v.label)}-{config_key(vcfg)}.pt" if checkpoint_dir else None
+        ckpts += [ckpt] if ckpt else []
+        rows, heads = memo(f"variant-{file_name(v.label)}", lambda v=v, vcfg=vcfg, ckpt=ckpt: _one_variant(
+            vcfg, prep, v, ckpt, progress))
+        out.rows += rows
+        out.heads += heads
+        if on_rows:
+            on_rows(rows)
     for ckpt in ckpts:
         ckpt.unlink(missing_ok=True)
     if checkpoint_dir and Path(checkpoint_dir).is_dir() and not any(Path(checkpoint_dir).iterdir()):
@@ -69,6 +81,13 @@ def _one_sampler(cfg: NegativeMiningConfig, prep: Prepared, name: str, ckpt: Pat
         batches.append(bce_rows)
         heads += head_rows(cfg, prep, bce, f"{name} +BCE clf")
     return batches, heads, schedule
+
+
+def _one_variant(cfg: NegativeMiningConfig, prep: Prepared, v: Variant, ckpt: Path | None,
+                 progress: bool) -> tuple[list[dict], list[dict]]:
+    """One variant's training (``cfg`` already its :func:`variant_config`): rows and head rows under its label."""
+    rows, model, _ = train_sampler(cfg, prep, v.sampler, progress=progress, checkpoint=ckpt, label=v.label)
+    return rows, head_rows(cfg, prep, model, v.label)
 
 
 def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple[str, ...] = ("ance", "ngame"),

@@ -25,6 +25,7 @@ from .losses import build_loss
 from .models import CLASSIFIER_FORMS, HEADS, XMCModel
 from .subsample import subsample
 from .trainer import TrainConfig, Trainer, steps_per_epoch
+from .variants import Variant, parse_variants, variant_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,7 @@ class NegativeMiningConfig:
     loss: str = "softmax"
     loss_overrides: list[str] = dataclasses.field(default_factory=lambda: ["ngame:triplet"])
     sampler_overrides: list[str] = dataclasses.field(default_factory=list)
+    variants: list[str] = dataclasses.field(default_factory=lambda: ["log_uniform:logq:true"])
     temperature: float = 0.05
     logq: bool = False
     margin: float = 0.3
@@ -131,6 +133,13 @@ class NegativeMiningConfig:
             self.sampler_config(name).validate()
         self.lsh_params().validate()
         self.train_config().validate()
+        for v in parse_variants(self.variants, type(self)):
+            variant_config(self, v).validate()
+
+    def variant_runs(self) -> list[Variant]:
+        """The extra runs of ``variants`` (:mod:`.variants`) whose sampler is among ``samplers`` (as for
+        ``sampler_overrides``, entries for samplers not compared are ignored: a profile's subset keeps them)."""
+        return [v for v in parse_variants(self.variants, type(self)) if v.sampler in self.samplers]
 
     def _check_dataset(self) -> None:
         """A committed Debian variant, or a local directory that exists (its layout is checked when it is read)."""
@@ -250,18 +259,21 @@ def parse_sampler_overrides(items: list[str]) -> dict[str, dict]:
         if not hasattr(defaults, field):
             raise ValueError(f"sampler_overrides {item!r}: {field!r} is not a SamplerConfig field; known: "
                              f"{[f.name for f in dataclasses.fields(SamplerConfig)]}")
-        kind = type(getattr(defaults, field))
-        try:
-            if kind is bool:
-                if text.lower() not in ("true", "false"):
-                    raise ValueError(text)
-                value = text.lower() == "true"
-            else:
-                value = kind(text)
-        except ValueError:
-            raise ValueError(f"sampler_overrides {item!r}: {field} takes a {kind.__name__}, got {text!r}") from None
-        out.setdefault(name.strip(), {})[field] = value
+        out.setdefault(name.strip(), {})[field] = typed_value(type(getattr(defaults, field)), text,
+                                                             f"sampler_overrides {item!r}: {field}")
     return out
+
+
+def typed_value(kind: type, text: str, what: str):
+    """``text`` as a ``kind`` (bool, int, float or str; bools are true/false), else a ValueError naming ``what``."""
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise ValueError(text)
+            return text.lower() == "true"
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{what} takes a {kind.__name__}, got {text!r}") from None
 
 
 def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = None) -> XMCModel:
@@ -280,9 +292,10 @@ def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = N
 
 
 def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, checkpoint: Path | None = None,
-                  progress: bool = True, on_step=None, **train_over) -> tuple[list[dict], XMCModel, object]:
+                  progress: bool = True, on_step=None, label: str | None = None,
+                  **train_over) -> tuple[list[dict], XMCModel, object]:
     """Train one sampler; (rows tagged with sampler / heads / batch size, the trained model, the sampler).
-    ``on_step(step)`` is called after every training step."""
+    ``on_step(step)`` is called after every training step; ``label`` tags the rows instead of ``sampler``."""
     if cfg.cpu_threads > 0:  # as prepare() does, for callers that train without it (tests, the memory sweep)
         torch.set_num_threads(cfg.cpu_threads)
     heads = cfg.heads_for(sampler)
@@ -291,7 +304,7 @@ def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, ch
     tcfg = cfg.train_config(**train_over)
     test = prep.test.to(resolve_device(cfg.device))
     loss = cfg.loss_for(sampler)
-    tags = {"sampler": sampler, "heads": heads, "loss_fn": loss, "batch_size": tcfg.batch_size}
+    tags = {"sampler": label or sampler, "heads": heads, "loss_fn": loss, "batch_size": tcfg.batch_size}
 
     def ev() -> dict:  # the trainer never calls it at eval_every -1
         return evaluate(model, prep.data, test, alpha=cfg.fuse_alpha)

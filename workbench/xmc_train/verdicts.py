@@ -90,3 +90,16 @@ def peer_verdict(comparison: pd.DataFrame, reference: dict | None = None) -> lis
     return [f"against {name}: above on {' and '.join(metrics)}: {', '.join(every) or 'none'}",
             f"above on P@1 only (not on every PSP@k): {', '.join(p1) or 'none'}; "
             f"not above on P@1: {', '.join(below) or 'none'}"]
+
+
+def variant_lines(comparison: pd.DataFrame, variants) -> list[str]:
+    """One line per variant (:class:`.variants.Variant`) with a row in :func:`tables.comparison_table`: its final
+    P@1 and PSP@5 beside its sampler's (e.g. with and without the logQ correction)."""
+    c = comparison.set_index("method")
+    lines = []
+    for v in variants:
+        if v.label in c.index and v.sampler in c.index:
+            a, b = c.loc[v.label], c.loc[v.sampler]
+            lines.append(f"{v.label}: P@1 {a['P@1']:.2f} against {b['P@1']:.2f} for {v.sampler} as configured, "
+                         f"PSP@5 {a['PSP@5']:.2f} against {b['PSP@5']:.2f}")
+    return lines

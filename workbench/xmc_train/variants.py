@@ -1,0 +1,70 @@
+"""Variants: extra runs of one sampler with a few study parameters changed, compared in the same run as the
+samplers (e.g. ``log_uniform:logq:true`` beside ``log_uniform``: the sampled softmax with and without the logQ
+correction; ``uniform:remove_hits:false``: with accidental hits left in).
+
+An entry is ``"sampler:field:value"`` or ``"sampler:field:value;field:value"`` (no ``=``: papermill cannot read
+one in a notebook's parameter default); ``field`` is a scalar parameter of
+:class:`~.study.NegativeMiningConfig` that shapes one training run (not the data, encoder, device or the study's
+other sections: :data:`FIXED`). A variant's rows are tagged ``"<sampler> <field>=<value> ..."`` (its label) and
+train without the sampler's stages (NGAME's M-IV, ``bce_stage_after``). Setting ``loss`` also drops the sampler's
+``loss_overrides`` entry, so the variant trains with the loss it names; ``sampler_overrides`` still apply.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+#: parameters a variant may not change: they fix the data and model every run shares, or other sections
+FIXED = frozenset({"dataset", "n_train", "n_test", "encoder", "max_length", "device", "cpu_threads", "seed",
+                   "parabel", "parabel_trees", "profile_steps", "memory_cap_fraction", "memory_steps"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    label: str      # the rows' sampler tag, e.g. "log_uniform logq=true"
+    sampler: str
+    changes: dict   # field -> typed value
+
+
+def parse_variants(items: list[str], config_cls: type) -> list[Variant]:
+    """Parse ``items`` against ``config_cls``'s fields; unknown samplers or fields, list fields, :data:`FIXED` ones,
+    values of the wrong type and repeated labels raise a ValueError naming the entry."""
+    from ..samplers import SAMPLERS
+    from .study import typed_value
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    defaults = config_cls()
+    out = []
+    for item in items:
+        name, _, rest = item.partition(":")
+        name = name.strip()
+        parts = [p.strip() for p in rest.split(";") if p.strip()]
+        if not name or not parts or any(":" not in p for p in parts):
+            raise ValueError(f"variants entries are 'sampler:field:value[;field:value]', got {item!r}")
+        SAMPLERS.get(name)
+        changes = {}
+        for p in parts:
+            field, _, text = (x.strip() for x in p.partition(":"))
+            kind = type(getattr(defaults, field, None))
+            if field not in fields or field in FIXED or kind not in (bool, int, float, str):
+                allowed = sorted(k for k in fields if k not in FIXED
+                                 and type(getattr(defaults, k)) in (bool, int, float, str))
+                raise ValueError(f"variants {item!r}: {field!r} cannot vary per run; fields that can: {allowed}")
+            changes[field] = typed_value(kind, text, f"variants {item!r}: {field}")
+        label = f"{name} " + " ".join(f"{f}={t}" for f, _, t in (p.partition(":") for p in parts))
+        if label in [v.label for v in out]:
+            raise ValueError(f"variants: {item!r} is listed twice")
+        out.append(Variant(label, name, changes))
+    return out
+
+
+def variant_config(cfg, v: Variant):
+    """``cfg`` as variant ``v`` trains it: its changes applied, no stages, its own loss where it names one."""
+    over = [i for i in cfg.loss_overrides if i.partition(":")[0] != v.sampler] if "loss" in v.changes \
+        else cfg.loss_overrides
+    return dataclasses.replace(cfg, **v.changes, loss_overrides=over, samplers=[v.sampler], variants=[],
+                               bce_stage_after=[], ngame_m4_epochs=0)
+
+
+def file_name(label: str) -> str:
+    """``label`` with the characters a file name should not hold replaced by ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
