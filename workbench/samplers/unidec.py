@@ -6,7 +6,9 @@ query has a positive in the pool; ``pool_cap`` must be >= the batch size), its o
 ``hard_per_query`` best-ranked non-positive labels of each query's shortlist (top-``shortlist_size`` by the
 current label embeddings, refreshed every ``refresh_every`` epochs), then the queries' remaining positives.
 Every query scores the whole pool; targets are the exact multi-hot matrix of which pool labels are positives of
-which query. Batches are built from query clusters as NGAME's (``cluster_*`` fields). The model is meant to
+which query. Batches are built from query clusters as NGAME's (``cluster_*`` fields; their defaults are NGAME's,
+from epoch 10 every 5: the reference's UniDEC schedule, from epoch 5 every 5, is set per run, e.g.
+``sampler_overrides: ["unidec:cluster_start=5"]``, as the gpu profiles do scaled). The model is meant to
 have both heads (``heads = "de+clf"``): L = 1/2 L_DE + 1/2 L_CLF over the pool only; the study gives its
 classifier residual rows (label embedding + learned offset, ``XMCModel(classifier_form=...)``) by default.
 """

@@ -10,7 +10,9 @@ with slow steps is not compared mid-schedule, at a high learning rate, with one 
 and an epoch that does not raises, rather than training past the end of the schedule at learning rate 0.
 
 Determinism: one ``torch.Generator`` drives batching and sampling; dropout is re-seeded from (seed, step) before
-each step, so a run resumed from a checkpoint replays the same steps (bit-identical on CPU). A checkpoint holds
+each step, so a run resumed from a checkpoint replays the same steps (bit-identical on CPU). Under a time budget
+the schedule's position and the stopping step depend on wall-clock time, so a resumed run then continues the same
+sequence of batches but may stop at another step than an uninterrupted one would. A checkpoint holds
 model, optimiser, schedule, generator states, sampler state, label cache and the rows so far; it is written
 atomically every ``checkpoint_minutes`` (and every ``checkpoint_steps``, for tests).
 
