@@ -6,7 +6,7 @@ from workbench.xmc_train.study import NegativeMiningConfig
 from workbench.xmc_train.tables import throughput_table
 from workbench.xmc_train.variants import parse_variants
 from workbench.xmc_train.verdicts import (peer_verdict, target_lines, throughput_verdict, unidec_verdict,
-                                         variant_lines)
+                                         plateau_lines, variant_lines)
 
 
 def test_sequences_per_step_and_like_for_like_verdict():
@@ -78,3 +78,12 @@ def test_variant_lines_set_each_variant_beside_its_sampler():
     vs = parse_variants(["log_uniform:logq:true", "ance:logq:true"], NegativeMiningConfig)   # ance: not in the table
     assert variant_lines(c, vs) == ["log_uniform logq=true: P@1 31.00 against 28.50 for log_uniform as configured, "
                                     "PSP@5 33.50 against 30.90"]
+
+
+def test_plateau_lines_gain_over_the_last_quarter():
+    ev = pd.DataFrame({"sampler": ["a"] * 4 + ["b"] * 4 + ["c"] * 2,
+                       "wall_s": [0, 10, 30, 40, 0, 10, 30, 40, 0, 40],
+                       "P@1": [5, 20, 30.0, 30.3, 5, 20, 28.0, 31.0, 1, 2]})
+    # window: the last 25% of 40 s = after 30 s; a: 30.3 - 30.0, b: 31.0 - 28.0; c: two evaluations only
+    assert plateau_lines(ev) == ["plateau (P@1 gain over the last 25% of training < 0.5 points): a (+0.3); still "
+                                 "rising: b (+3.0); too few evaluations to tell: c"]

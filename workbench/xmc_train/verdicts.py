@@ -103,3 +103,22 @@ def variant_lines(comparison: pd.DataFrame, variants) -> list[str]:
             lines.append(f"{v.label}: P@1 {a['P@1']:.2f} against {b['P@1']:.2f} for {v.sampler} as configured, "
                          f"PSP@5 {a['PSP@5']:.2f} against {b['PSP@5']:.2f}")
     return lines
+
+
+def plateau_lines(evals: pd.DataFrame, metric: str = "P@1", tail: float = 0.25, tol: float = 0.5) -> list[str]:
+    """Whether each sampler's ``metric`` (evaluation rows: sampler, wall_s, metric) stopped rising: its gain over
+    the last ``tail`` of its training wall-clock (final value minus the last one evaluated before that window)
+    below ``tol`` points. Fewer than 3 evaluations, or none before the window: too few to tell. The issue asks
+    for every baseline trained to a plateau."""
+    flat, rising, few = [], [], []
+    for name, g in evals.dropna(subset=[metric]).groupby("sampler", sort=False):
+        g = g.sort_values("wall_s")
+        before = g[g["wall_s"] <= (1 - tail) * g["wall_s"].iloc[-1]]
+        if len(g) < 3 or before.empty:
+            few.append(name)
+            continue
+        gain = float(g[metric].iloc[-1] - before[metric].iloc[-1])
+        (flat if gain < tol else rising).append((name, gain))
+    fmt = lambda xs: ", ".join(f"{n} ({d:+.1f})" for n, d in xs) or "none"  # noqa: E731
+    return [f"plateau ({metric} gain over the last {tail:.0%} of training < {tol} points): {fmt(flat)}; "
+            f"still rising: {fmt(rising)}" + (f"; too few evaluations to tell: {', '.join(few)}" if few else "")]
