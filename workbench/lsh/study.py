@@ -59,8 +59,13 @@ class LSHStudyConfig:
     adaptivity_repeats: int = 4
 
     def lsh(self, bench: bool = False) -> LSHParams:
-        """The hashing parameters (``bench``: with ``bench_K`` bits, for the constant-time curve)."""
-        return LSHParams(family=self.family, K=self.bench_K if bench else self.K, L=self.L, cap=self.cap,
+        """The hashing parameters (``bench``: codes of ``bench_K`` bits, 2^bench_K buckets per table, for the
+        constant-time curve: SimHash ``bench_K`` bits; DWTA ``bench_K // log2(bin_size)`` hashes of
+        ``log2(bin_size)`` bits each)."""
+        K = self.K
+        if bench:
+            K = max(1, self.bench_K // max(1, self.bin_size.bit_length() - 1)) if self.family == "dwta" else self.bench_K
+        return LSHParams(family=self.family, K=K, L=self.L, cap=self.cap,
                          bin_size=self.bin_size, rehash_every=self.rehash_every, redraw_every=self.redraw_every,
                          center=self.center, seed=self.seed)
 
