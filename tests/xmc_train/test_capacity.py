@@ -36,8 +36,9 @@ def test_stops_at_the_first_oom_and_resets_the_fraction(fake_cuda):
     out = capacity.largest_batch(try_batch, [128, 8, 32, 64, 16], cap_fraction=0.25)
     assert seen == [8, 16, 32, 64]
     assert out["largest_batch"] == 32 and out["tried"] == [(8, True), (16, True), (32, True), (64, False)]
-    assert out["cap_mb"] == 0.25 * 1024
+    assert out["cap_mb"] == 0.25 * 1024 and out["bounded"]
     assert fake_cuda == [("fraction", 0.25), ("fraction", 1.0)]
+    assert not capacity.largest_batch(lambda bs: None, [8, 16], cap_fraction=0.25)["bounded"]   # 16: a lower bound
 
 
 def test_other_errors_propagate_but_the_fraction_is_reset(fake_cuda):
@@ -53,3 +54,34 @@ def test_other_errors_propagate_but_the_fraction_is_reset(fake_cuda):
 def test_nothing_fits(fake_cuda):
     out = capacity.largest_batch(lambda bs: (_ for _ in ()).throw(torch.OutOfMemoryError("oom")), [4, 8], 0.5)
     assert out["largest_batch"] == 0 and out["tried"] == [(4, False)]
+
+
+def test_capped_comparison_tags_runs_flags_bounds_and_survives_an_oom(fake_cuda, monkeypatch):
+    """ance runs out of memory above batch 128 in its trial; ngame never does (a lower bound) and then runs out
+    of memory in its full run: a recorded result, not a crash; the memory fraction is lifted after each."""
+    from workbench.xmc_train import compare
+    from workbench.xmc_train.study import NegativeMiningConfig
+    monkeypatch.setattr(compare.torch.cuda, "set_per_process_memory_fraction",
+                        lambda frac, dev=None: fake_cuda.append(("fraction", frac)))
+    monkeypatch.setattr(compare.torch.cuda, "empty_cache", lambda: None)
+    full_runs = []
+
+    def fake_train(cfg, prep, name, progress=True, batch_size=None, max_steps=None, eval_every=None):
+        if max_steps == 2:                                           # the trial steps
+            if name == "ance" and batch_size > 128:
+                raise torch.OutOfMemoryError("fake OOM")
+            return [], None, None
+        full_runs.append((name, batch_size))
+        if name == "ngame":
+            raise torch.OutOfMemoryError("fake OOM in the full run")
+        return [{"sampler": name, "step": 1, "P@1": 10.0}], None, None
+    monkeypatch.setattr(compare, "train_sampler", fake_train)
+    cfg = NegativeMiningConfig(memory_cap_fraction=0.25)
+    caps, rows = compare.capped_comparison(cfg, prep=None, sizes=[64, 128, 256])
+    by = {c["sampler"]: c for c in caps}
+    assert by["ance"]["largest_batch"] == 128 and by["ance"]["fit"] == "largest that fits"
+    assert by["ngame"]["largest_batch"] == 256 and by["ngame"]["fit"].startswith("at least")
+    assert by["ance"]["full_run"] == "ok" and by["ngame"]["full_run"] == "out of memory after the trial steps"
+    assert full_runs == [("ance", 128), ("ngame", 256)]
+    assert rows == [{"sampler": "ance@cap", "step": 1, "P@1": 10.0}]
+    assert fake_cuda[-1] == ("fraction", 1.0)
