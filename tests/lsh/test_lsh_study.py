@@ -193,8 +193,8 @@ def test_race_reads_finished_methods_back(tmp_path, monkeypatch):
 
 
 def test_dwta_study_config_sizes_the_bench_codes_in_bits():
-    """bench_K is code bits for both families (2^bench_K buckets): DWTA with bins of 8 (3 bits a hash) takes
-    bench_K // 3 hashes, so the family switch alone gives a valid config (it used to exceed 24 bits)."""
+    """bench_K is code bits for both families (at most): DWTA with bins of 8 (3 bits a hash) takes bench_K // 3
+    hashes, so the family switch alone gives a valid config (it used to exceed 24 bits)."""
     cfg = LSHStudyConfig(family="dwta", bench_K=10)
     cfg.validate()
     assert cfg.lsh(bench=True).K == 3 and cfg.lsh().K == cfg.K

@@ -90,5 +90,5 @@ def test_m4_uses_ngames_settings(monkeypatch):
     study.ngame_classifier_stage(cfg, prep, build_model(cfg, prep), progress=False)
     assert seen["loss"] == "triplet" and seen["tag"] == "ngame M-IV" and seen["epochs"] == 2
     assert seen["params"] == {"margin": 0.2, "hardest": 5, "weight_temperature": 0.0, "positives": 3}
-    assert seen["over"] == {"clf_lr": study.M4_LR, "clf_row_sparse": True}
+    assert seen["over"] == {"clf_lr": 1e-3, "clf_row_sparse": True}
     assert seen["sampler"].cfg.cluster_start == 0 and seen["sampler"].cfg.positives_per_query == 3

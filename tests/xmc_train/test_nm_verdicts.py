@@ -63,13 +63,23 @@ def test_peer_verdict_against_this_runs_parabel_or_the_reference():
 
 def test_target_lines_throughput_and_sampling_share():
     thr = pd.DataFrame({"sampler": ["in_batch", "ngame", "full"], "ratio": [0.82, 0.65, 1.4]})
-    lines = target_lines(thr, _comparison())
+    runs = {s: s for s in ("in_batch", "ngame", "full", "ance")}
+    lines = target_lines(thr, _comparison(), runs)
     assert lines[0] == "throughput >= 70% of the bare encoder: met by 2 of 3; below: ngame 0.65"
     assert lines[1] == ("sampling <= 10% of step time (refreshes apart): met by every sampler it applies to; "
                         "exempt by the issue: full 40.0%, ance 12.0%")
-    assert lines[2] == "per-epoch refreshes, share of training time: ngame 5.0%, ance 30.0%"
+    assert lines[2] == ("refreshes (shortlists, clusterings, label caches, LSH tables), share of training time: "
+                        "ngame 5.0%, ance 30.0%")
     over = _comparison().assign(**{"sampling share %": [11.0, 3.0, 40.0, 12.0, None, None]})
-    assert target_lines(None, over)[0].startswith("sampling <= 10% of step time (refreshes apart): over it: in_batch 11.0%")
+    assert target_lines(None, over, runs)[0].startswith("sampling <= 10% of step time (refreshes apart): over it: in_batch 11.0%")
+    # a stage row (not in runs) is not judged; a variant of ance is exempt as ance is; a NaN ratio is not a pass
+    staged = pd.concat([_comparison(), pd.DataFrame({"method": ["ngame M-IV", "ance logq=true"], "steps": [5, 5],
+                                                     "sampling share %": [30.0, 15.0], "refresh share %": [0.0, 0.0]})])
+    line = target_lines(None, staged, {**runs, "ance logq=true": "ance"})[0]
+    assert "M-IV" not in line and "exempt by the issue: full 40.0%, ance 12.0%, ance logq=true 15.0%" in line
+    nan = pd.DataFrame({"sampler": ["in_batch"], "ratio": [float("nan")]})
+    assert target_lines(nan, _comparison(), runs)[0] == ("throughput >= 70% of the bare encoder: met by 0 of 1; "
+                                                          "not measured: in_batch")
 
 
 def test_variant_lines_set_each_variant_beside_its_sampler():
@@ -85,5 +95,8 @@ def test_plateau_lines_gain_over_the_last_quarter():
                        "wall_s": [0, 10, 30, 40, 0, 10, 30, 40, 0, 40],
                        "P@1": [5, 20, 30.0, 30.3, 5, 20, 28.0, 31.0, 1, 2]})
     # window: the last 25% of 40 s = after 30 s; a: 30.3 - 30.0, b: 31.0 - 28.0; c: two evaluations only
-    assert plateau_lines(ev) == ["plateau (P@1 gain over the last 25% of training < 0.5 points): a (+0.3); still "
-                                 "rising: b (+3.0); too few evaluations to tell: c"]
+    assert plateau_lines(ev)[0] == ("plateau (P@1 gain over the last 25% of training < 0.5 points): a (+0.3); still "
+                                    "rising: b (+3.0); too few evaluations to tell: c")
+    # a stage's rows start where its encoder's training ended: the window is its own last quarter (after 130 s)
+    stage = pd.DataFrame({"sampler": ["s"] * 3, "wall_s": [100.0, 120.0, 140.0], "P@1": [10.0, 20.0, 20.1]})
+    assert "plateau (P@1 gain over the last 25% of training < 0.5 points): s (+0.1)" in plateau_lines(stage)[0]

@@ -15,7 +15,8 @@ from workbench.xmc_train.variants import parse_variants, variant_config
     ("log_uniform", "sampler:field:value"), ("uniform:logq=true", "sampler:field:value"), ("nope:logq:true", "known"),
     ("uniform:logq:maybe", "takes a bool"), ("uniform:dataset:x", "cannot vary per run"),
     ("uniform:samplers:x", "cannot vary per run"), ("uniform:num_negatives:four", "takes a int"),
-    ("uniform:num_negatives:-2", "num_negatives"),
+    ("uniform:num_negatives:-2", "num_negatives"), ("ngame:ngame_m4_epochs:3", "cannot vary per run"),
+    ("ngame:logq:true", "does nothing under the 'triplet' loss"), ("uniform:margin:0.5", "does nothing"),
 ])
 def test_bad_variants_raise(item, match):
     with pytest.raises(ValueError, match=match):
@@ -30,6 +31,9 @@ def test_variant_config_changes_its_fields_drops_stages_and_its_loss_override():
     assert vc.loss_for("ngame") == "softmax" and cfg.loss_for("ngame") == "triplet"   # loss_overrides had ngame:triplet
     assert not vc.remove_hits and vc.bce_stage_after == [] and vc.ngame_m4_epochs == 0
     assert NegativeMiningConfig(samplers=["in_batch"]).variant_runs() == []   # log_uniform not compared: ignored
+    assert parse_variants(["ance:logq:True"], NegativeMiningConfig)[0].label == "ance logq=true"   # typed, so that
+    with pytest.raises(ValueError, match="twice"):                                                # one run is one label
+        parse_variants(["ance:logq:True", "ance:logq:true"], NegativeMiningConfig)
 
 
 def test_variant_trains_beside_its_sampler_under_its_label(tmp_path):

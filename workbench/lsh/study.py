@@ -59,9 +59,9 @@ class LSHStudyConfig:
     adaptivity_repeats: int = 4
 
     def lsh(self, bench: bool = False) -> LSHParams:
-        """The hashing parameters (``bench``: codes of ``bench_K`` bits, 2^bench_K buckets per table, for the
-        constant-time curve: SimHash ``bench_K`` bits; DWTA ``bench_K // log2(bin_size)`` hashes of
-        ``log2(bin_size)`` bits each)."""
+        """The hashing parameters (``bench``: codes of at most ``bench_K`` bits per table, for the constant-time
+        curve: SimHash ``bench_K`` bits; DWTA ``bench_K // log2(bin_size)`` hashes of ``log2(bin_size)`` bits each,
+        e.g. 3 x 3 = 9 bits for bench_K 10)."""
         K = self.K
         if bench:
             K = max(1, self.bench_K // max(1, self.bin_size.bit_length() - 1)) if self.family == "dwta" else self.bench_K

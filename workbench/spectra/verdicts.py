@@ -89,7 +89,7 @@ def learner_verdicts(curves, tune_lrs) -> pd.DataFrame:
     grid = sorted(tune_lrs)
     rows = []
     for method, r in last.iterrows():
-        lr = float(r.tuned_lr)
+        lr = float(r.get("tuned_lr", float("nan")))   # rows of a run resumed from before the column: unknown
         edge = lr == lr and len(grid) > 1 and (math.isclose(lr, grid[0]) or math.isclose(lr, grid[-1]))
         rows.append({"method": method, "final_eval_acc": float(r.eval_acc), "wall_s": float(r.wall_s),
                      "wall_vs_learner": float(r.wall_s) / ref, "tuned_lr": lr, "at_grid_edge": edge})

@@ -103,7 +103,8 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
             train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=2, eval_every=-1)
         res = largest_batch(attempt, sizes, cfg.memory_cap_fraction)
         cap = {"sampler": name, "largest_batch": res["largest_batch"],
-               "fit": "largest that fits" if res["bounded"] else "at least (no size tried ran out of memory)",
+               "fit": ("none fits" if not res["largest_batch"] else "largest that fits" if res["bounded"]
+                       else "at least (no size tried ran out of memory)"),
                "cap_mb": res["cap_mb"], "full_run": "ok"}
         caps.append(cap)
         if not res["largest_batch"]:

@@ -25,7 +25,7 @@ from .losses import build_loss
 from .models import CLASSIFIER_FORMS, HEADS, XMCModel
 from .subsample import subsample
 from .trainer import TrainConfig, Trainer, steps_per_epoch
-from .variants import Variant, parse_variants, variant_config
+from .variants import Variant, check_effect, parse_variants, variant_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +135,8 @@ class NegativeMiningConfig:
         self.train_config().validate()
         for v in parse_variants(self.variants, type(self)):
             variant_config(self, v).validate()
+            if v.sampler in self.samplers:  # an ignored entry (its sampler not compared) may not fit this loss
+                check_effect(self, v)
 
     def variant_runs(self) -> list[Variant]:
         """The extra runs of ``variants`` (:mod:`.variants`) whose sampler is among ``samplers`` (as for

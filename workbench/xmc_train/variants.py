@@ -16,7 +16,8 @@ import re
 
 #: parameters a variant may not change: they fix the data and model every run shares, or other sections
 FIXED = frozenset({"dataset", "n_train", "n_test", "encoder", "max_length", "device", "cpu_threads", "seed",
-                   "parabel", "parabel_trees", "profile_steps", "memory_cap_fraction", "memory_steps"})
+                   "parabel", "parabel_trees", "profile_steps", "memory_cap_fraction", "memory_steps",
+                   "ngame_m4_epochs", "bce_stage_epochs"})  # the last two: a variant has no stages
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +51,25 @@ def parse_variants(items: list[str], config_cls: type) -> list[Variant]:
                                  and type(getattr(defaults, k)) in (bool, int, float, str))
                 raise ValueError(f"variants {item!r}: {field!r} cannot vary per run; fields that can: {allowed}")
             changes[field] = typed_value(kind, text, f"variants {item!r}: {field}")
-        label = f"{name} " + " ".join(f"{f}={t}" for f, _, t in (p.partition(":") for p in parts))
+        label = f"{name} " + " ".join(f"{f}={str(v).lower() if isinstance(v, bool) else v}" for f, v in changes.items())
         if label in [v.label for v in out]:
             raise ValueError(f"variants: {item!r} is listed twice")
         out.append(Variant(label, name, changes))
     return out
+
+
+#: loss parameters, and the losses that read them (:meth:`~.study.NegativeMiningConfig.loss_params`)
+READ_BY = {"logq": ("softmax",), "temperature": ("softmax", "bce"), "margin": ("triplet",)}
+
+
+def check_effect(cfg, v: Variant) -> None:
+    """Raise when ``v`` changes a loss parameter that the loss its run trains with ignores (``logq`` under the
+    triplet loss would train the same run again under another name)."""
+    loss = variant_config(cfg, v).loss_for(v.sampler)
+    for field in v.changes.keys() & READ_BY.keys():
+        if loss not in READ_BY[field]:
+            raise ValueError(f"variants {v.label!r}: {field} does nothing under the {loss!r} loss that {v.sampler} "
+                             f"trains with (it is read by {list(READ_BY[field])}); set loss too, or drop it")
 
 
 def variant_config(cfg, v: Variant):
