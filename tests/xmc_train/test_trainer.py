@@ -145,12 +145,9 @@ def test_stale_label_cache_trains_and_skips_negatives_encoding():
     assert {r["label_staleness_steps"] for r in rows} == {2} and {r["label_staleness_steps"] for r in fresh} == {0}
 
 
-def test_time_budget_runs_the_whole_schedule(monkeypatch):
-    """A run its time budget ends (10^5 planned epochs = 300000 steps, budget 1 s) still warms up and decays: the
-    schedule position is max(step, planned * spent / budget). The trainer's clock is faked: it moves only inside
-    sampler.sample, 0.125 s per step (exact in binary), so the run is exactly 8 steps whatever the machine.
-    Catches a schedule run on steps alone under a budget (lr would stay ~1e-7, inside the 30000-step warm-up),
-    a budget that does not stop the run, or one checked with the wrong comparison (7 or 9 steps)."""
+def _on_a_fake_clock(monkeypatch, per_sample: float = 0.125):
+    """An in_batch model and sampler on a faked trainer clock that moves only inside ``sampler.sample``,
+    ``per_sample`` seconds a call (0.125 s: exact in binary), so step counts do not depend on the machine."""
     import types
 
     from workbench.xmc_train import trainer as trainer_mod
@@ -160,10 +157,20 @@ def test_time_budget_runs_the_whole_schedule(monkeypatch):
     inner = s.sample
 
     def slow_sample(q, g):
-        now[0] += 0.125
+        now[0] += per_sample
         return inner(q, g)
 
     s.sample = slow_sample
+    return m, s
+
+
+def test_time_budget_runs_the_whole_schedule(monkeypatch):
+    """A run its time budget ends (10^5 planned epochs = 300000 steps, budget 1 s) still warms up and decays: the
+    schedule position is max(step, planned * spent / budget). The trainer's clock is faked: it moves only inside
+    sampler.sample, 0.125 s per step (exact in binary), so the run is exactly 8 steps whatever the machine.
+    Catches a schedule run on steps alone under a budget (lr would stay ~1e-7, inside the 30000-step warm-up),
+    a budget that does not stop the run, or one checked with the wrong comparison (7 or 9 steps)."""
+    m, s = _on_a_fake_clock(monkeypatch)
     cfg = TrainConfig(epochs=100_000, batch_size=40, lr=1e-3, log_every=1, time_budget_s=1.0, device="cpu")
     rows = Trainer(m, s, build_loss("softmax"), cfg, progress=False).run()
     train = [r for r in rows if "lr" in r]
@@ -279,19 +286,7 @@ def test_checkpoints_every_n_minutes_by_the_clock(monkeypatch, tmp_path):
     """checkpoint_minutes on a faked clock that moves 0.125 s per sample() call: with 0.5 s (1/120 min) between
     checkpoints, 9 steps save after steps 4 and 8, then once at the end. Catches a period read in seconds or
     hours, or a clock that is not reset after a save."""
-    import types
-
-    from workbench.xmc_train import trainer as trainer_mod
-    now = [0.0]
-    monkeypatch.setattr(trainer_mod, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
-    m, s, _ = setup("in_batch")
-    inner = s.sample
-
-    def slow_sample(q, g):
-        now[0] += 0.125
-        return inner(q, g)
-
-    s.sample = slow_sample
+    m, s = _on_a_fake_clock(monkeypatch)
     cfg = TrainConfig(epochs=3, batch_size=40, checkpoint_minutes=0.5 / 60, log_every=100, device="cpu")
     tr = Trainer(m, s, build_loss("softmax"), cfg, checkpoint=tmp_path / "c.pt", progress=False)
     saved = []
