@@ -71,7 +71,8 @@ def test_target_lines_throughput_and_sampling_share():
     assert lines[2] == ("refreshes (shortlists, clusterings, label caches, LSH tables), share of training time: "
                         "ngame 5.0%, ance 30.0%")
     over = _comparison().assign(**{"sampling share %": [11.0, 3.0, 40.0, 12.0, None, None]})
-    assert target_lines(None, over, runs)[0].startswith("sampling <= 10% of step time (refreshes apart): over it: in_batch 11.0%")
+    assert target_lines(None, over, runs)[0].startswith(
+        "sampling <= 10% of step time (refreshes apart): over it: in_batch 11.0%")
     # a stage row (not in runs) is not judged; a variant of ance is exempt as ance is; a NaN ratio is not a pass
     staged = pd.concat([_comparison(), pd.DataFrame({"method": ["ngame M-IV", "ance logq=true"], "steps": [5, 5],
                                                      "sampling share %": [30.0, 15.0], "refresh share %": [0.0, 0.0]})])

@@ -64,7 +64,8 @@ class LSHStudyConfig:
         e.g. 3 x 3 = 9 bits for bench_K 10)."""
         K = self.K
         if bench:
-            K = max(1, self.bench_K // max(1, self.bin_size.bit_length() - 1)) if self.family == "dwta" else self.bench_K
+            bits = max(1, self.bin_size.bit_length() - 1) if self.family == "dwta" else 1
+            K = max(1, self.bench_K // bits)
         return LSHParams(family=self.family, K=K, L=self.L, cap=self.cap,
                          bin_size=self.bin_size, rehash_every=self.rehash_every, redraw_every=self.redraw_every,
                          center=self.center, seed=self.seed)

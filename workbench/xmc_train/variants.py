@@ -51,7 +51,9 @@ def parse_variants(items: list[str], config_cls: type) -> list[Variant]:
                                  and type(getattr(defaults, k)) in (bool, int, float, str))
                 raise ValueError(f"variants {item!r}: {field!r} cannot vary per run; fields that can: {allowed}")
             changes[field] = typed_value(kind, text, f"variants {item!r}: {field}")
-        label = f"{name} " + " ".join(f"{f}={str(v).lower() if isinstance(v, bool) else v}" for f, v in changes.items())
+        # from the typed values, so that one run has one label ("logq:True" and "logq:true" alike)
+        shown = {f: str(x).lower() if isinstance(x, bool) else x for f, x in changes.items()}
+        label = f"{name} " + " ".join(f"{f}={x}" for f, x in shown.items())
         if label in [v.label for v in out]:
             raise ValueError(f"variants: {item!r} is listed twice")
         out.append(Variant(label, name, changes))
