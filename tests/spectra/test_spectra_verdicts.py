@@ -66,11 +66,13 @@ def test_peer_verdict_names_dominating_faster_and_cheapest_tolerant_fixed_runs()
                   ["workbench", "lanczos 10 steps", 5, 0.006, 10, 1e-7, 1e-6, 0.6, 0.6],
                   ["workbench", "lanczos 20 steps", 5, 0.012, 20, 1e-7, 1e-6, 0.6, 1.2],
                   ["workbench", "lanczos tol 0.0001 (max 40 steps)", 5, 0.007, 6, 2e-5, 4e-5, 1.2, 0.7],
+                  ["workbench", "power iteration (ours) tol 0.001", 5, 0.006, 10, 1e-3, 1.2e-3, 0.6, 0.6],
                   ["pyhessian", "power iteration tol 0.001", 5, 0.010, 9, 1e-3, 1.4e-3, 1.1, 1.0]])
     lines = peer_verdict(s, 1e-4)
     text = "\n".join(lines)
     assert "median 6 matvecs" in lines[0] and "met" in lines[0]
     assert "0.70x its median time (target <= 0.5: not met)" in lines[1] and "median 9 matvecs" in lines[1]
+    assert lines[2].startswith("the same power iteration on our HVP: a median 10 matvecs") and "0.60x" in lines[2]
     assert "as accurate (worst case) as the adaptive rule: lanczos 10 steps" in text
     assert "faster but less accurate: lanczos 5 steps" in text
     assert "within 0.0001 at every seed: lanczos 10 steps" in text
