@@ -22,6 +22,7 @@ from .stores import STORES, make_store, runnable_stores
 from .study import GPUAccessConfig
 from .threads import split_threads
 from .train import train_graphsage
+from .verdicts import BASELINE
 
 
 def thread_budget(cfg: GPUAccessConfig, cores: int | None = None) -> dict:
@@ -91,7 +92,9 @@ def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | 
     """Train GraphSAGE on every graph with every store. Returns (per-epoch rows, per-(graph, store) status
     rows: ran / needs CUDA / does not fit in GPU memory (the features) / graph structure does not fit / out of
     GPU memory while training / unavailable, with the graph's statistics). ``cpu_threads`` of 0 becomes the
-    thread budget's gather threads (:func:`thread_budget`). ``memo`` units: one store on one graph (a graph is
+    thread budget's gather threads (:func:`thread_budget`). With ``cpu_sampler_baseline`` and a sampler other
+    than ``cpu``, each graph also trains the ``cpu`` store with the CPU sampler, rows labelled :data:`BASELINE`
+    (the paper's baseline: the CPU samples and gathers). ``memo`` units: one store on one graph (a graph is
     loaded only when one of its units is to run)."""
     epochs, status = [], []
     sampler_name = _sampler_name(cfg, device)
@@ -109,6 +112,11 @@ def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | 
                     cfg, device, spec, graph(), name, sampler_name, gather_threads, policy, progress))
                 epochs += rows
                 status.append(row)
+            if cfg.cpu_sampler_baseline and sampler_name != "cpu":
+                rows, row = memo(f"epochs-{spec}-{BASELINE}", lambda graph=graph: _train_store(
+                    cfg, device, spec, graph(), "cpu", "cpu", gather_threads, policy, progress))
+                epochs += [{**r, "store": BASELINE} for r in rows]
+                status.append({**row, "store": BASELINE})
         except GraphUnavailable as exc:
             status.append({"graph": spec, "status": f"unavailable: {exc}"})
         loaded.clear()  # the graph's features go before the next graph is loaded

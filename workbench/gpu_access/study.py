@@ -25,6 +25,7 @@ class GPUAccessConfig:
     data_root: str = ""
     stores: list[str] = dataclasses.field(default_factory=lambda: ["cpu", "zero_copy", "gpu", "auto"])
     sampler: str = "auto"
+    cpu_sampler_baseline: bool = False
     csr: str = "device"
     fanouts: list[int] = dataclasses.field(default_factory=lambda: [10, 5])
     batch_size: int = 64
