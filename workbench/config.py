@@ -149,3 +149,15 @@ def positive(cfg: Any, *names: str) -> None:
         if not values or not all(math.isfinite(v) and v > 0 for v in values):
             what = "a non-empty list of finite numbers > 0" if isinstance(value, list) else "a finite number > 0"
             raise ConfigError(f"{name} must be {what}, got {value}")
+
+
+def typed_value(kind: type, text: str, what: str):
+    """``text`` as a ``kind`` (bool, int, float or str; bools are true/false), else a ValueError naming ``what``."""
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise ValueError(text)
+            return text.lower() == "true"
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{what} takes a {kind.__name__}, got {text!r}") from None

@@ -89,17 +89,21 @@ def _warm_up(cfg: LSHStudyConfig, data: BowData, device: torch.device, steps: in
     create cuBLAS handles, which would otherwise be charged to the first method raced (all of them, when the
     benchmark before was read back from a resumed run instead of warming the device)."""
     for method in cfg.methods:
-        train_one(data, method, params=cfg.lsh(), budget=cfg.budget, batch_size=cfg.batch_size, lr=cfg.lr,
-                  hidden=cfg.hidden, time_budget_s=float("inf"), max_steps=steps, eval_every=steps,
-                  eval_points=min(cfg.eval_points, 64), device=device, seed=cfg.seed)
+        _train(cfg, data, device, method, time_budget_s=float("inf"), max_steps=steps, eval_every=steps,
+               eval_points=min(cfg.eval_points, 64), eval_every_s=0.0)
+
+
+def _train(cfg: LSHStudyConfig, data: BowData, device: torch.device, method: str, **over) -> list[dict]:
+    """:func:`train_one` of ``method`` with the study's settings, ``over`` replacing some."""
+    settings = dict(params=cfg.lsh(), budget=cfg.budget, batch_size=cfg.batch_size, lr=cfg.lr, hidden=cfg.hidden,
+                    time_budget_s=cfg.time_budget_s, max_steps=cfg.max_steps, eval_every=cfg.eval_every,
+                    eval_points=cfg.eval_points, seed=cfg.seed, eval_every_s=cfg.eval_every_s)
+    return train_one(data, method, device=device, **{**settings, **over})
 
 
 def _race_one(cfg: LSHStudyConfig, data: BowData, device: torch.device, method: str) -> tuple[list[dict], list[dict]]:
     """One method's race rows, and its adaptivity rows when it is ``adaptivity_method``."""
     adapt: list[dict] = []
     probe = _probe(cfg, data, device, adapt) if method == cfg.adaptivity_method else None
-    rows = train_one(data, method, params=cfg.lsh(), budget=cfg.budget, batch_size=cfg.batch_size, lr=cfg.lr,
-                     hidden=cfg.hidden, time_budget_s=cfg.time_budget_s, max_steps=cfg.max_steps,
-                     eval_every=cfg.eval_every, eval_points=cfg.eval_points, device=device, seed=cfg.seed,
-                     on_eval=probe, eval_every_s=cfg.eval_every_s)
+    rows = _train(cfg, data, device, method, on_eval=probe)
     return [{"dataset": data.name, "num_labels": data.num_labels, "device": device.type, **r} for r in rows], adapt

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..config import at_least, positive
+from ..config import at_least, positive, typed_value
 from ..device import resolve_device
 from ..lsh.params import LSHParams
 from ..samplers import SamplerConfig, build_sampler
@@ -264,18 +264,6 @@ def parse_sampler_overrides(items: list[str]) -> dict[str, dict]:
         out.setdefault(name.strip(), {})[field] = typed_value(type(getattr(defaults, field)), text,
                                                              f"sampler_overrides {item!r}: {field}")
     return out
-
-
-def typed_value(kind: type, text: str, what: str):
-    """``text`` as a ``kind`` (bool, int, float or str; bools are true/false), else a ValueError naming ``what``."""
-    try:
-        if kind is bool:
-            if text.lower() not in ("true", "false"):
-                raise ValueError(text)
-            return text.lower() == "true"
-        return kind(text)
-    except ValueError:
-        raise ValueError(f"{what} takes a {kind.__name__}, got {text!r}") from None
 
 
 def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = None) -> XMCModel:

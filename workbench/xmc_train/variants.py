@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from ..config import typed_value
+
 #: parameters a variant may not change: they fix the data and model every run shares, or other sections
 FIXED = frozenset({"dataset", "n_train", "n_test", "encoder", "max_length", "device", "cpu_threads", "seed",
                    "parabel", "parabel_trees", "profile_steps", "memory_cap_fraction", "memory_steps",
@@ -31,7 +33,6 @@ def parse_variants(items: list[str], config_cls: type) -> list[Variant]:
     """Parse ``items`` against ``config_cls``'s fields; unknown samplers or fields, list fields, :data:`FIXED` ones,
     values of the wrong type and repeated labels raise a ValueError naming the entry."""
     from ..samplers import SAMPLERS
-    from .study import typed_value
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     defaults = config_cls()
     out = []
