@@ -71,9 +71,10 @@ def test_unknown_classifier_form_raises():
 
 
 @with_cuda
-def test_study_model_has_residual_rows_for_two_heads_only(device):
+def test_study_model_has_the_configured_rows_for_every_classifier(device):
     """build_model on the study's device: UniDEC's two-head model gets residual rows (scored under the trainer's
-    bf16 autocast on CUDA), a classifier-only model free ones."""
+    bf16 autocast on CUDA), and so does a classifier-only model (free rows collapsed on a training encoder);
+    ``classifier_form=free`` gives free ones."""
     from workbench.xmc_train.study import NegativeMiningConfig, build_model, prepare
     cfg = NegativeMiningConfig(max_length=10, device=device)
     prep = prepare(cfg, DATA)
@@ -86,4 +87,32 @@ def test_study_model_has_residual_rows_for_two_heads_only(device):
         q = m.encode(m.queries, torch.arange(4))
         s = m.scores(q, pool)
     assert torch.allclose(s["clf"].float(), s["de"].float(), atol=2e-2)  # delta = 0: the classifier is the DE
-    assert build_model(cfg, prep, "clf").classifier_form == "free"
+    assert build_model(cfg, prep, "clf").classifier_form == "residual"
+    cfg_free = NegativeMiningConfig(max_length=10, device=device, classifier_form="free")
+    assert build_model(cfg_free, prep, "clf").classifier_form == "free"
+
+
+def test_residual_classifier_alone_reads_label_embeddings_and_the_stale_cache():
+    """A classifier-only model with residual rows encodes label texts (its rows are embeddings plus offsets), so
+    the trainer's stale label cache applies to it as to a DE: fewer tokens encoded per step, the staleness
+    recorded. Free rows encode none. Catches a cache rule that looks at the DE head only (a residual classifier would then
+    re-encode every pool label at every step under ``full``) and token counts that miss its label encoding."""
+    from workbench.samplers import SamplerConfig, build_sampler
+    from workbench.xmc_train.losses import build_loss
+    from workbench.xmc_train.trainer import Trainer, TrainConfig
+
+    data = toy_text_dataset(n_train=40, n_test=10, num_labels=60)  # a batch's positives: a few of 60 labels
+
+    def run(form: str, cache: int):
+        enc = get_encoder("tiny", 0)
+        m = XMCModel(enc, tokenize(enc.tokenizer, data.train_texts, 10),
+                     tokenize(enc.tokenizer, data.label_texts, 10), heads="clf", classifier_form=form)
+        m.init_classifier()
+        s = build_sampler("full", data.Y_train, SamplerConfig())
+        cfg = TrainConfig(epochs=1, batch_size=8, label_cache_steps=cache, log_every=1, device="cpu")
+        return Trainer(m, s, build_loss("bce"), cfg, progress=False).run()
+    fresh, stale, free = run("residual", 0), run("residual", 2), run("free", 2)
+    assert stale[0]["tokens_per_step"] < fresh[0]["tokens_per_step"]  # only the positives were re-encoded
+    assert {r["label_staleness_steps"] for r in stale} == {2}
+    assert {r["label_staleness_steps"] for r in free} == {0}  # free rows read no label embeddings: nothing stale
+    assert free[0]["tokens_per_step"] < stale[0]["tokens_per_step"]  # queries only

@@ -18,8 +18,12 @@ when the encoder and the classifier train together (UniDEC) and the encoder move
 the CPU default, free rows copied at step 0 stopped matching the queries (label embeddings' cosine to their
 step-0 selves 0.5 after 8 steps; classifier P@1 28.7 -> 11.0 over 2 epochs, 2.0 with the rows never trained).
 With residual rows the classifier ended at 31 and the fusion rose from 25.7 to 32.3 (means over seeds 0-2; the
-default run, seed 0: fused 23.5 -> 34.5). On a frozen encoder the two are the same model. A residual classifier
-encodes the pool's label texts (with gradients) at every step: free for a model that also has the DE head.
+default run, seed 0: fused 23.5 -> 34.5). A classifier-only model fares the same: free rows on the CPU default
+(``heads="clf"``, 2 epochs from P@1 28.7) fell to 2.0 under the full BCE, 0.2 with in-batch negatives and BCE,
+9.8 under the full softmax; with residual rows they ended at 28.5, 27.5 and 25.2; uniform / log-uniform / ANCE / LSH
+negatives with BCE at 26.0 / 27.0 / 28.5 / 27.3, in-batch with the softmax at 31.8 (measured 2026-11-24). On a frozen encoder the two
+are the same model. A residual classifier encodes the pool's label texts (with gradients) at every step, as a
+DE does (free for a model that also has the DE head), and reads the stale label cache as the DE does.
 """
 from __future__ import annotations
 
@@ -131,13 +135,19 @@ class XMCModel(nn.Module):
         want_de = "de" in self.head_names and (heads is None or "de" in heads)
         want_clf = self.classifier is not None and (heads is None or "clf" in heads)
         # a residual classifier reads the same label embeddings as the DE: encoded once for both heads
-        e = (self.label_vectors(pool, label_cache, fresh)
-             if want_de or (want_clf and self.classifier_form == "residual") else None)
+        e = self.label_vectors(pool, label_cache, fresh) if self.encodes_labels(heads) else None
         if want_de:
             out["de"] = q @ e.to(q.dtype).T
         if want_clf:
             out["clf"] = q @ self.classifier_vectors(pool, e).to(q.dtype).T
         return out
+
+    def encodes_labels(self, heads: tuple[str, ...] | None = None) -> bool:
+        """Whether scoring ``heads`` (default: all the model has) encodes label texts: the DE head does, and so does
+        a residual classifier (its rows are label embeddings plus offsets)."""
+        want = self.head_names if heads is None else heads
+        return (("de" in self.head_names and "de" in want)
+                or (self.classifier is not None and "clf" in want and self.classifier_form == "residual"))
 
     def classifier_vectors(self, ids: torch.Tensor | None = None,
                            label_emb: torch.Tensor | None = None) -> torch.Tensor:

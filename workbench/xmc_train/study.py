@@ -272,11 +272,10 @@ def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = N
     # would otherwise run on the CPU of a GPU run, once per sampler and per memory-sweep batch size
     enc = get_encoder(cfg.encoder, cfg.seed, cfg.max_length).to(resolve_device(cfg.device))
     heads = heads or cfg.heads
-    # residual rows for a model that trains both heads (UniDEC): its label embeddings are encoded for the DE
-    # anyway; a classifier-only model would encode every pool's label texts for them at every step
-    form = cfg.classifier_form if heads == "de+clf" else "free"
+    # every classifier head gets cfg.classifier_form (residual by default): free rows on an encoder that trains
+    # stop matching its queries (models.py); a residual one encodes its pool's label texts, as a DE does
     model = XMCModel(enc, prep.train, prep.labels, heads=heads, freeze_encoder=cfg.freeze_encoder,
-                     classifier_form=form)
+                     classifier_form=cfg.classifier_form)
     model.init_classifier()
     return model
 

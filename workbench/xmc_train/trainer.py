@@ -328,10 +328,10 @@ class Trainer:
         return total / len(used)
 
     def _uses_label_cache(self) -> bool:
-        """Whether the DE's non-positive labels are scored from the cache (a period set, a sampler that allows
-        it, the DE head trained)."""
-        de_trained = "de" in self.model.head_names and (self.train_heads is None or "de" in self.train_heads)
-        return bool(self.cfg.label_cache_steps) and getattr(self.sampler, "stale_ok", False) and de_trained
+        """Whether the non-positive labels' embeddings are read from the cache (a period set, a sampler that
+        allows it, a trained head that reads label embeddings: the DE, or a residual classifier)."""
+        return (bool(self.cfg.label_cache_steps) and getattr(self.sampler, "stale_ok", False)
+                and self.model.encodes_labels(self.train_heads))
 
     def _refresh_label_cache(self, clock: _Clock) -> None:
         n = self.cfg.label_cache_steps
@@ -350,7 +350,7 @@ class Trainer:
         if self.model.freeze_encoder:  # nothing is encoded with gradients
             return
         encoded = [(self.model.queries, batch.queries)]
-        if "de" in self.model.head_names:
+        if self.model.encodes_labels(self.train_heads):
             encoded.append((self.model.labels, batch.pool if fresh is None else batch.pool[fresh]))
         iv["seqs"] += sum(len(rows) for _, rows in encoded)
         iv["tokens"] += sum(table.tokens(rows) for table, rows in encoded)
