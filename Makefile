@@ -33,6 +33,9 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" tests
 
+gpu-test: setup
+	$(PY) -m pytest -q -p no:cacheprovider -m cuda tests
+
 strip:
 	$(VENV)/bin/nbstripout --extra-keys "$(STRIP_KEYS)" notebooks/*.ipynb tests/notebooks/*.ipynb
 

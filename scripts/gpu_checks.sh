@@ -14,6 +14,7 @@ TESTS_TIMEOUT=${TESTS_TIMEOUT:-300}  # the CUDA tests, all together; one test at
 # RESUME=1: continue each study's newest unfinished run of its profile under reports/ (`--resume`: recorded
 # parameters, finished units read back) instead of starting one. Bring a cut run back from an earlier call's $OUT
 # with  mkdir -p reports/S/RUN_ID && tar xzf S-PROFILE.tgz -C reports/S/RUN_ID  and carry reports/S.
+PY=${PYTHON:-python3}  # the lent machine's; on your own machine after `make setup`: PYTHON=.venv/bin/python
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WORKBENCH_BATCH=1 MPLBACKEND=Agg
 [ -f .gpu/model/config.json ] && export WORKBENCH_MINILM_DIR=$PWD/.gpu/model
 if ! git rev-parse HEAD >/dev/null 2>&1 && [ -z "${WORKBENCH_GIT_COMMIT:-}" ]; then
@@ -23,7 +24,7 @@ fi
 # .gpu/model; .whl_extra: the Hessian peers), without dependency resolution: the sets leave out what is never
 # imported in a batch run (debugpy, jedi, the widget front ends). pip skips what is installed already.
 wheels=$(ls .whl/*.whl .whl_nm/*.whl .whl_extra/*.whl 2>/dev/null | awk -F/ '!seen[$2]++')
-[ -n "$wheels" ] && python3 -m pip install -q --no-index --no-deps --no-compile $wheels 2>&1 | grep -v -i warning
+[ -n "$wheels" ] && "$PY" -m pip install -q --no-index --no-deps --no-compile $wheels 2>&1 | grep -v -i warning
 nvidia-smi --query-gpu=name,memory.total,driver_version,pci.bus_id --format=csv | tee -a "$OUT/device.txt"
 
 need() {  # need PATH WHAT: say what to carry when a piece is missing
@@ -44,17 +45,19 @@ for s in $steps; do
   start=$(date +%s)
   if [ "$s" = tests ]; then
     echo "== CUDA tests"
-    timeout -k 10 "$TESTS_TIMEOUT" python3 -m pytest -q -p no:cacheprovider -m cuda --timeout 120 --durations 15 -rfE tests \
+    per_test=""; "$PY" -c "import pytest_timeout" 2>/dev/null && per_test="--timeout 120"  # a plugin, not always there
+    # shellcheck disable=SC2086
+    timeout -k 10 "$TESTS_TIMEOUT" "$PY" -m pytest -q -p no:cacheprovider -m cuda $per_test --durations 15 -rfE tests \
       2>&1 | tee "$OUT/cuda_tests.log" | tail -60
   else
-    python3 -c "import papermill" 2>/dev/null || { need .whl "papermill & co" || continue; }
+    "$PY" -c "import papermill" 2>/dev/null || { need .whl "papermill & co" || continue; }
     profile=gpu; [[ $s == *:* ]] && profile=${s#*:} && s=${s%%:*}
     args="$(study_args "$s") ${STUDY_ARGS:-}" || continue
     echo "== $s ($profile profile $args, at most ${STUDY_TIMEOUT}s)"
     # shellcheck disable=SC2086
     # SIGTERM at the time box: the runner marks the run failed and still writes the partial report
     [ -n "${RESUME:-}" ] && args="--resume"
-    timeout -k 30 "$STUDY_TIMEOUT" python3 -m workbench run "$s" --profile "$profile" $args 2>&1 | tail -5
+    timeout -k 30 "$STUDY_TIMEOUT" "$PY" -m workbench run "$s" --profile "$profile" $args 2>&1 | tail -5
     d=$(ls -td reports/"$s"/*/ 2>/dev/null | head -1)
     # checkpoints (model and optimizer states, hundreds of MB) stay behind; finished units (partial/) travel
     [ -n "$d" ] && tar czf "$OUT/$s-$profile.tgz" --exclude ./checkpoints -C "$d" . \

@@ -11,6 +11,10 @@ logQ-corrected loss subtracts it from the negatives' logits.
 * ``lsh-embedding`` / ``lsh-label``: :func:`workbench.lsh.query.lsh_negatives`, queried with the input's
   embedding or the first true label's vector as last hashed; ``index`` (an :class:`LSHIndex`) is kept current
   by the caller; its ``label_vectors`` (what it hashed) give log_q.
+
+These are the LSH study's own drawers over a plain softmax model (the paper's setting). The negative-mining study's
+samplers (:mod:`workbench.samplers`, other names: ``log_uniform``, ``lsh``) serve its text encoders; both LSH
+paths share :mod:`workbench.lsh.query` and :mod:`workbench.lsh.tables`.
 """
 from __future__ import annotations
 

@@ -14,6 +14,15 @@ Optional parts of the protocol (a sampler needs them only when it has the state 
   the epoch-start refresh) has it too. The default does nothing.
 - ``stale_ok``: samplers whose pool is the whole label set may set ``stale_ok = True`` to let the
   trainer score non-positive pool labels from a periodically refreshed, gradient-free label cache.
+- ``heads``: a sampler whose method trains both heads sets ``heads = "de+clf"`` (UniDEC); the negative-mining
+  study then builds that model for it whatever its ``heads`` parameter says.
+
+Adding one: a module here with a class registered as ``@SAMPLERS.register("name")`` (usually a subclass of
+:class:`BaseSampler`; :class:`~.uniform.CandidateSampler` for k drawn negatives per query), imported in
+``__init__.py``; the contract test then checks it. Its options are :class:`SamplerConfig` fields, which the
+negative-mining study fills by field name from its own parameters (``NegativeMiningConfig.sampler_config``): a new
+field also needs a parameter of the same name there and in the notebook's parameters cell. The study's CPU-sized
+values differ from the paper-scale defaults here (e.g. ``cluster_start`` 1 there, 10 here).
 """
 from __future__ import annotations
 

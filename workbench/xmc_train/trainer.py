@@ -273,6 +273,7 @@ class Trainer:
             self._interval["refresh_s"] += time.perf_counter() - t0
             self.wall += time.perf_counter() - t0
             self.gen_epoch_state = now_state
+        # the batch list is drawn from the epoch's start state, so a run resumed mid-epoch re-draws the same list
         self.gen.set_state(self.gen_epoch_state)
         batches = list(self.sampler.batches(self.epoch, self.cfg.batch_size, self.gen))
         expected = steps_per_epoch(len(self.model.queries), self.cfg.batch_size)
