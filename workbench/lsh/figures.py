@@ -7,6 +7,26 @@ import pandas as pd
 ADAPTIVITY_METRICS = {"mean_logit": "mean logit of sampled negatives", "mean_rank": "mean rank of negatives (fraction, 0 = top)",
                       "top50_share": "share of true top-50 negatives returned", "tv": "total variation vs softmax",
                       "kl": "KL(sampler || softmax) (nats)"}
+# one colour per method in every figure of the study (seaborn colorblind hues): the exact softmax in all its roles
+# (race entrant, adaptivity probe, constant-time curve) shares one; table maintenance in greys
+COLOURS = {"full": "#0173b2", "exact": "#0173b2", "full-softmax": "#0173b2", "uniform": "#de8f05",
+           "loguniform": "#029e73", "log-uniform": "#029e73", "lsh-embedding": "#d55e00", "lsh-label": "#cc78bc",
+           "rehash": "0.55", "redraw": "0.1"}
+LINESTYLES = {"full-softmax": "-."}  # beside the exact sampler, in its colour
+SPARE = ("#ca9161", "#56b4e9", "#7b3294", "#8c6d31", "#637939", "#843c39")  # other names, chosen by their letters
+
+
+def method_colour(name: str) -> str:
+    """The colour of a method; a variant 'X:<change>' (e.g. 'lsh-embedding:nologq') has X's. Other names get a fixed
+    spare colour computed from their letters (the same in every figure and run)."""
+    base = name.split(":")[0].lower().replace("_", "-")
+    return COLOURS.get(base) or SPARE[sum(map(ord, base)) % len(SPARE)]
+
+
+def method_style(name: str) -> dict[str, str]:
+    """Colour and line style: a variant 'X:<change>' dashed in X's colour, a method solid (the full softmax's
+    cost curve dash-dotted beside the exact sampler's)."""
+    return {"color": method_colour(name), "ls": "--" if ":" in name else LINESTYLES.get(name.lower(), "-")}
 
 
 def constant_time(df: pd.DataFrame) -> plt.Figure:
@@ -14,9 +34,11 @@ def constant_time(df: pd.DataFrame) -> plt.Figure:
     rehash and redraw cost (s) of the LSH tables."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     per_query = df[df["ms_per_query"].notna()]
+    devices = sorted(per_query["device"].unique())
     for (method, dev), g in per_query.groupby(["method", "device"]):
         g = g.sort_values("num_labels")
-        ax.plot(g["num_labels"], g["ms_per_query"], marker="o", label=f"{method} ({dev})")
+        ax.plot(g["num_labels"], g["ms_per_query"], marker="osD^"[devices.index(dev) % 4], label=f"{method} ({dev})",
+                **method_style(method))
     ax.set(xscale="log", yscale="log", xlabel="number of labels", ylabel="time per query (ms, median)",
            title="Sampling cost per query")
     ax.legend(fontsize=8)
@@ -28,7 +50,8 @@ def constant_time(df: pd.DataFrame) -> plt.Figure:
              "redraw": dict(marker="x", markersize=8, markeredgewidth=2, linestyle="--", linewidth=1.5, zorder=3)}
     for (what, dev), g in costs.groupby(["method", "device"]):
         g = g.sort_values("num_labels")
-        ax2.plot(g["num_labels"], g["ms_per_batch"] / 1e3, label=f"{what} ({dev})", **style.get(what, {}))
+        ax2.plot(g["num_labels"], g["ms_per_batch"] / 1e3, label=f"{what} ({dev})", color=method_colour(what),
+                 **style.get(what, {}))
     ax2.set(xscale="log", yscale="log", xlabel="number of labels", ylabel="seconds per rebuild",
             title="Table maintenance cost")
     ax2.legend(fontsize=8, title="redraw = new hashes + rehash", title_fontsize=8)
@@ -39,7 +62,7 @@ def adaptivity(df: pd.DataFrame, metric: str = "mean_rank") -> plt.Figure:
     """``metric`` of each sampler's negatives against training time of the probed model."""
     fig, ax = plt.subplots()
     for sampler, g in df.groupby("sampler"):
-        ax.plot(g["step"], g[metric], marker=".", label=sampler)
+        ax.plot(g["step"], g[metric], marker=".", label=sampler, **method_style(sampler))
     ax.set(xlabel="training step of the probed model", ylabel=ADAPTIVITY_METRICS.get(metric, metric),
            title=f"Adaptivity: {ADAPTIVITY_METRICS.get(metric, metric)}")
     ax.legend(fontsize=8, title="sampler", title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
@@ -56,11 +79,11 @@ def race(df: pd.DataFrame, metric: str = "P@1", dataset: str | None = None) -> p
     fig, ax = plt.subplots()
     for method, g in df.groupby("method"):
         g = g.sort_values("train_s")
-        ax.plot(g["train_s"], g[metric], marker=".", label=method)
+        ax.plot(g["train_s"], g[metric], marker=".", label=method, **method_style(method))
     where = f" ({dataset})" if dataset else ""
     unit = {"loss": " (nats)", "top1_share": " (share of points with the most predicted top label)"}.get(
         metric, " (%)" if metric.startswith("P@") else "")
     ax.set(xlabel="training wall-clock (s, evaluation excluded)", ylabel=metric + unit,
-           title=f"Wall-clock to accuracy{where}")
+           title=f"{metric} vs training wall-clock{where}")
     ax.legend(fontsize=8)
     return fig
