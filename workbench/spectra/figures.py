@@ -4,8 +4,16 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from .density import grid_for, slq_density
+
+
+def _log_y_if_wide(ax, values) -> None:
+    """Log y axis when the positive ``values`` span more than a factor 20 (a linear axis would flatten the small)."""
+    v = pd.Series(values, dtype=float).dropna()
+    if len(v) and v.min() > 0 and v.max() / v.min() > 20:
+        ax.set_yscale("log")
 
 
 def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, residuals: pd.DataFrame | None = None,
@@ -13,7 +21,8 @@ def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, residuals: pd.DataFra
     """lambda_max of batch operators against B, one colour per curvature: each batch (faint points), the mean
     per B with its standard error (bars), the full operator's value (dotted) and the weighted fit
     a + c (1/B - 1/N) (dashed). With ``residuals`` (from :func:`fits.lambda_fits`) a lower panel shows
-    (mean - fit) / se per B: within about +-2 when the form fits. ``fits``: curvature, a, c, r2, chi2, dof."""
+    (mean - fit) / se per B: within about +-2 when the form fits. ``fits``: curvature, a, c, r2, chi2, dof.
+    The y axis is logarithmic when the values span more than a factor 20."""
     if residuals is None:
         fig, ax = plt.subplots()
     else:
@@ -41,6 +50,7 @@ def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, residuals: pd.DataFra
             rr = residuals[residuals.curvature == curv]
             rax.plot(rr.batch_size, rr.z, "o-", color=color)
     ax.set(xscale="log", ylabel="λ_max (loss / param²)", title=title)
+    _log_y_if_wide(ax, lam.lambda_max)
     ax.legend(fontsize=7)
     if residuals is None:
         ax.set_xlabel("batch size B (examples)")
@@ -53,28 +63,56 @@ def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, residuals: pd.DataFra
 
 
 def densities(ritz: pd.DataFrame, curvature: str = "hessian", sigma_frac: float = 0.01, title: str | None = None):
-    """SLQ densities (Gaussian width ``sigma_frac`` of the spectral range) for every B, log density axis."""
+    """SLQ densities for every B (viridis, small to large B) over the full operator's (black, drawn first).
+    Gaussian width ``sigma_frac`` of the full operator's spectral range (of the largest B's without one), so
+    batches are not blurred by their own outliers; the eigenvalue axis is asinh, near-linear over the full
+    operator's spectrum and logarithmic beyond; the log density axis reaches down to the peak of the smallest
+    Ritz weight (at most 10 decades below the top), so that single outlier nodes show."""
     d = ritz[ritz.curvature == curvature]
     groups = [(b, g) for b, g in d.groupby("batch_size")]
-    all_r = [g.ritz.to_numpy() for _, g in groups]
-    grid = grid_for(all_r, n=600)
-    sigma = sigma_frac * (grid[-1] - grid[0])
-    fig, ax = plt.subplots()
-    for k, (b, g) in enumerate(groups):
+    full = [(b, g) for b, g in groups if (g.scope == "full").all()]
+    batches = [(b, g) for b, g in groups if not (g.scope == "full").all()]
+    ref = (full or groups[-1:])[0][1].ritz.to_numpy()
+    sigma = sigma_frac * max(float(np.ptp(ref)), 1e-12)
+    nodes = d.ritz.to_numpy()
+    # coarse grid over every Ritz value, refined within 4 sigma of each, so that narrow outlier peaks are drawn
+    near = (nodes[:, None] + sigma * np.linspace(-4, 4, 41)).ravel()
+    grid = np.unique(np.concatenate([grid_for([nodes], n=600), near]))
+    fig, ax = plt.subplots(figsize=(7.6, 4.2))
+    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(batches), 1)))
+    peaks, tops = [], []
+    for k, (b, g) in enumerate(full + batches):
         probes = [p for _, p in g.groupby("probe")]
         dens = slq_density([p.ritz.to_numpy() for p in probes], [p.weight.to_numpy() for p in probes], grid, sigma)
-        label = f"full ({b})" if (g.scope == "full").all() else f"B = {b}"
-        ax.plot(grid, np.maximum(dens, 1e-8), color=f"C{k}", label=label, lw=2 if "full" in label else 1)
-    ax.set(yscale="log", ylim=(1e-5, None), xlabel="eigenvalue (loss / param²)", ylabel="spectral density",
+        peaks.append(g.weight.min() / (len(probes) * sigma * np.sqrt(2 * np.pi)))  # one Ritz node's peak
+        tops.append(dens.max())
+        is_full = k < len(full)
+        ax.plot(grid, dens, color="k" if is_full else colours[k - len(full)], lw=2.5 if is_full else 1.2,
+                zorder=1 if is_full else 2, label=f"full operator ({b} ex.)" if is_full else f"B = {b}")
+    lin = max(float(np.abs(ref).max()), 1e-12)
+    ax.set_xscale("asinh", linear_width=lin / 2)
+    lo, hi = (x + sgn * max(0.05 * lin, 0.1 * abs(x)) for x, sgn in ((nodes.min(), -1), (nodes.max(), 1)))
+    # ticks: linear ones within the full operator's range, then decades (the asinh default crowds them near 0)
+    ticks = [t for t in MaxNLocator(5).tick_values(max(lo, -lin), min(hi, lin)) if abs(t) <= lin]
+    ticks += [sgn * m * 10.0 ** k for k in range(-3, 6) for m in (1, 2, 5) for sgn in (-1, 1)
+              if m * 10.0 ** k >= 1.5 * lin]
+    ax.set_xticks([t for t in ticks if lo <= t <= hi], [f"{t:g}" for t in ticks if lo <= t <= hi])
+    ax.set_xlim(lo, hi)
+    ax.set(yscale="log", ylim=(max(0.5 * min(peaks), 1e-10 * max(tops)), 3 * max(tops)),
+           xlabel=f"eigenvalue (loss / param²; asinh axis: linear near 0, logarithmic beyond ±{lin:.3g})",
+           ylabel="spectral density (per unit eigenvalue)",
            title=title or f"SLQ spectral density of the batch {curvature}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title=f"Gaussian width σ = {sigma:.2g}",
+              title_fontsize=8)
     return fig
 
 
 def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_max of the Hessian"):
     """Two panels: lambda_max vs B with BN in eval mode (running stats) and in train mode (batch stats); the mean
-    over the batches of each B with its standard error when there are several, the single value otherwise."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=False)
+    over the batches of each B with its standard error when there are several, the single value otherwise, and the
+    full Hessian in the same mode (dotted). The panels share one y axis (the modes are compared), logarithmic when
+    the values of both span a factor > 20."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.4), sharey=True)
     for ax, mode in zip(axes, ["eval", "train"]):
         d = lam[lam.bn_mode == mode]
         batch = d[d.scope == "batch"].groupby("batch_size").lambda_max.agg(["mean", "std", "count"])
@@ -84,10 +122,12 @@ def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_m
                     label=f"batch Hessian, mean ± se of {n} batches" if n > 1 else "batch Hessian, one batch per B")
         full = d[d.scope == "full"].lambda_max
         if len(full):
-            ax.axhline(full.mean(), ls=":", color="k", label="full (chunk-averaged in train mode)")
+            ax.axhline(full.mean(), ls=":", color="k", label="full (chunk-averaged, batch statistics)"
+                       if mode == "train" else "full (running statistics)")
         ax.set(xscale="log", xlabel="batch size B (examples)", ylabel="λ_max (loss / param²)",
                title=f"BN {mode} mode")
-        ax.legend(fontsize=8)
+        _log_y_if_wide(ax, lam.lambda_max)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)  # below: no data hidden
     fig.suptitle(title)
     return fig
 
@@ -95,9 +135,11 @@ def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_m
 def lr_vs_batch(lr: pd.DataFrame, fits: pd.DataFrame, lam: pd.DataFrame | None = None, momentum: float = 0.9,
                 title: str = "Largest stable learning rate vs batch size"):
     """Log-log: bisected max lr per seed (points), the fitted power laws per optimizer over their batch ranges
-    (solid below the critical batch size, dash-dot above; slope with 95% CI), and the curvature predictions
-    2/λ_max(B) and 2(1+μ)/λ_max(B) (heavy-ball bound) from the measured batch Hessian."""
-    fig, ax = plt.subplots()
+    (solid below the critical batch size, dash-dot above; each label gives its B range, slope and 95% CI), and the
+    quadratic-model stability bounds 2/λ_max(B) (plain GD) and 2(1+μ)/λ_max(B) (SGD with heavy-ball momentum μ),
+    λ_max(B) being the mean over ``lam``'s batches of the batch Hessian's top eigenvalue (at initialisation in
+    the notebook)."""
+    fig, ax = plt.subplots(figsize=(7.0, 6.0))
     for k, (opt, d) in enumerate(lr.groupby("optimizer")):
         ax.scatter(d.batch_size, d.lr_max, color=f"C{k}", alpha=0.6, s=16)
         for _, r in fits[fits.optimizer == opt].iterrows():
@@ -107,15 +149,19 @@ def lr_vs_batch(lr: pd.DataFrame, fits: pd.DataFrame, lam: pd.DataFrame | None =
             hi = d.batch_size.max() if hi is None or not np.isfinite(hi) else hi
             b = np.geomspace(lo, hi, 50)
             ax.plot(b, np.exp(r.intercept) * b ** r.slope, "-." if above else "-", color=f"C{k}",
-                    label=f"{opt}{', B ≥ %g' % lo if above else ''}: slope {r.slope:.2f} "
-                          f"[{r.slope_lo:.2f}, {r.slope_hi:.2f}]")
+                    label=f"{opt}, B = {lo:g}–{hi:g}: slope {r.slope:.2f} [{r.slope_lo:.2f}, {r.slope_hi:.2f}]")
     if lam is not None and len(lam):
-        m = lam[lam.scope == "batch"].groupby("batch_size").lambda_max.mean()
-        ax.plot(m.index, 2 / m.values, "k--", label="2 / λ_max(B)")
-        ax.plot(m.index, 2 * (1 + momentum) / m.values, "k:", label=f"2(1+μ) / λ_max(B), μ={momentum:g}")
+        batch = lam[lam.scope == "batch"]
+        m = batch.groupby("batch_size").lambda_max.agg(["mean", "count"])
+        epochs = sorted(set(batch.epoch)) if "epoch" in batch else []
+        when = "" if len(epochs) != 1 else " at init" if epochs[0] == 0 else f" at epoch {epochs[0]}"
+        src = f"batch Hessian{when}, mean of {int(m['count'].min())} batches"
+        ax.plot(m.index, 2 / m["mean"].values, "k--", label=f"2/λ_max(B), {src} (GD bound, no momentum)")
+        ax.plot(m.index, 2 * (1 + momentum) / m["mean"].values, "k:",
+                label=f"2(1+μ)/λ_max(B), μ={momentum:g}, same λ_max (SGD heavy-ball bound)")
     ax.set(xscale="log", yscale="log", xlabel="batch size B (examples)", ylabel="max stable learning rate",
            title=title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
     return fig
 
 
