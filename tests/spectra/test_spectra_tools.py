@@ -121,6 +121,9 @@ def test_slope_fits_split_at_the_critical_batch_size():
     assert f.loc["above", "slope"] == pytest.approx(0.0, abs=1e-9) and f.loc["above", "n"] == 6
     assert (f.loc["below", "min_batch"], f.loc["below", "max_batch"], f.loc["above", "max_batch"]) == (4, 32, 512)
     assert list(slope_fits(lr, max_batch=512).regime) == ["below"]   # one size above: no fit there
+    thin = slope_fits(lr, max_batch=4).set_index("regime")  # one size up to the cap: a NaN row, not a crash
+    assert np.isnan(thin.loc["below", "slope"]) and thin.loc["below", "n"] == 2
+    assert thin.loc["above", "slope"] == pytest.approx(0.45, abs=0.2)
     assert critical_batch({"a": 2.0, "c": 20.0}) == pytest.approx(10.0)
     assert np.isnan(critical_batch({"a": 2.0, "c": -1.0}))
 

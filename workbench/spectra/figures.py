@@ -142,7 +142,7 @@ def lr_vs_batch(lr: pd.DataFrame, fits: pd.DataFrame, lam: pd.DataFrame | None =
     fig, ax = plt.subplots(figsize=(7.0, 6.0))
     for k, (opt, d) in enumerate(lr.groupby("optimizer")):
         ax.scatter(d.batch_size, d.lr_max, color=f"C{k}", alpha=0.6, s=16)
-        for _, r in fits[fits.optimizer == opt].iterrows():
+        for _, r in fits[(fits.optimizer == opt) & fits.slope.notna()].iterrows():  # NaN: too few points to fit
             above = r.get("regime") == "above"
             lo = r.get("min_batch", d.batch_size.min())
             hi = r.get("max_batch", d.batch_size.max())

@@ -198,7 +198,8 @@ def slope_fits(lr, max_batch: float | dict[str, float] | None = None) -> "pd.Dat
     size, where the paper predicts slope 1 for SGD and 1/2 for Adam; one for all optimizers, or per optimizer as
     :func:`critical_batches` gives); ``"above"`` fits those from ``max_batch`` on (where the predicted growth
     stops), when there are at least two such sizes and three points. Columns ``min_batch`` and ``max_batch`` give
-    each fit's range.
+    each fit's range. A "below" range with too few points for a fit (e.g. censored runs dropped) gets NaN
+    estimates and its ``n``, so that a long run still ends with its table.
     """
     import pandas as pd
     ok = lr[~lr.censored.astype(bool)]
@@ -206,8 +207,13 @@ def slope_fits(lr, max_batch: float | dict[str, float] | None = None) -> "pd.Dat
     for o, d in ok.groupby("optimizer"):
         cap = max_batch.get(o) if isinstance(max_batch, dict) else max_batch
         top = float(d.batch_size.max()) if cap is None else min(float(cap), float(d.batch_size.max()))
-        rows.append({"optimizer": o, "regime": "below", **fit_loglog(d.batch_size, d.lr_max, max_x=top),
-                     "min_batch": float(d.batch_size.min()), "max_batch": top})
+        try:
+            fit = fit_loglog(d.batch_size, d.lr_max, max_x=top)
+        except ValueError:  # too few points up to the cap
+            fit = dict.fromkeys(("slope", "slope_lo", "slope_hi", "intercept", "r2"), float("nan")) | {
+                "n": int((d.batch_size <= top).sum())}
+        rows.append({"optimizer": o, "regime": "below", **fit, "min_batch": float(d.batch_size.min()),
+                     "max_batch": top})
         above = d[d.batch_size >= top]
         if above.batch_size.nunique() >= 2 and len(above) >= 3:
             rows.append({"optimizer": o, "regime": "above", **fit_loglog(above.batch_size, above.lr_max),
