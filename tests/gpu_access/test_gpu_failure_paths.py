@@ -361,6 +361,19 @@ def test_gpu_sampler_on_a_cpu_run_is_refused_before_any_graph_is_loaded(monkeypa
         experiments.end_to_end(cfg, torch.device("cpu"), progress=False)
 
 
+def test_gpu_sampler_on_a_cpu_run_is_refused_before_the_microbenchmark():
+    """A GPU profile (sampler: gpu) where CUDA is not visible: refused by setup_device, in the notebook's first
+    code cell, not by end_to_end after the whole gather sweep has run on the CPU (rehearsal of gpu.yaml)."""
+    cfg = dataclasses.replace(_tiny_cfg(), device="cpu", sampler="gpu")
+    with pytest.raises(ConfigError, match="sampler='gpu'.*device is cpu"):
+        experiments.setup_device(cfg)
+    threads = torch.get_num_threads()  # setup_device sets torch's thread count: put it back for later tests
+    try:
+        assert experiments.setup_device(dataclasses.replace(cfg, sampler="auto")).type == "cpu"
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("field", ["stores", "bench_stores"])
 def test_only_cuda_stores_on_a_cpu_run_are_refused_up_front(field):
     cfg = dataclasses.replace(_tiny_cfg(), device="cpu", **{field: ["gpu", "zero_copy"]})

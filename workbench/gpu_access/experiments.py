@@ -40,13 +40,18 @@ def setup_device(cfg: GPUAccessConfig) -> torch.device:
     """Resolve ``cfg.device`` once (a CUDA device becomes the current one, with an explicit index, so that
     kernels launched without a device argument -- Triton, synchronize() -- go to it); set torch's CPU threads
     to the run's thread budget; cap GPU memory to emulate a smaller GPU. Refuses a store list with nothing that
-    runs on the device (e.g. only CUDA stores on a CPU run), before any work."""
+    runs on the device (e.g. only CUDA stores on a CPU run), and a ``gpu`` sampler on a CPU run (e.g. a GPU profile
+    where CUDA is not visible), before any work: not after the microbenchmark."""
     device = resolve_device(cfg.device)
     here = runnable_stores(device)
     for field in ("stores", "bench_stores"):
         if not set(getattr(cfg, field)) & set(here):
             raise ConfigError(f"{field}={list(getattr(cfg, field))}: none of them runs on this run's device "
                               f"({device}); add one of {here}")
+    try:
+        _sampler_name(cfg, device)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     torch.set_num_threads(thread_budget(cfg)["torch_threads"])
     if device.type == "cuda":
         if device.index is None:
