@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 import torch
 import torch.nn.functional as F
 
@@ -107,6 +108,26 @@ def test_fit_loglog_slope_and_interval():
     assert f["slope_lo"] < 0.5 < f["slope_hi"] < 1.0
     assert fit_loglog(b, b ** 1.0)["slope"] == pytest.approx(1.0)
     assert fit_loglog(b, b ** 1.0, max_x=32)["n"] == 6
+
+
+def test_fit_loglog_flat_regime_has_a_finite_interval():
+    """Every lr_max equal (a regime the bisection's fixed lr grid makes exactly flat, as the paper predicts above the
+    critical batch size; a CPU rehearsal of lr_scaling:gpu hit it): slope 0 with a finite zero-width CI that holds
+    it, which the notebook asserts of every fit (scipy's linregress gives stderr NaN there). The slope's standard
+    error of a noisy fit is unchanged (linregress's own, from r).
+    Does not prove: that a zero-width interval reflects the bisection's resolution (it does not; the notebook
+    prints that resolution apart)."""
+    b = np.repeat([16, 64, 256], 2)
+    f = fit_loglog(b, np.full(len(b), 0.1))
+    assert f["slope"] == 0.0 and f["slope_lo"] == f["slope_hi"] == 0.0
+    lr = pd.DataFrame({"optimizer": "adam", "batch_size": np.repeat([4, 16, 64], 2),
+                       "lr_max": [1e-3, 1e-3, 1e-2, 1e-2, 1e-2, 1e-2], "censored": False})
+    above = slope_fits(lr, max_batch=16).set_index("regime").loc["above"]
+    assert above.slope_lo <= above.slope <= above.slope_hi and np.isfinite(above.slope_hi - above.slope_lo)
+    rng = np.random.default_rng(1)
+    x, y = np.log(b), 0.5 * np.log(b) + rng.normal(0, 0.2, len(b))
+    g, ref = fit_loglog(b, np.exp(y)), stats.linregress(x, y)
+    assert g["slope_hi"] - g["slope"] == pytest.approx(stats.t.ppf(0.975, len(b) - 2) * ref.stderr)
 
 
 def test_slope_fits_split_at_the_critical_batch_size():

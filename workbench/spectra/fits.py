@@ -104,7 +104,11 @@ def fit_loglog(x, y, max_x: float | None = None, level: float = 0.95) -> dict:
     if len(np.unique(x)) < 2 or len(x) < 3:
         raise ValueError(f"fit_loglog needs >= 3 points over >= 2 distinct x, got {len(x)}")
     r = stats.linregress(x, y)
-    half = stats.t.ppf(0.5 + level / 2, len(x) - 2) * r.stderr
+    # the slope's standard error from the residuals: linregress derives it from r, which is NaN when every y is the
+    # same (a flat regime, which a bisection on its fixed lr grid gives exactly); a perfect fit has a zero-width CI
+    stderr = math.sqrt(float(np.sum((y - r.intercept - r.slope * x) ** 2)) / (len(x) - 2)
+                       / float(np.sum((x - x.mean()) ** 2)))
+    half = stats.t.ppf(0.5 + level / 2, len(x) - 2) * stderr
     return {"slope": float(r.slope), "slope_lo": float(r.slope - half), "slope_hi": float(r.slope + half),
             "intercept": float(r.intercept), "r2": float(r.rvalue ** 2), "n": int(len(x))}
 
