@@ -95,8 +95,9 @@ def test_study_model_has_the_configured_rows_for_every_classifier(device):
 def test_residual_classifier_alone_reads_label_embeddings_and_the_stale_cache():
     """A classifier-only model with residual rows encodes label texts (its rows are embeddings plus offsets), so
     the trainer's stale label cache applies to it as to a DE: fewer tokens encoded per step, the staleness
-    recorded. Free rows encode none. Catches a cache rule that looks at the DE head only (a residual classifier would then
-    re-encode every pool label at every step under ``full``) and token counts that miss its label encoding."""
+    recorded. Free rows encode none. Catches a cache rule that looks at the DE head only (a residual classifier
+    would then re-encode every pool label at every step under ``full``) and token counts that miss its label
+    encoding."""
     from workbench.samplers import SamplerConfig, build_sampler
     from workbench.xmc_train.losses import build_loss
     from workbench.xmc_train.trainer import Trainer, TrainConfig

@@ -20,10 +20,11 @@ step-0 selves 0.5 after 8 steps; classifier P@1 28.7 -> 11.0 over 2 epochs, 2.0 
 With residual rows the classifier ended at 31 and the fusion rose from 25.7 to 32.3 (means over seeds 0-2; the
 default run, seed 0: fused 23.5 -> 34.5). A classifier-only model fares the same: free rows on the CPU default
 (``heads="clf"``, 2 epochs from P@1 28.7) fell to 2.0 under the full BCE, 0.2 with in-batch negatives and BCE,
-9.8 under the full softmax; with residual rows they ended at 28.5, 27.5 and 25.2; uniform / log-uniform / ANCE / LSH
-negatives with BCE at 26.0 / 27.0 / 28.5 / 27.3, in-batch with the softmax at 31.8 (measured 2026-11-24). On a frozen encoder the two
-are the same model. A residual classifier encodes the pool's label texts (with gradients) at every step, as a
-DE does (free for a model that also has the DE head), and reads the stale label cache as the DE does.
+9.8 under the full softmax; with residual rows they ended at 28.5, 27.5 and 25.2; uniform / log-uniform / ANCE /
+LSH negatives with BCE at 26.0 / 27.0 / 28.5 / 27.3, in-batch with the softmax at 31.8 (measured 2026-11-24). On a
+frozen encoder the two are the same model. A residual classifier encodes the pool's label texts (with gradients)
+at every step, as a DE does (free for a model that also has the DE head), and reads the stale label cache as the
+DE does.
 """
 from __future__ import annotations
 
