@@ -42,6 +42,14 @@ def set_style() -> None:
                          "savefig.bbox": "tight", "axes.titleweight": "bold", "figure.autolayout": True})
 
 
+def log_y_if_wide(ax, values, factor: float = 20.0) -> None:
+    """Log y axis on ``ax`` when the positive ``values`` span more than ``factor`` (a linear one would flatten the
+    small ones against the axis)."""
+    v = pd.Series(values, dtype=float).dropna()
+    if len(v) and v.min() > 0 and v.max() / v.min() > factor:
+        ax.set_yscale("log")
+
+
 @dataclasses.dataclass
 class Run:
     """A study run's directory and the helpers that write into it."""

@@ -6,14 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from ..report import log_y_if_wide
 from .density import grid_for, slq_density
-
-
-def _log_y_if_wide(ax, values) -> None:
-    """Log y axis when the positive ``values`` span more than a factor 20 (a linear axis would flatten the small)."""
-    v = pd.Series(values, dtype=float).dropna()
-    if len(v) and v.min() > 0 and v.max() / v.min() > 20:
-        ax.set_yscale("log")
 
 
 def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, residuals: pd.DataFrame | None = None,
@@ -50,7 +44,7 @@ def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, residuals: pd.DataFra
             rr = residuals[residuals.curvature == curv]
             rax.plot(rr.batch_size, rr.z, "o-", color=color)
     ax.set(xscale="log", ylabel="λ_max (loss / param²)", title=title)
-    _log_y_if_wide(ax, lam.lambda_max)
+    log_y_if_wide(ax, lam.lambda_max)
     ax.legend(fontsize=7)
     if residuals is None:
         ax.set_xlabel("batch size B (examples)")
@@ -126,7 +120,7 @@ def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_m
                        if mode == "train" else "full (running statistics)")
         ax.set(xscale="log", xlabel="batch size B (examples)", ylabel="λ_max (loss / param²)",
                title=f"BN {mode} mode")
-        _log_y_if_wide(ax, lam.lambda_max)
+        log_y_if_wide(ax, lam.lambda_max)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)  # below: no data hidden
     fig.suptitle(title)
     return fig

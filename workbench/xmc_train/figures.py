@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import ticker
 
+from ..report import log_y_if_wide
 from .trainer import TIMERS
 
 PHASES = TIMERS  # the trainer's timed phases
@@ -88,9 +89,7 @@ def memory_vs_batch(mem: pd.DataFrame) -> plt.Figure:
         ax.plot(g["batch_size"], g[col], marker="osv^DPX*"[i % 8], ms=max(11 - i, 5), mew=1.8, zorder=2 + i,
                 mfc="none" if i % 2 else style["color"], label=f"{name} (same as {twin})" if twin else name, **style)
     ax.set_xscale("log", base=2)
-    values = mem[col].dropna()
-    if len(values) and values.min() > 0 and values.max() / values.min() > 20:
-        ax.set_yscale("log")  # one sampler (full) far above the others would flatten them
+    log_y_if_wide(ax, mem[col])  # one sampler (full) far above the others would flatten them
     ylabel = "peak GPU memory (MiB)" if gpu else "tokens encoded with grad per step"
     ax.set(title="Peak GPU memory vs batch size" if gpu else "Memory proxy vs batch size (CPU: no GPU memory)",
            xlabel="batch size (queries)", ylabel=ylabel)
