@@ -5,8 +5,8 @@ import pandas as pd
 from workbench.xmc_train.study import NegativeMiningConfig
 from workbench.xmc_train.tables import throughput_table
 from workbench.xmc_train.variants import parse_variants
-from workbench.xmc_train.verdicts import (peer_verdict, target_lines, throughput_verdict, unidec_verdict,
-                                         plateau_lines, variant_lines)
+from workbench.xmc_train.verdicts import (below_start_lines, peer_verdict, plateau_lines, target_lines,
+                                         throughput_verdict, unidec_verdict, variant_lines)
 
 
 def test_sequences_per_step_and_like_for_like_verdict():
@@ -101,3 +101,12 @@ def test_plateau_lines_gain_over_the_last_quarter():
     # a stage's rows start where its encoder's training ended: the window is its own last quarter (after 130 s)
     stage = pd.DataFrame({"sampler": ["s"] * 3, "wall_s": [100.0, 120.0, 140.0], "P@1": [10.0, 20.0, 20.1]})
     assert "plateau (P@1 gain over the last 25% of training < 0.5 points): s (+0.1)" in plateau_lines(stage)[0]
+
+
+def test_below_start_lines_names_runs_that_lost_their_start():
+    ev = pd.DataFrame({"sampler": ["clf"] * 3 + ["de"] * 3 + ["flat"] * 3, "step": [0, 8, 16] * 3,
+                       "P@1": [28.75, 1.25, 2.0, 28.75, 27.5, 32.0, 28.75, 29.0, 28.5]})
+    # clf fell 26.75 points; de dipped then ended above; flat ended 0.25 below, within the 0.5 tolerance
+    assert below_start_lines(ev) == ["ended more than 0.5 points of P@1 below the model it started from: "
+                                     "clf (28.75 -> 2.00)"]
+    assert below_start_lines(ev[ev.sampler != "clf"])[0].endswith(": none")

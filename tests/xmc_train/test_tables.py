@@ -50,9 +50,23 @@ def test_time_to_fraction_first_second_at_the_target_and_nan_if_never():
     ev = tables.evals_of(_measurements())
     out = tables.time_to_fraction(ev, frac=0.85).set_index("sampler")
     col = "s to P@1 >= 29.75 (85% of best 35.00)"
-    assert list(out.columns) == ["best P@1", col]
+    assert list(out.columns) == ["start P@1", "best P@1", col]
     assert out.loc["full", col] == 12.0 and out.loc["unidec", col] == 3.0
     assert out.loc["full", "best P@1"] == 35.0 and out.loc["unidec", "best P@1"] == 30.0
     strict = tables.time_to_fraction(ev, frac=0.9).set_index("sampler")
     col = "s to P@1 >= 31.50 (90% of best 35.00)"
     assert strict.loc["full", col] == 20.0 and math.isnan(strict.loc["unidec", col])
+
+
+def test_time_to_fraction_leaves_the_starting_model_out():
+    # "a" starts at 40 (step 0, the zero-shot model) and only falls; "b" starts at 10 and climbs to 30. The best
+    # after training is b's 30, so the target is 28.5: a never reached it in training (its 40 at 0 s is not a
+    # hit) and its best is 20, not 40. Catches step 0 counted as a best, a target or a hit at 0 s.
+    ev = pd.DataFrame({"sampler": ["a"] * 3 + ["b"] * 3, "step": [0, 5, 10] * 2,
+                       "wall_s": [0.0, 1.0, 2.0, 0.0, 1.5, 3.0], "P@1": [40.0, 20.0, 2.0, 10.0, 25.0, 30.0]})
+    out = tables.time_to_fraction(ev, frac=0.95).set_index("sampler")
+    col = "s to P@1 >= 28.50 (95% of best 30.00)"
+    assert out.loc["a", "start P@1"] == 40.0 and out.loc["a", "best P@1"] == 20.0 and math.isnan(out.loc["a", col])
+    assert out.loc["b", "start P@1"] == 10.0 and out.loc["b", col] == 3.0
+    common = tables.time_to_common_best(ev, ["b", "a"]).set_index("sampler")
+    assert (common["target P@1"] == 20.0).all() and common.loc["a", "step"] == 5 and common.loc["b", "step"] == 5

@@ -61,29 +61,43 @@ def comparison_table(measurements: pd.DataFrame, peers: pd.DataFrame | None = No
     return out
 
 
+def trained_evals(evals: pd.DataFrame) -> pd.DataFrame:
+    """The evaluations after a training step (``step > 0``): the step-0 row is the starting model's accuracy
+    (e.g. the zero-shot encoder, or a stage's encoder before the stage), which no sampler earned."""
+    return evals[evals["step"] > 0] if "step" in evals else evals
+
+
 def time_to_fraction(evals: pd.DataFrame, metric: str = "P@1", frac: float = 0.95) -> pd.DataFrame:
-    """Per sampler: best ``metric`` and the first training wall-clock second at which ``frac`` x the best over
-    all samplers is reached (NaN if never). The second column's name states that target and the best it is a
-    fraction of, e.g. ``s to P@1 >= 33.25 (95% of best 35.00)``."""
-    best = evals[metric].max()
+    """Per sampler: its ``metric`` at step 0 (``start``: the untrained model's), its best after training steps,
+    and the first training wall-clock second at which ``frac`` x the best over all samplers' trained evaluations
+    is reached (NaN if never). Step-0 rows count for neither: a run that only got worse would otherwise show its
+    start as its best, reached at 0 s. The last column's name states that target and the best it is a fraction
+    of, e.g. ``s to P@1 >= 33.25 (95% of best 35.00)``."""
+    evals = evals.dropna(subset=[metric])
+    trained = trained_evals(evals)
+    best = trained[metric].max()
     target = frac * best
     column = f"s to {metric} >= {target:.2f} ({round(frac * 100)}% of best {best:.2f})"
     out = []
-    for name, g in evals.dropna(subset=[metric]).groupby("sampler", sort=False):
-        hit = g[g[metric] >= target]
-        out.append({"sampler": name, f"best {metric}": g[metric].max(),
+    for name, g in evals.groupby("sampler", sort=False):
+        start = g[g["step"] == 0][metric] if "step" in g else g.iloc[:0][metric]
+        t = trained_evals(g)
+        hit = t[t[metric] >= target]
+        out.append({"sampler": name, f"start {metric}": start.iloc[0] if len(start) else math.nan,
+                    f"best {metric}": t[metric].max() if len(t) else math.nan,
                     column: hit["wall_s"].min() if len(hit) else math.nan})
     return pd.DataFrame(out)
 
 
 def time_to_common_best(evals: pd.DataFrame, samplers: list[str], metric: str = "P@1",
                         train_rows: pd.DataFrame | None = None) -> pd.DataFrame:
-    """For ``samplers`` (e.g. ``["full", "unidec"]``): the best ``metric`` all of them reach (the lowest of their
-    bests), and for each the first training second and step at which it got there, and from ``train_rows`` (the
-    training log rows) the peak CUDA memory up to that step (NaN on a CPU, or without ``train_rows``). The
-    ``x faster`` and ``x less memory`` columns divide the first sampler's (the reference's) by each one's: UniDEC's
-    claim is 4-16x less cost than ``full``."""
-    ev = evals[evals["sampler"].isin(samplers)].dropna(subset=[metric])
+    """For ``samplers`` (e.g. ``["full", "unidec"]``): the best ``metric`` all of them reach after training
+    steps (the lowest of their bests; step-0 rows are the untrained model's and count for none), and for each the
+    first training second and step at which it got there, and from ``train_rows`` (the training log rows) the
+    peak CUDA memory up to that step (NaN on a CPU, or without ``train_rows``). The ``x faster`` and ``x less
+    memory`` columns divide the first sampler's (the reference's) by each one's: UniDEC's claim is 4-16x less
+    cost than ``full``."""
+    ev = trained_evals(evals[evals["sampler"].isin(samplers)].dropna(subset=[metric]))
     if ev.empty:
         return pd.DataFrame()
     target = ev.groupby("sampler")[metric].max().min()

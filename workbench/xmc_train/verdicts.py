@@ -132,3 +132,17 @@ def plateau_lines(evals: pd.DataFrame, metric: str = "P@1", tail: float = 0.25, 
             f"still rising: {fmt(rising)}" + (f"; too few evaluations to tell: {', '.join(few)}" if few else ""),
             "(the learning rate decays to 0 at the end of every run, under a time budget too, so part of a flat end "
             "is the schedule's: the time-to-accuracy curves show whether a run flattened before it)"]
+
+
+def below_start_lines(evals: pd.DataFrame, metric: str = "P@1", tol: float = 0.5) -> list[str]:
+    """The runs whose final ``metric`` (evaluation rows: sampler, step, metric) ended more than ``tol`` points
+    below their step-0 value, the model they started from: a collapse (e.g. a head that unlearnt its start), not a
+    plateau. The time-to-accuracy table's ``best`` already leaves step 0 out; this line says which runs lost."""
+    lost = []
+    for name, g in evals.dropna(subset=[metric]).groupby("sampler", sort=False):
+        g = g.sort_values("step")
+        start = g[g["step"] == 0]
+        if len(start) and len(g) > 1 and g[metric].iloc[-1] < start[metric].iloc[0] - tol:
+            lost.append(f"{name} ({start[metric].iloc[0]:.2f} -> {g[metric].iloc[-1]:.2f})")
+    return [f"ended more than {tol} points of {metric} below the model it started from: "
+            + (", ".join(lost) if lost else "none")]
