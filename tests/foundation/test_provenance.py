@@ -111,3 +111,19 @@ def test_start_run_records_dataset_and_header_shows_it(tmp_path):
     assert eff["device"] == CPU and eff["dataset"]["data_dir"]["missing"]  # recorded; the run goes on
     html = runner._record_html(eff)
     assert "dataset=synthetic (built-in)" in html and f"{tmp_path / 'gone'} MISSING" in html
+
+
+def test_graphs_record_the_embedded_cora_and_how_rmat_is_generated():
+    """The GNN study names its graphs in a list: the embedded Cora gets its directory's fingerprint, an R-MAT graph
+    the parameters and seed that generate it, the others point at data_root. Does not prove that the study used
+    those parameters (its config does)."""
+    from workbench.runner import _dataset_line
+    params = {"graphs": ["cora", "rmat:0.004", "facebook"], "rmat_num_features": 128, "rmat_edge_factor": 8,
+              "seed": 3, "data_root": ""}
+    rec = dataset_record(params)
+    assert set(rec) == {"graphs"} and rec["graphs"]["value"] == params["graphs"]
+    assert rec["graphs"]["cora"]["embedded"] and rec["graphs"]["cora"]["files"] >= 1
+    assert rec["graphs"]["rmat:0.004"]["seed"] == 3 and rec["graphs"]["rmat:0.004"]["rmat_edge_factor"] == 8
+    assert rec["graphs"]["facebook"] == {"read from": "data_root"}
+    line = _dataset_line(rec)
+    assert "cora: " in line and "sha256 " in line and "rmat:0.004: synthetic R-MAT" in line and "seed 3" in line

@@ -39,3 +39,26 @@ def test_a_run_of_another_profile_resumes_by_id_without_naming_it(root):  # noqa
     assert json.loads((d / "config.json").read_text())["status"] == "ok"
     with pytest.raises(runner.ConfigError, match="has profile 'cpu', not 'gpu'"):  # an old None record is cpu
         runner.run_study("tiny", "gpu", resume=_fake_run(root, "old").name, root=root)
+
+
+def test_a_dirty_tree_keeps_its_patch_and_the_index_keeps_the_mark(root, monkeypatch, tmp_path):  # noqa: F811
+    """A run from a tree with uncommitted changes saves them (``git diff HEAD``) beside its record, with their
+    hash; a clean tree saves nothing; the index's short commit keeps the ``-dirty`` mark. Does not prove that the
+    patch applies (that is git's part)."""
+    monkeypatch.setattr(runner, "uncommitted_diff", lambda: "diff --git a/x b/x\n+changed\n")
+    record = {"git_commit": "0123456789abcdef0123456789abcdef01234567-dirty"}
+    runner._save_uncommitted(tmp_path, record)
+    assert (tmp_path / "uncommitted.patch").read_text() == "diff --git a/x b/x\n+changed\n"
+    patch = record["uncommitted_patch"]
+    assert patch["file"] == "uncommitted.patch" and len(patch["sha256"]) == 64 and patch["bytes"] == 28
+    assert "uncommitted.patch (sha256 " in runner._commit_line(record)
+    again = {"git_commit": record["git_commit"], "attempts": [{}]}  # a resumed run's second attempt
+    runner._save_uncommitted(tmp_path, again)
+    assert again["uncommitted_patch"]["file"] == "uncommitted.2.patch"
+    assert (tmp_path / "uncommitted.2.patch").exists()
+    clean = {"git_commit": "0123456789abcdef0123456789abcdef01234567"}
+    runner._save_uncommitted(tmp_path / "clean", clean)
+    assert "uncommitted_patch" not in clean and not (tmp_path / "clean").exists()
+    _fake_run(root, "dirty", git_commit=record["git_commit"])
+    row = next(r for r in runner.write_index(root / "reports").read_text().split("<tr") if ">dirty<" in r)
+    assert ">0123456789-dirty<" in row and record["git_commit"] in row  # short in the cell, full on hover
