@@ -24,10 +24,11 @@ def fit_inverse_batch(batch_sizes, values, n_total: float | None = None, se=None
 
     With ``se`` (standard errors of the values, e.g. of per-B means) the fit is weighted by ``1/se^2`` and
     ``chi2`` / ``dof`` / ``p_value`` test whether the form fits within those errors (a small p: it does not).
-    The ``level`` intervals ``a_lo..a_hi``, ``c_lo..c_hi`` come from the weighted covariance, widened by
-    ``sqrt(chi2/dof)`` when that exceeds 1 (the scatter is larger than the error bars say); without ``se``
-    they come from the residual scatter (ordinary least squares). ``r2`` is weighted like the fit.
-    Needs at least 3 distinct B.
+    The ``level`` intervals ``a_lo..a_hi``, ``c_lo..c_hi`` (standard errors ``a_se``, ``c_se``) come from the
+    weighted covariance, widened by ``sqrt(chi2/dof)`` when that exceeds 1 (the scatter is larger than the error
+    bars say); without ``se`` they come from the residual scatter (ordinary least squares). Where the residuals
+    set the scale (those two cases), the quantile is Student's t with ``dof`` degrees of freedom, else the
+    normal's. ``r2`` is weighted like the fit. Needs at least 3 distinct B.
     """
     b = np.asarray(batch_sizes, dtype=float)
     v = np.asarray(values, dtype=float)
@@ -50,11 +51,20 @@ def fit_inverse_batch(batch_sizes, values, n_total: float | None = None, se=None
     else:
         scale = max(1.0, chi2 / dof) if dof > 0 else 1.0
         p_value = float(stats.chi2.sf(chi2, dof)) if dof > 0 else float("nan")
-    half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.diag(cov) * scale)
-    (a, c), (ha, hc) = coef, half
-    return {"a": float(a), "a_lo": float(a - ha), "a_hi": float(a + ha), "c": float(c), "c_lo": float(c - hc),
-            "c_hi": float(c + hc), "r2": r_squared(v, pred, w), "chi2": chi2 if se is not None else float("nan"),
+    (a, c), (sa, sc) = coef, np.sqrt(np.diag(cov) * scale)
+    q = _quantile(level, dof, from_residuals=se is None or scale > 1.0)
+    return {"a": float(a), "a_lo": float(a - q * sa), "a_hi": float(a + q * sa), "a_se": float(sa),
+            "c": float(c), "c_lo": float(c - q * sc), "c_hi": float(c + q * sc), "c_se": float(sc),
+            "r2": r_squared(v, pred, w), "chi2": chi2 if se is not None else float("nan"),
             "dof": int(dof), "p_value": p_value, "n": int(len(b)), "weighted": se is not None}
+
+
+def _quantile(level: float, dof: int, from_residuals: bool) -> float:
+    """The two-sided ``level`` quantile: Student's t with ``dof`` degrees of freedom when the error scale was
+    estimated from the residuals, the normal's when the given standard errors set it."""
+    if from_residuals:
+        return float(stats.t.ppf(0.5 + level / 2, dof)) if dof > 0 else float("nan")
+    return float(stats.norm.ppf(0.5 + level / 2))
 
 
 def fit_excess_exponent(batch_sizes, excess, se, n_total: float | None = None, level: float = 0.95) -> dict:
@@ -83,7 +93,8 @@ def fit_excess_exponent(batch_sizes, excess, se, n_total: float | None = None, l
     dof = len(y) - 2
     chi2 = float(np.sum(((y - p[0] * x ** p[1]) / s) ** 2))
     scale = max(1.0, chi2 / dof) if dof > 0 else 1.0
-    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(cov[1, 1] * scale) if np.isfinite(cov[1, 1]) else float("nan")
+    q = _quantile(level, dof, from_residuals=scale > 1.0)
+    half = q * math.sqrt(cov[1, 1] * scale) if np.isfinite(cov[1, 1]) else float("nan")
     return {"alpha": float(p[1]), "alpha_lo": float(p[1] - half), "alpha_hi": float(p[1] + half)}
 
 
@@ -150,7 +161,7 @@ def lambda_fits(lam, by=("curvature",)) -> tuple["pd.DataFrame", "pd.DataFrame"]
                   for (_, r), p in zip(m.iterrows(), pred)]
         alpha = fit_excess_exponent(m.batch_size, m["mean"] - lam_full, m.se, n_full) if weighted and len(full) \
             else {"alpha": float("nan"), "alpha_lo": float("nan"), "alpha_hi": float("nan")}
-        a_se = (f["a_hi"] - f["a"]) / stats.norm.ppf(0.975)
+        a_se = f["a_se"]
         rows.append({**tag, **f, "r2_points": r2_points, **alpha, "n_total": n_full, "lambda_full": lam_full,
                      "a_vs_full_rel": (f["a"] - lam_full) / lam_full,
                      "a_vs_full_se": (f["a"] - lam_full) / a_se if a_se > 0 else float("nan"),

@@ -99,6 +99,7 @@ class LrScalingConfig:
     momentum: float = 0.9
     critical_batch_size: int = 100000
     lanczos_steps: int = 15
+    batches_per_size: int = 4
     learner_epochs: int = 5
     learner_batch_size: int = 64
     learner_period: int = 10
@@ -116,6 +117,7 @@ class LrScalingConfig:
             raise ConfigError(f"optimizers must be a non-empty list among {list(OPTIMIZERS)}, got {self.optimizers}")
         _at_least(self, 0, "bisection_iters", "critical_batch_size")
         _at_least(self, 1, "steps", "learner_epochs", "learner_batch_size", "learner_period")
+        _at_least(self, 2, "batches_per_size")  # their spread is the c/B fit's error bars
         positive(self, "lr_lo", "lr_hi", "tune_lrs")
         if not self.lr_lo < self.lr_hi:
             raise ConfigError(f"need 0 < lr_lo < lr_hi, got lr_lo={self.lr_lo}, lr_hi={self.lr_hi}")
