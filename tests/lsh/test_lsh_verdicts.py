@@ -2,7 +2,7 @@
 right."""
 import pandas as pd
 
-from workbench.lsh.verdicts import adaptivity_verdict, race_verdict
+from workbench.lsh.verdicts import adaptivity_verdict, race_verdict, tv_line
 
 
 def _last(lsh_rank, over_cap):
@@ -41,9 +41,31 @@ def test_race_verdict_times_to_full_softmax_final_p1_and_logq_pairs():
         "P@1": [10.0, 20.0, 19.0, 5.0, 19.5, 25.0, 4.0, 6.0, 1.0, 2.0]})
     lines = race_verdict(race, num_labels=10**6)
     # full's final P@1 is 19.0, first reached at 8 s (its 20.0 at step 20); LSH first >= 19 at 2 s: 4x as soon
-    assert lines[0].startswith("full softmax: final P@1 19.00, first reached at 8.0 s") and "cannot" not in lines[0]
-    assert "lsh-embedding: reached it at 2.0 s, 4.00x as soon as full" in lines
+    assert lines[0].startswith("full softmax: final P@1 19.00, first reached at 8.0 s of training (last evaluated "
+                               "below it at 4.0 s)") and "cannot" not in lines[0]
+    assert ("lsh-embedding: reached it at 2.0 s (last below at 1.0 s), 4.00x as soon as full; sooner than full"
+            in lines)
     assert "uniform: never reached it in 2.0 s (final P@1 2.00)" in lines
     assert "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without" in lines
     assert "cannot test it" in race_verdict(race, num_labels=2000)[0]
     assert race_verdict(race[race.method != "full"], 10**6) == []
+
+
+def test_tv_line_names_the_exact_drawers_value_as_the_noise_floor():
+    last = pd.DataFrame({"tv": [0.77, 0.975, 0.896], "draws_per_query": [256.0] * 3},
+                        index=["exact", "uniform", "lsh-embedding"])
+    (line,) = tv_line(last, num_labels=36929)
+    assert "256 draws per query over 36,929 labels" in line and "reads 0.770, the noise floor" in line
+    assert line.endswith("the others: lsh-embedding 0.896, uniform 0.975")
+    assert tv_line(last.drop(index="exact"), 36929) == [] and tv_line(last[["tv"]], 36929) == []
+
+
+def test_race_verdict_says_when_the_evaluations_cannot_order_the_hits():
+    # full hits its final 6.0 at its last evaluation (window 50-60 s); uniform's first >= 6 is at 60.3 s after a
+    # miss at 53 s: the windows overlap, so "1.00x as soon" means nothing and the line says so
+    race = pd.DataFrame({"method": ["full"] * 3 + ["uniform"] * 3, "step": [1, 2, 3] * 2,
+                         "train_s": [20.0, 50.0, 60.0, 20.0, 53.0, 60.3], "P@1": [2.0, 5.0, 6.0, 3.0, 5.3, 6.1]})
+    lines = race_verdict(race, num_labels=37000)
+    assert lines[1].startswith("uniform: reached it at 60.3 s (last below at 53.0 s)")
+    assert lines[1].endswith("not resolved: its window overlaps full's, so the evaluations cannot tell which got "
+                             "there first")

@@ -9,8 +9,9 @@ Per drawer, over ``repeats`` draws:
 * ``top50_share``: share of the query's top-50 negatives (by logit) that a draw returns, divided by
   ``min(50, budget)`` so 1 means every slot was a top-50 negative;
 * ``tv`` / ``kl``: total variation and KL(sampler || softmax) between the drawer's empirical distribution over
-  labels (counts over the draws) and the softmax. With few draws the empirical distribution is noisy, so
-  uniform's TV is not exactly its true value; compare drawers at equal ``repeats``.
+  labels (counts over the draws: ``draws_per_query`` per query) and the softmax. With far fewer draws than labels
+  the empirical distribution is mostly noise: even the exact drawer, which samples this very softmax, reads a
+  large TV. Its row is the noise floor at that number of draws; compare drawers at equal ``repeats``, against it.
 Drawers get the same q and W (LSH-Embedding hashes q; exact samples from this very softmax).
 """
 from __future__ import annotations
@@ -50,5 +51,5 @@ def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, d
         kl = torch.where(q > 0, q * (q.clamp(min=1e-30).log() - logp), torch.zeros_like(q)).sum(1)
         rows.append({"sampler": name, "mean_logit": lsum / max(n, 1), "mean_rank": rsum / max(n, 1),
                      "top50_share": share / repeats, "tv": float(0.5 * (q - p).abs().sum(1).mean()),
-                     "kl": float(kl.mean())})
+                     "kl": float(kl.mean()), "draws_per_query": n / logits.shape[0]})
     return rows

@@ -43,32 +43,58 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     return lines
 
 
-def _first_at(g: pd.DataFrame, target: float) -> float:
-    """First training second at which ``g``'s P@1 reached ``target`` (NaN: never)."""
-    hit = g[g["P@1"] >= target]
-    return float(hit["train_s"].min()) if len(hit) else float("nan")
+def tv_line(last: pd.DataFrame, num_labels: int) -> list[str]:
+    """One line on the ``tv`` column of the adaptivity rows (indexed by sampler): it is the TV of an empirical
+    distribution from ``draws_per_query`` draws over ``num_labels`` labels, so the exact drawer's value (it
+    samples the softmax itself) is the noise floor; a drawer reads as closer to the softmax only by its distance
+    above that floor. Empty without an exact row or the draws column."""
+    if "exact" not in last.index or "draws_per_query" not in last:
+        return []
+    floor = float(last.at["exact", "tv"])
+    others = ", ".join(f"{s} {v:.3f}" for s, v in last["tv"].drop("exact").sort_values().items())
+    return [f"TV to the softmax is measured on empirical distributions ({last['draws_per_query'].median():.0f} "
+            f"draws per query over {num_labels:,} labels): exact, which samples the softmax itself, reads "
+            f"{floor:.3f}, the noise floor at this many draws; the others: {others or 'none'}"]
+
+
+def _hit_window(g: pd.DataFrame, target: float) -> tuple[float, float]:
+    """``(last second evaluated below target, first second at or above it)`` of ``g``'s P@1 (rows sorted by step;
+    the first is 0 when the first evaluation already hits): the hit lies in that window, as wide as the
+    evaluation spacing. ``(nan, nan)``: never reached."""
+    hit = g["P@1"].to_numpy() >= target
+    if not hit.any():
+        return float("nan"), float("nan")
+    i = int(hit.argmax())
+    return (float(g["train_s"].iloc[i - 1]) if i else 0.0), float(g["train_s"].iloc[i])
 
 
 def race_verdict(race: pd.DataFrame, num_labels: int) -> list[str]:
     """Lines on the race rows (method, step, train_s, P@1): per method, when it first reached the full softmax's
     final P@1 against when the full softmax did (the issue's target: LSH sooner, at >= 10^6 labels; said whether
-    this run is in that regime), and for each method raced with and without the logQ correction (``m`` and
-    ``m:nologq``), both final P@1s. Empty without a ``full`` method."""
+    this run is in that regime), each with the window between its last evaluation below the target and its first
+    at it: where the two windows overlap, the evaluations cannot tell which got there first. For each method
+    raced with and without the logQ correction (``m`` and ``m:nologq``), both final P@1s. Empty without a
+    ``full`` method."""
     runs = {m: g.sort_values("step") for m, g in race.groupby("method")}
     if "full" not in runs:
         return []
     target = float(runs["full"]["P@1"].iloc[-1])
-    t_full = _first_at(runs["full"], target)
-    lines = [f"full softmax: final P@1 {target:.2f}, first reached at {t_full:.1f} s of training; "
+    f0, f1 = _hit_window(runs["full"], target)
+    lines = [f"full softmax: final P@1 {target:.2f}, first reached at {f1:.1f} s of training (last evaluated below "
+             f"it at {f0:.1f} s); "
              + ("the issue's target (LSH reaches it sooner) is about >= 10^6 labels, this run has "
                 f"{num_labels:,}" + ("" if num_labels >= 10**6 else ", so it cannot test it"))]
     for m, g in runs.items():
         if m == "full":
             continue
-        t = _first_at(g, target)
-        lines.append(f"{m}: " + (f"reached it at {t:.1f} s, {t_full / t:.2f}x as soon as full" if t == t
-                                 else f"never reached it in {g['train_s'].iloc[-1]:.1f} s (final P@1 "
-                                      f"{g['P@1'].iloc[-1]:.2f})"))
+        t0, t1 = _hit_window(g, target)
+        if t1 != t1:
+            lines.append(f"{m}: never reached it in {g['train_s'].iloc[-1]:.1f} s (final P@1 {g['P@1'].iloc[-1]:.2f})")
+            continue
+        order = ("not resolved: its window overlaps full's, so the evaluations cannot tell which got there first"
+                 if t0 < f1 and f0 < t1 else "sooner than full" if t1 <= f0 else "later than full")
+        lines.append(f"{m}: reached it at {t1:.1f} s (last below at {t0:.1f} s), {f1 / t1:.2f}x as soon as full; "
+                     + order)
     for m in runs:
         if f"{m}:nologq" in runs:
             on, off = runs[m]["P@1"].iloc[-1], runs[f"{m}:nologq"]["P@1"].iloc[-1]
