@@ -29,7 +29,9 @@ class LanczosResult:
     ``orthogonality_loss = max |Q^T Q - I|`` of the Krylov basis (large means spurious copies of Ritz values).
 
     ``error_estimate``: estimated relative error of the top Ritz value (:func:`top_error_estimate`) after the
-    last step; ``converged``: it fell below the ``tol`` asked for (False when no ``tol`` was given)."""
+    last step; ``converged``: it fell below the ``tol`` asked for (False when no ``tol`` was given).
+    ``residuals (k,)``: each Ritz pair's residual norm ``||A y - theta y||`` (``beta_next`` times the last
+    component of its eigenvector): some eigenvalue of A lies within it of that Ritz value."""
     ritz: np.ndarray
     weights: np.ndarray
     alpha: np.ndarray
@@ -38,6 +40,7 @@ class LanczosResult:
     steps: int
     error_estimate: float = float("nan")
     converged: bool = False
+    residuals: np.ndarray | None = None
 
 
 def rademacher(dim: int, generator: torch.Generator | None = None, dtype=torch.float64, device=None) -> torch.Tensor:
@@ -103,7 +106,7 @@ def lanczos(matvec: MatVec, dim: int, steps: int, generator: torch.Generator | N
     Q[0] = v
     alpha: list[float] = []
     beta: list[float] = []
-    scale, estimate, converged = 0.0, float("nan"), False
+    scale, estimate, converged, b = 0.0, float("nan"), False, 0.0
     for j in range(steps):
         q = Q[j]
         w = matvec(q).to(dtype)
@@ -123,7 +126,7 @@ def lanczos(matvec: MatVec, dim: int, steps: int, generator: torch.Generator | N
         if reorthogonalize:
             b = _reorthogonalize(w, Q[:j + 1], b)
         if b < 1e-10 * scale:  # invariant subspace: the Ritz values are exact eigenvalues
-            estimate, converged = 0.0, tol > 0
+            estimate, converged, b = 0.0, tol > 0, 0.0
             break
         if tol > 0 or j == steps - 1:
             evals, evecs = eigh_tridiagonal(alpha, beta)
@@ -137,7 +140,8 @@ def lanczos(matvec: MatVec, dim: int, steps: int, generator: torch.Generator | N
     evals, evecs = eigh_tridiagonal(alpha, beta)
     Qk = Q[:k]
     ortho = float((Qk @ Qk.T - torch.eye(k, dtype=dtype, device=device)).abs().max())
-    return LanczosResult(evals, evecs[0] ** 2, np.array(alpha), np.array(beta[:k - 1]), ortho, k, estimate, converged)
+    return LanczosResult(evals, evecs[0] ** 2, np.array(alpha), np.array(beta[:k - 1]), ortho, k, estimate, converged,
+                         np.abs(b * evecs[-1]))
 
 
 def _reorthogonalize(w: torch.Tensor, basis: torch.Tensor, norm: float) -> float:
