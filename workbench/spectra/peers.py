@@ -227,11 +227,13 @@ def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), tol: 
 
 def summary(peer) -> "pd.DataFrame":
     """Per (tool, method) over seeds: median seconds and matvecs, median and worst relative error, seconds per
-    matvec, the median time as a multiple of PyHessian's power iteration (NaN without it), and the median
-    ``trace`` where trace rows are present."""
+    matvecs, the median time as a multiple of PyHessian's power iteration (NaN without it), and the median
+    ``trace`` (and ours ``trace_se``, its standard error over probes) where trace rows are present."""
     d = peer.dropna(subset=["seconds"])
     g = d.groupby(["tool", "method"], sort=False)
     extra = {"trace": ("trace", "median")} if "trace" in d else {}
+    if "trace_se" in d:
+        extra["trace_se"] = ("trace_se", "median")
     out = g.agg(seeds=("seconds", "size"), seconds=("seconds", "median"), matvecs=("matvecs", "median"),
                 rel_error_median=("rel_error", "median"), rel_error_max=("rel_error", "max"), **extra).reset_index()
     out["ms_per_matvec"] = 1e3 * out.seconds / out.matvecs
@@ -243,7 +245,7 @@ def summary(peer) -> "pd.DataFrame":
 def for_display(summary) -> "pd.DataFrame":
     """A :func:`summary` table rounded for reading: times to 4 decimals, relative errors in scientific notation
     with 2 digits (strings; empty where there is none)."""
-    out = summary.round({"seconds": 4, "matvecs": 0, "trace": 4, "ms_per_matvec": 3, "x_pyhessian": 2})
+    out = summary.round({"seconds": 4, "matvecs": 0, "trace": 4, "trace_se": 4, "ms_per_matvec": 3, "x_pyhessian": 2})
     for c in ("rel_error_median", "rel_error_max"):
         out[c] = [f"{v:.1e}" if v == v else "" for v in summary[c]]
     return out
