@@ -35,8 +35,9 @@ def cpu_tick_line(summary: pd.DataFrame) -> str | None:
     if not tick or summary.empty:
         return None
     low = summary["cpu_s"].min()
-    return (f"cpu_s is process CPU time (psutil), counted in {tick * 1e3:.0f} ms clock ticks: the smallest here, "
-            f"{low:.2f} s, is {low / tick:.0f} ticks, so cpu_time_ratio is coarse where epochs are short")
+    return (f"cpu_s is process CPU time (psutil), counted in {tick * 1e3:.0f} ms clock ticks and averaged over the "
+            f"timed epochs: the smallest here, {low:.3f} s, is {low / tick:.1f} ticks an epoch, so cpu_time_ratio is "
+            "coarse where epochs are short")
 
 
 def baseline_lines(summary: pd.DataFrame) -> list[str]:
