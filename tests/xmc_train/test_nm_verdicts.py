@@ -78,6 +78,11 @@ def test_target_lines_throughput_and_sampling_share():
                                                      "sampling share %": [30.0, 15.0], "refresh share %": [0.0, 0.0]})])
     line = target_lines(None, staged, {**runs, "ance logq=true": "ance"})[0]
     assert "M-IV" not in line and "exempt by the issue: full 40.0%, ance 12.0%, ance logq=true 15.0%" in line
+    # with the bare reference's batch size: full encodes 500 sequences a step (> 2.5 x 100), so it is not judged
+    sized = thr.assign(**{"seqs per step": [200.0, 200.0, 500.0]})
+    assert target_lines(sized, _comparison(), runs, batch_size=100)[0] == (
+        "throughput >= 70% of the bare encoder at a like-for-like size (<= 250 sequences per step): met by 1 of 2; "
+        "below: ngame 0.65; not judged, bigger encoder calls: full")
     nan = pd.DataFrame({"sampler": ["in_batch"], "ratio": [float("nan")]})
     assert target_lines(nan, _comparison(), runs)[0] == ("throughput >= 70% of the bare encoder: met by 0 of 1; "
                                                           "not measured: in_batch")
