@@ -38,12 +38,30 @@ def pytest_collection_modifyitems(config, items):
                                 + ", ".join(unmarked[:10]))
 
 
+def require_shared(relative: str = "", *needs: str) -> Path:
+    """``../shared/data/<relative>``; skips the calling test unless it exists and, for a folder, each of ``needs``
+    (glob patterns inside it, e.g. ``"facebook_target.csv*"`` for a file that may be gzipped) matches something.
+    A partial copy of the shared data then skips only the tests whose own files are missing."""
+    path = SHARED_DATA / relative if relative else SHARED_DATA
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    missing = [n for n in needs if not (path.is_dir() and any(path.glob(n)))]
+    if missing:
+        pytest.skip(f"{path} lacks {missing}")
+    return path
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data`` beside the checkout; tests that need it skip when it is absent."""
-    if not SHARED_DATA.exists():
-        pytest.skip(f"{SHARED_DATA} is not present")
-    return SHARED_DATA
+    return require_shared()
+
+
+@pytest.fixture
+def shared_path():
+    """:func:`require_shared` for a test that reads specific shared files: ``shared_path("planetoid/raw",
+    "ind.cora.x", ...)`` returns the path or skips the test when it, or one of the files it needs, is absent."""
+    return require_shared
 
 
 @pytest.fixture(autouse=True)

@@ -95,6 +95,35 @@ def test_end_to_end_table_on_tiny_graph():
     assert summary.loc[summary.store == "cpu", "speedup_vs_cpu"].item() == pytest.approx(1.0)
 
 
+def test_summarize_against_a_hand_made_runs_table():
+    """Medians over epochs after the first (epoch 0 is warm-up), the last epoch's accuracy, and ratios to the same
+    graph's cpu store; a graph run for a single epoch keeps it. Rows are shuffled so that "last" must mean the
+    highest epoch. Not proven: anything about real timings (the numbers are made up)."""
+    rows = []
+    for store, epoch_times, cpu_ratio, joules in (("cpu", [9.0, 2.0, 2.2, 1.8], 1.0, 10.0),
+                                                  ("zero_copy", [9.0, 1.0, 1.0, 1.0], 0.5, 4.0)):
+        for epoch, t in enumerate(epoch_times):
+            rows.append({"graph": "g", "store": store, "chosen": store, "epoch": epoch, "epoch_s": t,
+                         "sample_s": 0.1 * t, "gather_s": 0.3 * t, "compute_s": 0.6 * t, "cpu_s": cpu_ratio * t,
+                         "energy_j": joules * t, "val_acc": 0.1 * epoch, "test_acc": 0.2 * epoch})
+    for store, t in (("cpu", 4.0), ("zero_copy", 1.0)):  # one epoch only: that epoch is the measurement
+        rows.append({"graph": "h", "store": store, "chosen": store, "epoch": 0, "epoch_s": t, "sample_s": 0.1 * t,
+                     "gather_s": 0.3 * t, "compute_s": 0.6 * t, "cpu_s": t, "energy_j": t, "val_acc": 0.5,
+                     "test_acc": 0.4})
+    epochs = pd.DataFrame(rows).sample(frac=1.0, random_state=0).reset_index(drop=True)
+    out = summarize(epochs).set_index(["graph", "store"])
+    assert sorted(out.index) == [("g", "cpu"), ("g", "zero_copy"), ("h", "cpu"), ("h", "zero_copy")]
+    zc, cpu = out.loc[("g", "zero_copy")], out.loc[("g", "cpu")]
+    assert cpu.epoch_s == pytest.approx(2.0) and zc.epoch_s == pytest.approx(1.0)  # 9 s warm-up epoch left out
+    assert zc.speedup_vs_cpu == pytest.approx(2.0) and cpu.speedup_vs_cpu == pytest.approx(1.0)
+    assert zc.cpu_time_ratio == pytest.approx(0.25)  # 0.5 s of CPU against the cpu store's 2.0 s
+    assert zc.energy_ratio == pytest.approx(0.2)  # 4 J against 20 J
+    assert zc.test_acc == pytest.approx(0.6) and zc.val_acc == pytest.approx(0.3)  # epoch 3, not the last row
+    assert zc.transfer_share == pytest.approx(0.3)
+    assert out.loc[("h", "zero_copy")].speedup_vs_cpu == pytest.approx(4.0)  # h's own cpu run, not g's
+    assert out.loc[("h", "zero_copy")].test_acc == pytest.approx(0.4)
+
+
 @pytest.mark.parametrize("profile", ["gpu", "gpu_large"])
 def test_gpu_profiles_measure_both_regimes_within_the_memory_cap(profile):
     """Some R-MAT graph's features fit the emulated GPU (the gpu store and auto -> gpu run) and one's do not

@@ -31,22 +31,27 @@ def test_embedded_cora_statistics():
     assert all((v, u) in fwd for u, v in fwd)
 
 
-def test_embedded_cora_is_what_the_builder_makes(shared_data, tmp_path):
-    raw = shared_data / "planetoid" / "raw"
+PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
+
+
+def test_embedded_cora_is_what_the_builder_makes(shared_path, tmp_path):
+    raw = shared_path("planetoid/raw", *(f"ind.cora.{p}" for p in PLANETOID_PARTS))
     out = build_cora(raw, tmp_path / "cora")
     a, b, c = load_cora(out), load_cora(), read_planetoid(raw, "cora")
     for f in ("indptr", "indices", "features", "labels", "train_idx", "val_idx", "test_idx"):
         assert torch.equal(getattr(a, f), getattr(b, f)) and torch.equal(getattr(a, f), getattr(c, f)), f
 
 
-def test_citeseer_matches_published_sizes(shared_data):
-    g = load_graph("citeseer", str(shared_data))
+def test_citeseer_matches_published_sizes(shared_path):
+    raw = shared_path("planetoid/raw", *(f"ind.citeseer.{p}" for p in PLANETOID_PARTS))
+    g = load_graph("citeseer", str(raw.parents[1]))  # the data root that holds planetoid/raw
     assert (g.num_nodes, g.num_edges, g.features.shape[1], g.num_classes) == (3327, 9104, 3703, 6)
 
 
 @pytest.mark.slow
-def test_facebook(shared_data):
-    g = read_musae_facebook(shared_data / "musae" / "facebook")
+def test_facebook(shared_path):
+    g = read_musae_facebook(shared_path("musae/facebook", "facebook_target.csv*", "facebook_edges.csv*",
+                                        "facebook_features.json*"))
     # 171,002 listed edges of which 179 are self-loops (counted in the raw file), dropped here
     assert (g.num_nodes, g.num_edges // 2, g.num_classes) == (22470, 171002 - 179, 4)
 
@@ -236,6 +241,25 @@ def test_tiny_planetoid(tmp_path):
     g = read_planetoid(_planetoid(tmp_path), "toy")
     assert g.num_nodes == 5 and g.indices.tolist() == [1, 0, 2, 1, 4, 3]
     assert g.features[3:].tolist() == [[1, 1, 1, 1]] * 2 and g.test_idx.tolist() == [3, 4]
+
+
+@pytest.mark.parametrize("test_index, order, gap", [("4\n3\n", [4, 3], []), ("3\n4\n", [3, 4], []),
+                                                    ("5\n3\n", [5, 3], [4])], ids=["reversed", "sorted", "gap"])
+def test_planetoid_test_rows_follow_test_index_order(tmp_path, test_index, order, gap):
+    """Row i of tx / ty belongs to node ``test.index`` line i (GCN's ``load_data`` reorders them), whatever the
+    order of the file; an id missing from test.index (CiteSeer's gap) gets zero features and label 0.
+    Not proven: that the real Cora / CiteSeer files follow this layout (test_embedded_cora_is_what_the_builder_makes)."""
+    import scipy.sparse as sp
+    tx = np.array([[1, 2, 0, 0], [0, 0, 3, 4]], np.float32)  # distinct rows, unlike every allx row
+    ty = np.array([[0, 1], [1, 0]], np.int32)  # classes 1, 0 by tx row
+    g = read_planetoid(_planetoid(tmp_path, test_index, tx=sp.csr_matrix(tx), ty=ty), "toy")
+    for row, node in enumerate(order):
+        assert g.features[node].tolist() == tx[row].tolist(), node
+        assert int(g.labels[node]) == int(ty[row].argmax()), node
+    for node in gap:
+        assert g.features[node].tolist() == [0, 0, 0, 0] and int(g.labels[node]) == 0
+    assert g.features[:3].tolist() == np.eye(3, 4).tolist() and g.labels[:3].tolist() == [0, 1, 0]
+    assert g.test_idx.tolist() == sorted(order)
 
 
 @pytest.mark.parametrize("test_index, replace, part, match", [

@@ -12,8 +12,9 @@ from tests.conftest import HAS_CUDA, only_cuda
 from workbench.gpu_access.gather_kernel import gather_rows, triton_available
 from workbench.gpu_access.unified import UnifiedTensor, pin_in_place, to_unified
 
-# GPU tests carry the ``cuda`` mark as well as the skip: scripts/gpu_checks.sh selects them with ``pytest -m cuda``
-# (``only_cuda`` alone skips without marking, and such a test would never run on the lent GPU).
+# GPU tests carry the ``cuda`` mark as well as the skip: scripts/gpu_checks.sh selects them with ``pytest -m cuda``.
+# ``only_cuda`` (tests/conftest.py) adds both; a test with its own CUDA skipif adds the mark by hand (the conftest
+# refuses such a test without it).
 
 ROW_BYTES = [1, 2, 3, 4, 12, 16, 100, 128, 132, 512, 4096, 4100]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int8, torch.int32, torch.int64,
@@ -28,7 +29,6 @@ def test_refuses_clearly_without_cuda():
         pin_in_place(torch.zeros(4))
 
 
-@pytest.mark.cuda
 @only_cuda
 def test_refuses_non_contiguous_and_device_tensors():
     with pytest.raises(ValueError, match="contiguous"):
@@ -39,7 +39,6 @@ def test_refuses_non_contiguous_and_device_tensors():
         to_unified(torch.zeros(0, 3))
 
 
-@pytest.mark.cuda
 @only_cuda
 def test_pin_and_unpin_in_place():
     t = torch.arange(1 << 16, dtype=torch.float32)
@@ -52,7 +51,6 @@ def test_pin_and_unpin_in_place():
     assert not t.is_pinned() and t.data_ptr() == ptr
 
 
-@pytest.mark.cuda
 @only_cuda
 def test_view_aliases_host_memory():
     host = torch.zeros(1000, 64)
@@ -69,7 +67,6 @@ def test_view_aliases_host_memory():
     assert host[5, 0] == 42.0
 
 
-@pytest.mark.cuda
 @only_cuda
 def test_view_keeps_host_buffer_alive():
     host = torch.arange(4096, dtype=torch.float32).reshape(64, 64)
@@ -82,7 +79,6 @@ def test_view_keeps_host_buffer_alive():
     assert torch.equal(view.cpu(), expected)  # the buffer outlived every other reference
 
 
-@pytest.mark.cuda
 @only_cuda
 def test_release_refuses_while_views_are_alive():
     host = torch.ones(128, 8)
@@ -96,7 +92,6 @@ def test_release_refuses_while_views_are_alive():
     assert not host.is_pinned()  # unregistered when the last view died
 
 
-@pytest.mark.cuda
 @only_cuda
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("row_bytes", ROW_BYTES)
@@ -117,7 +112,6 @@ def test_zero_copy_gather_bit_for_bit(dtype, row_bytes, kernel):
     assert torch.equal(got.cpu().view(torch.uint8), host[idx].view(torch.uint8))  # bits, NaNs included
 
 
-@pytest.mark.cuda
 @only_cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
 @pytest.mark.parametrize("row_bytes", [4, 128, 132, 4100])
@@ -138,7 +132,6 @@ def test_other_triton_tiles_bit_for_bit(dtype, row_bytes, kernel):
     assert torch.equal(got.cpu(), host[idx.cpu()])
 
 
-@pytest.mark.cuda
 @only_cuda
 @pytest.mark.parametrize("kernel", ["index_select", "triton"])
 def test_gather_with_a_strided_index(kernel):
@@ -153,7 +146,6 @@ def test_gather_with_a_strided_index(kernel):
     assert torch.equal(gather_rows(ut.view, idx, kernel).cpu(), host[pairs[:, 0]])
 
 
-@pytest.mark.cuda
 @only_cuda
 def test_no_leak_over_many_cycles():
     def cycle():
@@ -179,7 +171,6 @@ def test_no_leak_over_many_cycles():
     assert torch.cuda.memory_allocated() == before
 
 
-@pytest.mark.cuda
 @only_cuda
 def test_view_lives_on_the_named_device_and_pinned_input_is_mapped_as_is():
     host = torch.randn(64, 16)

@@ -85,12 +85,10 @@ def test_corrupt_cache_is_rebuilt_and_a_failed_write_leaves_no_temp(tmp_path, mo
 
 
 @pytest.mark.slow  # decodes 60000 JPEGs: ~25 s on the shared 2-core machine (the cache is per test)
-def test_real_cifar10(shared_data):
+def test_real_cifar10(shared_path):
     """The real tarball: 50000/10000 images of (3, 32, 32), float32, 10 classes with 5000/1000 images each.
     Does not prove: pixel values (the JPEGs are a lossy re-encoding), nor the cache (tested above)."""
-    tar = shared_data / "cifar10-jpeg" / "CIFAR-10-images.tar.gz"
-    if not tar.exists():
-        pytest.skip(f"{tar} is not present")
+    tar = shared_path("cifar10-jpeg/CIFAR-10-images.tar.gz")
     d = load_images("cifar10", str(tar))
     assert d.x_train.shape == (50000, 3, 32, 32) and d.x_test.shape == (10000, 3, 32, 32)
     assert d.x_train.dtype == torch.float32 and d.classes == 10
@@ -138,9 +136,11 @@ def test_idx_reader_and_fashion_mnist_layout(tmp_path, monkeypatch):
         read_idx(tmp_path / "bad2")
 
 
-def test_real_fashion_mnist(shared_data):
+def test_real_fashion_mnist(shared_path):
     """The real files: 60000/10000, first train labels 9 0 0 3 0 2 7 2 (as upstream).
     Does not prove: pixel values beyond shapes."""
-    d = load_images("fashion_mnist", str(shared_data / "fashion-mnist"))
+    root = shared_path("fashion-mnist", *(f"{s}-{k}-idx{n}-ubyte.gz" for s in ("train", "t10k")
+                                          for k, n in (("images", 3), ("labels", 1))))
+    d = load_images("fashion_mnist", str(root))
     assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
     assert d.y_train[:8].tolist() == [9, 0, 0, 3, 0, 2, 7, 2]

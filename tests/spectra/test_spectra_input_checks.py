@@ -55,14 +55,16 @@ BAD = [
 
 @pytest.mark.parametrize("cls,name,value,match", BAD, ids=[f"{c.__name__}.{n}={v}" for c, n, v, _ in BAD])
 def test_config_ranges_name_parameter_value_and_range(cls, name, value, match):
-    """Each out-of-range value raises ConfigError naming the parameter, its value and the allowed range."""
+    """Each out-of-range value raises ConfigError naming the parameter, its value and the allowed range.
+    Does not prove: that in-range values pass (the default and profile configs are built in other tests)."""
     with pytest.raises(ConfigError, match=match):
         from_dict(cls, {name: value})
 
 
 def test_loaders_reject_bad_sizes():
     """The library calls below the configs refuse what would silently misbehave: n_train < 1 (a negative one used
-    to drop the last examples) and batch_size 0 (ZeroDivisionError)."""
+    to drop the last examples) and batch_size 0 (ZeroDivisionError). Does not prove: the other checks of these
+    functions (epochs < 0, unknown schedules) that are not exercised here."""
     with pytest.raises(ValueError, match="n_train must be >= 1"):
         load_images("digits", n_train=-5)
     x, y = torch.randn(8, 1, 2, 2), torch.zeros(8, dtype=torch.long)
@@ -92,7 +94,8 @@ def _tar(path, members: dict[str, bytes]) -> None:
 
 def test_corrupt_cifar_archives_say_which_file_and_member(tmp_path, cache):
     """A bad JPEG names archive and member; a truncated archive says so and what to re-fetch; an archive without
-    JPEGs says so (it used to fail inside np.stack)."""
+    JPEGs says so (it used to fail inside np.stack). Does not prove: that a valid archive decodes to the right
+    pixels and labels."""
     good = {f"CIFAR-10-images/{s}/{CIFAR10_CLASSES[0]}/0000.jpg": _jpeg() for s in ("train", "test")}
     bad = dict(good, **{"CIFAR-10-images/train/cat/0001.jpg": b"not a jpeg"})
     _tar(tmp_path / "bad.tar.gz", bad)
@@ -111,7 +114,8 @@ def test_corrupt_cifar_archives_say_which_file_and_member(tmp_path, cache):
 
 
 def test_truncated_idx_gzip_names_file(tmp_path):
-    """A truncated IDX .gz raises DataFormatError naming the file, 'truncated', and where to re-fetch it."""
+    """A truncated IDX .gz raises DataFormatError naming the file, 'truncated', and where to re-fetch it.
+    Does not prove: that a bad magic number or a header that disagrees with the body is caught (not exercised)."""
     arr = np.arange(600, dtype=np.uint8).reshape(6, 10, 10)
     raw = gzip.compress(bytes([0, 0, 8, 3]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape) + arr.tobytes())
     path = tmp_path / "train-images-idx3-ubyte.gz"

@@ -33,6 +33,9 @@ def _matvec_bad_from(step: int, value: float):
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 @pytest.mark.parametrize("tol", [0.0, 1e-4])
 def test_lanczos_names_the_step_of_a_non_finite_matvec(value, tol):
+    """A NaN / +-inf entry in the 3rd matvec raises NonFiniteError naming step 3, with no matvec after it, for
+    fixed-step and adaptive Lanczos. Does not prove: that a non-finite value arising in the recurrence itself
+    (overflow with finite matvecs) is caught."""
     mv, calls = _matvec_bad_from(3, value)
     with pytest.raises(NonFiniteError, match="step 3 of 10"):
         lanczos(mv, 30, 10, generator=torch.Generator().manual_seed(0), tol=tol)
@@ -41,6 +44,8 @@ def test_lanczos_names_the_step_of_a_non_finite_matvec(value, tol):
 
 
 def test_eigh_tridiagonal_refuses_non_finite_input():
+    """NaN / inf on the diagonal or among the k-1 off-diagonal entries raises NonFiniteError; entries past k-1 are
+    ignored. Does not prove: the eigenvalues' accuracy (test_spectra_lanczos.py compares with eigh)."""
     with pytest.raises(NonFiniteError, match="non-finite"):
         eigh_tridiagonal([1.0, math.nan, 2.0], [0.1, 0.2])
     with pytest.raises(NonFiniteError):
@@ -59,7 +64,7 @@ def _tiny():
 def test_learner_survives_weights_gone_nan():
     """Weights set to NaN mid-run (what a diverged step leaves): training goes on as train.py does for any
     optimiser (NaN losses in its rows), and each later estimate is recorded as non-finite with the settings
-    kept, at the cost of one matvec."""
+    kept, at the cost of one matvec. Does not prove: any recovery (nothing resets the NaN weights)."""
     m, x, y = _tiny()
     learner = SLQLearner(period=2, lanczos_steps=8)
 
@@ -80,7 +85,8 @@ def test_learner_survives_weights_gone_nan():
 def test_learner_whose_own_lr_diverges():
     """The GPU failure in miniature: a learner scaled far past the edge of stability blows the weights up; its
     later estimates see non-finite curvature and are recorded, not raised (before the fix: LinAlgError from
-    dstev). The loss itself may stay finite while the Hessian is not."""
+    dstev). The loss itself may stay finite while the Hessian is not. Does not prove: at which scale divergence
+    sets in, nor that the default scale is stable."""
     m, x, y = _tiny()
     learner = SLQLearner(period=2, lanczos_steps=8, scale=1e8)
     train_epochs(m, x, y, x, y, epochs=3, batch_size=32, lr=0.01, on_step=learner)

@@ -15,6 +15,8 @@ def _recording(rule):
 
 
 def test_censored_results_report_only_tried_learning_rates():
+    """Stable everywhere: lr_max is the largest lr tried; stable nowhere: lr_fail is the smallest tried; trials
+    counts every call. Does not prove: the bracket of an uncensored search (test_spectra_tools.py)."""
     stable, tried = _recording(lambda lr: True)       # stable everywhere: censored above
     r = bisect_max_lr(stable, 1e-3, 1.0, iters=3, max_widen=2)
     assert r["censored"] and tried.get(r["lr_max"]) is True and r["lr_max"] == max(tried)

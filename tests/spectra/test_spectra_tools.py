@@ -198,6 +198,48 @@ def test_divergence_criterion_on_a_tiny_model():
     assert not is_stable(fresh(), x, y, optimizer="sgd", lr=1e4, batch_size=32, steps=20)
 
 
+def _tiny_stability_problem():
+    torch.manual_seed(0)
+    x, y = torch.randn(256, 1, 4, 4), torch.randint(0, 3, (256,))
+    torch.manual_seed(0)
+    return build_model("mlp", (1, 4, 4), 3), x, y
+
+
+def test_stability_needs_the_probe_loss_to_fall():
+    """No step taken (end == start) is not stable: the criterion asks for a strict decrease. A ``blowup`` factor
+    below 1 flags the first batch (its loss is not below half the start) in a run that is otherwise stable.
+    Does not prove: that the default blowup=10 separates stable from unstable runs on real data."""
+    kw = dict(optimizer="sgd", lr=0.05, batch_size=32)
+    m, x, y = _tiny_stability_problem()
+    assert not is_stable(m, x, y, steps=0, **kw)
+    m, x, y = _tiny_stability_problem()
+    assert is_stable(m, x, y, steps=20, **kw)  # the same run, unguarded: stable
+    m, x, y = _tiny_stability_problem()
+    assert not is_stable(m, x, y, steps=20, blowup=0.5, **kw)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_train_epochs_schedule_sets_each_steps_lr(monkeypatch, schedule):
+    """The lr each SGD step runs with is 0.5 lr (1 + cos(pi s / S)) at step s of S = epochs * (n // batch) steps
+    (cosine) or lr (constant); each row reports the last step's lr.
+    Does not prove: anything about Adam (the same code path sets its lr) or about training quality."""
+    seen = []
+    real_step = torch.optim.SGD.step
+
+    def step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+    monkeypatch.setattr(torch.optim.SGD, "step", step)
+    torch.manual_seed(0)
+    x, y = torch.randn(100, 1, 4, 4), torch.randint(0, 3, (100,))
+    rows = train_epochs(build_model("mlp", (1, 4, 4), 3), x, y, x, y, epochs=2, batch_size=32, lr=0.2,
+                        schedule=schedule)
+    total = 2 * (100 // 32)  # the last partial batch of each epoch is dropped
+    want = [0.1 * (1 + math.cos(math.pi * s / total)) if schedule == "cosine" else 0.2 for s in range(total)]
+    assert seen == pytest.approx(want, rel=1e-12)
+    assert [r["lr"] for r in rows] == pytest.approx([want[2], want[5]], rel=1e-12)
+
+
 def test_heavy_ball_rule():
     """kappa = 1 gives lr = 1/lambda and no momentum; kappa = 100 gives Polyak's values (momentum 0.669 capped).
     Does not prove: that these settings train a network well (the study compares)."""

@@ -25,6 +25,8 @@ def tiny():
 
 
 def test_hvp_costs_cover_every_batch_size_and_are_read_back(tiny, tmp_path, monkeypatch):
+    """Rows for every bench batch size, tagged with model and device; a second attempt on the same memo reads
+    them back without measuring. Does not prove: anything about the costs (timings, not asserted)."""
     cfg, net, data = tiny
     rows = ex.hvp_costs(cfg, net, data, torch.device("cpu"), memo=UnitStore(tmp_path, announce=None))
     assert sorted({r["batch_size"] for r in rows}) == [16, 32]
@@ -35,6 +37,9 @@ def test_hvp_costs_cover_every_batch_size_and_are_read_back(tiny, tmp_path, monk
 
 
 def test_peer_comparison_reference_is_the_exact_top_eigenvalue_and_is_read_back(tiny, tmp_path, monkeypatch):
+    """The unit's reference Ritz value is the explicit Hessian's top eigenvalue on the unit's batch (rel 1e-4),
+    our adaptive Lanczos rows are within peer_tol, and a second attempt reads the unit back. Does not prove: the
+    peers' own accuracy (test_spectra_tools.py) or any timing."""
     cfg, net, data = tiny
     rows, ref, b = ex.peer_comparison(cfg, net, data, torch.device("cpu"), "double_backward",
                                       memo=UnitStore(tmp_path, announce=None))

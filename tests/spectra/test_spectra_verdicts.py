@@ -10,6 +10,8 @@ from workbench.spectra.verdicts import (above_tolerance, batch_vs_full, learner_
 
 
 def test_batch_vs_full_flags_each_b_and_counts_batches():
+    """Per B: batch count, mean, mean / full and mean > full, on four hand rows. Does not prove: behaviour with
+    several full rows per group (they are averaged; untested)."""
     lam = pd.DataFrame({"bn_mode": ["eval"] * 4, "scope": ["batch", "batch", "batch", "full"],
                         "batch_size": [16, 16, 32, 64], "lambda_max": [3.0, 5.0, 1.5, 2.0]})
     v = batch_vs_full(lam, by=("bn_mode",)).set_index("batch_size")
@@ -18,6 +20,8 @@ def test_batch_vs_full_flags_each_b_and_counts_batches():
 
 
 def test_above_tolerance_keeps_only_rows_over_tol_and_names_the_run():
+    """Rows strictly over tol are kept (NaN estimates are not), named "slq" for a B's first batch and "adaptive"
+    after it, or all "slq" without adaptive Lanczos. Does not prove: that error_estimate bounds the true error."""
     lam = pd.DataFrame({"batch_index": [0, 1, 2, 3], "error_estimate": [1e-3, 1e-6, 5e-4, float("nan")]})
     off = above_tolerance(lam, 1e-4)
     assert list(off.batch_index) == [0, 2] and list(off.run) == ["slq", "adaptive"]
@@ -25,6 +29,8 @@ def test_above_tolerance_keeps_only_rows_over_tol_and_names_the_run():
 
 
 def test_outlier_verdicts_compare_smallest_b_with_full_and_check_monotonicity():
+    """Smallest B against the largest (the full operator), a never-rising outlier count (ties allowed) and a bulk
+    edge that must fall at every step. Does not prove: anything about how outlier_table counts outliers."""
     out = pd.DataFrame({"epoch": 0, "curvature": "hessian", "batch_size": [16, 64, 1000],
                         "outliers": [3.0, 2.0, 2.0], "bulk_edge": [0.5, 0.6, 0.4]})
     (v,) = outlier_verdicts(out).itertuples()
@@ -34,6 +40,8 @@ def test_outlier_verdicts_compare_smallest_b_with_full_and_check_monotonicity():
 
 
 def test_slope_verdicts_predictions_containment_and_regime():
+    """Predicted slope per optimizer and regime (0 above), whether the CI holds it, and the fitted range against
+    the critical batch size (below / spans / above / unknown). Does not prove: the fits' intervals (fits tests)."""
     slopes = pd.DataFrame({"optimizer": ["sgd", "adam", "sgd"], "regime": ["below", "below", "above"],
                            "slope": [0.7, 0.47, 0.1], "slope_lo": [0.4, 0.34, -0.2], "slope_hi": [0.99, 0.59, 0.3],
                            "min_batch": [8.0, 8.0, 128.0], "max_batch": [128.0, 8.0, 512.0]})
@@ -44,6 +52,8 @@ def test_slope_verdicts_predictions_containment_and_regime():
 
 
 def test_learner_verdicts_final_rows_ratio_and_grid_edge():
+    """Final epoch's accuracy per method, wall time over the SLQ learner's, and whether a tuned lr sits at the
+    grid's edge. Does not prove: which method trains better on real data."""
     curves = pd.DataFrame({"method": ["SLQ learner"] * 2 + ["constant (tuned lr 0.3)"] * 2 + ["cosine (tuned lr 0.03)"] * 2,
                            "epoch": [1, 2] * 3, "eval_acc": [0.5, 0.8, 0.6, 0.9, 0.7, 0.95],
                            "wall_s": [1.0, 2.0, 0.5, 1.0, 0.5, 0.5],
@@ -62,6 +72,9 @@ def _summary(rows):
 
 
 def test_peer_verdict_names_dominating_faster_and_cheapest_tolerant_fixed_runs():
+    """The verdict lines name the adaptive rule's matvecs and target, its time against PyHessian's, and the
+    fixed-step runs that dominate it, are faster but less accurate, or meet tol at every seed. Does not prove: the
+    exact wording of every line (only the phrases asserted)."""
     s = _summary([["workbench", "lanczos 5 steps", 5, 0.005, 5, 1e-3, 1e-2, 1.0, 0.5],
                   ["workbench", "lanczos 10 steps", 5, 0.006, 10, 1e-7, 1e-6, 0.6, 0.6],
                   ["workbench", "lanczos 20 steps", 5, 0.012, 20, 1e-7, 1e-6, 0.6, 1.2],
@@ -79,6 +92,8 @@ def test_peer_verdict_names_dominating_faster_and_cheapest_tolerant_fixed_runs()
 
 
 def test_peer_verdict_without_adaptive_row_or_pyhessian():
+    """No adaptive row: no lines; no PyHessian row: no line mentions it and the fixed-step list ends "none".
+    Does not prove: the lines' content when both are present (the test above)."""
     s = _summary([["workbench", "lanczos 5 steps", 1, 0.005, 5, 1e-3, 1e-3, 1.0, float("nan")]])
     assert peer_verdict(s, 1e-4) == []
     s = _summary([["workbench", "lanczos tol 0.0001 (max 40 steps)", 1, 0.007, 6, 2e-5, 4e-5, 1.2, float("nan")]])
@@ -87,6 +102,9 @@ def test_peer_verdict_without_adaptive_row_or_pyhessian():
 
 
 def test_for_display_formats_errors_and_leaves_blanks():
+    """Relative errors as strings in scientific notation (2 significant figures), NaN as an empty string,
+    x_pyhessian rounded to 2 decimals.
+    Does not prove: the formatting of the other columns."""
     s = _summary([["workbench", "lanczos 5 steps", 1, 0.0051234, 5, 1.2345e-7, float("nan"), 1.02, 0.4567]])
     d = peers.for_display(s)
     assert d.rel_error_median[0] == "1.2e-07" and d.rel_error_max[0] == "" and d.x_pyhessian[0] == 0.46

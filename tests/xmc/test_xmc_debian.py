@@ -119,8 +119,8 @@ def test_committed_dataset():
 
 
 @pytest.mark.slow
-def test_full_rebuild_matches_committed(shared_data, tmp_path):
-    src = shared_data / "debian-bookworm"
+def test_full_rebuild_matches_committed(shared_path, tmp_path):
+    src = shared_path("debian-bookworm", "main_binary-amd64_Packages.xz", "main_i18n_Translation-en.xz")
     rc = debian.cli_main(["--packages", str(src / "main_binary-amd64_Packages.xz"), "--translations",
                           str(src / "main_i18n_Translation-en.xz"), "--out", str(tmp_path / "d")])
     assert rc == 0

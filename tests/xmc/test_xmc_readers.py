@@ -67,9 +67,12 @@ def test_mulan_fixture_sparse_dense_quoted():
     assert load_dataset(FIX / "mulan").Y_train.shape == (3, 2)
 
 
-def test_mulan_real(shared_data):
-    for name, shape, lpp in (("bibtex", (4880, 159), 2.40), ("delicious", (12920, 983), 19.02)):
-        ds = load_mulan(shared_data / f"mulan-{name}")
+def test_mulan_real(shared_path):
+    sets = (("bibtex", (4880, 159), 2.40), ("delicious", (12920, 983), 19.02))
+    dirs = {name: shared_path(f"mulan-{name}", f"{name}-train.arff*", f"{name}-test.arff*", f"{name}.xml")
+            for name, _, _ in sets}
+    for name, shape, lpp in sets:
+        ds = load_mulan(dirs[name])
         assert ds.Y_train.shape == shape
         assert abs(ds.Y_train.nnz / shape[0] - lpp) < 0.05
 

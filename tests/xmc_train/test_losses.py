@@ -128,3 +128,20 @@ def test_registry_and_bad_params():
         build_loss("softmax", margin=0.2)
     with pytest.raises(ValueError, match="known"):
         build_loss("hinge")
+
+
+@pytest.mark.parametrize("weight_temperature", [0.0, 0.1])
+def test_triplet_ignores_invalid_and_padded_negatives(weight_temperature):
+    # positive 0.1; negatives 0.6 (valid, violates by 0.8), 0.3 (invalid: would violate by 0.5), -0.5 (valid, no
+    # violation). With hardest=3 the top-3 also picks a -inf filler slot (the positive or the invalid one) that the
+    # code zeroes to score 0, which would "violate" by 0.2 if it were not masked out. Only 0.6 may count.
+    loss = build_loss("triplet", margin=0.3, hardest=3, weight_temperature=weight_temperature)
+    s = torch.tensor([[0.1, 0.6, 0.3, -0.5]])
+    t = torch.tensor([[True, False, False, False]])
+    v = torch.tensor([[True, True, False, True]])
+    assert loss(s, t, v).item() == pytest.approx(0.8, rel=1e-5)
+    # hardest larger than the pool: one real negative, the rest of the top-k are filler slots
+    s2 = torch.tensor([[0.1, 0.6]])
+    t2 = torch.tensor([[True, False]])
+    got2 = build_loss("triplet", margin=0.3, hardest=5, weight_temperature=weight_temperature)(s2, t2)
+    assert got2.item() == pytest.approx(0.8, rel=1e-5)

@@ -17,18 +17,33 @@ DATA = toy_text_dataset(n_train=300, n_test=80, num_labels=40)
 
 
 def test_subsample_keeps_labels_and_texts_consistent():
-    d = dataclasses.replace(DATA, filter_test=np.array([[0, 3], [5, 7], [79, 39]], dtype=np.int64))
+    ft = np.array([[i, (7 * i) % 40] for i in range(80)], dtype=np.int64)  # one pair per test point
+    fr = np.array([[i, (3 * i) % 40] for i in range(0, 300, 5)], dtype=np.int64)
+    d = dataclasses.replace(DATA, filter_test=ft, filter_train=fr)
     sub = subsample(d, 100, 20, seed=1)
     assert sub.Y_train.shape[0] == 100 and sub.Y_test.shape[0] == 20
     assert len(sub.label_texts) == sub.num_labels == sub.Y_test.shape[1]
     rng = np.random.default_rng(1)
     tr = np.sort(rng.choice(300, 100, replace=False))
-    kept = np.unique(np.concatenate([d.Y_train[tr].indices, d.Y_test[np.sort(rng.choice(80, 20, replace=False))].indices]))
-    i = 0  # a kept point's label texts are the same strings as before
-    old = [d.label_texts[j] for j in d.Y_train[tr[i]].indices]
-    new = [sub.label_texts[j] for j in sub.Y_train[i].indices]
-    assert sorted(old) == sorted(new) and len(kept) == sub.num_labels
-    assert (sub.filter_test[:, 0] < 20).all() and (sub.filter_test[:, 1] < sub.num_labels).all()
+    te = np.sort(rng.choice(80, 20, replace=False))
+    kept = np.unique(np.concatenate([d.Y_train[tr].indices, d.Y_test[te].indices]))
+    assert len(kept) == sub.num_labels and sub.label_texts == [d.label_texts[j] for j in kept]
+    # every kept point: the same text, and its labels the same strings as before
+    for rows, Y_old, Y_new, old_texts, new_texts in ((tr, d.Y_train, sub.Y_train, d.train_texts, sub.train_texts),
+                                                     (te, d.Y_test, sub.Y_test, d.test_texts, sub.test_texts)):
+        for i, r in enumerate(rows):
+            assert new_texts[i] == old_texts[r]
+            assert sorted(sub.label_texts[j] for j in Y_new[i].indices) == \
+                sorted(d.label_texts[j] for j in Y_old[r].indices)
+    # filter pairs: exactly those whose point and label both survive, remapped to the same (point, label) texts
+    for pairs, rows, old_pts, new_pts, new_pairs in ((ft, te, d.test_texts, sub.test_texts, sub.filter_test),
+                                                     (fr, tr, d.train_texts, sub.train_texts, sub.filter_train)):
+        live_rows, live_labels = set(rows.tolist()), set(kept.tolist())
+        survive = [(i, j) for i, j in pairs.tolist() if i in live_rows and j in live_labels]
+        assert 0 < len(survive) == len(new_pairs) < len(pairs)
+        assert sorted((int(rows[r]), int(kept[c])) for r, c in new_pairs) == sorted(survive)
+        old_text_pairs = {(old_pts[i], d.label_texts[j]) for i, j in pairs.tolist()}
+        assert all((new_pts[r], sub.label_texts[c]) in old_text_pairs for r, c in new_pairs)
 
 
 def test_perfect_embeddings_score_100():

@@ -1,0 +1,35 @@
+"""claims_table (verdicts.py), the batch_size_spectra notebook's table of the paper's two qualitative claims, on a
+hand-made lambda_max table whose answers are known. Does not prove: that a measured table supports the claims."""
+import pandas as pd
+import pytest
+
+from workbench.spectra.verdicts import claims_table
+
+
+def _lam(epoch, curvature, batches, full, n_total=1437):
+    """Rows of a lambda_max table: ``batches`` {B: [lambda_max of each batch]}, the full operator's ``full``."""
+    rows = [{"epoch": epoch, "curvature": curvature, "scope": "batch", "batch_size": b, "lambda_max": v}
+            for b, values in batches.items() for v in values]
+    return rows + [{"epoch": epoch, "curvature": curvature, "scope": "full", "batch_size": n_total,
+                    "lambda_max": full}]
+
+
+def test_claims_table_ratio_above_and_monotonicity_per_epoch_and_curvature():
+    """Per (epoch, curvature): the mean batch lambda_max at the smallest B over the full value, whether it is above,
+    and whether the means fall at every step in B (in B's order, whatever the rows' order).
+    Does not prove: how ties between B are judged (strictly falling is what the code asks; untested)."""
+    rows = (_lam(0, "hessian", {16: [5.0, 7.0], 64: [4.0], 256: [4.5]}, 3.0)   # rises from 64 to 256
+            + _lam(1, "hessian", {16: [8.0, 8.0], 64: [5.0, 6.0], 256: [3.5]}, 4.0)
+            + _lam(0, "ggn", {16: [2.0], 64: [1.0]}, 3.0))                      # below full at B = 16
+    lam = pd.DataFrame(rows).sample(frac=1.0, random_state=0).reset_index(drop=True)
+    t = claims_table(lam, 16).set_index(["epoch", "curvature"])
+    assert sorted(t.index) == [(0, "ggn"), (0, "hessian"), (1, "hessian")]
+    h0, h1, g0 = t.loc[(0, "hessian")], t.loc[(1, "hessian")], t.loc[(0, "ggn")]
+    assert h0.ratio_smallest_b_to_full == pytest.approx(2.0) and h0.above_full_at_smallest_b
+    assert not h0.decreasing_in_b
+    assert h1.ratio_smallest_b_to_full == pytest.approx(2.0) and h1.above_full_at_smallest_b and h1.decreasing_in_b
+    assert g0.ratio_smallest_b_to_full == pytest.approx(2 / 3) and not g0.above_full_at_smallest_b
+    assert g0.decreasing_in_b
+    # the ratio is read at the B asked for, not at the first row
+    assert claims_table(lam, 64).set_index(["epoch", "curvature"]).loc[(0, "hessian")].ratio_smallest_b_to_full == \
+        pytest.approx(4 / 3)
