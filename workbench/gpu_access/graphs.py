@@ -10,20 +10,20 @@ file raises FileNotFoundError (the study skips the graph); a malformed one DataF
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
-import gzip
-import io
 import json
 import pickle
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 
-from ..xmc.errors import DataFormatError, parse_int
+from ..xmc.errors import DataFormatError, decoded_lines, iter_lines, open_binary, parse_int
 
 
 @dataclasses.dataclass
@@ -108,8 +108,7 @@ def _planetoid_part(raw: Path, name: str, part: str):
                                 f"ind.{name}.{{x,y,tx,ty,allx,ally,graph,test.index}} in {raw} (they are in the data/ "
                                 "folder of https://github.com/kimiyoung/planetoid)")
     if part == "test.index":
-        ids = [parse_int(path, i, line.strip(), "test node id") for i, line in
-               enumerate(path.read_text().splitlines(), start=1) if line.strip()]
+        ids = [parse_int(path, i, line.strip(), "test node id") for i, line in iter_lines(path) if line.strip()]
         if not ids:
             raise DataFormatError(path, None, "no test node ids (expected one integer per line)")
         return np.array(ids, np.int64)
@@ -252,8 +251,13 @@ def _npz_arrays(path: Path, keys: tuple[str, ...], what: str = "a gnn-benchmark 
     return arrays
 
 
-def _open_text(path: Path):
-    return io.TextIOWrapper(gzip.open(path), encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+@contextlib.contextmanager
+def _text_lines(path: Path) -> Iterator[Iterator[str]]:
+    """The UTF-8 lines of ``path`` (gzipped or not) without their newline; a truncated or corrupt gzip or bad
+    UTF-8 raises DataFormatError naming the file and line (a text-mode reader raises EOFError, zlib.error or
+    UnicodeDecodeError without either)."""
+    with open_binary(path) as f:
+        yield (line for _, line in decoded_lines(path, f))
 
 
 def _find(root: Path, stem: str) -> Path:
@@ -283,8 +287,8 @@ def read_musae_facebook(root: str | Path, seed: int = 0) -> Graph:
 def _read_targets(path: Path) -> tuple[np.ndarray, list[str]]:
     """(node ids, page types) of the MUSAE target CSV; the ids must be 0..n-1 (n = rows), each once."""
     lines, ids, types = [], [], []
-    with _open_text(path) as f:
-        reader = csv.DictReader(f)
+    with _text_lines(path) as f:
+        reader = csv.DictReader(line + "\n" for line in f)  # the newline keeps quoted multi-line fields whole
         missing = sorted({"id", "page_type"} - set(reader.fieldnames or []))
         if missing:
             raise DataFormatError(path, 1, f"header lacks column(s) {missing}; got {reader.fieldnames}")
@@ -307,13 +311,13 @@ def _read_targets(path: Path) -> tuple[np.ndarray, list[str]]:
 def _read_edges(path: Path, n: int) -> np.ndarray:
     """(E, 2) int64 endpoints in [0, n) from a two-column CSV with a header line."""
     try:
-        with _open_text(path) as f:
+        with _text_lines(path) as f:
             edges = np.loadtxt(f, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2, comments=None)
         if edges.shape[1] == 2 and (edges.size == 0 or (edges.min() >= 0 and edges.max() < n)):
             return edges
     except ValueError:
         pass
-    with _open_text(path) as f:  # numpy's message has no file name and a 0-based row: find the line ourselves
+    with _text_lines(path) as f:  # numpy's message has no file name and a 0-based row: find the line ourselves
         for lineno, line in enumerate(f, start=1):
             if lineno == 1 or not line.strip():
                 continue
@@ -326,10 +330,11 @@ def _read_edges(path: Path, n: int) -> np.ndarray:
 
 
 def _read_features(path: Path, n: int) -> torch.Tensor:
-    """(n, width) float32 multi-hot rows from the MUSAE features JSON {"node id": [feature ids]}."""
+    """(n, width) float32 multi-hot rows from the MUSAE features JSON {"node id": [feature ids]}; every node
+    0..n-1 must appear (a node without features has ``[]``; one left out would silently get a zero row)."""
     try:
-        with _open_text(path) as f:
-            feats = json.load(f)
+        with _text_lines(path) as f:
+            feats = json.loads("\n".join(f))
     except json.JSONDecodeError as exc:
         raise DataFormatError(path, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(feats, dict):
@@ -345,6 +350,10 @@ def _read_features(path: Path, n: int) -> torch.Tensor:
         if not (isinstance(ids, list) and all(type(i) is int and i >= 0 for i in ids)):
             raise DataFormatError(path, None, f"node {node!r}: expected a list of feature ids >= 0, got {ids!r}")
         rows[v] = ids
+    if len(rows) < n:
+        first = next(v for v in range(n) if v not in rows)
+        raise DataFormatError(path, None, f"{n - len(rows)} of the {n} nodes (the target CSV's rows) have no entry, "
+                              f"the first is node {first}: expected every node id, with [] for no features")
     dense = torch.zeros(n, 1 + max((max(ids) for ids in rows.values() if ids), default=0))
     for v, ids in rows.items():
         dense[v, ids] = 1.0

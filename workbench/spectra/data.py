@@ -134,7 +134,12 @@ def _decode_cifar_tar(tar_path: Path) -> dict:
                 if split not in out or cls not in CIFAR10_CLASSES:
                     raise DataFormatError(tar_path, None, f"unexpected member {m.name} "
                                           "(want <root>/{train,test}/<class>/N.jpg)")
-                out[split][0].append(_decode_jpeg(tar.extractfile(m).read(), tar_path, m.name))
+                img = _decode_jpeg(tar.extractfile(m).read(), tar_path, m.name)
+                first = next((xs[0] for xs, _ in out.values() if xs), img)
+                if img.shape != first.shape:  # np.stack would fail later, naming neither archive nor member
+                    raise DataFormatError(tar_path, None, f"member {m.name} is {img.shape[2]}x{img.shape[1]} pixels, "
+                                          f"earlier images {first.shape[2]}x{first.shape[1]}. {CIFAR10_FETCH}")
+                out[split][0].append(img)
                 out[split][1].append(CIFAR10_CLASSES.index(cls))
     except _CORRUPT_STREAM as e:
         raise DataFormatError(tar_path, None, f"truncated or corrupt archive ({type(e).__name__}: {e}); "
@@ -181,6 +186,8 @@ def read_idx(path: Path, fetch: str = "") -> np.ndarray:
     return body.reshape(dims)
 
 
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot"]
 FASHION_MNIST_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
                        "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 
@@ -199,8 +206,33 @@ def _fashion_mnist(path: str | None = None, seed: int = 0) -> dict:
         files[key] = f
     arrays = _cached("fashion-mnist", list(files.values()),
                      lambda: {key: read_idx(f, FASHION_MNIST_FETCH) for key, f in files.items()})
+    _check_fashion_mnist(files, arrays)
     return {k: v[:, None].astype(np.float32) / 255.0 if k.startswith("x") else v.astype(np.int64)
             for k, v in arrays.items()}
+
+
+def _check_fashion_mnist(files: dict[str, Path], arrays: dict[str, np.ndarray]) -> None:
+    """Raise DataFormatError naming the file unless the four IDX arrays fit together: images ``(N, H, W)`` of one
+    ``H, W`` with ``N >= 1``, labels ``(N,)`` of the same split's ``N`` and in ``0..9`` (each file is only checked
+    against its own header by :func:`read_idx`; a labels file of another split or dataset would load)."""
+    for key, arr in arrays.items():
+        want = 3 if key.startswith("x") else 1
+        if arr.ndim != want:
+            raise DataFormatError(files[key], None, f"{arr.ndim}-D IDX array {list(arr.shape)}, expected {want}-D "
+                                  f"({'images N x H x W' if want == 3 else 'labels N'}). {FASHION_MNIST_FETCH}")
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if len(y) != len(x) or not len(x):
+            raise DataFormatError(files[f"y_{split}"], None, f"{len(y)} labels for the {len(x)} images of "
+                                  f"{files[f'x_{split}'].name}: expected one label per image, at least one image. "
+                                  f"{FASHION_MNIST_FETCH}")
+        if y.max() >= len(FASHION_MNIST_CLASSES):
+            bad = int(np.argmax(y >= len(FASHION_MNIST_CLASSES)))
+            raise DataFormatError(files[f"y_{split}"], None, f"label {int(y[bad])} at index {bad} is outside "
+                                  f"0..{len(FASHION_MNIST_CLASSES) - 1}. {FASHION_MNIST_FETCH}")
+    if arrays["x_test"].shape[1:] != arrays["x_train"].shape[1:]:
+        raise DataFormatError(files["x_test"], None, f"images of {list(arrays['x_test'].shape[1:])} pixels, "
+                              f"{files['x_train'].name} has {list(arrays['x_train'].shape[1:])}. {FASHION_MNIST_FETCH}")
 
 
 def load_images(name: str, path: str | None = None, n_train: int | None = None, seed: int = 0) -> Images:

@@ -3,6 +3,8 @@
 A file starts with the header ``"num_points num_features num_labels"``; each following line is
 ``"l1,l2,... f:v f:v ..."``: comma-separated 0-based label ids (empty for a point without labels, the line then
 starts with a space) followed by ``feature:value`` pairs. A directory holds ``train.txt`` and ``test.txt``.
+A label id given twice on one line is kept once (with a warning naming the file); a training split without points
+is refused.
 
 The repository's older distribution (Bibtex, Delicious, Mediamill, ...) instead ships one ``<Name>_data.txt`` in
 that format plus ``<name>_trSplit.txt`` / ``<name>_tstSplit.txt`` (the prefix's case may differ): one row per
@@ -18,7 +20,7 @@ import scipy.sparse as sp
 
 from .dataset import XMCDataset
 from .errors import DataFormatError, find_file, iter_lines, parse_float, parse_int
-from .raw_text import csr_from_rows, parse_header
+from .raw_text import csr_from_rows, parse_header, require_points, unique_labels
 
 XC_REPO = "the Extreme Classification Repository (http://manikvarma.org/downloads/XC/XMLRepository.html)"
 BOW_FILES = "train.txt and test.txt (either may be gzipped)"
@@ -46,6 +48,7 @@ def _parse_row(path, lineno: int, line: str, F: int, L: int):
     labels = [parse_int(path, lineno, t, "label id", 0, L) for t in head.split(",") if t != ""]
     if head and len(labels) != len(head.split(",")):
         raise DataFormatError(path, lineno, f"empty label id in {head!r}")
+    labels, _ = unique_labels(path, lineno, labels)
     feats, vals = [], []
     for tok in rest.split():
         f, sep, v = tok.partition(":")
@@ -89,6 +92,7 @@ def load_bow(directory: str | Path, name: str | None = None) -> XMCDataset:
         raise DataFormatError(d, None, f"bag-of-words layout is missing {missing}: it needs {BOW_FILES}, as "
                               f"in the bag-of-words downloads of {XC_REPO}")
     X_tr, Y_tr = read_bow(files["train.txt"])
+    require_points(files["train.txt"], X_tr.shape[0], line=1)
     X_te, Y_te = read_bow(files["test.txt"])
     if X_tr.shape[1] != X_te.shape[1] or Y_tr.shape[1] != Y_te.shape[1]:
         raise DataFormatError(files["test.txt"], 1, f"features/labels {X_te.shape[1]}/{Y_te.shape[1]} differ "
@@ -164,6 +168,7 @@ def load_bow_split(directory: str | Path, name: str | None = None, split: int = 
         raise DataFormatError(d, None, f"split layout needs {SPLIT_FILES}, as in the older bag-of-words "
                               f"downloads (Bibtex, Delicious, Mediamill, ...) of {XC_REPO}")
     X, Y = read_bow(files["_data.txt"])
+    require_points(files["_data.txt"], X.shape[0], line=1)  # else read_split blames every index as out of range
     tr = read_split(files["_trSplit.txt"], split, X.shape[0])
     te = read_split(files["_tstSplit.txt"], split, X.shape[0])
     return XMCDataset(name=f"{name or d.name}-split{split}", Y_train=Y[tr], Y_test=Y[te], X_train=X[tr],

@@ -24,6 +24,7 @@ import numpy as np
 from ..io import write_json
 from .dataset import XMCDataset
 from .deb822 import iter_stanzas, long_description
+from .errors import DataFormatError
 from .raw_text import csr_from_rows, write_raw_text
 from .stats import dataset_stats
 
@@ -196,8 +197,29 @@ def write_dataset(out: Path, datasets: dict[str, XMCDataset], info: dict, source
     return prov
 
 
+def _check_built(packages: Path, translations: Path, descriptions: dict, ds: XMCDataset, info: dict) -> None:
+    """Raise DataFormatError naming the input files unless they gave a dataset worth writing: a ``Package:``
+    stanza, a ``Translation-en`` stanza, and training points (else the builder would write an empty dataset over
+    ``--out``, by default the committed ``data/debian``)."""
+    inputs = f"--packages {packages}, --translations {translations}"
+    if not info["packages"]:
+        raise DataFormatError(packages, None, f"no 'Package:' stanzas: expected a Debian Packages index ({inputs}); "
+                              "nothing written")
+    if not descriptions:
+        raise DataFormatError(translations, None, "no stanzas: expected a Debian Translation-en index "
+                              f"('Package:', 'Description-md5:', 'Description-en:') ({inputs}); nothing written")
+    n_train, n_test = ds.Y_train.shape[0], ds.Y_test.shape[0]
+    if not n_train:  # the readers refuse a dataset without training points
+        raise DataFormatError(packages, None, f"{info['packages']} packages give {n_train} train / {n_test} test "
+                              f"points ({info['points_with_labels_before_cut']} with dependencies before the head cut, "
+                              f"{len(info['head_labels_dropped'])} head labels dropped): need training points "
+                              f"({inputs}); nothing written")
+
+
 def cli_main(argv: list[str]) -> int:
-    """``python -m workbench data build debian --packages P --translations T --out DIR [options]``."""
+    """``python -m workbench data build debian --packages P --translations T --out DIR [options]``.
+
+    Input that yields no dataset (no stanzas, no training points) raises DataFormatError and writes nothing."""
     ap = argparse.ArgumentParser(prog="python -m workbench data build debian", description=__doc__.split("\n")[0])
     ap.add_argument("--packages", required=True, type=Path, help="Packages index (plain, .xz or .gz)")
     ap.add_argument("--translations", required=True, type=Path, help="Translation-en index (plain, .xz or .gz)")
@@ -213,6 +235,7 @@ def cli_main(argv: list[str]) -> int:
         ap.error("need 0 < --head-share <= 1, 1 <= --train-mod <= 9, --max-chars >= 0")
     packages, translations = read_packages(a.packages), read_translations(a.translations)
     datasets, info = build(packages, translations, a.head_share, a.train_mod, a.max_chars)
+    _check_built(a.packages, a.translations, translations, datasets["titles"], info)
     release = a.release or next((p for p in (a.packages.parent / "InRelease", a.packages.parent / "Release")
                                  if p.exists()), None)
     prov = write_dataset(a.out, datasets, info, {"packages": a.packages, "translations": a.translations},

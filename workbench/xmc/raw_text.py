@@ -4,10 +4,16 @@ A directory holds ``trn_X.txt``, ``tst_X.txt`` (one query text per line), ``Y.tx
 ``trn_X_Y.txt`` / ``tst_X_Y.txt`` (header ``"rows cols"``, then one line per query of ``label:value`` tokens,
 0-based label ids; an empty line is a query without labels) and optional ``filter_labels_train.txt`` /
 ``filter_labels_test.txt`` (``"point_idx label_idx"`` per line). Any file may instead be gzipped (``*.gz``).
+
+Every token is a positive label: its value (relevance, default 1) must be > 0, else the file is refused with file
+and line (the code counts each stored label id as a positive, so a ``3:0`` would be one). A label id repeated
+within a line is kept once, at its largest relevance, with a warning naming the file (summed, it would become a
+relevance of 2; published files are read as they are rather than refused). The training split must have a point.
 """
 from __future__ import annotations
 
 import gzip
+import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -41,13 +47,46 @@ def parse_header(path, lineno: int, line: str, names: Sequence[str]) -> list[int
 
 
 def parse_label_tokens(path, lineno: int, tokens: Iterable[str], num_labels: int) -> tuple[np.ndarray, np.ndarray]:
-    """``label:value`` tokens -> (ids, values); a bare ``label`` means value 1."""
+    """``label:value`` tokens -> (ids, values); a bare ``label`` means value 1. A value <= 0 raises
+    DataFormatError; a label id given twice is kept once (:func:`unique_labels`)."""
     ids, vals = [], []
     for tok in tokens:
         lab, sep, val = tok.partition(":")
         ids.append(parse_int(path, lineno, lab, "label id", 0, num_labels))
         vals.append(parse_float(path, lineno, val, "label value") if sep else 1.0)
+        if vals[-1] <= 0:
+            raise DataFormatError(path, lineno, f"label {ids[-1]} has relevance {val}: values must be > 0 (leave a "
+                                  "label that does not apply out of the line)")
+    ids, vals = unique_labels(path, lineno, ids, vals)
     return np.asarray(ids, np.int64), np.asarray(vals, np.float32)
+
+
+def unique_labels(path, lineno: int, ids: Sequence[int], values: Sequence[float] | None = None
+                  ) -> tuple[list[int], list[float]]:
+    """One point's label ids and relevances (default 1) with each id kept once, at its largest relevance: a CSR
+    matrix built from repeats would sum them into a relevance of 2. Warns (once per file and message, Python's
+    default filter) naming the file and the first line with a repeat."""
+    values = [1.0] * len(ids) if values is None else list(values)
+    if len(set(ids)) == len(ids):
+        return list(ids), values
+    best: dict[int, float] = {}
+    for j, v in zip(ids, values):
+        best[j] = max(v, best.get(j, v))
+    if str(path) not in _REPEATS_WARNED:
+        _REPEATS_WARNED.add(str(path))
+        warnings.warn(f"{path}:{lineno}: a label id is listed twice in one point's labels (here and maybe on later "
+                      "lines); each is kept once, at its largest relevance", stacklevel=2)
+    return list(best), list(best.values())
+
+
+_REPEATS_WARNED: set[str] = set()  # files already warned about, so a file with many repeats warns once
+
+
+def require_points(path, points: int, line: int | None = None) -> None:
+    """Raise DataFormatError naming ``path`` (a training split's file) when it holds no points: every study needs
+    one, and an empty split would otherwise fail far away (label propensities take ``log(points)``)."""
+    if points == 0:
+        raise DataFormatError(path, line, "the training split has no points: expected at least one")
 
 
 def read_label_matrix(path: str | Path) -> sp.csr_matrix:
@@ -105,6 +144,7 @@ def load_raw_text(directory: str | Path, name: str | None = None) -> XMCDataset:
     if missing:
         raise DataFormatError(d, None, f"raw-text layout is missing {missing}")
     Y_tr, Y_te = read_label_matrix(need["trn_X_Y.txt"]), read_label_matrix(need["tst_X_Y.txt"])
+    require_points(need["trn_X_Y.txt"], Y_tr.shape[0], line=1)
     if Y_tr.shape[1] != Y_te.shape[1]:
         raise DataFormatError(need["tst_X_Y.txt"], 1, f"{Y_te.shape[1]} labels, train has {Y_tr.shape[1]}")
     L = Y_tr.shape[1]

