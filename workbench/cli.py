@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 from .config import ConfigError
@@ -36,36 +37,85 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt(f"terminated by signal {signum} (e.g. `timeout`)")
 
 
+def _studies() -> list[str]:
+    """Every study notebook; none (a checkout without notebooks/) is an error, not an empty list."""
+    from . import notebooks
+    found = notebooks.studies()
+    if not found:
+        raise ConfigError(f"no study notebooks in {notebooks.notebooks_dir()}; run from the workbench checkout "
+                          "(the folder holding notebooks/)")
+    return found
+
+
+def _failed_run(exc: BaseException) -> str | None:
+    """For a run that failed once started (the runner set ``exc.run_dir``): what failed, in one line (a cell's
+    exception and its cell, not papermill's header), and where its report is; else None (an internal error)."""
+    from . import runner
+    run_dir = getattr(exc, "run_dir", None)
+    if run_dir is None:
+        return None
+    report = run_dir / "report.html"
+    where = f"report: {report}" if report.exists() else f"record: {run_dir / 'config.json'}"
+    return f"{runner.error_line(exc)}; {where}"
+
+
+def _run_one(args) -> int:
+    """``run``: one study; a failed run prints one line (and the resume hint, when units were kept), exit 1."""
+    from . import notebooks, runner
+    types = ({n: p.type for n, p in notebooks.parameters(notebooks.notebook_path(args.study)).items()}
+             if args.params else {})
+    overrides = dict(notebooks.parse_assignment(p, types) for p in args.params)
+    try:
+        run_dir = runner.run_study(args.study, args.profile, overrides, reports=args.reports, progress=True,
+                                   resume=args.resume)
+    except (Exception, KeyboardInterrupt) as exc:
+        line = _failed_run(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", *getattr(exc, "__notes__", []), sep="\n", file=sys.stderr)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    print(f"ok: {run_dir}/report.html")
+    return 0
+
+
+def _run_all(args) -> int:
+    """``run-all``: every study in turn; one failed study does not stop the others."""
+    from . import runner
+    failed = []
+    for study in _studies():
+        print(f"== {study}", flush=True)
+        try:
+            run_dir = runner.run_study(study, args.profile, reports=args.reports, progress=True)
+            print(f"ok: {run_dir}/report.html", flush=True)
+        except Exception as exc:  # keep going: one failed study must not hide the others' reports
+            line = _failed_run(exc) or (f"{exc}" if isinstance(exc, ConfigError) else None)
+            if line is None:  # an internal error: its traceback
+                traceback.print_exc()
+                line = f"{type(exc).__name__}: {exc}"
+            print(f"FAILED: {study}: {line}", file=sys.stderr, flush=True)
+            failed.append(study)
+    if failed:
+        print(f"failed studies: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from . import notebooks, runner
+    from . import runner
     if args.cmd in ("run", "run-all"):
         # a time box (`timeout` sends SIGTERM) must still leave a run marked failed with its partial report
         signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.cmd == "list":
-            print("\n\n".join(runner.describe(s) for s in notebooks.studies()))
+            print("\n\n".join(runner.describe(s) for s in _studies()))
         elif args.cmd == "index":
             from .report import repo_root
             print(runner.write_index(args.reports or repo_root() / "reports"))
         elif args.cmd == "run":
-            overrides = dict(notebooks.parse_assignment(p) for p in args.params)
-            run_dir = runner.run_study(args.study, args.profile, overrides, reports=args.reports, progress=True,
-                                       resume=args.resume)
-            print(f"ok: {run_dir}/report.html")
+            return _run_one(args)
         elif args.cmd == "run-all":
-            failed = []
-            for study in notebooks.studies():
-                print(f"== {study}", flush=True)
-                try:
-                    run_dir = runner.run_study(study, args.profile, reports=args.reports, progress=True)
-                    print(f"ok: {run_dir}/report.html", flush=True)
-                except Exception as exc:  # keep going: one failed study must not hide the others' reports
-                    print(f"FAILED: {study}: {type(exc).__name__}: {str(exc)[:500]}", file=sys.stderr, flush=True)
-                    failed.append(study)
-            if failed:
-                print(f"failed studies: {failed}", file=sys.stderr)
-                return 1
+            return _run_all(args)
         elif args.cmd == "data":
             from .datasets_cli import main as data_main
             return data_main(args.rest)

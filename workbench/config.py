@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from typing import Any, Mapping
@@ -69,9 +70,44 @@ def _resolve(tp: Any) -> Any:
         raise ConfigError(f"cannot read the type annotation {tp!r}") from exc
 
 
+# A number in exponent notation, as YAML 1.2 and JSON write it; YAML 1.1 (PyYAML) reads it as a string unless it
+# has both a dot and a signed exponent (1e-3, 2E0, 1.0e3 are strings there, 1.0e-3 a float).
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+")
+
+
+def _floats_from_text(value: Any, tp: Any) -> Any:
+    """``value`` with each string in exponent notation (``1e-3``) turned into its float where ``tp`` asks a float
+    (also in a list or a union). Other strings stay strings, and fail the type check."""
+    args = typing.get_args(tp)
+    if isinstance(value, str) and (tp is float or float in args) and not _matches(value, tp):
+        return float(value) if _EXPONENT_FLOAT.fullmatch(value.strip()) else value
+    if isinstance(value, list) and typing.get_origin(tp) in (list, tuple) and args:
+        if typing.get_origin(tp) is list or (len(args) == 2 and args[1] is Ellipsis):
+            return [_floats_from_text(v, args[0]) for v in value]
+        if len(args) == len(value):
+            return [_floats_from_text(v, a) for v, a in zip(value, args)]
+    return value
+
+
+def is_text_type(tp: Any) -> bool:
+    """Whether annotation ``tp`` (a type or its text; None: unknown) holds only text: ``str``, ``list[str]``,
+    ``tuple[str, ...]``."""
+    if tp is None:
+        return False
+    try:
+        tp = _resolve(tp)
+    except ConfigError:
+        return False
+    args = typing.get_args(tp)
+    return tp is str or (typing.get_origin(tp) in (list, tuple) and bool(args)
+                         and all(a is str or a is Ellipsis for a in args))
+
+
 def check_value(name: str, value: Any, tp: Any) -> Any:
-    """Return ``value`` (ints widened to float where a float is asked) or raise :class:`ConfigError`."""
+    """Return ``value`` (ints widened to float where a float is asked, and strings like ``1e-3`` read as floats
+    there: :func:`_floats_from_text`) or raise :class:`ConfigError`."""
     tp = _resolve(tp)
+    value = _floats_from_text(value, tp)
     if not _matches(value, tp):
         raise ConfigError(f"parameter {name!r} must be {type_name(tp)}, got {value!r} ({type(value).__name__})")
     if tp is float and isinstance(value, int):
@@ -86,9 +122,13 @@ def field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def from_dict(cls: type, values: Mapping[str, Any], *, where: str = "config") -> Any:
+def from_dict(cls: type, values: Mapping[str, Any], *, where: str = "config", data: bool = False) -> Any:
     """Build dataclass ``cls`` from ``values``; unknown keys and wrong types raise, listing the valid names. A
-    field named ``device`` (every study has one) must name a device; then ``cls.validate()`` runs if defined."""
+    field named ``device`` (every study has one) must name a device; then ``cls.validate()`` runs if defined.
+
+    ``data``: also run ``cls.check_data()`` if defined, which checks that the local files the config names exist
+    here. It is separate from ``validate`` (values only) so that a profile naming data this machine lacks still
+    validates; the runner and the notebooks' :func:`build_config` check both before any work."""
     types_ = field_types(cls)
     unknown = sorted(set(values) - set(types_))
     if unknown:
@@ -104,9 +144,10 @@ def from_dict(cls: type, values: Mapping[str, Any], *, where: str = "config") ->
         cfg = cls(**checked)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
-    validate = getattr(cfg, "validate", None)
-    if callable(validate):
-        validate()
+    for check in ("validate", "check_data") if data else ("validate",):
+        method = getattr(cfg, check, None)
+        if callable(method):
+            method()
     return cfg
 
 
@@ -125,7 +166,7 @@ def build_config(cls: type, namespace: Mapping[str, Any]) -> Any:
     missing = [k for k in types_ if k not in namespace]
     if missing:
         raise ConfigError(f"parameter(s) {missing} are not defined; is the parameters cell out of date?")
-    return from_dict(cls, {k: namespace[k] for k in types_}, where="the notebook's parameters")
+    return from_dict(cls, {k: namespace[k] for k in types_}, where="the notebook's parameters", data=True)
 
 
 def at_least(cfg: Any, lo: int, *names: str, zero_means: Mapping[str, str] | None = None) -> None:
@@ -139,6 +180,16 @@ def at_least(cfg: Any, lo: int, *names: str, zero_means: Mapping[str, str] | Non
         elif value < lo:
             zero = f" (0: {zero_means[name]})" if lo == 0 and name in (zero_means or {}) else ""
             raise ConfigError(f"{name} must be >= {lo}{zero}, got {value}")
+
+
+def distinct(cfg: Any, *names: str) -> None:
+    """Each list field of ``cfg`` in ``names`` must name each entry once: a repeated sampler, store or graph would
+    be run twice and its rows mixed under one name in the tables and figures."""
+    for name in names:
+        values = list(getattr(cfg, name))
+        repeated = [v for i, v in enumerate(values) if v in values[:i]]
+        if repeated:
+            raise ConfigError(f"{name} lists {repeated[0]!r} more than once, got {values}; give each entry once")
 
 
 def positive(cfg: Any, *names: str) -> None:

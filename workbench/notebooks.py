@@ -5,11 +5,11 @@ import ast
 import dataclasses
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
-from .config import ConfigError, check_value, from_dict
+from .config import ConfigError, check_value, from_dict, is_text_type
 from .report import repo_root
 
 
@@ -46,7 +46,11 @@ def studies(root: Path | None = None) -> list[str]:
 def notebook_path(study: str, root: Path | None = None) -> Path:
     path = notebooks_dir(root) / f"{study}.ipynb"
     if not path.exists():
-        raise ConfigError(f"unknown study {study!r}; known: {studies(root)}")
+        known = studies(root)
+        if not known:
+            raise ConfigError(f"unknown study {study!r}: no study notebooks in {path.parent}; run from the "
+                              "workbench checkout (the folder holding notebooks/)")
+        raise ConfigError(f"unknown study {study!r}; known: {known}")
     return path
 
 
@@ -85,16 +89,22 @@ def load_profile(study: str, profile: str | None, root: Path | None = None) -> d
     return values
 
 
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """``name=value`` from the command line; the value is read as YAML (``3``, ``0.1``, ``[a, b]``, ``true``)."""
+def parse_assignment(text: str, types: Mapping[str, str] | None = None) -> tuple[str, Any]:
+    """``name=value`` from the command line; the value is read as YAML (``3``, ``0.1``, ``[a, b]``, ``true``).
+
+    Where ``types`` (name -> annotation, e.g. from :func:`parameters`) says the parameter holds only text, YAML
+    reads every scalar as the text written: ``data_variant=no`` is ``"no"`` and ``data_path=~`` is ``"~"``, not
+    YAML 1.1's False and None."""
     if "=" not in text:
         raise ConfigError(f"-p expects name=value, got {text!r}")
     name, raw = text.split("=", 1)
+    name = name.strip()
+    loader = yaml.BaseLoader if is_text_type((types or {}).get(name)) else yaml.SafeLoader  # Base: no bool/None
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.load(raw, Loader=loader) if raw.strip() else ""  # noqa: S506 - both loaders build no objects
     except yaml.YAMLError:
         value = raw
-    return name.strip(), value
+    return name, value
 
 
 def effective_parameters(spec: dict[str, Param], overrides: dict[str, Any], where: str) -> dict[str, Any]:
@@ -108,16 +118,17 @@ def effective_parameters(spec: dict[str, Param], overrides: dict[str, Any], wher
     return values
 
 
-def check_config(study: str, values: dict[str, Any], where: str) -> Any:
-    """The study's config built from ``values`` (its ``validate`` run), or None for a study without a registered
-    config; any bad value raises :class:`ConfigError`."""
+def check_config(study: str, values: dict[str, Any], where: str, data: bool = False) -> Any:
+    """The study's config built from ``values`` (its ``validate`` run, and with ``data`` its ``check_data``: the
+    local files it names exist here), or None for a study without a registered config; any bad value raises
+    :class:`ConfigError`."""
     target = STUDY_CONFIGS.get(study)
     if target is None:
         return None
     module, name = target.split(":")
     cls = getattr(importlib.import_module(module), name)
     try:
-        return from_dict(cls, values, where=where)
+        return from_dict(cls, values, where=where, data=data)
     except ConfigError:
         raise
     except ValueError as exc:  # the configs' own validate() raise ValueError

@@ -25,11 +25,16 @@ PARTIAL_DIR = "partial"  # a run's finished units (see Run.memo), removed by the
 
 
 def repo_root(start: Path | None = None) -> Path:
-    """The checkout holding ``pyproject.toml`` above ``start`` (default: cwd), else cwd."""
+    """The checkout holding ``pyproject.toml`` above ``start`` (default: cwd); outside one, the checkout this
+    package is imported from (when it holds ``notebooks/``: ``cd /tmp && python -m workbench list`` still finds
+    the studies); else ``start``."""
     here = (start or Path.cwd()).resolve()
     for p in (here, *here.parents):
         if (p / "pyproject.toml").exists() and (p / "workbench").is_dir():
             return p
+    package_checkout = Path(__file__).resolve().parents[1]
+    if (package_checkout / "notebooks").is_dir():
+        return package_checkout
     return here
 
 

@@ -153,9 +153,12 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
         record.update(status="failed", error=_error_text(exc)[:4000])
+        with contextlib.suppress(AttributeError):  # the CLI's one-line error names the failed run
+            exc.run_dir = run_dir
         where = "" if reports == root / "reports" else f" --reports {reports}"
-        exc.add_note(f"run {run_dir} failed; its finished units are kept: python -m workbench run {study} "
-                     f"--resume {run_dir.name}{where}   (continues it)")
+        if has_kept_units(run_dir):  # else a resume would only start over (and inherit the same error)
+            exc.add_note(f"run {run_dir} failed; its finished units are kept: python -m workbench run {study} "
+                         f"--resume {run_dir.name}{where}   (continues it)")
         raise
     finally:
         _finish(run_dir, record, out_nb)
@@ -179,6 +182,17 @@ def _save_uncommitted(run_dir: Path, record: dict[str, Any]) -> None:
                                    "sha256": hashlib.sha256(diff.encode()).hexdigest()}
 
 
+def has_kept_units(run_dir: Path) -> bool:
+    """Whether a run kept anything a resume reads back: finished units (``partial/<config>/*.pt``, see
+    :class:`workbench.resume.UnitStore`) or training checkpoints (``checkpoints/``)."""
+    return any((run_dir / PARTIAL_DIR).glob("*/*.pt")) or any((run_dir / "checkpoints").glob("*"))
+
+
+def error_line(exc: BaseException) -> str:
+    """The first line of :func:`_error_text`: what failed, in one line (a cell's exception and its cell)."""
+    return _first_line(_error_text(exc), 1000)
+
+
 def _error_text(exc: BaseException) -> str:
     """A failure's record, its first line saying what failed: for a cell that raised, the cell's exception and
     its execution count (papermill's own message opens with a row of dashes), then the full message."""
@@ -192,14 +206,31 @@ def _first_attempt(study: str, spec: dict, study_dir: Path, root: Path, profile:
                    overrides: dict[str, Any] | None, env: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """A new run's directory and record, its parameters (profile, then ``-p``) checked before it is made."""
     merged = {**load_profile(study, profile, root), **(overrides or {})}
-    values = effective_parameters(spec, merged, where=f"{study} (profile {profile!r} and -p)")
+    where = f"{study} (profile {profile!r} and -p)"
+    values = effective_parameters(spec, merged, where=where)
     with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
-        check_config(study, values, where=f"{study} (profile {profile!r} and -p)")
+        check_config(study, values, where=where, data=True)
+    _check_device(values.get("device"), where)
     run_dir = study_dir / new_run_id(study_dir, profile)
     run_dir.mkdir(parents=True)
     return run_dir, {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
                      "parameters": values, "overrides": merged, "started": now(), **env,
                      "device": study_device(values.get("device", "auto"))}
+
+
+def _check_device(spec: Any, where: str) -> None:
+    """The study's ``device`` parameter must name a device this machine has (the run happens here)."""
+    if not isinstance(spec, str):
+        return
+    import torch
+    from .device import resolve_device
+    try:
+        dev = resolve_device(spec)
+        if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+            raise RuntimeError(f"device {spec!r} was asked for, but this machine has {torch.cuda.device_count()} "
+                               "CUDA GPU(s); use device='auto' or 'cuda:0'")
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -249,7 +280,7 @@ def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: s
     where = f"{study} run {run_dir.name} (recorded)"
     values = effective_parameters(spec, record["parameters"], where=where)
     with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
-        cfg = check_config(study, values, where=where)
+        cfg = check_config(study, values, where=where, data=True)
     _warn_stale_units(run_dir, cfg)
     _clear_outputs(run_dir)
     earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit", "device")}

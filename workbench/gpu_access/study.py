@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..config import ConfigError, at_least, positive
+from ..config import ConfigError, at_least, distinct, positive
 from .catalog import check_graph_spec, needs_data_root
 from .gather_kernel import KERNELS
 from .policy import AutoPolicy
@@ -59,6 +59,8 @@ class GPUAccessConfig:
 
     def validate(self) -> None:
         self._refuse_empty_lists()
+        distinct(self, "graphs", "stores", "bench_stores", "bench_row_bytes", "bench_table_mib", "bench_rows_per_call",
+                 "bench_orders")
         for name in list(self.stores) + list(self.bench_stores):
             STORES.get(name)  # raises listing the known stores
         for spec in self.graphs:  # here, not after the microbenchmark when the graph is loaded
@@ -103,6 +105,17 @@ class GPUAccessConfig:
             raise ConfigError(f"min_cora_accuracy is a fraction in [0, 1], got {self.min_cora_accuracy}")
         AutoPolicy(self.gpu_fit_fraction, self.zero_copy_min_row_bytes)  # its own range checks
 
+    def check_data(self) -> None:
+        """When every graph is read from ``data_root``, at least one is there: else each is skipped and nothing is
+        trained. (A graph that is missing beside others is skipped, the runs table says why.)"""
+        if not self.data_root or not all(needs_data_root(spec) for spec in self.graphs):
+            return
+        files = [p for spec in self.graphs for p in _graph_files(Path(self.data_root), spec)]
+        if not any(p.exists() for p in files):
+            raise ConfigError(f"data_root={self.data_root!r} holds none of graphs={list(self.graphs)}, so every one "
+                              f"would be skipped (looked for {', '.join(map(str, files))}); give the folder holding "
+                              "planetoid/, gnn-benchmark-npz/, musae/, debian-bookworm/")
+
     def _refuse_empty_lists(self) -> None:
         """No graph or store leaves nothing to train (the notebook's tables fail on it), an empty benchmark grid
         no bench table (its pivot and figures fail): refuse them here, naming the field."""
@@ -122,3 +135,16 @@ class GPUAccessConfig:
                              epochs=self.epochs, lr=self.lr, dropout=self.dropout, overlap=self.overlap,
                              max_train_nodes=self.max_train_nodes, max_eval_nodes=self.max_eval_nodes,
                              seed=self.seed)
+
+
+def _graph_files(root: Path, spec: str) -> list[Path]:
+    """Where :mod:`.catalog` reads graph ``spec`` from under ``data_root``: any one of these present counts."""
+    if spec in ("citeseer", "cora-planetoid"):
+        return [root / "planetoid" / "raw" / f"ind.{spec.split('-')[0]}.graph"]
+    if spec.endswith("-npz"):
+        return [root / "gnn-benchmark-npz" / f"{spec[:-4]}.npz"]
+    if spec == "facebook":
+        return [root / "musae" / "facebook" / f"facebook_edges.csv{gz}" for gz in ("", ".gz")]
+    if spec == "debian":
+        return [root / "debian-bookworm" / "main_binary-amd64_Packages.xz"]
+    return []

@@ -44,6 +44,8 @@ class LSHParams:
                 raise ValueError(f"LSHParams.{name} must be >= 1, got {getattr(self, name)}")
         if self.redraw_every < 0:
             raise ValueError(f"LSHParams.redraw_every must be >= 0 (0 = never), got {self.redraw_every}")
+        if self.seed < 0:  # numpy's generators, seeded from it, reject negative seeds
+            raise ValueError(f"LSHParams.seed must be >= 0, got {self.seed}")
         check_code_bits(self.family, self.K, self.bin_size)  # the families' own limit, before a study runs
 
 

@@ -6,8 +6,9 @@ holds the paper-scale values.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-from ..config import at_least, positive
+from ..config import at_least, distinct, positive
 from ..device import check_device_spec
 from .bowdata import SOURCES
 from .drawers import DRAWERS
@@ -71,12 +72,17 @@ class LSHStudyConfig:
                          center=self.center, seed=self.seed)
 
     def validate(self) -> None:
+        at_least(self, 0, "seed")  # numpy's generators, seeded from it, reject negative seeds
         self.lsh().validate()
         self.lsh(bench=True).validate()
         if self.dataset not in SOURCES:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {list(SOURCES)}")
         if self.dataset in ("mulan", "dir") and not self.data_dir:
             raise ValueError(f"dataset {self.dataset!r} needs data_dir (a local directory)")
+        from ..xmc.debian import VARIANTS
+        if self.dataset == "debian" and self.data_variant not in ("", *VARIANTS):
+            raise ValueError(f"dataset 'debian' has data_variant {list(VARIANTS)} ('' = titles), "
+                             f"got {self.data_variant!r}")
         if self.cpu_threads < 0:
             raise ValueError(f"cpu_threads must be >= 0 (0 = leave torch's setting), got {self.cpu_threads}")
         if self.bench_labels not in ("synthetic", "gaussian"):
@@ -85,13 +91,45 @@ class LSHStudyConfig:
             parse_method(m)
         if self.adaptivity_method not in self.methods:
             raise ValueError(f"adaptivity_method {self.adaptivity_method!r} must be one of methods {self.methods}")
+        if not self.adaptivity_samplers:
+            raise ValueError("adaptivity_samplers is empty; name at least one (the defaults: "
+                             f"{LSHStudyConfig().adaptivity_samplers})")
         for s in self.adaptivity_samplers:
             DRAWERS.get(s)
+        distinct(self, "methods", "adaptivity_samplers", "bench_sizes", "bench_devices")
         for spec in self.bench_devices:
             check_device_spec(spec, "bench_devices")
-        at_least(self, 1, "budget", "bench_dim", "bench_batch", "bench_repeats", "num_labels", "num_points",
+        at_least(self, 1, "budget", "bench_dim", "bench_batch", "bench_repeats", "num_points",
                  "num_features", "hidden", "batch_size", "max_steps", "eval_every", "eval_points",
                  "adaptivity_queries", "adaptivity_repeats", "bench_sizes")
+        at_least(self, 5, "num_labels")  # P@5 ranks 5 labels
+        # more negatives per query than labels draws labels again; an unbounded budget is a huge allocation
+        # (bench_batch x budget ids per call)
+        cap = min([*self.bench_sizes, *([self.num_labels] if self.dataset == "synthetic" else [])])
+        if self.budget > cap:
+            raise ValueError(f"budget must be <= {cap} (the fewest labels it is drawn from: bench_sizes"
+                             f"{' and num_labels' if self.dataset == 'synthetic' else ''}), got {self.budget}")
         positive(self, "lr", "time_budget_s")
         if not self.eval_every_s >= 0:  # NaN fails too
             raise ValueError(f"eval_every_s must be >= 0 (0 = evaluate by steps only), got {self.eval_every_s}")
+
+    def check_data(self) -> None:
+        """The local data ``dataset`` reads exists here: Mulan's three files, a ``dir`` dataset's directory in a
+        layout :func:`workbench.xmc.load.load_dataset` reads (their contents are checked on reading)."""
+        from ..xmc.errors import find_file
+        from ..xmc.load import MULAN, detect_layout
+        if self.dataset not in ("mulan", "dir"):
+            return
+        d = Path(self.data_dir)  # as the loaders read it (no ~ expansion)
+        where = f"data_dir={self.data_dir!r}" + ("" if d.is_absolute() else f" (relative to {Path.cwd()})")
+        if not d.is_dir():
+            raise ValueError(f"{where} is not a directory; give the local folder of dataset {self.dataset!r}")
+        if self.dataset == "mulan":
+            trains = sorted(d.glob("*-train.arff")) + sorted(d.glob("*-train.arff.gz"))
+            name = trains[0].name.split("-train.arff")[0] if trains else "<name>"
+            if not trains or find_file(d, f"{name}-test.arff") is None or not (d / f"{name}.xml").exists():
+                raise ValueError(f"{where} needs {name}-train.arff[.gz], {name}-test.arff[.gz] and {name}.xml: "
+                                 f"fetch {MULAN}")
+        elif not self.data_variant and detect_layout(d) is None:
+            raise ValueError(f"{where} holds no XMC dataset layout (lbl.json, trn_X_Y.txt, train.txt, *_data.txt + "
+                             "splits, *.arff); for a folder of variants set data_variant")

@@ -13,7 +13,6 @@ import gzip
 import io
 import os
 import tarfile
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..io import atomic_write
 from ..registry import Registry
 from ..xmc.errors import DataFormatError
 
@@ -82,17 +82,12 @@ def _cached(key: str, sources: Sequence[Path], build: Callable[[], dict]) -> dic
 
 
 def _write_npz(path: Path, arrays: dict) -> None:
-    """Write ``arrays`` to ``path`` atomically: a temporary file of its own beside it, renamed once complete, and
-    removed if writing fails."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    """Write ``arrays`` to ``path`` atomically (:func:`workbench.io.atomic_write`: a temporary file beside it,
+    renamed once complete, removed if writing fails; the mode a plain open would give)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a path
             np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, write)
 
 
 def _missing(what: str, path: Path, fetch: str) -> FileNotFoundError:

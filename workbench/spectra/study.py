@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
-from ..config import ConfigError, at_least, positive
-from .data import DATASETS
+from ..config import ConfigError, at_least, distinct, positive
+from .data import CIFAR10_FETCH, DATASETS, FASHION_MNIST_FETCH, FASHION_MNIST_FILES
 from .hvp import METHODS
 from .models import MODELS
 from .train import OPTIMIZERS
@@ -16,6 +17,11 @@ _ZERO_MEANS = {"n_train": "all training examples", "width": "the model's default
                "bisection_iters": "the bracket only", "critical_batch_size": "fitted from the measurements"}
 
 
+# The datasets read from data_path, with what it must hold (see the loaders in .data).
+_LOCAL_DATA = {"cifar10": "the CIFAR-10-images.tar.gz file or the folder holding it",
+               "fashion_mnist": "the folder with train-images-idx3-ubyte.gz etc."}
+
+
 def _at_least(cfg, lo: int, *names: str) -> None:
     at_least(cfg, lo, *names, zero_means=_ZERO_MEANS)
 
@@ -23,13 +29,41 @@ def _at_least(cfg, lo: int, *names: str) -> None:
 def _check_common(cfg) -> None:
     if cfg.dataset not in DATASETS:
         raise ConfigError(f"dataset must be one of {DATASETS.names()}, got {cfg.dataset!r}")
+    if cfg.dataset in _LOCAL_DATA and not cfg.data_path:
+        raise ConfigError(f"dataset {cfg.dataset!r} is read from local files: set data_path "
+                          f"({_LOCAL_DATA[cfg.dataset]})")
     if cfg.model not in MODELS:
         raise ConfigError(f"model must be one of {MODELS.names()}, got {cfg.model!r}")
     # seed also seeds numpy (the digits split, the n_train subset), which rejects negative seeds
     _at_least(cfg, 0, "cpu_threads", "n_train", "width", "seed")
     _at_least(cfg, 1, "batch_sizes")
+    distinct(cfg, "batch_sizes")
+    # spectra() measures the full operator apart and leaves out batch sizes >= the training set
+    if cfg.n_train and sum(b < cfg.n_train for b in cfg.batch_sizes) < 3:
+        raise ConfigError(f"batch_sizes needs >= 3 sizes below n_train={cfg.n_train} for the c/B fits (a size >= "
+                          f"n_train is the full operator, measured anyway), got {cfg.batch_sizes}")
     # one Lanczos step is a Rayleigh quotient: no spectrum, and no lambda_min for the SLQ learner
     _at_least(cfg, 2, "lanczos_steps")
+
+
+def _check_data_path(cfg) -> None:
+    """The files ``cfg.dataset``'s loader reads from ``cfg.data_path`` exist here (as :mod:`.data` looks for them:
+    CIFAR-10's tarball, the four Fashion-MNIST IDX files, gzipped or not); their contents are checked on reading."""
+    if cfg.dataset not in _LOCAL_DATA:
+        return
+    path = Path(cfg.data_path).expanduser()
+    if cfg.dataset == "cifar10":
+        tar = path / "CIFAR-10-images.tar.gz" if path.is_dir() else path
+        missing = [] if tar.is_file() else [tar]
+        fetch = CIFAR10_FETCH
+    else:
+        missing = [path / f"{stem}[.gz]" for stem in FASHION_MNIST_FILES.values()
+                   if not any((path / (stem + s)).is_file() for s in (".gz", ""))] if path.is_dir() else [path]
+        fetch = FASHION_MNIST_FETCH
+    if missing:
+        rel = "" if path.is_absolute() else f", relative to {Path.cwd()}"
+        raise ConfigError(f"dataset {cfg.dataset!r}: {', '.join(map(str, missing))} not found (data_path="
+                          f"{cfg.data_path!r}{rel}). {fetch}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +113,10 @@ class BatchSizeSpectraConfig:
             raise ConfigError("batch_sizes needs >= 3 distinct sizes for the lambda_full + c/B fit")
         if not (math.isfinite(self.lambda_tol) and self.lambda_tol >= 0):
             raise ConfigError(f"lambda_tol must be >= 0 (0: fixed Lanczos steps), got {self.lambda_tol}")
+        distinct(self, "snapshot_epochs", "bench_batch_sizes")
+
+    def check_data(self) -> None:
+        _check_data_path(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,3 +170,7 @@ class LrScalingConfig:
             raise ConfigError(f"learner_kappa_max must be a finite number > 1, got {self.learner_kappa_max}")
         if not 0 < self.learner_scale <= 1:
             raise ConfigError(f"learner_scale must be in (0, 1], got {self.learner_scale}")
+        distinct(self, "optimizers", "seeds", "tune_lrs")
+
+    def check_data(self) -> None:
+        _check_data_path(self)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..config import at_least, positive, typed_value
+from ..config import at_least, distinct, positive, typed_value
 from ..device import resolve_device
 from ..lsh.params import LSHParams
 from ..samplers import SamplerConfig, build_sampler
@@ -122,7 +122,9 @@ class NegativeMiningConfig:
         at_least(self, 0, "n_train", "n_test", "ngame_m4_epochs", "cpu_threads", "seed",
                  zero_means={"n_train": "all", "n_test": "all", "ngame_m4_epochs": "no M-IV stage",
                              "cpu_threads": "torch's default"})
-        at_least(self, 1, "max_length", "parabel_trees", "memory_steps")
+        at_least(self, 1, "parabel_trees", "memory_steps")
+        at_least(self, 2, "max_length")  # room for [CLS] and [SEP] (workbench.xmc.tokens)
+        distinct(self, "samplers", "bce_stage_after", "memory_batch_sizes")
         at_least(self, -1, "eval_every")  # 0: at the start and the end only; -1: never
         if self.memory_batch_sizes:
             at_least(self, 1, "memory_batch_sizes")
@@ -153,6 +155,18 @@ class NegativeMiningConfig:
         elif not Path(self.dataset).expanduser().is_dir():
             raise ValueError(f"dataset {self.dataset!r} is neither 'debian-titles' / 'debian-fulltext' nor a local "
                              "directory; a directory in one of these layouts: " + "; ".join(TEXT_LAYOUTS))
+
+    def check_data(self) -> None:
+        """A local dataset directory holds a layout with texts (:func:`workbench.xmc.load.detect_layout`), so the
+        run does not fail after it has started; the files themselves are checked when they are read."""
+        from ..xmc.load import detect_layout
+        if self.dataset.startswith("debian-"):
+            return
+        layout = detect_layout(Path(self.dataset))  # as load_data reads it
+        if layout not in ("raw_text", "lf_json", "mulan"):
+            found = "no known XMC layout" if layout is None else f"the {layout} layout, which has no texts"
+            raise ValueError(f"dataset {self.dataset!r} holds {found}; the study encodes query and label texts: "
+                             "give a directory in one of these layouts: " + "; ".join(TEXT_LAYOUTS))
 
     def sampler_config(self, sampler: str | None = None) -> SamplerConfig:
         """The shared :class:`SamplerConfig` fields, with ``sampler``'s entries of ``sampler_overrides`` applied

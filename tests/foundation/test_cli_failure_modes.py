@@ -1,0 +1,158 @@
+"""How the CLI and the runner fail: shareable files, studies found from any directory, one clear line for a failed
+run, -p values read as the parameter's type, refusals before any work (device, resume hint).
+
+The failing runs execute tests/notebooks/tiny.ipynb in a scratch checkout (test_runner's ``root``). Does not
+prove: the wording of errors raised inside the real study notebooks (only that a cell's exception is reported).
+"""
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.foundation.test_runner import root  # noqa: F401 - the scratch checkout fixture
+from workbench import notebooks, runner
+from workbench.cli import main as cli_main
+from workbench.config import ConfigError
+from workbench.io import atomic_write, current_umask, write_text
+from workbench.report import repo_root
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _checkout(root, monkeypatch):  # noqa: F811
+    """Make ``root`` the checkout the CLI finds from its working directory."""
+    (root / "pyproject.toml").write_text("")
+    (root / "workbench").mkdir()
+    monkeypatch.chdir(root)
+
+
+# -- 1. files are as shareable as the umask allows ------------------------------------------------------------
+
+@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_atomic_write_gives_the_mode_the_umask_allows(tmp_path, mask, mode):
+    before = os.umask(mask)
+    try:
+        write_text(tmp_path / "config.json", "{}")
+        atomic_write(tmp_path / "figure.png", lambda p: p.write_bytes(b"png"))
+        assert current_umask() == mask  # reading it leaves it as it was
+    finally:
+        os.umask(before)
+    for name in ("config.json", "figure.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+# -- 2. the studies are found outside the checkout; none found is an error --------------------------------------
+
+def test_outside_the_checkout_the_package_checkout_is_used(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert repo_root() == REPO
+    assert cli_main(["list"]) == 0
+    assert "lr_scaling:" in capsys.readouterr().out
+
+
+def test_no_studies_is_an_error_not_an_empty_success(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(notebooks, "repo_root", lambda: tmp_path)  # a checkout without notebooks/
+    monkeypatch.setattr(runner, "repo_root", lambda: tmp_path)
+    reports = ["--reports", str(tmp_path / "reports")]
+    assert cli_main(["run-all", *reports]) == 2
+    assert f"no study notebooks in {tmp_path / 'notebooks'}" in capsys.readouterr().err
+    assert cli_main(["list"]) == 2
+    assert cli_main(["run", "lr_scaling", *reports]) == 2
+    assert "unknown study 'lr_scaling': no study notebooks" in capsys.readouterr().err
+
+
+# -- 3. refused before any work --------------------------------------------------------------------------------
+
+def test_a_device_this_machine_lacks_is_refused_before_any_work(tmp_path):
+    spec = f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda:0"
+    with pytest.raises(ConfigError, match=f"device '{spec}' was asked for, but this machine has"):
+        runner.run_study("lsh_sampling", None, {"device": spec}, reports=tmp_path / "reports", root=REPO)
+    assert not (tmp_path / "reports").exists()
+
+
+def test_kept_units_are_what_the_resume_hint_needs(tmp_path):
+    assert not runner.has_kept_units(tmp_path)
+    (tmp_path / "partial" / "abc").mkdir(parents=True)
+    assert not runner.has_kept_units(tmp_path)  # an empty store: a resume would start over
+    (tmp_path / "partial" / "abc" / "total-0123abcd.pt").write_bytes(b"")
+    assert runner.has_kept_units(tmp_path)
+
+
+# -- 5. -p values as the parameter's type ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,types,expected", [
+    ("data_variant=no", {"data_variant": "str"}, "no"),
+    ("data_path=~", {"data_path": "str"}, "~"),
+    ("label='quoted text'", {"label": "str"}, "quoted text"),
+    ("methods=[full, no, on]", {"methods": "list[str]"}, ["full", "no", "on"]),
+    ("center=no", {"center": "bool"}, False),  # YAML's reading stays for other types
+    ("lr=1e-3", {"lr": "float"}, "1e-3"),  # a string here; check_value reads it as the float
+    ("data_variant=no", None, False),  # no types: plain YAML, as before
+])
+def test_parse_assignment_keeps_text_for_text_parameters(text, types, expected):
+    assert notebooks.parse_assignment(text, types)[1] == expected
+
+
+def test_cli_overrides_reach_the_study_as_typed(monkeypatch):
+    got = {}
+    monkeypatch.setattr(runner, "run_study", lambda study, profile, overrides, **kw: got.update(overrides) or REPO)
+    assert cli_main(["run", "lsh_sampling", "-p", "lr=1e-3", "-p", "data_variant=no", "-p", "time_budget_s=2E0",
+                     "-p", "dataset=debian"]) == 0
+    spec = notebooks.parameters(notebooks.notebook_path("lsh_sampling", REPO))
+    values = notebooks.effective_parameters(spec, got, "-p")
+    assert values["lr"] == 0.001 and values["time_budget_s"] == 2.0 and values["data_variant"] == "no"
+    with pytest.raises(ConfigError, match="data_variant"):  # "no" reaches the config, which names the variants
+        notebooks.check_config("lsh_sampling", values, "-p")
+    spec = notebooks.parameters(notebooks.notebook_path("lr_scaling", REPO))
+    lrs = notebooks.parse_assignment("tune_lrs=[1e-2, 3e-2]", {n: p.type for n, p in spec.items()})
+    assert notebooks.effective_parameters(spec, dict([lrs]), "-p")["tune_lrs"] == [0.01, 0.03]
+
+
+def test_profiles_read_exponent_floats(root):  # noqa: F811
+    (root / "notebooks" / "params" / "tiny" / "sci.yaml").write_text("scale: 2E0\n")
+    spec = notebooks.parameters(root / "notebooks" / "tiny.ipynb")
+    assert notebooks.effective_parameters(spec, notebooks.load_profile("tiny", "sci", root), "sci")["scale"] == 2.0
+
+
+# -- 6. a failed run is one line; an internal error keeps its traceback ---------------------------------------
+
+@pytest.mark.slow  # two kernel starts: ~30 s on the shared 2-core machine
+def test_a_failed_cell_is_one_line_naming_the_cell_and_the_report(root, monkeypatch, capsys):  # noqa: F811
+    _checkout(root, monkeypatch)
+    assert cli_main(["run", "tiny", "-p", "fail=true"]) == 1
+    (run_dir,) = (root / "reports" / "tiny").iterdir()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "-----" not in err, err  # no traceback, not papermill's header
+    assert re.fullmatch(r"error: AssertionError: failing on purpose \(cell In \[\d+\]\); report: "
+                        + re.escape(f"{run_dir}/report.html"), err.splitlines()[-1]), err  # above: progress bars
+    # nothing was kept, so no "--resume (continues it)" hint: a resume would only start over
+
+    (root / "notebooks" / "params" / "tiny" / "failing.yaml").write_text("fail: true\n")
+    assert cli_main(["run-all", "--profile", "failing"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"FAILED: tiny: AssertionError: failing on purpose \(cell In \[\d+\]\); report: ", err), err
+    assert "-----" not in err  # not papermill's header
+
+
+def test_the_resume_hint_follows_the_error_line(monkeypatch, capsys, tmp_path):
+    def fails(*args, **kwargs):
+        exc = RuntimeError("kernel died")
+        exc.run_dir = tmp_path
+        exc.add_note("run ... failed; its finished units are kept: python -m workbench run x --resume y")
+        raise exc
+    monkeypatch.setattr(runner, "run_study", fails)
+    assert cli_main(["run", "lr_scaling"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"error: RuntimeError: kernel died; record: {tmp_path / 'config.json'}",
+                   "run ... failed; its finished units are kept: python -m workbench run x --resume y"]
+
+
+def test_an_internal_error_keeps_its_traceback(monkeypatch):
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug in the runner")
+    monkeypatch.setattr(runner, "run_study", bug)
+    with pytest.raises(RuntimeError, match="a bug in the runner"):
+        cli_main(["run", "lr_scaling"])
