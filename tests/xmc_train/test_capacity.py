@@ -36,7 +36,7 @@ def test_stops_at_the_first_oom_and_resets_the_fraction(fake_cuda):
     out = capacity.largest_batch(try_batch, [128, 8, 32, 64, 16], cap_fraction=0.25)
     assert seen == [8, 16, 32, 64]
     assert out["largest_batch"] == 32 and out["tried"] == [(8, True), (16, True), (32, True), (64, False)]
-    assert out["cap_mb"] == 0.25 * 1024 and out["bounded"]
+    assert out["cap_mib"] == 0.25 * 1024 and out["bounded"]
     assert fake_cuda == [("fraction", 0.25), ("fraction", 1.0)]
     assert not capacity.largest_batch(lambda bs: None, [8, 16], cap_fraction=0.25)["bounded"]   # 16: a lower bound
 

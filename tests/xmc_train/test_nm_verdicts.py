@@ -22,11 +22,11 @@ def test_sequences_per_step_and_like_for_like_verdict():
 
 def test_unidec_verdict_says_what_the_run_cannot_test():
     common = pd.DataFrame({"target P@1": [30.0, 30.0], "x faster than full": [1.0, 2.5],
-                           "peak_mem_mb": [float("nan")] * 2}, index=["full", "unidec"])
+                           "peak_mem_mib": [float("nan")] * 2}, index=["full", "unidec"])
     line = unidec_verdict(common, labels=4890, n_train=1500, cuda=False)
     assert "2.50x as fast as full" in line and "4,890 labels, CPU" in line
     assert "cannot test it (a 1,500-point subsample and no GPU)" in line and "memory ratios need CUDA" in line
-    assert "so the ratio tests it" in unidec_verdict(common.assign(peak_mem_mb=1.0), 37000, 0, cuda=True)
+    assert "so the ratio tests it" in unidec_verdict(common.assign(peak_mem_mib=1.0), 37000, 0, cuda=True)
 
 
 def test_trainer_logs_sequences_per_step():

@@ -27,7 +27,7 @@ def test_memory_sweep_bar_and_oom_rows(monkeypatch, capsys):
         if name == "b" and batch_size >= 64:
             raise torch.OutOfMemoryError("fake")
         row = {"loss": 1.0, "steps": 2, "sample_s": 0.1, "encode_s": 0.2, "loss_s": 0.1, "backward_s": 0.2,
-               "peak_mem_mb": float(batch_size), "tokens_per_step": 10 * batch_size}
+               "peak_mem_mib": float(batch_size), "tokens_per_step": 10 * batch_size}
         return [row], None, None
     monkeypatch.setattr(study, "train_sampler", fake_train)
     cfg = study.NegativeMiningConfig(memory_batch_sizes=[128, 32, 64])

@@ -53,7 +53,7 @@ def test_comparison_table_survives_runs_that_took_no_step():
     only_evals = comparison_table(pd.DataFrame(evals))
     assert list(only_evals["steps"]) == [0, 0] and only_evals["sampling share %"].isna().all()
     trained = {"sampler": "in_batch", "step": 2, "wall_s": 1.0, "loss": 0.5, "sample_s": 0.1, "refresh_s": 0.25,
-               "encode_s": 0.2, "loss_s": 0.1, "backward_s": 0.6, "peak_mem_mb": math.nan}
+               "encode_s": 0.2, "loss_s": 0.1, "backward_s": 0.6, "peak_mem_mib": math.nan}
     mixed = comparison_table(pd.DataFrame(evals + [trained, {**evals[0], "step": 2, "wall_s": 1.0}]))
     row = mixed.set_index("method")
     # sampling over step time without the refresh: 0.1 / 1.0; the refresh over all: 0.25 / 1.25

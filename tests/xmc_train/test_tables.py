@@ -12,17 +12,17 @@ def _measurements() -> pd.DataFrame:
     nan = math.nan
     return pd.DataFrame([
         # full: reaches 30 at step 20 (12 s); its memory peaks at 900 MB by then, 2000 MB later
-        {"sampler": "full", "step": 10, "wall_s": 5.0, "loss": 2.0, "peak_mem_mb": 900.0, "P@1": nan},
-        {"sampler": "full", "step": 10, "wall_s": 5.0, "loss": nan, "peak_mem_mb": nan, "P@1": 20.0},
-        {"sampler": "full", "step": 20, "wall_s": 12.0, "loss": 1.5, "peak_mem_mb": 800.0, "P@1": nan},
-        {"sampler": "full", "step": 20, "wall_s": 12.0, "loss": nan, "peak_mem_mb": nan, "P@1": 30.0},
-        {"sampler": "full", "step": 30, "wall_s": 20.0, "loss": 1.2, "peak_mem_mb": 2000.0, "P@1": nan},
-        {"sampler": "full", "step": 30, "wall_s": 20.0, "loss": nan, "peak_mem_mb": nan, "P@1": 35.0},
+        {"sampler": "full", "step": 10, "wall_s": 5.0, "loss": 2.0, "peak_mem_mib": 900.0, "P@1": nan},
+        {"sampler": "full", "step": 10, "wall_s": 5.0, "loss": nan, "peak_mem_mib": nan, "P@1": 20.0},
+        {"sampler": "full", "step": 20, "wall_s": 12.0, "loss": 1.5, "peak_mem_mib": 800.0, "P@1": nan},
+        {"sampler": "full", "step": 20, "wall_s": 12.0, "loss": nan, "peak_mem_mib": nan, "P@1": 30.0},
+        {"sampler": "full", "step": 30, "wall_s": 20.0, "loss": 1.2, "peak_mem_mib": 2000.0, "P@1": nan},
+        {"sampler": "full", "step": 30, "wall_s": 20.0, "loss": nan, "peak_mem_mib": nan, "P@1": 35.0},
         # unidec: best 30 (the common best, the lower of the two), reached at step 10 (3 s)
-        {"sampler": "unidec", "step": 10, "wall_s": 3.0, "loss": 1.0, "peak_mem_mb": 300.0, "P@1": nan},
-        {"sampler": "unidec", "step": 10, "wall_s": 3.0, "loss": nan, "peak_mem_mb": nan, "P@1": 30.0},
-        {"sampler": "unidec", "step": 20, "wall_s": 6.0, "loss": 0.9, "peak_mem_mb": 350.0, "P@1": nan},
-        {"sampler": "unidec", "step": 20, "wall_s": 6.0, "loss": nan, "peak_mem_mb": nan, "P@1": 28.0},
+        {"sampler": "unidec", "step": 10, "wall_s": 3.0, "loss": 1.0, "peak_mem_mib": 300.0, "P@1": nan},
+        {"sampler": "unidec", "step": 10, "wall_s": 3.0, "loss": nan, "peak_mem_mib": nan, "P@1": 30.0},
+        {"sampler": "unidec", "step": 20, "wall_s": 6.0, "loss": 0.9, "peak_mem_mib": 350.0, "P@1": nan},
+        {"sampler": "unidec", "step": 20, "wall_s": 6.0, "loss": nan, "peak_mem_mib": nan, "P@1": 28.0},
     ])
 
 
@@ -33,14 +33,14 @@ def test_time_to_common_best_reports_time_step_and_memory_up_to_the_hit():
     assert (out["target P@1"] == 30.0).all()
     assert out.loc["full", "s to target"] == 12.0 and out.loc["full", "step"] == 20
     assert out.loc["unidec", "s to target"] == 3.0 and out.loc["unidec", "step"] == 10
-    assert out.loc["full", "peak_mem_mb"] == 900.0     # not the 2000 MB it reached after the target
-    assert out.loc["unidec", "peak_mem_mb"] == 300.0
+    assert out.loc["full", "peak_mem_mib"] == 900.0     # not the 2000 MB it reached after the target
+    assert out.loc["unidec", "peak_mem_mib"] == 300.0
     assert out.loc["unidec", "x faster than full"] == 4.0 and out.loc["unidec", "x less memory than full"] == 3.0
     assert out.loc["full", "x faster than full"] == 1.0
     reversed_ = tables.time_to_common_best(tables.evals_of(m), ["unidec", "full"]).set_index("sampler")
     assert list(reversed_.index) == ["unidec", "full"] and reversed_.loc["full", "x faster than unidec"] == 0.25
     without = tables.time_to_common_best(tables.evals_of(m), ["full", "unidec"])
-    assert without["peak_mem_mb"].isna().all()
+    assert without["peak_mem_mib"].isna().all()
 
 
 def test_time_to_fraction_first_second_at_the_target_and_nan_if_never():

@@ -111,7 +111,7 @@ def test_every_sampler_trains(sampler, heads, freeze):
     assert all(math.isfinite(r["loss"]) for r in train)
     first, last = (sum(r["loss"] for r in rows) / 3 for rows in (train[:3], train[-3:]))
     assert last < first  # it learns something on this easy problem
-    for k in ("wall_s", "sample_s", "encode_s", "loss_s", "backward_s", "peak_mem_mb", "epoch", "sampler"):
+    for k in ("wall_s", "sample_s", "encode_s", "loss_s", "backward_s", "peak_mem_mib", "epoch", "sampler"):
         assert k in train[0]
     assert train[-1]["wall_s"] > train[0]["wall_s"] > 0
 
@@ -226,7 +226,7 @@ def test_runs_on_device(device):
                    evaluate=lambda: evaluate(m, DATA, test.to(device))).run()
     assert "P@1" in rows[-1]
     if device.startswith("cuda"):
-        assert rows[-2]["peak_mem_mb"] > 0
+        assert rows[-2]["peak_mem_mib"] > 0
 
 
 def test_ngame_m1_triplet_and_classifier_stage():

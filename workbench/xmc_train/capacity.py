@@ -11,7 +11,7 @@ def largest_batch(try_batch, sizes: list[int], cap_fraction: float) -> dict:
     """Call ``try_batch(batch_size)`` (a few training steps) for ascending ``sizes`` under
     ``torch.cuda.set_per_process_memory_fraction(cap_fraction)``; stop at the first out-of-memory.
 
-    Returns ``{"largest_batch", "cap_mb", "tried": [(size, ok)], "bounded"}``: ``bounded`` is False when no size
+    Returns ``{"largest_batch", "cap_mib", "tried": [(size, ok)], "bounded"}``: ``bounded`` is False when no size
     ran out of memory, so the largest batch is only a lower bound (the largest size tried). The fraction is reset
     to 1.0 afterwards.
     """
@@ -35,5 +35,5 @@ def largest_batch(try_batch, sizes: list[int], cap_fraction: float) -> dict:
     finally:
         torch.cuda.empty_cache()
         torch.cuda.set_per_process_memory_fraction(1.0, dev)
-    return {"largest_batch": best, "cap_mb": cap_fraction * total / 2**20, "tried": tried,
+    return {"largest_batch": best, "cap_mib": cap_fraction * total / 2**20, "tried": tried,
             "bounded": any(not ok for _, ok in tried)}

@@ -105,7 +105,7 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
         cap = {"sampler": name, "largest_batch": res["largest_batch"],
                "fit": ("none fits" if not res["largest_batch"] else "largest that fits" if res["bounded"]
                        else "at least (no size tried ran out of memory)"),
-               "cap_mb": res["cap_mb"], "full_run": "ok"}
+               "cap_mib": res["cap_mib"], "full_run": "ok"}
         caps.append(cap)
         if not res["largest_batch"]:
             cap["full_run"] = "skipped: no batch size fits under the cap"

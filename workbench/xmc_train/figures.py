@@ -75,8 +75,8 @@ def memory_vs_batch(mem: pd.DataFrame) -> plt.Figure:
     encoded with gradients per step, which activation memory is proportional to."""
     if "oom" in mem:
         mem = mem[~mem["oom"].astype(bool)]
-    gpu = mem["peak_mem_mb"].notna().any()
-    col = "peak_mem_mb" if gpu else "tokens_per_step"
+    gpu = mem["peak_mem_mib"].notna().any()
+    col = "peak_mem_mib" if gpu else "tokens_per_step"
     fig, ax = plt.subplots()
     drawn: dict[str, list] = {}
     for i, (name, g) in enumerate(mem.groupby("sampler", sort=False)):

@@ -335,7 +335,7 @@ def memory_sweep(cfg: NegativeMiningConfig, prep: Prepared, samplers: list[str] 
             continue
         last = [x for x in r if "loss" in x][-1]
         busy = sum(last[k] for k in ("sample_s", "encode_s", "loss_s", "backward_s"))
-        rows.append({"sampler": name, "batch_size": bs, "oom": False, "peak_mem_mb": last["peak_mem_mb"],
+        rows.append({"sampler": name, "batch_size": bs, "oom": False, "peak_mem_mib": last["peak_mem_mib"],
                      "tokens_per_step": last["tokens_per_step"], "step_s": busy / last["steps"]})
     return rows
 

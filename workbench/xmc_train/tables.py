@@ -51,7 +51,7 @@ def comparison_table(measurements: pd.DataFrame, peers: pd.DataFrame | None = No
                      "train_s": last["wall_s"], "steps": int(last["step"]),
                      "sampling share %": 100 * busy["sample_s"] / step if step > 0 else math.nan,
                      "refresh share %": 100 * busy["refresh_s"] / busy.sum() if busy.sum() > 0 else math.nan,
-                     "peak_mem_mb": t["peak_mem_mb"].max() if len(t) else math.nan})
+                     "peak_mem_mib": t["peak_mem_mib"].max() if len(t) else math.nan})
     out = pd.DataFrame(rows)
     if peers is not None and len(peers):
         out = pd.concat([out, peers], ignore_index=True)
@@ -107,14 +107,14 @@ def time_to_common_best(evals: pd.DataFrame, samplers: list[str], metric: str = 
         peak = math.nan
         if train_rows is not None and len(train_rows):
             upto = train_rows[(train_rows["sampler"] == name) & (train_rows["step"] <= hit["step"])]
-            peak = upto["peak_mem_mb"].max() if len(upto) else math.nan
+            peak = upto["peak_mem_mib"].max() if len(upto) else math.nan
         out.append({"sampler": name, f"target {metric}": target, "s to target": hit["wall_s"],
-                    "step": int(hit["step"]), "peak_mem_mb": peak})
+                    "step": int(hit["step"]), "peak_mem_mib": peak})
     present = set(ev["sampler"])
     out = pd.DataFrame(out).set_index("sampler").reindex([s for s in samplers if s in present])
     ref = out.iloc[0]
     out[f"x faster than {ref.name}"] = ref["s to target"] / out["s to target"]
-    out[f"x less memory than {ref.name}"] = ref["peak_mem_mb"] / out["peak_mem_mb"]
+    out[f"x less memory than {ref.name}"] = ref["peak_mem_mib"] / out["peak_mem_mib"]
     return out.reset_index()
 
 

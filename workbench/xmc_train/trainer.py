@@ -18,7 +18,7 @@ atomically every ``checkpoint_minutes`` (and every ``checkpoint_steps``, for tes
 
 Rows (one per ``log_every`` steps and per evaluation): step, epoch, wall_s (training wall-clock, evaluation
 and checkpoint time excluded), sample_s / refresh_s / encode_s / loss_s / backward_s (seconds summed over the
-interval; on CUDA measured with synchronisation), peak_mem_mb (CUDA max allocated during the interval's training
+interval; on CUDA measured with synchronisation), peak_mem_mib (CUDA max allocated during the interval's training
 steps, the sampler's per-epoch refresh and evaluations excluded: those would set a floor unrelated to the batch;
 NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy of activation memory),
 seqs_per_step (query and label sequences encoded per step), seqs_per_s (sequences encoded per second of encode +
@@ -45,7 +45,7 @@ from .models import XMCModel
 TIMERS = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
 # columns the trainer writes itself: a tag of the same name would be overwritten in training rows and kept in
 # evaluation rows, one column with two meanings (a "loss" tag naming the loss function did exactly that)
-ROW_KEYS = frozenset({"step", "epoch", "wall_s", *TIMERS, "steps", "peak_mem_mb", "tokens_per_step", "seqs_per_step",
+ROW_KEYS = frozenset({"step", "epoch", "wall_s", *TIMERS, "steps", "peak_mem_mib", "tokens_per_step", "seqs_per_step",
                       "seqs_per_s",
                       "seq_len", "loss", "lr", "eval_s", "label_staleness_steps"})
 
@@ -312,7 +312,7 @@ class Trainer:
         self.wall += time.perf_counter() - t_start
         self._account(clock, batch, fresh, float(loss.detach()))
         if self.device.type == "cuda":
-            self._interval["peak_mb"] = max(self._interval["peak_mb"],
+            self._interval["peak_mib"] = max(self._interval["peak_mib"],
                                             torch.cuda.max_memory_allocated(self.device) / 2**20)
         if self.step % self.cfg.log_every == 0:
             self._log_row()
@@ -360,7 +360,7 @@ class Trainer:
     # ----- rows -----------------------------------------------------------------------------------------
     def _new_interval(self) -> dict:
         return {**dict.fromkeys(TIMERS, 0.0), "steps": 0, "loss": 0.0, "seqs": 0, "tokens": 0, "padded": 0,
-                "peak_mb": 0.0 if self.device.type == "cuda" else float("nan")}
+                "peak_mib": 0.0 if self.device.type == "cuda" else float("nan")}
 
     def _base_row(self) -> dict:
         return {**self.tags, "step": self.step, "epoch": self.epoch, "wall_s": round(self.wall, 4),
@@ -370,7 +370,7 @@ class Trainer:
         iv, n = self._interval, max(self._interval["steps"], 1)
         busy = iv["encode_s"] + iv["loss_s"] + iv["backward_s"]
         self.rows.append({**self._base_row(), **{k: iv[k] for k in TIMERS}, "steps": iv["steps"],
-                          "peak_mem_mb": iv["peak_mb"], "tokens_per_step": iv["tokens"] / n,
+                          "peak_mem_mib": iv["peak_mib"], "tokens_per_step": iv["tokens"] / n,
                           "seqs_per_step": iv["seqs"] / n,
                           "seqs_per_s": iv["seqs"] / busy if busy > 0 else float("nan"),
                           "seq_len": iv["padded"] / iv["seqs"] if iv["seqs"] else float("nan"),

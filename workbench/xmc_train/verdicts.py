@@ -38,7 +38,7 @@ def unidec_verdict(common: pd.DataFrame, labels: int, n_train: int, cuda: bool) 
             "about large label spaces on a GPU, where full's per-step cost grows with the label count; "
             + (f"this run cannot test it ({' and '.join(small)}): read the ratio as a check of the machinery"
                if small else "this run is at the study's scale, so the ratio tests it")
-            + ("" if common["peak_mem_mb"].notna().any() else "; memory ratios need CUDA (not shown)"))
+            + ("" if common["peak_mem_mib"].notna().any() else "; memory ratios need CUDA (not shown)"))
 
 
 #: the issue's bars for the training loop: throughput at >= 70% of a bare encoder forward+backward, and sampling at
