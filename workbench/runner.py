@@ -284,6 +284,8 @@ def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: s
     _warn_stale_units(run_dir, cfg)
     _clear_outputs(run_dir)
     earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit", "device")}
+    if "uncommitted_patch" in record:  # the earlier attempt's patch file stays in the run directory
+        earlier["uncommitted_patch"] = record["uncommitted_patch"]
     record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
                   started=now(), **env)
     record["device"] = study_device(values.get("device", "auto"))
