@@ -77,7 +77,8 @@ def test_target_lines_throughput_and_sampling_share():
     staged = pd.concat([_comparison(), pd.DataFrame({"method": ["ngame M-IV", "ance logq=true"], "steps": [5, 5],
                                                      "sampling share %": [30.0, 15.0], "refresh share %": [0.0, 0.0]})])
     line = target_lines(None, staged, {**runs, "ance logq=true": "ance"})[0]
-    assert "M-IV" not in line and "exempt by the issue: full 40.0%, ance 12.0%, ance logq=true 15.0%" in line
+    assert "over it" not in line and "exempt by the issue: full 40.0%, ance 12.0%, ance logq=true 15.0%" in line
+    assert line.endswith("; not judged, classifier stages: ngame M-IV 30.0%")  # named, not silently dropped
     # with the bare reference's batch size: full encodes 500 sequences a step (> 2.5 x 100), so it is not judged
     sized = thr.assign(**{"seqs per step": [200.0, 200.0, 500.0]})
     assert target_lines(sized, _comparison(), runs, batch_size=100)[0] == (
@@ -115,3 +116,17 @@ def test_below_start_lines_names_runs_that_lost_their_start():
     assert below_start_lines(ev) == ["ended more than 0.5 points of P@1 below the model it started from: "
                                      "clf (28.75 -> 2.00)"]
     assert below_start_lines(ev[ev.sampler != "clf"])[0].endswith(": none")
+
+
+def test_unidec_verdict_refuses_a_race_to_below_the_start():
+    """Both start at 33.6; unidec only fell (best 27.6 after training), which full 'reached' at once: no ratio."""
+    ev = pd.DataFrame({"sampler": ["full"] * 3 + ["unidec"] * 3, "step": [0, 5, 10] * 2,
+                       "wall_s": [0.0, 1.0, 2.0, 0.0, 1.0, 2.0], "P@1": [33.6, 34.4, 35.0, 33.6, 27.6, 24.0]})
+    from workbench.xmc_train import tables
+    common = tables.time_to_common_best(ev, ["full", "unidec"]).set_index("sampler")
+    assert common.loc["unidec", "start P@1"] == 33.6
+    line = unidec_verdict(common, labels=100, n_train=0, cuda=True)
+    assert line.startswith("no speed comparison: the best P@1 both runs reach after training, 27.60, is not above")
+    tta = tables.time_to_fraction(ev).set_index("sampler")
+    # 95% of the best (35.0) is 33.25, below both starts: any hit only says a run had not fallen below its start
+    assert tta["target above start"].to_dict() == {"full": False, "unidec": False}

@@ -50,7 +50,7 @@ def test_time_to_fraction_first_second_at_the_target_and_nan_if_never():
     ev = tables.evals_of(_measurements())
     out = tables.time_to_fraction(ev, frac=0.85).set_index("sampler")
     col = "s to P@1 >= 29.75 (85% of best 35.00)"
-    assert list(out.columns) == ["start P@1", "best P@1", col]
+    assert list(out.columns) == ["start P@1", "best P@1", col, "target above start"]
     assert out.loc["full", col] == 12.0 and out.loc["unidec", col] == 3.0
     assert out.loc["full", "best P@1"] == 35.0 and out.loc["unidec", "best P@1"] == 30.0
     strict = tables.time_to_fraction(ev, frac=0.9).set_index("sampler")

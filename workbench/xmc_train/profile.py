@@ -9,6 +9,8 @@ NGAME's clustering) falls in the warm-up or not at all. The ``warmup`` steps are
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
@@ -18,7 +20,8 @@ from .study import NegativeMiningConfig, Prepared, train_sampler
 def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps: int = 20, warmup: int = 5,
                  top: int = 30) -> list[dict]:
     """``top`` operators of ``steps`` training steps of ``sampler`` (after ``warmup`` unrecorded ones), no
-    evaluation: rows ``{sampler, op, calls_per_step, self_cpu_ms, cpu_total_ms, self_device_ms}`` per step."""
+    evaluation: rows ``{sampler, op, calls_per_step, self_cpu_ms, cpu_total_ms, self_device_ms}`` per step
+    (``self_device_ms`` NaN without CUDA: nothing was timed on a device)."""
     if steps < 1 or warmup < 1 or top < 1:  # warmup 0 would record model building and set-up as step 1
         raise ValueError(f"need steps >= 1, warmup >= 1 and top >= 1; got {steps}, {warmup}, {top}")
     cuda = torch.cuda.is_available() and str(cfg.device) != "cpu"
@@ -41,6 +44,6 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
         device_us = getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0.0))
         rows.append({"sampler": sampler, "op": e.key, "calls_per_step": e.count / steps,
                      "self_cpu_ms": e.self_cpu_time_total / 1e3 / steps, "cpu_total_ms": e.cpu_time_total / 1e3 / steps,
-                     "self_device_ms": device_us / 1e3 / steps})
+                     "self_device_ms": device_us / 1e3 / steps if cuda else math.nan})  # no device timing on CPU
     rows.sort(key=lambda r: -r["self_cpu_ms"])
     return rows[:top]

@@ -33,6 +33,11 @@ def unidec_verdict(common: pd.DataFrame, labels: int, n_train: int, cuda: bool) 
     large label spaces on a GPU): not on a subsample (``n_train`` > 0) or without CUDA."""
     small = [why for why, yes in ((f"a {n_train:,}-point subsample", n_train > 0), ("no GPU", not cuda)) if yes]
     u = common.loc["unidec"]
+    starts = common["start P@1"] if "start P@1" in common else pd.Series(dtype=float)
+    if (starts >= u["target P@1"]).any():  # the common best is no gain over a starting model: no race to time
+        return (f"no speed comparison: the best P@1 both runs reach after training, {u['target P@1']:.2f}, is not "
+                f"above the model they started from (P@1 {starts.max():.2f}), so their times would only say when a "
+                "run had not yet fallen below it")
     return (f"unidec reached P@1 {u['target P@1']:.2f} {u['x faster than full']:.2f}x as fast as full "
             f"({labels:,} labels, {'CUDA' if cuda else 'CPU'}). The issue's claim, 4-16x less cost than full, is "
             "about large label spaces on a GPU, where full's per-step cost grows with the label count; "
@@ -71,6 +76,7 @@ def target_lines(throughput: pd.DataFrame | None, comparison: pd.DataFrame, runs
                      + (f"; not measured: {', '.join(unmeasured)}" if unmeasured else "")
                      + (f"; not judged, bigger encoder calls: {', '.join(bigger)}" if len(bigger) else ""))
     c = comparison.dropna(subset=["sampling share %"]).set_index("method")
+    stages = c[~c.index.isin(list(runs)) & c["steps"].notna()]["sampling share %"] if "steps" in c else c.iloc[:0]
     c = c[c.index.isin(list(runs))]
     if len(c):
         exempt_run = {s: runs[s] in ("full", "ance") for s in c.index}
@@ -79,7 +85,9 @@ def target_lines(throughput: pd.DataFrame | None, comparison: pd.DataFrame, runs
         exempt = [f"{s} {v:.1f}%" for s, v in c["sampling share %"].items() if exempt_run[s]]
         lines.append(f"sampling <= {SAMPLING_SHARE_TARGET:.0f}% of step time (refreshes apart): "
                      + (f"over it: {', '.join(over)}" if over else "met by every sampler it applies to")
-                     + (f"; exempt by the issue: {', '.join(exempt)}" if exempt else ""))
+                     + (f"; exempt by the issue: {', '.join(exempt)}" if exempt else "")
+                + (f"; not judged, classifier stages: {', '.join(f'{s} {v:.1f}%' for s, v in stages.items())}"
+                   if len(stages) else ""))
         refresh = [f"{s} {v:.1f}%" for s, v in c["refresh share %"].items() if v > 0]
         if refresh:
             lines.append("refreshes (shortlists, clusterings, label caches, LSH tables), share of training time: "
