@@ -147,6 +147,9 @@ def test_slope_fits_split_at_the_critical_batch_size():
     assert thin.loc["above", "slope"] == pytest.approx(0.45, abs=0.2)
     assert critical_batch({"a": 2.0, "c": 20.0}) == pytest.approx(10.0)
     assert np.isnan(critical_batch({"a": 2.0, "c": -1.0}))
+    # c = 14.3 with a 95% interval [-10.4, 39.1] (an lr_scaling CPU run): c/a is not determined
+    assert np.isnan(critical_batch({"a": 1.12, "a_lo": 0.29, "c": 14.3, "c_lo": -10.4}))
+    assert critical_batch({"a": 2.0, "a_lo": 1.5, "c": 20.0, "c_lo": 5.0}) == pytest.approx(10.0)
 
 
 def test_critical_batch_read_from_the_measurements():

@@ -239,6 +239,9 @@ def slope_fits(lr, max_batch: float | dict[str, float] | None = None) -> "pd.Dat
 def critical_batch(fit: dict) -> float:
     """The batch size where the c/B term of a :func:`fit_inverse_batch` fit equals its ``a`` (the full-data
     lambda_max): below it the batch's excess curvature dominates, and the paper's lr laws apply; ``c / a``.
-    NaN when either is not positive."""
+    NaN when either is not positive, or when the fit's interval for either (``a_lo``, ``c_lo``, where given)
+    reaches 0: then the data do not determine c/a."""
     a, c = fit["a"], fit["c"]
-    return float(c / a) if a > 0 and c > 0 else float("nan")
+    if not (a > 0 and c > 0) or fit.get("a_lo", 1.0) <= 0 or fit.get("c_lo", 1.0) <= 0:
+        return float("nan")
+    return float(c / a)
