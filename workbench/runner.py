@@ -81,7 +81,8 @@ def _commit_line(rec: dict[str, Any]) -> str | None:
     reading when the tree changed between the runner's record and the kernel's."""
     line = rec.get("git_commit")
     if patch := rec.get("uncommitted_patch"):
-        line = f"{line}; its uncommitted changes: {patch['file']} (sha256 {patch['sha256'][:12]})"
+        line = (f"{line}; its uncommitted changes: {patch['file']} (sha256 {patch['sha256'][:12]}"
+                + (", taken at the end" if patch.get("taken") == "at the end" else "") + ")")
     if rec.get("git_commit_notebook"):
         line = f"{line}; the notebook's kernel read {rec['git_commit_notebook']}"
     return line
@@ -166,11 +167,13 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     return run_dir
 
 
-def _save_uncommitted(run_dir: Path, record: dict[str, Any]) -> None:
-    """When the checkout has uncommitted changes (``git_commit`` ends in ``-dirty``), keep them beside the run as
-    ``uncommitted.patch`` (``uncommitted.<attempt>.patch`` for a resumed run's later attempts) and record its file
-    and SHA-256: ``git apply`` on the recorded commit rebuilds the code that ran."""
-    if not str(record.get("git_commit", "")).endswith("-dirty"):
+def _save_uncommitted(run_dir: Path, record: dict[str, Any], commit_key: str = "git_commit") -> None:
+    """When the checkout has uncommitted changes (``record[commit_key]`` ends in ``-dirty``), keep them beside the
+    run as ``uncommitted.patch`` (``uncommitted.<attempt>.patch`` for a resumed run's later attempts) and record
+    its file, SHA-256 and which reading of the commit it goes with: ``git apply`` on the recorded commit rebuilds
+    the code that ran. ``commit_key="git_commit_notebook"``: the tree changed after the runner's record and
+    before the kernel's, so the diff is taken when the run ends (the closest the runner can get)."""
+    if not str(record.get(commit_key, "")).endswith("-dirty"):
         return
     diff = uncommitted_diff()
     if not diff:
@@ -179,7 +182,8 @@ def _save_uncommitted(run_dir: Path, record: dict[str, Any]) -> None:
     name = "uncommitted.patch" if attempt == 1 else f"uncommitted.{attempt}.patch"
     write_text(run_dir / name, diff)
     record["uncommitted_patch"] = {"file": name, "bytes": len(diff.encode()),
-                                   "sha256": hashlib.sha256(diff.encode()).hexdigest()}
+                                   "sha256": hashlib.sha256(diff.encode()).hexdigest(),
+                                   "taken": "at the start" if commit_key == "git_commit" else "at the end"}
 
 
 def has_kept_units(run_dir: Path) -> bool:
@@ -260,6 +264,8 @@ def _finish(run_dir: Path, record: dict[str, Any], out_nb: Path) -> None:
             record["dataset"] = written["dataset"]
         if written.get("git_commit") not in (None, record.get("git_commit")):  # the tree changed as the run began
             record["git_commit_notebook"] = written["git_commit"]
+            if "uncommitted_patch" not in record:
+                _save_uncommitted(run_dir, record, "git_commit_notebook")
     if units := resumed_units(run_dir):
         record["resumed_units"] = units
     if record["status"] == "ok":

@@ -62,3 +62,16 @@ def test_a_dirty_tree_keeps_its_patch_and_the_index_keeps_the_mark(root, monkeyp
     _fake_run(root, "dirty", git_commit=record["git_commit"])
     row = next(r for r in runner.write_index(root / "reports").read_text().split("<tr") if ">dirty<" in r)
     assert ">0123456789-dirty<" in row and record["git_commit"] in row  # short in the cell, full on hover
+
+
+def test_a_tree_dirtied_after_the_runners_record_gets_its_patch_at_the_end(monkeypatch, tmp_path):
+    """The runner read a clean commit, the kernel a dirty one (a file changed in between): the diff is taken when
+    the run ends and marked so. Does not prove it is the diff the kernel ran (a later edit would be in it too)."""
+    monkeypatch.setattr(runner, "uncommitted_diff", lambda: "diff --git a/y b/y\n")
+    record = {"git_commit": "0123456789abcdef0123456789abcdef01234567",
+              "git_commit_notebook": "0123456789abcdef0123456789abcdef01234567-dirty"}
+    runner._save_uncommitted(tmp_path, record)  # the runner's own reading is clean: nothing
+    assert "uncommitted_patch" not in record
+    runner._save_uncommitted(tmp_path, record, "git_commit_notebook")
+    assert record["uncommitted_patch"]["taken"] == "at the end" and (tmp_path / "uncommitted.patch").exists()
+    assert "taken at the end" in runner._commit_line(record)

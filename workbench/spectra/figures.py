@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
 
 from ..report import log_y_if_wide
 from .density import grid_for, slq_density
@@ -105,7 +105,8 @@ def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_m
     """Two panels: lambda_max vs B with BN in eval mode (running stats) and in train mode (batch stats); the mean
     over the batches of each B with its standard error when there are several, the single value otherwise, and the
     full Hessian in the same mode (dotted). The panels share one y axis (the modes are compared), logarithmic when
-    the values of both span a factor > 20."""
+    the values of both span a factor > 20; both panels label it, minor ticks too over up to two decades (values
+    within one decade would otherwise sit between labelled ticks)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.4), sharey=True)
     for ax, mode in zip(axes, ["eval", "train"]):
         d = lam[lam.bn_mode == mode]
@@ -121,6 +122,9 @@ def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_m
         ax.set(xscale="log", xlabel="batch size B (examples)", ylabel="λ_max (loss / param²)",
                title=f"BN {mode} mode")
         log_y_if_wide(ax, lam.lambda_max)
+        if ax.get_yscale() == "log":
+            ax.yaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        ax.tick_params(axis="y", which="both", labelleft=True)  # sharey hides the right panel's labels
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)  # below: no data hidden
     fig.suptitle(title)
     return fig
