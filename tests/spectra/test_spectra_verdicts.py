@@ -65,6 +65,17 @@ def test_learner_verdicts_final_rows_ratio_and_grid_edge():
     assert math.isnan(v.loc["SLQ learner", "tuned_lr"]) and not v.loc["SLQ learner", "at_grid_edge"]
 
 
+def test_learner_verdicts_flag_a_blow_up_the_final_accuracy_hides():
+    """A loss that ends above twice its lowest (0.18 -> 1.77, as a CPU run's learner did) or goes NaN is flagged;
+    the best accuracy stands beside the final one. Does not prove why the run blew up."""
+    curves = pd.DataFrame({"method": ["SLQ learner"] * 3 + ["nan run"] * 2 + ["steady"] * 2,
+                           "epoch": [1, 2, 3, 1, 2, 1, 2], "eval_acc": [0.9, 0.967, 0.883, 0.5, 0.1, 0.8, 0.9],
+                           "wall_s": [1.0] * 7, "train_loss": [0.5, 0.18, 1.77, 2.3, float("nan"), 0.6, 0.5]})
+    v = learner_verdicts(curves, [0.1]).set_index("method")
+    assert v["unstable"].to_dict() == {"SLQ learner": True, "nan run": True, "steady": False}
+    assert v.loc["SLQ learner", "best_eval_acc"] == 0.967 and v.loc["SLQ learner", "final_eval_acc"] == 0.883
+
+
 def _summary(rows):
     cols = ["tool", "method", "seeds", "seconds", "matvecs", "rel_error_median", "rel_error_max", "ms_per_matvec",
             "x_pyhessian"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 
@@ -81,18 +82,25 @@ def slope_verdicts(slopes, curvature_critical: float = float("nan"), predicted=N
 
 def learner_verdicts(curves, tune_lrs) -> pd.DataFrame:
     """Per method of the learner comparison (rows: method, epoch, eval_acc, wall_s, tuned_lr; NaN for the
-    learner): the final test accuracy and wall-clock, the wall-clock as a multiple of the SLQ learner's, the tuned
-    lr and ``at_grid_edge``: it is the smallest or largest of ``tune_lrs``, so the best lr may lie outside the
-    grid."""
-    last = curves.sort_values("epoch").groupby("method", sort=False).last()
+    learner; train_loss where recorded): the final and the best test accuracy, the wall-clock, the wall-clock as a
+    multiple of the SLQ learner's, the tuned lr and ``at_grid_edge``: it is the smallest or largest of
+    ``tune_lrs``, so the best lr may lie outside the grid; and ``unstable``: the training loss went non-finite, or
+    ended above twice its lowest (a blow-up the final accuracy alone may hide)."""
+    curves = curves.sort_values("epoch")
+    last = curves.groupby("method", sort=False).last()
     ref = float(last.wall_s.get("SLQ learner", float("nan")))
     grid = sorted(tune_lrs)
     rows = []
     for method, r in last.iterrows():
         lr = float(r.get("tuned_lr", float("nan")))   # rows of a run resumed from before the column: unknown
         edge = lr == lr and len(grid) > 1 and (math.isclose(lr, grid[0]) or math.isclose(lr, grid[-1]))
-        rows.append({"method": method, "final_eval_acc": float(r.eval_acc), "wall_s": float(r.wall_s),
-                     "wall_vs_learner": float(r.wall_s) / ref, "tuned_lr": lr, "at_grid_edge": edge})
+        g = curves[curves.method == method]
+        loss = g["train_loss"] if "train_loss" in g else pd.Series(dtype=float)
+        finite = np.isfinite(loss.to_numpy(dtype=float))
+        unstable = bool(len(loss) and (not finite.all() or loss.iloc[-1] > 2 * loss.min()))
+        rows.append({"method": method, "final_eval_acc": float(r.eval_acc), "best_eval_acc": float(g.eval_acc.max()),
+                     "wall_s": float(r.wall_s), "wall_vs_learner": float(r.wall_s) / ref, "tuned_lr": lr,
+                     "at_grid_edge": edge, "unstable": unstable})
     return pd.DataFrame(rows)
 
 
