@@ -114,10 +114,13 @@ def _seed_batches(nodes: torch.Tensor, batch_size: int, cap: int, gen: torch.Gen
 
 @torch.no_grad()
 def accuracy(model: nn.Module, pipeline: _Pipeline, nodes: torch.Tensor, batch_size: int, cap: int) -> float:
-    """Share of ``nodes`` (first ``cap``) whose predicted class is right, with sampled neighbourhoods."""
+    """Share of ``nodes`` whose predicted class is right, with sampled neighbourhoods: all of them, or with ``cap``
+    below their number a fixed random subset of ``cap`` (the same at every call: the first ``cap`` by index would
+    be a biased sample of a split stored in some order)."""
     model.eval()
     right = total = 0
-    for b in pipeline(_seed_batches(nodes, batch_size, cap, None)):
+    gen = torch.Generator().manual_seed(0) if 0 < cap < nodes.numel() else None
+    for b in pipeline(_seed_batches(nodes, batch_size, cap, gen)):
         pred = model(b.blocks, b.x.float()).argmax(1)
         right += int((pred == b.y).sum())
         total += b.y.numel()
@@ -170,6 +173,8 @@ def train_graphsage(graph: Graph, sampler, store, settings: TrainSettings, devic
             last = epoch == settings.epochs - 1  # test once, at the end: evaluation is not what is timed
             row["test_acc"] = (accuracy(model, pipe, graph.test_idx, settings.batch_size, settings.max_eval_nodes)
                                if last else None)
+            cap, n_test = settings.max_eval_nodes, graph.test_idx.numel()
+            row["test_nodes"] = min(cap, n_test) if cap > 0 else n_test  # how many the accuracy is over
             rows.append(row)
     finally:
         pipe.close()
