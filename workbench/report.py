@@ -116,8 +116,15 @@ def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run
         for old in (*d.glob("*.csv"), *d.glob("*.png")):
             old.unlink()
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    env = environment(cfg.get("device", "auto"))
+    # torch_threads is this process's count now; a study's own setting (for its timed loops) is recorded beside it
+    # (the GNN study's torch_threads; elsewhere cpu_threads, which in the GNN study counts its gather threads)
+    key = "torch_threads" if "torch_threads" in cfg else "cpu_threads"
+    threads = cfg.get(key) if isinstance(cfg.get(key), int) and cfg[key] > 0 else None
+    if threads is not None:
+        env["study_torch_threads"] = threads
     write_json(d / "effective_config.json", {"study": study, "parameters": cfg, "dataset": dataset_record(cfg),
-                                             "started": now(), **environment(cfg.get("device", "auto"))})
+                                             "started": now(), **env})
     return Run(study=study, dir=d, config=cfg)
 
 

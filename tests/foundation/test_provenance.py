@@ -127,3 +127,17 @@ def test_graphs_record_the_embedded_cora_and_how_rmat_is_generated():
     assert rec["graphs"]["facebook"] == {"read from": "data_root"}
     line = _dataset_line(rec)
     assert "cora: " in line and "sha256 " in line and "rmat:0.004: synthetic R-MAT" in line and "seed 3" in line
+
+
+def test_start_run_records_the_studys_own_thread_count(tmp_path):
+    """The process's torch_threads at start_run may differ from the count a study sets for its timed loops; the
+    study's setting is recorded beside it (the GNN study names it torch_threads, the others cpu_threads). Does not
+    prove the study applied it (its loops record that)."""
+    import json
+
+    from workbench.report import start_run
+    for cfg, want in (({"cpu_threads": 1}, 1), ({"cpu_threads": 0}, None),
+                      ({"cpu_threads": 3, "torch_threads": 1}, 1)):
+        run = start_run("tiny", cfg, run_dir=tmp_path / str(len(cfg)) / str(want))
+        rec = json.loads((run.dir / "effective_config.json").read_text())
+        assert rec.get("study_torch_threads") == want and "torch_threads" in rec
