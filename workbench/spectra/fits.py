@@ -105,9 +105,12 @@ def _positive(x, y) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
-def fit_loglog(x, y, max_x: float | None = None, level: float = 0.95) -> dict:
+def fit_loglog(x, y, max_x: float | None = None, level: float = 0.95, resolution: float | None = None) -> dict:
     """OLS of ``log y`` on ``log x`` (points with ``x <= max_x``): slope, its ``level`` CI (t distribution),
-    intercept, r2, n. NaN or non-positive points are dropped."""
+    intercept, r2, n. NaN or non-positive points are dropped. ``resolution`` (> 1): each y is known only to within
+    that factor (a bisection's final bracket, ``lr_fail / lr_max``), so the residual variance is taken as at least
+    ``log(resolution)^2 / 12``, a uniform error over the bracket: points that agree to the grid (a flat regime) get
+    an interval of the grid's width, not zero."""
     x, y = _positive(x, y)
     if max_x is not None:
         x, y = x[x <= max_x], y[x <= max_x]
@@ -117,8 +120,10 @@ def fit_loglog(x, y, max_x: float | None = None, level: float = 0.95) -> dict:
     r = stats.linregress(x, y)
     # the slope's standard error from the residuals: linregress derives it from r, which is NaN when every y is the
     # same (a flat regime, which a bisection on its fixed lr grid gives exactly); a perfect fit has a zero-width CI
-    stderr = math.sqrt(float(np.sum((y - r.intercept - r.slope * x) ** 2)) / (len(x) - 2)
-                       / float(np.sum((x - x.mean()) ** 2)))
+    var = float(np.sum((y - r.intercept - r.slope * x) ** 2)) / (len(x) - 2)
+    if resolution is not None and resolution > 1:
+        var = max(var, math.log(resolution) ** 2 / 12)
+    stderr = math.sqrt(var / float(np.sum((x - x.mean()) ** 2)))
     half = stats.t.ppf(0.5 + level / 2, len(x) - 2) * stderr
     return {"slope": float(r.slope), "slope_lo": float(r.slope - half), "slope_hi": float(r.slope + half),
             "intercept": float(r.intercept), "r2": float(r.rvalue ** 2), "n": int(len(x))}
@@ -214,7 +219,9 @@ def slope_fits(lr, max_batch: float | dict[str, float] | None = None) -> "pd.Dat
     :func:`critical_batches` gives); ``"above"`` fits those from ``max_batch`` on (where the predicted growth
     stops), when there are at least two such sizes and three points. Columns ``min_batch`` and ``max_batch`` give
     each fit's range. A "below" range with too few points for a fit (e.g. censored runs dropped) gets NaN
-    estimates and its ``n``, so that a long run still ends with its table.
+    estimates and its ``n``, so that a long run still ends with its table. With an ``lr_fail`` column, each fit's
+    residual variance is at least the bisection bracket's (:func:`fit_loglog`'s ``resolution``, the median
+    ``lr_fail / lr_max`` of the optimizer's rows).
     """
     import pandas as pd
     ok = lr[~lr.censored.astype(bool)]
@@ -222,8 +229,9 @@ def slope_fits(lr, max_batch: float | dict[str, float] | None = None) -> "pd.Dat
     for o, d in ok.groupby("optimizer"):
         cap = max_batch.get(o) if isinstance(max_batch, dict) else max_batch
         top = float(d.batch_size.max()) if cap is None else min(float(cap), float(d.batch_size.max()))
+        res = float((d.lr_fail / d.lr_max).median()) if "lr_fail" in d else None  # the bisection's bracket
         try:
-            fit = fit_loglog(d.batch_size, d.lr_max, max_x=top)
+            fit = fit_loglog(d.batch_size, d.lr_max, max_x=top, resolution=res)
         except ValueError:  # too few points up to the cap
             fit = dict.fromkeys(("slope", "slope_lo", "slope_hi", "intercept", "r2"), float("nan")) | {
                 "n": int((d.batch_size <= top).sum())}
@@ -231,7 +239,8 @@ def slope_fits(lr, max_batch: float | dict[str, float] | None = None) -> "pd.Dat
                      "max_batch": top})
         above = d[d.batch_size >= top]
         if above.batch_size.nunique() >= 2 and len(above) >= 3:
-            rows.append({"optimizer": o, "regime": "above", **fit_loglog(above.batch_size, above.lr_max),
+            rows.append({"optimizer": o, "regime": "above", **fit_loglog(above.batch_size, above.lr_max,
+                                                                         resolution=res),
                          "min_batch": top, "max_batch": float(d.batch_size.max())})
     return pd.DataFrame(rows)
 
