@@ -46,6 +46,20 @@ def needs_data_root(spec: str) -> bool:
     return spec != "cora" and not spec.startswith("rmat:")
 
 
+def graph_files(root: Path, spec: str) -> list[Path]:
+    """Where :func:`load_graph` reads graph ``spec`` from under ``data_root`` (any one present counts: e.g. a
+    gzipped or a plain edge list); empty for the graphs it does not read from there."""
+    if spec in ("citeseer", "cora-planetoid"):
+        return [root / "planetoid" / "raw" / f"ind.{spec.split('-')[0]}.graph"]
+    if spec.endswith("-npz"):
+        return [root / "gnn-benchmark-npz" / f"{spec[:-4]}.npz"]
+    if spec == "facebook":
+        return [root / "musae" / "facebook" / f"facebook_edges.csv{gz}" for gz in ("", ".gz")]
+    if spec == "debian":
+        return [root / "debian-bookworm" / "main_binary-amd64_Packages.xz"]
+    return []
+
+
 def _root(data_root: str | None, name: str) -> Path:
     if not data_root:
         raise GraphUnavailable(f"graph {name!r} needs data_root (a folder with planetoid/, gnn-benchmark-npz/, "

@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 
 from ..config import ConfigError, at_least, distinct, positive
-from .catalog import check_graph_spec, needs_data_root
+from .catalog import check_graph_spec, graph_files, needs_data_root
 from .gather_kernel import KERNELS
 from .policy import AutoPolicy
 from .sampling import NEIGHBOR_SAMPLERS
@@ -110,7 +110,7 @@ class GPUAccessConfig:
         trained. (A graph that is missing beside others is skipped, the runs table says why.)"""
         if not self.data_root or not all(needs_data_root(spec) for spec in self.graphs):
             return
-        files = [p for spec in self.graphs for p in _graph_files(Path(self.data_root), spec)]
+        files = [p for spec in self.graphs for p in graph_files(Path(self.data_root), spec)]
         if not any(p.exists() for p in files):
             raise ConfigError(f"data_root={self.data_root!r} holds none of graphs={list(self.graphs)}, so every one "
                               f"would be skipped (looked for {', '.join(map(str, files))}); give the folder holding "
@@ -135,16 +135,3 @@ class GPUAccessConfig:
                              epochs=self.epochs, lr=self.lr, dropout=self.dropout, overlap=self.overlap,
                              max_train_nodes=self.max_train_nodes, max_eval_nodes=self.max_eval_nodes,
                              seed=self.seed)
-
-
-def _graph_files(root: Path, spec: str) -> list[Path]:
-    """Where :mod:`.catalog` reads graph ``spec`` from under ``data_root``: any one of these present counts."""
-    if spec in ("citeseer", "cora-planetoid"):
-        return [root / "planetoid" / "raw" / f"ind.{spec.split('-')[0]}.graph"]
-    if spec.endswith("-npz"):
-        return [root / "gnn-benchmark-npz" / f"{spec[:-4]}.npz"]
-    if spec == "facebook":
-        return [root / "musae" / "facebook" / f"facebook_edges.csv{gz}" for gz in ("", ".gz")]
-    if spec == "debian":
-        return [root / "debian-bookworm" / "main_binary-amd64_Packages.xz"]
-    return []

@@ -64,8 +64,8 @@ def parse_label_tokens(path, lineno: int, tokens: Iterable[str], num_labels: int
 def unique_labels(path, lineno: int, ids: Sequence[int], values: Sequence[float] | None = None
                   ) -> tuple[list[int], list[float]]:
     """One point's label ids and relevances (default 1) with each id kept once, at its largest relevance: a CSR
-    matrix built from repeats would sum them into a relevance of 2. Warns (once per file and message, Python's
-    default filter) naming the file and the first line with a repeat."""
+    matrix built from repeats would sum them into a relevance of 2. Warns once per file (per process), naming the
+    file and the first line with a repeat."""
     values = [1.0] * len(ids) if values is None else list(values)
     if len(set(ids)) == len(ids):
         return list(ids), values
