@@ -15,12 +15,12 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from .io import atomic_write, write_json
+from .progress import BATCH_ENV, is_batch  # noqa: F401  (re-exported: the runner and explorer read them here)
 from .provenance import dataset_record, environment, now
 from .resume import Memo, UnitStore, config_key, no_memo
 
 RUN_DIR_ENV = "WORKBENCH_RUN_DIR"
 SCRATCH_ENV = "WORKBENCH_SCRATCH"
-BATCH_ENV = "WORKBENCH_BATCH"  # set by the runner and the test suite: no live widgets
 PARTIAL_DIR = "partial"  # a run's finished units (see Run.memo), removed by the runner when the run ends well
 
 
@@ -126,8 +126,3 @@ def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run
     write_json(d / "effective_config.json", {"study": study, "parameters": cfg, "dataset": dataset_record(cfg),
                                              "started": now(), **env})
     return Run(study=study, dir=d, config=cfg)
-
-
-def is_batch() -> bool:
-    """True under the runner, papermill via the runner, and the test suite: draw static figures only."""
-    return os.environ.get(BATCH_ENV, "") not in ("", "0")

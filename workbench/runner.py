@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import shutil
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,33 @@ def export_html(nb_path: Path, html_path: Path, record: dict[str, Any] | None = 
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nbformat.read(str(nb_path), as_version=4))
+    body, _ = exporter.from_notebook_node(settle_streams(nbformat.read(str(nb_path), as_version=4)))
     if record is not None:
         m = re.search(r"<main[^>]*>|<body[^>]*>", body)
         at = m.end() if m else 0
         body = body[:at] + _record_html(record) + body[at:]
     return write_text(html_path, body)
+
+
+def settle_streams(nb):
+    """``nb`` with each run of consecutive stream outputs (same name) merged and written as a terminal would
+    show it: a line keeps only what follows its last carriage return, so a text progress bar
+    (:mod:`workbench.progress`) keeps its last state and a cleared one leaves nothing. Outputs left blank are
+    dropped. (nbconvert's ``CoalesceStreamsPreprocessor`` does the first part but is off for HTML.)"""
+    for cell in nb.cells:
+        merged: list = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and merged and merged[-1].output_type == "stream" \
+                    and merged[-1].name == out.name:
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.output_type == "stream":
+                out.text = "\n".join(line.rsplit("\r", 1)[-1] for line in out.text.split("\n"))
+        if "outputs" in cell:
+            cell.outputs = [o for o in merged if o.output_type != "stream" or o.text.strip()]
+    return nb
 
 
 def _record_html(rec: dict[str, Any]) -> str:
@@ -150,7 +172,8 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     try:
         with _batch_env(run_dir):
             pm.execute_notebook(str(nb), str(out_nb), parameters=record["parameters"], kernel_name="python3",
-                                cwd=str(root), progress_bar=progress, log_output=False)
+                                cwd=str(root), progress_bar=progress, log_output=False,
+                                stderr_file=sys.stderr if progress else None)  # the kernel's bars and warnings
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
         record.update(status="failed", error=_error_text(exc)[:4000])

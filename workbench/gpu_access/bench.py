@@ -26,8 +26,8 @@ import warnings
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from ..timing import median_seconds
 from .gather_kernel import KERNELS
 from .stores import STORES, StoreOptions, make_store

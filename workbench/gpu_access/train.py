@@ -18,8 +18,8 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from .graphs import Graph
 from .meters import EnergyMeter, cpu_seconds
 from .sage import GraphSAGE

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from ..device import cpu_threads
+from ..progress import tqdm
 from ..timing import median_seconds
 from .drawers import DRAWERS
 from .params import LSHParams, build_index

@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from ..timing import sync
 from ..xmc.metrics import xmc_metrics
 from .bowdata import BowData, bag_tensors, padded_positives

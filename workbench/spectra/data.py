@@ -21,9 +21,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..io import atomic_write
+from ..progress import tqdm
 from ..registry import Registry
 from ..xmc.errors import DataFormatError
 

@@ -11,9 +11,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..device import resolve_device
+from ..progress import tqdm
 from ..resume import Memo, no_memo
 from .data import Images, load_images
 from .density import outlier_mass

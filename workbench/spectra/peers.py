@@ -23,8 +23,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from ..timing import median_seconds
 from .hvp import curvature_operator
 from .lanczos import lanczos

@@ -11,7 +11,8 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+
+from ..progress import tqdm
 
 OPTIMIZERS = ("sgd", "adam")
 OnStep = Callable[[int, nn.Module, torch.Tensor, torch.Tensor, torch.optim.Optimizer], None]

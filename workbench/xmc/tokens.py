@@ -17,7 +17,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+
+from ..progress import tqdm
 
 CACHE_ENV = "WORKBENCH_CACHE"
 

@@ -31,8 +31,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from ..xmc.encoder import BAR_MIN_BATCHES
 from .encoders import TokenTable, to_device
 

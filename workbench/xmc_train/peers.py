@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
-from tqdm.auto import tqdm
 
 from ..device import usable_cores
+from ..progress import tqdm
 from ..xmc.dataset import XMCDataset
 from ..xmc.metrics import propensity, xmc_metrics
 from .evaluate import METRICS, popularity_metrics

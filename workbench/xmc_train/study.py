@@ -12,11 +12,11 @@ import math
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ..config import at_least, distinct, positive, typed_value
 from ..device import resolve_device
 from ..lsh.params import LSHParams
+from ..progress import tqdm
 from ..samplers import SamplerConfig, build_sampler
 from ..xmc.dataset import XMCDataset
 from .encoders import ENCODERS, TokenTable, get_encoder, tokenize

@@ -214,7 +214,7 @@ class Trainer:
     # ----- the loop -------------------------------------------------------------------------------------
     def run(self) -> list[dict]:
         """Train to the end (epochs, max_steps or time budget) and return all rows."""
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
         resumed = self._load()
         if not resumed and self.evaluate:
             self._eval_row()
