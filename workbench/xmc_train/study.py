@@ -364,7 +364,8 @@ def classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, trained: XMCMode
     """One-vs-all classifiers on the frozen encoder of a ``trained`` dual encoder, initialised from its label
     embeddings, trained ``epochs`` with ``sampler`` and the ``loss`` named (classifier head only), evaluated fused
     (``fuse_alpha`` DE + rest classifier). Rows are tagged ``tag``, their ``wall_s`` shifted by ``wall_offset``
-    (the encoder's training time) so the curve continues the encoder's. ``train_over`` overrides
+    (the encoder's training time) so the curve continues the encoder's, and carry it as ``stage_start_s`` (their
+    step counts and timers are the stage's own). ``train_over`` overrides
     :class:`TrainConfig` fields (NGAME M-IV: its own learning rate, row-sparse Adam)."""
     model = XMCModel(trained.encoder, prep.train, prep.labels, heads="de+clf", freeze_encoder=True)
     model.init_classifier()
@@ -373,7 +374,7 @@ def classifier_stage(cfg: NegativeMiningConfig, prep: Prepared, trained: XMCMode
     tags = {"sampler": tag, "heads": "de+clf", "loss_fn": loss, "batch_size": tcfg.batch_size}
     tr = Trainer(model, sampler, build_loss(loss, **loss_params), tcfg, tags=tags, progress=progress,
                  evaluate=lambda: evaluate(model, prep.data, test, alpha=cfg.fuse_alpha), train_heads=("clf",))
-    return [{**r, "wall_s": r["wall_s"] + wall_offset} for r in tr.run()], model
+    return [{**r, "wall_s": r["wall_s"] + wall_offset, "stage_start_s": wall_offset} for r in tr.run()], model
 
 
 # NGAME M-IV's optimiser, as the official code's "extreme" stage: SparseAdam (only the pool's rows move) at lr 1e-3.

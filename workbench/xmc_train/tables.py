@@ -35,6 +35,11 @@ def comparison_table(measurements: pd.DataFrame, peers: pd.DataFrame | None = No
     """One row per trained sampler (its last evaluation; training seconds, steps, time split shares) and per
     peer method, metrics in percent; dataset statistics repeated as columns so the table stands alone.
 
+    ``train_s`` is the training wall-clock the row's model cost in all: for a classifier stage (rows with a
+    ``stage_start_s``, e.g. ``ngame M-IV``) the encoder's training before it included, as on the time-to-accuracy
+    axis. ``stage_s`` is the row's own run alone (equal to ``train_s`` for a one-stage run); ``steps``, the shares
+    and the peak memory are the row's own run's too.
+
     ``sampling share %`` is sampling time over step time with the per-epoch refreshes left out (the issue's
     "sampler time <= 10% of step time"), ``refresh share %`` the refreshes (ANCE's shortlist, NGAME's clustering,
     the full sampler's label cache) over all training time."""
@@ -47,8 +52,10 @@ def comparison_table(measurements: pd.DataFrame, peers: pd.DataFrame | None = No
         # a run that took no step (a time budget spent before it) has no training rows, maybe no timer columns
         busy = t.reindex(columns=list(TIMERS)).sum()
         step = busy.sum() - busy["refresh_s"]
+        before = last.get("stage_start_s", math.nan)
+        before = 0.0 if before != before else before  # NaN: no stage column, or a one-stage run's row
         rows.append({"method": name, **{m: last[m] for m in METRICS if m in last},
-                     "train_s": last["wall_s"], "steps": int(last["step"]),
+                     "train_s": last["wall_s"], "stage_s": last["wall_s"] - before, "steps": int(last["step"]),
                      "sampling share %": 100 * busy["sample_s"] / step if step > 0 else math.nan,
                      "refresh share %": 100 * busy["refresh_s"] / busy.sum() if busy.sum() > 0 else math.nan,
                      "peak_mem_mib": t["peak_mem_mib"].max() if len(t) else math.nan})
