@@ -9,7 +9,12 @@ NGAME's clustering) falls in the warm-up or not at all. The ``warmup`` steps are
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
+import tempfile
+from typing import Iterator
 
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
@@ -34,7 +39,8 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
         prof.step()
     # one cycle: the last step's prof.step() ends it, so the trainer's teardown is not recorded; epochs enough
     # for n steps (the learning-rate plan is max_steps then, so the epochs change nothing else)
-    with profile(activities=acts, schedule=schedule(wait=0, warmup=warmup, active=steps, repeat=1)) as prof:
+    with _without_kineto_markers(), \
+            profile(activities=acts, schedule=schedule(wait=0, warmup=warmup, active=steps, repeat=1)) as prof:
         train_sampler(cfg, prep, sampler, progress=False, on_step=on_step, eval_every=-1, max_steps=n, epochs=n,
                       time_budget_s=0.0, log_every=n)
     if len(done) != n:
@@ -47,3 +53,31 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
                      "self_device_ms": device_us / 1e3 / steps if cuda else math.nan})  # no device timing on CPU
     rows.sort(key=lambda r: -r["self_cpu_ms"])
     return rows[:top]
+
+
+KINETO_MARKER = "USDT:"  # torch >= 2.12's Kineto: "USDT:<time> <pid>:<tid> ...] profiler_start" (and _stop)
+
+
+@contextlib.contextmanager
+def _without_kineto_markers() -> Iterator[None]:
+    """Drop the lines Kineto writes straight to file descriptor 2 as a profiler starts and stops (they would stand
+    in the report, and ``KINETO_LOG_LEVEL`` does not silence them). Everything else written to fd 2 meanwhile is
+    passed on when the block ends."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                kept = [line for line in tmp.read().decode(errors="replace").splitlines(keepends=True)
+                        if not line.startswith(KINETO_MARKER)]
+                if kept:
+                    sys.stderr.write("".join(kept))
+                    sys.stderr.flush()
+    finally:
+        os.close(saved)
