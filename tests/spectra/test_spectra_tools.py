@@ -291,8 +291,9 @@ def test_peers_agree_with_explicit_top_eigenvalue():
     assert math.isfinite(rows[("hutchinson trace", 0)]["trace"])   # PyHessian's (it stops at its own tol)
     assert rows[("lanczos 30 steps", 0)]["rel_error"] < 1e-6
     for seed in (0, 1):
-        adaptive = rows[("lanczos tol 0.0001 (max 40 steps)", seed)]
-        assert adaptive["rel_error"] <= 1e-4 and adaptive["matvecs"] < 30
+        for estimate in ("residual", "kato_temple"):
+            adaptive = rows[(f"lanczos tol 0.0001 {estimate} (max 40 steps)", seed)]
+            assert adaptive["rel_error"] <= 1e-4 and adaptive["matvecs"] < 30
         assert rows[("power iteration tol 0.001", seed)]["rel_error"] < 3e-2
         assert rows[("power iteration tol 0.001", seed)]["matvecs"] >= 2
         ours_power = rows[("power iteration (ours) tol 0.001", seed)]   # the same scheme on our HVP

@@ -83,21 +83,25 @@ def _summary(rows):
 
 
 def test_peer_verdict_names_dominating_faster_and_cheapest_tolerant_fixed_runs():
-    """The verdict lines name the adaptive rule's matvecs and target, its time against PyHessian's, and the
+    """The verdict lines name each adaptive rule's matvecs and target and its time against PyHessian's, and the
     fixed-step runs that dominate it, are faster but less accurate, or meet tol at every seed. Does not prove: the
     exact wording of every line (only the phrases asserted)."""
     s = _summary([["workbench", "lanczos 5 steps", 5, 0.005, 5, 1e-3, 1e-2, 1.0, 0.5],
                   ["workbench", "lanczos 10 steps", 5, 0.006, 10, 1e-7, 1e-6, 0.6, 0.6],
                   ["workbench", "lanczos 20 steps", 5, 0.012, 20, 1e-7, 1e-6, 0.6, 1.2],
-                  ["workbench", "lanczos tol 0.0001 (max 40 steps)", 5, 0.007, 6, 2e-5, 4e-5, 1.2, 0.7],
+                  ["workbench", "lanczos tol 0.0001 residual (max 40 steps)", 5, 0.007, 6, 2e-5, 4e-5, 1.2, 0.7],
+                  ["workbench", "lanczos tol 0.0001 kato_temple (max 40 steps)", 5, 0.004, 4, 2e-5, 3e-3, 1.0, 0.4],
                   ["workbench", "power iteration (ours) tol 0.001", 5, 0.006, 10, 1e-3, 1.2e-3, 0.6, 0.6],
                   ["pyhessian", "power iteration tol 0.001", 5, 0.010, 9, 1e-3, 1.4e-3, 1.1, 1.0]])
     lines = peer_verdict(s, 1e-4)
     text = "\n".join(lines)
-    assert "median 6 matvecs" in lines[0] and "met" in lines[0]
-    assert "0.70x its median time (target <= 0.5: not met)" in lines[1] and "median 9 matvecs" in lines[1]
-    assert lines[2].startswith("the same power iteration on our HVP: a median 10 matvecs") and "0.60x" in lines[2]
-    assert "as accurate (worst case) as the adaptive rule: lanczos 10 steps" in text
+    assert lines[0].startswith("lanczos tol 0.0001 residual") and "median 6 matvecs" in lines[0]
+    assert "(target 0.0001: met)" in lines[0] and "0.70x PyHessian's median time (target <= 0.5: not met)" in lines[0]
+    assert lines[1].startswith("lanczos tol 0.0001 kato_temple") and "(target 0.0001: missed)" in lines[1]
+    assert "0.40x PyHessian's median time (target <= 0.5: met)" in lines[1]
+    assert "median 9 matvecs" in lines[2]
+    assert lines[3].startswith("the same power iteration on our HVP: a median 10 matvecs") and "0.60x" in lines[3]
+    assert "as accurate (worst case) as lanczos tol 0.0001 residual (max 40 steps): lanczos 10 steps" in text
     assert "faster but less accurate: lanczos 5 steps" in text
     assert "within 0.0001 at every seed: lanczos 10 steps" in text
 
@@ -107,7 +111,8 @@ def test_peer_verdict_without_adaptive_row_or_pyhessian():
     Does not prove: the lines' content when both are present (the test above)."""
     s = _summary([["workbench", "lanczos 5 steps", 1, 0.005, 5, 1e-3, 1e-3, 1.0, float("nan")]])
     assert peer_verdict(s, 1e-4) == []
-    s = _summary([["workbench", "lanczos tol 0.0001 (max 40 steps)", 1, 0.007, 6, 2e-5, 4e-5, 1.2, float("nan")]])
+    s = _summary([["workbench", "lanczos tol 0.0001 residual (max 40 steps)", 1, 0.007, 6, 2e-5, 4e-5, 1.2,
+                   float("nan")]])
     lines = peer_verdict(s, 1e-4)
     assert not any("PyHessian" in line for line in lines) and lines[-1].endswith("none")
 
