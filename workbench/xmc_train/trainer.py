@@ -39,6 +39,7 @@ import torch
 
 from ..device import resolve_device
 from ..io import atomic_write
+from ..progress import tqdm
 from .encoders import to_device
 from .models import XMCModel
 
@@ -214,7 +215,6 @@ class Trainer:
     # ----- the loop -------------------------------------------------------------------------------------
     def run(self) -> list[dict]:
         """Train to the end (epochs, max_steps or time budget) and return all rows."""
-        from ..progress import tqdm
         resumed = self._load()
         if not resumed and self.evaluate:
             self._eval_row()
