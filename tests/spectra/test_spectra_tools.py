@@ -252,6 +252,21 @@ def test_heavy_ball_rule():
     assert heavy_ball(100.0, 1.0, momentum_max=0.5)[1] == 0.5
 
 
+@pytest.mark.parametrize("kappa", [10, 100, 1000, 1500, 3000, 10000])
+def test_heavy_ball_rule_is_stable_on_its_quadratic_also_at_the_momentum_cap(kappa):
+    """On a quadratic with eigenvalues spread over [lambda_max / kappa, lambda_max], heavy ball (torch's SGD
+    momentum form) at the rule's lr and momentum contracts: every eigenvalue's 2x2 iteration matrix has spectral
+    radius below 1. Polyak's lr with the capped momentum (0.9) did not above kappa ~1440 (1.22 at 3000).
+    Does not prove: stability on a network, whose curvature moves between estimates."""
+    lams = np.linspace(1.0 / kappa, 1.0, 400)
+    lr, mu = heavy_ball(1.0, 1.0 / kappa, momentum_max=0.9)
+    radius = max(max(abs(np.linalg.eigvals(np.array([[1 + mu - lr * lam, -mu], [1.0, 0.0]])))) for lam in lams)
+    assert radius < 1.0
+    if kappa >= 1500:  # the cap binds; the top eigenvalue sits at the critically damped point, modulus sqrt(0.9)
+        top = max(abs(np.linalg.eigvals(np.array([[1 + mu - lr, -mu], [1.0, 0.0]]))))
+        assert mu == 0.9 and top == pytest.approx(0.9 ** 0.5, rel=1e-4)
+
+
 def test_slq_learner_sets_lr_from_lanczos():
     """Inside a training loop the learner writes lr/momentum into the optimiser at its period and records
     positive lambda_max >= lambda_min estimates, with the BN mode and statistics of each.

@@ -17,7 +17,8 @@ def r_squared(y: np.ndarray, pred: np.ndarray, weights: np.ndarray | None = None
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
-def fit_inverse_batch(batch_sizes, values, n_total: float | None = None, se=None, level: float = 0.95) -> dict:
+def fit_inverse_batch(batch_sizes, values, n_total: float | None = None, se=None, level: float = 0.95,
+                      counts=None, bootstrap: int = 4000, seed: int = 0) -> dict:
     """Least squares ``value = a + c (1/B - 1/N)`` (the random-matrix prediction for the top batch eigenvalue;
     the ``-1/N`` finite-population term applies to batches drawn without replacement from N examples, and is
     dropped when ``n_total`` is None).
@@ -29,6 +30,17 @@ def fit_inverse_batch(batch_sizes, values, n_total: float | None = None, se=None
     bars say); without ``se`` they come from the residual scatter (ordinary least squares). Where the residuals
     set the scale (those two cases), the quantile is Student's t with ``dof`` degrees of freedom, else the
     normal's. ``r2`` is weighted like the fit. Needs at least 3 distinct B.
+
+    ``counts`` (with ``se``): each value is a mean of ``counts[i]`` >= 2 samples and its ``se`` their sample
+    standard error, itself an estimate with ``counts[i] - 1`` degrees of freedom. Then chi2 does not follow the
+    chi2 distribution (with 4 batches per B a true c/B form was rejected at 5% in 28% of simulated fits, with 2 in
+    55%) and the covariance understates the spread, so ``p_value`` and the intervals come from a parametric
+    bootstrap of the fitted form instead (:func:`_bootstrap_inverse_batch`, ``bootstrap`` refits, ``seed``): the
+    share of refits whose chi2 reaches the observed one, and bootstrap-t intervals of a and c (the refits'
+    ``(estimate - fitted) / its covariance standard error`` quantiles, scaled by the fit's own); ``a_se``, ``c_se``
+    are the refits' spread, and ``bootstrap`` in the row says how many refits. Simulated with the true form and 2,
+    4, 8 or 16 samples per B (normal or right-skewed): each interval covered the truth in 93-96% of fits and p was
+    below 5% in 2-6%. The intervals assume the form: they are not widened for misfit, which the p-value flags.
     """
     b = np.asarray(batch_sizes, dtype=float)
     v = np.asarray(values, dtype=float)
@@ -53,10 +65,40 @@ def fit_inverse_batch(batch_sizes, values, n_total: float | None = None, se=None
         p_value = float(stats.chi2.sf(chi2, dof)) if dof > 0 else float("nan")
     (a, c), (sa, sc) = coef, np.sqrt(np.diag(cov) * scale)
     q = _quantile(level, dof, from_residuals=se is None or scale > 1.0)
-    return {"a": float(a), "a_lo": float(a - q * sa), "a_hi": float(a + q * sa), "a_se": float(sa),
-            "c": float(c), "c_lo": float(c - q * sc), "c_hi": float(c + q * sc), "c_se": float(sc),
-            "r2": r_squared(v, pred, w), "chi2": chi2 if se is not None else float("nan"),
-            "dof": int(dof), "p_value": p_value, "n": int(len(b)), "weighted": se is not None}
+    out = {"a": float(a), "a_lo": float(a - q * sa), "a_hi": float(a + q * sa), "a_se": float(sa),
+           "c": float(c), "c_lo": float(c - q * sc), "c_hi": float(c + q * sc), "c_se": float(sc),
+           "r2": r_squared(v, pred, w), "chi2": chi2 if se is not None else float("nan"),
+           "dof": int(dof), "p_value": p_value, "n": int(len(b)), "weighted": se is not None, "bootstrap": 0}
+    if se is not None and counts is not None and dof > 0:
+        n = np.asarray(counts, dtype=float)
+        if np.any(n < 2):
+            raise ValueError(f"counts must be >= 2 where se is a sample standard error, got {n.tolist()}")
+        ab, cb, chi2b, sab, scb = _bootstrap_inverse_batch(A[:, 1], pred, 1.0 / np.sqrt(w), n, bootstrap, seed)
+        tail = (1 - level) / 2
+        for name, est, draws, draw_se, est_se in (("a", a, ab, sab, math.sqrt(cov[0, 0])),
+                                                   ("c", c, cb, scb, math.sqrt(cov[1, 1]))):
+            lo, hi = np.quantile((draws - est) / draw_se, [tail, 1 - tail]) * est_se  # bootstrap-t
+            out.update({f"{name}_lo": float(est - hi), f"{name}_hi": float(est - lo),
+                        f"{name}_se": float(np.std(draws))})
+        out.update(p_value=float((1 + np.sum(chi2b >= chi2)) / (1 + len(chi2b))), bootstrap=int(bootstrap))
+    return out
+
+
+def _bootstrap_inverse_batch(x: np.ndarray, pred: np.ndarray, se: np.ndarray, counts: np.ndarray, reps: int,
+                             seed: int) -> tuple[np.ndarray, ...]:
+    """``reps`` weighted refits of ``value = a + c x`` to data drawn from the fitted ``pred``: each mean from
+    N(pred, se^2), each squared standard error from ``se^2 chi2(n - 1) / (n - 1)`` (a normal sample of ``n``);
+    returns the refits' a, c, chi2 and the covariance standard errors of a and c, each ``(reps,)``. Closed-form
+    2x2 normal equations, all refits at once."""
+    rng = np.random.default_rng(seed)
+    y = pred + se * rng.standard_normal((reps, len(x)))
+    w = (counts - 1) / (se ** 2 * rng.chisquare(counts - 1, size=(reps, len(x))))
+    s0, s1, s2 = w.sum(1), (w * x).sum(1), (w * x * x).sum(1)
+    t0, t1 = (w * y).sum(1), (w * x * y).sum(1)
+    det = s0 * s2 - s1 * s1
+    a, c = (s2 * t0 - s1 * t1) / det, (s0 * t1 - s1 * t0) / det
+    chi2 = (w * (y - a[:, None] - c[:, None] * x) ** 2).sum(1)
+    return a, c, chi2, np.sqrt(s2 / det), np.sqrt(s0 / det)
 
 
 def _quantile(level: float, dof: int, from_residuals: bool) -> float:
@@ -71,7 +113,9 @@ def fit_excess_exponent(batch_sizes, excess, se, n_total: float | None = None, l
     """Weighted nonlinear least squares of ``excess = c (1/B - 1/N)^alpha`` (excess: mean lambda_max(B) minus
     the measured full value, with standard errors ``se``). ``alpha`` = 1 is the c/B outlier regime of the
     random-matrix prediction; 1/2 is what a noise norm ~ sqrt(P/B) at the bulk edge gives. Intervals as in
-    :func:`fit_inverse_batch`. NaN when it does not converge or fewer than 3 sizes."""
+    :func:`fit_inverse_batch` without its bootstrap: the standard errors are taken as known, so with few samples
+    per B the interval is too narrow (simulated, 4 per B: it covered the true alpha in 90% of fits; 16 per B: 96%).
+    NaN when it does not converge or fewer than 3 sizes."""
     nan = {"alpha": float("nan"), "alpha_lo": float("nan"), "alpha_hi": float("nan")}
     b, y, s = (np.asarray(t, dtype=float) for t in (batch_sizes, excess, se))
     x = 1.0 / b - (1.0 / n_total if n_total else 0.0)
@@ -108,9 +152,12 @@ def _positive(x, y) -> tuple[np.ndarray, np.ndarray]:
 def fit_loglog(x, y, max_x: float | None = None, level: float = 0.95, resolution: float | None = None) -> dict:
     """OLS of ``log y`` on ``log x`` (points with ``x <= max_x``): slope, its ``level`` CI (t distribution),
     intercept, r2, n. NaN or non-positive points are dropped. ``resolution`` (> 1): each y is known only to within
-    that factor (a bisection's final bracket, ``lr_fail / lr_max``), so the residual variance is taken as at least
-    ``log(resolution)^2 / 12``, a uniform error over the bracket: points that agree to the grid (a flat regime) get
-    an interval of the grid's width, not zero."""
+    that factor (a bisection's final bracket, ``lr_fail / lr_max``), a uniform error of variance
+    ``log(resolution)^2 / 12`` over the bracket, so the slope's variance is taken as at least that over the spread
+    of the *distinct* x: repeated points at one x (seeds) that land on the same grid point share its error, they
+    do not average it out (counting them as independent, simulated seeds agreeing to the grid got 95% intervals
+    that covered the true slope in 36% of fits). Points that agree to the grid (a flat regime) get an interval of
+    the grid's width, not zero."""
     x, y = _positive(x, y)
     if max_x is not None:
         x, y = x[x <= max_x], y[x <= max_x]
@@ -121,9 +168,11 @@ def fit_loglog(x, y, max_x: float | None = None, level: float = 0.95, resolution
     # the slope's standard error from the residuals: linregress derives it from r, which is NaN when every y is the
     # same (a flat regime, which a bisection on its fixed lr grid gives exactly); a perfect fit has a zero-width CI
     var = float(np.sum((y - r.intercept - r.slope * x) ** 2)) / (len(x) - 2)
+    stderr2 = var / float(np.sum((x - x.mean()) ** 2))
     if resolution is not None and resolution > 1:
-        var = max(var, math.log(resolution) ** 2 / 12)
-    stderr = math.sqrt(var / float(np.sum((x - x.mean()) ** 2)))
+        distinct = np.unique(x)
+        stderr2 = max(stderr2, math.log(resolution) ** 2 / 12 / float(np.sum((distinct - distinct.mean()) ** 2)))
+    stderr = math.sqrt(stderr2)
     half = stats.t.ppf(0.5 + level / 2, len(x) - 2) * stderr
     return {"slope": float(r.slope), "slope_lo": float(r.slope - half), "slope_hi": float(r.slope + half),
             "intercept": float(r.intercept), "r2": float(r.rvalue ** 2), "n": int(len(x))}
@@ -141,7 +190,8 @@ def lambda_fits(lam, by=("curvature",)) -> tuple["pd.DataFrame", "pd.DataFrame"]
     """The c/B fit of the batch rows of a lambda_max table, per group in ``by``; returns ``(fits, residuals)``.
 
     The fit is :func:`fit_inverse_batch` on the per-B means weighted by their standard errors (when every B has
-    at least 2 batches; unweighted on the means otherwise), with N = the full operator's example count. ``fits``
+    at least 2 batches, with the batch counts: p-value and intervals by its bootstrap; unweighted on the means
+    otherwise), with N = the full operator's example count. ``fits``
     adds ``r2_points`` (the same form fitted by plain least squares to every single batch: what the study used
     to report; it is capped by the batch-to-batch scatter, which no function of B explains), the measured full
     value, the gap of ``a`` to it in relative terms and in standard errors of ``a``, and the exponent ``alpha``
@@ -157,7 +207,8 @@ def lambda_fits(lam, by=("curvature",)) -> tuple["pd.DataFrame", "pd.DataFrame"]
         lam_full = float(full.mean()) if len(full) else float("nan")
         m = batch_means(d)
         weighted = bool((m.n >= 2).all() and (m.se > 0).all())
-        f = fit_inverse_batch(m.batch_size, m["mean"], n_full, se=m.se if weighted else None)
+        f = fit_inverse_batch(m.batch_size, m["mean"], n_full, se=m.se if weighted else None,
+                              counts=m.n if weighted else None)
         batch = d[d.scope == "batch"]
         r2_points = fit_inverse_batch(batch.batch_size, batch.lambda_max, n_full)["r2"]
         pred = f["a"] + f["c"] * (1 / m.batch_size - (1 / n_full if n_full else 0.0))

@@ -7,17 +7,20 @@ largest Ritz value; lambda_min, the bulk edge, is the smallest Ritz value above 
 (negative and near-zero directions are ignored). With kappa = lambda_max / lambda_min, Polyak's heavy-ball
 tuning for a quadratic sets
 
-    lr = scale * 4 / (sqrt(lambda_max) + sqrt(lambda_min))^2,   momentum = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2,
+    momentum = min(((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2, momentum_max),   lr = scale * (1 + sqrt(momentum))^2 / lambda_max,
 
-with momentum capped at ``momentum_max``. This is our reading of the seed paper's learner (it fixes lr and
-momentum from the spectrum), not its code.
+which below the cap is Polyak's ``lr = 4 / (sqrt(lambda_max) + sqrt(lambda_min))^2``; at the cap it keeps
+``lr * lambda_max = (1 + sqrt(momentum))^2``, inside heavy ball's stability bound ``2 (1 + momentum)``, where
+Polyak's lr with the capped momentum would pass it (kappa above ~1440 at the 0.9 cap: spectral radius 1.01 at
+kappa 1500, 1.22 at 3000). This is our reading of the seed paper's learner (it fixes lr and momentum from the
+spectrum), not its code.
 
 Divergence is handled as :func:`train.train_epochs` handles it for every optimiser: training goes on and the
 epoch rows show the non-finite losses. An estimate whose Hessian-vector products are NaN/inf (weights a
 diverged step left non-finite) is recorded with ``status`` "non-finite" and the current lr and momentum are
 kept; it costs one matvec, as Lanczos stops at the first non-finite one.
 
-Note on the rule itself: ``lr * lambda_max = 4 / (1 + 1/sqrt(kappa))^2`` is about 3.3 at kappa = 100, while
+Note on the rule itself: ``lr * lambda_max = (1 + sqrt(momentum))^2`` is about 3.3 at kappa = 100, while
 heavy ball on a quadratic is stable only below ``2 (1 + momentum)`` = 3.34 at the momentum it picks: the
 learner runs at the edge of stability by design, and any growth of lambda_max between two estimates (or
 mini-batch noise) can tip it over; ``scale < 1`` backs off.
@@ -36,13 +39,14 @@ from .lanczos import NonFiniteError, lanczos
 
 
 def heavy_ball(lam_max: float, lam_min: float, scale: float = 1.0, momentum_max: float = 0.9) -> tuple[float, float]:
-    """``(lr, momentum)`` from the curvature range (both eigenvalues > 0, in loss units per parameter^2)."""
+    """``(lr, momentum)`` from the curvature range (both eigenvalues > 0, in loss units per parameter^2): the
+    module's rule, Polyak's tuning with the momentum capped at ``momentum_max`` and the lr kept stable there."""
     if not (lam_max > 0 and lam_min > 0):
         raise ValueError(f"need positive eigenvalues, got lambda_max={lam_max}, lambda_min={lam_min}")
     lam_min = min(lam_min, lam_max)
     rk = math.sqrt(lam_max / lam_min)
-    lr = scale * 4.0 / (math.sqrt(lam_max) + math.sqrt(lam_min)) ** 2
-    return lr, min(((rk - 1) / (rk + 1)) ** 2, momentum_max)
+    momentum = min(((rk - 1) / (rk + 1)) ** 2, momentum_max)
+    return scale * (1 + math.sqrt(momentum)) ** 2 / lam_max, momentum
 
 
 @dataclasses.dataclass
