@@ -14,26 +14,22 @@ from workbench.lsh.softmax_model import BowSoftmax, multilabel_nll, sampled_loss
 
 
 def test_sample_log_q_truncation_and_padding_by_hand():
-    # row 0: union of 20 labels, budget 5 -> each kept label was kept with prob 5/20 (a missing or inverted
-    # factor, e.g. log(U/budget), would fail); row 1: union of 4 < budget, so its LSH slots keep factor 1 and
-    # its padded slots get log(m / N) with m = budget - U pads
-    log_incl = torch.full((2, 5), math.log(0.5))
-    from_lsh = torch.tensor([[True] * 5, [True, True, False, False, False]])
-    got = sample_log_q(log_incl, from_lsh, torch.tensor([20, 4]), budget=5, num_labels=60)
-    # row 1: m = 5 - 4 = 1 pad over N = 60 -> log(1/60)
-    want = torch.tensor([[math.log(0.5) + math.log(5 / 20)] * 5,
-                         [math.log(0.5)] * 2 + [math.log(1 / 60)] * 3])
+    # row 0: union of 20 labels, budget 5 -> each kept label was kept with prob 5/20 and no pads (a missing or
+    # inverted factor, e.g. log(U/budget), would fail); row 1: union of 4 < budget: m = 1 pad over N = 60, and
+    # every slot's expected count is its union term plus 1/60, the pads' share, however the slot was filled
+    log_incl = torch.tensor([[math.log(0.5)] * 5, [math.log(0.5)] * 2 + [math.log(0.01)] * 3])
+    got = sample_log_q(log_incl, torch.tensor([20, 4]), budget=5, num_labels=60)
+    want = torch.tensor([[math.log(0.5 * 5 / 20)] * 5,
+                         [math.log(0.5 + 1 / 60)] * 2 + [math.log(0.01 + 1 / 60)] * 3])
     assert torch.allclose(got, want)
-    # union 4, budget 10, N 60: m = 6 pads, each slot log(6/60) (catches log(1/N) or log(budget/N))
-    got10 = sample_log_q(torch.full((1, 10), math.log(0.5)), torch.tensor([[True] * 4 + [False] * 6]),
-                         torch.tensor([4]), budget=10, num_labels=60)
-    assert torch.allclose(got10[0, 4:], torch.full((6,), math.log(6 / 60)))
-    assert torch.allclose(got10[0, :4], torch.full((4,), math.log(0.5)))
+    # union 4, budget 10, N 60: m = 6 pads, 6/60 each (catches log(1/N) or log(budget/N))
+    got10 = sample_log_q(torch.full((1, 10), math.log(0.05)), torch.tensor([4]), budget=10, num_labels=60)
+    assert torch.allclose(got10, torch.full((1, 10), math.log(0.05 + 6 / 60)))
 
 
 def test_sample_log_q_floors_a_vanishing_inclusion():
     # an -inf inclusion would give that negative an infinite boost under the correction
-    got = sample_log_q(torch.tensor([[-math.inf]]), torch.tensor([[True]]), torch.tensor([1]), 1, 10)
+    got = sample_log_q(torch.tensor([[-math.inf]]), torch.tensor([1]), 1, 10)
     assert math.isclose(got.item(), LOG_Q_FLOOR, rel_tol=1e-6)
 
 

@@ -33,7 +33,8 @@ def _inclusion_frequencies(family: str, K: int, L: int, R: int, seed: int = 0, c
         neg = lsh_negatives(idx, q, none, N, idx.label_vectors, g)   # budget N: nothing truncated
         got = neg.ids[neg.from_lsh]
         hits[got] += 1
-        reported[got] = neg.log_q[neg.from_lsh].exp()
+        pads = (N - neg.union_size[0]) / N                      # the budget's other slots: uniform padding
+        reported[got] = neg.log_q[neg.from_lsh].exp() - pads    # log_q = log(inclusion + pads' expected count)
         est += idx.family.log_inclusion(q, hashed[None]).exp()[0] / R
     return hits / R, reported, est, idx, q, hashed
 
@@ -80,7 +81,9 @@ def test_log_q_with_overfull_buckets_matches_empirical_inclusion_in_total():
         plain += idx.family.log_inclusion(q, W[None]).exp()[0] / R
         got = neg.ids[neg.from_lsh]                          # consistency: the sampler reports this formula
         want = idx.family.log_inclusion(q, W[got][None], idx.kept_share(idx.family.codes(q)))[0]
-        assert torch.allclose(neg.log_q[neg.from_lsh], want.clamp(min=math.log(1e-6)), atol=1e-5)
+        pads = (N - neg.union_size[0]) / N                   # plus the uniform pads' expected count
+        assert torch.allclose(neg.log_q[neg.from_lsh], (want.clamp(min=math.log(1e-6)).exp() + pads).log(),
+                              atol=1e-5)
     ratio = float(hits.sum() / R / est.sum())
     assert 0.8 < ratio < 1.2, ratio                          # the real check: measured 0.92 here
     assert float(plain.sum() / est.sum()) > 5                # the uncorrected formula is far off here (11x)
@@ -100,8 +103,8 @@ def test_no_true_label_is_returned_even_with_padding():
         hit = is_member(neg.ids, pos)
         assert not bool((hit & neg.from_lsh).any())
         assert not bool((hit & neg.valid).any())                # padded hits are masked invalid
-        # log_q is a log expected count: above 0 only where padding draws more than N slots
-        assert bool(torch.isfinite(neg.log_q).all()) and float(neg.log_q.max()) <= math.log(max(1, budget / N)) + 1e-6
+        # log_q is a log expected count: at most 1 from the union plus budget / N from the pads
+        assert bool(torch.isfinite(neg.log_q).all()) and float(neg.log_q.max()) <= math.log(1 + budget / N) + 1e-6
         lsh_ids = neg.ids.masked_fill(~neg.from_lsh, -5)
         for b in range(B):                                      # LSH slots are distinct
             v = lsh_ids[b][lsh_ids[b] >= 0]

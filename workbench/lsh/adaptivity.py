@@ -25,7 +25,11 @@ from .query import is_member, positive_mask
 @torch.no_grad()
 def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, drawers: dict[str, Drawer],
                     repeats: int, generator: torch.Generator, top: int = 50) -> list[dict]:
-    """h (B, d) query vectors, W (N, d) label vectors, positives (B, P) padded with -1 -> one row per drawer."""
+    """h (B, d) query vectors, W (N, d) label vectors, positives (B, P) padded with -1 -> one row per drawer.
+
+    Besides the hardness and distance columns: ``from_buckets``, the share of its valid draws an LSH drawer took
+    from the query's buckets (the rest is uniform padding of a short union; 0 for drawers without buckets), and
+    ``union_mean``, the mean number of labels in a query's buckets (0 without buckets)."""
     logits = h @ W.T
     is_pos = positive_mask(positives, logits.shape[1])
     masked = logits.masked_fill(is_pos, float("-inf"))
@@ -36,7 +40,7 @@ def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, d
     rows = []
     for name, draw in drawers.items():
         counts = torch.zeros_like(logits)
-        lsum = rsum = share = n = 0.0
+        lsum = rsum = share = n = buckets = union = 0.0
         for _ in range(repeats):
             neg = draw(h, positives, W, generator)
             v = neg.valid
@@ -44,6 +48,8 @@ def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, d
             lsum += float(logits.gather(1, neg.ids)[v].sum())
             rsum += float(rank.gather(1, neg.ids)[v].sum())
             n += float(v.sum())
+            buckets += float(neg.from_lsh[v].sum())
+            union += float(neg.union_size.float().mean())
             got = is_member(top_ids, neg.ids.masked_fill(~v, -1))
             share += float(got.float().sum(1).mean()) / min(top, neg.ids.shape[1], N)
         q = counts / counts.sum(1, keepdim=True).clamp(min=1)
@@ -51,5 +57,6 @@ def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, d
         kl = torch.where(q > 0, q * (q.clamp(min=1e-30).log() - logp), torch.zeros_like(q)).sum(1)
         rows.append({"sampler": name, "mean_logit": lsum / max(n, 1), "mean_rank": rsum / max(n, 1),
                      "top50_share": share / repeats, "tv": float(0.5 * (q - p).abs().sum(1).mean()),
-                     "kl": float(kl.mean()), "draws_per_query": n / logits.shape[0]})
+                     "kl": float(kl.mean()), "draws_per_query": n / logits.shape[0],
+                     "from_buckets": buckets / max(n, 1), "union_mean": union / repeats})
     return rows
