@@ -18,10 +18,11 @@ from .positives import Positives, pool_from
 
 
 def shortlist_hits(pos: Positives, shortlist: torch.Tensor) -> torch.Tensor:
-    """(n_train, k) bool: ``shortlist[i, j]`` is a positive of training query ``i``. A shortlist changes only at a
-    refresh, so this is computed then, once for every query, not at each step (512 x 100 look-ups, ~2 ms of one
-    CPU core per step on the Debian set)."""
-    return pos.is_positive(torch.arange(len(shortlist)), shortlist)
+    """(n_train, k) bool: ``shortlist[i, j]`` may not be a negative of training query ``i`` (a positive, or an
+    excluded pair: :meth:`Positives.not_negative`). A shortlist changes only at a refresh, so this is computed
+    then, once for every query, not at each step (512 x 100 look-ups, ~2 ms of one CPU core per step on the
+    Debian set)."""
+    return pos.not_negative(torch.arange(len(shortlist)), shortlist)
 
 
 def shortlist_from(view, k: int) -> torch.Tensor:

@@ -16,6 +16,8 @@ Optional parts of the protocol (a sampler needs them only when it has the state 
   trainer score non-positive pool labels from a periodically refreshed, gradient-free label cache.
 - ``heads``: a sampler whose method trains both heads sets ``heads = "de+clf"`` (UniDEC); the negative-mining
   study then builds that model for it whatever its ``heads`` parameter says.
+- ``samples_log_q``: True on samplers whose batches carry ``log_q`` (uniform, log_uniform, lsh); the study
+  refuses a ``logq`` variant of the others, where the correction would change nothing.
 
 Adding one: a module here with a class registered as ``@SAMPLERS.register("name")`` (usually a subclass of
 :class:`BaseSampler`; :class:`~.uniform.CandidateSampler` for k drawn negatives per query), imported in
@@ -97,6 +99,25 @@ class SamplerConfig:
             raise ValueError("SamplerConfig.cluster_start and hard_per_query must be >= 0")
 
 
+def mask_excluded(batch: SampledBatch, pos) -> SampledBatch:
+    """``batch`` with its scored labels that are excluded pairs of their query (:class:`~.positives.Positives`
+    ``pos.excluded``) marked invalid, unless they are positives: one place for every sampler, whose own masks
+    cover only the negatives they choose (ANCE's and UniDEC's shortlists also skip excluded pairs)."""
+    ex = getattr(pos, "excluded", None)
+    if ex is None:
+        return batch
+    if batch.candidates is None:  # every query scores the whole pool
+        pool = batch.pool
+        ordered = len(pool) < 2 or bool((pool[1:] > pool[:-1]).all())
+        hit = ex.pool_targets(batch.queries, pool) if ordered else ex.is_positive(batch.queries, pool)
+    else:
+        hit = ex.is_positive(batch.queries, batch.pool[batch.candidates])
+    hit &= ~batch.targets.bool()
+    if not bool(hit.any()):
+        return batch
+    return dataclasses.replace(batch, valid=~hit if batch.valid is None else batch.valid & ~hit)
+
+
 @runtime_checkable
 class Sampler(Protocol):
     """One negative-sampling strategy. Implementations live in ``workbench/samplers/<name>.py``."""
@@ -133,6 +154,7 @@ class BaseSampler:
     """
     name = "base"
     stale_ok = False
+    samples_log_q = False  # True where sample() returns log_q (random draws), so a logQ correction can apply
 
     def __init__(self, Y_train, cfg: SamplerConfig):
         from .positives import Positives

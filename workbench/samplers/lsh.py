@@ -43,6 +43,7 @@ Vectors = Callable[[torch.Tensor | None], torch.Tensor]
 @SAMPLERS.register("lsh")
 class LSHSampler(BaseSampler):
     name = "lsh"
+    samples_log_q = True
 
     def __init__(self, Y_train, cfg: SamplerConfig | None = None, lsh: LSHParams | None = None,
                  query_vectors: Vectors | None = None, label_vectors: Vectors | None = None):

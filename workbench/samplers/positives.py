@@ -10,7 +10,12 @@ import torch
 
 
 class Positives:
-    """Row-wise positives of a (n, L) CSR matrix ``Y`` (values > 0 count as relevant)."""
+    """Row-wise positives of a (n, L) CSR matrix ``Y`` (values > 0 count as relevant).
+
+    ``excluded`` (None until :meth:`exclude` is called): (query, label) pairs that are neither positives nor
+    negatives, e.g. a dataset's filter pairs (a Debian query's own package, whose text is the query's own: it
+    scores cosine 1 against the query whatever the model, so it was every ANCE and UniDEC shortlist's top "hard
+    negative"); :meth:`not_negative` is what a sampler asks before using a label as a negative."""
 
     def __init__(self, Y: sp.csr_matrix):
         Y = sp.csr_matrix(Y, copy=True)
@@ -24,6 +29,19 @@ class Positives:
         rows = torch.repeat_interleave(torch.arange(self.num_queries), self.lengths)
         # sorted (row, label) keys: CSR rows ascend and indices are sorted within a row
         self._keys = rows * self.num_labels + self.indices
+        self.excluded: Positives | None = None
+
+    def exclude(self, pairs: np.ndarray) -> None:
+        """Mark ``pairs`` ((m, 2) int ``(query, label)``) as neither positive nor negative (see the class)."""
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        F = sp.csr_matrix((np.ones(len(pairs), np.float32), (pairs[:, 0], pairs[:, 1])),
+                          shape=(self.num_queries, self.num_labels))
+        self.excluded = Positives(F) if F.nnz else None
+
+    def not_negative(self, queries: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, K) bool: ``labels[b, j]`` may not serve as a negative of ``queries[b]`` (a positive, or excluded)."""
+        out = self.is_positive(queries, labels)
+        return out if self.excluded is None else out | self.excluded.is_positive(queries, labels)
 
     def sample(self, queries: torch.Tensor, p: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Up to ``p`` distinct positives per query, uniformly without replacement.

@@ -19,6 +19,8 @@ from .positives import pool_from
 class CandidateSampler(BaseSampler):
     """Positives plus k negatives from a fixed distribution over labels (``draw`` / ``log_prob``)."""
 
+    samples_log_q = True
+
     def draw(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 

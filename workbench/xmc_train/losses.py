@@ -27,8 +27,10 @@ def _masks(targets: torch.Tensor, valid: torch.Tensor | None) -> tuple[torch.Ten
 class DecoupledSoftmax:
     """Softmax cross-entropy of each positive against the negatives only (DEXML's decoupled softmax).
 
-    z = scores / temperature (- log_q when ``logq`` and the sampler gives log_q: every label scored with
-    probability one, as in full / in-batch / shortlist batches, needs no correction); per positive (b, j):
+    z = scores / temperature (- log_q when ``logq`` and the sampler gives log_q; full batches score every label,
+    so need none, while in-batch and shortlist pools are not random draws with a known probability and get no
+    correction here, though they are biased: at B = 512 on Debian a label seen once in training was in an
+    in-batch pool with probability 0.004, one seen 101-400 times with 0.45); per positive (b, j):
     loss = -z_bj + log(exp(z_bj) + sum over valid negatives n of exp(z_bn)) = softplus(LSE_neg(b) - z_bj);
     the other positives of b are left out of the denominator. Mean over valid positives.
     """

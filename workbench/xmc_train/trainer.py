@@ -40,6 +40,7 @@ import torch
 from ..device import resolve_device
 from ..io import atomic_write
 from ..progress import tqdm
+from ..samplers.base import mask_excluded
 from .encoders import to_device
 from .models import XMCModel
 
@@ -292,7 +293,7 @@ class Trainer:
             torch.cuda.reset_peak_memory_stats(self.device)
         torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)  # dropout masks depend on the step only
         self._refresh_label_cache(clock)
-        batch = self.sampler.sample(queries, self.gen)
+        batch = mask_excluded(self.sampler.sample(queries, self.gen), getattr(self.sampler, "pos", None))
         clock.lap("sample_s")
         fresh = None if self.label_cache is None else positive_columns(batch)
         with torch.autocast("cuda", torch.bfloat16, enabled=self.autocast):

@@ -67,12 +67,17 @@ READ_BY = {"logq": ("softmax",), "temperature": ("softmax", "bce"), "margin": ("
 
 def check_effect(cfg, v: Variant) -> None:
     """Raise when ``v`` changes a loss parameter that the loss its run trains with ignores (``logq`` under the
-    triplet loss would train the same run again under another name)."""
+    triplet loss would train the same run again under another name), or asks for ``logq`` of a sampler whose
+    batches carry no log-probabilities (full, in_batch, ance, ngame, unidec)."""
+    from ..samplers import SAMPLERS
     loss = variant_config(cfg, v).loss_for(v.sampler)
     for field in v.changes.keys() & READ_BY.keys():
         if loss not in READ_BY[field]:
             raise ValueError(f"variants {v.label!r}: {field} does nothing under the {loss!r} loss that {v.sampler} "
                              f"trains with (it is read by {list(READ_BY[field])}); set loss too, or drop it")
+    if "logq" in v.changes and not getattr(SAMPLERS.get(v.sampler), "samples_log_q", False):
+        raise ValueError(f"variants {v.label!r}: logq does nothing for {v.sampler}, whose batches carry no sampling "
+                         "log-probabilities (only uniform, log_uniform and lsh draw at random); drop it")
 
 
 def variant_config(cfg, v: Variant):
