@@ -62,7 +62,8 @@ def settle_streams(nb):
                 merged.append(out)
         for out in merged:
             if out.output_type == "stream":
-                out.text = "\n".join(line.rsplit("\r", 1)[-1] for line in out.text.split("\n"))
+                text = out.text.replace("\r\n", "\n")  # a Windows line end is not a carriage return
+                out.text = "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
         if "outputs" in cell:
             cell.outputs = [o for o in merged if o.output_type != "stream" or o.text.strip()]
     return nb

@@ -40,7 +40,7 @@ def test_settle_streams_keeps_each_bars_last_state_and_drops_cleared_ones():
         _stream("stdout", "total 6\n"),
         _stream("stderr", "\rinner: 0/2\rinner: 2/2"), _stream("stderr", "\r            \r"),  # a cleared bar
         nbformat.v4.new_output("display_data", data={"text/plain": "x"}),
-        _stream("stdout", "a\nb\n"),
+        _stream("stdout", "a\r\nb\n"),
     ]
     nb.cells.append(cell)
     outs = runner.settle_streams(nb).cells[0].outputs
