@@ -40,10 +40,11 @@ Run = tuple[Callable[[], None], dict]  # a timed call, and the dict it writes it
 def ours(model, loss_fn, x, y, bn: str, steps: int, seed: int = 0, tol: float = 0.0,
          method: str = "double_backward", estimate: str = "residual") -> tuple[dict, Run]:
     """Our Lanczos from seed ``seed`` as a row and its run; the run includes building the operator (one
-    gradient graph). With ``tol`` > 0 it stops once the top Ritz value's relative error, by the ``estimate``
-    named (:func:`workbench.spectra.lanczos.top_error_estimate`), is below ``tol`` (at most ``steps``). The basis is kept in float32, the model's precision (a float64 one halves
-    nothing of the error at these tolerances but doubled the bookkeeping on a CPU: Fashion-MNIST MLP, 118K
-    parameters, 2 cores: 1.6 against 0.75 ms per step, beside a 3.0 ms matvec)."""
+    gradient graph). With ``tol`` > 0 it stops once the top Ritz value's relative error, by the ``estimate`` named
+    (:func:`workbench.spectra.lanczos.top_error_estimate`), is below ``tol`` (at most ``steps``). The basis is kept
+    in float32, the model's precision (a float64 one halves nothing of the error at these tolerances but doubled the
+    bookkeeping on a CPU: Fashion-MNIST MLP, 118K parameters, 2 cores: 1.6 against 0.75 ms per step, beside a 3.0 ms
+    matvec)."""
     dev = x.device
     out: dict = {}
 

@@ -7,7 +7,8 @@ largest Ritz value; lambda_min, the bulk edge, is the smallest Ritz value above 
 (negative and near-zero directions are ignored). With kappa = lambda_max / lambda_min, Polyak's heavy-ball
 tuning for a quadratic sets
 
-    momentum = min(((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2, momentum_max),   lr = scale * (1 + sqrt(momentum))^2 / lambda_max,
+    momentum = min(((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2, momentum_max),
+    lr = scale * (1 + sqrt(momentum))^2 / lambda_max,
 
 which below the cap is Polyak's ``lr = 4 / (sqrt(lambda_max) + sqrt(lambda_min))^2``; at the cap it keeps
 ``lr * lambda_max = (1 + sqrt(momentum))^2``, inside heavy ball's stability bound ``2 (1 + momentum)``, where
