@@ -129,7 +129,8 @@ def test_other_triton_tiles_bit_for_bit(dtype, row_bytes, kernel):
     idx = torch.randint(513, (2049,), generator=gen).cuda()
     got = gather_rows(ut.view, idx, kernel)
     assert torch.equal(got.view(torch.uint8), gather_rows(ut.view, idx, "index_select").view(torch.uint8))
-    assert torch.equal(got.cpu(), host[idx.cpu()])
+    # bits, not values: random bytes viewed as float32 hold NaNs, which torch.equal never calls equal
+    assert torch.equal(got.cpu().view(torch.uint8), host[idx.cpu()].view(torch.uint8))
 
 
 @only_cuda
@@ -157,6 +158,7 @@ def test_no_leak_over_many_cycles():
         return s
 
     cycle()
+    gc.collect()  # earlier tests' garbage, freed during this one, would read as memory given back
     torch.cuda.synchronize()
     before = torch.cuda.memory_allocated()
     for _ in range(300):
@@ -168,7 +170,9 @@ def test_no_leak_over_many_cycles():
         gc.collect()
         assert not host.is_pinned()
     torch.cuda.synchronize()
-    assert torch.cuda.memory_allocated() == before
+    # a leak grows (the 300 cycles' gathered rows alone are ~88 MB); the first H100 run read 8.7 MB less than
+    # before, other tests' tensors freed meanwhile: hence <=, after the gc.collect() above
+    assert torch.cuda.memory_allocated() <= before
 
 
 @only_cuda
