@@ -3,6 +3,8 @@
 Tested on a small R-MAT graph (skewed degrees: both the take-all and the subsample paths run) and a star.
 Not proven: speed, or GPU sampling from a unified (host-mapped) CSR beyond equality of rules (GPU run).
 """
+import math
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ from tests.conftest import only_cuda, with_cuda
 from workbench.gpu_access import unified
 from workbench.gpu_access.graphs import csr_from_edges
 from workbench.gpu_access.rmat import rmat_graph
-from workbench.gpu_access.sampling import Block, make_sampler, sample_neighbors
+from workbench.gpu_access.sampling import Block, floyd_subsets, make_sampler, sample_neighbors
 
 # GPU tests carry the ``cuda`` mark as well as the skip: scripts/gpu_checks.sh selects them with ``pytest -m cuda``.
 # ``only_cuda`` (tests/conftest.py) adds both; a test with its own CUDA skipif adds the mark by hand (the conftest
@@ -71,6 +73,37 @@ def test_uniform_without_replacement_on_a_star():
         hits[nbr] += 1
     p = hits[1:] / trials  # each leaf: 3/10; binomial sd ~ 0.0084, so 0.04 is ~5 sd
     assert torch.all((p - 0.3).abs() < 0.04), p
+
+
+@with_cuda
+def test_every_subset_equally_likely(device):
+    """Floyd's algorithm: all C(6, 3) = 20 neighbour subsets of a 6-leaf star come up alike (chi-square over 6000
+    draws, 19 dof: 43.8 is its 0.1% point; a rule that favoured late or early positions would exceed it), and
+    on a 7-leaf star with fan-out 6 (the degree just above the fan-out) each leaf is left out equally often.
+    Not proven: independence across batches beyond what one generator stream gives."""
+    gen = torch.Generator(device=device).manual_seed(3)
+    for leaves, k, draws in ((6, 3, 6000), (7, 6, 3500)):
+        rows = floyd_subsets(torch.full((draws,), leaves, device=device), k, gen).cpu()
+        assert bool(((rows >= 0) & (rows < leaves)).all())
+        assert all(len(set(r)) == k for r in rows.tolist())
+        counts: dict[tuple, int] = {}
+        for r in rows.sort(1).values.tolist():
+            counts[tuple(r)] = counts.get(tuple(r), 0) + 1
+        cells = math.comb(leaves, k)
+        assert len(counts) == cells
+        expected = draws / cells
+        chi2 = sum((c - expected) ** 2 / expected for c in counts.values())
+        assert chi2 < {19: 43.8, 6: 22.5}[cells - 1], (leaves, k, chi2, counts)
+
+
+def test_floyd_subsets_on_huge_degrees():
+    """Positions stay in range and distinct where float64 draws times the degree approach 2^53 (a hub far beyond
+    any real graph), and a degree of exactly k + 1 still gives k distinct positions."""
+    gen = torch.Generator().manual_seed(0)
+    n = torch.tensor([2**52 - 1, 2**40, 16, 1_000_003])
+    rows = floyd_subsets(n, 15, gen)
+    assert bool((rows >= 0).all()) and bool((rows < n[:, None]).all())
+    assert all(len(set(r)) == 15 for r in rows.tolist())
 
 
 def test_bad_fanouts_rejected(graph):

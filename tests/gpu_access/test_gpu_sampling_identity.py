@@ -1,10 +1,12 @@
-"""The sampler's blocks are bit-identical to those of its first implementation, and it syncs twice per layer.
+"""The sampler's blocks are bit-identical to those of a plain reference, and it syncs twice per layer.
 
-``_reference_sample`` is a verbatim copy of the sampler (its neighbour sampling; the relabelling, ``to_block``,
-did not change) as it was before its host-device synchronisations were
-removed (nonzero, repeat_interleave without ``output_size``, boolean-mask indexing: six syncs per layer). Same
-seeds, same generator state -> the same blocks, tensor for tensor, and the generator left in the same state (so
-every later batch of an epoch matches too).
+``_ref_sample_neighbors`` is the sampler's neighbour sampling written plainly: syncing calls (nonzero,
+repeat_interleave without ``output_size``) and Floyd's algorithm as a Python loop per seed over the same uniform
+draws (the relabelling, ``to_block``, is shared). Same seeds, same generator state -> the same blocks, tensor for
+tensor, and the generator left in the same state (so every later batch of an epoch matches too). Until 2026-11-24
+the reference was the first implementation (a random key per edge, the ``fanout`` smallest kept), which the
+vectorised sampler then matched bit for bit; Floyd's algorithm draws other subsets from the same distribution,
+which ``test_gpu_sampling.py`` checks (inclusion and subset frequencies on stars).
 Not proven here: speed (GPU run: ``pytest -m cuda tests/gpu_access/test_gpu_sampling_identity.py``, and the
 study's ``sample_s``).
 """
@@ -25,6 +27,15 @@ def _ref_segment_positions(deg):
     return seg, torch.arange(seg.numel(), device=deg.device) - starts[seg]
 
 
+def _ref_floyd(n: int, k: int, u: list[float]) -> list[int]:
+    chosen: list[int] = []
+    for i, ui in enumerate(u):
+        j = n - k + i
+        t = min(int(ui * (j + 1)), j)
+        chosen.append(j if t in chosen else t)
+    return chosen
+
+
 def _ref_sample_neighbors(indptr, indices, seeds, fanout, generator):
     start = indptr[seeds]
     deg = indptr[seeds + 1] - start
@@ -34,15 +45,10 @@ def _ref_sample_neighbors(indptr, indices, seeds, fanout, generator):
     dst_pos, offsets = [small[seg_s]], [pos_s]
     big = torch.nonzero(~take_all).flatten()
     if big.numel():
-        seg_b, pos_b = _ref_segment_positions(deg[big])
-        key = torch.rand(seg_b.numel(), device=seg_b.device, generator=generator)
-        order = torch.argsort(key)
-        order = order[torch.argsort(seg_b[order], stable=True)]
-        starts = torch.cumsum(deg[big], 0) - deg[big]
-        rank = torch.arange(order.numel(), device=order.device) - starts[seg_b[order]]
-        keep = order[rank < fanout]
-        dst_pos.append(big[seg_b[keep]])
-        offsets.append(pos_b[keep])
+        u = torch.rand((big.numel(), fanout), device=big.device, dtype=torch.float64, generator=generator)
+        picks = [_ref_floyd(int(d), fanout, row) for d, row in zip(deg[big].tolist(), u.tolist())]
+        dst_pos.append(torch.repeat_interleave(big, fanout))
+        offsets.append(torch.tensor(picks, dtype=torch.int64, device=big.device).flatten())
     dst_pos, offsets = torch.cat(dst_pos), torch.cat(offsets)
     return dst_pos, indices[start[dst_pos] + offsets]
 
