@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +44,11 @@ from ..progress import tqdm
 from ..samplers.base import mask_excluded
 from .encoders import to_device
 from .models import XMCModel
+
+# The row-sparse gradients below pass check_invariants=False (their rows are sorted and distinct by construction);
+# torch 2.11 with CUDA still warned once per process that checks were "implicitly disabled" (H100, 2026-11-24),
+# a line in every negative-mining report
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 TIMERS = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
 # columns the trainer writes itself: a tag of the same name would be overwritten in training rows and kept in
