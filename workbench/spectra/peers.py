@@ -205,12 +205,11 @@ def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), tol: 
 
     Ours: fixed ``our_steps`` and the adaptive rule at ``tol`` (at most ``max_steps``) with each error estimate
     (the residual bound first, then the Kato-Temple one, which stops sooner and can stop early), and power
-    iteration at
-    PyHessian's tolerance (1e-3), from every seed, with the HVP ``method`` given;
-    PyHessian from the same seeds at each of ``pyhessian_tols`` (its default 1e-3 first: :func:`summary`'s
-    ``x_pyhessian`` is against the first; tighter ones for the accuracy-matched ``x_pyhessian_matched``); all of
-    these timed together by :func:`time_interleaved`. curvlinops runs
-    once (deterministic start) on its own, with ``curvlinops_repeats`` (it is ~40x slower on the CPU default).
+    iteration at PyHessian's tolerance (1e-3), from every seed, with the HVP ``method`` given; PyHessian from the
+    same seeds at each of ``pyhessian_tols`` (its default 1e-3 first: :func:`summary`'s ``x_pyhessian`` is against
+    the first; tighter ones for the accuracy-matched ``x_pyhessian_matched``); all of these timed together by
+    :func:`time_interleaved`. curvlinops runs once (deterministic start) on its own, with ``curvlinops_repeats``
+    (it is ~40x slower on the CPU default).
     The loss is an ``nn.CrossEntropyLoss`` module: curvlinops reads its ``reduction`` attribute.
     """
     loss_fn = nn.CrossEntropyLoss()

@@ -108,12 +108,11 @@ def peer_verdict(summary, tol: float, target: float = 0.5) -> list[str]:
     """What a :func:`peers.summary` table says, one sentence each: each adaptive Lanczos row (tolerance ``tol``;
     one per error estimate, the residual bound first) against PyHessian's power iteration at its default
     tolerance (time ratio against ``target``) and against the fastest PyHessian row within ``tol`` (equal
-    accuracy: the reading of "tol in <= target x PyHessian's time"; undetermined when none is); one line
-    per PyHessian power-iteration row (matvecs, worst error, ms per matvec); our own power iteration at its
-    tolerance, where the table has it, to separate implementation from algorithm; and the first adaptive row
-    against our fixed-step rows
-    (those at least as fast and as accurate, those faster, the fastest that met ``tol`` at every seed). Empty
-    when the table has no adaptive row."""
+    accuracy: the reading of "tol in <= target x PyHessian's time"; undetermined when none is); one line per
+    PyHessian power-iteration row (matvecs, worst error, ms per matvec); our own power iteration at its tolerance,
+    where the table has it, to separate implementation from algorithm; and the first adaptive row against our
+    fixed-step rows (those at least as fast and as accurate, those faster, the fastest that met ``tol`` at every
+    seed). Empty when the table has no adaptive row."""
     ours = summary[summary.tool == "workbench"]
     ad = ours[ours.method.str.startswith("lanczos tol")]
     if not len(ad):
