@@ -29,6 +29,11 @@ from .provenance import environment, now, study_device, uncommitted_diff
 from .report import BATCH_ENV, PARTIAL_DIR, RUN_DIR_ENV, repo_root
 from .resume import config_key, resumed_units
 
+# The kernel's own log at ERROR: ipykernel 7 warns on every start that its local TCP sockets are unencrypted, a
+# line that reached the terminal of every batch run (the kernel inherits this process's stderr). Cell output,
+# warnings raised in cells and tracebacks are not the kernel app's log and still come through.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
 
 def export_html(nb_path: Path, html_path: Path, record: dict[str, Any] | None = None) -> Path:
     """The executed notebook as HTML without code cells (``nbconvert --no-input``), headed by the run's record
@@ -174,7 +179,8 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         with _batch_env(run_dir):
             pm.execute_notebook(str(nb), str(out_nb), parameters=record["parameters"], kernel_name="python3",
                                 cwd=str(root), progress_bar=progress, log_output=False,
-                                stderr_file=sys.stderr if progress else None)  # the kernel's bars and warnings
+                                stderr_file=sys.stderr if progress else None,  # the kernel's bars and warnings
+                                extra_arguments=KERNEL_ARGS)
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
         record.update(status="failed", error=_error_text(exc)[:4000])

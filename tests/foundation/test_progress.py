@@ -65,3 +65,16 @@ def test_cli_run_streams_the_kernels_bars_and_the_report_keeps_their_last_state(
     # without progress, nothing of the kernel's is written here
     runner.run_study("tiny", None, {"n": 7}, root=tmp_path, progress=False)
     assert "tiny bar" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_kernel_start_up_log_stays_off_the_terminal(tmp_path, capfd):
+    """The kernel inherits this process's stderr (fd 2): ipykernel's start-up warning about unencrypted local TCP
+    sockets reached every batch run's terminal until the runner launched it at log level ERROR; the cells' own
+    stderr (the bar) still comes through. Does not prove: that an ERROR from the kernel app is shown (none is
+    provoked here)."""
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(TINY, tmp_path / "notebooks" / "tiny.ipynb")
+    runner.run_study("tiny", None, {"n": 3}, root=tmp_path, progress=True)
+    err = capfd.readouterr().err
+    assert "tiny bar: 100%" in err and "without encryption" not in err
