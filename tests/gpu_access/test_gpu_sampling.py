@@ -4,6 +4,7 @@ Tested on a small R-MAT graph (skewed degrees: both the take-all and the subsamp
 Not proven: speed, or GPU sampling from a unified (host-mapped) CSR beyond equality of rules (GPU run).
 """
 import math
+from collections import Counter
 
 import pytest
 import torch
@@ -86,9 +87,7 @@ def test_every_subset_equally_likely(device):
         rows = floyd_subsets(torch.full((draws,), leaves, device=device), k, gen).cpu()
         assert bool(((rows >= 0) & (rows < leaves)).all())
         assert all(len(set(r)) == k for r in rows.tolist())
-        counts: dict[tuple, int] = {}
-        for r in rows.sort(1).values.tolist():
-            counts[tuple(r)] = counts.get(tuple(r), 0) + 1
+        counts = Counter(map(tuple, rows.sort(1).values.tolist()))
         cells = math.comb(leaves, k)
         assert len(counts) == cells
         expected = draws / cells
