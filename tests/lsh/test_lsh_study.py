@@ -12,7 +12,7 @@ from workbench.lsh.bench import bench_sizes, flatness
 from workbench.lsh.bowdata import load_bow, padded_positives
 from workbench.lsh.drawers import DRAWERS
 from workbench.lsh.params import LSHParams, build_index
-from workbench.lsh.race import parse_method, train_one
+from workbench.lsh.race import Method, parse_method, train_one
 from workbench.lsh.study import LSHStudyConfig
 from workbench.notebooks import parameters
 from workbench.report import repo_root
@@ -102,9 +102,36 @@ def test_short_race_runs_and_learns():
         assert [r["step"] for r in rows] == [12, 24]
         assert rows[-1]["P@1"] > 5.0, (method, rows[-1])   # chance is ~1% on 200 labels
         assert 1 / 150 <= rows[-1]["top1_share"] <= 1.0
-    assert parse_method("lsh-label:nologq") == ("lsh-label", False)
+    assert parse_method("lsh-label:nologq") == Method("lsh-label", logq=False, center=False)
     with pytest.raises(ValueError, match="negative drawer"):
         parse_method("hardest")
+
+
+def test_method_variants_parse_and_reject():
+    assert parse_method("lsh-embedding:center:nologq") == Method("lsh-embedding", logq=False, center=True)
+    assert parse_method("uniform") == Method("uniform")
+    for bad, match in [("lsh-label:centre", "one of"), ("lsh-label:nologq:nologq", "at most once"),
+                       ("uniform:center", "has none"), ("full:center", "has none")]:
+        with pytest.raises(ValueError, match=match):
+            parse_method(bad)
+
+
+def test_center_variant_centres_only_its_own_index():
+    """``m:center`` races with a centred index while ``m`` keeps the plain one (the same LSHParams given to both):
+    the rows say which, and the tables of the centred run hash W minus its mean (checked through the callback's
+    index). Does not show that centring helps: that is the race's question."""
+    data = load_bow("synthetic", num_labels=120, num_points=300, num_features=100, words_per_point=6)
+    seen = {}
+    for method in ("lsh-embedding", "lsh-embedding:center"):
+        def on_eval(step, train_s, model, index, method=method):
+            seen[method] = (index.center, index.offset)
+        rows = train_one(data, method, params=LSHParams(K=3, L=2, cap=8, rehash_every=4), budget=8, batch_size=32,
+                         lr=0.02, hidden=16, time_budget_s=60, max_steps=8, eval_every=8, eval_points=50,
+                         device=torch.device("cpu"), on_eval=on_eval)
+        assert [r["center"] for r in rows] == [method.endswith(":center")]
+    assert seen["lsh-embedding"] == (False, None)
+    centred, offset = seen["lsh-embedding:center"]
+    assert centred and offset is not None and offset.abs().sum() > 0
 
 
 def test_top1_share_counts_the_most_predicted_label():
@@ -228,3 +255,11 @@ def test_dwta_study_config_sizes_the_bench_codes_in_bits():
     cfg.validate()
     assert cfg.lsh(bench=True).K == 3 and cfg.lsh().K == cfg.K
     assert LSHStudyConfig(family="simhash", bench_K=10).lsh(bench=True).K == 10
+
+
+def test_variants_keep_their_methods_colour_and_differ_in_line_style():
+    from workbench.lsh.figures import method_style
+    styles = {m: method_style(m) for m in ("lsh-embedding", "lsh-embedding:nologq", "lsh-embedding:center",
+                                            "lsh-embedding:center:nologq")}
+    assert len({s["color"] for s in styles.values()}) == 1
+    assert [s["ls"] for s in styles.values()] == ["-", "--", ":", "-."]

@@ -51,6 +51,12 @@ def test_race_verdict_times_to_full_softmax_final_p1_and_logq_pairs():
     assert race_verdict(race[race.method != "full"], 10**6) == []
 
 
+def test_race_verdict_pairs_plain_and_centred_hashing():
+    race = pd.DataFrame({"method": ["full", "lsh-label", "lsh-label:center"], "step": [10, 10, 10],
+                         "train_s": [4.0, 2.0, 2.0], "P@1": [10.0, 12.0, 15.5]})
+    assert "centred hashing, lsh-label: final P@1 15.50 centred, 12.00 plain" in race_verdict(race, 10**6)
+
+
 def test_tv_line_names_the_exact_drawers_value_as_the_noise_floor():
     last = pd.DataFrame({"tv": [0.77, 0.975, 0.896], "draws_per_query": [256.0] * 3},
                         index=["exact", "uniform", "lsh-embedding"])
@@ -69,3 +75,4 @@ def test_race_verdict_says_when_the_evaluations_cannot_order_the_hits():
     assert lines[1].startswith("uniform: reached it at 60.3 s (last below at 53.0 s)")
     assert lines[1].endswith("not resolved: its window overlaps full's, so the evaluations cannot tell which got "
                              "there first")
+

@@ -25,9 +25,13 @@ def method_colour(name: str) -> str:
 
 
 def method_style(name: str) -> dict[str, str]:
-    """Colour and line style: a variant 'X:<change>' dashed in X's colour, a method solid (the full softmax's
-    cost curve dash-dotted beside the exact sampler's)."""
-    return {"color": method_colour(name), "ls": "--" if ":" in name else LINESTYLES.get(name.lower(), "-")}
+    """Colour and line style: a variant 'X:<change>' in X's colour, dashed (``:nologq``) or dotted (``:center``;
+    both flags: dash-dotted), a method solid (the full softmax's cost curve dash-dotted beside the exact
+    sampler's)."""
+    flags = set(name.split(":")[1:])
+    if not flags:
+        return {"color": method_colour(name), "ls": LINESTYLES.get(name.lower(), "-")}
+    return {"color": method_colour(name), "ls": ":" if flags == {"center"} else "--" if "center" not in flags else "-."}
 
 
 def constant_time(df: pd.DataFrame) -> plt.Figure:

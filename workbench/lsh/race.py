@@ -2,11 +2,13 @@
 evaluating P@1 / P@5 on held-out points every few steps (evaluation time is not counted).
 
 Methods: ``"full"`` (full softmax) or a drawer name of :data:`workbench.lsh.drawers.DRAWERS`, optionally with
-``":nologq"`` (sampled softmax without the logQ correction). LSH methods keep an index over the output layer,
-rehashed every ``rehash_every`` steps and redrawn every ``redraw_every`` (0 = never); both count as training time.
+variant flags after colons (:data:`VARIANTS`): ``"lsh-embedding:nologq"``, ``"lsh-embedding:center"``. LSH methods
+keep an index over the output layer, rehashed every ``rehash_every`` steps and redrawn every ``redraw_every``
+(0 = never); both count as training time.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable
 
@@ -24,14 +26,31 @@ from .softmax_model import BowSoftmax, full_loss, optimizers, predict_topk, samp
 OnEval = Callable[[int, float, BowSoftmax, object], None]
 
 
-def parse_method(method: str) -> tuple[str, bool]:
-    """``"lsh-label:nologq"`` -> ``("lsh-label", False)``; unknown names raise, listing the known ones."""
-    name, _, flag = method.partition(":")
-    if flag not in ("", "nologq"):
-        raise ValueError(f"method suffix must be ':nologq', got {method!r}")
+VARIANTS = {"nologq": "sampled softmax without the logQ correction",
+            "center": "LSH only: the tables hash the label vectors minus their mean (LSHParams.center)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A race entrant parsed: its sampler (a drawer name or ``"full"``) and its variant flags."""
+    sampler: str
+    logq: bool = True
+    center: bool = False
+
+
+def parse_method(method: str) -> Method:
+    """``"lsh-label:nologq"`` -> ``Method("lsh-label", logq=False)``; flags of :data:`VARIANTS`, each at most once,
+    ``center`` on LSH samplers only; unknown names raise, listing the known ones. Racing ``m`` beside ``m:center``
+    compares plain and centred hashing in one run (``center=true`` centres every LSH method instead)."""
+    name, *flags = method.split(":")
+    unknown = sorted(set(flags) - set(VARIANTS))
+    if unknown or len(set(flags)) < len(flags):
+        raise ValueError(f"method variants are ':' + one of {list(VARIANTS)}, each at most once; got {method!r}")
     if name != "full":
         DRAWERS.get(name)
-    return name, flag != "nologq"
+    if "center" in flags and not name.startswith("lsh"):
+        raise ValueError(f"':center' changes how LSH tables hash; {name!r} has none (in {method!r})")
+    return Method(name, logq="nologq" not in flags, center="center" in flags)
 
 
 def evaluate(model: BowSoftmax, data: BowData, n: int, device: torch.device) -> dict[str, float]:
@@ -62,7 +81,10 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
     """Tidy rows ``{method, step, train_s, P@1, P@5, top1_share, loss, rehash_s, ...}`` at every evaluation: every
     ``eval_every`` steps, and also each time another ``eval_every_s`` seconds of training have passed (0: off),
     so that a method with slow steps (the full softmax over 10^6 labels) still draws a curve, and at the end."""
-    name, logq = parse_method(method)
+    m = parse_method(method)
+    name, logq = m.sampler, m.logq
+    if m.center:
+        params = dataclasses.replace(params, center=True)
     model = BowSoftmax(data.num_features, data.num_labels, hidden, seed).to(device)
     opts = optimizers(model, lr, dense_output=name == "full")
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -88,8 +110,9 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
         if step % eval_every == 0 or clock >= next_eval_s or step >= max_steps or clock >= time_budget_s:
             while next_eval_s <= clock:
                 next_eval_s += eval_every_s
-            rows.append({"method": method, "sampler": name, "logq": logq, "step": step, "train_s": clock,
-                         "loss": loss, "rehash_s": rehash_s, **evaluate(model, data, eval_points, device)})
+            rows.append({"method": method, "sampler": name, "logq": logq, "center": bool(index and index.center),
+                         "step": step, "train_s": clock, "loss": loss, "rehash_s": rehash_s,
+                         **evaluate(model, data, eval_points, device)})
             if on_eval is not None:
                 on_eval(step, clock, model, index)
     bar.close()

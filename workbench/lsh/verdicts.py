@@ -73,8 +73,8 @@ def race_verdict(race: pd.DataFrame, num_labels: int) -> list[str]:
     final P@1 against when the full softmax did (the issue's target: LSH sooner, at >= 10^6 labels; said whether
     this run is in that regime), each with the window between its last evaluation below the target and its first
     at it: where the two windows overlap, the evaluations cannot tell which got there first. For each method
-    raced with and without the logQ correction (``m`` and ``m:nologq``), both final P@1s. Empty without a
-    ``full`` method."""
+    raced with and without the logQ correction (``m`` and ``m:nologq``), or with plain and centred hashing (``m`` and
+    ``m:center``), both final P@1s. Empty without a ``full`` method."""
     runs = {m: g.sort_values("step") for m, g in race.groupby("method")}
     if "full" not in runs:
         return []
@@ -99,4 +99,7 @@ def race_verdict(race: pd.DataFrame, num_labels: int) -> list[str]:
         if f"{m}:nologq" in runs:
             on, off = runs[m]["P@1"].iloc[-1], runs[f"{m}:nologq"]["P@1"].iloc[-1]
             lines.append(f"logQ correction, {m}: final P@1 {on:.2f} with it, {off:.2f} without")
+        if f"{m}:center" in runs:
+            plain, centred = runs[m]["P@1"].iloc[-1], runs[f"{m}:center"]["P@1"].iloc[-1]
+            lines.append(f"centred hashing, {m}: final P@1 {centred:.2f} centred, {plain:.2f} plain")
     return lines
