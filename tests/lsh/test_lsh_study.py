@@ -226,6 +226,20 @@ def test_bucket_crowding_counts_labels_beyond_the_cap():
     assert got["over_cap_share"] == pytest.approx((10 / 12 + 0) / 2)
 
 
+def test_iid_crowding_matches_tables_built_from_the_same_vectors():
+    """The reference counts what tables built by rehashing the very vectors it draws would hold: same generator
+    seed, so the same vectors, counted in chunks smaller than N. Does not show what load makes crowding."""
+    from workbench.lsh.experiments import bucket_crowding, iid_crowding
+    from workbench.lsh.params import LSHParams, build_index
+    idx = build_index(LSHParams(K=4, L=3, cap=6), 9)
+    got = iid_crowding(idx.family, 300, idx.cap, torch.Generator().manual_seed(5), chunk=64)
+    x = torch.cat([torch.randn(n, 9, generator=g) for g in [torch.Generator().manual_seed(5)]
+                   for n in [64] * 4 + [44]])
+    idx.rehash(x)
+    assert got == {f"{k}_iid": v for k, v in bucket_crowding(idx).items()}
+    assert 0 < got["over_cap_share_iid"] < 1   # 300 vectors in 16 buckets of cap 6: most are over
+
+
 def test_race_reads_finished_methods_back(tmp_path, monkeypatch):
     """A resumed run (workbench.resume) gets each finished method's race and adaptivity rows back untrained."""
     from workbench.lsh import experiments

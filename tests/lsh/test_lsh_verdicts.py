@@ -26,6 +26,16 @@ def test_lsh_closer_to_exact_and_uncrowded():
     assert "not crowded" in lines[2]
 
 
+def test_crowding_read_against_iid_vectors_hashed_alike():
+    last = _last(0.35, 0.60).assign(over_cap_share_iid=[None, None, 0.58, None],
+                                     largest_bucket_iid=[None, None, 630, None])
+    line = adaptivity_verdict(last, cap=128)[2]
+    assert "i.i.d. random vectors hashed alike: 58% (largest 630)" in line and "the load sets it" in line
+    line = adaptivity_verdict(last.assign(over_cap_share=[None, None, 0.9, None]), cap=128)[2]
+    assert "the trained vectors crowd beyond the load" in line
+    assert "i.i.d." not in adaptivity_verdict(_last(0.35, 0.1).assign(over_cap_share_iid=0.05), cap=128)[2]
+
+
 def test_without_an_exact_row_the_top50_lines_remain():
     lines = adaptivity_verdict(_last(0.35, 0.75).drop(index="exact"), cap=32)
     assert lines[1] == ("lsh-embedding: top-50 share 0.100 above uniform's 0.050; top-50 share 0.100 not above "

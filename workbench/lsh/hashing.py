@@ -29,9 +29,10 @@ def check_code_bits(family: str, K: int, bin_size: int = 2) -> int:
 
 
 class HashFamily(Protocol):
-    """L tables, each of ``num_buckets`` buckets; vectors of width ``dim``."""
+    """L tables, each of ``num_buckets`` buckets; vectors of width ``dim``; codes computed on ``device``."""
     name: str
     dim: int
+    device: torch.device
     K: int
     L: int
     num_buckets: int

@@ -10,7 +10,9 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     LSH samplers ``over_cap_share``, ``largest_bucket``): the samplers by mean rank; for each LSH sampler, how far
     it sits from uniform toward the exact softmax sampler (the paper predicts: closer to exact; where both rows
     are there) and its top-50 share against uniform's and log-uniform's (where there); and whether crowded
-    buckets (over ``cap`` labels, within which the sampler draws at random) explain a shortfall."""
+    buckets (over ``cap`` labels, within which the sampler draws at random) explain a shortfall, against
+    ``over_cap_share_iid`` where given (the same hash functions on i.i.d. random vectors: crowding within 5 points
+    of it comes from the load, labels per bucket against ``cap``, not from the trained vectors)."""
     lines = ["samplers by mean rank, hardest first: "
              + ", ".join(f"{s} {v:.3f}" for s, v in last["mean_rank"].sort_values().items())]
     lsh = [s for s in last.index if s.startswith("lsh")]
@@ -34,12 +36,20 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
             lines.append(f"{s}: " + "; ".join(parts))
     if lsh and "over_cap_share" in last:
         share, big = last.at[lsh[0], "over_cap_share"], last.at[lsh[0], "largest_bucket"]
+        ref = float(last.at[lsh[0], "over_cap_share_iid"]) if "over_cap_share_iid" in last else float("nan")
         reading = ("tables are not crowded, so crowding does not explain the result" if share <= 0.25 else
                    "within those the sampler draws at random: the likely reason LSH falls short" if short else
                    "crowded, yet LSH stayed closer to exact" if short is False else
                    "within those the sampler draws at random")
-        lines.append(f"crowding: {share:.0%} of labels sit in buckets holding more than cap={cap} labels (largest "
-                     f"bucket {big:.0f} labels); {reading}")
+        line = (f"crowding: {share:.0%} of labels sit in buckets holding more than cap={cap} labels (largest "
+                f"bucket {big:.0f} labels); {reading}")
+        if ref == ref and share > 0.25:
+            line += (f". i.i.d. random vectors hashed alike: {ref:.0%} (largest "
+                     f"{last.at[lsh[0], 'largest_bucket_iid']:.0f}), so "
+                     + ("the load sets it, not the trained vectors: more bits per table (K) or a larger cap would "
+                        "thin it, centring would not" if share <= ref + 0.05 else
+                        "the trained vectors crowd beyond the load: centring (center) may thin it"))
+        lines.append(line)
     return lines
 
 
