@@ -5,8 +5,8 @@ import pandas as pd
 from workbench.xmc_train.study import NegativeMiningConfig
 from workbench.xmc_train.tables import throughput_table
 from workbench.xmc_train.variants import parse_variants
-from workbench.xmc_train.verdicts import (below_start_lines, peer_verdict, plateau_lines, target_lines,
-                                         throughput_verdict, unidec_verdict, variant_lines)
+from workbench.xmc_train.verdicts import (accuracy_target_lines, below_start_lines, peer_verdict, plateau_lines,
+                                         target_lines, throughput_verdict, unidec_verdict, variant_lines)
 
 
 def test_sequences_per_step_and_like_for_like_verdict():
@@ -130,3 +130,31 @@ def test_unidec_verdict_refuses_a_race_to_below_the_start():
     tta = tables.time_to_fraction(ev).set_index("sampler")
     # 95% of the best (35.0) is 33.25, below both starts: any hit only says a run had not fallen below its start
     assert tta["target above start"].to_dict() == {"full": False, "unidec": False}
+
+
+def _trained(rows):
+    return pd.DataFrame(rows, columns=["method", "P@1", "PSP@5", "train_s", "steps"])
+
+
+def test_accuracy_target_names_best_rows_when_missed_and_the_meeting_rows_when_met():
+    """Rows as on the H100 run of 2026-11-24 (gpu_long): no row meets 60 / 45; a stage over the 600 s is not
+    judged; a peer (no steps) never counts."""
+    c = _trained([["unidec", 56.6, 42.5, 130, 658], ["ngame +BCE clf", 55.9, 44.8, 215, 900],
+                  ["late stage", 70.0, 50.0, 700, 10], ["Parabel", 80.0, 60.0, None, None]])
+    lines = accuracy_target_lines(c, at_scale=True)
+    assert lines[0] == ("the issue's target, P@1 >= 60 and PSP@5 >= 45 within 600 s of training: not met; best P@1 "
+                        "unidec (P@1 56.6, PSP@5 42.5, 130 s), best PSP@5 ngame +BCE clf (P@1 55.9, PSP@5 44.8, 215 s)")
+    assert lines[1] == "over the time, not judged: late stage" and len(lines) == 2
+    met = accuracy_target_lines(c.assign(**{"P@1": [61.0, 55.9, 70.0, 80.0], "PSP@5": [45.0, 44.8, 50.0, 60.0]}))
+    assert met[0].endswith("met by unidec (P@1 61.0, PSP@5 45.0, 130 s)")
+    assert "not at the target's scale" in met[-1]
+
+
+def test_accuracy_target_reads_the_test_picked_fusion_weight_apart():
+    c = _trained([["ngame +BCE clf", 55.9, 44.8, 215, 900]])
+    heads = pd.DataFrame({"sampler": ["ngame +BCE clf"] * 3, "alpha": [0.0, 0.2, 0.5], "P@1": [50.0, 58.2, 55.9],
+                          "PSP@5": [44.0, 43.3, 44.8]})
+    line = accuracy_target_lines(c, heads, at_scale=True)[1]
+    assert line.startswith("with the fusion weight picked on the test split (optimistic")
+    assert line.endswith("best P@1 58.2 (PSP@5 43.3) from ngame +BCE clf at alpha 0.2")
+    assert accuracy_target_lines(c.iloc[:0]) == []
