@@ -102,6 +102,7 @@ def test_short_race_runs_and_learns():
         assert [r["step"] for r in rows] == [12, 24]
         assert rows[-1]["P@1"] > 5.0, (method, rows[-1])   # chance is ~1% on 200 labels
         assert 1 / 150 <= rows[-1]["top1_share"] <= 1.0
+        assert ("over_cap_share" in rows[-1]) == method.startswith("lsh")   # crowding: LSH rows only
     assert parse_method("lsh-label:nologq") == Method("lsh-label", logq=False, center=False)
     with pytest.raises(ValueError, match="negative drawer"):
         parse_method("hardest")
@@ -129,6 +130,7 @@ def test_center_variant_centres_only_its_own_index():
                          lr=0.02, hidden=16, time_budget_s=60, max_steps=8, eval_every=8, eval_points=50,
                          device=torch.device("cpu"), on_eval=on_eval)
         assert [r["center"] for r in rows] == [method.endswith(":center")]
+        assert 0 <= rows[0]["over_cap_share"] <= 1 and rows[0]["largest_bucket"] >= 1
     assert seen["lsh-embedding"] == (False, None)
     centred, offset = seen["lsh-embedding:center"]
     assert centred and offset is not None and offset.abs().sum() > 0

@@ -65,6 +65,9 @@ def test_race_verdict_pairs_plain_and_centred_hashing():
     race = pd.DataFrame({"method": ["full", "lsh-label", "lsh-label:center"], "step": [10, 10, 10],
                          "train_s": [4.0, 2.0, 2.0], "P@1": [10.0, 12.0, 15.5]})
     assert "centred hashing, lsh-label: final P@1 15.50 centred, 12.00 plain" in race_verdict(race, 10**6)
+    crowded = race.assign(over_cap_share=[float("nan"), 0.9, 0.06])
+    assert ("centred hashing, lsh-label: final P@1 15.50 centred, 12.00 plain; labels in over-cap buckets 6% "
+            "centred, 90% plain") in race_verdict(crowded, 10**6)
 
 
 def test_tv_line_names_the_exact_drawers_value_as_the_noise_floor():

@@ -18,6 +18,7 @@ from .drawers import DRAWERS
 from .params import build_index
 from .race import train_one
 from .study import LSHStudyConfig
+from .tables import crowding
 
 
 def run_bench(cfg: LSHStudyConfig, memo: Memo = no_memo) -> list[dict]:
@@ -66,15 +67,8 @@ def _probe(cfg: LSHStudyConfig, data: BowData, device: torch.device, rows: list[
 
 
 def bucket_crowding(index) -> dict:
-    """How crowded the LSH tables are: ``largest_bucket`` (labels that hashed to the fullest bucket, before the
-    cap) and ``over_cap_share`` (share of labels in buckets holding more than ``cap``, of which only a random
-    ``cap`` can be drawn: there the sampler is uniform within the crowd, not adaptive)."""
-    return _crowding(index.tables.full, index.cap, index.tables.num_labels)
-
-
-def _crowding(full: torch.Tensor, cap: int, num_labels: int) -> dict:
-    over = torch.where(full > cap, full, torch.zeros_like(full)).sum(1).float() / num_labels
-    return {"largest_bucket": int(full.max()), "over_cap_share": float(over.mean())}
+    """How crowded an index's tables are (:func:`workbench.lsh.tables.crowding`)."""
+    return crowding(index.tables.full, index.cap, index.tables.num_labels)
 
 
 def iid_crowding(family, num_labels: int, cap: int, generator: torch.Generator, chunk: int = 1 << 18) -> dict:
@@ -89,7 +83,7 @@ def iid_crowding(family, num_labels: int, cap: int, generator: torch.Generator, 
         x = torch.randn(n, family.dim, generator=generator, device=generator.device).to(family.device)
         full.scatter_add_(1, family.codes(x).T.contiguous(), torch.ones(family.L, n, dtype=torch.int64,
                                                                           device=family.device))
-    return {f"{k}_iid": v for k, v in _crowding(full, cap, num_labels).items()}
+    return {f"{k}_iid": v for k, v in crowding(full, cap, num_labels).items()}
 
 
 def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device,

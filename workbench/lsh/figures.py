@@ -89,7 +89,8 @@ def race(df: pd.DataFrame, metric: str = "P@1", dataset: str | None = None) -> p
         g = g.sort_values("train_s")
         ax.plot(g["train_s"], g[metric], marker=".", label=method, **method_style(method))
     where = f" ({dataset})" if dataset else ""
-    unit = {"loss": " (nats)", "top1_share": " (share of points with the most predicted top label)"}.get(
+    unit = {"loss": " (nats)", "top1_share": " (share of points with the most predicted top label)",
+            "over_cap_share": " (share of labels in buckets over the cap)"}.get(
         metric, " (%)" if metric.startswith("P@") else "")
     ax.set(xlabel="training wall-clock (s, evaluation excluded)", ylabel=metric + unit,
            title=f"{metric} vs training wall-clock{where}")

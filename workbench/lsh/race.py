@@ -22,6 +22,7 @@ from .bowdata import BowData, bag_tensors, padded_positives
 from .drawers import DRAWERS
 from .params import LSHParams, build_index
 from .softmax_model import BowSoftmax, full_loss, optimizers, predict_topk, sampled_loss
+from .tables import crowding
 
 OnEval = Callable[[int, float, BowSoftmax, object], None]
 
@@ -80,7 +81,9 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
               eval_every_s: float = 0.0) -> list[dict]:
     """Tidy rows ``{method, step, train_s, P@1, P@5, top1_share, loss, rehash_s, ...}`` at every evaluation: every
     ``eval_every`` steps, and also each time another ``eval_every_s`` seconds of training have passed (0: off),
-    so that a method with slow steps (the full softmax over 10^6 labels) still draws a curve, and at the end."""
+    so that a method with slow steps (the full softmax over 10^6 labels) still draws a curve, and at the end.
+    Rows of LSH methods also hold their tables' ``largest_bucket`` and ``over_cap_share``
+    (:func:`workbench.lsh.tables.crowding`)."""
     m = parse_method(method)
     name, logq = m.sampler, m.logq
     if m.center:
@@ -110,9 +113,10 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
         if step % eval_every == 0 or clock >= next_eval_s or step >= max_steps or clock >= time_budget_s:
             while next_eval_s <= clock:
                 next_eval_s += eval_every_s
+            crowd = crowding(index.tables.full, index.cap, data.num_labels) if index is not None else {}
             rows.append({"method": method, "sampler": name, "logq": logq, "center": bool(index and index.center),
                          "step": step, "train_s": clock, "loss": loss, "rehash_s": rehash_s,
-                         **evaluate(model, data, eval_points, device)})
+                         **evaluate(model, data, eval_points, device), **crowd})
             if on_eval is not None:
                 on_eval(step, clock, model, index)
     bar.close()

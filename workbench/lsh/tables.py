@@ -68,6 +68,15 @@ def build_tables(codes: torch.Tensor, num_buckets: int, cap: int, generator: tor
     return Tables(ids=order[keep], offsets=offsets, counts=counts, full=full, cap=cap, num_labels=N)
 
 
+def crowding(full: torch.Tensor, cap: int, num_labels: int) -> dict:
+    """How crowded tables are, from their (L, num_buckets) ``full`` counts (ids per bucket before the cap):
+    ``largest_bucket`` and ``over_cap_share``, the share of labels in buckets holding more than ``cap`` (of which
+    only a random ``cap`` can be drawn: there a sampler is uniform within the crowd, not adaptive), averaged over
+    the tables."""
+    over = torch.where(full > cap, full, torch.zeros_like(full)).sum(1).float() / num_labels
+    return {"largest_bucket": int(full.max()), "over_cap_share": float(over.mean())}
+
+
 class LSHIndex:
     """A hash family plus the tables of the label vectors it last hashed; rebuilt by :meth:`rehash`.
 
@@ -86,7 +95,9 @@ class LSHIndex:
     training goes on (mean rank 0.30, 0.16, 0.14 at steps 50, 100, 141 against 0.31, 0.27, 0.35), P@1 is 7.2 vs
     6.2 at step 100, but the centred run ended at 7.0 (141 steps) vs 10.2 (161): 15% fewer steps, more than
     centring costs (one subtraction per rehash and per draw), so mostly the noise of that shared 2-core machine.
-    Hence off by default, pending the GPU race at 10^6 labels.
+    On a CPU at 10^6 synthetic labels (K=13, 150 s races) it did not help either: P@1 42.4 centred, 44.1 plain,
+    the crowding there (58% of labels over the cap) being what i.i.d. vectors give at that load. Hence off by
+    default; the GPU profiles race ``lsh-embedding:center`` beside the plain method.
 
     ``costs`` lists ``{"what": "rehash"|"redraw", "seconds": ..., "num_labels": ...}`` for every rebuild.
     ``generator`` (on the tables' device) drives the reservoir shuffles; ``fn_generator`` (default: the same)

@@ -84,7 +84,8 @@ def race_verdict(race: pd.DataFrame, num_labels: int) -> list[str]:
     this run is in that regime), each with the window between its last evaluation below the target and its first
     at it: where the two windows overlap, the evaluations cannot tell which got there first. For each method
     raced with and without the logQ correction (``m`` and ``m:nologq``), or with plain and centred hashing (``m`` and
-    ``m:center``), both final P@1s. Empty without a ``full`` method."""
+    ``m:center``), both final P@1s (for the latter, with ``over_cap_share`` in the rows, both final crowdings).
+    Empty without a ``full`` method."""
     runs = {m: g.sort_values("step") for m, g in race.groupby("method")}
     if "full" not in runs:
         return []
@@ -110,6 +111,9 @@ def race_verdict(race: pd.DataFrame, num_labels: int) -> list[str]:
             on, off = runs[m]["P@1"].iloc[-1], runs[f"{m}:nologq"]["P@1"].iloc[-1]
             lines.append(f"logQ correction, {m}: final P@1 {on:.2f} with it, {off:.2f} without")
         if f"{m}:center" in runs:
-            plain, centred = runs[m]["P@1"].iloc[-1], runs[f"{m}:center"]["P@1"].iloc[-1]
-            lines.append(f"centred hashing, {m}: final P@1 {centred:.2f} centred, {plain:.2f} plain")
+            plain, centred = runs[m].iloc[-1], runs[f"{m}:center"].iloc[-1]
+            crowd = (f"; labels in over-cap buckets {centred['over_cap_share']:.0%} centred, "
+                     f"{plain['over_cap_share']:.0%} plain" if "over_cap_share" in race else "")
+            lines.append(f"centred hashing, {m}: final P@1 {centred['P@1']:.2f} centred, {plain['P@1']:.2f} plain"
+                         + crowd)
     return lines
