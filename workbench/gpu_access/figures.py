@@ -67,7 +67,8 @@ def gather_vs_row_bytes(bench: pd.DataFrame, h2d_gbps: float | None = None, tabl
 
 
 def gather_vs_table_bytes(bench: pd.DataFrame, row_bytes: int | None = None, h2d_gbps: float | None = None):
-    """Gather throughput (GB/s) against the table footprint, random indices, one row size (default: largest)."""
+    """Gather throughput (GB/s) against the table footprint, one row size (default: largest); line style marks the
+    index order (random, sorted)."""
     fig, ax = plt.subplots()
     df = _ok(bench)
     if df.empty:

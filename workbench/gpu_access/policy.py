@@ -98,7 +98,9 @@ def calibrate(bench: pd.DataFrame, policy: AutoPolicy = AutoPolicy()) -> AutoPol
     fast as ``cpu`` at every wider row (:data:`NEVER` when it lost at the widest). Tables are grouped by the size
     asked for where known: the sweep cuts whole rows from one buffer, so row sizes that do not divide it (132 B)
     give tables a few bytes smaller, which must not make table sizes of their own. The largest table's threshold
-    at its largest calls also becomes ``zero_copy_min_row_bytes``. Unchanged when either store is missing."""
+    at its largest calls also becomes ``zero_copy_min_row_bytes``. Unchanged when either store is missing. Unlike the
+    figures, it keeps ``l2_bound`` rows: the policy must decide for such small tables too, whose gathers meet those
+    caches in training as well."""
     df = bench[(bench["order"] == "random") & bench["store"].isin(["cpu", "zero_copy"])]
     if df.empty or df["store"].nunique() < 2:
         return policy
