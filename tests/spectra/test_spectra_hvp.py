@@ -137,6 +137,25 @@ def test_ggn_with_bn_matches_explicit_jt_h_j(mode, method):
         assert torch.equal(b, before[n]), n
 
 
+def test_refresh_bn_stats_weights_batches_by_size():
+    """An unequal last batch counts by its examples: the running mean is the mean over every example, the running
+    variance the size-weighted mean of the batches' unbiased variances (PyTorch's momentum=None would weight the
+    3-example batch like the 9-example one and miss both by ~0.3 here).
+
+    Does not prove: the statistics of BatchNorm2d (same module code, per-channel over N*H*W)."""
+    torch.manual_seed(0)
+    bn = nn.BatchNorm1d(2, momentum=0.1)
+    x = torch.randn(12, 2, dtype=torch.float64)
+    x[9:] += 2.0  # the last batch differs, so the weighting shows
+    bn = bn.double().eval()
+    chunks = [(x[:9], None), (x[9:], None)]
+    refresh_bn_stats(bn, chunks)
+    torch.testing.assert_close(bn.running_mean, x.mean(0))
+    var = (9 * x[:9].var(0) + 3 * x[9:].var(0)) / 12
+    torch.testing.assert_close(bn.running_var, var)
+    assert bn.momentum == 0.1 and not bn.training
+
+
 @with_cuda
 def test_operator_records_which_bn_statistics_it_used(device):
     """``info()["bn_stats"]``: "refreshed" right after refresh_bn_stats and still after eval-mode matvecs of every

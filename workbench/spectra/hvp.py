@@ -116,17 +116,22 @@ def bn_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
 
 @torch.no_grad()
 def refresh_bn_stats(model: nn.Module, batches: Sequence[Batch]) -> None:
-    """Recompute BatchNorm running statistics as exact averages over ``batches`` (momentum=None)."""
+    """Recompute BatchNorm running statistics as averages over ``batches`` weighted by batch size: the running mean
+    is the mean over all their examples, the running variance the size-weighted mean of the batches' (unbiased)
+    variances. (``momentum=None``, PyTorch's cumulative average, would weight an unequal last batch as a full one.)"""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
         return
     was_training, momenta = model.training, [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()
-        m.momentum = None
     model.train()
+    seen = 0
     for x, _ in batches:
+        for m in bns:  # the new batch's share of all examples so far
+            m.momentum = len(x) / (seen + len(x))
         model(x)
+        seen += len(x)
     for m, mom in zip(bns, momenta):
         m.momentum = mom
         if m.num_batches_tracked is not None:
