@@ -54,6 +54,15 @@ def test_filter_removes_predictions_not_truth():
     assert xmc_metrics(top, Y, ks=(1,))["P@1"] == 0.0
 
 
+def test_duplicate_truth_entries_count_once():
+    """A CSR matrix that stores (0, 0) twice (legal in scipy, not canonical) has two positives, not three; the
+    caller's matrix is left as it was."""
+    Y = sp.csr_matrix((np.ones(3, np.float32), np.array([0, 0, 1]), np.array([0, 3])), shape=(1, 4))
+    m = xmc_metrics(torch.tensor([[0, 1, 2]]), Y, ks=(1, 3))
+    assert m["nDCG@3"] == pytest.approx(100.0) and m["R@1"] == pytest.approx(50.0) and m["R@3"] == 100.0
+    assert Y.nnz == 3
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_against_napkinxc(seed):
     nm = pytest.importorskip("napkinxc.metrics")  # here, not at module level: the other tests need no napkinxc

@@ -16,6 +16,7 @@ from workbench.xmc.arff import read_arff, read_mulan_labels
 from workbench.xmc.bow import load_bow, load_bow_split, read_bow
 from workbench.xmc.errors import DataFormatError
 from workbench.xmc.load import load_dataset, load_mulan
+from workbench.xmc.metrics import AB_PRESETS, propensity_ab
 from workbench.xmc.raw_text import read_label_matrix, write_raw_text
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "xmc"
@@ -148,6 +149,28 @@ def test_bow_and_arff_errors(tmp_path):
     x.write_text("<labels><label name='a'>")
     with pytest.raises(DataFormatError, match="x.xml"):
         read_mulan_labels(x)
+
+
+def test_arff_sparse_zero_is_no_feature(tmp_path):
+    """A sparse row that spells out a zero ("{0 0, ...}") reads as its dense twin: no stored entry, no word."""
+    a = tmp_path / "z.arff"
+    a.write_text("@relation r\n@attribute w0 {0,1}\n@attribute w1 {0,1}\n@attribute TAG_a {0,1}\n@data\n"
+                 "{0 0,1 1,2 1}\n0,1,1\n")
+    X, Y, _, _ = read_arff(a, ["TAG_a"])
+    assert X.nnz == 2 and dense(X).tolist() == [[0, 1], [0, 1]] and dense(Y).tolist() == [[1], [1]]
+
+
+def test_propensity_constants_follow_the_name_not_the_layout(tmp_path):
+    """PSP's A, B come from the dataset's family (Extreme Classification Repository convention), so the same data
+    scores alike in either layout."""
+    assert propensity_ab("LF-AmazonTitles-131K") == AB_PRESETS["amazon"] == propensity_ab("Amazon-670K")
+    assert propensity_ab("AmazonCat-13K") == AB_PRESETS["other"] == propensity_ab("LF-WikiSeeAlso-320K")
+    assert propensity_ab("LF-Wikipedia-500K") == AB_PRESETS["wikipedia"] == propensity_ab("WikiLSHTC-325K")
+    assert load_dataset(FIX / "lf_json").propensity_ab == AB_PRESETS["other"]
+    shutil.copytree(FIX / "lf_json", tmp_path / "LF-AmazonTitles-131K")
+    ds = load_dataset(tmp_path / "LF-AmazonTitles-131K")
+    write_raw_text(ds, tmp_path / "raw" / "LF-AmazonTitles-131K")
+    assert ds.propensity_ab == load_dataset(tmp_path / "raw" / "LF-AmazonTitles-131K").propensity_ab == (0.6, 2.6)
 
 
 @pytest.mark.parametrize("load, needs", [(load_bow, "train.txt and test.txt"), (load_bow_split, "_trSplit.txt"),

@@ -95,8 +95,9 @@ def read_arff(path: str | Path, label_names: list[str]):
             continue
         idx, val = _row(path, lineno, s, len(attrs))
         c, v = col[np.asarray(idx, np.int64)], np.asarray(val, np.float32)
-        xi.append(c[c >= 0])
-        xv.append(v[c >= 0])
+        feat = (c >= 0) & (v != 0)  # a sparse row may spell out a zero ("{0 0, ...}"): not a word of the point
+        xi.append(c[feat])
+        xv.append(v[feat])
         yi.append(-c[(c < 0) & (v != 0)] - 2)
     X = csr_from_rows(xi, xv, int((~is_label).sum()))
     Y = csr_from_rows(yi, [np.ones(len(r), np.float32) for r in yi], len(label_names))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import XMCDataset
+from .metrics import propensity_ab
 from .errors import DataFormatError, find_file, iter_lines
 from .raw_text import csr_from_rows, read_filter, require_points, unique_labels
 
@@ -88,9 +89,10 @@ def load_lf_json(directory: str | Path, text: str = "title", name: str | None = 
     trn_texts, Y_tr = _split(files["trn.json"], L, text)
     require_points(files["trn.json"], Y_tr.shape[0])
     tst_texts, Y_te = _split(files["tst.json"], L, text)
+    name = name or d.name
     return XMCDataset(
-        name=name or d.name, Y_train=Y_tr, Y_test=Y_te,
+        name=name, Y_train=Y_tr, Y_test=Y_te,
         train_texts=trn_texts, test_texts=tst_texts, label_texts=labels,
         filter_train=read_filter(find_file(d, "filter_labels_train.txt"), Y_tr.shape[0], L),
         filter_test=read_filter(find_file(d, "filter_labels_test.txt"), Y_te.shape[0], L),
-        propensity_ab=(0.6, 2.6))  # pyxclib's Amazon-like A, B; the LF-Amazon* family is the common case
+        propensity_ab=propensity_ab(name))

@@ -23,6 +23,17 @@ import torch
 
 # Jain et al. (KDD 2016)'s propensity constants (A, B) by dataset family; PSP@k here uses "other" unless told
 AB_PRESETS = {"amazon": (0.6, 2.6), "wikipedia": (0.5, 0.4), "other": (0.55, 1.5)}
+# the Extreme Classification Repository's families, by dataset name (AmazonCat-13K and LF-WikiSeeAlso are "other")
+_WIKIPEDIA_NAMES = ("wikipedia-500k", "wikititles-500k", "wikilshtc")
+
+
+def propensity_ab(name: str) -> tuple[float, float]:
+    """(A, B) for a dataset named ``name``, whatever its file layout: "amazon" for the Amazon-670K / LF-Amazon*
+    family, "wikipedia" for WikiLSHTC-325K and the Wikipedia-500K family, "other" for every other name."""
+    n = name.lower()
+    if "amazon" in n and "amazoncat" not in n:
+        return AB_PRESETS["amazon"]
+    return AB_PRESETS["wikipedia" if any(w in n for w in _WIKIPEDIA_NAMES) else "other"]
 
 
 def propensity(freq: np.ndarray, n: int, A: float = AB_PRESETS["other"][0],
@@ -59,9 +70,9 @@ def remove_filtered(topk: torch.Tensor, filter_pairs: np.ndarray | torch.Tensor 
 
 def _csr_torch(Y: sp.csr_matrix, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(row, col) of the positive entries of Y (sorted by row, then col) and per-row positive counts."""
-    Y = sp.csr_matrix(Y)
+    Y = sp.csr_matrix(Y, copy=True)  # canonical form without touching the caller's matrix
+    Y.sum_duplicates()  # a (row, col) entered twice is one positive: else it counts twice in nDCG's and R@k's ideal
     Y.eliminate_zeros()
-    Y.sort_indices()
     counts = torch.as_tensor(np.diff(Y.indptr), device=device)
     rows = torch.repeat_interleave(torch.arange(Y.shape[0], device=device), counts)
     return rows, torch.as_tensor(Y.indices, device=device).long(), counts

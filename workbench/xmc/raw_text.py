@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from ..io import atomic_write
 from .dataset import XMCDataset
+from .metrics import propensity_ab
 from .errors import DataFormatError, find_file, iter_lines, parse_float, parse_int, read_all_lines
 
 MATRIX_FILES = ("trn_X_Y.txt", "tst_X_Y.txt")
@@ -153,11 +154,13 @@ def load_raw_text(directory: str | Path, name: str | None = None) -> XMCDataset:
     _check_texts(need["tst_X.txt"], texts["tst_X.txt"], Y_te.shape[0], "test")
     if len(texts["Y.txt"]) != L:
         raise DataFormatError(need["Y.txt"], None, f"{len(texts['Y.txt'])} label texts for {L} labels")
+    name = name or d.name
     return XMCDataset(
-        name=name or d.name, Y_train=Y_tr, Y_test=Y_te,
+        name=name, Y_train=Y_tr, Y_test=Y_te,
         train_texts=texts["trn_X.txt"], test_texts=texts["tst_X.txt"], label_texts=texts["Y.txt"],
         filter_train=read_filter(find_file(d, "filter_labels_train.txt"), Y_tr.shape[0], L),
-        filter_test=read_filter(find_file(d, "filter_labels_test.txt"), Y_te.shape[0], L))
+        filter_test=read_filter(find_file(d, "filter_labels_test.txt"), Y_te.shape[0], L),
+        propensity_ab=propensity_ab(name))
 
 
 # -- writing (used by the dataset builders) ---------------------------------------------------------------------
