@@ -177,11 +177,12 @@ def test_time_budget_runs_the_whole_schedule(monkeypatch):
     assert [r["step"] for r in train] == list(range(1, 9))
     assert [r["wall_s"] for r in train] == [0.125 * k for k in range(1, 9)]
     total, warm = 300_000, 30_000  # 3 steps per epoch (120 points / 40); warm-up 10 %
-    # step k's scheduler update sees (k - 1) steps' seconds: position max(k, total * (k - 1) * 0.125 / 1.0)
-    pos = [max(k, total * (k - 1) / 8) for k in range(1, 9)]
+    # step j's scheduler update sees (j - 1) steps' seconds: position max(j, total * (j - 1) * 0.125 / 1.0); a
+    # row shows the rate its step used, set by step k - 1's update (position 0 before the first)
+    pos = [max(k - 1, total * max(k - 2, 0) / 8) for k in range(1, 9)]
     factor = [min((x + 1) / warm, (total - x) / (total - warm)) for x in pos]
     assert [r["lr"] for r in train] == pytest.approx([1e-3 * f for f in factor], rel=1e-9)
-    assert train[1]["lr"] > 0.9e-3 and train[-1]["lr"] < 0.15e-3  # past the warm-up, then decayed
+    assert train[2]["lr"] > 0.9e-3 and train[-1]["lr"] < 0.3e-3  # past the warm-up, then decayed
 
 
 def test_last_step_is_evaluated_once():

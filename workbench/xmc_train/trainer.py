@@ -24,7 +24,7 @@ NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy 
 seqs_per_step (query and label sequences encoded per step), seqs_per_s (sequences encoded per second of encode +
 loss + backward time), seq_len (mean padded length of those sequences:
 each encoder batch is cut to its longest text, so this is the length a bare-encoder reference should use), loss,
-lr, and at evaluation points the metrics of :mod:`.evaluate` plus eval_s. Every row also states
+lr (the encoder's rate in the interval's last step), and at evaluation points the metrics of :mod:`.evaluate` plus eval_s. Every row also states
 label_staleness_steps: the label-cache period N when negatives were scored from it (at most N-1 steps stale), else 0.
 """
 from __future__ import annotations
@@ -313,6 +313,7 @@ class Trainer:
         if self.cfg.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], self.cfg.clip_norm)
         self.opt.step()
+        self._interval["lr"] = self.sched.get_last_lr()[0]  # the rate this step used, before the schedule moves
         self.sched.step()
         clock.lap("backward_s")
         self.step += 1
@@ -381,7 +382,7 @@ class Trainer:
                           "seqs_per_step": iv["seqs"] / n,
                           "seqs_per_s": iv["seqs"] / busy if busy > 0 else float("nan"),
                           "seq_len": iv["padded"] / iv["seqs"] if iv["seqs"] else float("nan"),
-                          "loss": iv["loss"] / n, "lr": self.sched.get_last_lr()[0]})
+                          "loss": iv["loss"] / n, "lr": iv.get("lr", float("nan"))})
         self._interval = self._new_interval()
 
     def _eval_row(self) -> None:
