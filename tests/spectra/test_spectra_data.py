@@ -63,6 +63,19 @@ def test_cifar10_tarball_decodes_and_caches(tmp_path, monkeypatch):
     assert (again.y_test == d.y_test).all() and torch.allclose(again.x_train[:, 0], d.x_train[:, 0], atol=1e-4)
 
 
+def test_train_order_is_shuffled_whatever_n_train(tmp_path):
+    """The tarball lists train class by class; every load shuffles it (seeded), so the slices callers cut by
+    position (the learner's validation set, the stability probe) hold every class, also with all of train.
+    Catches a shuffle applied only when subsampling (full CIFAR-10's validation slice was airplanes and cars)."""
+    tar = tmp_path / "CIFAR-10-images.tar.gz"
+    _write_cifar_tar(tar, per_class=8)
+    full = load_images("cifar10", str(tar))
+    assert sorted(full.y_train.tolist()) == [0] * 8 + [1] * 8 + [2] * 8
+    assert set(full.y_train[:8].tolist()) == {0, 1, 2}
+    assert (load_images("cifar10", str(tar), n_train=5).y_train == full.y_train[:5]).all()
+    assert not (load_images("cifar10", str(tar), seed=1).y_train == full.y_train).all()
+
+
 def test_corrupt_cache_is_rebuilt_and_a_failed_write_leaves_no_temp(tmp_path, monkeypatch):
     """A damaged cache file is rebuilt with a warning naming it; a write that fails removes its temporary file and
     leaves no cache. Does not prove: atomicity under concurrent writers (the rename is the OS's)."""
@@ -137,10 +150,12 @@ def test_idx_reader_and_fashion_mnist_layout(tmp_path, monkeypatch):
 
 
 def test_real_fashion_mnist(shared_path):
-    """The real files: 60000/10000, first train labels 9 0 0 3 0 2 7 2 (as upstream).
-    Does not prove: pixel values beyond shapes."""
+    """The real files: 60000/10000, first train labels in file order 9 0 0 3 0 2 7 2 (as upstream), and
+    load_images' shuffled train holds the same labels. Does not prove: pixel values beyond shapes."""
     root = shared_path("fashion-mnist", *(f"{s}-{k}-idx{n}-ubyte.gz" for s in ("train", "t10k")
                                           for k, n in (("images", 3), ("labels", 1))))
+    raw = data.DATASETS.get("fashion_mnist")(path=str(root), seed=0)
+    assert raw["y_train"][:8].tolist() == [9, 0, 0, 3, 0, 2, 7, 2]
     d = load_images("fashion_mnist", str(root))
     assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
-    assert d.y_train[:8].tolist() == [9, 0, 0, 3, 0, 2, 7, 2]
+    assert torch.bincount(d.y_train).tolist() == np.bincount(raw["y_train"]).tolist()

@@ -68,7 +68,7 @@ def test_mismatch_is_caught_when_read_from_the_cache(tmp_path, monkeypatch):
     from workbench.spectra import data
     monkeypatch.setattr(data, "_check_fashion_mnist", lambda files, arrays: None)
     root = _fashion(tmp_path / "f", y_train=np.array([9, 0]))
-    load_images("fashion_mnist", root)  # unchecked: cached
+    data.DATASETS.get("fashion_mnist")(path=root, seed=0)  # unchecked: cached (load_images would then fail to index)
     monkeypatch.undo()
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(data, "read_idx", lambda *a, **k: pytest.fail("decoded again: the cache was not read"))

@@ -231,14 +231,14 @@ def _check_fashion_mnist(files: dict[str, Path], arrays: dict[str, np.ndarray]) 
 
 
 def load_images(name: str, path: str | None = None, n_train: int | None = None, seed: int = 0) -> Images:
-    """Dataset ``name`` (``DATASETS.names()``), standardised; ``n_train`` keeps a fixed random subset of train."""
+    """Dataset ``name`` (``DATASETS.names()``), standardised. Train comes in an order shuffled by ``seed`` (the
+    CIFAR-10 tarball is sorted by class, and callers cut validation and probe slices by position); ``n_train``
+    keeps the first ``n_train`` of that order, a fixed random subset."""
     if n_train is not None and n_train < 1:
         raise ValueError(f"n_train must be >= 1 (None: all training examples), got {n_train}")
     a = DATASETS.get(name)(path=path, seed=seed)
-    x_tr, y_tr = a["x_train"], a["y_train"]
-    if n_train is not None and n_train < len(x_tr):
-        keep = np.random.default_rng(seed).permutation(len(x_tr))[:n_train]
-        x_tr, y_tr = x_tr[keep], y_tr[keep]
+    keep = np.random.default_rng(seed).permutation(len(a["x_train"]))[:n_train]
+    x_tr, y_tr = a["x_train"][keep], a["y_train"][keep]
     mean = x_tr.mean(axis=(0, 2, 3), keepdims=True)
     std = x_tr.std(axis=(0, 2, 3), keepdims=True) + 1e-6
 
