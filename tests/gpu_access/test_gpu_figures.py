@@ -47,3 +47,18 @@ def test_row_bytes_figure_keeps_unaligned_rows_one_call_size_and_no_l2_bound_cal
     only_l2 = _sweep_rows().assign(l2_bound=True)
     assert "no gather measured" in figures.gather_vs_row_bytes(only_l2).axes[0].texts[0].get_text()
     plt.close("all")
+
+
+def test_table_bytes_figure_takes_each_tables_largest_uncached_call():
+    """Per table the largest call not flagged l2_bound (30 GB/s), never a median over call sizes (20) nor the
+    flagged 999; tables grouped by the size asked for (132 B rows)."""
+    df, rb = figures.table_bytes_medians(_sweep_rows())
+    assert rb == 512 and sorted(df["table"]) == [8 << 20, 64 << 20] and (df["gbps"] == 30.0).all()
+    df, rb = figures.table_bytes_medians(_sweep_rows(), row_bytes=132)
+    assert rb == 132 and sorted(df["table"]) == [8 << 20, 64 << 20]
+    small = _sweep_rows()
+    small = small[~((small["table_target_bytes"] == 8 << 20) & (small["rows"] == 65536))]  # 8 MiB: small calls only
+    df, _ = figures.table_bytes_medians(small)
+    assert df.set_index("table")["gbps"].to_dict() == {8 << 20: 10.0, 64 << 20: 30.0}
+    assert "largest call" in figures.gather_vs_table_bytes(_sweep_rows()).axes[0].get_title()
+    plt.close("all")
