@@ -36,7 +36,7 @@ test-fast: setup
 gpu-test: setup
 	$(PY) -m pytest -q -p no:cacheprovider -m cuda tests
 
-strip:
+strip: setup
 	$(VENV)/bin/nbstripout --extra-keys "$(STRIP_KEYS)" notebooks/*.ipynb tests/notebooks/*.ipynb
 
 clean-venv:

@@ -41,6 +41,7 @@ study_args() {  # the overrides that point a study's gpu profile at the carried 
 }
 
 steps=${*:-tests gpu_data_access negative_mining lsh_sampling batch_size_spectra lr_scaling}
+failed=()
 for s in $steps; do
   start=$(date +%s)
   if [ "$s" = tests ]; then
@@ -49,19 +50,29 @@ for s in $steps; do
     # shellcheck disable=SC2086
     timeout -k 10 "$TESTS_TIMEOUT" "$PY" -m pytest -q -p no:cacheprovider -m cuda $per_test --durations 15 -rfE tests \
       2>&1 | tee "$OUT/cuda_tests.log" | tail -60
+    rc=${PIPESTATUS[0]}  # 5: no CUDA test collected, a failure here as in CI; 124: the time box
   else
-    "$PY" -c "import papermill" 2>/dev/null || { need .whl "papermill & co" || continue; }
+    "$PY" -c "import papermill" 2>/dev/null || { need .whl "papermill & co" || { failed+=("$s"); continue; }; }
     profile=gpu; [[ $s == *:* ]] && profile=${s#*:} && s=${s%%:*}
-    args="$(study_args "$s") ${STUDY_ARGS:-}" || continue
+    args="$(study_args "$s") ${STUDY_ARGS:-}" || { failed+=("$s:$profile"); continue; }
     echo "== $s ($profile profile $args, at most ${STUDY_TIMEOUT}s)"
-    # shellcheck disable=SC2086
-    # SIGTERM at the time box: the runner marks the run failed and still writes the partial report
     [ -n "${RESUME:-}" ] && args="--resume"
+    touch "$OUT/.started"  # a run folder this call wrote to is newer; an older one (a refused resume) is not packed
+    # SIGTERM at the time box: the runner marks the run failed and still writes the partial report
+    # shellcheck disable=SC2086
     timeout -k 30 "$STUDY_TIMEOUT" "$PY" -m workbench run "$s" --profile "$profile" $args 2>&1 | tail -5
+    rc=${PIPESTATUS[0]}
     d=$(ls -td reports/"$s"/*/ 2>/dev/null | head -1)
-    # checkpoints (model and optimizer states, hundreds of MB) stay behind; finished units (partial/) travel
-    [ -n "$d" ] && tar czf "$OUT/$s-$profile.tgz" --exclude ./checkpoints -C "$d" . \
-      && echo "report: $OUT/$s-$profile.tgz (run $(basename "$d"))"
+    if [ -n "$d" ] && [ -n "$(find "$d" -newer "$OUT/.started" -print -quit)" ]; then
+      # checkpoints (model and optimizer states, hundreds of MB) stay behind; finished units (partial/) travel
+      tar czf "$OUT/$s-$profile.tgz" --exclude ./checkpoints -C "$d" . \
+        && echo "report: $OUT/$s-$profile.tgz (run $(basename "$d"))"
+    else
+      echo "   no run folder written by this call: nothing packed"
+    fi
+    s=$s:$profile
   fi
-  echo "   $s took $(( $(date +%s) - start )) s" | tee -a "$OUT/steps.txt"
+  [ "$rc" -eq 0 ] || failed+=("$s")
+  echo "   $s took $(( $(date +%s) - start )) s, exit $rc" | tee -a "$OUT/steps.txt"
 done
+[ ${#failed[@]} -eq 0 ] || { echo "failed: ${failed[*]}" | tee -a "$OUT/steps.txt"; exit 1; }

@@ -22,10 +22,10 @@ bash "$top/../shared/tools/device-wheels.sh" >/dev/null
 plat=(--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64
       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any)
 python3 -m pip download -q "${plat[@]}" --no-deps -d .whl omikuji napkinxc pyhessian \
-  curvlinops-for-pytorch==3.0.1 backpack-for-pytorch==1.7.1 2>&1 | grep -v '^WARNING: Location' || true
+  curvlinops-for-pytorch==3.0.1 backpack-for-pytorch==1.7.1 2>&1 | { grep -v '^WARNING: Location' || true; }
 # ... and their small pure-Python dependencies that the machine's image lacks
 python3 -m pip download -q "${plat[@]}" --no-deps -d .whl einconv unfoldNd cffi pycparser 2>&1 \
-  | grep -v '^WARNING: Location' || true
+  | { grep -v '^WARNING: Location' || true; }
 
 rm -rf .whl_nm .whl_extra; mkdir -p .whl_nm .whl_extra
 for f in .whl/*.whl; do  # hard links: no second copy on disk
@@ -36,7 +36,7 @@ for f in .whl/*.whl; do  # hard links: no second copy on disk
   esac
 done
 mkdir -p .gpu/graphs/debian-bookworm .gpu/cifar10-jpeg
-"$py" scripts/export_minilm.py .gpu/model >/dev/null 2>&1
+"$py" scripts/export_minilm.py .gpu/model >/dev/null || { echo "export_minilm.py failed (is $py set up?)" >&2; exit 1; }
 for d in planetoid gnn-benchmark-npz musae; do rm -rf ".gpu/graphs/$d"; cp -r "$shared/$d" .gpu/graphs/; done
 cp "$shared/debian-bookworm/main_binary-amd64_Packages.xz" .gpu/graphs/debian-bookworm/
 cp "$shared/cifar10-jpeg/"* .gpu/cifar10-jpeg/

@@ -5,8 +5,8 @@ set -uo pipefail
 PY=${1:-.venv/bin/python}; [ $# -gt 0 ] && shift
 export WORKBENCH_BATCH=1 MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export WORKBENCH_SCRATCH=${WORKBENCH_SCRATCH:-$(mktemp -d)/scratch}
-notebooks=$(ls notebooks/*.ipynb 2>/dev/null)
-"$PY" -m pytest -q -p no:cacheprovider --nbval-lax tests $notebooks "$@"
+notebooks=(notebooks/*.ipynb)
+"$PY" -m pytest -q -p no:cacheprovider --nbval-lax tests "${notebooks[@]}" "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi
 exit "$rc"
