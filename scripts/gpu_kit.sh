@@ -43,4 +43,4 @@ cp "$shared/cifar10-jpeg/"* .gpu/cifar10-jpeg/
 chmod -R u+w .gpu
 tree_mb=$(git ls-files -z | xargs -0 du -cb | tail -1 | awk '{printf "%.1f", $1/1e6}')
 echo "working tree ${tree_mb} MB; carry pieces:"
-du -sh .whl .whl_nm .whl_extra .gpu/model .gpu/graphs .gpu/cifar10-jpeg
+du -shl .whl .whl_nm .whl_extra .gpu/model .gpu/graphs .gpu/cifar10-jpeg  # -l: the subsets are hard links
