@@ -56,6 +56,28 @@ def test_dwta_codes_in_range_and_densified_for_sparse_input():
     assert fam.codes(torch.zeros(2, 64)).shape == (2, 4)            # all-zero input: defined, no error
 
 
+def test_dwta_densification_takes_the_next_non_empty_hash_in_its_cyclic_order():
+    """Brute force of the documented rule on vectors with many non-empty bins: an empty hash takes the winner of
+    the next non-empty hash after it in ``densify_order``, wrapping around. (The sparse test above has one
+    non-empty hash per vector, so any rule that copies a non-empty winner would pass it.)"""
+    g = torch.Generator().manual_seed(3)
+    fam = DWTA(64, K=4, L=6, generator=g, bin_size=4)
+    x = torch.zeros(6, 64)
+    x[:, ::5] = torch.rand(6, 13, generator=g) + 0.1
+    vals = x[:, fam.bins]
+    win, empty = vals.argmax(-1), (vals == 0).all(-1)
+    got = fam.subhashes(x).view(6, -1)
+    order = fam.densify_order.tolist()
+    n = len(order)
+    for r in range(6):
+        assert 3 <= int((~empty[r]).sum()) <= n - 3  # enough of both for the order to matter
+        for p, h in enumerate(order):
+            src = h
+            if empty[r, h]:
+                src = next(order[(p + k) % n] for k in range(1, n) if not empty[r, order[(p + k) % n]])
+            assert got[r, h] == win[r, src], (r, h)
+
+
 def test_dwta_nearby_vectors_collide_more_than_far_ones():
     g = torch.Generator().manual_seed(2)
     fam = DWTA(32, K=1, L=2000, generator=g, bin_size=8)

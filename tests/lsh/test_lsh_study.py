@@ -86,6 +86,9 @@ def test_adaptivity_orders_exact_above_uniform_and_lsh_above_uniform():
     assert rows["lsh-embedding"]["mean_rank"] < 0.7 * rows["uniform"]["mean_rank"]
     assert rows["lsh-embedding"]["top50_share"] > 2 * rows["uniform"]["top50_share"]  # uniform: ~budget*50/N/16
     assert all(0 <= r["tv"] <= 1 and r["kl"] >= 0 for r in rows.values())
+    # distances to the softmax: the exact drawer's draws are its samples (tv ~0.1), uniform's are far (~1); catches
+    # distances taken against another reference than the softmax (uniform would then score best)
+    assert rows["exact"]["tv"] < 0.5 * rows["uniform"]["tv"] and rows["exact"]["kl"] < 0.5 * rows["uniform"]["kl"]
     # how much of the LSH draws came from the buckets, and how full the unions were; none for the others
     assert rows["uniform"]["from_buckets"] == 0 and rows["uniform"]["union_mean"] == 0
     assert 0 < rows["lsh-embedding"]["from_buckets"] <= 1 and rows["lsh-embedding"]["union_mean"] > 0

@@ -8,8 +8,12 @@ import torch
 from workbench.samplers import SamplerConfig, build_sampler
 from workbench.samplers.base import SampledBatch, mask_excluded
 from workbench.samplers.positives import Positives
+from workbench.xmc_train.encoders import get_encoder, tokenize
+from workbench.xmc_train.losses import build_loss
+from workbench.xmc_train.models import XMCModel
 from workbench.xmc_train.study import NegativeMiningConfig, excluding_filter_pairs, prepare
 from workbench.xmc_train.toy import toy_text_dataset
+from workbench.xmc_train.trainer import TrainConfig, Trainer
 
 
 def _Y():
@@ -66,3 +70,28 @@ def test_the_study_excludes_the_training_filter_pairs_only_when_asked():
         assert (s.pos.excluded is not None) == flag
         if flag:
             assert s.pos.not_negative(torch.tensor([0, 1]), torch.tensor([[9], [8]])).all()
+
+
+def test_the_trainer_hands_the_loss_excluded_pairs_masked():
+    """One training step with the `full` sampler (it scores every label): the `valid` mask the loss receives is
+    False at every excluded pair of the batch and True elsewhere. Catches a trainer that skips mask_excluded (the
+    tests above call it directly)."""
+    data = toy_text_dataset(n_train=40, n_test=10, num_labels=10)
+    enc = get_encoder("tiny", 0)
+    model = XMCModel(enc, tokenize(enc.tokenizer, data.train_texts, 12), tokenize(enc.tokenizer, data.label_texts, 12))
+    sampler = build_sampler("full", data.Y_train, SamplerConfig())
+    Y = data.Y_train.toarray()
+    pairs = np.argwhere(Y == 0)[::7]
+    sampler.pos.exclude(pairs)
+    softmax, batches, masks = build_loss("softmax"), [], []
+    sample = sampler.sample
+    sampler.sample = lambda queries, gen: batches.append(queries) or sample(queries, gen)
+
+    def loss(scores, targets, valid, *rest):
+        masks.append(valid)
+        return softmax(scores, targets, valid, *rest)
+    Trainer(model, sampler, loss, TrainConfig(epochs=1, batch_size=40, max_steps=1, device="cpu"), progress=False).run()
+    excluded = np.zeros_like(Y, dtype=bool)
+    excluded[pairs[:, 0], pairs[:, 1]] = True
+    assert masks[0] is not None
+    assert (masks[0].numpy() == ~excluded[batches[0].numpy()]).all()

@@ -113,17 +113,25 @@ def test_psl_includes_hard_negatives_when_room():
 
 
 @pytest.mark.parametrize("p", [1, 3])
-def test_psl_samples_psl_positives_per_query_first(p):
-    """Disjoint positives, 5 per query, no hard negatives, the cap at p labels per query: the cap is spent on
-    the sampled positives, so each query has exactly p of its positives in the pool (then the cap cuts)."""
+@pytest.mark.parametrize("hard", [0, 2])
+def test_psl_samples_psl_positives_per_query_first(p, hard):
+    """Disjoint positives, 5 per query, the cap at p labels per query: the cap is spent on the sampled positives
+    before any hard negative (from a shortlist of 10 labels no query has), so each query has exactly p of its
+    positives in the pool (then the cap cuts). Catches hard negatives filled before the sampled positives."""
     import numpy as np
     import scipy.sparse as sp
     n = 8
-    Y = sp.csr_matrix((np.ones(5 * n), np.arange(5 * n), np.arange(0, 5 * n + 1, 5)), shape=(n, 5 * n))
-    s = build_sampler("unidec", Y, SamplerConfig(pool_cap=p * n, psl_positives=p, hard_per_query=0,
-                                                 cluster_start=99))
-    b = s.sample(torch.arange(n), torch.Generator().manual_seed(0))
-    assert b.targets.sum(1).tolist() == [p] * n
+    Y = sp.csr_matrix((np.ones(5 * n), np.arange(5 * n), np.arange(0, 5 * n + 1, 5)), shape=(n, 5 * n + 10))
+    shortlisted = set(range(5 * n, 5 * n + 10))
+    for room in (0, 10):
+        s = build_sampler("unidec", Y, SamplerConfig(pool_cap=p * n + room, psl_positives=p, hard_per_query=hard,
+                                                     shortlist_size=10, cluster_start=99))
+        s.shortlist = torch.arange(5 * n, 5 * n + 10).repeat(n, 1)
+        b = s.sample(torch.arange(n), torch.Generator().manual_seed(0))
+        if not room:
+            assert b.targets.sum(1).tolist() == [p] * n
+        # the hard negatives come in once there is room (else the shortlist would not be read at all)
+        assert bool(set(b.pool.tolist()) & shortlisted) == bool(hard and room)
 
 
 def test_psl_cap_below_batch_raises():

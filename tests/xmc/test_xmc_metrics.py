@@ -52,6 +52,9 @@ def test_filter_removes_predictions_not_truth():
     m = xmc_metrics(top, Y, ks=(1,), filter_pairs=np.array([[0, 0]]))
     assert m["P@1"] == 100.0
     assert xmc_metrics(top, Y, ks=(1,))["P@1"] == 0.0
+    # the freed tail (-1) is a miss, never a hit on label 0 (a positive here)
+    m = xmc_metrics(torch.tensor([[1, 2, 3]]), _Y([[0, 2]], 4), ks=(3,), filter_pairs=np.array([[0, 1]]))
+    assert m["P@3"] == pytest.approx(100 / 3)
 
 
 def test_duplicate_truth_entries_count_once():

@@ -135,9 +135,14 @@ def test_two_heads_and_fusion(sampler):
 
 
 def test_stale_label_cache_trains_and_skips_negatives_encoding():
+    """label_cache_steps=2 over 3 steps: every label embedded at steps 0 and 2 only (catches a cache never
+    refreshed, or refreshed every step), fewer tokens encoded per step than without the cache."""
     m, s, _ = setup("full")
     cfg = TrainConfig(epochs=1, batch_size=40, label_cache_steps=2, log_every=1, device="cpu")
-    rows = Trainer(m, s, build_loss("softmax"), cfg, progress=False).run()
+    trainer, rebuilt, embed_all = Trainer(m, s, build_loss("softmax"), cfg, progress=False), [], m.embed_all
+    m.embed_all = lambda *a, **k: rebuilt.append(trainer.step) or embed_all(*a, **k)
+    rows = trainer.run()
+    assert rebuilt == [0, 2]
     fresh = Trainer(*setup("full")[:2], build_loss("softmax"), TrainConfig(epochs=1, batch_size=40, log_every=1,
                                                                           device="cpu"), progress=False).run()
     assert rows[0]["tokens_per_step"] < fresh[0]["tokens_per_step"]  # only the positives were re-encoded
