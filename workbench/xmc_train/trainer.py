@@ -24,8 +24,9 @@ NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy 
 seqs_per_step (query and label sequences encoded per step), seqs_per_s (sequences encoded per second of encode +
 loss + backward time), seq_len (mean padded length of those sequences:
 each encoder batch is cut to its longest text, so this is the length a bare-encoder reference should use), loss,
-lr (the encoder's rate in the interval's last step), and at evaluation points the metrics of :mod:`.evaluate` plus eval_s. Every row also states
-label_staleness_steps: the label-cache period N when negatives were scored from it (at most N-1 steps stale), else 0.
+lr (the encoder's rate in the interval's last step), and at evaluation points the metrics of :mod:`.evaluate` plus
+eval_s. Every row also states label_staleness_steps: the label-cache period N when negatives were scored from it (at
+most N-1 steps stale), else 0.
 """
 from __future__ import annotations
 
