@@ -1,6 +1,7 @@
 """What the runner records and lists: the default profile's name, UTC run ids, the index's failed runs with their
 errors. On the tiny notebook of test_runner. Does not prove that the index renders well in a browser."""
 import datetime as dt
+import hashlib
 import json
 
 import pytest
@@ -50,7 +51,8 @@ def test_a_dirty_tree_keeps_its_patch_and_the_index_keeps_the_mark(root, monkeyp
     runner._save_uncommitted(tmp_path, record)
     assert (tmp_path / "uncommitted.patch").read_text() == "diff --git a/x b/x\n+changed\n"
     patch = record["uncommitted_patch"]
-    assert patch["file"] == "uncommitted.patch" and len(patch["sha256"]) == 64 and patch["bytes"] == 28
+    assert patch["file"] == "uncommitted.patch" and patch["bytes"] == 28 and patch["taken"] == "at the start"
+    assert patch["sha256"] == hashlib.sha256(b"diff --git a/x b/x\n+changed\n").hexdigest()
     assert "uncommitted.patch (sha256 " in runner._commit_line(record)
     again = {"git_commit": record["git_commit"], "attempts": [{}]}  # a resumed run's second attempt
     runner._save_uncommitted(tmp_path, again)

@@ -34,7 +34,8 @@ def test_project_first_equals_aggregate_first():
     h = torch.randn(6, 8)
     manual = wide.lin_self(h[:3]) + wide.lin_neigh(mean_aggregate(h, block))
     assert torch.allclose(wide(block, h), manual, atol=1e-5)
-    assert narrow(block, h[:, :2]).shape == (3, 8)
+    narrow_manual = narrow.lin_self(h[:3, :2]) + narrow.lin_neigh(mean_aggregate(h[:, :2], block))
+    assert torch.allclose(narrow(block, h[:, :2]), narrow_manual, atol=1e-5)  # the other branch: aggregate first
 
 
 

@@ -61,3 +61,13 @@ def test_verdict_reads_both_comparisons(errors, phrase):
     slow = peer_verdict(peers.summary(_table([2.6e-3, 5e-5, 1e-6], ours_s=0.4)), 1e-4)[0]
     assert "0.80x PyHessian at tol 1e-05" in slow and "target <= 0.5: not met)" in slow.split("equal accuracy")[1]
 
+
+
+def test_summary_takes_medians_over_seeds():
+    """Three seeds with distinct times, matvecs and errors: the summary's seconds, matvecs and rel_error_median
+    are the medians (the middle seed here), rel_error_max the worst; a max or a first-seed pick would differ."""
+    rows = _peer([["pyhessian", "power iteration tol 0.001", s, sec, mv, e]
+                  for s, sec, mv, e in [(0, 0.1, 7, 1e-3), (1, 0.3, 9, 4e-3), (2, 0.2, 8, 2e-3)]])
+    r = peers.summary(rows).iloc[0]
+    assert (r.seconds, r.matvecs, r.rel_error_median, r.rel_error_max) == pytest.approx((0.2, 8, 2e-3, 4e-3))
+    assert r.seeds == 3

@@ -280,6 +280,9 @@ def test_slq_learner_sets_lr_from_lanczos():
     h = learner.history[-1]
     assert rows[0]["lr"] == pytest.approx(h["lr"]) and rows[0]["momentum"] == pytest.approx(h["momentum"])
     assert h["lambda_max"] >= h["lambda_min"] > 0
+    for h in learner.history:  # the rule itself: Polyak's heavy ball on the bulk edge above lambda_max / kappa_max
+        assert (h["lr"], h["momentum"]) == pytest.approx(heavy_ball(h["lambda_max"], h["lambda_min"]))
+        assert h["lambda_min"] > h["lambda_max"] / learner.kappa_max
     assert all(h["bn_mode"] == "eval" and h["bn_stats"] == "none" for h in learner.history)  # the MLP has no BN
 
 

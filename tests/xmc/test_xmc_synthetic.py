@@ -35,6 +35,9 @@ def test_power_law_and_retrievable():
     top = (s.query_emb[:500] @ s.label_emb.T).topk(1).indices[:, 0].numpy()
     p1 = np.mean([s.Y[i, top[i]] > 0 for i in range(500)])
     assert p1 > 0.2  # far above chance (about 4/2000)
+    for alpha in (1.0, 1.5):  # the law's exponent is alpha: p_1 / p_100 = 100^alpha
+        p = np.sort(make_synthetic(2000, 200, 32, 4.0, seed=0, alpha=alpha).label_prob)[::-1]
+        assert np.log(p[0] / p[99]) == pytest.approx(alpha * np.log(100))
 
 
 def test_bad_arguments():
