@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 
 import torch
@@ -35,6 +36,15 @@ def require_cuda(what: str) -> None:
     """Raise a clear error when a GPU-only path runs without CUDA."""
     if not torch.cuda.is_available():
         raise RuntimeError(f"{what} needs a CUDA GPU, and none is available on this machine")
+
+
+def release_cuda_memory() -> None:
+    """Free what dropped objects still hold on the GPU before a memory measurement: a gc pass first (an
+    out-of-memory error's traceback, or any reference cycle, keeps tensors alive until one), then the caching
+    allocator's unused blocks. A no-op without CUDA."""
+    if torch.cuda.is_available():
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 def device_name(dev: torch.device) -> str:

@@ -14,7 +14,7 @@ import torch
 from tests.conftest import with_cuda
 from workbench.samplers import SampledBatch, SamplerConfig, build_sampler
 from workbench.xmc_train.encoders import get_encoder, tokenize
-from workbench.xmc_train.evaluate import METRICS, evaluate
+from workbench.xmc_train.evaluate import METRICS, evaluate, fusion_sweep
 from workbench.xmc_train.losses import build_loss
 from workbench.xmc_train.models import XMCModel
 from workbench.xmc_train.toy import toy_text_dataset
@@ -132,6 +132,10 @@ def test_two_heads_and_fusion(sampler):
     assert de != pytest.approx(clf), "swapped ends would go unnoticed if the heads scored alike"
     assert evaluate(m, DATA, test, head="fused", alpha=1.0) == pytest.approx(de)
     assert evaluate(m, DATA, test, head="fused", alpha=0.0) == pytest.approx(clf)
+    # the sweep (one encoding for all weights) scores each alpha as evaluate does
+    sweep = {r.pop("alpha"): r for r in fusion_sweep(m, DATA, test, [0.0, 0.3, 1.0])}
+    for alpha, want in ((0.0, clf), (1.0, de), (0.3, evaluate(m, DATA, test, head="fused", alpha=0.3))):
+        assert {k: sweep[alpha][k] for k in METRICS} == pytest.approx({k: want[k] for k in METRICS})
 
 
 def test_stale_label_cache_trains_and_skips_negatives_encoding():
@@ -321,3 +325,24 @@ def test_two_heads_loss_is_the_mean_of_the_heads_losses():
     batch = types.SimpleNamespace(targets=None, valid=None, log_q=None, candidates=torch.tensor([[2, 0]]))
     assert float(tr._loss({"de": de, "clf": clf}, batch)) == pytest.approx(((3 + 1) + (30 + 10)) / 2)
     assert float(tr._loss({"de": de}, batch)) == pytest.approx(4.0)
+
+
+def test_a_finished_trainer_frees_its_model_without_the_garbage_collector():
+    """Reference counting alone frees the model, optimizer state and caches once the trainer is dropped (the
+    scheduler's lambda must not hold the trainer in a cycle): on CUDA a cycle kept earlier runs' tensors allocated
+    until a gc pass, inflating the memory sweep's peaks and the capped largest-batch search."""
+    import gc
+    import weakref
+    setup("full")  # first use imports lazily (transformers keeps a traceback cycle then): not the trainer's doing
+    gc.collect()
+    gc.disable()
+    try:
+        m, s, _ = setup("full")
+        trainer = Trainer(m, s, build_loss("softmax"), TrainConfig(epochs=1, batch_size=40, device="cpu"),
+                          progress=False)
+        trainer.run()
+        model, opt = weakref.ref(m), weakref.ref(trainer.opt)
+        del m, s, trainer
+        assert model() is None and opt() is None
+    finally:
+        gc.enable()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..device import require_cuda
+from ..device import release_cuda_memory, require_cuda
 
 
 def largest_batch(try_batch, sizes: list[int], cap_fraction: float) -> dict:
@@ -22,7 +22,7 @@ def largest_batch(try_batch, sizes: list[int], cap_fraction: float) -> dict:
     torch.cuda.set_per_process_memory_fraction(cap_fraction, dev)
     try:
         for bs in sorted(sizes):
-            torch.cuda.empty_cache()
+            release_cuda_memory()
             try:
                 try_batch(bs)
                 ok = True
@@ -33,7 +33,7 @@ def largest_batch(try_batch, sizes: list[int], cap_fraction: float) -> dict:
                 break
             best = bs
     finally:
-        torch.cuda.empty_cache()
+        release_cuda_memory()
         torch.cuda.set_per_process_memory_fraction(1.0, dev)
     return {"largest_batch": best, "cap_mib": cap_fraction * total / 2**20, "tried": tried,
             "bounded": any(not ok for _, ok in tried)}

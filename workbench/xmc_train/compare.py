@@ -8,6 +8,7 @@ from typing import Callable
 
 import torch
 
+from ..device import release_cuda_memory
 from ..resume import Memo, config_key, no_memo
 from .study import (NegativeMiningConfig, Prepared, epochs_trained, full_bce_stage, head_rows, ngame_classifier_stage,
                     schedule_rows, train_sampler)
@@ -112,6 +113,7 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
             continue
         # the 2-step trial saw neither clustered batches nor a refresh, which can need more: an OOM in the full
         # run is a result (recorded), not a reason to lose the whole study
+        release_cuda_memory()  # the trials' models and their out-of-memory tracebacks
         torch.cuda.set_per_process_memory_fraction(cfg.memory_cap_fraction)
         try:
             r, _, _ = train_sampler(cfg, prep, name, batch_size=res["largest_batch"])
@@ -120,6 +122,6 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
             continue
         finally:
             torch.cuda.set_per_process_memory_fraction(1.0)
-            torch.cuda.empty_cache()
+            release_cuda_memory()
         rows += [{**x, "sampler": f"{name}@cap"} for x in r]
     return caps, rows

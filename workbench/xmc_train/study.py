@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..config import at_least, distinct, positive, typed_value
-from ..device import resolve_device
+from ..device import release_cuda_memory, resolve_device
 from ..lsh.params import LSHParams
 from ..progress import tqdm
 from ..samplers import SamplerConfig, build_sampler
@@ -338,11 +338,11 @@ def memory_sweep(cfg: NegativeMiningConfig, prep: Prepared, samplers: list[str] 
     for name, bs in tqdm(pairs, desc="memory sweep", leave=False):
         if name in oom:  # larger batches would not fit either
             continue
+        release_cuda_memory()  # earlier runs' tensors must not count in this one's peak
         try:
             r, _, _ = train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=cfg.memory_steps,
                                     eval_every=-1, log_every=cfg.memory_steps, time_budget_s=0.0)
         except torch.OutOfMemoryError:
-            torch.cuda.empty_cache()
             rows.append({"sampler": name, "batch_size": bs, "oom": True})
             oom.add(name)
             continue

@@ -34,6 +34,7 @@ import dataclasses
 import math
 import time
 import warnings
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -211,8 +212,10 @@ class Trainer:
         self.opt = _optimizer(model, cfg)
         self.step = self.epoch = self.batch_in_epoch = 0
         self.wall = 0.0
-        plan = _schedule(self.total, cfg.warmup_frac)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: plan(self._schedule_step(s)))
+        plan, me = _schedule(self.total, cfg.warmup_frac), weakref.ref(self)
+        # a weak reference: a lambda holding self would make a cycle, and on CUDA a dropped trainer's model and
+        # optimizer state would stay allocated until a gc pass (earlier runs counted in later runs' peak memory)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: plan(me()._schedule_step(s)))
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.autocast = cfg.bf16 and self.device.type == "cuda"
         self.rows: list[dict] = []
