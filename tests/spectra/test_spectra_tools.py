@@ -19,7 +19,7 @@ from workbench.spectra.lr_search import bisect_max_lr, is_stable
 from workbench.spectra.models import MODELS, build_model, n_params
 from workbench.spectra.slq_learner import SLQLearner, heavy_ball
 from workbench.spectra.study import BatchSizeSpectraConfig, LrScalingConfig
-from workbench.spectra.train import train_epochs
+from workbench.spectra.train import evaluate, train_epochs
 
 
 @pytest.mark.parametrize("name", ["mlp", "small_cnn", "vgg11", "vgg16", "wrn"])
@@ -265,6 +265,24 @@ def test_heavy_ball_rule_is_stable_on_its_quadratic_also_at_the_momentum_cap(kap
     if kappa >= 1500:  # the cap binds; the top eigenvalue sits at the critically damped point, modulus sqrt(0.9)
         top = max(abs(np.linalg.eigvals(np.array([[1 + mu - lr, -mu], [1.0, 0.0]]))))
         assert mu == 0.9 and top == pytest.approx(0.9 ** 0.5, rel=1e-4)
+
+
+def test_evaluate_in_chunks_equals_one_pass_in_eval_mode():
+    """Mean cross-entropy and accuracy over 20 examples in chunks of 7 (the last one short) equal one pass of the
+    model in eval mode (BatchNorm on running statistics), and the model's mode is restored. Catches a mean over
+    chunks instead of examples, or train-mode statistics."""
+    torch.manual_seed(0)
+    m = build_model("small_cnn", (1, 8, 8), 3, bn=True)
+    x, y = torch.randn(20, 1, 8, 8), torch.randint(0, 3, (20,))
+    m.train()
+    m(torch.randn(32, 1, 8, 8) + 1.0)  # running statistics away from the batch's own
+    loss, acc = evaluate(m, x, y, chunk=7)
+    assert m.training
+    m.eval()
+    with torch.no_grad():
+        out = m(x)
+    assert loss == pytest.approx(float(F.cross_entropy(out, y)), rel=1e-5)
+    assert acc == pytest.approx(float((out.argmax(1) == y).float().mean()))
 
 
 def test_slq_learner_sets_lr_from_lanczos():
