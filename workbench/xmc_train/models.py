@@ -77,7 +77,8 @@ class XMCModel(nn.Module):
 
     @torch.no_grad()
     def embed_all(self, table: TokenTable, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """(n, d) float32 embeddings of all (or ``rows`` of) ``table`` in eval mode, no gradients."""
+        """(n, d) float32 embeddings of all (or ``rows`` of) ``table`` in eval mode, no gradients; bf16 autocast on
+        CUDA whatever the trainer's ``bf16`` (label caches, evaluation, sampler refreshes)."""
         key = id(table.lengths)
         if self.freeze_encoder and key in self._frozen:
             out = self._frozen[key][1]

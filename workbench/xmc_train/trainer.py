@@ -80,7 +80,7 @@ class TrainConfig:
     checkpoint_minutes: float = 10.0
     checkpoint_steps: int = 0
     device: str = "auto"
-    bf16: bool = True               # autocast to bfloat16 on CUDA only
+    bf16: bool = True               # autocast to bfloat16 on CUDA only, in training steps (embed_all: always)
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.log_every < 1:
