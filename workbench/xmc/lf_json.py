@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import XMCDataset
-from .metrics import propensity_ab
 from .errors import DataFormatError, find_file, iter_lines
+from .metrics import propensity_ab
 from .raw_text import csr_from_rows, read_filter, require_points, unique_labels
 
 TEXT_MODES = ("title", "full")  # full = title + " " + content

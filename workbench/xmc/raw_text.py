@@ -22,8 +22,8 @@ import scipy.sparse as sp
 
 from ..io import atomic_write
 from .dataset import XMCDataset
-from .metrics import propensity_ab
 from .errors import DataFormatError, find_file, iter_lines, parse_float, parse_int, read_all_lines
+from .metrics import propensity_ab
 
 MATRIX_FILES = ("trn_X_Y.txt", "tst_X_Y.txt")
 
