@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list studies with their parameters, types, defaults and help")
     idx = sub.add_parser("index", help="rebuild reports/index.html")
     idx.add_argument("--reports", type=Path)
-    data = sub.add_parser("data", help="dataset builders: data build debian ...")
+    data = sub.add_parser("data", help="dataset builders: data build debian ... (data -h: their options)")
     data.add_argument("rest", nargs=argparse.REMAINDER)
     return ap
 
@@ -101,6 +101,10 @@ def _run_all(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["data"]:  # the builders parse their own arguments, -h included (REMAINDER misses a leading -h)
+        from .datasets_cli import main as data_main
+        return data_main(argv[1:])
     args = _parser().parse_args(argv)
     from . import runner
     if args.cmd in ("run", "run-all"):

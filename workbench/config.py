@@ -211,4 +211,5 @@ def typed_value(kind: type, text: str, what: str):
             return text.lower() == "true"
         return kind(text)
     except ValueError:
-        raise ValueError(f"{what} takes a {kind.__name__}, got {text!r}") from None
+        article = "an" if kind.__name__[0] in "aeiou" else "a"
+        raise ValueError(f"{what} takes {article} {kind.__name__}, got {text!r}") from None

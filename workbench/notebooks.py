@@ -75,6 +75,10 @@ def load_profile(study: str, profile: str | None, root: Path | None = None) -> d
     one may be missing (the notebook's defaults)."""
     profile = profile or DEFAULT_PROFILE
     path = notebooks_dir(root) / "params" / study / f"{profile}.yaml"
+    if Path(profile).name != profile or profile in (".", ".."):  # a path: the run id and --resume need a name
+        known = sorted(p.stem for p in (notebooks_dir(root) / "params" / study).glob("*.yaml"))
+        raise ConfigError(f"profile {profile!r} is not a name: profiles are files in notebooks/params/{study}/; "
+                          f"known profiles: {known}")
     if profile == DEFAULT_PROFILE and not path.exists():
         return {}
     if not path.exists():

@@ -233,6 +233,8 @@ def _error_text(exc: BaseException) -> str:
     ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
     if ename:  # papermill's PapermillExecutionError
         return f"{ename}: {evalue} (cell In [{getattr(exc, 'exec_count', '?')}])\n{exc}"
+    if isinstance(exc, KeyboardInterrupt) and not str(exc):
+        return "KeyboardInterrupt: interrupted (Ctrl-C or SIGINT)"
     return f"{type(exc).__name__}: {exc}"
 
 

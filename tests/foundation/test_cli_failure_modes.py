@@ -156,3 +156,11 @@ def test_an_internal_error_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(runner, "run_study", bug)
     with pytest.raises(RuntimeError, match="a bug in the runner"):
         cli_main(["run", "lr_scaling"])
+
+
+def test_data_subcommand_help_is_the_builders_own(capsys):
+    """`python -m workbench data -h` shows the dataset builders' options (argparse's REMAINDER would not pass a
+    leading -h on, leaving a help that lists only `rest`)."""
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["data", "-h"])
+    assert exit_.value.code == 0 and "build" in capsys.readouterr().out

@@ -66,6 +66,7 @@ def test_failed_run_is_marked_and_index_stays_valid(root):
     (None, {"n": "three"}, r"parameter 'n' must be int"),
     ("bad", {}, r"unknown parameter\(s\) \['nn'\]"),
     ("nope", {}, r"no profile 'nope'.*known profiles: \['bad', 'small'\]"),
+    ("/tmp/small", {}, r"profile '/tmp/small' is not a name.*known profiles: \['bad', 'small'\]"),  # run id: a name
 ])
 def test_bad_parameters_fail_before_any_work(root, profile, overrides, message):
     with pytest.raises(ConfigError, match=message):
