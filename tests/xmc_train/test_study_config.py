@@ -60,7 +60,7 @@ def test_sampler_overrides_apply_to_their_sampler_only():
 @pytest.mark.parametrize("item, match", [
     ("unidec", "sampler:field=value"), ("unidec:cluster_start", "sampler:field=value"),
     ("nope:cluster_start=5", "known"), ("unidec:cluster_begin=5", "not a SamplerConfig field"),
-    ("unidec:cluster_start=five", "takes a int"), ("unidec:remove_hits=yes", "takes a bool"),
+    ("unidec:cluster_start=five", "takes an int"), ("unidec:remove_hits=yes", "takes a bool"),
     ("unidec:cluster_start=-1", "cluster_start"),
 ])
 def test_bad_sampler_overrides_raise(item, match):

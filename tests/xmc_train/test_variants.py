@@ -14,7 +14,7 @@ from workbench.xmc_train.variants import parse_variants, variant_config
 @pytest.mark.parametrize("item, match", [
     ("log_uniform", "sampler:field:value"), ("uniform:logq=true", "sampler:field:value"), ("nope:logq:true", "known"),
     ("uniform:logq:maybe", "takes a bool"), ("uniform:dataset:x", "cannot vary per run"),
-    ("uniform:samplers:x", "cannot vary per run"), ("uniform:num_negatives:four", "takes a int"),
+    ("uniform:samplers:x", "cannot vary per run"), ("uniform:num_negatives:four", "takes an int"),
     ("uniform:num_negatives:-2", "num_negatives"), ("ngame:ngame_m4_epochs:3", "cannot vary per run"),
     ("ngame:logq:true", "does nothing under the 'triplet' loss"), ("uniform:margin:0.5", "does nothing"),
 ])
