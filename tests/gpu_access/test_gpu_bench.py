@@ -290,6 +290,13 @@ def test_targets_leave_out_cache_flattered_gathers():
     assert targets.set_index("target").loc["zero-copy / pinned copy, rows >= 128 B, smallest table"].value == \
         pytest.approx(29.0 / 50)  # the 4 KiB rows at their largest unflattered call, not the 90 GB/s one
 
+    # with the distinct-row throughput measured, the targets read it: repeated rows do not cross the link
+    for r in rows:
+        r["gbps_unique"] = 0.75 * r["gbps"]
+    targets = check_targets({"gbps": 50.0}, pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame())
+    assert targets.set_index("target").loc["zero-copy / pinned copy, rows >= 128 B, smallest table"].value == \
+        pytest.approx(0.75 * 29.0 / 50)
+
 
 def test_targets_group_tables_by_the_size_asked_for():
     """A 132 B row cuts a table a few bytes smaller than the 128 B row's from the same 64 MiB buffer: both are
