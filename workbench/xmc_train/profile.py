@@ -4,8 +4,10 @@ The trainer's phase timers (sample / encode / loss / backward) say which phase i
 operators inside it are, and on a GPU also the time each spends on the device and how often the host waits for
 it (``cudaStreamSynchronize``, ``aten::item``, ``aten::_local_scalar_dense`` rows). Each profile trains a fresh
 model from the shared initialisation for ``warmup + steps`` steps, so a per-epoch refresh (ANCE's shortlist,
-NGAME's clustering) falls in the warm-up or not at all. The ``warmup`` steps are run but not recorded
-(allocator, autotuning, first-call costs); rows are per recorded step, largest host time first.
+NGAME's clustering) falls in the warm-up or not at all, as long as an epoch holds that many batches (a warning
+says when it does not: the recorded steps then include the refreshes of the epochs they cross). The ``warmup``
+steps are run but not recorded (allocator, autotuning, first-call costs); rows are per recorded step, largest host
+time first.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import math
 import os
 import sys
 import tempfile
+import warnings
 from typing import Iterator
 
 import torch
@@ -32,6 +35,10 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
     cuda = torch.cuda.is_available() and str(cfg.device) != "cpu"
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     n = warmup + steps
+    per_epoch = math.ceil(len(prep.train) / cfg.batch_size)
+    if per_epoch < n:
+        warnings.warn(f"step_profile({sampler!r}): an epoch is {per_epoch} batches, fewer than warmup + steps = {n}: "
+                      "the recorded steps include per-epoch refreshes", stacklevel=2)
     done = []
 
     def on_step(step: int) -> None:
