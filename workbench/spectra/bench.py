@@ -1,4 +1,4 @@
-"""HVP cost relative to a gradient: medians of repeats after warm-up, both measured in the same run.
+"""HVP cost relative to a gradient: medians of repeats after warm-up, every method timed in turn in each round.
 
 Methods: ``grad`` (forward + backward), ``hvp_double_backward`` (forward + backward with graph + one more
 backward), ``hvp_double_backward_kept`` (only the extra backward: the gradient graph kept across HVPs, as in
@@ -14,20 +14,19 @@ from typing import Callable
 import torch
 from torch.func import functional_call, grad, jvp
 
-from ..timing import median_seconds
 from .hvp import bn_mode, curvature_operator, flatten, trainable
+from .peers import time_interleaved
 
 
-def _measure(fn: Callable[[], object], dev, repeats: int, warmup: int) -> tuple[float, float]:
-    """``(median seconds, peak bytes above the start)``; the peak is taken over the timed calls only."""
-    for _ in range(warmup):
-        fn()
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    base = torch.cuda.memory_allocated(dev) if dev.type == "cuda" else 0
-    seconds = median_seconds(fn, dev, repeats, warmup=0)
-    peak = torch.cuda.max_memory_allocated(dev) - base if dev.type == "cuda" else float("nan")
-    return seconds, peak
+def _peak_bytes(fn: Callable[[], object], dev) -> float:
+    """Peak CUDA bytes of one call of ``fn`` above what was allocated before it (NaN off CUDA)."""
+    if dev.type != "cuda":
+        return float("nan")
+    torch.cuda.reset_peak_memory_stats(dev)
+    base = torch.cuda.memory_allocated(dev)
+    fn()
+    torch.cuda.synchronize(dev)
+    return torch.cuda.max_memory_allocated(dev) - base
 
 
 def hvp_cost(model, loss_fn, x, y, repeats: int = 10, warmup: int = 2, bn: str = "eval") -> list[dict]:
@@ -68,7 +67,10 @@ def _hvp_cost(model, loss_fn, x, y, repeats: int, warmup: int, bn: str) -> list[
     methods = {"grad": grad_only, "hvp_double_backward": double_backward,
                "hvp_double_backward_kept": kept, "hvp_func": func,
                "ggn_kept": lambda: ggn["double_backward"](v_flat), "ggn_func": lambda: ggn["func"](v_flat)}
-    res = {k: _measure(f, dev, repeats, warmup) for k, f in methods.items()}
+    # the methods timed in turn within each round, so that load on a shared machine hits every ratio's two sides
+    # alike; then one call each for its peak memory (warm by then)
+    times = time_interleaved(list(methods.values()), dev, repeats, warmup)
+    res = {k: (t, _peak_bytes(f, dev)) for (k, f), t in zip(methods.items(), times)}
     t0, m0 = res["grad"]
     return [{"method": k, "batch_size": len(x), "bn_mode": bn, "median_ms": 1e3 * t, "ratio_to_grad": t / t0,
              "mem_ratio_to_grad": m / m0 if m0 == m0 and m0 > 0 else float("nan"), "repeats": repeats}
