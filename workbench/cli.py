@@ -120,9 +120,6 @@ def main(argv: list[str] | None = None) -> int:
             return _run_one(args)
         elif args.cmd == "run-all":
             return _run_all(args)
-        elif args.cmd == "data":
-            from .datasets_cli import main as data_main
-            return data_main(args.rest)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
+
+from .progress import tqdm
 
 
 def sync(device: torch.device | str) -> None:
@@ -41,3 +43,17 @@ def median_seconds(fn: Callable[[], object], device: torch.device | str = "cpu",
         sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def time_interleaved(runs: Sequence[Callable[[], object]], device, repeats: int, warmup: int = 1) -> list[float]:
+    """Median seconds of each run over ``repeats`` rounds after ``warmup`` untimed ones, the runs taken in
+    turn within each round, so that a load change on a shared machine hits every run alike (each single call
+    timed by :func:`workbench.timing.median_seconds`, CUDA-synced)."""
+    times: list[list[float]] = [[] for _ in runs]
+    for r in tqdm(range(warmup + repeats), desc=f"timing {len(runs)} runs in turn", unit="round", leave=False):
+        for t, fn in zip(times, runs):
+            if r < warmup:
+                fn()
+            else:
+                t.append(median_seconds(fn, device, repeats=1, warmup=0))
+    return [statistics.median(t) for t in times]

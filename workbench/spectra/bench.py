@@ -14,8 +14,8 @@ from typing import Callable
 import torch
 from torch.func import functional_call, grad, jvp
 
+from ..timing import time_interleaved
 from .hvp import bn_mode, curvature_operator, flatten, trainable
-from .peers import time_interleaved
 
 
 def _peak_bytes(fn: Callable[[], object], dev) -> float:

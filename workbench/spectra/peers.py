@@ -2,7 +2,7 @@
 
 Rows: tool, method, seed, lambda_max, seconds, matvecs (where known). Seconds are the median of ``repeats`` runs
 after ``warmup`` untimed ones, each run including the tool's own set-up (building the gradient graph); ours and
-PyHessian get the same repeats and are timed in turn, round by round (:func:`time_interleaved`). Tools whose
+PyHessian get the same repeats and are timed in turn, round by round (:func:`workbench.timing.time_interleaved`). Tools whose
 answer depends on a random start vector (ours, PyHessian) are run from several seeds; :func:`summary` takes
 medians over them. :func:`compare` adds the relative error to a long Lanczos reference. With ``trace_iter``,
 PyHessian's Hutchinson trace and ours (:func:`workbench.spectra.trace.hutchinson`, as many Rademacher probes) are
@@ -15,7 +15,6 @@ runs on a deep copy of the model.
 from __future__ import annotations
 
 import copy
-import statistics
 import sys
 import warnings
 from typing import Callable, Sequence
@@ -24,8 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..progress import tqdm
-from ..timing import median_seconds
+from ..timing import median_seconds, time_interleaved
 from .hvp import curvature_operator
 from .lanczos import ESTIMATES, lanczos
 from .power import power_iteration
@@ -149,20 +147,6 @@ def pyhessian_runs(model: nn.Module, loss_fn, x, y, bn: str, max_iter: int = 100
     runs.append(({"tool": "pyhessian", "method": "density", "lambda_max": float("nan"), "seconds": float("nan"),
                   "note": PYHESSIAN_DENSITY_NOTE}, None))
     return runs
-
-
-def time_interleaved(runs: Sequence[Callable[[], object]], device, repeats: int, warmup: int = 1) -> list[float]:
-    """Median seconds of each run over ``repeats`` rounds after ``warmup`` untimed ones, the runs taken in
-    turn within each round, so that a load change on a shared machine hits every tool alike (each single call
-    timed by :func:`workbench.timing.median_seconds`, CUDA-synced)."""
-    times: list[list[float]] = [[] for _ in runs]
-    for r in tqdm(range(warmup + repeats), desc=f"timing {len(runs)} peer runs", unit="round", leave=False):
-        for t, fn in zip(times, runs):
-            if r < warmup:
-                fn()
-            else:
-                t.append(median_seconds(fn, device, repeats=1, warmup=0))
-    return [statistics.median(t) for t in times]
 
 
 def curvlinops_row(model: nn.Module, loss_fn, x, y, bn: str, tol: float = 0.0, repeats: int = 2,
