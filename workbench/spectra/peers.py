@@ -2,8 +2,8 @@
 
 Rows: tool, method, seed, lambda_max, seconds, matvecs (where known). Seconds are the median of ``repeats`` runs
 after ``warmup`` untimed ones, each run including the tool's own set-up (building the gradient graph); ours and
-PyHessian get the same repeats and are timed in turn, round by round (:func:`workbench.timing.time_interleaved`). Tools whose
-answer depends on a random start vector (ours, PyHessian) are run from several seeds; :func:`summary` takes
+PyHessian get the same repeats and are timed in turn, round by round (:func:`workbench.timing.time_interleaved`).
+Tools whose answer depends on a random start vector (ours, PyHessian) are run from several seeds; :func:`summary` takes
 medians over them. :func:`compare` adds the relative error to a long Lanczos reference. With ``trace_iter``,
 PyHessian's Hutchinson trace and ours (:func:`workbench.spectra.trace.hutchinson`, as many Rademacher probes) are
 timed beside them: rows with a ``trace`` (and for ours its standard error), no ``lambda_max``.
