@@ -151,6 +151,19 @@ def test_bow_and_arff_errors(tmp_path):
         read_mulan_labels(x)
 
 
+def test_repeated_feature_index_is_refused_with_its_line(tmp_path):
+    """A feature given twice on a line would be summed by the CSR build; both readers refuse it, naming the line."""
+    p = tmp_path / "train.txt"
+    p.write_text("2 9 2\n0 1:1 3:2\n1 3:1 7:1 3:1\n")
+    with pytest.raises(DataFormatError, match=r"train.txt:3: feature index 3 is given twice"):
+        read_bow(p)
+    a = tmp_path / "r.arff"
+    a.write_text("@relation r\n@attribute w0 {0,1}\n@attribute w1 {0,1}\n@attribute TAG_a {0,1}\n@data\n"
+                 "{1 1,2 1}\n{0 1,1 1,0 1}\n")
+    with pytest.raises(DataFormatError, match=r"r.arff:7: attribute index 0 is given twice"):
+        read_arff(a, ["TAG_a"])
+
+
 def test_arff_sparse_zero_is_no_feature(tmp_path):
     """A sparse row that spells out a zero ("{0 0, ...}") reads as its dense twin: no stored entry, no word."""
     a = tmp_path / "z.arff"

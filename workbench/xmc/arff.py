@@ -2,7 +2,7 @@
 
 ``<name>.xml`` lists the label attributes (``<label name="TAG_web20"></label>``); every other attribute of the
 ARFF header is a feature. Rows after ``@data`` are sparse (``{idx val, idx val}``, 0-based attribute indices,
-missing = 0) or dense (``v,v,...``, one value per attribute).
+missing = 0; an index given twice is refused) or dense (``v,v,...``, one value per attribute).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import DataFormatError, iter_lines, parse_float, parse_int
+from .errors import DataFormatError, iter_lines, parse_float, parse_int, refuse_repeats
 from .raw_text import csr_from_rows
 
 _ATTR = re.compile(r"""@attribute\s+('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)\s+(.+)$""", re.IGNORECASE)
@@ -63,6 +63,7 @@ def _row(path, lineno: int, s: str, A: int) -> tuple[list[int], list[float]]:
                 raise DataFormatError(path, lineno, f"sparse entry {tok!r} is not 'index value'")
             idx.append(parse_int(path, lineno, parts[0], "attribute index", 0, A))
             val.append(parse_float(path, lineno, parts[1], "value"))
+        refuse_repeats(path, lineno, idx, "attribute index")
         return idx, val
     toks = [t.strip() for t in s.split(",")]
     if len(toks) != A:

@@ -3,8 +3,8 @@
 A file starts with the header ``"num_points num_features num_labels"``; each following line is
 ``"l1,l2,... f:v f:v ..."``: comma-separated 0-based label ids (empty for a point without labels, the line then
 starts with a space) followed by ``feature:value`` pairs. A directory holds ``train.txt`` and ``test.txt``.
-A label id given twice on one line is kept once (with a warning naming the file); a training split without points
-is refused.
+A label id given twice on one line is kept once (with a warning naming the file); a feature index given twice is
+refused (summing the two values would be a guess), as is a training split without points.
 
 The repository's older distribution (Bibtex, Delicious, Mediamill, ...) instead ships one ``<Name>_data.txt`` in
 that format plus ``<name>_trSplit.txt`` / ``<name>_tstSplit.txt`` (the prefix's case may differ): one row per
@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .dataset import XMCDataset
-from .errors import DataFormatError, find_file, iter_lines, parse_float, parse_int
+from .errors import DataFormatError, find_file, iter_lines, parse_float, parse_int, refuse_repeats
 from .raw_text import csr_from_rows, parse_header, require_points, unique_labels
 
 XC_REPO = "the Extreme Classification Repository (http://manikvarma.org/downloads/XC/XMLRepository.html)"
@@ -56,6 +56,7 @@ def _parse_row(path, lineno: int, line: str, F: int, L: int):
             raise DataFormatError(path, lineno, f"feature token {tok!r} is not 'index:value'")
         feats.append(parse_int(path, lineno, f, "feature index", 0, F))
         vals.append(parse_float(path, lineno, v, "feature value"))
+    refuse_repeats(path, lineno, feats, "feature index")
     return labels, feats, vals
 
 

@@ -105,3 +105,13 @@ def parse_float(path, lineno: int, token: str, what: str) -> float:
     if v != v or v in (float("inf"), float("-inf")):
         raise DataFormatError(path, lineno, f"{what} {token!r} is not finite")
     return v
+
+
+def refuse_repeats(path, lineno: int, ids: list[int], what: str) -> None:
+    """A DataFormatError naming the first of ``ids`` given twice on one line: a sparse matrix built from repeats
+    sums them, which no writer of these formats means (Weka refuses repeated sparse indices too)."""
+    seen: set[int] = set()
+    for i in ids:
+        if i in seen:
+            raise DataFormatError(path, lineno, f"{what} {i} is given twice on this line")
+        seen.add(i)
