@@ -270,6 +270,7 @@ def test_planetoid_test_rows_follow_test_index_order(tmp_path, test_index, order
     ("4\n4\n", {}, "test.index", r"2 test node ids \(1 distinct\)"),
     ("5\n2\n", {}, "test.index", "test node ids run 2..5; they must start at 3"),
     ("3\n4\n", {"graph": {i: [] for i in range(7)}}, "test.index", "reach the graph's last node 6"),
+    ("3\n4000000000\n", {}, "test.index", "run 3..4000000000 for 2 rows of ind.toy.tx: more than half"),
     ("4\n3\n", {"ty": np.eye(1, 2)}, "ty", "1 label rows for the 2 rows of ind.toy.tx"),
     ("4\n3\n", {"tx": np.ones((2, 3), np.float32)}, "tx", "widths disagree"),
     ("4\n3\n", {"x": [[1, 0]]}, "x", "expected a 2-D matrix, got list"),

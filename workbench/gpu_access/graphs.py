@@ -163,7 +163,8 @@ def _planetoid_edges(raw: Path, name: str, graph: dict, n: int) -> tuple[np.ndar
 def _check_planetoid(raw: Path, name: str, parts: dict, test_index: np.ndarray, graph_nodes: int) -> None:
     """Raise DataFormatError naming the file unless the Planetoid parts agree: features and labels of x, tx,
     allx row by row and of one width each; ``test.index`` one distinct id per tx row, numbering the rows right
-    after allx (GCN stacks allx, then tx in id order) up to at least the graph's last node."""
+    after allx (GCN stacks allx, then tx in id order) up to at least the graph's last node, with at most as many
+    ids missing (featureless nodes, as CiteSeer's 15) as there are tx rows."""
     def bad(part: str, message: str):
         return DataFormatError(raw / f"ind.{name}.{part}", None, message)
     for part, value in parts.items():
@@ -183,6 +184,9 @@ def _check_planetoid(raw: Path, name: str, parts: dict, test_index: np.ndarray, 
     if ids[0] != first or ids[-1] + 1 < graph_nodes:
         raise bad("test.index", f"test node ids run {ids[0]}..{ids[-1]}; they must start at {first} (right after the "
                                 f"allx rows) and reach the graph's last node {graph_nodes - 1}")
+    if ids[-1] - ids[0] + 1 > 2 * rows:  # CiteSeer: 1015 ids for 1000 rows; a stray huge id would allocate its span
+        raise bad("test.index", f"test node ids run {ids[0]}..{ids[-1]} for {rows} rows of ind.{name}.tx: more than "
+                                f"half of that span would be nodes without features")
 
 
 def read_gnn_benchmark_npz(path: str | Path, seed: int = 0) -> Graph:
