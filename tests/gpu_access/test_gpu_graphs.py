@@ -1,6 +1,8 @@
 """Graph readers and generators against hand-made ground truth and the shared raw files."""
 import gzip
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from workbench.gpu_access.catalog import GraphUnavailable, load_graph
 from workbench.gpu_access.cora_data import build_cora, default_dir, load_cora
 from workbench.gpu_access.graphs import (_planetoid_part, csr_from_edges, read_gnn_benchmark_npz, read_musae_facebook,
                                         read_planetoid)
-from workbench.gpu_access.rmat import rmat_edges, rmat_graph
+from workbench.gpu_access.rmat import host_bytes_needed, rmat_edges, rmat_graph
 from workbench.xmc.errors import DataFormatError
 
 
@@ -157,6 +159,30 @@ def test_rmat_graph_is_skewed_and_sized():
     assert g.features.shape == (3000, 16) and g.labels.max() < g.num_classes
     deg = g.indptr.diff().float()
     assert deg.max() > 10 * deg.mean()  # power-law-ish: hubs far above the mean
+
+
+def test_rmat_host_memory_estimate_bounds_the_measured_peak():
+    """The estimate behind the refusal below is at least the peak RSS growth of a real build (in a fresh process,
+    so the high-water mark is this build's; ``ru_maxrss`` would carry pytest's own across exec). Linux only. Not
+    proven: that the ratio holds at tens of GiB (measured 116 B per edge at 16M edges)."""
+    code = ("import re, torch; from workbench.gpu_access.rmat import rmat_graph\n"  # VmHWM: this process's peak
+            "hwm = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+            "r = hwm(); g = rmat_graph(300000, 128, 8); print((hwm() - r) * 1024)")
+    grew = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    need = host_bytes_needed(300000, 128, 8)
+    assert 0.5 * need < grew <= need, (grew, need)
+
+
+def test_rmat_larger_than_host_memory_is_unavailable_not_killed(monkeypatch):
+    """A graph that would not fit in host memory is skipped with a reason (GraphUnavailable), before allocating."""
+    class Tight:
+        available = host_bytes_needed(1000, 128, 8) - 1
+    monkeypatch.setattr("workbench.gpu_access.catalog.psutil.virtual_memory", lambda: Tight)
+    spec = f"rmat:{1000 * 512 / 2**30}"
+    with pytest.raises(GraphUnavailable, match=r"rmat:.*needs about 0.0 GiB of host memory.*pick a smaller"):
+        load_graph(spec)
+    Tight.available += 1
+    assert load_graph(spec).num_nodes == 1000
 
 
 # -- files whose parts disagree: DataFormatError naming the file, not numpy's or scipy's bare errors -------------

@@ -92,6 +92,15 @@ def with_random_features(name: str, indptr: torch.Tensor, indices: torch.Tensor,
     return Graph(name, indptr, indices, x, y, tr, va, te, num_classes)
 
 
+def host_bytes_needed(num_nodes: int, num_features: int, edge_factor: int,
+                      dtype: torch.dtype = torch.float32) -> int:
+    """Peak host bytes of :func:`rmat_graph`: building the CSR (measured ~116 B per R-MAT edge, before the features
+    exist) or the features plus the CSR kept (~16 B per edge), whichever is larger; 128 and 16 are used here."""
+    edges = edge_factor * num_nodes
+    features = num_nodes * num_features * torch.empty((), dtype=dtype).element_size()
+    return max(128 * edges, features + 16 * edges)
+
+
 def nodes_for_bytes(feature_bytes: float, num_features: int, dtype: torch.dtype = torch.float32) -> int:
     """How many nodes give a feature table of ``feature_bytes`` bytes."""
     row = num_features * torch.empty((), dtype=dtype).element_size()
