@@ -186,11 +186,32 @@ def test_bench_rows_and_flatness():
     methods = {r["method"] for r in rows}
     assert methods == {"rehash", "redraw", "lsh-embedding", "exact", "uniform", "full-softmax"}
     assert all(r["ms_per_batch"] > 0 for r in rows)
-    assert flatness(rows) > 0
+    lsh = {r["num_labels"]: r for r in rows if r["method"] == "lsh-embedding"}
+    assert "ratio_to_smallest" not in lsh[500] and flatness(rows) == lsh[2000]["ratio_to_smallest"] > 0
     hand = [{"method": "lsh-embedding", "num_labels": 10_000_000, "ms_per_query": 3.0},
             {"method": "exact", "num_labels": 10_000, "ms_per_query": 0.5},
             {"method": "lsh-embedding", "num_labels": 10_000, "ms_per_query": 2.0}]
     assert flatness(hand) == 1.5 and flatness(hand, "exact") == 1.0   # largest N over smallest N, per method
+    hand[0]["ratio_to_smallest"] = 1.1  # timed in turn: preferred over the two medians taken apart
+    assert flatness(hand) == 1.1
+    hand[0]["ratio_to_smallest"] = float("nan")  # a table row without it (pandas fills NaN)
+    assert flatness(hand) == 1.5
+
+
+def test_flatness_ratio_is_timed_in_turn(monkeypatch):
+    """The largest N's ratio comes from one interleaved timing of both sizes' draws, not from the two medians."""
+    import workbench.lsh.bench as bench
+    calls = []
+
+    def fake(runs, device, repeats, warmup=1):
+        calls.append((len(runs), repeats))
+        return [2.0, 5.0]
+    monkeypatch.setattr(bench, "time_interleaved", fake)
+    rows = bench_sizes([2000, 500, 1000], LSHParams(K=4, L=2, cap=8), dim=8, batch=4, budget=8, repeats=2, warmup=1,
+                       device=torch.device("cpu"), source="gaussian", methods=("lsh-embedding", "uniform"))
+    assert len(calls) == 1 and calls[0][0] == 2 and 5 <= calls[0][1] <= 200
+    assert [r["num_labels"] for r in rows if r["method"] == "uniform"] == [500, 1000, 2000]
+    assert flatness(rows) == 2.5
 
 
 def test_padded_positives_matches_rows():

@@ -4,17 +4,20 @@ For each label count N: label vectors (the data layer's synthetic generator, or 
 index built over them (its rehash and redraw times recorded), then per method the median over ``repeats``
 timed calls after ``warmup`` untimed ones, of one batch of ``batch`` queries. Methods: the LSH drawer, the exact
 adaptive sampler (softmax over all N logits, then multinomial), uniform, and the full softmax forward+backward
-(the cost sampling replaces). Rows are tidy: one per (N, method).
+(the cost sampling replaces). Rows are tidy: one per (N, method). The flatness ratio (largest N over smallest) is
+timed apart, the two draws in turn round after round (:func:`workbench.timing.time_interleaved`), so a load change
+on a shared machine between the sizes does not enter it.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 
 from ..device import cpu_threads
 from ..progress import tqdm
-from ..timing import median_seconds
+from ..timing import median_seconds, time_interleaved
 from .drawers import DRAWERS
 from .params import LSHParams, build_index
 
@@ -49,7 +52,8 @@ def bench_sizes(sizes: list[int], params: LSHParams, dim: int, batch: int, budge
                 warmup: int, device: torch.device, source: str = "synthetic", seed: int = 0,
                 methods: tuple[str, ...] = METHODS, threads: int = 0) -> list[dict]:
     """Tidy rows ``{num_labels, method, ms_per_query, ms_per_batch, ...}`` plus ``rehash``/``redraw`` rows
-    (seconds for the whole table build, in ``ms_per_batch``; ``ms_per_query`` empty).
+    (seconds for the whole table build, in ``ms_per_batch``; ``ms_per_query`` empty). The LSH row of the largest
+    N also holds ``ratio_to_smallest``: its time over the smallest N's, the two timed in turn (see :func:`flatness`).
 
     ``threads`` > 0 sets torch's CPU threads for the bench (restored after): on a shared machine intra-op
     threads that wait on each other make small calls stall, which is noise, not cost.
@@ -59,8 +63,8 @@ def bench_sizes(sizes: list[int], params: LSHParams, dim: int, batch: int, budge
 
 
 def _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, seed, methods) -> list[dict]:
-    rows = []
-    for N in tqdm(sizes, desc="label counts"):
+    rows, smallest = [], None  # smallest: (row, draw call) of the LSH drawer at the smallest N, kept for the ratio
+    for N in tqdm(sorted(sizes), desc="label counts"):
         W = label_vectors(N, dim, source, seed, device)
         g = torch.Generator(device=device).manual_seed(seed + 1)
         q = W[torch.randint(N, (batch,), generator=g, device=device)]
@@ -85,11 +89,28 @@ def _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, s
                 fn = (lambda d=draw: d(q, pos, W, g))
             sec = median_seconds(fn, device, repeats, warmup, min_seconds=0.25)
             rows.append({**base, "method": m, "ms_per_batch": 1e3 * sec, "ms_per_query": 1e3 * sec / batch})
+            if m == "lsh-embedding" and smallest is None:
+                smallest = (rows[-1], fn)
+            elif m == "lsh-embedding" and N == max(sizes):
+                rows[-1]["ratio_to_smallest"] = _interleaved_ratio(smallest, fn, sec, repeats, device)
         del W, index
     return rows
 
 
+def _interleaved_ratio(smallest: tuple[dict, Callable[[], object]], large: Callable[[], object], large_s: float,
+                       repeats: int, device: torch.device) -> float:
+    """Median time of ``large`` over that of the smallest N's draw, the two called in turn for at least
+    ``repeats`` (and 5) rounds, more until about half a second is timed (at most 200)."""
+    small_row, small = smallest
+    per_round = large_s + small_row["ms_per_batch"] / 1e3
+    rounds = min(200, max(repeats, 5, math.ceil(0.5 / per_round)))
+    t_small, t_large = time_interleaved([small, large], device, rounds)
+    return t_large / t_small
+
+
 def flatness(rows: list[dict], method: str = "lsh-embedding") -> float:
-    """Time per query at the largest N over time at the smallest N, for ``method`` (goal: <= 1.3)."""
-    mine = sorted((r["num_labels"], r["ms_per_query"]) for r in rows if r["method"] == method)
-    return mine[-1][1] / mine[0][1]
+    """Time per query at the largest N over time at the smallest N, for ``method`` (goal: <= 1.3): the ratio timed
+    in turn (``ratio_to_smallest``) where the largest N's row has one, else the ratio of the two rows' medians."""
+    mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["num_labels"])
+    ratio = mine[-1].get("ratio_to_smallest", math.nan)
+    return ratio if math.isfinite(ratio) else mine[-1]["ms_per_query"] / mine[0]["ms_per_query"]
