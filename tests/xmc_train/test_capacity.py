@@ -66,7 +66,9 @@ def test_capped_comparison_tags_runs_flags_bounds_and_survives_an_oom(fake_cuda,
     monkeypatch.setattr(compare.torch.cuda, "empty_cache", lambda: None)
     full_runs = []
 
-    def fake_train(cfg, prep, name, progress=True, batch_size=None, max_steps=None, eval_every=None):
+    def fake_train(cfg, prep, name, progress=True, batch_size=None, max_steps=None, eval_every=None,
+                   bare_probe_every=None):
+        assert bare_probe_every == 0  # no bare-encoder step under the cap: it is not part of what is measured
         if max_steps == 2:                                           # the trial steps
             if name == "ance" and batch_size > 128:
                 raise torch.OutOfMemoryError("fake OOM")

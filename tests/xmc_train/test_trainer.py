@@ -6,6 +6,7 @@ stale label cache path runs. Does not prove GPU determinism (atomics) or accurac
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -161,7 +162,7 @@ def _on_a_fake_clock(monkeypatch, per_sample: float = 0.125):
 
     from workbench.xmc_train import trainer as trainer_mod
     now = [0.0]
-    monkeypatch.setattr(trainer_mod, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(trainer_mod, "time", types.SimpleNamespace(perf_counter=lambda: now[0], now=now))
     m, s, _ = setup("in_batch")
     inner = s.sample
 
@@ -346,3 +347,40 @@ def test_a_finished_trainer_frees_its_model_without_the_garbage_collector():
         assert model() is None and opt() is None
     finally:
         gc.enable()
+
+
+def test_bare_probe_is_off_the_clock_and_at_the_window_length(monkeypatch):
+    """With bare_probe_every 2 and log_every 2, steps 4 and 8 time a bare encoder step (faked: 10 s on the
+    trainer's clock) at batch_size and the window's padded length; wall_s still moves 0.125 s a step only."""
+    from workbench.xmc_train import trainer as trainer_mod
+    m, s = _on_a_fake_clock(monkeypatch)
+    calls = []
+
+    def fake_probe(encoder, batch, length, **kw):
+        calls.append((encoder, batch, length))
+        trainer_mod.time.now[0] += 10.0
+        return {"seqs_per_s": 123.0}
+    monkeypatch.setattr(trainer_mod, "encoder_throughput", fake_probe)
+    cfg = TrainConfig(epochs=3, batch_size=40, log_every=2, bare_probe_every=2, device="cpu")  # 9 steps
+    rows = [r for r in Trainer(m, s, build_loss("softmax"), cfg, progress=False).run() if "loss" in r]
+    assert [r["step"] for r in rows] == [2, 4, 6, 8, 9]
+    probed = [r["step"] for r in rows if r["bare_seqs_per_s"] == 123.0]
+    assert probed == [4, 8] and all(math.isnan(r["bare_seqs_per_s"]) for r in rows if r["step"] not in probed)
+    assert [c[1:] for c in calls] == [(40, round(r["seq_len"])) for r in rows if r["step"] in probed]
+    assert calls[0][0] is m.encoder
+    assert [r["wall_s"] for r in rows] == [0.125 * k for k in (2, 4, 6, 8, 9)]
+
+
+def test_bare_probe_leaves_the_training_unchanged():
+    """The same run with and without in-loop probes (a real bare step every window) gives the same losses:
+    the probe's gradients are cleared and dropout is re-seeded every step."""
+    cfg = TrainConfig(epochs=2, batch_size=40, lr=1e-3, log_every=1, seed=3, device="cpu")
+    losses = []
+    for every in (0, 1):
+        m, s, _ = setup("in_batch", seed=1)
+        rows = Trainer(m, s, build_loss("softmax"), dataclasses.replace(cfg, bare_probe_every=every),
+                       progress=False).run()
+        losses.append([r["loss"] for r in rows if "loss" in r])
+        probes = [r["bare_seqs_per_s"] for r in rows if "loss" in r]
+        assert all(p > 0 for p in probes) if every else all(math.isnan(p) for p in probes)
+    assert losses[0] == losses[1] and len(losses[0]) == 6

@@ -9,20 +9,21 @@ from ..timing import median_seconds
 
 
 def encoder_throughput(encoder: torch.nn.Module, batch: int, length: int, steps: int = 5, warmup: int = 2,
-                       device: str = "auto", vocab: int = 1000) -> dict:
-    """Sequences per second of ``encoder`` forward + backward (sum of the embeddings as the loss).
+                       device: str | torch.device = "auto", vocab: int = 1000, bf16: bool = True) -> dict:
+    """Sequences per second of ``encoder`` forward + backward (sum of the embeddings as the loss; the encoder's
+    gradients are cleared after each step). ``bf16``: autocast on CUDA, as the training loop's ``bf16``.
 
     Returns ``{"batch", "length", "seqs_per_s", "step_s"}``; ``step_s`` is the median of ``steps`` timed
     steps after ``warmup`` (synced on CUDA).
     """
-    dev = resolve_device(device)
+    dev = resolve_device(device) if isinstance(device, str) else device
     encoder = encoder.to(dev).train()
     ids = torch.randint(5, vocab, (batch, length), generator=torch.Generator().manual_seed(0)).to(dev)
     mask = torch.ones_like(ids)
-    cuda = dev.type == "cuda"
+    autocast = bf16 and dev.type == "cuda"
 
     def step():
-        with torch.autocast("cuda", torch.bfloat16, enabled=cuda):
+        with torch.autocast("cuda", torch.bfloat16, enabled=autocast):
             out = encoder(ids, mask)
         out.float().sum().backward()
         encoder.zero_grad(set_to_none=True)

@@ -101,7 +101,8 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
     caps, rows = [], []
     for name in samplers:
         def attempt(bs: int, name=name) -> None:
-            train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=2, eval_every=-1)
+            train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=2, eval_every=-1,
+                          bare_probe_every=0)
         res = largest_batch(attempt, sizes, cfg.memory_cap_fraction)
         cap = {"sampler": name, "largest_batch": res["largest_batch"],
                "fit": ("none fits" if not res["largest_batch"] else "largest that fits" if res["bounded"]
@@ -116,7 +117,7 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
         release_cuda_memory()  # the trials' models and their out-of-memory tracebacks
         torch.cuda.set_per_process_memory_fraction(cfg.memory_cap_fraction)
         try:
-            r, _, _ = train_sampler(cfg, prep, name, batch_size=res["largest_batch"])
+            r, _, _ = train_sampler(cfg, prep, name, batch_size=res["largest_batch"], bare_probe_every=0)
         except torch.OutOfMemoryError:
             cap["full_run"] = "out of memory after the trial steps"
             continue

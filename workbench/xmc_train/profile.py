@@ -49,7 +49,7 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
     with _without_kineto_markers(), \
             profile(activities=acts, schedule=schedule(wait=0, warmup=warmup, active=steps, repeat=1)) as prof:
         train_sampler(cfg, prep, sampler, progress=False, on_step=on_step, eval_every=-1, max_steps=n, epochs=n,
-                      time_budget_s=0.0, log_every=n)
+                      time_budget_s=0.0, log_every=n, bare_probe_every=0)
     if len(done) != n:
         raise RuntimeError(f"step_profile({sampler!r}): the run took {len(done)} steps, not warmup + steps = {n}")
     rows = []

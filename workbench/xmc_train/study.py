@@ -87,6 +87,7 @@ class NegativeMiningConfig:
     device: str = "auto"
     cpu_threads: int = 1
     profile_steps: int = 0
+    bare_probe_every: int = 4
     seed: int = 0
 
     def validate(self) -> None:
@@ -120,9 +121,10 @@ class NegativeMiningConfig:
         if self.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {list(ENCODERS)}, got {self.encoder!r}")
         self._check_dataset()
-        at_least(self, 0, "n_train", "n_test", "ngame_m4_epochs", "cpu_threads", "seed",
+        at_least(self, 0, "n_train", "n_test", "ngame_m4_epochs", "cpu_threads", "seed", "bare_probe_every",
                  zero_means={"n_train": "all", "n_test": "all", "ngame_m4_epochs": "no M-IV stage",
-                             "cpu_threads": "torch's default"})
+                             "cpu_threads": "torch's default",
+                             "bare_probe_every": "the bare encoder is timed once, after all training runs"})
         at_least(self, 1, "parabel_trees", "memory_steps")
         at_least(self, 2, "max_length")  # room for [CLS] and [SEP] (workbench.xmc.tokens)
         distinct(self, "samplers", "bce_stage_after", "memory_batch_sizes")
@@ -341,7 +343,7 @@ def memory_sweep(cfg: NegativeMiningConfig, prep: Prepared, samplers: list[str] 
         release_cuda_memory()  # earlier runs' tensors must not count in this one's peak
         try:
             r, _, _ = train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=cfg.memory_steps,
-                                    eval_every=-1, log_every=cfg.memory_steps, time_budget_s=0.0)
+                                    eval_every=-1, log_every=cfg.memory_steps, time_budget_s=0.0, bare_probe_every=0)
         except torch.OutOfMemoryError:
             rows.append({"sampler": name, "batch_size": bs, "oom": True})
             oom.add(name)

@@ -27,6 +27,12 @@ each encoder batch is cut to its longest text, so this is the length a bare-enco
 lr (the encoder's rate in the interval's last step), and at evaluation points the metrics of :mod:`.evaluate` plus
 eval_s. Every row also states label_staleness_steps: the label-cache period N when negatives were scored from it (at
 most N-1 steps stale), else 0.
+
+With ``bare_probe_every`` k > 0, every k-th log window also times one forward + backward of the encoder alone
+(:func:`.bench.encoder_throughput`: random ids, ``batch_size`` sequences at the window's ``seq_len``) and writes its
+sequences/s as ``bare_seqs_per_s``: the loop's throughput and its bare-encoder reference are then taken minutes
+apart at most, in turn, so a change in the machine's load moves both. The probe is outside ``wall_s`` and leaves
+the training unchanged (its gradients are cleared; dropout is re-seeded every step).
 """
 from __future__ import annotations
 
@@ -44,6 +50,7 @@ from ..device import resolve_device
 from ..io import atomic_write
 from ..progress import tqdm
 from ..samplers.base import mask_excluded
+from .bench import encoder_throughput
 from .encoders import to_device
 from .models import XMCModel
 
@@ -57,7 +64,7 @@ TIMERS = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
 # evaluation rows, one column with two meanings (a "loss" tag naming the loss function did exactly that)
 ROW_KEYS = frozenset({"step", "epoch", "wall_s", *TIMERS, "steps", "peak_mem_mib", "tokens_per_step", "seqs_per_step",
                       "seqs_per_s",
-                      "seq_len", "loss", "lr", "eval_s", "label_staleness_steps"})
+                      "seq_len", "loss", "lr", "eval_s", "label_staleness_steps", "bare_seqs_per_s"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +88,7 @@ class TrainConfig:
     checkpoint_steps: int = 0
     device: str = "auto"
     bf16: bool = True               # autocast to bfloat16 on CUDA only, in training steps (embed_all: always)
+    bare_probe_every: int = 0       # every that many log windows, time the bare encoder (0 = never; see above)
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.log_every < 1:
@@ -93,7 +101,7 @@ class TrainConfig:
             if not getattr(self, name) > 0:  # NaN fails too
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("max_steps", "label_cache_steps", "checkpoint_steps", "checkpoint_minutes", "time_budget_s",
-                     "clip_norm", "weight_decay"):
+                     "clip_norm", "weight_decay", "bare_probe_every"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -386,8 +394,19 @@ class Trainer:
                           "seqs_per_step": iv["seqs"] / n,
                           "seqs_per_s": iv["seqs"] / busy if busy > 0 else float("nan"),
                           "seq_len": iv["padded"] / iv["seqs"] if iv["seqs"] else float("nan"),
-                          "loss": iv["loss"] / n, "lr": iv.get("lr", float("nan"))})
+                          "loss": iv["loss"] / n, "lr": iv.get("lr", float("nan")),
+                          "bare_seqs_per_s": self._bare_probe(iv)})
         self._interval = self._new_interval()
+
+    def _bare_probe(self, iv: dict) -> float:
+        """Sequences/s of one bare encoder step at this window's padded length, on every ``bare_probe_every``-th
+        full window that encoded anything (NaN otherwise); called outside ``wall_s``."""
+        every = self.cfg.bare_probe_every * self.cfg.log_every
+        if not every or self.step % every or not iv["seqs"]:
+            return float("nan")
+        length = max(1, round(iv["padded"] / iv["seqs"]))
+        return encoder_throughput(self.model.encoder, self.cfg.batch_size, length, steps=1, warmup=0,
+                                  device=self.device, bf16=self.cfg.bf16)["seqs_per_s"]
 
     def _eval_row(self) -> None:
         t0 = time.perf_counter()
