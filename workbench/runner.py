@@ -33,6 +33,11 @@ from .resume import config_key, resumed_units
 # line that reached the terminal of every batch run (the kernel inherits this process's stderr). Cell output,
 # warnings raised in cells and tracebacks are not the kernel app's log and still come through.
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+# "immediate": at the end (or on Ctrl-C) the kernel is interrupted and killed, not asked to shut down. A graceful
+# shutdown of a kernel that Ctrl-C interrupted mid-cell races its reply against the closing sockets and printed a
+# ZMQError traceback ("Socket operation on non-socket") under the run's one-line error; no study needs the
+# kernel's atexit hooks (every file a run writes is complete when its cell returns).
+KERNEL_SHUTDOWN = "immediate"
 
 
 def export_html(nb_path: Path, html_path: Path, record: dict[str, Any] | None = None) -> Path:
@@ -180,7 +185,7 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
             pm.execute_notebook(str(nb), str(out_nb), parameters=record["parameters"], kernel_name="python3",
                                 cwd=str(root), progress_bar=progress, log_output=False,
                                 stderr_file=sys.stderr if progress else None,  # the kernel's bars and warnings
-                                extra_arguments=KERNEL_ARGS)
+                                extra_arguments=KERNEL_ARGS, shutdown_kernel=KERNEL_SHUTDOWN)
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
         record.update(status="failed", error=_error_text(exc)[:4000])
