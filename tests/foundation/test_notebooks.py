@@ -90,3 +90,18 @@ def test_runner_rejects_bad_values_before_any_work(tmp_path, study, bad, message
     with pytest.raises(ConfigError, match=message):
         runner.run_study(study, None, bad, reports=tmp_path / "reports", root=REPO)
     assert not (tmp_path / "reports").exists()
+
+
+def test_every_gpu_profile_asks_for_cuda_and_has_a_cpu_rehearsal():
+    """A profile named gpu* (or sized for one, device: cuda) fails before any work on a machine without CUDA, and
+    scripts/rehearsal/<study>.txt rehearses it on the CPU (-p device=cpu), so a broken profile costs no device time."""
+    asked = {}
+    for path in sorted((REPO / "notebooks" / "params").glob("*/*.yaml")):
+        device = load_profile(path.parent.name, path.stem, REPO).get("device")
+        if path.stem.startswith("gpu") or device == "cuda":
+            asked[(path.parent.name, path.stem)] = device
+    assert len(asked) >= 10 and all(d == "cuda" for d in asked.values()), asked
+    for study, profile in asked:
+        lines = (REPO / "scripts" / "rehearsal" / f"{study}.txt").read_text().splitlines()
+        line = next((x for x in lines if x.split(" ", 1)[0] == profile), "")
+        assert "-p device=cpu" in line, f"{study}:{profile} has no CPU rehearsal line"
