@@ -4,17 +4,21 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# torch==2.13.0: on these machines a CPU build from local disk; on a GPU machine PyPI's CUDA build.
+# torch==2.13.0: on these machines a CPU build from local disk; elsewhere PyPI's Linux build, which is the CUDA one
+# (GBs, also on a CPU-only machine): TORCH_INDEX=https://download.pytorch.org/whl/cpu takes the CPU build instead.
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
 STRIP_KEYS := metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets
 PEERS_NODEPS := curvlinops-for-pytorch==3.0.1 backpack-for-pytorch==1.7.1
 
 .PHONY: setup reports test test-fast gpu-test strip clean-venv
 
 $(VENV)/.installed: pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "need Python >= 3.11: $(PYTHON) is " \
+	  + sys.version.split()[0] + "; make PYTHON=python3.11 ...")' || test -x $(PY)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev,peers,gpu]"
 	$(PY) -m pip install -q --no-deps $(PEERS_NODEPS)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null

@@ -15,9 +15,14 @@ def _names(specs):
 
 
 def test_environment_matches_pyproject():
+    """The same packages and specs, except torch: conda pins the version the Makefile installs (and CI tests),
+    where pyproject.toml keeps a range so that a GPU machine's CUDA build stays."""
     proj = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = list(proj["dependencies"]) + [d for deps in proj["optional-dependencies"].values() for d in deps]
+    wanted = _names(list(proj["dependencies"]) + [d for deps in proj["optional-dependencies"].values() for d in deps])
     env = yaml.safe_load((REPO / "environment.yml").read_text())
-    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    pip = [p for p in pip if not p.startswith("-e")]
-    assert _names(pip) == _names(wanted)
+    pip = _names([p for p in next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+                  if not p.startswith("-e")])
+    make_torch = re.search(r"^TORCH\s*\?=\s*(\S+)", (REPO / "Makefile").read_text(), re.M).group(1)
+    assert pip.pop("torch") == make_torch and "torch" in wanted
+    wanted.pop("torch")
+    assert pip == wanted
