@@ -4,7 +4,7 @@
 # a minute or two), into a scratch reports directory. It catches what a profile's own combination of parameters
 # breaks in the notebook (which on a lent GPU costs a whole call); not the CUDA-only paths (the `cuda` tests), not
 # timings. Lines: `PROFILE -p name=value ...` ($DATA is the shared data folder, default ../shared/data).
-#   bash scripts/rehearse.sh                       # every listed profile (~15 min on 2 cores)
+#   bash scripts/rehearse.sh                       # every listed profile (~12.5-15 min on 2 cores)
 #   bash scripts/rehearse.sh lr_scaling negative_mining:gpu_long
 set -uo pipefail
 PY=${PYTHON:-.venv/bin/python}
