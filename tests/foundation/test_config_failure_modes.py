@@ -128,7 +128,7 @@ def test_spectra_data_path_must_hold_the_loaders_files(tmp_path):
 
 
 def test_lsh_local_data_must_exist(tmp_path):
-    with pytest.raises(ValueError, match="is not a directory"):
+    with pytest.raises(ValueError, match=r"is not a directory: fetch Mulan.*github.com/tsoumakas/mulan"):
         from_dict(LSHStudyConfig, {"dataset": "mulan", "data_dir": str(tmp_path / "gone")}, data=True)
     with pytest.raises(ValueError, match=r"needs <name>-train.arff\[.gz\].*Mulan"):
         from_dict(LSHStudyConfig, {"dataset": "mulan", "data_dir": str(tmp_path)}, data=True)

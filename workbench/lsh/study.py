@@ -123,7 +123,9 @@ class LSHStudyConfig:
         d = Path(self.data_dir)  # as the loaders read it (no ~ expansion)
         where = f"data_dir={self.data_dir!r}" + ("" if d.is_absolute() else f" (relative to {Path.cwd()})")
         if not d.is_dir():
-            raise ValueError(f"{where} is not a directory; give the local folder of dataset {self.dataset!r}")
+            fetch = (f"fetch {MULAN} (e.g. into data/mulan-bibtex, where the bibtex profile reads it)"
+                     if self.dataset == "mulan" else "give the local folder of an XMC dataset")
+            raise ValueError(f"{where} is not a directory: {fetch}, or pass -p data_dir=<its folder>")
         if self.dataset == "mulan":
             trains = sorted(d.glob("*-train.arff")) + sorted(d.glob("*-train.arff.gz"))
             name = trains[0].name.split("-train.arff")[0] if trains else "<name>"
