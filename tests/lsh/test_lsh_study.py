@@ -8,7 +8,7 @@ import torch
 
 from workbench.config import ConfigError, from_dict
 from workbench.lsh.adaptivity import adaptivity_rows
-from workbench.lsh.bench import bench_sizes, flatness
+from workbench.lsh.bench import bench_sizes, flatness, flatness_timing
 from workbench.lsh.bowdata import load_bow, padded_positives
 from workbench.lsh.drawers import DRAWERS
 from workbench.lsh.params import LSHParams, build_index
@@ -199,19 +199,36 @@ def test_bench_rows_and_flatness():
 
 
 def test_flatness_ratio_is_timed_in_turn(monkeypatch):
-    """The largest N's ratio comes from one interleaved timing of both sizes' draws, not from the two medians."""
+    """The largest N's ratio comes from one interleaved timing of both sizes' draws, not from the two medians; the
+    smallest N's draw still reads its own label vectors and queries then (not the largest N's)."""
     import workbench.lsh.bench as bench
-    calls = []
+    calls, seen = [], []
+    real_get = bench.DRAWERS.get
+
+    def recording_get(name):
+        make = real_get(name)
+
+        def build(N, budget, **kw):
+            draw = make(N, budget, **kw)
+            return lambda q, pos, W, g: seen.append((N, W.shape[0], int(pos.max()) < N)) or draw(q, pos, W, g)
+        return build
 
     def fake(runs, device, repeats, warmup=1):
         calls.append((len(runs), repeats))
+        seen.clear()
+        for run in runs:
+            run()
+        calls.append(list(seen))
         return [2.0, 5.0]
+    monkeypatch.setattr(bench.DRAWERS, "get", recording_get)
     monkeypatch.setattr(bench, "time_interleaved", fake)
     rows = bench_sizes([2000, 500, 1000], LSHParams(K=4, L=2, cap=8), dim=8, batch=4, budget=8, repeats=2, warmup=1,
                        device=torch.device("cpu"), source="gaussian", methods=("lsh-embedding", "uniform"))
-    assert len(calls) == 1 and calls[0][0] == 2 and 5 <= calls[0][1] <= 200
+    assert len(calls) == 2 and calls[0][0] == 2 and 5 <= calls[0][1] <= 200
+    assert calls[1] == [(500, 500, True), (2000, 2000, True)]  # each draw on its own N's data
     assert [r["num_labels"] for r in rows if r["method"] == "uniform"] == [500, 1000, 2000]
-    assert flatness(rows) == 2.5
+    assert flatness(rows) == 2.5 and flatness_timing(rows) == "the two timed in turn"
+    assert flatness_timing([{**r, "ratio_to_smallest": float("nan")} for r in rows]) == "two medians taken apart"
 
 
 def test_padded_positives_matches_rows():

@@ -86,7 +86,7 @@ def _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, s
                 fn = full_softmax_step(q, W, pos[:, 0])
             else:
                 draw = DRAWERS.get(m)(N, budget, index=index)
-                fn = (lambda d=draw: d(q, pos, W, g))
+                fn = (lambda d=draw, q=q, pos=pos, W=W, g=g: d(q, pos, W, g))  # bound now: kept for the ratio
             sec = median_seconds(fn, device, repeats, warmup, min_seconds=0.25)
             rows.append({**base, "method": m, "ms_per_batch": 1e3 * sec, "ms_per_query": 1e3 * sec / batch})
             if m == "lsh-embedding" and smallest is None:
@@ -106,6 +106,14 @@ def _interleaved_ratio(smallest: tuple[dict, Callable[[], object]], large: Calla
     rounds = min(200, max(repeats, 5, math.ceil(0.5 / per_round)))
     t_small, t_large = time_interleaved([small, large], device, rounds)
     return t_large / t_small
+
+
+def flatness_timing(rows: list[dict], method: str = "lsh-embedding") -> str:
+    """How :func:`flatness` got its ratio: timed in turn, or from two medians taken apart (a single size, or rows
+    from before the in-turn timing)."""
+    largest = max((r for r in rows if r["method"] == method), key=lambda r: r["num_labels"])
+    return ("the two timed in turn" if math.isfinite(largest.get("ratio_to_smallest", math.nan))
+            else "two medians taken apart")
 
 
 def flatness(rows: list[dict], method: str = "lsh-embedding") -> float:
