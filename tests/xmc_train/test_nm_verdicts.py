@@ -23,9 +23,14 @@ def test_sequences_per_step_and_like_for_like_verdict():
 def test_like_for_like_verdict_says_how_the_bare_reference_was_timed():
     rows = pd.DataFrame({"sampler": ["in_batch"] * 2, "seqs_per_s": [900.0, 1100.0], "seq_len": [12.0, 12.0],
                          "seqs_per_step": [200.0, 200.0], "bare_seqs_per_s": [float("nan"), 800.0]})
-    assert "timed in turn with those windows" in throughput_verdict(throughput_table(rows), batch_size=100)[2]
+    assert "in_batch: the bare reference was timed during the run" in throughput_verdict(
+        throughput_table(rows), batch_size=100)[2]
     after = throughput_table(rows.drop(columns="bare_seqs_per_s"), bare_seqs_per_s=800.0, bare_length=12)
-    assert "timed once, apart from the training runs" in throughput_verdict(after, batch_size=100)[2]
+    line = throughput_verdict(after, batch_size=100)[2]
+    assert "in_batch: the bare reference was timed once, after the training runs" in line and "during" not in line
+    mixed = pd.concat([rows, rows.assign(sampler="ngame", bare_seqs_per_s=float("nan"))])
+    line = throughput_verdict(throughput_table(mixed, 800.0, 12), batch_size=100)[2]
+    assert "in_batch: the bare reference was timed during" in line and "ngame: the bare reference was timed once" in line
 
 
 def test_unidec_verdict_says_what_the_run_cannot_test():

@@ -136,11 +136,11 @@ def throughput_table(train_rows: pd.DataFrame, bare_seqs_per_s: float = math.nan
                      bare_length: float = math.nan) -> pd.DataFrame:
     """Per sampler that encoded anything: training sequences/s over its log windows (median, and the 10th and
     90th percentiles: identical steps that vary several-fold point at the host, not the sampler), its median
-    padded length, its median ``seqs per step`` (queries and labels encoded per step), and its ratio to the bare
-    encoder. Where the rows hold in-loop probes (``bare_seqs_per_s``, the trainer's ``bare_probe_every``), the
-    ratio is the median over the probed windows of each window's sequences/s over its probe ("bare timed": in
-    turn); else the median over the bare encoder's sequences/s given here, timed at ``bare_length`` after the
-    runs ("after the runs")."""
+    padded length, its median ``seqs per step`` (queries and labels encoded per step), and ``ratio``: the median
+    over the bare encoder's sequences/s. The bare figure is the median of the sampler's in-loop probes where its
+    rows hold some (``bare_seqs_per_s``, the trainer's ``bare_probe_every``; "bare timed": in turn, with the
+    count, and "bare length" the median length they ran at), else ``bare_seqs_per_s`` given here, timed at
+    ``bare_length`` after the runs ("after the runs")."""
     enc = train_rows[train_rows["seqs_per_s"] > 0]
     g = enc.groupby("sampler", sort=False)
     out = pd.DataFrame({"train seqs/s": g["seqs_per_s"].median(),
@@ -154,7 +154,8 @@ def throughput_table(train_rows: pd.DataFrame, bare_seqs_per_s: float = math.nan
     out["bare timed"] = "after the runs"
     probed = enc[enc["bare_seqs_per_s"] > 0] if "bare_seqs_per_s" in enc else enc.iloc[:0]
     for name, p in probed.groupby("sampler", sort=False):
+        bare = p["bare_seqs_per_s"].median()
         out.loc[name, ["bare encoder seqs/s", "bare length", "ratio", "bare timed"]] = [
-            p["bare_seqs_per_s"].median(), p["seq_len"].median(), (p["seqs_per_s"] / p["bare_seqs_per_s"]).median(),
+            bare, p["seq_len"].round().clip(lower=1).median(), out.at[name, "train seqs/s"] / bare,  # as probed
             f"in turn ({len(p)} window{'s' if len(p) > 1 else ''})"]
     return out.reset_index()
