@@ -1,10 +1,12 @@
-"""Device selection: ``"auto"`` resolves once to CUDA when present, else CPU."""
+"""Device selection: ``"auto"`` resolves once to CUDA when present, else CPU; host memory a run can still use."""
 from __future__ import annotations
 
 import contextlib
 import gc
 import os
+from pathlib import Path
 
+import psutil
 import torch
 
 
@@ -75,3 +77,26 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+#: (limit, usage, the memory.stat key of reclaimable page cache) of cgroup v2 and v1, below /sys/fs/cgroup
+_CGROUP_FILES = (("memory.max", "memory.current", "memory.stat", "inactive_file"),
+                 ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "memory/memory.stat",
+                  "total_inactive_file"))
+
+
+def host_memory_available(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """Bytes of host memory this process can still use: psutil's ``available``, capped where a container's cgroup
+    sets a limit (the host's free memory means nothing past it: the OOM killer acts at the limit) by the limit
+    minus the cgroup's working set (usage less its inactive page cache, as ``docker stats`` counts it)."""
+    free = psutil.virtual_memory().available
+    for limit_file, usage_file, stat_file, cache_key in _CGROUP_FILES:
+        try:
+            limit = (cgroup / limit_file).read_text().strip()
+            usage = int((cgroup / usage_file).read_text())
+            stat = dict(line.split() for line in (cgroup / stat_file).read_text().splitlines() if line.strip())
+        except (OSError, ValueError):
+            continue
+        if limit != "max" and int(limit) < 1 << 60:  # v1 writes "no limit" as ~2^63
+            free = min(free, int(limit) - (usage - int(stat.get(cache_key, 0))))
+    return free

@@ -116,3 +116,24 @@ def test_commit_from_env_outside_a_checkout(monkeypatch, tmp_path):
     monkeypatch.setenv("WORKBENCH_GIT_COMMIT", "abc123")
     assert git_commit(tmp_path).startswith("abc123 (stated by WORKBENCH_GIT_COMMIT")
     assert not git_commit().startswith("abc123")  # in the checkout, git itself answers
+
+
+@pytest.mark.parametrize("v2", [True, False], ids=["cgroup-v2", "cgroup-v1"])
+def test_host_memory_available_is_capped_by_a_container_limit(tmp_path, v2):
+    """A cgroup limit caps what is available at limit - (usage - inactive page cache); no limit ("max", or v1's
+    ~2^63) leaves psutil's figure. Not proven: the files' place on a given host (read at /sys/fs/cgroup)."""
+    import psutil
+
+    from workbench.device import host_memory_available
+    host = psutil.virtual_memory().available
+    d = tmp_path if v2 else tmp_path / "memory"
+    d.mkdir(exist_ok=True)
+    names = ("memory.max", "memory.current", "inactive_file") if v2 else \
+        ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+    (d / names[0]).write_text(f"{2 << 30}\n")
+    (d / names[1]).write_text(f"{1 << 30}\n")
+    (d / "memory.stat").write_text(f"anon 1\n{names[2]} {256 << 20}\n")
+    assert host_memory_available(tmp_path) == min(host, (2 << 30) - (1 << 30) + (256 << 20))
+    (d / names[0]).write_text("max\n" if v2 else "9223372036854771712\n")
+    assert abs(host_memory_available(tmp_path) - host) < 256 << 20  # psutil's figure (it moves a little)
+    assert abs(host_memory_available(tmp_path / "none") - host) < 256 << 20  # no cgroup files at all

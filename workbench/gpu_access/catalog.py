@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import psutil
 
+from ..device import host_memory_available
 from .cora_data import load_cora
 from .graphs import Graph, csr_from_edges, read_gnn_benchmark_npz, read_musae_facebook, read_planetoid
 from .rmat import host_bytes_needed, nodes_for_bytes, rmat_graph, with_random_features
@@ -109,7 +109,7 @@ def _load(spec: str, data_root: str | None, rmat_num_features: int, rmat_edge_fa
         return _debian(data_root, rmat_num_features, seed)
     if spec.startswith("rmat:"):
         n = nodes_for_bytes(rmat_gib(spec) * 2**30, rmat_num_features)
-        need, free = host_bytes_needed(n, rmat_num_features, rmat_edge_factor), psutil.virtual_memory().available
+        need, free = host_bytes_needed(n, rmat_num_features, rmat_edge_factor), host_memory_available()
         if need > free:  # the kernel's OOM killer would end the whole run, report and all
             raise GraphUnavailable(f"{spec}: building it needs about {need / 2**30:.1f} GiB of host memory and "
                                    f"{free / 2**30:.1f} GiB is available; pick a smaller rmat:<GiB>")
