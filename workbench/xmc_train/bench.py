@@ -16,7 +16,7 @@ def encoder_throughput(encoder: torch.nn.Module, batch: int, length: int, steps:
     Returns ``{"batch", "length", "seqs_per_s", "step_s"}``; ``step_s`` is the median of ``steps`` timed
     steps after ``warmup`` (synced on CUDA).
     """
-    dev = resolve_device(device) if isinstance(device, str) else device
+    dev = resolve_device(device)
     encoder = encoder.to(dev).train()
     ids = torch.randint(5, vocab, (batch, length), generator=torch.Generator().manual_seed(0)).to(dev)
     mask = torch.ones_like(ids)

@@ -25,11 +25,14 @@ def throughput_verdict(throughput: pd.DataFrame, batch_size: int) -> list[str]:
         timed = t["bare timed"] if "bare timed" in t else pd.Series("after the runs", index=t.index)
         in_turn = [s for s in both if str(timed[s]).startswith("in turn")]
         apart = [s for s in both if s not in in_turn]
-        lines.append(f"above 1 at a like-for-like size: {', '.join(both)}; " + "; ".join(
-            ([f"{', '.join(in_turn)}: the bare reference was timed during the run (probes between windows), so a "
-              "load change moves both sides; ratios near 1 are within the windows' p10-p90 spread"] if in_turn
-             else []) + ([f"{', '.join(apart)}: the bare reference was timed once, after the training runs, so on "
-                          "a busy host ratios near 1 are within noise"] if apart else [])))
+        how = []
+        if in_turn:
+            how.append(f"{', '.join(in_turn)}: the bare reference was timed during the run (probes between windows), "
+                       "so a load change moves both sides; ratios near 1 are within the windows' p10-p90 spread")
+        if apart:
+            how.append(f"{', '.join(apart)}: the bare reference was timed once, after the training runs, so on a "
+                       "busy host ratios near 1 are within noise")
+        lines.append(f"above 1 at a like-for-like size: {', '.join(both)}; " + "; ".join(how))
     return lines
 
 
