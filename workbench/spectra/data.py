@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import io
+import math
 import os
 import tarfile
 import warnings
@@ -173,10 +174,13 @@ def read_idx(path: Path, fetch: str = "") -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataFormatError(path, None, f"not an unsigned-byte IDX file (magic {raw[:4].hex()})")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataFormatError(path, None, f"header of {ndim} dimensions needs {4 + 4 * ndim} bytes, the file has "
+                              f"{len(raw)} (truncated?). {fetch}".rstrip())
     dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise DataFormatError(path, None, f"header says {dims} = {int(np.prod(dims))} values, file holds {body.size} "
+    if body.size != math.prod(dims):  # Python ints: a product of four 32-bit sizes overflows int64
+        raise DataFormatError(path, None, f"header says {dims} = {math.prod(dims)} values, file holds {body.size} "
                               f"(truncated?). {fetch}".rstrip())
     return body.reshape(dims)
 
