@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import json
 import pickle
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..device import host_memory_available
 from ..xmc.errors import DataFormatError, decoded_lines, iter_lines, open_binary, parse_int
 
 
@@ -89,6 +91,17 @@ def random_split(n: int, fractions=(0.6, 0.2, 0.2), seed: int = 0) -> tuple[torc
     return perm[:a].sort().values, perm[a:b].sort().values, perm[b:].sort().values
 
 
+def _check_dense_fits(path: Path, rows: int, cols: int) -> None:
+    """Raise DataFormatError naming ``path`` when the dense float32 feature matrix a file describes (plus 16 B of
+    CSR per row) cannot fit in the host memory left: a corrupt size or id would otherwise end in a MemoryError
+    or the OOM killer, naming no file."""
+    need, free = rows * (4 * cols + 16), host_memory_available()
+    if need > free:
+        raise DataFormatError(path, None, f"a dense {rows} x {cols} float32 feature matrix needs {need / 2**30:.1f} "
+                              f"GiB, more than the {free / 2**30:.1f} GiB of host memory available (a corrupt size "
+                              "or id?)")
+
+
 class _SafeUnpickler(pickle.Unpickler):
     """Planetoid files are Python 2 pickles; allow only the numpy/scipy/collections classes they use."""
     _ALLOWED = ("numpy", "scipy.sparse", "collections", "copy_reg", "copyreg", "_codecs")
@@ -130,10 +143,14 @@ def read_planetoid(raw: str | Path, name: str = "cora") -> Graph:
     x, y, tx, ty, allx, ally, graph = (_planetoid_part(raw, name, p) for p in
                                        ("x", "y", "tx", "ty", "allx", "ally", "graph"))
     test_index = _planetoid_part(raw, name, "test.index")
+    if not isinstance(graph, dict):
+        raise DataFormatError(raw / f"ind.{name}.graph", None, "expected a dict {node id: [neighbour ids]}, got "
+                              f"{type(graph).__name__}")
     _check_planetoid(raw, name, {"x": x, "y": y, "tx": tx, "ty": ty, "allx": allx, "ally": ally}, test_index,
                      len(graph))
     lo, hi = test_index.min(), test_index.max()
     n = max(len(graph), hi + 1)
+    _check_dense_fits(raw / f"ind.{name}.allx", n, allx.shape[1])
     src, dst = _planetoid_edges(raw, name, graph, n)
     tx_full = sp.lil_matrix((hi - lo + 1, tx.shape[1]))  # room for test ids that have no row in tx
     tx_full[np.sort(test_index) - lo, :] = tx
@@ -152,8 +169,12 @@ def read_planetoid(raw: str | Path, name: str = "cora") -> Graph:
 
 def _planetoid_edges(raw: Path, name: str, graph: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(src, dst) int64 of the adjacency dict {node: [neighbours]}; ids outside [0, n) raise DataFormatError."""
-    src = np.array([u for u, vs in graph.items() for _ in vs], np.int64)
-    dst = np.array([v for vs in graph.values() for v in vs], np.int64)
+    try:
+        src = np.array([u for u, vs in graph.items() for _ in vs], np.int64)
+        dst = np.array([v for vs in graph.values() for v in vs], np.int64)
+    except (TypeError, ValueError, OverflowError) as exc:  # a value that is not a list, an id that is not an int
+        raise DataFormatError(raw / f"ind.{name}.graph", None, "expected a dict {node id: [neighbour ids]} of "
+                              f"integers ({type(exc).__name__}: {exc})") from None
     if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
         raise DataFormatError(raw / f"ind.{name}.graph", None, f"node ids must lie in [0, {n}) (the feature rows), "
                               f"got {min(src.min(), dst.min())}..{max(src.max(), dst.max())}")
@@ -199,9 +220,10 @@ def read_gnn_benchmark_npz(path: str | Path, seed: int = 0) -> Graph:
                            "attr_indptr", "attr_shape", "labels"))
     adj = _csr(path, z, "adj")
     n = adj.shape[0]
-    if adj.shape[1] != n:
-        raise DataFormatError(path, None, f"adj_shape {list(adj.shape)} is not square")
+    if adj.shape[1] != n or n == 0:
+        raise DataFormatError(path, None, f"adj_shape {list(adj.shape)} is not square" if n else "no nodes")
     attr = _csr(path, z, "attr", rows=n)
+    _check_dense_fits(path, n, attr.shape[1])
     labels = z["labels"]
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer) or (n and labels.min() < 0):
         raise DataFormatError(path, None, f"labels must be {n} integers >= 0 (one per node), got shape "
@@ -315,7 +337,8 @@ def _read_targets(path: Path) -> tuple[np.ndarray, list[str]]:
 def _read_edges(path: Path, n: int) -> np.ndarray:
     """(E, 2) int64 endpoints in [0, n) from a two-column CSV with a header line."""
     try:
-        with _text_lines(path) as f:
+        with _text_lines(path) as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data", naming a generator: no edges
             edges = np.loadtxt(f, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2, comments=None)
         if edges.shape[1] == 2 and (edges.size == 0 or (edges.min() >= 0 and edges.max() < n)):
             return edges
@@ -358,7 +381,9 @@ def _read_features(path: Path, n: int) -> torch.Tensor:
         first = next(v for v in range(n) if v not in rows)
         raise DataFormatError(path, None, f"{n - len(rows)} of the {n} nodes (the target CSV's rows) have no entry, "
                               f"the first is node {first}: expected every node id, with [] for no features")
-    dense = torch.zeros(n, 1 + max((max(ids) for ids in rows.values() if ids), default=0))
+    width = 1 + max((max(ids) for ids in rows.values() if ids), default=0)
+    _check_dense_fits(path, n, width)
+    dense = torch.zeros(n, width)
     for v, ids in rows.items():
         dense[v, ids] = 1.0
     return dense
