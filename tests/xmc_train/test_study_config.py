@@ -163,3 +163,15 @@ def test_config_rejects_out_of_range_values(bad, message):
     with pytest.raises(ValueError, match=message):
         from_dict(NegativeMiningConfig, bad)
     from_dict(NegativeMiningConfig, {"memory_batch_sizes": [], "eval_every": -1, "n_train": 0})  # allowed values
+
+
+def test_unidec_pool_cap_below_a_batch_size_is_refused_before_any_training():
+    """UniDEC's pool must hold one positive per query of a batch: a smaller pool_cap used to fail at its first
+    batch, after every sampler before it had trained. The memory sweep's batch sizes count too."""
+    msg = r"unidec: pool_cap \(100\) must be at least the largest batch size \(128"
+    with pytest.raises(ValueError, match=msg):
+        from_dict(NegativeMiningConfig, {"pool_cap": 100, "batch_size": 64, "memory_batch_sizes": [32, 128]})
+    with pytest.raises(ValueError, match=msg):
+        from_dict(NegativeMiningConfig, {"sampler_overrides": ["unidec:pool_cap=100"]})
+    from_dict(NegativeMiningConfig, {"pool_cap": 100, "batch_size": 64, "memory_batch_sizes": [32, 64]})
+    from_dict(NegativeMiningConfig, {"pool_cap": 100, "samplers": ["ngame", "in_batch"]})  # no unidec: no bound

@@ -136,6 +136,11 @@ class NegativeMiningConfig:
             raise ValueError(f"time_budget_s must be >= 0 (0: no cap), got {self.time_budget_s}")
         for name in {*self.samplers, *(item.partition(":")[0].strip() for item in self.sampler_overrides)}:
             self.sampler_config(name).validate()
+        if "unidec" in self.samplers:  # else its first batch fails, after the samplers before it have trained
+            cap, largest = self.sampler_config("unidec").pool_cap, max([self.batch_size, *self.memory_batch_sizes])
+            if cap < largest:
+                raise ValueError(f"unidec: pool_cap ({cap}) must be at least the largest batch size ({largest}: "
+                                 "batch_size, memory_batch_sizes), so every query keeps a positive in the pool")
         self.lsh_params().validate()
         self.train_config().validate()
         for v in parse_variants(self.variants, type(self)):
