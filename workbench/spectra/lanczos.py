@@ -139,7 +139,7 @@ def lanczos(matvec: MatVec, dim: int, steps: int, generator: torch.Generator | N
                                  f"(residual norm {b})")
         if reorthogonalize:
             b = _reorthogonalize(w, Q[:j + 1], b)
-        if b < 1e-10 * scale:  # invariant subspace: the Ritz values are exact eigenvalues
+        if b <= 1e-10 * scale:  # invariant subspace: the Ritz values are exact eigenvalues (<=: A q = 0 too)
             error, converged, b = 0.0, tol > 0, 0.0
             break
         if tol > 0 or j == steps - 1:
