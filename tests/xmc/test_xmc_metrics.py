@@ -95,6 +95,18 @@ def test_recall_at_large_k_and_errors():
         xmc_metrics(top[:, :3], Y, ks=(5,))
 
 
+def test_label_ids_outside_the_label_space_are_refused():
+    """An id >= L used to alias label id - L of the next row (hit keys are row * L + col): here row 0's
+    prediction 3 (L = 3) counted as a hit on row 1's label 0, P@1 50 instead of 0."""
+    Y = _Y([[1], [0]], 3)
+    top = torch.tensor([[3], [2]])
+    with pytest.raises(ValueError, match=r"label ids 2\.\.3; they must lie in \[0, 3\)"):
+        xmc_metrics(top, Y, ks=(1,))
+    with pytest.raises(ValueError, match=r"label ids -2\.\.2"):
+        xmc_metrics(torch.tensor([[-2], [2]]), Y, ks=(1,))
+    assert xmc_metrics(torch.tensor([[-1], [0]]), Y, ks=(1,))["P@1"] == 50.0  # -1: no prediction
+
+
 BACKENDS = ["torch", pytest.param("faiss", marks=pytest.mark.skipif(
     importlib.util.find_spec("faiss") is None, reason="faiss-cpu not installed"))]
 

@@ -115,6 +115,9 @@ def xmc_metrics(topk: torch.Tensor, Y: sp.csr_matrix, ks: Sequence[int] = (1, 3,
         raise ValueError(f"topk has {n} rows, Y has {Y.shape[0]}")
     if kmax > K:
         raise ValueError(f"need at least {kmax} predictions per row, got {K}")
+    if topk.numel() and not -1 <= int(topk.min()) <= int(topk.max()) < L:  # an id >= L would alias the next row
+        raise ValueError(f"topk holds label ids {int(topk.min())}..{int(topk.max())}; they must lie in [0, {L}) "
+                         "(-1: no prediction)")
     dev = topk.device
     topk = remove_filtered(topk.long(), filter_pairs, L)[:, :kmax]
     rows, cols, counts = _csr_torch(Y, dev)
