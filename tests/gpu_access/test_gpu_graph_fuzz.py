@@ -131,9 +131,23 @@ def test_a_feature_matrix_beyond_host_memory_is_refused_before_allocation(tmp_pa
         path, read = tmp_path / "facebook_features.json", graphs.read_musae_facebook
     else:
         path, read = tmp_path / "g.npz", graphs.read_gnn_benchmark_npz
-        np.savez(path, **{**_small_npz(), "attr_shape": np.array([3, 100_000])})  # 3 x 100000 x 4 B = 1.1 MiB
-    with pytest.raises(DataFormatError, match=rf"{path.name}: a dense .* float32 feature matrix needs .* GiB, more "
-                                              "than the 0.0 GiB of host memory available"):
+        np.savez(path, **{**_small_npz(), "attr_shape": np.array([3, 40_000])})  # 3 x 40000 x (8 + 4) B = 1.4 MiB
+    with pytest.raises(DataFormatError, match=rf"{path.name}: densifying its \d+ x \d+ feature matrix needs "
+                                              r"1\.\d MiB, more than the 1\.0 MiB of host memory available"):
         read(path if reader == "npz" else tmp_path)
     monkeypatch.setattr(graphs, "host_memory_available", lambda: 2**30)
     assert read(path if reader == "npz" else tmp_path).features.shape[0] in (2, 3)
+
+
+def test_planetoid_width_that_overflows_int64_is_refused(tmp_path):
+    """2^60 feature columns: rows x bytes x columns wrapped negative in numpy's int64 (the node count is a numpy
+    int where the test ids pass the graph) and passed the memory check; now a DataFormatError naming ind.cora.allx."""
+    width = 2**60
+    parts = {**_planetoid(), "graph": collections.defaultdict(list, {i: [(i + 1) % 5] for i in range(5)})}
+    for part, rows in (("x", 3), ("tx", 2), ("allx", 4)):
+        parts[part] = sp.csr_matrix(([1.0], ([0], [0])), shape=(rows, width))
+    for name, obj in parts.items():
+        (tmp_path / f"ind.cora.{name}").write_bytes(pickle.dumps(obj, protocol=2))
+    (tmp_path / "ind.cora.test.index").write_text("4\n5\n")
+    with pytest.raises(DataFormatError, match=r"ind\.cora\.allx: densifying its 6 x 1152921504606846976 feature"):
+        graphs.read_planetoid(tmp_path)

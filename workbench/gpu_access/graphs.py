@@ -91,15 +91,20 @@ def random_split(n: int, fractions=(0.6, 0.2, 0.2), seed: int = 0) -> tuple[torc
     return perm[:a].sort().values, perm[a:b].sort().values, perm[b:].sort().values
 
 
-def _check_dense_fits(path: Path, rows: int, cols: int) -> None:
-    """Raise DataFormatError naming ``path`` when the dense float32 feature matrix a file describes (plus 16 B of
-    CSR per row) cannot fit in the host memory left: a corrupt size or id would otherwise end in a MemoryError
-    or the OOM killer, naming no file."""
-    need, free = rows * (4 * cols + 16), host_memory_available()
+def _check_dense_fits(path: Path, rows: int, cols: int, bytes_per_entry: int = 4) -> None:
+    """Raise DataFormatError naming ``path`` when densifying the (rows, cols) feature matrix a file describes
+    (``bytes_per_entry`` at the reader's peak: 4 for float32, 12 for a float64 matrix and its float32 copy; plus
+    16 B of CSR per row) cannot fit in the host memory left: a corrupt size or id would otherwise end in a
+    MemoryError or the OOM killer, naming no file."""
+    rows, cols = int(rows), int(cols)  # numpy ints would wrap around
+    need, free = rows * (bytes_per_entry * cols + 16), max(host_memory_available(), 0)
     if need > free:
-        raise DataFormatError(path, None, f"a dense {rows} x {cols} float32 feature matrix needs {need / 2**30:.1f} "
-                              f"GiB, more than the {free / 2**30:.1f} GiB of host memory available (a corrupt size "
-                              "or id?)")
+        raise DataFormatError(path, None, f"densifying its {rows} x {cols} feature matrix needs {_size(need)}, more "
+                              f"than the {_size(free)} of host memory available (a corrupt size or id?)")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -150,7 +155,7 @@ def read_planetoid(raw: str | Path, name: str = "cora") -> Graph:
                      len(graph))
     lo, hi = test_index.min(), test_index.max()
     n = max(len(graph), hi + 1)
-    _check_dense_fits(raw / f"ind.{name}.allx", n, allx.shape[1])
+    _check_dense_fits(raw / f"ind.{name}.allx", n, allx.shape[1], bytes_per_entry=12)  # lil -> float64 -> float32
     src, dst = _planetoid_edges(raw, name, graph, n)
     tx_full = sp.lil_matrix((hi - lo + 1, tx.shape[1]))  # room for test ids that have no row in tx
     tx_full[np.sort(test_index) - lo, :] = tx
@@ -223,7 +228,7 @@ def read_gnn_benchmark_npz(path: str | Path, seed: int = 0) -> Graph:
     if adj.shape[1] != n or n == 0:
         raise DataFormatError(path, None, f"adj_shape {list(adj.shape)} is not square" if n else "no nodes")
     attr = _csr(path, z, "attr", rows=n)
-    _check_dense_fits(path, n, attr.shape[1])
+    _check_dense_fits(path, n, attr.shape[1], bytes_per_entry=attr.dtype.itemsize + 4)  # toarray, then float32
     labels = z["labels"]
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer) or (n and labels.min() < 0):
         raise DataFormatError(path, None, f"labels must be {n} integers >= 0 (one per node), got shape "
