@@ -15,7 +15,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from workbench.spectra.lanczos import lanczos
+from workbench.spectra.lanczos import lanczos, rademacher
 from workbench.spectra.power import power_iteration
 
 SETTINGS = settings(max_examples=120, deadline=None, derandomize=True)
@@ -57,6 +57,8 @@ def test_lanczos_and_power_iteration_on_degenerate_spectra(n, kind, seed, steps_
                                          generator=torch.Generator().manual_seed(seed))
     assert np.isfinite(values).all() and all(torch.isfinite(v).all() for v in vectors)
     assert np.abs(values).max() <= radius * (1 + 1e-8)
+    V = torch.stack(vectors)
+    assert torch.allclose(V @ V.T, torch.eye(len(vectors), dtype=V.dtype), atol=1e-8)
 
 
 @pytest.mark.parametrize("n", [1, 6])
@@ -79,3 +81,23 @@ def test_power_iteration_past_the_rank_gives_zeros():
     assert values[0] == pytest.approx(float(u @ u)) and np.allclose(values[1:], 0.0, atol=1e-10)
     V = torch.stack(vectors)
     assert torch.allclose(V @ V.T, torch.eye(3, dtype=torch.float64), atol=1e-8)
+
+
+def test_power_iteration_restarts_from_a_start_in_the_null_space():
+    """A = [[1, -1], [-1, 1]] (eigenvalues 2, 0) sends half of the +-1 start vectors to 0: one Gaussian start
+    instead finds 2 (it returned NaN), and the second value is the null space's 0."""
+    A = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)
+    seeds = [s for s in range(20) if not (A @ rademacher(2, torch.Generator().manual_seed(s))).any()]
+    assert seeds, "some seed must draw a start in the null space for this test to mean anything"
+    values, _, _ = power_iteration(lambda v: A @ v, 2, k=2, generator=torch.Generator().manual_seed(seeds[0]))
+    assert values[0] == pytest.approx(2.0) and abs(values[1]) < 1e-12
+
+
+def test_power_iteration_keeps_a_small_but_real_second_eigenvalue():
+    """diag(1, 5e-12, 0, ...) in 100 dimensions: |A v| ~ 5e-13 for the second start, below any absolute 'null'
+    cut-off tied to the first eigenvalue (one tried here stopped at once); only numerical dependence on the found
+    vectors counts as null, so 5e-12 is found."""
+    d = torch.zeros(100, dtype=torch.float64)
+    d[0], d[1] = 1.0, 5e-12
+    values, _, _ = power_iteration(lambda v: d * v, 100, k=2, generator=torch.Generator().manual_seed(0))
+    assert values[0] == pytest.approx(1.0) and values[1] == pytest.approx(5e-12, rel=1e-6)

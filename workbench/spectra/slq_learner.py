@@ -55,7 +55,8 @@ class SLQLearner:
     """Callable for :func:`train.train_epochs` ``on_step``; keeps a history of its estimates: step,
     lambda_max, lambda_min, the lr and momentum in force after the estimate, estimate_s, the operator's
     ``bn_mode`` and ``bn_stats`` (:func:`hvp.bn_stats`) and ``status`` ("ok", "non-finite": the curvature was
-    NaN/inf, "no positive curvature"; in both the settings were kept)."""
+    NaN/inf, "no positive curvature": lambda_max <= 0, e.g. a saturated net whose Hessian is exactly 0; in both the
+    settings were kept)."""
     period: int = 20
     lanczos_steps: int = 10
     kappa_max: float = 100.0
