@@ -168,10 +168,13 @@ def test_config_rejects_out_of_range_values(bad, message):
 def test_unidec_pool_cap_below_a_batch_size_is_refused_before_any_training():
     """UniDEC's pool must hold one positive per query of a batch: a smaller pool_cap used to fail at its first
     batch, after every sampler before it had trained. The memory sweep's batch sizes count too."""
-    msg = r"unidec: pool_cap \(100\) must be at least the largest batch size \(128"
+    msg = r"unidec: pool_cap \(100\) must be at least the largest batch \(128"
     with pytest.raises(ValueError, match=msg):
         from_dict(NegativeMiningConfig, {"pool_cap": 100, "batch_size": 64, "memory_batch_sizes": [32, 128]})
     with pytest.raises(ValueError, match=msg):
         from_dict(NegativeMiningConfig, {"sampler_overrides": ["unidec:pool_cap=100"]})
     from_dict(NegativeMiningConfig, {"pool_cap": 100, "batch_size": 64, "memory_batch_sizes": [32, 64]})
     from_dict(NegativeMiningConfig, {"pool_cap": 100, "samplers": ["ngame", "in_batch"]})  # no unidec: no bound
+    from_dict(NegativeMiningConfig, {"pool_cap": 64, "n_train": 50})  # batches of 50 at most
+    # a variant runs no memory sweep: only its batch_size counts
+    from_dict(NegativeMiningConfig, {"variants": ["unidec:pool_cap:128"], "memory_batch_sizes": [32, 1024]})

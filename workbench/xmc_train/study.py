@@ -137,10 +137,12 @@ class NegativeMiningConfig:
         for name in {*self.samplers, *(item.partition(":")[0].strip() for item in self.sampler_overrides)}:
             self.sampler_config(name).validate()
         if "unidec" in self.samplers:  # else its first batch fails, after the samplers before it have trained
-            cap, largest = self.sampler_config("unidec").pool_cap, max([self.batch_size, *self.memory_batch_sizes])
+            cap = self.sampler_config("unidec").pool_cap
+            largest = max(min(b, self.n_train or b) for b in (self.batch_size, *self.memory_batch_sizes))
             if cap < largest:
-                raise ValueError(f"unidec: pool_cap ({cap}) must be at least the largest batch size ({largest}: "
-                                 "batch_size, memory_batch_sizes), so every query keeps a positive in the pool")
+                raise ValueError(f"unidec: pool_cap ({cap}) must be at least the largest batch ({largest}: "
+                                 "batch_size, memory_batch_sizes, at most n_train), so every query keeps a positive "
+                                 "in the pool")
         self.lsh_params().validate()
         self.train_config().validate()
         for v in parse_variants(self.variants, type(self)):

@@ -81,11 +81,12 @@ def check_effect(cfg, v: Variant) -> None:
 
 
 def variant_config(cfg, v: Variant):
-    """``cfg`` as variant ``v`` trains it: its changes applied, no stages, its own loss where it names one."""
+    """``cfg`` as variant ``v`` trains it: its changes applied, no stages and no memory sweep (the study's own
+    runs have those), its own loss where it names one."""
     over = [i for i in cfg.loss_overrides if i.partition(":")[0] != v.sampler] if "loss" in v.changes \
         else cfg.loss_overrides
     return dataclasses.replace(cfg, **v.changes, loss_overrides=over, samplers=[v.sampler], variants=[],
-                               bce_stage_after=[], ngame_m4_epochs=0)
+                               bce_stage_after=[], ngame_m4_epochs=0, memory_batch_sizes=[])
 
 
 def file_name(label: str) -> str:
