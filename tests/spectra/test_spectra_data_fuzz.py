@@ -40,7 +40,8 @@ def test_fuzz_idx(tmp_path, header, body, magic, gz):
 
 @pytest.mark.parametrize("raw, message", [
     (bytes([0, 0, 8, 3, 0, 0]), "header of 3 dimensions needs 16 bytes, the file has 6"),
-    (bytes([0, 0, 8, 4]) + b"\xff\xff\xff\xff" * 4, r"header says \[4294967295, .*\] = 3402823\d+ values, file holds 0"),
+    (bytes([0, 0, 8, 4]) + b"\xff\xff\xff\xff" * 4,
+     r"header says \[4294967295, .*\] = 3402823\d+ values, file holds 0"),
 ])
 def test_idx_cut_header_or_overflowing_sizes_name_the_file(tmp_path, raw, message):
     """A header cut inside its dimensions, and four 2^32-1 sizes whose product overflows int64."""
