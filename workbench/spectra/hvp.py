@@ -291,5 +291,13 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
 
 
 def chunked(x: torch.Tensor, y: torch.Tensor, chunk: int) -> list[Batch]:
-    """Split a dataset into chunks of at most ``chunk`` examples (for the full Hessian)."""
-    return [(x[i:i + chunk], y[i:i + chunk]) for i in range(0, len(x), chunk)]
+    """Split a dataset into the fewest chunks of at most ``chunk`` examples, of sizes within one of each other (for
+    the full Hessian and BN statistics): 1025 examples by 512 are 341 + 342 + 342, not 512 + 512 + 1, whose lone
+    example BatchNorm1d refuses in train mode."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    parts = -(-len(x) // chunk)
+    if parts == 0:
+        return []
+    bounds = [len(x) * i // parts for i in range(parts + 1)]
+    return [(x[a:b], y[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]

@@ -111,6 +111,12 @@ class BatchSizeSpectraConfig:
             raise ConfigError(f"snapshot_epochs must lie in [0, epochs={self.epochs}], got {self.snapshot_epochs}")
         if len(set(self.batch_sizes)) < 3:
             raise ConfigError("batch_sizes needs >= 3 distinct sizes for the lambda_full + c/B fit")
+        if min(self.batch_sizes) < 2:  # BatchNorm1d refuses one example in train mode; BN2d averages one image
+            raise ConfigError(f"batch_sizes must be >= 2: the BN train-mode comparison ({self.bn_model}) has no batch "
+                              f"statistics over one example, got {self.batch_sizes}")
+        if self.n_train and self.n_train < self.train_batch_size:  # training drops the last partial batch
+            raise ConfigError(f"n_train ({self.n_train}) is below train_batch_size ({self.train_batch_size}): "
+                              "training would take no step")
         if not (math.isfinite(self.lambda_tol) and self.lambda_tol >= 0):
             raise ConfigError(f"lambda_tol must be >= 0 (0: fixed Lanczos steps), got {self.lambda_tol}")
         distinct(self, "snapshot_epochs", "bench_batch_sizes")
@@ -170,6 +176,11 @@ class LrScalingConfig:
             raise ConfigError(f"learner_kappa_max must be a finite number > 1, got {self.learner_kappa_max}")
         if not 0 < self.learner_scale <= 1:
             raise ConfigError(f"learner_scale must be in (0, 1], got {self.learner_scale}")
+        if self.n_train and (self.n_train < 5 or self.n_train - self.n_train // 5 < self.learner_batch_size):
+            raise ConfigError(f"n_train ({self.n_train}) is too small for the learner comparison, which holds out "
+                              f"a fifth for validation and trains on the rest in batches of learner_batch_size "
+                              f"({self.learner_batch_size}): it needs >= 5 and n_train - n_train // 5 >= "
+                              "learner_batch_size")
         distinct(self, "optimizers", "seeds", "tune_lrs")
 
     def check_data(self) -> None:

@@ -46,6 +46,8 @@ def sample_batch(x: torch.Tensor, y: torch.Tensor, size: int, generator: torch.G
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> tuple[float, float]:
     """``(mean cross-entropy, accuracy)`` in eval mode, in chunks of ``chunk`` examples."""
+    if len(x) == 0:
+        raise ValueError("evaluate: no examples to evaluate on")
     was = model.training
     model.eval()
     loss, correct = 0.0, 0
@@ -76,6 +78,8 @@ def train_epochs(model: nn.Module, x, y, x_eval, y_eval, *, epochs: int, batch_s
         raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
     if batch_size < 1 or epochs < 0:
         raise ValueError(f"need batch_size >= 1 and epochs >= 0, got batch_size={batch_size}, epochs={epochs}")
+    if epochs and len(x) < batch_size:  # minibatches drops the last partial batch: no step at all
+        raise ValueError(f"{len(x)} training examples are fewer than one batch of {batch_size}: no step to take")
     g = torch.Generator().manual_seed(seed)
     opt = make_optimizer(optimizer, model.parameters(), lr, momentum)
     total = epochs * (len(x) // batch_size)
