@@ -29,7 +29,13 @@ def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, d
 
     Besides the hardness and distance columns: ``from_buckets``, the share of its valid draws an LSH drawer took
     from the query's buckets (the rest is uniform padding of a short union; 0 for drawers without buckets), and
-    ``union_mean``, the mean number of labels in a query's buckets (0 without buckets)."""
+    ``union_mean``, the mean number of labels in a query's buckets (0 without buckets). Queries whose positives
+    are every label have no negatives and no softmax to compare with: they are left out (all of them: ValueError)."""
+    has_negatives = ~positive_mask(positives, W.shape[0]).all(1)
+    if not bool(has_negatives.any()):
+        raise ValueError(f"none of the {h.shape[0]} held-out queries has a negative label (their positives are all "
+                         f"{W.shape[0]} labels): nothing to measure")
+    h, positives = h[has_negatives], positives[has_negatives]
     logits = h @ W.T
     is_pos = positive_mask(positives, logits.shape[1])
     masked = logits.masked_fill(is_pos, float("-inf"))

@@ -81,19 +81,26 @@ def from_dataset(ds: XMCDataset, max_features: int) -> BowData:
 def load_bow(source: str, data_dir: str = "", data_variant: str = "", *, num_labels: int = 2000,
              num_points: int = 4000, num_features: int = 1000, words_per_point: int = 12, max_features: int = 20000,
              seed: int = 0) -> BowData:
-    """The study's dataset by ``source`` (see module docstring); the sizes apply to ``"synthetic"``."""
+    """The study's dataset by ``source`` (see module docstring); the sizes apply to ``"synthetic"``. A split
+    without points raises ValueError (the race would report NaN accuracy, the adaptivity probe divide by 0)."""
     if source == "synthetic":
-        return synthetic_bow(num_labels, num_points, num_features, words_per_point, seed)
-    if source == "mulan":
+        data = synthetic_bow(num_labels, num_points, num_features, words_per_point, seed)
+    elif source == "mulan":
         from ..xmc.load import load_mulan
-        return from_dataset(load_mulan(data_dir), max_features)
-    if source == "debian":
+        data = from_dataset(load_mulan(data_dir), max_features)
+    elif source == "debian":
         from ..xmc.debian import default_dataset
-        return from_dataset(default_dataset(data_variant or "titles"), max_features)
-    if source == "dir":
+        data = from_dataset(default_dataset(data_variant or "titles"), max_features)
+    elif source == "dir":
         from ..xmc.load import load_dataset
-        return from_dataset(load_dataset(data_dir, data_variant or None), max_features)
-    raise ValueError(f"unknown data source {source!r}; known: {list(SOURCES)}")
+        data = from_dataset(load_dataset(data_dir, data_variant or None), max_features)
+    else:
+        raise ValueError(f"unknown data source {source!r}; known: {list(SOURCES)}")
+    empty = [split for split, X in (("train", data.X_train), ("test", data.X_test)) if X.shape[0] == 0]
+    if empty:
+        raise ValueError(f"dataset {data.name}: the {' and '.join(empty)} split has no points"
+                         + (f" (num_points={num_points} is too few)" if source == "synthetic" else ""))
+    return data
 
 
 def bag_tensors(X: sp.csr_matrix, rows: np.ndarray, device: torch.device):

@@ -62,6 +62,7 @@ def exact(num_labels: int, budget: int, **_) -> Drawer:
     def draw(q, positives, W, generator):
         logits = q @ W.T
         mask = positive_mask(positives, logits.shape[1])
+        mask &= ~mask.all(1, keepdim=True)  # a query whose positives are every label: its draws, all invalid
         logp = torch.log_softmax(logits.masked_fill(mask, -math.inf), dim=1)
         ids = torch.multinomial(logp.exp(), budget, replacement=True, generator=generator)
         return _finish(ids, math.log(budget) + logp.gather(1, ids), positives)

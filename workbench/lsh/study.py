@@ -103,6 +103,7 @@ class LSHStudyConfig:
                  "num_features", "hidden", "batch_size", "max_steps", "eval_every", "eval_points",
                  "adaptivity_queries", "adaptivity_repeats", "bench_sizes")
         at_least(self, 5, "num_labels")  # P@5 ranks 5 labels
+        at_least(self, 2, "num_points")  # a synthetic test split (30%) of at least one point
         # more negatives per query than labels draws labels again; an unbounded budget is a huge allocation
         # (bench_batch x budget ids per call)
         cap = min([*self.bench_sizes, *([self.num_labels] if self.dataset == "synthetic" else [])])
