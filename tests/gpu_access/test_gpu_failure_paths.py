@@ -379,3 +379,13 @@ def test_only_cuda_stores_on_a_cpu_run_are_refused_up_front(field):
     cfg = dataclasses.replace(_tiny_cfg(), device="cpu", **{field: ["gpu", "zero_copy"]})
     with pytest.raises(ConfigError, match=f"{field}=.*none of them runs on this run's device \\(cpu\\)"):
         experiments.setup_device(cfg)
+
+
+def test_an_empty_validation_split_reads_nan_not_zero_accuracy():
+    """rmat:1e-9 is 2 nodes: a 60/20/20 split leaves no validation node. Its accuracy was written as 0.0, which
+    reads as a measured (terrible) result; it is NaN now, and the test split's accuracy is a number."""
+    cfg = GPUAccessConfig(device="cpu", graphs=["rmat:1e-9"], stores=["cpu"], bench_stores=["cpu"], epochs=1)
+    cfg.validate()
+    epochs, graphs = experiments.end_to_end(cfg, torch.device("cpu"), progress=False)
+    assert graphs["val"].tolist() == [0]
+    assert epochs["val_acc"].isna().all() and epochs["test_acc"].notna().all()

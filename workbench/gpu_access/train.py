@@ -116,7 +116,7 @@ def _seed_batches(nodes: torch.Tensor, batch_size: int, cap: int, gen: torch.Gen
 def accuracy(model: nn.Module, pipeline: _Pipeline, nodes: torch.Tensor, batch_size: int, cap: int) -> float:
     """Share of ``nodes`` whose predicted class is right, with sampled neighbourhoods: all of them, or with ``cap``
     below their number a fixed random subset of ``cap`` (the same at every call: the first ``cap`` by index would
-    be a biased sample of a split stored in some order)."""
+    be a biased sample of a split stored in some order). NaN for an empty ``nodes``."""
     model.eval()
     right = total = 0
     gen = torch.Generator().manual_seed(0) if 0 < cap < nodes.numel() else None
@@ -125,7 +125,7 @@ def accuracy(model: nn.Module, pipeline: _Pipeline, nodes: torch.Tensor, batch_s
         right += int((pred == b.y).sum())
         total += b.y.numel()
     model.train()
-    return right / max(total, 1)
+    return right / total if total else float("nan")  # an empty split has no accuracy (0.0 would read as a result)
 
 
 def train_graphsage(graph: Graph, sampler, store, settings: TrainSettings, device: torch.device,
