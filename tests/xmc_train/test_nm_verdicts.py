@@ -164,6 +164,18 @@ def test_accuracy_target_names_best_rows_when_missed_and_the_meeting_rows_when_m
     assert "not at the target's scale" in met[-1]
 
 
+def test_accuracy_target_skips_rows_without_metrics():
+    """A trained row whose P@1 or PSP@5 is NaN cannot be judged: idxmax over all-NaN columns raised (pandas 3)."""
+    nan = float("nan")
+    c = _trained([["uniform", 10.0, nan, 5, 3], ["full", nan, nan, 5, 3]])
+    heads = pd.DataFrame({"sampler": ["full"], "alpha": [0.5], "P@1": [nan], "PSP@5": [nan]})
+    assert accuracy_target_lines(c, heads, at_scale=True) == [
+        "the issue's target, P@1 >= 60 and PSP@5 >= 45 within 600 s of training: no trained row with both metrics "
+        "within the time"]
+    lines = accuracy_target_lines(pd.concat([c, _trained([["in_batch", 30.0, 20.0, 9, 3]])]), at_scale=True)
+    assert lines[0].endswith("not met; best P@1 in_batch (P@1 30.0, PSP@5 20.0, 9 s)")
+
+
 def test_accuracy_target_reads_the_test_picked_fusion_weight_apart():
     c = _trained([["ngame +BCE clf", 55.9, 44.8, 215, 900]])
     heads = pd.DataFrame({"sampler": ["ngame +BCE clf"] * 3, "alpha": [0.0, 0.2, 0.5], "P@1": [50.0, 58.2, 55.9],

@@ -143,7 +143,7 @@ def accuracy_target_lines(comparison: pd.DataFrame, heads: pd.DataFrame | None =
     trained = comparison[comparison["steps"].fillna(0) > 0] if "steps" in comparison else comparison.iloc[:0]
     if trained.empty or not {"P@1", "PSP@5"} <= set(trained):
         return []
-    within = trained[trained["train_s"] <= limit]
+    within = trained[trained["train_s"] <= limit].dropna(subset=["P@1", "PSP@5"])  # NaN rows: nothing to judge
     met = within[(within["P@1"] >= p1) & (within["PSP@5"] >= psp5)]
     late = trained[trained["train_s"] > limit]["method"].tolist()
 
@@ -153,14 +153,14 @@ def accuracy_target_lines(comparison: pd.DataFrame, heads: pd.DataFrame | None =
     if len(met):
         lines = [head + "met by " + ", ".join(row(r) for _, r in met.iterrows())]
     elif within.empty:
-        lines = [head + "no trained row within the time"]
+        lines = [head + "no trained row with both metrics within the time"]
     else:
         best_p1, best_psp = within.loc[within["P@1"].idxmax()], within.loc[within["PSP@5"].idxmax()]
         lines = [head + f"not met; best P@1 {row(best_p1)}" + ("" if best_psp.equals(best_p1) else
                                                                f", best PSP@5 {row(best_psp)}")]
     if late:
         lines.append(f"over the time, not judged: {', '.join(late)}")
-    if heads is not None and len(heads) and {"alpha", "P@1", "PSP@5"} <= set(heads):
+    if heads is not None and {"alpha", "P@1", "PSP@5"} <= set(heads) and heads["P@1"].notna().any():
         b = heads.loc[heads["P@1"].idxmax()]
         lines.append(f"with the fusion weight picked on the test split (optimistic: chosen on the data it scores), "
                      f"best P@1 {b['P@1']:.1f} (PSP@5 {b['PSP@5']:.1f}) from {b['sampler']} at alpha {b['alpha']:g}")
