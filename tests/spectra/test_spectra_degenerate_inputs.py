@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from workbench.config import ConfigError, from_dict
-from workbench.spectra.hvp import chunked
+from workbench.spectra.hvp import chunked, curvature_operator
 from workbench.spectra.study import BatchSizeSpectraConfig, LrScalingConfig
 from workbench.spectra.train import evaluate, train_epochs
 
@@ -49,3 +49,11 @@ def test_training_below_one_batch_and_evaluating_nothing_raise():
     assert train_epochs(model, x, y, x, y, epochs=0, batch_size=8, lr=0.1) == []
     with pytest.raises(ValueError, match="evaluate: no examples"):
         evaluate(model, x[:0], y[:0])
+
+
+def test_a_model_without_trainable_parameters_is_refused():
+    """Every parameter frozen: an IndexError (func) or torch's 'inputs argument to grad() cannot be empty' before."""
+    model = torch.nn.Linear(3, 2).requires_grad_(False)
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        curvature_operator(model, torch.nn.functional.cross_entropy, [(x, y)])

@@ -259,6 +259,8 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
     if not chunks:
         raise ValueError("curvature_operator needs at least one (x, y) chunk")
     named = trainable(model)
+    if not named:
+        raise ValueError("curvature_operator: the model has no trainable parameters (none with requires_grad)")
     names, params = list(named), list(named.values())
     stats = bn_stats(model, bn)  # before any forward below, which in eval mode only reads the statistics
     n_total = sum(len(x) for x, _ in chunks)
