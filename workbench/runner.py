@@ -357,7 +357,13 @@ def _resumable(study_dir: Path, resume: str, profile: str | None, overrides: dic
     run_dir = study_dir / resume
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"no run {resume!r} to resume: {run_dir / 'config.json'} does not exist")
-    record = read_json(run_dir / "config.json")
+    try:
+        record = read_json(run_dir / "config.json")
+    except (OSError, ValueError) as exc:
+        record = exc
+    if not isinstance(record, dict):
+        raise ConfigError(f"run {run_dir} cannot be resumed: its config.json is not a readable run record "
+                          f"({record if isinstance(record, Exception) else type(record).__name__})")
     if record.get("status") == "ok":
         raise ConfigError(f"run {run_dir} ended ok: nothing to resume (start a new run instead)")
     if profile is not None and profile != (record.get("profile") or DEFAULT_PROFILE):  # older runs: None
@@ -411,6 +417,8 @@ def _runs(reports: Path) -> list[dict[str, Any]]:
         try:
             rec = read_json(cfg)
         except (OSError, ValueError):
+            rec = None
+        if not isinstance(rec, dict):  # unreadable, or JSON that is not a run record (a stray or hand-edited file)
             rec = {"study": cfg.parent.parent.name, "run_id": cfg.parent.name, "status": "unreadable config"}
         rec["_dir"] = cfg.parent.relative_to(reports).as_posix()
         rows.append(rec)

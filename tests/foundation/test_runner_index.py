@@ -77,3 +77,20 @@ def test_a_tree_dirtied_after_the_runners_record_gets_its_patch_at_the_end(monke
     runner._save_uncommitted(tmp_path, record, "git_commit_notebook")
     assert record["uncommitted_patch"]["taken"] == "at the end" and (tmp_path / "uncommitted.patch").exists()
     assert "taken at the end" in runner._commit_line(record)
+
+
+@pytest.mark.parametrize("content", ['["not", "a", "record"]', "null", '"x"', '{"study": "ti'])
+def test_a_config_json_that_is_not_a_run_record_is_listed_not_fatal(root, content):  # noqa: F811
+    """Valid JSON that is not an object (a stray or hand-edited file) broke the index, every later run (after
+    writing its directory) and --resume with a TypeError; it is listed as an unreadable config now, and resuming
+    it names the run."""
+    stray = root / "reports" / "tiny" / "stray"
+    stray.mkdir(parents=True)
+    (stray / "config.json").write_text(content)
+    _fake_run(root, "good", status="ok", started="2026-01-02T00:00:00+00:00")
+    page = runner.write_index(root / "reports").read_text()
+    assert "2 run(s)" in page and "unreadable config" in page
+    for resume in ("latest", "stray"):
+        with pytest.raises(runner.ConfigError, match=r"run .*stray cannot be resumed: its config.json is not a "
+                                                     "readable run record"):
+            runner.run_study("tiny", resume=resume, root=root)
