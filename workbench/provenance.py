@@ -24,11 +24,26 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _in_checkout(cwd: str) -> bool:
+    """Whether ``cwd`` lies in a git checkout of workbench itself (its top holds ``pyproject.toml`` and
+    ``workbench/``): a copy of the tree without its own ``.git`` inside some other repository (a home directory
+    kept in git) must not report that repository's commit and diff."""
+    try:
+        top = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True,
+                                  timeout=10, check=True).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return (top / "pyproject.toml").is_file() and (top / "workbench").is_dir()
+
+
 def git_commit(path: Path | None = None) -> str:
     """HEAD's commit (with ``-dirty`` if the tree has changes); outside a checkout (a copy of the tree sent to a
-    lent GPU machine) ``$WORKBENCH_GIT_COMMIT`` as given by whoever sent it, else ``unknown``."""
+    lent GPU machine, also one inside another repository) ``$WORKBENCH_GIT_COMMIT`` as given by whoever sent it,
+    else ``unknown``."""
     cwd = str(path or Path(__file__).resolve().parent)
     try:
+        if not _in_checkout(cwd):
+            raise subprocess.SubprocessError("not a workbench checkout")
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -48,6 +63,8 @@ def uncommitted_diff(path: Path | None = None) -> str | None:
     :func:`git_commit` say ``-dirty``): saved beside a run so that its code can be rebuilt. None outside a
     checkout or when git fails; empty when there is nothing uncommitted."""
     cwd = str(path or Path(__file__).resolve().parent)
+    if not _in_checkout(cwd):
+        return None
     try:
         return subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=cwd, capture_output=True, text=True,
                               timeout=120, check=True).stdout

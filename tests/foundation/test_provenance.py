@@ -141,3 +141,25 @@ def test_start_run_records_the_studys_own_thread_count(tmp_path):
         run = start_run("tiny", cfg, run_dir=tmp_path / str(len(cfg)) / str(want))
         rec = json.loads((run.dir / "effective_config.json").read_text())
         assert rec.get("study_torch_threads") == want and "torch_threads" in rec
+
+
+def test_a_copy_inside_another_repository_states_its_commit(tmp_path, monkeypatch):
+    """A copy of the tree without its own .git, placed inside some other git repository (a home directory kept in
+    git): git answered with that repository's HEAD (+ -dirty) and its diff. Only a checkout whose top holds
+    pyproject.toml and workbench/ counts; elsewhere the sender's WORKBENCH_GIT_COMMIT is used."""
+    import subprocess
+
+    from workbench.provenance import git_commit, uncommitted_diff
+    outer = tmp_path / "home"
+    (outer / "copy" / "workbench").mkdir(parents=True)
+    (outer / "copy" / "pyproject.toml").write_text("[project]\nname = 'workbench'\n")
+    (outer / "notes.txt").write_text("a\n")
+    git = ["git", "-C", str(outer), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "notes.txt"], check=True)
+    subprocess.run([*git, "commit", "-qm", "outer"], check=True)
+    (outer / "notes.txt").write_text("b\n")
+    monkeypatch.setenv("WORKBENCH_GIT_COMMIT", "abc123")
+    assert git_commit(outer / "copy" / "workbench").startswith("abc123 (stated by WORKBENCH_GIT_COMMIT")
+    assert uncommitted_diff(outer / "copy" / "workbench") is None
+    assert not git_commit().startswith("abc123")  # this checkout itself still answers with git
