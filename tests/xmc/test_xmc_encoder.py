@@ -53,6 +53,22 @@ def test_token_cache_hits_and_matches_tokenizer(tmp_path):
     torch.testing.assert_close(encode_tokens(enc, t2, batch_size=2), enc.encode_texts(TEXTS, max_length=16))
 
 
+@pytest.mark.parametrize("part", ["ids", "len"])
+def test_a_cut_cache_file_is_tokenized_again_with_a_warning(tmp_path, part):
+    """A cache file cut after it was written (an interrupted copy or sync of data/cache) raised numpy's 'mmap
+    length is greater than file size' on every later call, naming no file; now the entry is rebuilt."""
+    tok = tiny_encoder(0).tokenizer
+    first = cached_tokens(TEXTS, tok, 16, tmp_path)
+    want_ids, want_lengths = np.array(first.ids), np.array(first.lengths)
+    del first  # its memmap must not read the file cut below
+    (path,) = tmp_path.glob(f"*.{part}.npy")
+    path.write_bytes(path.read_bytes()[:-16])
+    with pytest.warns(UserWarning, match="token cache entry .* is unreadable .*tokenizing again"):
+        again = cached_tokens(TEXTS, tok, 16, tmp_path)
+    assert np.array_equal(again.ids, want_ids) and np.array_equal(again.lengths, want_lengths)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
 def test_progress_bar_only_for_many_batches(tmp_path, capsys):
     enc = tiny_encoder(0, tokenizer="chars")
     texts = TEXTS * 2  # 10 texts: 10 batches of 1 get a bar, 3 batches of 4 do not

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -107,6 +108,12 @@ def cached_tokens(texts: Sequence[str], tokenizer, max_length: int, cache_dir: s
                          .encode()).hexdigest()[:32]
     ids_path, len_path = d / f"{key}.ids.npy", d / f"{key}.len.npy"
     pad = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    if ids_path.exists() and len_path.exists():
+        try:
+            return _load_tokens(ids_path, len_path, len(texts), max_length, pad)
+        except (OSError, ValueError, EOFError) as exc:  # damaged after it was written (a cut copy or sync)
+            warnings.warn(f"token cache entry {key} in {d} is unreadable ({exc}); tokenizing again", stacklevel=2)
+            len_path.unlink(missing_ok=True)
     if not (ids_path.exists() and len_path.exists()):
         d.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tok.", dir=d))
@@ -124,4 +131,12 @@ def cached_tokens(texts: Sequence[str], tokenizer, max_length: int, cache_dir: s
             for p in tmp.glob("*"):
                 p.unlink()
             tmp.rmdir()
-    return TokenArrays(np.load(ids_path, mmap_mode="r"), np.load(len_path), pad)
+    return _load_tokens(ids_path, len_path, len(texts), max_length, pad)
+
+
+def _load_tokens(ids_path: Path, len_path: Path, n: int, max_length: int, pad: int) -> TokenArrays:
+    """The cached arrays, checked against the shapes the key promises (a cut file fails here, not later)."""
+    ids, lengths = np.load(ids_path, mmap_mode="r"), np.load(len_path)
+    if ids.shape != (n, max_length) or lengths.shape != (n,):
+        raise ValueError(f"shapes {ids.shape} and {lengths.shape}, expected ({n}, {max_length}) and ({n},)")
+    return TokenArrays(ids, lengths, pad)
