@@ -58,6 +58,16 @@ def test_time_to_fraction_first_second_at_the_target_and_nan_if_never():
     assert strict.loc["full", col] == 20.0 and math.isnan(strict.loc["unidec", col])
 
 
+def test_time_to_fraction_without_any_training_step_names_no_nan_target():
+    """Every run stopped before its first step (a time budget spent by the first refreshes): the column was named
+    's to P@1 >= nan (95% of best nan)'."""
+    ev = pd.DataFrame({"sampler": ["ance", "ngame"], "step": [0, 0], "wall_s": [0.0, 0.0], "P@1": [5.0, 6.0]})
+    out = tables.time_to_fraction(ev).set_index("sampler")
+    col = "s to 95% of the best P@1 (no run took a training step)"
+    assert list(out.columns) == ["start P@1", "best P@1", col, "target above start"]
+    assert out[col].isna().all() and out.loc["ngame", "start P@1"] == 6.0
+
+
 def test_time_to_fraction_leaves_the_starting_model_out():
     # "a" starts at 40 (step 0, the zero-shot model) and only falls; "b" starts at 10 and climbs to 30. The best
     # after training is b's 30, so the target is 28.5: a never reached it in training (its 40 at 0 s is not a

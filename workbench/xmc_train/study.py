@@ -128,7 +128,8 @@ class NegativeMiningConfig:
         at_least(self, 1, "parabel_trees", "memory_steps")
         at_least(self, 2, "max_length")  # room for [CLS] and [SEP] (workbench.xmc.tokens)
         distinct(self, "samplers", "bce_stage_after", "memory_batch_sizes")
-        at_least(self, -1, "eval_every")  # 0: at the start and the end only; -1: never
+        at_least(self, 0, "eval_every", zero_means={"eval_every": "at the start and the end only"})  # -1 (never)
+        # is the trainer's, for runs the study does not evaluate (memory sweep): its tables need evaluation rows
         if self.memory_batch_sizes:
             at_least(self, 1, "memory_batch_sizes")
         positive(self, "lr", "clf_lr", "temperature", "margin")

@@ -86,7 +86,8 @@ def time_to_fraction(evals: pd.DataFrame, metric: str = "P@1", frac: float = 0.9
     trained = trained_evals(evals)
     best = trained[metric].max()
     target = frac * best
-    column = f"s to {metric} >= {target:.2f} ({round(frac * 100)}% of best {best:.2f})"
+    column = (f"s to {metric} >= {target:.2f} ({round(frac * 100)}% of best {best:.2f})" if len(trained)
+              else f"s to {round(frac * 100)}% of the best {metric} (no run took a training step)")
     out = []
     for name, g in evals.groupby("sampler", sort=False):
         start = g[g["step"] == 0][metric] if "step" in g else g.iloc[:0][metric]
