@@ -26,16 +26,16 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _in_checkout(cwd: str) -> bool:
-    """Whether ``cwd`` lies in a git checkout of workbench itself (its top holds ``pyproject.toml`` and
-    ``workbench/``): a copy of the tree without its own ``.git`` inside some other repository (a home directory
-    kept in git) must not report that repository's commit and diff."""
+def _checkout_head(cwd: str) -> str | None:
+    """HEAD's commit where ``cwd`` lies in a git checkout of workbench itself (its top holds ``pyproject.toml`` and
+    ``workbench/``), else None: a copy of the tree without its own ``.git`` inside some other repository (a home
+    directory kept in git) must not report that repository's commit and diff."""
     try:
-        top = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True,
-                                  timeout=10, check=True).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return (top / "pyproject.toml").is_file() and (top / "workbench").is_dir()
+        top, sha = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=cwd, capture_output=True,
+                                  text=True, timeout=10, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return sha if (Path(top) / "pyproject.toml").is_file() and (Path(top) / "workbench").is_dir() else None
 
 
 def git_commit(path: Path | None = None) -> str:
@@ -43,12 +43,8 @@ def git_commit(path: Path | None = None) -> str:
     lent GPU machine, also one inside another repository) ``$WORKBENCH_GIT_COMMIT`` as given by whoever sent it,
     else ``unknown``."""
     cwd = str(path or Path(__file__).resolve().parent)
-    try:
-        if not _in_checkout(cwd):
-            raise subprocess.SubprocessError("not a workbench checkout")
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    sha = _checkout_head(cwd)
+    if sha is None:
         stated = os.environ.get("WORKBENCH_GIT_COMMIT")
         return f"{stated} (stated by WORKBENCH_GIT_COMMIT: no checkout here)" if stated else "unknown"
     try:
@@ -65,7 +61,7 @@ def uncommitted_diff(path: Path | None = None) -> str | None:
     :func:`git_commit` say ``-dirty``): saved beside a run so that its code can be rebuilt. None outside a
     checkout or when git fails; empty when there is nothing uncommitted."""
     cwd = str(path or Path(__file__).resolve().parent)
-    if not _in_checkout(cwd):
+    if _checkout_head(cwd) is None:
         return None
     try:
         return subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=cwd, capture_output=True, text=True,
