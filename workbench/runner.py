@@ -276,9 +276,12 @@ def _check_device(spec: Any, where: str) -> None:
 
 @contextlib.contextmanager
 def _batch_env(run_dir: Path):
-    """The notebook's kernel inherits these: write into ``run_dir``, batch mode (no widgets; units kept)."""
-    before = {k: os.environ.get(k) for k in (RUN_DIR_ENV, BATCH_ENV)}
+    """The notebook's kernel inherits these: write into ``run_dir``, batch mode (no widgets; units kept), and
+    matplotlib's inline backend, so that the report shows each cell's figures even where the caller exported
+    another backend (``MPLBACKEND=Agg`` in a script would leave the report without them)."""
+    before = {k: os.environ.get(k) for k in (RUN_DIR_ENV, BATCH_ENV, "MPLBACKEND")}
     os.environ[RUN_DIR_ENV], os.environ[BATCH_ENV] = str(run_dir.resolve()), "1"
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
         yield
     finally:

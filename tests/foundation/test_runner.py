@@ -1,5 +1,6 @@
 """The study runner end to end on a tiny real notebook (tests/notebooks/tiny.ipynb) in a scratch checkout."""
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -38,7 +39,10 @@ def test_run_writes_report_config_tables_and_index(root):
         assert key in cfg
     assert (run_dir / "measurements.csv").read_text().count("\n") == 5  # header + n rows
     html = (run_dir / "report.html").read_text()
-    assert "data:image/png;base64" in html  # the figure is embedded
+    # the figure is embedded (an <img>: the page's CSS also holds the string), also under the MPLBACKEND=Agg that
+    # tests/conftest.py and the scripts export: the runner gives the kernel the inline backend
+    assert os.environ.get("MPLBACKEND") == "Agg"
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64', html)) == 1
     assert "build_config" not in html  # no code in the report
     assert "workbench-run" in html and cfg["git_commit"] in html and "profiled" in html  # the run's record
     index = (root / "reports" / "index.html").read_text()
