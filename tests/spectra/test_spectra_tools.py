@@ -150,6 +150,9 @@ def test_slope_fits_split_at_the_critical_batch_size():
     # c = 14.3 with a 95% interval [-10.4, 39.1] (an lr_scaling CPU run): c/a is not determined
     assert np.isnan(critical_batch({"a": 1.12, "a_lo": 0.29, "c": 14.3, "c_lo": -10.4}))
     assert critical_batch({"a": 2.0, "a_lo": 1.5, "c": 20.0, "c_lo": 5.0}) == pytest.approx(10.0)
+    # with the finite-population term: c (1/B - 1/N) = a at B = 1 / (a/c + 1/N), 93.5 for N 1437, not c/a = 100
+    crit = critical_batch({"a": 1.0, "c": 100.0, "n_total": 1437})
+    assert crit == pytest.approx(93.49, abs=0.01) and 100.0 * (1 / crit - 1 / 1437) == pytest.approx(1.0)
 
 
 def test_critical_batch_read_from_the_measurements():
@@ -181,6 +184,16 @@ def test_bisection_finds_a_known_threshold():
     r = bisect_max_lr(lambda lr: lr < 37.0, 1e-3, 1.0, iters=8)
     assert r["lr_max"] < 37.0 <= r["lr_fail"] and not r["censored"]
     assert bisect_max_lr(lambda lr: True, 1e-3, 1.0, iters=3, max_widen=2)["censored"]
+
+
+def test_bisection_tries_no_lr_twice():
+    """A trial is a whole training run: after widening the bracket down, its top (the last bottom tried, known
+    unstable) is not tried again (it was, once: 1e-3 twice below)."""
+    for threshold in (5e-4, 0.37, 37.0):
+        calls = []
+        r = bisect_max_lr(lambda lr: calls.append(lr) or lr < threshold, 1e-3, 1.0, iters=4)
+        assert len(set(calls)) == len(calls) == r["trials"], calls
+        assert r["lr_max"] < threshold <= r["lr_fail"] and not r["censored"]
 
 
 def test_divergence_criterion_on_a_tiny_model():

@@ -1,4 +1,7 @@
-"""The two fits of the studies: lambda_max(B) = lambda_full + c / B, and log-log slopes with confidence intervals."""
+"""The studies' fits: lambda_max(B) = a + c (1/B - 1/N) (:func:`fit_inverse_batch`, its exponent
+:func:`fit_excess_exponent`, the critical batch :func:`critical_batch`), and log-log slopes of the largest stable lr
+with confidence intervals, one line or two with a break (:func:`fit_loglog`, :func:`fit_break`); the ``*_fits``
+functions apply them to a study's tidy tables."""
 from __future__ import annotations
 
 import math
@@ -297,11 +300,13 @@ def slope_fits(lr, max_batch: float | dict[str, float] | None = None) -> "pd.Dat
 
 
 def critical_batch(fit: dict) -> float:
-    """The batch size where the c/B term of a :func:`fit_inverse_batch` fit equals its ``a`` (the full-data
-    lambda_max): below it the batch's excess curvature dominates, and the paper's lr laws apply; ``c / a``.
+    """The batch size where the excess term ``c (1/B - 1/N)`` of a :func:`fit_inverse_batch` fit equals its ``a``
+    (the full-data lambda_max): below it the batch's excess curvature dominates, and the paper's lr laws apply.
+    That is ``1 / (a/c + 1/N)`` with the fit's ``n_total`` N (``c / a`` without one, or for N much larger).
     NaN when either is not positive, or when the fit's interval for either (``a_lo``, ``c_lo``, where given)
-    reaches 0: then the data do not determine c/a."""
+    reaches 0: then the data do not determine it."""
     a, c = fit["a"], fit["c"]
     if not (a > 0 and c > 0) or fit.get("a_lo", 1.0) <= 0 or fit.get("c_lo", 1.0) <= 0:
         return float("nan")
-    return float(c / a)
+    n = fit.get("n_total")
+    return float(1.0 / (a / c + (1.0 / n if n and n == n else 0.0)))

@@ -49,21 +49,22 @@ def bisect_max_lr(stable: Callable[[float], bool], lo: float, hi: float, iters: 
     """
     if not 0 < lo < hi:
         raise ValueError(f"need 0 < lo < hi, got lo={lo}, hi={hi}")
-    trials = 0
+    trials, hi_unstable = 0, False
     for _ in range(max_widen):
         trials += 1
         if stable(lo):
             break
-        lo, hi = lo / 10, lo
+        lo, hi, hi_unstable = lo / 10, lo, True
     else:
         return {"lr_max": float("nan"), "lr_fail": hi, "trials": trials, "censored": True}  # hi: last lo tried
-    for _ in range(max_widen):
-        trials += 1
-        if not stable(hi):
-            break
-        lo, hi = hi, hi * 10
-    else:
-        return {"lr_max": lo, "lr_fail": float("nan"), "trials": trials, "censored": True}  # lo: last hi tried
+    if not hi_unstable:  # after a widening down, hi is the last lo tried: known unstable, not tried again
+        for _ in range(max_widen):
+            trials += 1
+            if not stable(hi):
+                break
+            lo, hi = hi, hi * 10
+        else:
+            return {"lr_max": lo, "lr_fail": float("nan"), "trials": trials, "censored": True}  # lo: last hi tried
     for _ in range(iters):
         mid = math.sqrt(lo * hi)
         trials += 1
