@@ -17,7 +17,7 @@ from ..progress import tqdm
 from ..resume import Memo, no_memo
 from .data import Images, load_images
 from .density import outlier_mass
-from .hvp import chunked, curvature_operator, refresh_bn_stats
+from .hvp import chunked, curvature_operator, has_bn, refresh_bn_stats
 from .bench import hvp_cost
 from .lanczos import LanczosResult, lanczos, slq
 from .lr_search import bisect_max_lr, is_stable
@@ -87,9 +87,10 @@ def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), 
     in the rows as ``hvp_method``. ``run_s`` is the wall-clock of one row: building its operator and its Lanczos
     run(s), all probes on a first batch (one run, no warm-up: not a benchmark median). Each size draws from its
     own generator (seeded by ``seed`` and B), so a size's rows do not depend on the sizes before it; ``memo``
-    units are the sizes (named by ``tag``, ``bn`` and B).
+    units are the sizes (named by ``tag``, ``bn`` and B). A model with BatchNorm has its running statistics
+    refreshed over the training set first, in place (the caller's model keeps them).
     """
-    if any(m.__class__.__name__.startswith("BatchNorm") for m in model.modules()):
+    if has_bn(model):  # in place: the model's BN running statistics become those of the training set
         refresh_bn_stats(model, chunked(data.x_train, data.y_train, full_chunk))
     n = len(data.x_train)
     sizes = [(b, "batch") for b in batch_sizes if b < n] + [(n, "full")]

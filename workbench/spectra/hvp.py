@@ -243,14 +243,16 @@ def curvature_operator(model: nn.Module, loss_fn: LossFn, chunks: Sequence[Batch
     """Matvec with the Hessian or GGN of the mean loss over ``chunks`` (list of ``(x, y)``).
 
     ``loss_fn(outputs, targets)`` must be a mean over the examples (e.g. ``F.cross_entropy``). ``method`` picks
-    double backward or ``torch.func`` forward-over-reverse. With double backward, graphs are kept across matvecs
-    (one backward per matvec and chunk) when there are at most ``keep_graphs`` chunks; beyond that each matvec
-    rebuilds each chunk's graph (about 1.5x the compute, memory of one chunk), which is what a full Hessian over a
-    large set needs. The Hessian by ``torch.func`` keeps no graph (it runs the module again at every matvec); the
-    GGN by ``torch.func`` keeps the network graph per chunk like double backward.
-    The GGN keeps the network graph for J^T w; ``method`` picks how it gets J v: the double-vjp trick
-    (:func:`_chunk_ggn`) or forward mode (:func:`_chunk_ggn_func`, less work for convolutional networks). The
-    model keeps its mode and buffers.
+    double backward or ``torch.func`` forward-over-reverse. Graphs, by case:
+
+    - a chunk's graph (the gradient's for the Hessian by double backward; the network's, for J^T w, for the GGN by
+      either method) is kept across matvecs (one backward per matvec and chunk) when there are at most
+      ``keep_graphs`` chunks; beyond that each matvec rebuilds it (about 1.5x the compute, memory of one chunk),
+      which is what a full operator over a large set needs;
+    - the Hessian by ``torch.func`` keeps no graph: it runs the module again at every matvec.
+
+    For the GGN, ``method`` picks how J v is formed: the double-vjp trick (:func:`_chunk_ggn`) or forward mode
+    (:func:`_chunk_ggn_func`, less work for convolutional networks). The model keeps its mode and buffers.
     """
     if curvature not in ("hessian", "ggn"):
         raise ValueError(f"curvature must be 'hessian' or 'ggn', got {curvature!r}")

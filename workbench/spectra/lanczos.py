@@ -14,7 +14,7 @@ from scipy.linalg import lapack
 
 MatVec = Callable[[torch.Tensor], torch.Tensor]
 ESTIMATES = ("residual", "kato_temple")  # error estimates of the top Ritz value (top_error_estimate)
-DGKS_ETA = 2 ** -0.5  # a second Gram-Schmidt pass when one pass removed more than this share of the norm
+DGKS_ETA = 2 ** -0.5  # Daniel-Gragg-Kaufman-Stewart: a second Gram-Schmidt pass when a pass left at most this share
 _norm = torch.linalg.vector_norm  # Tensor.norm goes through two Python layers first (it shows at ~1 ms matvecs)
 
 

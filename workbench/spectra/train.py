@@ -67,7 +67,8 @@ def train_epochs(model: nn.Module, x, y, x_eval, y_eval, *, epochs: int, batch_s
                  optimizer: str = "sgd", momentum: float = 0.9, schedule: str = "constant", seed: int = 0,
                  on_step: OnStep | None = None,
                  on_epoch: Callable[[int, nn.Module], None] | None = None, desc: str = "training") -> list[dict]:
-    """Train, return one row per epoch: epoch, wall_s (training time only), train_loss, eval_loss, eval_acc, lr.
+    """Train, return one row per epoch: epoch, wall_s (cumulative training seconds up to the epoch's end,
+    ``on_step`` included, evaluation not), train_loss, eval_loss, eval_acc, lr, momentum (NaN for Adam).
 
     ``schedule`` is ``"constant"`` or ``"cosine"`` (to zero over all steps). ``on_step(step, model, xb, yb, opt)``
     runs before each step (the SLQ learner sets the learning rate and momentum there); ``on_epoch(epoch,
