@@ -12,6 +12,7 @@ from pathlib import Path
 
 
 from ..device import host_memory_available
+from ..io import user_path
 from .cora_data import load_cora
 from .graphs import Graph, csr_from_edges, read_gnn_benchmark_npz, read_musae_facebook, read_planetoid
 from .rmat import host_bytes_needed, nodes_for_bytes, rmat_graph, with_random_features
@@ -67,7 +68,7 @@ def _root(data_root: str | None, name: str) -> Path:
     if not data_root:
         raise GraphUnavailable(f"graph {name!r} needs data_root (a folder with planetoid/, gnn-benchmark-npz/, "
                                "musae/, debian-bookworm/)")
-    return Path(data_root)
+    return user_path(data_root)
 
 
 def _debian(data_root: str | None, num_features: int, seed: int) -> Graph:

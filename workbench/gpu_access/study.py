@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 
 from ..config import ConfigError, at_least, distinct, positive
+from ..io import user_path
 from .catalog import check_graph_spec, graph_files, needs_data_root
 from .gather_kernel import KERNELS
 from .policy import AutoPolicy
@@ -74,7 +75,7 @@ class GPUAccessConfig:
             raise ConfigError(f"graphs={list(self.graphs)}: each is read from data_root, which is empty, so every one "
                               "would be skipped; set data_root (the folder holding planetoid/, gnn-benchmark-npz/, "
                               "musae/, debian-bookworm/) or add cora or rmat:<GiB>")
-        if self.data_root and not Path(self.data_root).is_dir():  # else its real graphs quietly become unavailable
+        if self.data_root and not user_path(self.data_root).is_dir():  # else its real graphs quietly become unavailable
             raise ConfigError(f"data_root={self.data_root!r} is not an existing directory (relative to {Path.cwd()}); "
                               "give the folder holding planetoid/, gnn-benchmark-npz/, musae/, debian-bookworm/, "
                               "or leave it empty for the embedded cora and rmat graphs only")
@@ -110,7 +111,7 @@ class GPUAccessConfig:
         trained. (A graph that is missing beside others is skipped, the runs table says why.)"""
         if not self.data_root or not all(needs_data_root(spec) for spec in self.graphs):
             return
-        files = [p for spec in self.graphs for p in graph_files(Path(self.data_root), spec)]
+        files = [p for spec in self.graphs for p in graph_files(user_path(self.data_root), spec)]
         if not any(p.exists() for p in files):
             raise ConfigError(f"data_root={self.data_root!r} holds none of graphs={list(self.graphs)}, so every one "
                               f"would be skipped (looked for {', '.join(map(str, files))}); give the folder holding "

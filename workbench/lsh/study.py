@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..config import at_least, distinct, positive
 from ..device import check_device_spec
+from ..io import user_path
 from .bowdata import SOURCES
 from .drawers import DRAWERS
 from .params import LSHParams
@@ -121,7 +122,7 @@ class LSHStudyConfig:
         from ..xmc.load import MULAN, detect_layout
         if self.dataset not in ("mulan", "dir"):
             return
-        d = Path(self.data_dir)  # as the loaders read it (no ~ expansion)
+        d = user_path(self.data_dir)  # as the loaders read it
         where = f"data_dir={self.data_dir!r}" + ("" if d.is_absolute() else f" (relative to {Path.cwd()})")
         if not d.is_dir():
             fetch = (f"fetch {MULAN} (e.g. into data/mulan-bibtex, where the bibtex profile reads it)"

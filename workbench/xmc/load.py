@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from ..io import user_path
 from .arff import read_arff, read_mulan_labels
 from .bow import XC_REPO, find_split_files, load_bow, load_bow_split
 from .dataset import XMCDataset
@@ -47,7 +48,7 @@ def load_dataset(path: str | Path, variant: str | None = None, split: int = 0) -
     For the LF JSON layout, ``variant`` may instead be the text mode ``"title"`` / ``"full"``. ``split`` picks
     the column of ``*_trSplit.txt`` / ``*_tstSplit.txt`` (0-based) and must stay 0 for the other layouts.
     """
-    d = Path(path)
+    d = user_path(path)
     if not d.is_dir():
         raise FileNotFoundError(f"{d} is not a directory: fetch the dataset from {XC_REPO} (or build it, e.g. "
                                 "`python -m workbench data build debian`) and pass its local directory")
@@ -82,7 +83,7 @@ def load_mulan(name_or_dir: str | Path) -> XMCDataset:
     Query texts are the words present (Mulan's Bibtex/Delicious feature attributes are words); label texts are
     the label attribute names without their ``TAG_`` prefix. ``X_*`` hold the binary word features.
     """
-    d = Path(name_or_dir)
+    d = user_path(name_or_dir)
     trains = sorted(d.glob("*-train.arff")) + sorted(d.glob("*-train.arff.gz")) if d.is_dir() else []
     if not trains:
         raise FileNotFoundError(f"{d} holds no <name>-train.arff[.gz]: fetch {MULAN} (bibtex, delicious: the "

@@ -174,7 +174,7 @@ class NegativeMiningConfig:
         from ..xmc.load import detect_layout
         if self.dataset.startswith("debian-"):
             return
-        layout = detect_layout(Path(self.dataset))  # as load_data reads it
+        layout = detect_layout(user_path(self.dataset))  # as load_data reads it
         if layout not in ("raw_text", "lf_json", "mulan"):
             found = "no known XMC layout" if layout is None else f"the {layout} layout, which has no texts"
             raise ValueError(f"dataset {self.dataset!r} holds {found}; the study encodes query and label texts: "
@@ -238,7 +238,7 @@ def load_data(cfg: NegativeMiningConfig) -> XMCDataset:
         data = default_dataset(cfg.dataset.split("-", 1)[1])
     else:
         from ..xmc.load import load_dataset
-        data = load_dataset(Path(cfg.dataset))
+        data = load_dataset(user_path(cfg.dataset))
     return subsample(data, cfg.n_train, cfg.n_test, seed=cfg.seed)
 
 
