@@ -23,7 +23,8 @@ Adding one: a module here with a class registered as ``@SAMPLERS.register("name"
 :class:`BaseSampler`; :class:`~.uniform.CandidateSampler` for k drawn negatives per query), imported in
 ``__init__.py``; the contract test then checks it. Its options are :class:`SamplerConfig` fields, which the
 negative-mining study fills by field name from its own parameters (``NegativeMiningConfig.sampler_config``): a new
-field also needs a parameter of the same name there and in the notebook's parameters cell. The study's CPU-sized
+field also needs a parameter of the same name there and in the notebook's parameters cell, or is set per sampler
+through ``sampler_overrides`` only (as ``share_negatives``). The study's CPU-sized
 values differ from the paper-scale defaults here (e.g. ``cluster_start`` 1 there, 10 here).
 """
 from __future__ import annotations
@@ -43,8 +44,10 @@ class SampledBatch:
     candidates: (B, K) int64 column indices into ``pool`` scored for each query, or None: every query scores
                 the whole pool (full, in-batch, UniDEC).
     targets:    (B, K) bool (or (B, C) when ``candidates`` is None): which scored labels are positives.
-    log_q:      same shape as ``targets``, float log-probability with which each candidate was sampled (for a
-                logQ correction), or None where sampling is not random (full, in-batch, hard negatives).
+    log_q:      same shape as ``targets``, float log expected count of each candidate in the draw (for a logQ
+                correction): log(k Q(c)) for k draws from Q (uniform, log_uniform; positives too, as if drawn:
+                TensorFlow's convention), the log inclusion probability of an LSH negative and 0 for its
+                positives (always scored); None where sampling is not random (full, in-batch, hard negatives).
     valid:      same shape as ``targets``, bool: False marks padding that the loss must ignore, or None.
     """
     queries: torch.Tensor
@@ -59,16 +62,21 @@ class SampledBatch:
 class SamplerConfig:
     """Options shared by the samplers; each sampler reads only the fields it documents.
 
-    num_negatives:        k negatives per query (uniform, log_uniform, ance).
-    positives_per_query:  positives sampled per query (1 = one sampled positive, as NGAME / DEXML).
-    remove_hits:          mask negatives that are positives of the query (accidental hits) as invalid.
+    num_negatives:        k negatives per query (uniform, log_uniform, ance, lsh).
+    positives_per_query:  positives sampled per query (1 = one sampled positive, as NGAME / DEXML; uniform,
+                          log_uniform, in_batch, ngame, ance, lsh).
+    remove_hits:          mask negatives that are positives of the query (accidental hits) as invalid (uniform,
+                          log_uniform, ance).
     share_negatives:      uniform/log_uniform draw one set of k negatives for the whole batch (TensorFlow's
-                          sampled softmax) instead of k per query.
-    refresh_every:        epochs between model-driven refreshes (ance shortlists).
+                          sampled softmax) instead of k per query. The study has no parameter of this name: set
+                          it per sampler with ``sampler_overrides`` (``uniform:share_negatives=true``).
+    refresh_every:        epochs between model-driven refreshes (ance's and unidec's shortlists).
     shortlist_size:       top-k labels kept per training query for hard negatives (ance, unidec).
     cluster_start:        first epoch with clustered batches (ngame, unidec); random batches before.
-    cluster_every:        epochs between re-clusterings from ``cluster_start`` on.
-    cluster_size_max:     largest cluster (points) the doubling schedule reaches (ngame).
+    cluster_every:        epochs between re-clusterings from ``cluster_start`` on (ngame, unidec).
+    cluster_size_max:     largest cluster (points) the doubling schedule reaches (ngame); unidec's fixed cluster
+                          size. Clusters come from halving until each fits, so they hold between about half
+                          of the size asked and all of it.
     cluster_double_every: epochs between doublings of the cluster size (ngame), from 1 point at epoch 0.
     pool_cap:             most labels in one batch's pool (unidec pick-some-labels).
     psl_positives:        positives each query samples into the pool first (unidec; 3 in the reference setting).

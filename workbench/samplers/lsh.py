@@ -1,10 +1,10 @@
 """``lsh``: adaptive negatives from LSH tables over the label vectors (Daghaghi et al., ICML 2021).
 
 Per query: the union of its L buckets (tables built from the label weight vectors, rehashed every
-``rehash_every`` refreshes, hash functions redrawn every ``redraw_every``), positives removed, a uniform subset
-of ``cfg.num_negatives`` kept, padded with uniform labels when short. Scheme ``"embedding"`` queries with the
-input's embedding, ``"label"`` with the vector of one sampled true label. Candidates are ``[positives,
-negatives]``; ``log_q`` is 0 for positives (always scored) and the log expected count of each negative
+``rehash_every`` training steps, i.e. :meth:`sample` calls, hash functions redrawn every ``redraw_every`` steps),
+positives removed, a uniform subset of ``cfg.num_negatives`` kept, padded with uniform labels when short. Scheme
+``"embedding"`` queries with the input's embedding, ``"label"`` with the vector of one sampled true label. Candidates
+are ``[positives, negatives]``; ``log_q`` is 0 for positives (always scored) and the log expected count of each negative
 (:mod:`workbench.lsh.probability`), so a logQ-corrected loss subtracts it from every logit.
 
 Needs from the model (the :class:`ModelView` given to :meth:`bind` by the trainer, or to :meth:`refresh`; kept

@@ -1,12 +1,13 @@
 """``ngame``: negative-mining-aware mini-batching (Dahiya et al., WSDM 2023).
 
 Batches are built from clusters of training queries: every training query is encoded, the embeddings are
-split by recursive balanced 2-means into clusters of ``cluster_size(epoch)`` points, the clusters are shuffled,
-concatenated and cut into exactly ``ceil(n / batch_size)`` batches of at most ``batch_size`` queries, the count
-every sampler yields and the learning-rate schedule is planned from (see :func:`pack_clusters`). Cuts fall
-between clusters wherever the remaining batches can still hold the rest; otherwise a cluster is split across
-two consecutive batches. Negatives are in-batch (the batch-mates' sampled positives, as :mod:`.in_batch`),
-which the clustering makes hard without encoding any extra label.
+split by recursive balanced 2-means into clusters of at most ``cluster_size(epoch)`` points (halving until each
+fits: between about half that and all of it), the clusters are shuffled, concatenated and cut into exactly
+``ceil(n / batch_size)`` batches of at most ``batch_size`` queries, the count every sampler yields and the
+learning-rate schedule is planned from (see :func:`pack_clusters`). Cuts fall between clusters wherever the
+remaining batches can still hold the rest; otherwise a cluster is split across two consecutive batches. Negatives
+are in-batch (the batch-mates' sampled positives, as :mod:`.in_batch`), which the clustering makes hard without
+encoding any extra label.
 
 Schedule (scaled by parameters, the official code's shape): random batches before ``cluster_start``; from
 then on re-cluster every ``cluster_every`` epochs (and whenever the cluster size changes); the cluster size is

@@ -124,7 +124,10 @@ def cluster_schedule(rows: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots()
     epochs = list(rows["epoch"]) + [rows["epoch"].max() + 1]
     ax.step(epochs, list(rows["cluster_size"]) + [rows["cluster_size"].iloc[-1]], where="post",
-            color=method_colour("ngame"), label="cluster size (points)")
+            color=method_colour("ngame"), label="cluster size bound (points)")
+    if "mean_points" in rows and rows["mean_points"].notna().any():  # what balanced 2-means made of the bound
+        ax.step(epochs, list(rows["mean_points"]) + [rows["mean_points"].iloc[-1]], where="post", linestyle="--",
+                color=method_colour("ngame"), alpha=0.7, label="mean cluster in use (points)")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set(title="NGAME cluster-size schedule and refresh cost", xlabel="epoch", ylabel="cluster size (points)")
     ax2 = ax.twinx()

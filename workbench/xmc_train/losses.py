@@ -3,7 +3,8 @@
 Every loss is built as ``LOSSES.get(name)(**params)`` and called as
 ``loss(scores, targets, valid=None, log_q=None) -> scalar``: ``scores`` (B, K) raw similarities (cosines for the
 dual encoder, inner products for a classifier), ``targets`` (B, K) bool positives, ``valid`` (B, K) bool (False =
-padding / removed accidental hit, ignored), ``log_q`` (B, K) sampling log-probabilities for the logQ correction.
+padding / removed accidental hit, ignored), ``log_q`` (B, K) log expected counts in the sampler's draw, for the
+logQ correction (see ``SampledBatch``).
 """
 from __future__ import annotations
 

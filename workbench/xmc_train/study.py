@@ -434,12 +434,21 @@ def full_bce_stage(cfg: NegativeMiningConfig, prep: Prepared, trained: XMCModel,
 
 
 def schedule_rows(sampler, epochs: int) -> list[dict]:
-    """NGAME's cluster size per epoch with the re-clustering cost where one happened (0 elsewhere), for the
+    """NGAME's cluster size per epoch (``cluster_size``, the schedule's bound) and the mean points of the clusters
+    in use (``mean_points``: balanced 2-means halves until each fits, so between about half the bound and all of
+    it; NaN while batches are random), with the re-clustering cost where one happened (0 elsewhere), for the
     ``epochs`` the run trained (a time budget or ``max_steps`` can stop it before the configured count)."""
     cost = {c["epoch"]: c for c in getattr(sampler, "costs", [])}
-    return [{"epoch": e, "cluster_size": sampler.cluster_size(e), "refresh_s": cost.get(e, {}).get("refresh_s", 0.0),
-             "encode_s": cost.get(e, {}).get("encode_s", 0.0), "cluster_s": cost.get(e, {}).get("cluster_s", 0.0)}
-            for e in range(epochs)]
+    rows, mean = [], math.nan
+    for e in range(epochs):
+        c = cost.get(e, {})
+        if "clusters" in c:
+            mean = sampler.pos.num_queries / c["clusters"]
+        rows.append({"epoch": e, "cluster_size": sampler.cluster_size(e),
+                     "mean_points": mean if sampler.cluster_size(e) > 1 else math.nan,
+                     "refresh_s": c.get("refresh_s", 0.0), "encode_s": c.get("encode_s", 0.0),
+                     "cluster_s": c.get("cluster_s", 0.0)})
+    return rows
 
 
 def epochs_trained(rows: list[dict], n_queries: int, batch_size: int) -> int:
