@@ -30,7 +30,8 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     dev = torch.device(check_device_spec(spec))
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {spec!r} was asked for, but this machine has no CUDA GPU; use device='auto' or 'cpu'")
+        raise RuntimeError(f"device {spec!r} was asked for, but this machine has no CUDA GPU; "
+                           "use device='auto' or 'cpu'")
     return dev
 
 

@@ -62,7 +62,8 @@ class Run:
     dir: Path
     config: dict[str, Any]
 
-    def append(self, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]], table: str = "measurements") -> pd.DataFrame:
+    def append(self, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+               table: str = "measurements") -> pd.DataFrame:
         """Append tidy rows to ``<table>.csv`` (rewritten atomically) and return the whole table."""
         if isinstance(rows, Mapping):
             rows = [rows]

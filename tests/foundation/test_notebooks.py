@@ -42,7 +42,8 @@ def test_notebook_shape(path):
     assert "build_config(" in code[1].source, "the cell after the parameters builds the typed config"
     for c in code:  # their return values (a path, a whole table) would be printed into the report
         last = c.source.rstrip().splitlines()[-1] if c.source.strip() else ""
-        assert not (last.startswith(("run.save_figure(", "run.write_table(", "run.append(")) and not last.endswith(";")), \
+        returns = last.startswith(("run.save_figure(", "run.write_table(", "run.append("))
+        assert not (returns and not last.endswith(";")), \
             f"end the cell with ';' so the report does not show the returned value: {last}"
 
 

@@ -66,7 +66,8 @@ def test_failed_run_is_marked_and_index_stays_valid(root):
 
 
 @pytest.mark.parametrize("profile,overrides,message", [
-    (None, {"nn": 3}, r"unknown parameter\(s\) \['nn'\].*valid names: \['fail', 'fail_once', 'label', 'n', 'scale', 'sleep_s'\]"),
+    (None, {"nn": 3},
+     r"unknown parameter\(s\) \['nn'\].*valid names: \['fail', 'fail_once', 'label', 'n', 'scale', 'sleep_s'\]"),
     (None, {"n": "three"}, r"parameter 'n' must be int"),
     ("bad", {}, r"unknown parameter\(s\) \['nn'\]"),
     ("nope", {}, r"no profile 'nope'.*known profiles: \['bad', 'small'\]"),

@@ -277,7 +277,8 @@ def test_tiny_planetoid(tmp_path):
 def test_planetoid_test_rows_follow_test_index_order(tmp_path, test_index, order, gap):
     """Row i of tx / ty belongs to node ``test.index`` line i (GCN's ``load_data`` reorders them), whatever the
     order of the file; an id missing from test.index (CiteSeer's gap) gets zero features and label 0.
-    Not proven: that the real Cora / CiteSeer files follow this layout (test_embedded_cora_is_what_the_builder_makes)."""
+    Not proven: that the real Cora / CiteSeer files follow this layout
+    (test_embedded_cora_is_what_the_builder_makes)."""
     import scipy.sparse as sp
     tx = np.array([[1, 2, 0, 0], [0, 0, 3, 4]], np.float32)  # distinct rows, unlike every allx row
     ty = np.array([[0, 1], [1, 0]], np.int32)  # classes 1, 0 by tx row

@@ -1,5 +1,5 @@
-"""The verdict helpers the spectra notebooks print from (verdicts.py; peers.for_display), on hand-made tables whose answers
-are known. Does not prove: that the prose around them reads right (the report review does that)."""
+"""The verdict helpers the spectra notebooks print from (verdicts.py; peers.for_display), on hand-made tables whose
+answers are known. Does not prove: that the prose around them reads right (the report review does that)."""
 import math
 
 import pandas as pd
@@ -54,7 +54,8 @@ def test_slope_verdicts_predictions_containment_and_regime():
 def test_learner_verdicts_final_rows_ratio_and_grid_edge():
     """Final epoch's accuracy per method, wall time over the SLQ learner's, and whether a tuned lr sits at the
     grid's edge. Does not prove: which method trains better on real data."""
-    curves = pd.DataFrame({"method": ["SLQ learner"] * 2 + ["constant (tuned lr 0.3)"] * 2 + ["cosine (tuned lr 0.03)"] * 2,
+    methods = ["SLQ learner", "constant (tuned lr 0.3)", "cosine (tuned lr 0.03)"]
+    curves = pd.DataFrame({"method": [m for m in methods for _ in range(2)],
                            "epoch": [1, 2] * 3, "eval_acc": [0.5, 0.8, 0.6, 0.9, 0.7, 0.95],
                            "wall_s": [1.0, 2.0, 0.5, 1.0, 0.5, 0.5],
                            "tuned_lr": [float("nan")] * 2 + [0.3] * 2 + [0.03] * 2})

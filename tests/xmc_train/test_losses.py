@@ -17,7 +17,8 @@ def test_decoupled_softmax_hand_value():
     tau = 0.1
     z = [x / tau for x in (0.5, 0.2, 0.1, -0.3)]
     negs = math.exp(z[2]) + math.exp(z[3])
-    expect = (-math.log(math.exp(z[0]) / (math.exp(z[0]) + negs)) - math.log(math.exp(z[1]) / (math.exp(z[1]) + negs))) / 2
+    expect = (-math.log(math.exp(z[0]) / (math.exp(z[0]) + negs))
+              - math.log(math.exp(z[1]) / (math.exp(z[1]) + negs))) / 2
     got = build_loss("softmax", temperature=tau)(s, t)
     assert got.item() == pytest.approx(expect, rel=1e-6)
 
@@ -91,7 +92,8 @@ def test_triplet_weights_only_violators():
     assert got2.item() == pytest.approx(expect, rel=1e-5)
     # no violator at all: zero loss and finite (zero) gradients, not nan
     s3 = torch.tensor([[0.9, -0.5, -0.6]], requires_grad=True)
-    loss3 = build_loss("triplet", margin=0.3, hardest=2, weight_temperature=0.1)(s3, torch.tensor([[True, False, False]]))
+    triplet = build_loss("triplet", margin=0.3, hardest=2, weight_temperature=0.1)
+    loss3 = triplet(s3, torch.tensor([[True, False, False]]))
     loss3.backward()
     assert loss3.item() == 0.0 and torch.isfinite(s3.grad).all()
 

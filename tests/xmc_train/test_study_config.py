@@ -157,7 +157,8 @@ def test_compare_samplers_reads_finished_samplers_back(tmp_path, monkeypatch):
     ({"lr": 0.0}, "lr must be a finite number > 0"), ({"n_train": -5}, r"n_train must be >= 0 \(0: all\)"),
     ({"max_length": 0}, "max_length must be >= 2"), ({"memory_batch_sizes": [0, 32]}, "memory_batch_sizes"),
     ({"ngame_m4_epochs": -1}, "no M-IV stage"), ({"time_budget_s": -1.0}, "time_budget_s must be >= 0"),
-    ({"temperature": 0.0}, "temperature"), ({"eval_every": -1}, r"eval_every must be >= 0 \(0: at the start and the end only\)"),
+    ({"temperature": 0.0}, "temperature"),
+    ({"eval_every": -1}, r"eval_every must be >= 0 \(0: at the start and the end only\)"),
 ])
 def test_config_rejects_out_of_range_values(bad, message):
     with pytest.raises(ValueError, match=message):

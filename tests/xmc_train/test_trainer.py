@@ -90,7 +90,8 @@ def test_resume_on_device_keeps_sampler_state_on_cpu(tmp_path, device, sampler):
     m, s, _ = setup(sampler, seed=99, **kw)
     tr = Trainer(m, s, build_loss("softmax"), cfg, checkpoint=ckpt, progress=False)
     assert tr._load()
-    state = [v for v in s.state_dict().values() if isinstance(v, torch.Tensor)] + list(getattr(s, "clusters", None) or [])
+    state = [v for v in s.state_dict().values() if isinstance(v, torch.Tensor)]
+    state += list(getattr(s, "clusters", None) or [])
     assert state and all(t.device.type == "cpu" for t in state)
     m, s, _ = setup(sampler, seed=99, **kw)
     rows = Trainer(m, s, build_loss("softmax"), cfg, checkpoint=ckpt, progress=False).run()

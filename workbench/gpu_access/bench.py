@@ -5,10 +5,10 @@ device (so a GPU gather is counted complete). Row indices come from a pool of ``
 each timed call gets a draw of its own, and the warm-up (``warmup`` calls, then :data:`WARMUP_S` seconds of
 calls) cycles over the first ``warmup`` draws, so a timed call never finds its rows in a cache left by an
 earlier call. Throughput counts useful bytes only: rows x row bytes / seconds, in GB/s (1e9 bytes);
-``gbps_unique`` counts each distinct row once (what must cross the link at least), and ``l2_bound`` flags measurements that caches can flatter: a call asking for
-more bytes than the table holds (duplicates, served from the GPU's L2 after the first read) or a table no
-larger than the GPU's L2. Indices are handed to each store on its natural device (CPU for ``cpu``, the GPU for
-the GPU-side stores), as a sampler on that device would produce them.
+``gbps_unique`` counts each distinct row once (what must cross the link at least), and ``l2_bound`` flags
+measurements that caches can flatter: a call asking for more bytes than the table holds (duplicates, served from the
+GPU's L2 after the first read) or a table no larger than the GPU's L2. Indices are handed to each store on its
+natural device (CPU for ``cpu``, the GPU for the GPU-side stores), as a sampler on that device would produce them.
 
 Variants, for comparing gather implementations side by side in one run (:func:`gather_sweep`): ``kernels``
 (the zero_copy and gpu stores' gather kernel), ``sorts`` (zero_copy: sort indices first or not), ``offsets``

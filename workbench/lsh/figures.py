@@ -73,7 +73,8 @@ def adaptivity(df: pd.DataFrame, metric: str = "mean_rank") -> plt.Figure:
     if metric in ("tv", "kl") and "draws_per_query" in df:  # empirical: exact's value is the noise at this n
         title += f"\n({df['draws_per_query'].median():.0f} draws per query; exact samples the softmax itself)"
     ax.set(xlabel="training step of the probed model", ylabel=ADAPTIVITY_METRICS.get(metric, metric), title=title)
-    ax.legend(fontsize=8, title="sampler", title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.legend(fontsize=8, title="sampler", title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0)
     return fig
 
 

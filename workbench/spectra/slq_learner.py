@@ -3,9 +3,9 @@
 Every ``period`` steps, one Lanczos run of ``lanczos_steps`` iterations from one random Rademacher probe, on the
 current mini-batch Hessian, gives Ritz values; only the Ritz values are used (not the quadrature weights, and
 no average over probes: "SLQ" names the seed paper's learner, not a density estimate here). lambda_max is the
-largest Ritz value; lambda_min, the low end of the range trusted, is the smallest Ritz value above ``lambda_max / kappa_max``
-(negative and near-zero directions are ignored). With kappa = lambda_max / lambda_min, Polyak's heavy-ball
-tuning for a quadratic sets
+largest Ritz value; lambda_min, the low end of the range trusted, is the smallest Ritz value above
+``lambda_max / kappa_max`` (negative and near-zero directions are ignored). With kappa = lambda_max / lambda_min,
+Polyak's heavy-ball tuning for a quadratic sets
 
     momentum = min(((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2, momentum_max),
     lr = scale * (1 + sqrt(momentum))^2 / lambda_max,
@@ -14,8 +14,8 @@ which below the cap is Polyak's ``lr = 4 / (sqrt(lambda_max) + sqrt(lambda_min))
 ``lr * lambda_max = (1 + sqrt(momentum))^2``, inside heavy ball's stability bound ``2 (1 + momentum)``, where
 Polyak's lr with the capped momentum would pass it (kappa above ~1440 at the 0.9 cap: spectral radius 1.01 at
 kappa 1500, 1.22 at 3000). As lambda_min >= lambda_max / kappa_max, kappa never exceeds ``kappa_max``: at the
-default 100 the momentum is at most 0.67 and the cap binds only for ``kappa_max`` above ~1440. This is our reading of the seed paper's learner (it fixes lr and momentum from the
-spectrum), not its code.
+default 100 the momentum is at most 0.67 and the cap binds only for ``kappa_max`` above ~1440. This is our
+reading of the seed paper's learner (it fixes lr and momentum from the spectrum), not its code.
 
 Divergence is handled as :func:`train.train_epochs` handles it for every optimiser: training goes on and the
 epoch rows show the non-finite losses. An estimate whose Hessian-vector products are NaN/inf (weights a

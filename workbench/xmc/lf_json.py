@@ -1,10 +1,10 @@
 """The Extreme Classification Repository's label-feature JSON layout (LF-AmazonTitles-131K, LF-WikiSeeAlso...).
 
 ``trn.json.gz`` / ``tst.json.gz``: one JSON object per line with ``uid``, ``title``, ``content``, ``target_ind``
-(0-based label ids; a repeat is kept once, with a warning) and ``target_rel`` (relevance > 0, same length; optional, default 1);
-``trn.json`` must hold at least one. ``lbl.json.gz``: one object per label with ``uid``, ``title``, ``content``.
-Filter files ``filter_labels_train.txt`` / ``filter_labels_test.txt`` hold ``"doc_idx label_idx"`` pairs (may be
-empty or absent).
+(0-based label ids; a repeat is kept once, with a warning) and ``target_rel`` (relevance > 0, same length;
+optional, default 1); ``trn.json`` must hold at least one. ``lbl.json.gz``: one object per label with ``uid``,
+``title``, ``content``. Filter files ``filter_labels_train.txt`` / ``filter_labels_test.txt`` hold
+``"doc_idx label_idx"`` pairs (may be empty or absent).
 """
 from __future__ import annotations
 

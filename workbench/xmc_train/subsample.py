@@ -41,6 +41,7 @@ def subsample(data: XMCDataset, n_train: int, n_test: int, seed: int = 0) -> XMC
         data, name=f"{data.name}-sub{len(tr)}", Y_train=Ytr[:, labels].tocsr(), Y_test=Yte[:, labels].tocsr(),
         train_texts=texts(data.train_texts, tr), test_texts=texts(data.test_texts, te),
         label_texts=texts(data.label_texts, labels),
-        X_train=None if data.X_train is None else data.X_train[tr], X_test=None if data.X_test is None else data.X_test[te],
+        X_train=None if data.X_train is None else data.X_train[tr],
+        X_test=None if data.X_test is None else data.X_test[te],
         filter_train=_remap_pairs(data.filter_train, tr, n_tr, label_map),
         filter_test=_remap_pairs(data.filter_test, te, n_te, label_map))

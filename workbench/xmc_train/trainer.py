@@ -5,9 +5,10 @@ encoder, the pool's label texts); each head's (B, C) scores are gathered to the 
 loss applied (averaged over heads: UniDEC's 1/2 L_DE + 1/2 L_CLF). AdamW, linear warm-up then linear decay to 0
 over the planned steps, gradient-norm clipping. Under a time budget the schedule runs on whichever is further, the
 steps or the share of the budget spent, so a run the budget ends has still warmed up and decayed to 0 (a sampler
-with slow steps is not compared mid-schedule, at a high learning rate, with one that finished its epochs). The plan is ``epochs * ceil(n_train / batch_size)`` steps (or
-``max_steps``): every sampler's ``batches`` must yield exactly ``ceil(n_train / batch_size)`` batches an epoch,
-and an epoch that does not raises, rather than training past the end of the schedule at learning rate 0.
+with slow steps is not compared mid-schedule, at a high learning rate, with one that finished its epochs). The
+plan is ``epochs * ceil(n_train / batch_size)`` steps (or ``max_steps``): every sampler's ``batches`` must yield exactly
+``ceil(n_train / batch_size)`` batches an epoch, and an epoch that does not raises, rather than training past the end of
+the schedule at learning rate 0.
 
 Determinism: one ``torch.Generator`` drives batching and sampling; dropout is re-seeded from (seed, step) before
 each step, so a run resumed from a checkpoint replays the same steps (bit-identical on CPU). Under a time budget
@@ -24,9 +25,9 @@ NaN on CPU), tokens_per_step (real tokens encoded with gradients: the CPU proxy 
 seqs_per_step (query and label sequences encoded per step), seqs_per_s (sequences encoded per second of encode +
 loss + backward time), seq_len (mean padded length of those sequences:
 each encoder batch is cut to its longest text, so this is the length a bare-encoder reference should use), loss,
-lr (the encoder's rate in the interval's last step), and at evaluation points the metrics of :mod:`.evaluate` plus
-eval_s. Every row also states label_staleness_steps: the label-cache period N when negatives were scored from it (at
-most N-1 steps stale), else 0.
+lr (the rate of the interval's last step: the encoder's, or the classifier's when the encoder is frozen), and at
+evaluation points the metrics of :mod:`.evaluate` plus eval_s. Every row also states label_staleness_steps: the
+label-cache period N when negatives were scored from it (at most N-1 steps stale), else 0.
 
 With ``bare_probe_every`` k > 0, every k-th log window also times one forward + backward of the encoder alone
 (:func:`.bench.encoder_throughput`: random ids, ``batch_size`` sequences at the window's ``seq_len``) and writes its
@@ -96,7 +97,8 @@ class TrainConfig:
         if not 0 <= self.warmup_frac < 1:
             raise ValueError(f"warmup_frac must be in [0, 1), got {self.warmup_frac}")
         if self.eval_every < -1:
-            raise ValueError(f"eval_every must be >= -1 (-1: never, 0: at the start and the end), got {self.eval_every}")
+            raise ValueError(f"eval_every must be >= -1 (-1: never, 0: at the start and the end), "
+                             f"got {self.eval_every}")
         for name in ("lr", "clf_lr"):
             if not getattr(self, name) > 0:  # NaN fails too
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -237,7 +239,8 @@ class Trainer:
         resumed = self._load()
         if not resumed and self.evaluate:
             self._eval_row()
-        bar = tqdm(total=self.total, initial=self.step, disable=not self.progress, desc=self.tags.get("sampler", "train"))
+        bar = tqdm(total=self.total, initial=self.step, disable=not self.progress,
+                   desc=self.tags.get("sampler", "train"))
         last_ckpt = time.perf_counter()
         while self.epoch < self.cfg.epochs and not self._done():
             batches = self._epoch_batches(resumed)
