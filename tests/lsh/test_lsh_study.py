@@ -180,6 +180,20 @@ def test_race_also_evaluates_by_training_seconds(monkeypatch):
         LSHStudyConfig(eval_every_s=-1.0).validate()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="auto is the CPU only without CUDA")
+def test_bench_measures_each_device_once():
+    """``auto`` beside ``cpu`` on a machine without CUDA passes the config (spellings differ) but is one device:
+    it once ran twice, and both runs' rows, labelled cpu, joined into one curve."""
+    from workbench.config import from_dict
+    from workbench.lsh.experiments import run_bench
+    cfg = from_dict(LSHStudyConfig, {"bench_devices": ["auto", "cpu"], "bench_sizes": [500, 1000], "bench_dim": 8,
+                                     "bench_batch": 4, "budget": 8, "bench_repeats": 2})
+    with pytest.warns(UserWarning, match="'cpu' is cpu here, as 'auto' is: measured once"):
+        rows = run_bench(cfg)
+    lsh = [r for r in rows if r["method"] == "lsh-embedding"]
+    assert sorted(r["num_labels"] for r in lsh) == [500, 1000] and {r["device"] for r in rows} == {"cpu"}
+
+
 def test_bench_rows_and_flatness():
     rows = bench_sizes([500, 2000], LSHParams(K=4, L=2, cap=8), dim=8, batch=4, budget=8, repeats=2, warmup=1,
                        device=torch.device("cpu"), source="gaussian")

@@ -5,6 +5,8 @@ Each returns tidy rows; the notebook appends them to the run's tables and draws 
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -22,12 +24,20 @@ from .tables import crowding
 
 
 def run_bench(cfg: LSHStudyConfig, memo: Memo = no_memo) -> list[dict]:
-    """Constant-time rows on every device of ``cfg.bench_devices`` (see :func:`workbench.lsh.bench.bench_sizes`)."""
-    rows = []
+    """Constant-time rows on every device of ``cfg.bench_devices`` (see :func:`workbench.lsh.bench.bench_sizes`),
+    each device once: a spec that resolves to a device already measured (``auto`` beside ``cpu`` on a machine
+    without CUDA, ``cuda`` beside ``cuda:0``) is skipped with a warning, as its rows would mix into one curve."""
+    rows, seen = [], {}
     for spec in cfg.bench_devices:
-        rows += memo(f"bench-{spec}", lambda spec=spec: bench_sizes(
+        dev = resolve_device(spec)
+        key = torch.device(dev.type, 0 if dev.type == "cuda" and dev.index is None else dev.index)
+        if key in seen:
+            warnings.warn(f"bench_devices: {spec!r} is {key} here, as {seen[key]!r} is: measured once")
+            continue
+        seen[key] = spec
+        rows += memo(f"bench-{spec}", lambda dev=dev: bench_sizes(
             cfg.bench_sizes, cfg.lsh(bench=True), cfg.bench_dim, cfg.bench_batch, cfg.budget, cfg.bench_repeats, 1,
-            resolve_device(spec), cfg.bench_labels, cfg.seed, threads=cfg.cpu_threads))
+            dev, cfg.bench_labels, cfg.seed, threads=cfg.cpu_threads))
     return rows
 
 
