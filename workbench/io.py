@@ -13,7 +13,7 @@ _UMASK_LOCK = threading.Lock()
 
 def current_umask() -> int:
     """The process's umask: read from ``/proc/self/status`` (Linux), else set and restored at once under a lock
-    (``os.umask`` has no read-only form; another thread creating a file in between would get mode 0777/0666)."""
+    (``os.umask`` has no read-only form; another thread creating a file in between would get the private 0600/0700)."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:

@@ -172,7 +172,7 @@ def _train_store(cfg: GPUAccessConfig, device: torch.device, spec: str, graph: G
 
 def summarize(epochs: pd.DataFrame) -> pd.DataFrame:
     """Per (graph, store): medians over epochs after the first (warm-up; all epochs if only one), but the mean
-    for ``cpu_s`` (process CPU time comes in 10 ms clock ticks: a median of short epochs is a whole number of
+    for ``cpu_s`` (process CPU time comes in clock ticks, 10 ms on Linux: a median of short epochs is a whole number of
     ticks, a mean over N epochs resolves tick / N), final accuracy, and ratios to the ``cpu`` store of the same
     graph (speedup = cpu epoch s / this epoch s)."""
     if epochs.empty:

@@ -9,7 +9,8 @@ do the same in two user lines::
 How: ``cudaHostRegister`` (through ``torch.cuda.cudart()``) page-locks the tensor's own buffer (no copy); under
 unified virtual addressing (every 64-bit Linux CUDA system; checked via the device attribute where available)
 the host pointer is also a valid device pointer, so a tiny object exposing ``__cuda_array_interface__`` turns
-it into a CUDA tensor with ``torch.as_tensor(obj, device="cuda")``. That CUDA tensor (``.view``) aliases host
+it into a CUDA tensor with ``torch.as_tensor(obj)`` (no ``device`` argument: one naming another device than the
+memory's would silently copy the whole table). That CUDA tensor (``.view``) aliases host
 memory: ``index_select`` and Triton kernels on it issue PCIe reads.
 
 Lifetime: the CUDA view holds a reference to its interface object, which holds the host tensor and its

@@ -64,7 +64,7 @@ def constant_time(df: pd.DataFrame) -> plt.Figure:
 
 
 def adaptivity(df: pd.DataFrame, metric: str = "mean_rank") -> plt.Figure:
-    """``metric`` of each sampler's negatives against training time of the probed model."""
+    """``metric`` of each sampler's negatives against the training step of the probed model."""
     fig, ax = plt.subplots()
     for sampler, g in df.groupby("sampler"):
         label = f"{sampler} (noise floor)" if metric in ("tv", "kl") and sampler == "exact" else sampler

@@ -1,9 +1,9 @@
 """Hash tables in a compact layout: per table, label ids sorted by bucket code plus bucket offsets.
 
-No Python lists: building is one sort, one ``bincount`` and one ``cumsum`` per table, all batched over the L
-tables; looking up a bucket is a gather. Each bucket keeps at most ``cap`` ids, a uniformly random subset of the
-labels that hashed there (the reservoir of the reference implementation, done at once: sort by code with random
-priorities below it, keep each bucket's first ``cap``).
+No Python lists: building is one sort, one counting ``scatter_add_`` and one ``cumsum`` per table, all batched
+over the L tables; looking up a bucket is a gather. Each bucket keeps at most ``cap`` ids, a uniformly random
+subset of the labels that hashed there (the reservoir of the reference implementation, done at once: sort by code
+with random priorities below it, keep each bucket's first ``cap``).
 """
 from __future__ import annotations
 

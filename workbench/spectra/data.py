@@ -59,7 +59,7 @@ class Images:
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
+    return user_path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
 
 
 def _cached(key: str, sources: Sequence[Path], build: Callable[[], dict]) -> dict:

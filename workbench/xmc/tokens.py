@@ -2,7 +2,7 @@
 
 The cache key is a hash of the tokenizer's full definition (vocabulary, normaliser, special tokens), the maximum
 length and the texts themselves, so a changed text or tokenizer never reads a stale cache. Default directory:
-``$WORKBENCH_CACHE`` or ``data/cache/tokens`` of the checkout (git-ignored).
+``$WORKBENCH_CACHE/tokens`` or ``data/cache/tokens`` of the checkout (git-ignored).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from ..io import user_path
 from ..progress import tqdm
 
 CACHE_ENV = "WORKBENCH_CACHE"
@@ -26,7 +27,7 @@ CACHE_ENV = "WORKBENCH_CACHE"
 
 def default_cache_dir() -> Path:
     env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "cache"
+    return user_path(env) if env else Path(__file__).resolve().parents[2] / "data" / "cache"
 
 
 @dataclasses.dataclass
