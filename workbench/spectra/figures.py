@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..report import log_y_if_wide
 from .density import grid_for, slq_density
@@ -87,10 +87,12 @@ def densities(ritz: pd.DataFrame, curvature: str = "hessian", sigma_frac: float 
     ax.set_xscale("asinh", linear_width=lin / 2)
     lo, hi = (x + sgn * max(0.05 * lin, 0.1 * abs(x)) for x, sgn in ((nodes.min(), -1), (nodes.max(), 1)))
     # ticks: linear ones within the full operator's range, then decades (the asinh default crowds them near 0)
-    ticks = [t for t in MaxNLocator(5).tick_values(max(lo, -lin), min(hi, lin)) if abs(t) <= lin]
-    ticks += [sgn * m * 10.0 ** k for k in range(-3, 6) for m in (1, 2, 5) for sgn in (-1, 1)
-              if m * 10.0 ** k >= 1.5 * lin]
-    ax.set_xticks([t for t in ticks if lo <= t <= hi], [f"{t:g}" for t in ticks if lo <= t <= hi])
+    ticks = [t for t in MaxNLocator(7).tick_values(max(lo, -lin), min(hi, lin)) if abs(t) <= lin]
+    wide = max(abs(lo), abs(hi)) > 20 * lin  # past a decade beyond the linear part, 1-2-5 steps; else finer ones
+    ticks += [sgn * m * 10.0 ** k for k in range(-3, 6) for m in ((1, 2, 5) if wide else (1, 1.5, 2, 3, 5, 7))
+              for sgn in (-1, 1) if m * 10.0 ** k >= 1.25 * lin]
+    ticks = _spaced([t for t in ticks if lo <= t <= hi], lambda x: np.arcsinh(x / (lin / 2)), lo, hi)
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_xlim(lo, hi)
     ax.set(yscale="log", ylim=(max(0.5 * min(peaks), 1e-10 * max(tops)), 3 * max(tops)),
            xlabel=f"eigenvalue (loss / param²; asinh axis: linear near 0, logarithmic beyond ±{lin:.3g})",
@@ -101,12 +103,31 @@ def densities(ritz: pd.DataFrame, curvature: str = "hessian", sigma_frac: float 
     return fig
 
 
+def _spaced(ticks: list[float], transform, lo: float, hi: float, gap: float = 0.06) -> list[float]:
+    """``ticks`` from 0 outwards, each kept only at least ``gap`` of the axis span (in ``transform``'s coordinates)
+    from those kept before it, so labels where the asinh axis bends from linear to logarithmic do not collide."""
+    min_gap = gap * (transform(hi) - transform(lo))
+    kept: list[float] = []
+    for t in sorted(ticks, key=abs):
+        if all(abs(transform(t) - transform(k)) >= min_gap for k in kept):
+            kept.append(t)
+    return sorted(kept)
+
+
+def _mantissa(v: float) -> int:
+    return round(v / 10 ** np.floor(np.log10(v))) if v > 0 else 0
+
+
+def _plain(v: float, _pos=None) -> str:
+    return f"{v:g}"
+
+
 def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_max of the Hessian"):
     """Two panels: lambda_max vs B with BN in eval mode (running stats) and in train mode (batch stats); the mean
     over the batches of each B with its standard error when there are several, the single value otherwise, and the
     full Hessian in the same mode (dotted). The panels share one y axis (the modes are compared), logarithmic when
-    the values of both span a factor > 20; both panels label it, minor ticks too over up to two decades (values
-    within one decade would otherwise sit between labelled ticks)."""
+    the values of both span a factor > 20; both panels label it, in plain numbers at 1, 2 and 5 per decade (values
+    within one decade would otherwise sit between labelled ticks; every minor tick labelled crowds)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.4), sharey=True)
     for ax, mode in zip(axes, ["eval", "train"]):
         d = lam[lam.bn_mode == mode]
@@ -123,7 +144,8 @@ def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_m
                title=f"BN {mode} mode")
         log_y_if_wide(ax, lam.lambda_max)
         if ax.get_yscale() == "log":
-            ax.yaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+            ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: _plain(v) if _mantissa(v) in (2, 5) else ""))
         ax.tick_params(axis="y", which="both", labelleft=True)  # sharey hides the right panel's labels
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)  # below: no data hidden
     fig.suptitle(title)
@@ -199,16 +221,29 @@ def peers(table: pd.DataFrame, title: str = "Top-eigenvalue tools: time vs relat
     return fig
 
 
+SPLIT_BY = ("epoch", "curvature", "optimizer", "bn_mode")  # different models or operators: never pooled
+REPLICATES = {"seed": "seeds", "batch_index": "batches per B"}  # draws of the same thing: pooled by their median
+
+
 def metric_vs_batch(df: pd.DataFrame, metric: str = "lambda_max", hue: str = "curvature"):
-    """For the explorer: ``metric`` against batch size, one line per value of ``hue``."""
+    """For the explorer: ``metric`` against batch size, one colour per value of ``hue`` and one line style per value
+    of any other :data:`SPLIT_BY` column that varies (checkpoints or operators are not averaged together); each
+    point is the median over the :data:`REPLICATES` (seeds, batches), as the title says."""
     fig, ax = plt.subplots()
+    split = [c for c in SPLIT_BY if c != hue and c in df and df[c].nunique() > 1]
+    styles = {v: st for v, st in zip(sorted(df[split].drop_duplicates().itertuples(index=False, name=None)),
+                                     ("-", "--", ":", "-.") * 4)} if split else {(): "-"}
     for k, (h, d) in enumerate(df.groupby(hue)):
-        m = d.groupby("batch_size")[metric].mean()
-        ax.plot(m.index, m.values, "o-", color=f"C{k}", label=f"{hue}={h}")
+        for key, g in (d.groupby(split) if split else [((), d)]):
+            key = key if isinstance(key, tuple) else (key,)
+            m = g.groupby("batch_size")[metric].median()
+            extra = "".join(f", {c}={v}" for c, v in zip(split, key))
+            ax.plot(m.index, m.values, marker="o", linestyle=styles[key], color=f"C{k}", label=f"{hue}={h}{extra}")
+    pooled = [REPLICATES[c] for c in REPLICATES if c != hue and c in df and df[c].nunique() > 1]
     # run_s and seconds are single runs (one operator build and Lanczos, one bisection), not benchmark medians
     unit = {"lambda_max": "loss / param²", "run_s": "s, one operator + Lanczos run", "seconds": "s per bisection",
             "lr_max": "max stable learning rate"}.get(metric)
     ax.set(xscale="log", xlabel="batch size B (examples)", ylabel=f"{metric} ({unit})" if unit else metric,
-           title=f"{metric} vs batch size by {hue}")
+           title=f"{metric} vs batch size by {hue}" + (f"\n(median over {', '.join(pooled)})" if pooled else ""))
     ax.legend(fontsize=8)
     return fig

@@ -1,0 +1,58 @@
+"""Two figures' readings, on hand-made tables: the explorer's metric against B keeps checkpoints apart and says what
+it pools; the SLQ density's eigenvalue axis labels both sides of 0 and the outliers' range without crowding.
+
+Does not prove: that a figure looks right (the report review does that), only what these assertions read."""
+import matplotlib
+import numpy as np
+import pandas as pd
+
+from workbench.spectra import figures
+
+matplotlib.use("Agg")
+
+
+def test_metric_vs_batch_keeps_checkpoints_apart_and_takes_medians_of_batches():
+    rows = [{"epoch": e, "curvature": c, "batch_size": b, "batch_index": i, "lambda_max": v}
+            for e, scale in ((0, 1.0), (6, 5.0)) for c in ("hessian", "ggn") for b in (16, 256)
+            for i, v in enumerate((scale, 2 * scale, 10 * scale))]  # median 2 x scale, mean 4.33 x scale
+    fig = figures.metric_vs_batch(pd.DataFrame(rows), "lambda_max", "curvature")
+    lines = {ln.get_label(): list(ln.get_ydata()) for ln in fig.axes[0].get_lines()}
+    assert lines == {f"curvature={c}, epoch={e}": [2.0 * s, 2.0 * s] for c in ("ggn", "hessian")
+                     for e, s in ((0, 1.0), (6, 5.0))}
+    assert "median over batches per B" in fig.axes[0].get_title()
+
+
+def _ritz(full, batch):
+    rows = [{"curvature": "hessian", "batch_size": 1000, "scope": "full", "probe": 0, "ritz": r, "weight": 0.1}
+            for r in full]
+    return pd.DataFrame(rows + [{"curvature": "hessian", "batch_size": 16, "scope": "batch", "probe": 0, "ritz": r,
+                                 "weight": 0.1} for r in batch])
+
+
+def test_density_axis_labels_negative_side_and_outliers_without_crowding():
+    # as a digits run: the full spectrum in [-0.6, 2.4], a small batch's outliers up to 4.2
+    fig = figures.densities(_ritz(np.linspace(-0.6, 2.4, 10), [-0.6, 0.0, 1.0, 3.5, 4.2]))
+    ax = fig.axes[0]
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert min(ticks) < 0 and max(ticks) >= 3.0  # once: 0, 0.8, 1.6 only
+    pos = np.arcsinh(np.array(sorted(ticks)) / (2.4 / 2))
+    assert np.diff(pos).min() >= 0.06 * (np.arcsinh(ax.get_xlim()[1] / 1.2) - np.arcsinh(ax.get_xlim()[0] / 1.2))
+    # as a Fashion-MNIST run: decades beyond the linear part, where +-3 once crowded +-4.5 and +-1.5
+    wide = figures.densities(_ritz(np.linspace(-4.8, 4.8, 10), [-70.0, -3.0, 0.0, 3.0, 120.0])).axes[0]
+    assert [t.get_text() for t in wide.get_xticklabels()] == ["-50", "-20", "-10", "-4.5", "-1.5", "0", "1.5", "4.5",
+                                                              "10", "20", "50", "100"]
+
+
+def test_bn_modes_log_axis_labels_1_2_5_per_decade():
+    """Values within 3..110 on a log axis: labelled at 1, 2 and 5 per decade in plain numbers (every minor tick in
+    scientific notation, 2x10^1 3x10^1 4x10^1 6x10^1, once crowded each other)."""
+    lam = pd.DataFrame([{"bn_mode": m, "scope": "batch", "batch_size": b, "lambda_max": v}
+                        for m, vals in (("eval", (55, 110, 90)), ("train", (5, 9, 3.3)))
+                        for b, v in zip((16, 128, 1024), vals)])
+    ax = figures.bn_modes(lam).axes[0]
+    assert ax.get_yscale() == "log"
+    lo, hi = ax.get_ylim()
+    shown = [(t.get_text(), v) for t, v in zip(ax.get_yticklabels(minor=True) + ax.get_yticklabels(),
+                                                list(ax.get_yticks(minor=True)) + list(ax.get_yticks()))
+             if t.get_text() and lo <= v <= hi]
+    assert sorted(float(s) for s, _ in shown) == [5, 10, 20, 50, 100] and all(float(s) == v for s, v in shown)
