@@ -102,6 +102,9 @@ def test_peer_verdict_names_dominating_faster_and_cheapest_tolerant_fixed_runs()
     assert "0.40x PyHessian's median time (target <= 0.5: met)" in lines[1]
     assert "median 9 matvecs" in lines[2]
     assert lines[3].startswith("the same power iteration on our HVP: a median 10 matvecs") and "0.60x" in lines[3]
+    # against it, the residual rule is slower (0.70 / 0.60) and the Kato-Temple one faster (0.40 / 0.60)
+    assert "lanczos tol 0.0001 residual (max 40 steps) takes 1.17x its time" in lines[3]
+    assert "lanczos tol 0.0001 kato_temple (max 40 steps) takes 0.67x its time" in lines[3]
     assert "as accurate (worst case) as lanczos tol 0.0001 residual (max 40 steps): lanczos 10 steps" in text
     assert "faster but less accurate: lanczos 5 steps" in text
     assert "within 0.0001 at every seed: lanczos 10 steps" in text
