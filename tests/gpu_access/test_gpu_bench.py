@@ -372,3 +372,24 @@ def test_end_to_end_reads_finished_units_back_without_loading_graphs(tmp_path, m
 def test_config_rejects_out_of_range_values(bad, message):
     with pytest.raises(ConfigError, match=message):
         from_dict(GPUAccessConfig, bad)
+
+
+def test_throughput_table_marks_cached_calls_gpu_rows_and_calls_not_run():
+    """The report's gather table: two decimals per (table, row size) and (store, order); ``*`` on l2_bound calls,
+    ``-`` where a GPU-resident row has no fraction of the link, blank where the call did not run. Does not prove:
+    anything about measured throughput."""
+    from workbench.gpu_access.experiments import throughput_table
+    base = {"table_target_bytes": 64 << 20, "table_bytes": 64 << 20, "rows": 4096, "order": "random"}
+    bench = pd.DataFrame([
+        {**base, "store": "zero_copy", "row_bytes": 512, "fraction_unique_of_h2d": 0.871, "l2_bound": False,
+         "status": "ok"},
+        {**base, "store": "zero_copy", "row_bytes": 4096, "fraction_unique_of_h2d": 1.79, "l2_bound": True,
+         "status": "ok"},
+        {**base, "store": "gpu", "row_bytes": 512, "fraction_unique_of_h2d": float("nan"), "l2_bound": False,
+         "status": "ok"},
+        {**base, "store": "gpu", "row_bytes": 4096, "fraction_unique_of_h2d": float("nan"), "l2_bound": True,
+         "status": "does not fit in GPU memory"}])
+    t = throughput_table(bench, "fraction_unique_of_h2d")
+    assert t.loc[(64.0, 512), ("zero_copy", "random")] == "0.87"
+    assert t.loc[(64.0, 4096), ("zero_copy", "random")] == "1.79*"
+    assert t.loc[(64.0, 512), ("gpu", "random")] == "-" and t.loc[(64.0, 4096), ("gpu", "random")] == ""

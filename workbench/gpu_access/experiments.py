@@ -78,7 +78,28 @@ def _microbenchmark(cfg: GPUAccessConfig, device: torch.device, progress: bool) 
                         cfg.bench_repeats, cfg.bench_warmup, cfg.seed, progress)
     df = pd.DataFrame(rows)
     df["fraction_of_h2d"] = df["gbps"] / h2d["gbps"] if h2d else float("nan")
+    # each distinct row once: what must cross the link (indices drawn with replacement repeat rows)
+    df["fraction_unique_of_h2d"] = df["gbps_unique"] / h2d["gbps"] if h2d else float("nan")
+    if "chosen" in df:  # rows already in GPU memory cross no link: the copy's ceiling does not bound them
+        df.loc[df["chosen"] == "gpu", ["fraction_of_h2d", "fraction_unique_of_h2d"]] = float("nan")
     return h2d, df
+
+
+def throughput_table(bench: pd.DataFrame, col: str) -> pd.DataFrame:
+    """The microbenchmark's ``col`` (e.g. ``gbps``, ``fraction_unique_of_h2d``) as a table for the report: one line per
+    table size (and rows per call where several), row size; one column per (store, order); two decimals, ``*``
+    marking calls that caches can flatter (``l2_bound``), ``-`` no value (a GPU-resident row has no fraction of
+    the link) and a blank where the call did not run (its ``status`` in the table, e.g. a table too large for the
+    GPU store)."""
+    ok = bench[bench["status"] == "ok"]
+    size = ok["table_target_bytes"] if "table_target_bytes" in ok else ok["table_bytes"]  # 132 B rows cut bytes
+    view = ok.assign(**{"table (MiB)": (size / 2**20).round(1), "row (B)": ok["row_bytes"],
+                        "rows per call": ok["rows"].astype(int),
+                        "cell": ok[col].map(lambda v: "-" if v != v else f"{v:.2f}")
+                        + ok["l2_bound"].map({True: "*", False: ""})})
+    index = (["table (MiB)", "rows per call", "row (B)"] if view["rows per call"].nunique() > 1
+             else ["table (MiB)", "row (B)"])
+    return view.pivot_table(index=index, columns=["store", "order"], values="cell", aggfunc="first").fillna("")
 
 
 def _sampler_name(cfg: GPUAccessConfig, device: torch.device) -> str:

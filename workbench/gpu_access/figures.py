@@ -5,7 +5,22 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from ..report import log_y_if_wide
+
 PHASES = ("sample_s", "gather_s", "compute_s")
+# one colour per store in every figure and run (seaborn's hue order follows the rows, so colours moved between figures)
+STORE_COLOURS = dict(zip(("cpu", "zero_copy", "gpu", "auto"),
+                         [sns.color_palette("colorblind").as_hex()[i] for i in (0, 1, 2, 4)]))
+
+
+def _palette(df: pd.DataFrame) -> dict[str, str]:
+    """:data:`STORE_COLOURS` for the stores in ``df``, a spare grey for any other."""
+    return {s: STORE_COLOURS.get(s, "0.5") for s in df["store"].unique()}
+
+
+def _legend_outside(ax) -> None:
+    """The legend below the axes: inside, it covered measurements; right of them, the fraction axis."""
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.26), ncols=3, frameon=False)
 
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -56,13 +71,13 @@ def gather_vs_row_bytes(bench: pd.DataFrame, h2d_gbps: float | None = None, tabl
     df, tb, rows = row_bytes_medians(bench, table_bytes)
     if df.empty:
         return _empty(ax, "Gather throughput vs row size", "no gather measured (L2-bound calls left out)")
-    sns.lineplot(df, x="row_bytes", y="gbps", hue="store", style="order", markers=True, ax=ax)
+    sns.lineplot(df, x="row_bytes", y="gbps", hue="store", style="order", markers=True, ax=ax, palette=_palette(df))
     _ceiling(ax, h2d_gbps)
     ax.set_xscale("log", base=2)
     per_call = "" if rows is None else f", {rows} rows per call"
     ax.set(title=f"Gather throughput vs row size ({tb / 2**20:.0f} MiB table{per_call};\nL2-bound calls left out)",
            xlabel="row size (bytes)", ylabel="useful throughput (GB/s)")
-    ax.legend(fontsize="small")
+    _legend_outside(ax)
     return fig
 
 
@@ -93,12 +108,13 @@ def gather_vs_table_bytes(bench: pd.DataFrame, row_bytes: int | None = None, h2d
     df, rb = table_bytes_medians(bench, row_bytes)
     if df.empty:
         return _empty(ax, "Gather throughput vs table size", "no gather measured (L2-bound calls left out)")
-    sns.lineplot(df, x="table_mib", y="gbps", hue="store", style="order", markers=True, ax=ax)
+    sns.lineplot(df, x="table_mib", y="gbps", hue="store", style="order", markers=True, ax=ax, palette=_palette(df))
+    log_y_if_wide(ax, df["gbps"])  # the gpu store's on-device gathers run tens of times above the link
     _ceiling(ax, h2d_gbps)
     ax.set_xscale("log", base=2)
     ax.set(title=f"Gather throughput vs table footprint ({rb} B rows;\nper table its largest call, L2-bound calls "
                  "left out)", xlabel="table footprint (MiB)", ylabel="useful throughput (GB/s)")
-    ax.legend(fontsize="small")
+    _legend_outside(ax)
     return fig
 
 
@@ -131,10 +147,10 @@ def epoch_costs(summary: pd.DataFrame):
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     if summary.empty:
         return _empty(axes[0], "Process CPU time per epoch", "no training run")
-    sns.barplot(summary, x="graph", y="cpu_s", hue="store", ax=axes[0])
+    sns.barplot(summary, x="graph", y="cpu_s", hue="store", ax=axes[0], palette=_palette(summary))
     axes[0].set(title="Process CPU time per epoch", xlabel="graph", ylabel="CPU seconds (user + system)")
     if not energy.empty:
-        sns.barplot(energy, x="graph", y="energy_j", hue="store", ax=axes[1])
+        sns.barplot(energy, x="graph", y="energy_j", hue="store", ax=axes[1], palette=_palette(energy))
         axes[1].set(title="GPU energy per epoch", xlabel="graph", ylabel="energy (J)")
     fig.suptitle("Cost per epoch by feature store" + ("" if len(energy) else " (CPU time only: no GPU energy counter)"),
                  fontsize="medium" if energy.empty else None)
@@ -148,7 +164,7 @@ def explore_epochs(epochs: pd.DataFrame, metric: str = "epoch_s", graph: str | N
         return _empty(ax, "Per-epoch measurements", "no training run")
     graph = graph or epochs["graph"].iloc[0]
     df = epochs[epochs["graph"] == graph]
-    sns.lineplot(df, x="epoch", y=metric, hue="store", marker="o", ax=ax)
+    sns.lineplot(df, x="epoch", y=metric, hue="store", marker="o", ax=ax, palette=_palette(df))
     unit = {"epoch_s": "s", "sample_s": "s", "gather_s": "s", "compute_s": "s", "cpu_s": "CPU s",
             "energy_j": "J", "val_acc": "fraction", "test_acc": "fraction", "loss": "nats"}.get(metric, "")
     ax.set(title=f"{metric} per epoch on {graph}", xlabel="epoch", ylabel=f"{metric} ({unit})" if unit else metric)
