@@ -89,3 +89,15 @@ def test_race_verdict_says_when_the_evaluations_cannot_order_the_hits():
     assert lines[1].endswith("not resolved: its window overlaps full's, so the evaluations cannot tell which got "
                              "there first")
 
+
+
+def test_adaptivity_trend_reads_every_probe_step():
+    """lsh-embedding comes 75% of the way to exact at step 40 and falls back to 25% by 65: the trend line shows both
+    (the last step's verdict alone read "closer to uniform"). Does not prove: why it falls back."""
+    from workbench.lsh.verdicts import adaptivity_trend
+    ranks = {10: (0.5, 0.1, 0.6), 40: (0.5, 0.1, 0.2), 65: (0.5, 0.1, 0.4)}  # uniform, exact, lsh-embedding
+    adapt = pd.DataFrame([{"step": step, "sampler": s, "mean_rank": r} for step, rs in ranks.items()
+                          for s, r in zip(("uniform", "exact", "lsh-embedding"), rs)])
+    assert adaptivity_trend(adapt) == ["lsh-embedding, share of the way from uniform to exact in mean rank by probe "
+                                       "step: 10: -25%, 40: 75%, 65: 25%"]
+    assert adaptivity_trend(adapt[adapt.step == 65]) == [] and adaptivity_trend(adapt[adapt.sampler != "exact"]) == []

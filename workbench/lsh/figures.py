@@ -80,7 +80,8 @@ def adaptivity(df: pd.DataFrame, metric: str = "mean_rank") -> plt.Figure:
 
 def race(df: pd.DataFrame, metric: str = "P@1", dataset: str | None = None) -> plt.Figure:
     """``metric`` (percent for P@k) on held-out points against training wall-clock (s), one line per method; the title
-    names the dataset (``dataset``, or the only one in ``df``)."""
+    names the dataset (``dataset``, or the only one in ``df``). ``loss`` is each method's own training objective (the
+    label says so): compare methods by P@k."""
     if dataset is not None and "dataset" in df:
         df = df[df["dataset"] == dataset]
     if dataset is None and "dataset" in df and df["dataset"].nunique() == 1:
@@ -90,7 +91,9 @@ def race(df: pd.DataFrame, metric: str = "P@1", dataset: str | None = None) -> p
         g = g.sort_values("train_s")
         ax.plot(g["train_s"], g[metric], marker=".", label=method, **method_style(method))
     where = f" ({dataset})" if dataset else ""
-    unit = {"loss": " (nats)", "top1_share": " (share of points with the most predicted top label)",
+    # each method minimises its own objective (full softmax over L labels, sampled softmax over its budget, with or
+    # without logQ): their losses are not on one scale, only their P@k are
+    unit = {"loss": " (nats; each method's own objective, not comparable across methods)", "top1_share": " (share of points with the most predicted top label)",
             "over_cap_share": " (share of labels in buckets over the cap)"}.get(
         metric, " (%)" if metric.startswith("P@") else "")
     ax.set(xlabel="training wall-clock (s, evaluation excluded)", ylabel=metric + unit,

@@ -53,6 +53,22 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     return lines
 
 
+def adaptivity_trend(adapt: pd.DataFrame) -> list[str]:
+    """One line per LSH sampler: how far it sat from uniform toward exact in mean rank at every probe step (the
+    last step's verdict alone hides a sampler that came close mid-training and fell back, or the reverse). Empty
+    without both the uniform and exact rows, or with a single probe step."""
+    if adapt["step"].nunique() < 2 or not {"uniform", "exact"} <= set(adapt["sampler"]):
+        return []
+    rank = adapt.pivot_table(index="step", columns="sampler", values="mean_rank", aggfunc="mean")
+    span = rank["uniform"] - rank["exact"]
+    lines = []
+    for s in (c for c in rank.columns if c.startswith("lsh")):
+        gap = ((rank["uniform"] - rank[s]) / span).where(span > 0)
+        steps = ", ".join(f"{step}: {g:.0%}" if g == g else f"{step}: n/a" for step, g in gap.items())
+        lines.append(f"{s}, share of the way from uniform to exact in mean rank by probe step: {steps}")
+    return lines
+
+
 def tv_line(last: pd.DataFrame, num_labels: int) -> list[str]:
     """One line on the ``tv`` column of the adaptivity rows (indexed by sampler): it is the TV of an empirical
     distribution from ``draws_per_query`` draws over ``num_labels`` labels, so the exact drawer's value (it
