@@ -48,11 +48,15 @@ def _peer_lines(ax, peers: pd.DataFrame | None, metric: str) -> None:
 
 def time_to_accuracy(evals: pd.DataFrame, metric: str = "P@1", x: str = "wall_s",
                      peers: pd.DataFrame | None = None) -> plt.Figure:
-    """``metric`` (percent, test split) against training wall-clock seconds (or step), one line per sampler."""
+    """``metric`` (percent, test split) against training wall-clock seconds (or step), one line per sampler. Against
+    steps, a classifier stage (rows with ``stage_start_s`` > 0, e.g. ``ngame M-IV``) counts its own steps from 0,
+    after the encoder's: its legend entry says so."""
     fig, ax = plt.subplots(figsize=(8.5, 4.2))
     evals = evals.dropna(subset=[metric])
     for name, g in evals.groupby("sampler", sort=False):
-        ax.plot(g[x], g[metric], marker="o", ms=3, label=name, **method_style(name))
+        stage = x == "step" and "stage_start_s" in g and bool((g["stage_start_s"] > 0).any())
+        label = f"{name} (stage steps, after the encoder's)" if stage else name
+        ax.plot(g[x], g[metric], marker="o", ms=3, label=label, **method_style(name))
     _peer_lines(ax, peers, metric)
     unit = "training wall-clock (s, evaluation excluded)" if x == "wall_s" else x
     positive = evals.loc[evals[x] > 0, x] if x == "wall_s" else evals[x].iloc[:0]

@@ -106,7 +106,7 @@ def omikuji_topk(model, X: sp.csr_matrix, k: int, beam: int, threads: int) -> np
 def peer_rows(data: XMCDataset, n_trees: int = 3, threads: int = 0, with_parabel: bool = True) -> list[dict]:
     """Tidy rows ``{"method", metrics..., "train_s"}`` for the most-popular baseline and Parabel (omikuji), the
     latter with ``threads`` threads (0: every usable core)."""
-    rows = [{"method": "most popular", **popularity_metrics(data), "train_s": 0.0}]
+    rows = [{"method": "most popular", **popularity_metrics(data), "train_s": 0.0, "predict_s": 0.0}]  # one list
     if with_parabel:
         ids, train_s, pred_s = parabel_topk(data, n_trees=n_trees, threads=threads)
         prop = propensity(data.label_freq, data.Y_train.shape[0], *data.propensity_ab)

@@ -40,6 +40,9 @@ def comparison_table(measurements: pd.DataFrame, peers: pd.DataFrame | None = No
     axis. ``stage_s`` is the row's own run alone (equal to ``train_s`` for a one-stage run); ``steps``, the shares
     and the peak memory are the row's own run's too.
 
+    ``predict_s`` is the seconds to predict the test split: a trained sampler's last evaluation (label and query
+    encoding, top-k, metrics), a peer's prediction.
+
     ``sampling share %`` is sampling time over step time with the per-epoch refreshes left out (the issue's
     "sampler time <= 10% of step time"), ``refresh share %`` the refreshes (ANCE's shortlist, NGAME's clustering,
     the full sampler's label cache) over all training time."""
@@ -58,7 +61,8 @@ def comparison_table(measurements: pd.DataFrame, peers: pd.DataFrame | None = No
                      "train_s": last["wall_s"], "stage_s": last["wall_s"] - before, "steps": int(last["step"]),
                      "sampling share %": 100 * busy["sample_s"] / step if step > 0 else math.nan,
                      "refresh share %": 100 * busy["refresh_s"] / busy.sum() if busy.sum() > 0 else math.nan,
-                     "peak_mem_mib": t["peak_mem_mib"].max() if len(t) else math.nan})
+                     "peak_mem_mib": t["peak_mem_mib"].max() if len(t) else math.nan,
+                     "predict_s": last.get("eval_s", math.nan)})
     out = pd.DataFrame(rows)
     if peers is not None and len(peers):
         out = pd.concat([out, peers], ignore_index=True)
