@@ -71,13 +71,17 @@ def uncommitted_diff(path: Path | None = None) -> str | None:
 
 
 def versions() -> dict[str, str | None]:
-    """Each of :data:`PACKAGES`'s installed version, None where it is not installed."""
+    """Each of :data:`PACKAGES`'s installed version, None where it is not installed; workbench run from a source
+    tree it was not installed from (``PYTHONPATH``, as on a lent GPU machine) reads its own ``__version__``."""
     out: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
             out[name] = None
+    if "workbench" in out and out["workbench"] is None:
+        from . import __version__
+        out["workbench"] = f"{__version__} (source tree)"
     return out
 
 

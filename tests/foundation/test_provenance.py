@@ -66,6 +66,20 @@ def test_versions_name_absent_packages(monkeypatch):
     assert "no-such-package-xyz absent" in runner._record_html({"versions": versions()})
 
 
+def test_workbench_from_a_source_tree_states_its_version(monkeypatch):
+    """On a lent GPU machine the package runs from PYTHONPATH, not installed: the H100 reports said "workbench
+    absent"."""
+    import importlib.metadata as md
+    from workbench import __version__
+
+    def version(name):
+        if name == "workbench":
+            raise md.PackageNotFoundError(name)
+        return "1.0"
+    monkeypatch.setattr(provenance.md, "version", version)
+    assert versions()["workbench"] == f"{__version__} (source tree)"
+
+
 def test_dataset_record_of_dir_file_missing_and_builtin(tmp_path, monkeypatch):
     (tmp_path / "d" / "sub").mkdir(parents=True)
     (tmp_path / "d" / "a.txt").write_bytes(b"abc")
