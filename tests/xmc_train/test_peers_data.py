@@ -59,7 +59,7 @@ def test_peers():
     rows = {r["method"]: r for r in peer_rows(DATA, n_trees=1)}
     pop = rows["most popular"]
     parabel = next(v for k, v in rows.items() if k.startswith("Parabel"))
-    assert pop == {"method": "most popular", **popularity_metrics(DATA), "train_s": 0.0}
+    assert pop == {"method": "most popular", **popularity_metrics(DATA), "train_s": 0.0, "predict_s": 0.0}
     assert parabel["P@1"] > pop["P@1"] + 10
 
 
