@@ -28,6 +28,10 @@ from .subsample import subsample
 from .trainer import TrainConfig, Trainer, steps_per_epoch
 from .variants import Variant, check_effect, parse_variants, variant_config
 
+# steps per measurement row: often enough for a curve of a CPU run's few hundred steps, rarely enough that
+# the rows' synchronised timers cost little on a GPU (the notebook's "one row per 5 steps")
+LOG_EVERY = 5
+
 
 @dataclasses.dataclass(frozen=True)
 class NegativeMiningConfig:
@@ -203,7 +207,7 @@ class NegativeMiningConfig:
     def train_config(self, **over) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(TrainConfig)}
         vals = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
-        return TrainConfig(**{**vals, "log_every": 5, **over})
+        return TrainConfig(**{**vals, "log_every": LOG_EVERY, **over})
 
     def loss_for(self, sampler: str) -> str:
         return dict(item.split(":", 1) for item in self.loss_overrides).get(sampler, self.loss)

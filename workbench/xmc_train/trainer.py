@@ -312,7 +312,9 @@ class Trainer:
         clock, t_start = _Clock(self.device), time.perf_counter()
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)  # dropout masks depend on the step only
+        # dropout masks depend on (seed, step) only, so a resumed run replays them; the prime keeps the seeds of
+        # different runs' steps apart (seed 1 step 0 is not seed 0 step 1)
+        torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)
         self._refresh_label_cache(clock)
         batch = mask_excluded(self.sampler.sample(queries, self.gen), getattr(self.sampler, "pos", None))
         clock.lap("sample_s")
@@ -455,8 +457,3 @@ class Trainer:
         # built in eval mode): without this the resumed steps would run without dropout
         self.model.train()
         return True
-
-
-def train(model: XMCModel, sampler, loss: Callable, cfg: TrainConfig, **kw) -> list[dict]:
-    """``Trainer(model, sampler, loss, cfg, **kw).run()``: the rows of the run."""
-    return Trainer(model, sampler, loss, cfg, **kw).run()
