@@ -53,11 +53,11 @@ class AnceSampler(BaseSampler):
         self._shortlist = value
         self._hits = None if value is None else shortlist_hits(self.pos, value)
 
-    def refresh(self, state, epoch: int, step: int) -> float:
+    def refresh(self, view, epoch: int, step: int) -> float:
         if self.shortlist is not None and (epoch % self.cfg.refresh_every or epoch == self.refreshed_epoch):
             return 0.0
         t0 = time.perf_counter()
-        self.shortlist = shortlist_from(state, self.cfg.shortlist_size)
+        self.shortlist = shortlist_from(view, self.cfg.shortlist_size)
         self.refreshed_epoch = epoch
         return time.perf_counter() - t0
 

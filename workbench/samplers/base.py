@@ -141,9 +141,9 @@ class Sampler(Protocol):
         """Pool, candidates and targets for one mini-batch of query ids."""
         ...
 
-    def refresh(self, state: "ModelView", epoch: int, step: int) -> float:
-        """Update state from the current model (shortlists, clusters, hash tables); returns seconds spent
-        (0.0 when nothing was due)."""
+    def refresh(self, view: "ModelView", epoch: int, step: int) -> float:
+        """Update the sampler's state from the current model ``view`` (shortlists, clusters, hash tables);
+        returns seconds spent (0.0 when nothing was due)."""
         ...
 
 
@@ -174,7 +174,7 @@ class BaseSampler:
         from .positives import random_batches
         return iter(random_batches(self.pos.num_queries, batch_size, generator))
 
-    def refresh(self, state: "ModelView", epoch: int, step: int) -> float:
+    def refresh(self, view: "ModelView", epoch: int, step: int) -> float:
         return 0.0
 
     def bind(self, view: "ModelView") -> None:

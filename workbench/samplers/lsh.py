@@ -80,11 +80,11 @@ class LSHSampler(BaseSampler):
         """Keep ``view`` (the model being trained) for label and query vectors, also before any refresh."""
         self.view = view
 
-    def refresh(self, state, epoch: int, step: int) -> float:
-        """Keep ``state`` for sampling; rehash when ``rehash_every`` steps have passed (or no tables yet),
+    def refresh(self, view, epoch: int, step: int) -> float:
+        """Keep ``view`` for sampling; rehash when ``rehash_every`` steps have passed (or no tables yet),
         redraw the hash functions when ``redraw_every`` have; returns seconds spent."""
-        if state is not None:
-            self.view = state
+        if view is not None:
+            self.view = view
         self.step = step
         return self._maintain()
 

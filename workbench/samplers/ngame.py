@@ -83,14 +83,14 @@ class NgameSampler(BaseSampler):
         every = (epoch - self.cfg.cluster_start) % self.cfg.cluster_every == 0
         return every or size != self.clustered_size or self.clusters is None
 
-    def refresh(self, state, epoch: int, step: int) -> float:
+    def refresh(self, view, epoch: int, step: int) -> float:
         if not self.due(epoch):
             return 0.0
         from ..xmc_train.clustering import balanced_clusters, cluster_members
         size = self.cluster_size(epoch)
         t0 = time.perf_counter()
         with torch.no_grad():
-            emb = state.query_embeddings()
+            emb = view.query_embeddings()
         sync(emb.device)  # the last encoder chunk may still be queued: count it as encoding, not clustering
         t1 = time.perf_counter()
         self.clusters = cluster_members(balanced_clusters(emb, size, seed=self.cfg.seed + epoch))

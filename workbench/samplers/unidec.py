@@ -52,11 +52,11 @@ class UnidecSampler(NgameSampler):
         self._shortlist = value
         self._hard = None if value is None else self._hard_table(value)
 
-    def refresh(self, state, epoch: int, step: int) -> float:
-        spent = super().refresh(state, epoch, step)
+    def refresh(self, view, epoch: int, step: int) -> float:
+        spent = super().refresh(view, epoch, step)
         if self.shortlist is None or (epoch % self.cfg.refresh_every == 0 and epoch != self.shortlist_epoch):
             t0 = time.perf_counter()
-            self.shortlist = shortlist_from(state, self.cfg.shortlist_size)
+            self.shortlist = shortlist_from(view, self.cfg.shortlist_size)
             self.shortlist_epoch = epoch
             spent += time.perf_counter() - t0
         return spent
