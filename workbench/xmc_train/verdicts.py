@@ -11,16 +11,18 @@ LIKE_FOR_LIKE = 2.5
 
 def throughput_verdict(throughput: pd.DataFrame, batch_size: int) -> list[str]:
     """Lines on :func:`tables.throughput_table`: which samplers train faster than the bare encoder (ratio > 1)
-    and whether they do so at a like-for-like size (at most :data:`LIKE_FOR_LIKE` x ``batch_size`` sequences per step: the
-    queries and about one label each), or only by encoding bigger batches than the bare reference's ``batch_size``."""
+    and whether they do so at a like-for-like size (at most :data:`LIKE_FOR_LIKE` x ``batch_size`` sequences per
+    step: the queries and about one label each), or only by encoding bigger batches than the bare reference's
+    ``batch_size``."""
     t = throughput.set_index("sampler")
     near = t.index[t["seqs per step"] <= LIKE_FOR_LIKE * batch_size]
     above = t.index[t["ratio"] > 1]
     lines = [f"ratio above 1: {len(above)} of {len(t)} samplers" + "".join(
         f"{', ' if i else ': '}{s} {t.at[s, 'ratio']:.2f} at {t.at[s, 'seqs per step']:,.0f} sequences per step"
         for i, s in enumerate(above)),
-        f"bare reference: {batch_size} sequences per call; like for like (<= {LIKE_FOR_LIKE * batch_size:.0f} sequences per "
-        "step): " + (", ".join(f"{s} {t.at[s, 'ratio']:.2f}" for s in near) or "none in this run")]
+        f"bare reference: {batch_size} sequences per call; like for like "
+        f"(<= {LIKE_FOR_LIKE * batch_size:.0f} sequences per step): "
+        + (", ".join(f"{s} {t.at[s, 'ratio']:.2f}" for s in near) or "none in this run")]
     if len(above) and not set(above) & set(near):
         lines.append("every ratio above 1 belongs to a sampler encoding several bare batches per step: bigger "
                      "encoder calls, not a loop faster than the encoder")
@@ -71,7 +73,8 @@ def target_lines(throughput: pd.DataFrame | None, comparison: pd.DataFrame, runs
     (row label -> its sampler: the samplers and the variants; classifier stages are not sampling loops). Samplers
     ``full`` and ``ance`` (and their variants) are named apart for sampling, as the issue exempts them. With
     ``batch_size`` (the bare reference's sequences per call), throughput is judged only at a like-for-like size
-    (``seqs per step`` at most :data:`LIKE_FOR_LIKE` x it, as :func:`throughput_verdict`); samplers encoding more per step are
+    (``seqs per step`` at most :data:`LIKE_FOR_LIKE` x it, as :func:`throughput_verdict`); samplers encoding more
+    per step are
     named as not judged, since bigger encoder calls, not a faster loop, lift their ratio."""
     lines = []
     if throughput is not None and len(throughput):
@@ -83,8 +86,8 @@ def target_lines(throughput: pd.DataFrame | None, comparison: pd.DataFrame, runs
         below = [f"{s} {v:.2f}" for s, v in r.items() if v < THROUGHPUT_TARGET]
         met = len(r) - len(below) - len(unmeasured)
         lines.append(f"throughput >= {THROUGHPUT_TARGET:.0%} of the bare encoder"
-                     + (f" at a like-for-like size (<= {LIKE_FOR_LIKE * batch_size:.0f} sequences per step)" if batch_size
-                        else "") + f": met by {met} of {len(r)}"
+                     + (f" at a like-for-like size (<= {LIKE_FOR_LIKE * batch_size:.0f} sequences per step)"
+                        if batch_size else "") + f": met by {met} of {len(r)}"
                      + (f"; below: {', '.join(below)}" if below else "")
                      + (f"; not measured: {', '.join(unmeasured)}" if unmeasured else "")
                      + (f"; not judged, bigger encoder calls: {', '.join(bigger)}" if len(bigger) else ""))
