@@ -94,5 +94,9 @@ def test_registry_and_bad_parameters():
         make_family("minhash", 8, 2, 2, g)
     with pytest.raises(ValueError, match="bin_size"):
         DWTA(8, 2, 2, g, bin_size=3)
+    # options go through the registry by the family's own list (DWTA's bin_size once bypassed it)
+    assert make_family("dwta", 16, 2, 2, g, bin_size=4).bin_size == 4
+    with pytest.raises(ValueError, match=r"'simhash' takes no option\(s\) \['bin_size'\]"):
+        make_family("simhash", 16, 2, 2, g, bin_size=4)
     with pytest.raises(ValueError, match="K, L >= 1"):
         SimHash(8, 0, 2, g)

@@ -31,6 +31,7 @@ def check_code_bits(family: str, K: int, bin_size: int = 2) -> int:
 class HashFamily(Protocol):
     """L tables, each of ``num_buckets`` buckets; vectors of width ``dim``; codes computed on ``device``."""
     name: str
+    options: tuple[str, ...]  # LSHParams fields its constructor takes by keyword (DWTA: bin_size)
     dim: int
     device: torch.device
     K: int
@@ -68,6 +69,7 @@ class SimHash:
     the projection); a table's code agrees with probability ``(1 - theta/pi)^K``.
     """
     name = "simhash"
+    options: tuple[str, ...] = ()  # LSHParams fields the constructor takes beyond (dim, K, L, generator, device)
 
     def __init__(self, dim: int, K: int, L: int, generator: torch.Generator, device: torch.device | str = "cpu"):
         _check(dim, K, L)
@@ -107,6 +109,7 @@ class DWTA:
     :func:`workbench.lsh.probability.dwta_inclusion` estimates them.
     """
     name = "dwta"
+    options = ("bin_size",)
 
     def __init__(self, dim: int, K: int, L: int, generator: torch.Generator, device: torch.device | str = "cpu",
                  bin_size: int = 8):
@@ -170,6 +173,11 @@ def _block_weights(L: int, K: int, base: int, device: torch.device) -> torch.Ten
 
 
 def make_family(name: str, dim: int, K: int, L: int, generator: torch.Generator,
-                device: torch.device | str = "cpu") -> HashFamily:
-    """The family registered as ``name`` (``"simhash"`` or ``"dwta"``)."""
-    return HASHES.get(name)(dim, K, L, generator, device)
+                device: torch.device | str = "cpu", **options) -> HashFamily:
+    """The family registered as ``name`` (``"simhash"`` or ``"dwta"``); ``options`` are those it names in its
+    ``options`` (e.g. DWTA's ``bin_size``), others a ValueError."""
+    cls = HASHES.get(name)
+    unknown = sorted(set(options) - set(cls.options))
+    if unknown:
+        raise ValueError(f"hash family {name!r} takes no option(s) {unknown}; its options: {list(cls.options)}")
+    return cls(dim, K, L, generator, device, **options)

@@ -5,7 +5,7 @@ import dataclasses
 
 import torch
 
-from .hashing import DWTA, HASHES, check_code_bits, make_family
+from .hashing import HASHES, check_code_bits, make_family
 from .tables import LSHIndex
 
 SCHEMES = ("embedding", "label")
@@ -55,9 +55,7 @@ def build_index(params: LSHParams, dim: int, device: torch.device | str = "cpu")
     params.validate()
     device = torch.device(device)
     fn_gen = torch.Generator().manual_seed(params.seed)
-    if params.family == "dwta":
-        fam = DWTA(dim, params.K, params.L, fn_gen, device, bin_size=params.bin_size)
-    else:
-        fam = make_family(params.family, dim, params.K, params.L, fn_gen, device)
+    options = {name: getattr(params, name) for name in HASHES.get(params.family).options}  # e.g. DWTA's bin_size
+    fam = make_family(params.family, dim, params.K, params.L, fn_gen, device, **options)
     return LSHIndex(fam, params.cap, torch.Generator(device=device).manual_seed(params.seed), fn_gen,
                     center=params.center)
