@@ -114,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "list":
             print("\n\n".join(runner.describe(s) for s in _studies()))
         elif args.cmd == "index":
+            from .pages import write_index
             from .report import repo_root
-            print(runner.write_index(args.reports or repo_root() / "reports"))
+            print(write_index(args.reports or repo_root() / "reports"))
         elif args.cmd == "run":
             return _run_one(args)
         elif args.cmd == "run-all":

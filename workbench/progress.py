@@ -4,7 +4,7 @@ a batch run's kernel, where widgets reach nobody.
 Under the runner (``WORKBENCH_BATCH`` set, :func:`is_batch`) a notebook's kernel writes its bars
 to its stderr as text, at most one refresh per :data:`BATCH_MININTERVAL` seconds. The runner streams that stderr
 to the terminal of ``python -m workbench run`` (:func:`workbench.runner.run_study` with ``progress=True``), and
-the HTML report keeps each bar's last state (:func:`workbench.runner.settle_streams` applies the carriage
+the HTML report keeps each bar's last state (:func:`workbench.pages.settle_streams` applies the carriage
 returns). As widgets, the report only showed each bar as it was drawn first, at 0%.
 """
 from __future__ import annotations

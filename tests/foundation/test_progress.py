@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from workbench import runner
+from workbench import pages, runner
 
 TINY = Path(__file__).resolve().parents[1] / "notebooks" / "tiny.ipynb"
 
@@ -43,7 +43,7 @@ def test_settle_streams_keeps_each_bars_last_state_and_drops_cleared_ones():
         _stream("stdout", "a\r\nb\n"),
     ]
     nb.cells.append(cell)
-    outs = runner.settle_streams(nb).cells[0].outputs
+    outs = pages.settle_streams(nb).cells[0].outputs
     assert [(o.output_type, o.get("name"), o.get("text")) for o in outs] == [
         ("stream", "stderr", "bar: 100%| 4/4\n"),
         ("stream", "stdout", "total 6\n"),

@@ -9,7 +9,7 @@ import platform
 import pytest
 import torch
 
-from workbench import provenance, report, runner
+from workbench import pages, provenance, report, runner
 from workbench.config import ConfigError
 from workbench.provenance import dataset_record, environment, study_device, versions
 
@@ -63,7 +63,7 @@ def test_versions_name_absent_packages(monkeypatch):
     monkeypatch.setattr(provenance, "PACKAGES", ("torch", "no-such-package-xyz"))
     got = versions()
     assert got["no-such-package-xyz"] is None and got["torch"]
-    assert "no-such-package-xyz absent" in runner._record_html({"versions": versions()})
+    assert "no-such-package-xyz absent" in pages._record_html({"versions": versions()})
 
 
 def test_workbench_from_a_source_tree_states_its_version(monkeypatch):
@@ -123,7 +123,7 @@ def test_start_run_records_dataset_and_header_shows_it(tmp_path):
                            run_dir=tmp_path / "run")
     eff = json.loads(run.path("effective_config.json").read_text())
     assert eff["device"] == CPU and eff["dataset"]["data_dir"]["missing"]  # recorded; the run goes on
-    html = runner._record_html(eff)
+    html = pages._record_html(eff)
     assert "dataset=synthetic (built-in)" in html and f"{tmp_path / 'gone'} MISSING" in html
 
 
@@ -131,7 +131,7 @@ def test_graphs_record_the_embedded_cora_and_how_rmat_is_generated():
     """The GNN study names its graphs in a list: the embedded Cora gets its directory's fingerprint, an R-MAT graph
     the parameters and seed that generate it, the others point at data_root. Does not prove that the study used
     those parameters (its config does)."""
-    from workbench.runner import _dataset_line
+    from workbench.pages import _dataset_line
     params = {"graphs": ["cora", "rmat:0.004", "facebook"], "rmat_num_features": 128, "rmat_edge_factor": 8,
               "seed": 3, "data_root": ""}
     rec = dataset_record(params)

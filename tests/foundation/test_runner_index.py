@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.foundation.test_runner import _fake_run, root  # noqa: F401 - the scratch checkout fixture
-from workbench import runner
+from workbench import pages, runner
 
 
 @pytest.mark.slow
@@ -24,7 +24,7 @@ def test_index_counts_failed_runs_and_shows_why(root):  # noqa: F811
     _fake_run(root, "old", error="PapermillExecutionError: failing on purpose at In [3]\nTraceback ...",
               started="2026-01-01T00:00:00+00:00", git_commit="0123456789abcdef")
     _fake_run(root, "good", status="ok", started="2026-01-02T00:00:00+00:00")
-    page = runner.write_index(root / "reports").read_text()
+    page = pages.write_index(root / "reports").read_text()
     assert "2 run(s), 1 failed." in page
     row = next(r for r in page.split("<tr") if ">old<" in r)
     assert 'class="failed"' in row and "failing on purpose at In [3]" in row and "0123456789" in row
@@ -53,7 +53,7 @@ def test_a_dirty_tree_keeps_its_patch_and_the_index_keeps_the_mark(root, monkeyp
     patch = record["uncommitted_patch"]
     assert patch["file"] == "uncommitted.patch" and patch["bytes"] == 28 and patch["taken"] == "at the start"
     assert patch["sha256"] == hashlib.sha256(b"diff --git a/x b/x\n+changed\n").hexdigest()
-    assert "uncommitted.patch (sha256 " in runner._commit_line(record)
+    assert "uncommitted.patch (sha256 " in pages._commit_line(record)
     again = {"git_commit": record["git_commit"], "attempts": [{}]}  # a resumed run's second attempt
     runner._save_uncommitted(tmp_path, again)
     assert again["uncommitted_patch"]["file"] == "uncommitted.2.patch"
@@ -62,7 +62,7 @@ def test_a_dirty_tree_keeps_its_patch_and_the_index_keeps_the_mark(root, monkeyp
     runner._save_uncommitted(tmp_path / "clean", clean)
     assert "uncommitted_patch" not in clean and not (tmp_path / "clean").exists()
     _fake_run(root, "dirty", git_commit=record["git_commit"])
-    row = next(r for r in runner.write_index(root / "reports").read_text().split("<tr") if ">dirty<" in r)
+    row = next(r for r in pages.write_index(root / "reports").read_text().split("<tr") if ">dirty<" in r)
     assert ">0123456789-dirty<" in row and record["git_commit"] in row  # short in the cell, full on hover
 
 
@@ -76,7 +76,7 @@ def test_a_tree_dirtied_after_the_runners_record_gets_its_patch_at_the_end(monke
     assert "uncommitted_patch" not in record
     runner._save_uncommitted(tmp_path, record, "git_commit_notebook")
     assert record["uncommitted_patch"]["taken"] == "at the end" and (tmp_path / "uncommitted.patch").exists()
-    assert "taken at the end" in runner._commit_line(record)
+    assert "taken at the end" in pages._commit_line(record)
 
 
 @pytest.mark.parametrize("content", ['["not", "a", "record"]', "null", '"x"', '{"study": "ti'])
@@ -88,7 +88,7 @@ def test_a_config_json_that_is_not_a_run_record_is_listed_not_fatal(root, conten
     stray.mkdir(parents=True)
     (stray / "config.json").write_text(content)
     _fake_run(root, "good", status="ok", started="2026-01-02T00:00:00+00:00")
-    page = runner.write_index(root / "reports").read_text()
+    page = pages.write_index(root / "reports").read_text()
     assert "2 run(s)" in page and "unreadable config" in page
     for resume in ("latest", "stray"):
         with pytest.raises(runner.ConfigError, match=r"run .*stray cannot be resumed: its config.json is not a "
