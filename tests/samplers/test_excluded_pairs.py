@@ -11,7 +11,8 @@ from workbench.samplers.positives import Positives
 from workbench.xmc_train.encoders import get_encoder, tokenize
 from workbench.xmc_train.losses import build_loss
 from workbench.xmc_train.models import XMCModel
-from workbench.xmc_train.study import NegativeMiningConfig, excluding_filter_pairs, prepare
+from workbench.xmc_train.stages import excluding_filter_pairs
+from workbench.xmc_train.study import NegativeMiningConfig, prepare
 from workbench.xmc_train.toy import toy_text_dataset
 from workbench.xmc_train.trainer import TrainConfig, Trainer
 

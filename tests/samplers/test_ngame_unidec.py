@@ -34,7 +34,7 @@ def test_ngame_schedule_and_costs():
         s.refresh(view, e, 0)
     assert [c["epoch"] for c in s.costs] == [2, 3, 4]  # first clustering, size change at 3, then every 2 epochs from 2
     assert all(c["refresh_s"] >= c["encode_s"] for c in s.costs)
-    from workbench.xmc_train.study import schedule_rows
+    from workbench.xmc_train.stages import schedule_rows
     rows = schedule_rows(s, 6)
     assert [r["cluster_size"] for r in rows] == sizes and math.isnan(rows[0]["mean_points"])
     for r in rows[2:]:  # the clusters in use: at most the bound, and more than a quarter of it

@@ -75,7 +75,8 @@ def test_study_model_has_the_configured_rows_for_every_classifier(device):
     """build_model on the study's device: UniDEC's two-head model gets residual rows (scored under the trainer's
     bf16 autocast on CUDA), and so does a classifier-only model (free rows collapsed on a training encoder);
     ``classifier_form=free`` gives free ones."""
-    from workbench.xmc_train.study import NegativeMiningConfig, build_model, prepare
+    from workbench.xmc_train.stages import build_model
+    from workbench.xmc_train.study import NegativeMiningConfig, prepare
     cfg = NegativeMiningConfig(max_length=10, device=device)
     prep = prepare(cfg, DATA)
     m = build_model(cfg, prep, "de+clf")

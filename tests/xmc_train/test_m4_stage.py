@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from workbench.samplers.ngame import NgameSampler
-from workbench.xmc_train import study
-from workbench.xmc_train.study import NegativeMiningConfig, build_model, ngame_classifier_stage, prepare
+from workbench.xmc_train import stages, study
+from workbench.xmc_train.stages import build_model, ngame_classifier_stage
+from workbench.xmc_train.study import NegativeMiningConfig, prepare
 from workbench.xmc_train.toy import toy_text_dataset
 from workbench.xmc_train.trainer import RowSparseAdam, TrainConfig, Trainer, _optimizer
 
@@ -46,7 +47,7 @@ def test_m4_moves_only_the_rows_of_each_steps_pool(monkeypatch):
         outside[pool] = False
         moved_outside += int((before[outside] != after[outside]).any(1).sum())
     assert moved_outside == 0, f"{moved_outside} classifier rows moved on steps whose pool did not hold them"
-    assert max(r["lr"] for r in rows if "lr" in r) <= study.M4_LR
+    assert max(r["lr"] for r in rows if "lr" in r) <= stages.M4_LR
     assert not torch.equal(m4.classifier.detach(), m4.embed_all(m4.labels)), "the pool's rows did train"
 
 
@@ -83,11 +84,11 @@ def test_m4_uses_ngames_settings(monkeypatch):
     def record(cfg, prep, trained, sampler, loss, loss_params, epochs, tag, wall_offset, progress, **over):
         seen.update(loss=loss, params=loss_params, epochs=epochs, tag=tag, over=over, sampler=sampler)
         return [], trained
-    monkeypatch.setattr(study, "classifier_stage", record)
+    monkeypatch.setattr(stages, "classifier_stage", record)
     cfg = NegativeMiningConfig(samplers=["ngame"], batch_size=16, max_length=12, cluster_size_max=4,
                                ngame_m4_epochs=2, device="cpu")
     prep = prepare(cfg, toy_text_dataset(n_train=48, n_test=10, num_labels=30, seed=2))
-    study.ngame_classifier_stage(cfg, prep, build_model(cfg, prep), progress=False)
+    stages.ngame_classifier_stage(cfg, prep, build_model(cfg, prep), progress=False)
     assert seen["loss"] == "triplet" and seen["tag"] == "ngame M-IV" and seen["epochs"] == 2
     assert seen["params"] == {"margin": 0.2, "hardest": 5, "weight_temperature": 0.0, "positives": 3}
     assert seen["over"] == {"clf_lr": 1e-3, "clf_row_sparse": True}

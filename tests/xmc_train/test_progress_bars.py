@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.xmc_train import study
+from workbench.xmc_train import stages, study
 from workbench.xmc_train.encoders import get_encoder, tokenize
 from workbench.xmc_train.models import XMCModel
 
@@ -29,9 +29,9 @@ def test_memory_sweep_bar_and_oom_rows(monkeypatch, capsys):
         row = {"loss": 1.0, "steps": 2, "sample_s": 0.1, "encode_s": 0.2, "loss_s": 0.1, "backward_s": 0.2,
                "peak_mem_mib": float(batch_size), "tokens_per_step": 10 * batch_size}
         return [row], None, None
-    monkeypatch.setattr(study, "train_sampler", fake_train)
+    monkeypatch.setattr(stages, "train_sampler", fake_train)
     cfg = study.NegativeMiningConfig(memory_batch_sizes=[128, 32, 64])
-    rows = study.memory_sweep(cfg, None, ["a", "b"])
+    rows = stages.memory_sweep(cfg, None, ["a", "b"])
     assert [(r["sampler"], r["batch_size"], r["oom"]) for r in rows] == [
         ("a", 32, False), ("a", 64, False), ("a", 128, False), ("b", 32, False), ("b", 64, True)]
     assert rows[0]["step_s"] == pytest.approx(0.3) and "memory sweep" in capsys.readouterr().err

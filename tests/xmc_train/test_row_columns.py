@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from workbench.xmc_train import tables
-from workbench.xmc_train.study import NegativeMiningConfig, prepare, train_sampler
+from workbench.xmc_train.stages import train_sampler
+from workbench.xmc_train.study import NegativeMiningConfig, prepare
 from workbench.xmc_train.toy import toy_text_dataset
 
 
@@ -29,7 +30,7 @@ def test_loss_column_is_numeric_and_only_in_training_rows():
 
 
 def test_trainer_refuses_tags_that_overwrite_its_columns():
-    from workbench.xmc_train.study import build_model
+    from workbench.xmc_train.stages import build_model
     from workbench.samplers import build_sampler
     from workbench.xmc_train.losses import build_loss
     from workbench.xmc_train.trainer import Trainer

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from workbench.xmc_train.study import NegativeMiningConfig, classifier_stage, prepare, train_sampler
+from workbench.xmc_train.stages import classifier_stage, train_sampler
+from workbench.xmc_train.study import NegativeMiningConfig, prepare
 from workbench.samplers import build_sampler
 from workbench.xmc_train.tables import comparison_table
 from workbench.xmc_train.toy import toy_text_dataset

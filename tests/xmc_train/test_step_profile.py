@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from workbench.xmc_train.profile import step_profile
-from workbench.xmc_train.study import NegativeMiningConfig, prepare, train_sampler
+from workbench.xmc_train.stages import train_sampler
+from workbench.xmc_train.study import NegativeMiningConfig, prepare
 from workbench.xmc_train.toy import toy_text_dataset
 
 

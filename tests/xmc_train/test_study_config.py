@@ -10,7 +10,8 @@ import torch
 from tests.conftest import with_cuda
 from workbench.config import ConfigError, from_dict
 from workbench.notebooks import effective_parameters, load_profile, notebook_path, parameters
-from workbench.xmc_train.study import FUSION_ALPHAS, NegativeMiningConfig
+from workbench.xmc_train.stages import FUSION_ALPHAS
+from workbench.xmc_train.study import NegativeMiningConfig
 
 STUDY = "negative_mining"
 
@@ -98,7 +99,7 @@ def test_compare_samplers_on_toy(tmp_path):
 
 
 def test_epochs_trained_counts_epochs_reached():
-    from workbench.xmc_train.study import epochs_trained
+    from workbench.xmc_train.stages import epochs_trained
     rows = [{"step": 0, "P@1": 1.0}, {"step": 4, "loss": 1.0}, {"step": 5, "loss": 1.0}, {"step": 5, "P@1": 2.0}]
     assert epochs_trained(rows, n_queries=100, batch_size=32) == 2  # 4 steps an epoch; step 5 is in epoch 2
     assert epochs_trained(rows[:2], n_queries=100, batch_size=32) == 1
@@ -108,7 +109,8 @@ def test_epochs_trained_counts_epochs_reached():
 @with_cuda
 def test_build_model_initialises_classifier_on_device(device):
     # the label encoding of init_classifier must run on the study's device, not on the CPU of a GPU run
-    from workbench.xmc_train.study import build_model, prepare
+    from workbench.xmc_train.stages import build_model
+    from workbench.xmc_train.study import prepare
     from workbench.xmc_train.toy import toy_text_dataset
     cfg = NegativeMiningConfig(heads="de+clf", max_length=12, device=device, classifier_form="free")
     prep = prepare(cfg, toy_text_dataset(n_train=20, n_test=5, num_labels=10))

@@ -10,8 +10,9 @@ import torch
 
 from ..device import release_cuda_memory
 from ..resume import Memo, config_key, no_memo
-from .study import (NegativeMiningConfig, Prepared, epochs_trained, full_bce_stage, head_rows, ngame_classifier_stage,
-                    schedule_rows, train_sampler)
+from .stages import (epochs_trained, full_bce_stage, head_rows, ngame_classifier_stage, schedule_rows,
+                     train_sampler)
+from .study import NegativeMiningConfig, Prepared
 from .variants import Variant, file_name, variant_config
 
 

@@ -22,7 +22,8 @@ from typing import Iterator
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
-from .study import NegativeMiningConfig, Prepared, train_sampler
+from .stages import train_sampler
+from .study import NegativeMiningConfig, Prepared
 
 
 def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps: int = 20, warmup: int = 5,
