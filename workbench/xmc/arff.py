@@ -11,7 +11,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 from .errors import DataFormatError, iter_lines, parse_float, parse_int, refuse_repeats
 from .raw_text import csr_from_rows
