@@ -119,7 +119,7 @@ def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     env = environment(cfg.get("device", "auto"))
     # torch_threads is this process's count now; a study's own setting (for its timed loops) is recorded beside it
-    # (the GNN study's torch_threads; elsewhere cpu_threads, which in the GNN study counts its gather threads)
+    # (the GNN study's torch_threads, beside its gather_threads; elsewhere cpu_threads)
     key = "torch_threads" if "torch_threads" in cfg else "cpu_threads"
     threads = cfg.get(key) if isinstance(cfg.get(key), int) and cfg[key] > 0 else None
     if threads is not None:

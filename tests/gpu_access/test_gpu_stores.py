@@ -25,7 +25,7 @@ def test_every_store_equals_plain_indexing(name, dtype, device):
     table = (torch.randn(300, 37, generator=gen) * 50).to(dtype)  # 37: rows not 16-byte aligned
     idx = torch.randint(300, (513,), generator=gen)  # repeats on purpose
     idx[:3] = torch.tensor([0, 299, 0])
-    store = make_store(name, table, device, StoreOptions(cpu_threads=2))
+    store = make_store(name, table, device, StoreOptions(gather_threads=2))
     try:
         for _ in range(3):  # the cpu store alternates staging buffers: check more than one turn
             got = store.gather(idx)
@@ -48,7 +48,7 @@ def test_every_store_equals_plain_indexing_when_the_cpu_gather_is_split(name, de
     gen = torch.Generator().manual_seed(1)
     table = torch.randn(20000, 64, generator=gen)
     idx = torch.randint(20000, (16384,), generator=gen)
-    store = make_store(name, table, device, StoreOptions(cpu_threads=4))
+    store = make_store(name, table, device, StoreOptions(gather_threads=4))
     cpu = store if name == "cpu" else getattr(store, "inner", {}).get("cpu")  # auto: its cpu store, if built
     parts: list[int] = []
     if cpu is not None:

@@ -40,7 +40,7 @@ def test_split_threads(cores, torch_t, gather_t, expected):
 def test_explicit_oversubscription_is_refused():
     with pytest.raises(ValueError, match="exceed the 16 usable cores"):
         split_threads(16, 8, 9)
-    cfg = from_dict(GPUAccessConfig, {"torch_threads": 2, "cpu_threads": 2})
+    cfg = from_dict(GPUAccessConfig, {"torch_threads": 2, "gather_threads": 2})
     with pytest.raises(ConfigError, match="exceed the 3 usable cores"):
         thread_budget(cfg, cores=3)
     assert thread_budget(cfg, cores=4) == {"cores": 4, "torch_threads": 2, "gather_threads": 2}
@@ -52,7 +52,7 @@ def test_cpu_store_default_threads_are_what_torch_leaves(monkeypatch):
     store = make_store("cpu", torch.zeros(10, 4), "cpu")
     assert store.threads == 9
     store.close()
-    assert make_store("cpu", torch.zeros(10, 4), "cpu", StoreOptions(cpu_threads=5)).threads == 5
+    assert make_store("cpu", torch.zeros(10, 4), "cpu", StoreOptions(gather_threads=5)).threads == 5
 
 
 def test_cpu_store_gathers_in_its_threads_without_torch_kernels(monkeypatch):
@@ -69,7 +69,7 @@ def test_cpu_store_gathers_in_its_threads_without_torch_kernels(monkeypatch):
         raise AssertionError("the cpu store must not gather with torch kernels")
 
     table = torch.randn(20000, 64)
-    store = make_store("cpu", table, "cpu", StoreOptions(cpu_threads=3))
+    store = make_store("cpu", table, "cpu", StoreOptions(gather_threads=3))
     monkeypatch.setattr(np, "take", take)
     monkeypatch.setattr(torch, "index_select", no_index_select)
     idx = torch.randint(20000, (12000,), generator=torch.Generator().manual_seed(0))
@@ -81,7 +81,7 @@ def test_cpu_store_gathers_in_its_threads_without_torch_kernels(monkeypatch):
 
 
 def test_cpu_store_rejects_out_of_range_rows():
-    store = make_store("cpu", torch.zeros(10, 4), "cpu", StoreOptions(cpu_threads=2))
+    store = make_store("cpu", torch.zeros(10, 4), "cpu", StoreOptions(gather_threads=2))
     for bad in ([0, 10], [-1, 3]):
         with pytest.raises(IndexError, match="out of range"):
             store.gather(torch.tensor(bad))
@@ -90,7 +90,7 @@ def test_cpu_store_rejects_out_of_range_rows():
 
 def test_thread_counts_are_recorded_with_measurements():
     bench = pd.DataFrame(gather_sweep(["cpu", "auto"], [128], [1 << 20], [256], ["random"], torch.device("cpu"),
-                                      StoreOptions(cpu_threads=2), repeats=1, warmup=0, progress=False))
+                                      StoreOptions(gather_threads=2), repeats=1, warmup=0, progress=False))
     assert (bench.gather_threads == 2).all() and (bench.torch_threads == torch.get_num_threads()).all()
     cfg = from_dict(GPUAccessConfig, {"graphs": ["rmat:0.0002"], "stores": ["cpu"], "epochs": 1,
                                       "max_train_nodes": 64, "max_eval_nodes": 64, "torch_threads": 1})

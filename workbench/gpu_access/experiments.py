@@ -27,10 +27,10 @@ from .verdicts import BASELINE
 
 def thread_budget(cfg: GPUAccessConfig, cores: int | None = None) -> dict:
     """The run's CPU thread split (see :mod:`threads`): usable cores, torch's intra-op threads, the ``cpu``
-    store's gather threads. Raises when ``torch_threads`` and ``cpu_threads`` together exceed the cores."""
+    store's gather threads. Raises when ``torch_threads`` and ``gather_threads`` together exceed the cores."""
     cores = cores or usable_cores()
     try:
-        torch_threads, gather_threads = split_threads(cores, cfg.torch_threads, cfg.cpu_threads)
+        torch_threads, gather_threads = split_threads(cores, cfg.torch_threads, cfg.gather_threads)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return {"cores": cores, "torch_threads": torch_threads, "gather_threads": gather_threads}
@@ -72,7 +72,7 @@ def microbenchmark(cfg: GPUAccessConfig, device: torch.device, progress: bool = 
 
 def _microbenchmark(cfg: GPUAccessConfig, device: torch.device, progress: bool) -> tuple[dict | None, pd.DataFrame]:
     h2d = h2d_bandwidth(cfg.h2d_mib << 20, device, repeats=max(cfg.bench_repeats, 5), warmup=cfg.bench_warmup + 1)
-    options = dataclasses.replace(cfg.store_options(), cpu_threads=thread_budget(cfg)["gather_threads"])
+    options = dataclasses.replace(cfg.store_options(), gather_threads=thread_budget(cfg)["gather_threads"])
     rows = gather_sweep(cfg.bench_stores, cfg.bench_row_bytes, [m << 20 for m in cfg.bench_table_mib],
                         cfg.bench_rows_per_call, cfg.bench_orders, device, options,
                         cfg.bench_repeats, cfg.bench_warmup, cfg.seed, progress)
@@ -117,7 +117,7 @@ def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | 
                progress: bool = True, memo: Memo = no_memo) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train GraphSAGE on every graph with every store. Returns (per-epoch rows, per-(graph, store) status
     rows: ran / needs CUDA / does not fit in GPU memory (the features) / graph structure does not fit / out of
-    GPU memory while training / unavailable, with the graph's statistics). ``cpu_threads`` of 0 becomes the
+    GPU memory while training / unavailable, with the graph's statistics). ``gather_threads`` of 0 becomes the
     thread budget's gather threads (:func:`thread_budget`). With ``cpu_sampler_baseline`` and a sampler other
     than ``cpu``, each graph also trains the ``cpu`` store with the CPU sampler, rows labelled :data:`BASELINE`
     (the paper's baseline: the CPU samples and gathers). ``memo`` units: one store on one graph (a graph is
@@ -155,7 +155,7 @@ def _train_store(cfg: GPUAccessConfig, device: torch.device, spec: str, graph: G
     base = {**graph.stats(), "store": name, "sampler": sampler_name}
     if STORES.get(name).needs_cuda and device.type != "cuda":
         return [], {**base, "status": "needs CUDA"}
-    options = dataclasses.replace(cfg.store_options(policy), cpu_threads=gather_threads)
+    options = dataclasses.replace(cfg.store_options(policy), gather_threads=gather_threads)
     try:
         store = make_store(name, graph.features, device, options)
     except torch.OutOfMemoryError:

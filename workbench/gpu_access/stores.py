@@ -35,7 +35,7 @@ STORES: Registry = Registry("feature store")
 
 @dataclasses.dataclass(frozen=True)
 class StoreOptions:
-    cpu_threads: int = 0  # cpu store: gather threads (0 = the cores torch's intra-op pool leaves free)
+    gather_threads: int = 0  # cpu store: gather threads (0 = the cores torch's intra-op pool leaves free)
     sort_indices: bool = True  # zero_copy: gather in ascending row order, scatter back on the GPU
     kernel: str = "auto"  # zero_copy/gpu gather: one of gather_kernel.KERNELS (auto: triton if it works here)
     policy: AutoPolicy = AutoPolicy()
@@ -43,8 +43,8 @@ class StoreOptions:
     def __post_init__(self):
         if self.kernel not in KERNELS:
             raise ValueError(f"unknown gather kernel {self.kernel!r}; known: {list(KERNELS)}")
-        if self.cpu_threads < 0:
-            raise ValueError(f"cpu_threads must be >= 0, got {self.cpu_threads}")
+        if self.gather_threads < 0:
+            raise ValueError(f"gather_threads must be >= 0, got {self.gather_threads}")
 
 
 @runtime_checkable
@@ -88,7 +88,7 @@ def _byte_rows(t: torch.Tensor) -> np.ndarray:
 class CPUStore:
     """Threaded CPU gather (+ pinned staging and asynchronous copy when the device is a GPU).
 
-    ``threads`` gather threads (``options.cpu_threads``; 0: the cores torch's intra-op pool leaves free, see
+    ``threads`` gather threads (``options.gather_threads``; 0: the cores torch's intra-op pool leaves free, see
     :mod:`threads`). Each copies its share of the rows with numpy's ``take`` on the raw bytes: serial within the
     thread and without the GIL, so gather threads never fan out into torch's intra-op pool (G x T threads).
     """
@@ -100,7 +100,7 @@ class CPUStore:
         _check_table(table)
         self.table, self.device = table, _gpu_device(device)
         self._rows = _byte_rows(table)
-        self.threads = options.cpu_threads or default_gather_threads(torch.get_num_threads())
+        self.threads = options.gather_threads or default_gather_threads(torch.get_num_threads())
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="gather") if self.threads > 1 else None
         self._cuda = self.device.type == "cuda"
         if self._cuda:

@@ -48,7 +48,7 @@ class GPUAccessConfig:
     bench_orders: list[str] = dataclasses.field(default_factory=lambda: ["random", "sorted"])
     bench_repeats: int = 5
     bench_warmup: int = 1
-    cpu_threads: int = 0
+    gather_threads: int = 0
     torch_threads: int = 1
     kernel: str = "auto"
     sort_indices: bool = True
@@ -92,8 +92,8 @@ class GPUAccessConfig:
             (set(self.bench_orders) <= {"random", "sorted"}, f"bench_orders: random/sorted, got {self.bench_orders}"),
             (min(self.bench_row_bytes + self.bench_table_mib + self.bench_rows_per_call, default=1) >= 1,
              "benchmark sizes must be positive"),
-            (self.gpu_memory_gib >= 0 and self.torch_threads >= 0 and self.cpu_threads >= 0,
-             "gpu_memory_gib, torch_threads, cpu_threads must be >= 0"),
+            (self.gpu_memory_gib >= 0 and self.torch_threads >= 0 and self.gather_threads >= 0,
+             "gpu_memory_gib, torch_threads, gather_threads must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -127,7 +127,7 @@ class GPUAccessConfig:
                                   f"{getattr(GPUAccessConfig(), field)})")
 
     def store_options(self, policy: AutoPolicy | None = None) -> StoreOptions:
-        return StoreOptions(cpu_threads=self.cpu_threads, sort_indices=self.sort_indices, kernel=self.kernel,
+        return StoreOptions(gather_threads=self.gather_threads, sort_indices=self.sort_indices, kernel=self.kernel,
                             policy=policy or AutoPolicy(self.gpu_fit_fraction, self.zero_copy_min_row_bytes,
                                                         int(self.gpu_memory_gib * 2**30)))
 

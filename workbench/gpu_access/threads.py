@@ -23,13 +23,13 @@ def split_threads(cores: int, torch_threads: int = 0, gather_threads: int = 0) -
         raise ValueError(f"need cores >= 1 and thread counts >= 0, got {cores}, {torch_threads}, {gather_threads}")
     if torch_threads and gather_threads:
         if torch_threads + gather_threads > cores:
-            raise ValueError(f"torch_threads ({torch_threads}) + cpu_threads ({gather_threads}) exceed the "
+            raise ValueError(f"torch_threads ({torch_threads}) + gather_threads ({gather_threads}) exceed the "
                              f"{cores} usable cores: the gather threads and torch's intra-op pool would "
                              "oversubscribe them; lower one, or set one to 0 to get the remaining cores")
         return torch_threads, gather_threads
     given = torch_threads or gather_threads
     if given >= cores and (cores > 1 or given > 1):
-        name, other = ("torch_threads", "cpu store's gather") if torch_threads else ("cpu_threads", "torch intra-op")
+        name, other = ("torch_threads", "cpu store's gather") if torch_threads else ("gather_threads", "torch intra-op")
         raise ValueError(f"{name} ({given}) leaves none of the {cores} usable cores for the {other} threads: they "
                          f"would oversubscribe them; set it below {cores}, or to 0 to split the cores")
     if torch_threads:
@@ -41,7 +41,7 @@ def split_threads(cores: int, torch_threads: int = 0, gather_threads: int = 0) -
 
 
 def default_gather_threads(torch_threads: int, cores: int | None = None) -> int:
-    """Gather threads for a ``cpu`` store built with ``cpu_threads=0``: the cores torch's pool leaves free, or
+    """Gather threads for a ``cpu`` store built with ``gather_threads=0``: the cores torch's pool leaves free, or
     1 (the calling thread gathers, no pool) when it leaves none."""
     cores = cores or usable_cores()
     return split_threads(cores, torch_threads, 0)[1] if torch_threads < cores else 1
