@@ -393,3 +393,14 @@ def test_throughput_table_marks_cached_calls_gpu_rows_and_calls_not_run():
     assert t.loc[(64.0, 512), ("zero_copy", "random")] == "0.87"
     assert t.loc[(64.0, 4096), ("zero_copy", "random")] == "1.79*"
     assert t.loc[(64.0, 512), ("gpu", "random")] == "-" and t.loc[(64.0, 4096), ("gpu", "random")] == ""
+
+
+def test_throughput_table_takes_medians_of_variants_and_needs_no_l2_column():
+    """Three kernel variants of one cell give their median (the first row once stood for all), starred when any
+    is l2_bound; a table without the l2_bound column (an older run) still renders."""
+    from workbench.gpu_access.experiments import throughput_table
+    base = {"table_target_bytes": 64 << 20, "table_bytes": 64 << 20, "rows": 4096, "order": "random",
+            "store": "zero_copy", "row_bytes": 512, "status": "ok"}
+    bench = pd.DataFrame([{**base, "gbps": g, "l2_bound": b} for g, b in ((9.0, False), (3.0, True), (6.0, False))])
+    assert throughput_table(bench, "gbps").loc[(64.0, 512), ("zero_copy", "random")] == "6.00*"
+    assert throughput_table(bench.drop(columns="l2_bound"), "gbps").loc[(64.0, 512), ("zero_copy", "random")] == "6.00"

@@ -101,3 +101,15 @@ def test_adaptivity_trend_reads_every_probe_step():
     assert adaptivity_trend(adapt) == ["lsh-embedding, share of the way from uniform to exact in mean rank by probe "
                                        "step: 10: -25%, 40: 75%, 65: 25%"]
     assert adaptivity_trend(adapt[adapt.step == 65]) == [] and adaptivity_trend(adapt[adapt.sampler != "exact"]) == []
+
+
+def test_adaptivity_trend_with_nan_ranks_says_n_a():
+    """Ranks that are NaN (uniform's at every step, or one LSH sampler's) read n/a, not a KeyError or a missing
+    line."""
+    from workbench.lsh.verdicts import adaptivity_trend
+    adapt = pd.DataFrame([{"step": step, "sampler": s, "mean_rank": r} for step in (10, 20)
+                          for s, r in (("uniform", float("nan")), ("exact", 0.1), ("lsh-embedding", 0.3),
+                                       ("lsh-label", float("nan")))])
+    lines = adaptivity_trend(adapt)
+    assert lines == [f"{s}, share of the way from uniform to exact in mean rank by probe step: 10: n/a, 20: n/a"
+                     for s in ("lsh-embedding", "lsh-label")]

@@ -56,3 +56,22 @@ def test_bn_modes_log_axis_labels_1_2_5_per_decade():
                                                 list(ax.get_yticks(minor=True)) + list(ax.get_yticks()))
              if t.get_text() and lo <= v <= hi]
     assert sorted(float(s) for s, _ in shown) == [5, 10, 20, 50, 100] and all(float(s) == v for s, v in shown)
+
+
+def test_metric_vs_batch_draws_any_number_of_checkpoints_and_a_nan_key():
+    """Twenty checkpoints in two BN modes are 40 lines (the styles once ran out at 16: KeyError), and rows whose
+    epoch is NaN get a line of their own instead of vanishing in the groupby."""
+    rows = [{"epoch": e, "bn_mode": m, "curvature": "hessian", "batch_size": b, "lambda_max": 1.0 + e}
+            for e in range(20) for m in ("eval", "train") for b in (16, 64)]
+    rows.append({"epoch": float("nan"), "bn_mode": "eval", "curvature": "hessian", "batch_size": 16, "lambda_max": 9})
+    lines = figures.metric_vs_batch(pd.DataFrame(rows)).axes[0].get_lines()
+    assert len(lines) == 41 and "curvature=hessian, epoch=n/a, bn_mode=eval" in [ln.get_label() for ln in lines]
+
+
+def test_bn_modes_labels_only_powers_of_ten_over_many_decades():
+    """Values over six decades: the 2s and 5s would crowd (10000 over 20000), so only powers of ten are labelled."""
+    lam = pd.DataFrame([{"bn_mode": m, "scope": "batch", "batch_size": b, "lambda_max": v}
+                        for m, vals in (("eval", (0.01, 1, 1e4)), ("train", (5, 9, 3.3)))
+                        for b, v in zip((16, 128, 1024), vals)])
+    ax = figures.bn_modes(lam).axes[0]
+    assert not [t.get_text() for t in ax.get_yticklabels(minor=True) if t.get_text()]

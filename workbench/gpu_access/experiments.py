@@ -90,16 +90,18 @@ def throughput_table(bench: pd.DataFrame, col: str) -> pd.DataFrame:
     table size (and rows per call where several), row size; one column per (store, order); two decimals, ``*``
     marking calls that caches can flatter (``l2_bound``), ``-`` no value (a GPU-resident row has no fraction of
     the link) and a blank where the call did not run (its ``status`` in the table, e.g. a table too large for the
-    GPU store)."""
+    GPU store). Several rows of one cell (variants of a :func:`~.bench.gather_sweep`) give their median, starred
+    when any of them is l2_bound."""
     ok = bench[bench["status"] == "ok"]
     size = ok["table_target_bytes"] if "table_target_bytes" in ok else ok["table_bytes"]  # 132 B rows cut bytes
     view = ok.assign(**{"table (MiB)": (size / 2**20).round(1), "row (B)": ok["row_bytes"],
                         "rows per call": ok["rows"].astype(int),
-                        "cell": ok[col].map(lambda v: "-" if v != v else f"{v:.2f}")
-                        + ok["l2_bound"].map({True: "*", False: ""})})
+                        "l2": ok["l2_bound"].astype(bool) if "l2_bound" in ok else False})
     index = (["table (MiB)", "rows per call", "row (B)"] if view["rows per call"].nunique() > 1
              else ["table (MiB)", "row (B)"])
-    return view.pivot_table(index=index, columns=["store", "order"], values="cell", aggfunc="first").fillna("")
+    cells = view.groupby(index + ["store", "order"]).agg(value=(col, "median"), l2=("l2", "any"))
+    text = cells["value"].map(lambda v: "-" if v != v else f"{v:.2f}") + cells["l2"].map({True: "*", False: ""})
+    return text.unstack(["store", "order"]).fillna("")
 
 
 def _sampler_name(cfg: GPUAccessConfig, device: torch.device) -> str:

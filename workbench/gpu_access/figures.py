@@ -125,7 +125,8 @@ def epoch_breakdown(summary: pd.DataFrame):
         return _empty(ax, "GraphSAGE epoch time by phase", "no training run")
     df = summary.assign(label=summary["graph"] + "\n" + summary["store"] + "(" + summary["chosen"] + ")")
     bottom = pd.Series(0.0, index=df.index)
-    for phase, color in zip(PHASES, sns.color_palette("colorblind", 3)):
+    # colours no store has (STORE_COLOURS takes the palette's 0, 1, 2 and 4): blue here is not the cpu store
+    for phase, color in zip(PHASES, [sns.color_palette("colorblind").as_hex()[i] for i in (3, 5, 7)]):
         ax.bar(df["label"], df[phase], bottom=bottom, label=phase.replace("_s", ""), color=color)
         bottom += df[phase]
     ax.plot(df["label"], df["epoch_s"], "k_", markersize=20, label="epoch wall time")

@@ -59,7 +59,8 @@ def adaptivity_trend(adapt: pd.DataFrame) -> list[str]:
     without both the uniform and exact rows, or with a single probe step."""
     if adapt["step"].nunique() < 2 or not {"uniform", "exact"} <= set(adapt["sampler"]):
         return []
-    rank = adapt.pivot_table(index="step", columns="sampler", values="mean_rank", aggfunc="mean")
+    rank = adapt.pivot_table(index="step", columns="sampler", values="mean_rank", aggfunc="mean", dropna=False)
+    rank = rank.reindex(columns=sorted(set(adapt["sampler"])))  # a sampler whose ranks are all NaN keeps a column
     span = rank["uniform"] - rank["exact"]
     lines = []
     for s in (c for c in rank.columns if c.startswith("lsh")):

@@ -126,8 +126,9 @@ def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_m
     """Two panels: lambda_max vs B with BN in eval mode (running stats) and in train mode (batch stats); the mean
     over the batches of each B with its standard error when there are several, the single value otherwise, and the
     full Hessian in the same mode (dotted). The panels share one y axis (the modes are compared), logarithmic when
-    the values of both span a factor > 20; both panels label it, in plain numbers at 1, 2 and 5 per decade (values
-    within one decade would otherwise sit between labelled ticks; every minor tick labelled crowds)."""
+    the values of both span a factor > 20; both panels label it in plain numbers, at 1, 2 and 5 per decade up to two
+    decades of values (within one decade they would otherwise sit between labelled ticks; every minor tick labelled
+    crowds), at the powers of ten beyond."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.4), sharey=True)
     for ax, mode in zip(axes, ["eval", "train"]):
         d = lam[lam.bn_mode == mode]
@@ -145,7 +146,9 @@ def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_m
         log_y_if_wide(ax, lam.lambda_max)
         if ax.get_yscale() == "log":
             ax.yaxis.set_major_formatter(FuncFormatter(_plain))
-            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: _plain(v) if _mantissa(v) in (2, 5) else ""))
+            lo, hi = lam.lambda_max[lam.lambda_max > 0].agg(["min", "max"])
+            if hi / lo <= 100:  # within two decades the 2s and 5s label the values between the powers of ten
+                ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: _plain(v) if _mantissa(v) in (2, 5) else ""))
         ax.tick_params(axis="y", which="both", labelleft=True)  # sharey hides the right panel's labels
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)  # below: no data hidden
     fig.suptitle(title)
@@ -226,13 +229,15 @@ REPLICATES = {"seed": "seeds", "batch_index": "batches per B"}  # draws of the s
 
 
 def metric_vs_batch(df: pd.DataFrame, metric: str = "lambda_max", hue: str = "curvature"):
-    """For the explorer: ``metric`` against batch size, one colour per value of ``hue`` and one line style per value
-    of any other :data:`SPLIT_BY` column that varies (checkpoints or operators are not averaged together); each
-    point is the median over the :data:`REPLICATES` (seeds, batches), as the title says."""
+    """For the explorer: ``metric`` against batch size, one colour per value of ``hue`` and a line style per value
+    of any other :data:`SPLIT_BY` column that varies (four styles, in turn: checkpoints or operators are not
+    averaged together, each has its own labelled line); each point is the median over the :data:`REPLICATES`
+    (seeds, batches), as the title says."""
     fig, ax = plt.subplots()
     split = [c for c in SPLIT_BY if c != hue and c in df and df[c].nunique() > 1]
-    styles = {v: st for v, st in zip(sorted(df[split].drop_duplicates().itertuples(index=False, name=None)),
-                                     ("-", "--", ":", "-.") * 4)} if split else {(): "-"}
+    df = df.assign(**{c: df[c].astype(object).where(df[c].notna(), "n/a").map(str) for c in split})  # NaN: a line too
+    keys = sorted(df[split].drop_duplicates().itertuples(index=False, name=None)) if split else [()]
+    styles = {v: ("-", "--", ":", "-.")[i % 4] for i, v in enumerate(keys)}
     for k, (h, d) in enumerate(df.groupby(hue)):
         for key, g in (d.groupby(split) if split else [((), d)]):
             key = key if isinstance(key, tuple) else (key,)
