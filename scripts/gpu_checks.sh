@@ -12,7 +12,8 @@ set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 STUDY_TIMEOUT=${STUDY_TIMEOUT:-520}  # one study per 600 s call, after the wheel install
 TESTS_TIMEOUT=${TESTS_TIMEOUT:-300}  # the CUDA tests, all together; one test at most 120 s
-# STUDY_ARGS (e.g. "-p cpu_threads=1") is added to every study's command line.
+# STUDY_ARGS (e.g. "-p seed=1") is added to every study's command line: name one study when a parameter is its
+# own (negative_mining's "-p cpu_threads=1"; gpu_data_access calls its threads torch_threads / gather_threads).
 # RESUME=1: continue each study's newest unfinished run of its profile under reports/ (`--resume`: recorded
 # parameters, finished units read back) instead of starting one. Bring a cut run back from an earlier call's $OUT
 # with  mkdir -p reports/S/RUN_ID && tar xzf S-PROFILE.tgz -C reports/S/RUN_ID  and carry reports/S.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-# like-for-like with the bare encoder's ``batch_size`` sequences per call: the queries and about 1.5 labels each
-# (in-batch samplers encode a label per query, fewer where batch-mates share one)
+# like-for-like with the bare encoder's ``batch_size`` sequences per call: a step that encodes the queries and about
+# one label each (2 x batch_size; in-batch samplers encode at most a label per query), with room for a few more
 LIKE_FOR_LIKE = 2.5
 
 
@@ -142,7 +142,7 @@ def accuracy_target_lines(comparison: pd.DataFrame, heads: pd.DataFrame | None =
     """The issue's accuracy target (:data:`ACCURACY_TARGET`) on the trained rows of
     :func:`tables.comparison_table` (rows with ``steps`` > 0; ``train_s`` is a row's whole training, stages
     included): which rows meet it within the time, else the best P@1 and the best PSP@5 rows. With ``heads``
-    (:func:`study.head_rows`: a two-head model's metrics at each fusion weight on the test split), the best
+    (:func:`stages.head_rows`: a two-head model's metrics at each fusion weight on the test split), the best
     weight there too, said to be picked on the split it scores (optimistic; the rows above use ``fuse_alpha``,
     fixed before the run). ``at_scale``: full Debian titles, the real encoder, a GPU; otherwise the lines check
     the machinery, not the target."""
