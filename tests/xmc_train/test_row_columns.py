@@ -89,3 +89,28 @@ def test_throughput_ratio_from_in_loop_probes():
     assert t.loc["a", "bare timed"] == "in turn (2 windows)" and t.loc["b", "bare timed"] == "after the runs"
     assert t.loc["b", "ratio"] == pytest.approx(55 / 120) and t.loc["b", "bare length"] == 9
     assert math.isnan(tables.throughput_table(rows[rows["sampler"] == "b"]).loc[0, "ratio"])  # no probe, no timing
+
+
+def test_throughput_against_bare_times_the_encoder_only_where_a_sampler_has_no_probe():
+    """Every sampler probed in the loop: the table of the probes, no timing now; one without: one bare timing of
+    the configured encoder at the rows' median length (capped at max_length), "after the runs"."""
+    from workbench.xmc_train.bench import throughput_against_bare
+    from workbench.xmc_train.study import NegativeMiningConfig
+    nan = float("nan")
+    rows = pd.DataFrame({"sampler": ["a"] * 2 + ["b"] * 2, "seqs_per_s": [100.0, 200.0, 50.0, 60.0],
+                         "seq_len": [40.0] * 4, "seqs_per_step": [5.0] * 4,
+                         "bare_seqs_per_s": [300.0, nan, 150.0, nan]})
+    cfg = NegativeMiningConfig(encoder="tiny", max_length=12, batch_size=8, device="cpu")
+    probed = throughput_against_bare(rows, cfg).set_index("sampler")
+    assert set(probed["bare timed"]) == {"in turn (1 window)"}
+    timed = throughput_against_bare(rows.assign(bare_seqs_per_s=[300.0, nan, nan, nan]), cfg).set_index("sampler")
+    assert timed.loc["b", "bare timed"] == "after the runs" and timed.loc["b", "bare length"] == 12
+    assert timed.loc["b", "bare encoder seqs/s"] > 0
+
+
+def test_the_issue_scale_is_the_full_debian_titles_set_with_minilm_on_a_gpu():
+    from workbench.xmc_train.study import NegativeMiningConfig
+    full = NegativeMiningConfig(n_train=0, n_test=0)
+    assert full.full_debian_titles and not NegativeMiningConfig().full_debian_titles
+    assert not NegativeMiningConfig(n_train=0, n_test=0, dataset="debian-fulltext").full_debian_titles
+    assert not full.at_issue_scale()  # the tiny encoder, and no GPU here

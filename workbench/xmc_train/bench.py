@@ -8,6 +8,22 @@ from ..device import resolve_device
 from ..timing import median_seconds
 
 
+def throughput_against_bare(encoding, cfg) -> "pd.DataFrame":
+    """:func:`tables.throughput_table` of the training rows that encoded (``encoding``) against the bare encoder:
+    each sampler's in-loop probes where every sampler has some (``bare_probe_every``: timed in turn with the
+    loop), else one bare timing now, at ``cfg.batch_size`` and the rows' median padded length (capped at
+    ``max_length``), which machine load between the runs and now may have moved."""
+    from .encoders import get_encoder
+    from .tables import throughput_table
+    probed = encoding["bare_seqs_per_s"] > 0
+    if probed.groupby(encoding["sampler"]).any().all():
+        return throughput_table(encoding)
+    length = max(1, min(cfg.max_length, round(encoding["seq_len"].median())))
+    bare = encoder_throughput(get_encoder(cfg.encoder, cfg.seed, cfg.max_length), cfg.batch_size, length,
+                              device=cfg.device)
+    return throughput_table(encoding, bare["seqs_per_s"], length)
+
+
 def encoder_throughput(encoder: torch.nn.Module, batch: int, length: int, steps: int = 5, warmup: int = 2,
                        device: str | torch.device = "auto", vocab: int = 1000, bf16: bool = True) -> dict:
     """Sequences per second of ``encoder`` forward + backward (sum of the embeddings as the loss; the encoder's

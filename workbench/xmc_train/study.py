@@ -218,6 +218,16 @@ class NegativeMiningConfig:
         from ..samplers import SAMPLERS
         return "de+clf" if getattr(SAMPLERS.get(sampler), "heads", None) == "de+clf" else self.heads
 
+    @property
+    def full_debian_titles(self) -> bool:
+        """The whole Debian titles set (no subsample): where the issue's reference points apply."""
+        return self.dataset == "debian-titles" and self.n_train == 0 and self.n_test == 0
+
+    def at_issue_scale(self) -> bool:
+        """The issue's accuracy target's setting: the full Debian titles set, MiniLM, on a GPU."""
+        from ..device import resolve_device
+        return self.full_debian_titles and self.encoder == "minilm" and resolve_device(self.device).type == "cuda"
+
 
 @dataclasses.dataclass
 class Prepared:
