@@ -28,6 +28,9 @@ from .sampling import Block
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
+    """One GraphSAGE training's settings. The defaults are for the library used on its own; the study builds its
+    settings from its parameters (``GPUAccessConfig``), whose CPU-sized defaults differ (batch 64, 4 epochs, capped
+    nodes)."""
     fanouts: tuple[int, ...] = (10, 5)  # neighbours per layer, input layer first
     batch_size: int = 256  # seed nodes per mini-batch
     hidden: int = 64  # hidden width of GraphSAGE

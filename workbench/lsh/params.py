@@ -21,7 +21,9 @@ class LSHParams:
     the label vectors minus their mean (the softmax is unchanged, buckets are less crowded; see :class:`LSHIndex`
     for what it did and did not change; False is the paper's plain hashing); seed: the hash functions' seed.
 
-    The reference implementation used 2^18 buckets and 128 ids per bucket; the defaults are CPU-sized.
+    The reference implementation used 2^18 buckets and 128 ids per bucket; the defaults are CPU-sized, for the
+    library used on its own: the studies build theirs from their own parameters (``LSHStudyConfig.lsh``,
+    ``NegativeMiningConfig.lsh_params``), whose defaults are smaller still.
     """
     family: str = "simhash"
     K: int = 8
