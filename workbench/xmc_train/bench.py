@@ -2,17 +2,24 @@
 encoder alone on random token ids at a given batch and length (bf16 autocast on CUDA), in sequences/second."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..device import resolve_device
 from ..timing import median_seconds
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def throughput_against_bare(encoding, cfg) -> "pd.DataFrame":
+    from .study import NegativeMiningConfig
+
+
+def throughput_against_bare(encoding: pd.DataFrame, cfg: NegativeMiningConfig) -> pd.DataFrame:
     """:func:`tables.throughput_table` of the training rows that encoded (``encoding``) against the bare encoder:
     each sampler's in-loop probes where every sampler has some (``bare_probe_every``: timed in turn with the
     loop), else one bare timing now, at ``cfg.batch_size`` and the rows' median padded length (capped at
-    ``max_length``), which machine load between the runs and now may have moved."""
+    ``max_length``); the machine's load then may differ from the runs'."""
     from .encoders import get_encoder
     from .tables import throughput_table
     probed = encoding["bare_seqs_per_s"] > 0
