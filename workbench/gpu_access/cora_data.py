@@ -14,7 +14,7 @@ import torch
 
 from ..io import atomic_write, write_json
 from ..provenance import now
-from .graphs import Graph, _npz_arrays, read_planetoid
+from .graphs import Graph, npz_arrays, read_planetoid
 
 PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
 ARRAYS = ("indptr", "indices", "feat_indptr", "feat_indices", "num_features", "labels", "train_idx", "val_idx",
@@ -70,7 +70,7 @@ def load_cora(data_dir: str | Path | None = None) -> Graph:
     path = Path(data_dir or default_dir()) / "cora.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; build it with scripts/build_cora.py from Planetoid's raw files")
-    z = _npz_arrays(path, ARRAYS, "the embedded Cora (rebuild it with scripts/build_cora.py)")
+    z = npz_arrays(path, ARRAYS, "the embedded Cora (rebuild it with scripts/build_cora.py)")
     n, width = len(z["indptr"]) - 1, int(z["num_features"])
     feats = np.zeros((n, width), np.float32)
     rows = np.repeat(np.arange(n), np.diff(z["feat_indptr"]))

@@ -221,7 +221,7 @@ def read_gnn_benchmark_npz(path: str | Path, seed: int = 0) -> Graph:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; expected a gnn-benchmark .npz (shchur/gnn-benchmark data/npz)")
-    z = _npz_arrays(path, ("adj_data", "adj_indices", "adj_indptr", "adj_shape", "attr_data", "attr_indices",
+    z = npz_arrays(path, ("adj_data", "adj_indices", "adj_indptr", "adj_shape", "attr_data", "attr_indices",
                            "attr_indptr", "attr_shape", "labels"))
     adj = _csr(path, z, "adj")
     n = adj.shape[0]
@@ -263,7 +263,7 @@ def _csr(path: Path, z: dict[str, np.ndarray], part: str, rows: int | None = Non
     return sp.csr_matrix((data, indices, indptr), shape=(n, m))
 
 
-def _npz_arrays(path: Path, keys: tuple[str, ...], what: str = "a gnn-benchmark npz") -> dict[str, np.ndarray]:
+def npz_arrays(path: Path, keys: tuple[str, ...], what: str = "a gnn-benchmark npz") -> dict[str, np.ndarray]:
     """The arrays ``keys`` of the .npz at ``path``; an empty, non-zip, truncated or incomplete file raises
     DataFormatError naming the file (numpy's own errors there are EOFError, BadZipFile or a misleading one about
     pickles, without the path; ``what`` the file should have been, for the message about missing arrays)."""
