@@ -1,4 +1,5 @@
-"""Verdicts: what a GPU data access run's tables say about their own precision, one printed sentence each."""
+"""Verdicts: what a GPU data access run's tables say, one printed sentence each: each store's speed-up over the
+paper's baseline (the CPU samples and gathers), and the tables' own precision (auto-vs-cpu noise, CPU-time ticks)."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
-"""Hash tables in a compact layout: per table, label ids sorted by bucket code plus bucket offsets.
+"""Hash tables in a compact layout: per table, label ids sorted by bucket code plus bucket offsets; and
+:class:`LSHIndex`, which builds, rehashes, redraws and centres them.
 
 No Python lists: building is one sort, one counting ``scatter_add_`` and one ``cumsum`` per table, all batched
 over the L tables; looking up a bucket is a gather. Each bucket keeps at most ``cap`` ids, a uniformly random
