@@ -29,6 +29,8 @@ def _build(head_share=0.5):
 def test_dependency_parsing():
     assert debian.dependency_names("libfoo (>= 1.0), awk | mawk, python3:any, app2 [amd64], b <!nocheck>") == \
         ["libfoo", "awk", "mawk", "python3", "app2", "b"]
+    # a restriction wrapped onto a continuation line (deb822 allows it) once kept the whole piece, then dropped it
+    assert debian.dependency_names("libc6 (>=\n 2.36), foo [amd64\n i386] | bar") == ["libc6", "foo", "bar"]
     labels = debian.package_labels(debian.read_packages(FIX / "Packages"))
     assert labels["app1"] == ["app2", "dpkg", "libfoo", "mawk", "python3"]  # awk is virtual: dropped
     assert labels["app3"] == ["libbaz", "libfoo"]  # itself dropped

@@ -2,7 +2,8 @@
 
 A file starts with the header ``"num_points num_features num_labels"``; each following line is
 ``"l1,l2,... f:v f:v ..."``: comma-separated 0-based label ids (empty for a point without labels, the line then
-starts with a space) followed by ``feature:value`` pairs. A directory holds ``train.txt`` and ``test.txt``.
+starts with a space) followed by ``feature:value`` pairs; a blank line is a point with neither, up to the header's
+count of points (blank lines after those are ignored). A directory holds ``train.txt`` and ``test.txt``.
 A label id given twice on one line is kept once (with a warning naming the file); a feature index given twice is
 refused (summing the two values would be a guess), as is a training split without points.
 
@@ -40,8 +41,8 @@ def _need_file(path: str | Path, what: str) -> None:
 
 
 def _parse_row(path, lineno: int, line: str, F: int, L: int):
-    if not line.strip():
-        raise DataFormatError(path, lineno, "empty line: expected 'labels f:v ...'")
+    if not line.strip():  # a point without labels and features (the file's count of points says how many)
+        return [], [], []
     head, _, rest = line.partition(" ")
     if ":" in head:  # no label field at all: the line starts with a feature
         head, rest = "", line

@@ -32,7 +32,9 @@ BUILDER_VERSION = "1.0"
 DEP_FIELDS = ("Depends", "Pre-Depends", "Recommends")
 VARIANTS = ("titles", "fulltext")
 DEFAULT_HEAD_SHARE = 0.01
-_STRIP = re.compile(r"\(.*?\)|\[.*?\]|<.*?>")
+DEFAULT_TRAIN_MOD = 7  # md5(name) % 10 < 7: a 70 / 30 train / test split, stable as packages come and go
+DEFAULT_MAX_CHARS = 500  # a long description's first 500 characters: the summary and its first paragraph or two
+_STRIP = re.compile(r"\(.*?\)|\[.*?\]|<.*?>", re.S)  # version, arch, profile restrictions (may wrap a line)
 
 
 def default_path() -> Path:
@@ -95,7 +97,7 @@ def package_labels(packages: dict[str, dict[str, str]]) -> dict[str, list[str]]:
     return out
 
 
-def is_train(name: str, train_mod: int = 7) -> bool:
+def is_train(name: str, train_mod: int = DEFAULT_TRAIN_MOD) -> bool:
     return int(hashlib.md5(name.encode("utf-8")).hexdigest(), 16) % 10 < train_mod
 
 
@@ -111,7 +113,7 @@ def _fulltext(name: str, st: dict[str, str], tr: dict[tuple[str, str], str], max
 
 
 def build(packages: dict[str, dict[str, str]], translations: dict[tuple[str, str], str],
-          head_share: float = DEFAULT_HEAD_SHARE, train_mod: int = 7, max_chars: int = 500
+          head_share: float = DEFAULT_HEAD_SHARE, train_mod: int = DEFAULT_TRAIN_MOD, max_chars: int = DEFAULT_MAX_CHARS
           ) -> tuple[dict[str, XMCDataset], dict]:
     """Both variants and a record of what was dropped. ``max_chars`` caps each long description."""
     labels_of = package_labels(packages)
@@ -228,8 +230,10 @@ def cli_main(argv: list[str]) -> int:
                     "(default: InRelease beside --packages, if present)")
     ap.add_argument("--head-share", type=float, default=DEFAULT_HEAD_SHARE,
                     help="drop labels on more than this share of points (default 0.01)")
-    ap.add_argument("--train-mod", type=int, default=7, help="train iff md5(name) %% 10 < this (default 7)")
-    ap.add_argument("--max-chars", type=int, default=500, help="cap on each long description (fulltext)")
+    ap.add_argument("--train-mod", type=int, default=DEFAULT_TRAIN_MOD,
+                    help=f"train iff md5(name) %% 10 < this (default {DEFAULT_TRAIN_MOD})")
+    ap.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
+                    help=f"cap on each long description (fulltext; default {DEFAULT_MAX_CHARS})")
     a = ap.parse_args(argv)
     if not 0 < a.head_share <= 1 or not 1 <= a.train_mod <= 9 or a.max_chars < 0:
         ap.error("need 0 < --head-share <= 1, 1 <= --train-mod <= 9, --max-chars >= 0")

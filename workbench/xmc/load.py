@@ -7,6 +7,7 @@ raises :class:`FileNotFoundError` saying what to fetch.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from .bow import XC_REPO, find_split_files, load_bow, load_bow_split
 from .dataset import XMCDataset
 from .errors import DataFormatError, find_file
 from .lf_json import load_lf_json
+from .metrics import propensity_ab
 from .raw_text import load_raw_text, require_points
 
 MULAN = "Mulan's data/multi-label/<name>/ (https://github.com/tsoumakas/mulan)"
@@ -60,16 +62,19 @@ def load_dataset(path: str | Path, variant: str | None = None, split: int = 0) -
     if variant is not None:
         if not (d / variant).is_dir():
             raise ValueError(f"{d} has no variant {variant!r}; variants: {_variants(d)}")
-        return load_dataset(d / variant, None, split)
+        return dataclasses.replace(load_dataset(d / variant, None, split), propensity_ab=propensity_ab(d.name))
     if layout is None:
         found = _variants(d)
         hint = f"; it has variants {found}: pass variant=" if found else ""
         raise DataFormatError(d, None, "no known XMC layout (lbl.json.gz, trn_X_Y.txt, train.txt, *_data.txt + "
                               f"*_trSplit.txt + *_tstSplit.txt, *.arff){hint}")
     name = d.parent.name + "-" + d.name if d.parent.name else d.name
-    return {"raw_text": lambda: load_raw_text(d, name), "bow": lambda: load_bow(d, name),
+    data = {"raw_text": lambda: load_raw_text(d, name), "bow": lambda: load_bow(d, name),
             "bow_split": lambda: load_bow_split(d, name, split),
             "mulan": lambda: load_mulan(d), "lf_json": lambda: load_lf_json(d)}[layout]()
+    # PSP's A, B by the dataset's own folder name in every layout (not its parent's: ~/amazon-work/Wiki10-31K
+    # is no Amazon dataset); a variant sub-folder takes its dataset's, above
+    return dataclasses.replace(data, propensity_ab=propensity_ab(d.name))
 
 
 def _words(X: sp.csr_matrix, vocab: list[str]) -> list[str]:

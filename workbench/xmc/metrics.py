@@ -38,8 +38,9 @@ def propensity_ab(name: str) -> tuple[float, float]:
 
 def propensity(freq: np.ndarray, n: int, A: float = AB_PRESETS["other"][0],
                B: float = AB_PRESETS["other"][1]) -> np.ndarray:
-    """(L,) inverse-propensity weights w_l >= 1 from training label frequencies ``freq`` over ``n`` points
-    (Jain et al. 2016; ``A, B = AB_PRESETS[family]`` for the Amazon and Wikipedia families)."""
+    """(L,) inverse-propensity weights from training label frequencies ``freq`` over ``n`` points (Jain et al.
+    2016; ``A, B = AB_PRESETS[family]`` for the Amazon and Wikipedia families): w_l >= 1, rarer labels weighing
+    more, for n >= 3 (``log n > 1``); below that C < 0 inverts it (no XMC split is that small)."""
     freq = np.asarray(freq, np.float64)
     C = (math.log(n) - 1.0) * (B + 1.0) ** A
     return 1.0 + C * (freq + B) ** (-A)

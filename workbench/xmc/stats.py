@@ -35,6 +35,8 @@ def frequency_table(ds: XMCDataset) -> pd.DataFrame:
     ``positives`` (share of all train positives carried by the bin, in percent)."""
     freq = ds.label_freq
     freq = freq[freq > 0]
+    if not len(freq):  # no label occurs in training: no bins
+        return pd.DataFrame(columns=["freq_lo", "freq_hi", "labels", "positives"])
     edges = 2 ** np.arange(0, int(np.ceil(np.log2(max(freq.max(), 1) + 1))) + 1)
     bins = np.digitize(freq, edges) - 1
     rows = [{"freq_lo": int(edges[b]), "freq_hi": int(edges[b + 1] - 1), "labels": int((bins == b).sum()),

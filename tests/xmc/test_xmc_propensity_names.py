@@ -1,0 +1,34 @@
+"""PSP's A, B come from the dataset's own folder name in every layout: the bag-of-words and Mulan readers once
+kept the "other" preset whatever the dataset (Amazon-670K ships as bag-of-words), and the raw-text reader read the
+parent folder's name too (~/amazon-work/Wiki10-31K took Amazon's). Blank lines of a bag-of-words file are points
+with neither labels nor features, up to the header's count.
+
+Does not prove: that the presets themselves are right (test_xmc_metrics checks them against Jain et al.)."""
+import shutil
+from pathlib import Path
+
+from workbench.xmc.load import load_dataset
+from workbench.xmc.metrics import AB_PRESETS
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "xmc"
+
+
+def test_every_layout_takes_a_b_from_its_own_folder_name(tmp_path):
+    shutil.copytree(FIX / "bow", tmp_path / "Amazon-670K")
+    assert load_dataset(tmp_path / "Amazon-670K").propensity_ab == AB_PRESETS["amazon"]
+    shutil.copytree(FIX / "bow", tmp_path / "WikiLSHTC-325K")
+    assert load_dataset(tmp_path / "WikiLSHTC-325K").propensity_ab == AB_PRESETS["wikipedia"]
+    shutil.copytree(FIX / "raw_text", tmp_path / "amazon-work" / "Wiki10-31K")
+    assert load_dataset(tmp_path / "amazon-work" / "Wiki10-31K").propensity_ab == AB_PRESETS["other"]
+    shutil.copytree(FIX / "raw_text", tmp_path / "LF-AmazonTitles-131K" / "titles")
+    assert load_dataset(tmp_path / "LF-AmazonTitles-131K", "titles").propensity_ab == AB_PRESETS["amazon"]
+
+
+def test_a_blank_bag_of_words_line_is_a_point_without_labels_or_features(tmp_path):
+    d = tmp_path / "bow"
+    shutil.copytree(FIX / "bow", d)
+    lines = (d / "train.txt").read_text().splitlines()
+    n, f, l = lines[0].split()
+    (d / "train.txt").write_text("\n".join([f"{int(n) + 1} {f} {l}", *lines[1:2], " ", *lines[2:]]) + "\n\n")
+    data = load_dataset(d)
+    assert data.Y_train.shape[0] == int(n) + 1 and data.Y_train[1].nnz == 0 and data.X_train[1].nnz == 0
