@@ -24,7 +24,7 @@ from .lr_search import bisect_max_lr, is_stable
 from .models import build_model
 from .peers import compare
 from .slq_learner import SLQLearner
-from .train import sample_batch, train_epochs
+from .train import evaluate, sample_batch, train_epochs
 
 
 def setup(cfg) -> tuple[torch.device, Images]:
@@ -198,15 +198,18 @@ def _bisect(cfg, data: Images, device, opt: str, b: int, seed: int) -> dict:
 
 def learner_vs_schedules(cfg, data: Images, device, memo: Memo = no_memo) -> tuple[list[dict], list[dict]]:
     """Tune constant and cosine SGD(momentum) on a validation split, then train SLQ learner and the tuned
-    schedules from the same init; rows per epoch with test accuracy, plus the learner's estimate history.
-    ``memo`` units: each schedule (its tuning included) and the learner."""
+    schedules from the same init; rows per epoch with test accuracy and ``start_loss`` (the init's training loss,
+    against which a blow-up in an early epoch shows), plus the learner's estimate history. ``memo`` units: each
+    schedule (its tuning included) and the learner."""
     n_val = len(data.x_train) // 5
     xt, yt, xv, yv = data.x_train[n_val:], data.y_train[n_val:], data.x_train[:n_val], data.y_train[:n_val]
     init = make_model(cfg.model, data, False, cfg.width, cfg.seed, device)
     common = dict(epochs=cfg.learner_epochs, batch_size=cfg.learner_batch_size, momentum=cfg.momentum, seed=cfg.seed)
+    start_loss = evaluate(init, xt, yt)[0]
 
     def train(desc: str, x_eval, y_eval, **kw) -> list[dict]:  # desc names the training's progress bar
-        return train_epochs(copy.deepcopy(init), xt, yt, x_eval, y_eval, desc=desc, **common, **kw)
+        rows = train_epochs(copy.deepcopy(init), xt, yt, x_eval, y_eval, desc=desc, **common, **kw)
+        return [dict(r, start_loss=start_loss) for r in rows]
 
     def tuned(sched: str) -> list[dict]:
         scores = {lr: train(f"tune {sched} lr {lr:g}", xv, yv, lr=lr, schedule=sched)[-1]["eval_acc"]
