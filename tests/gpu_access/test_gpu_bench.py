@@ -404,3 +404,15 @@ def test_throughput_table_takes_medians_of_variants_and_needs_no_l2_column():
     bench = pd.DataFrame([{**base, "gbps": g, "l2_bound": b} for g, b in ((9.0, False), (3.0, True), (6.0, False))])
     assert throughput_table(bench, "gbps").loc[(64.0, 512), ("zero_copy", "random")] == "6.00*"
     assert throughput_table(bench.drop(columns="l2_bound"), "gbps").loc[(64.0, 512), ("zero_copy", "random")] == "6.00"
+
+
+def test_bench_noise_line_pairs_auto_with_the_store_it_ran():
+    """auto at 6 and 12 GB/s beside cpu's same calls at 5 and 12: 20% and 0% apart, median 10%. Does not prove:
+    that the pairs' spread is all the noise (other stores' calls are not repeated)."""
+    from workbench.gpu_access.verdicts import bench_noise_line
+    base = {"table_bytes": 1 << 20, "rows": 64, "order": "random", "status": "ok"}
+    bench = pd.DataFrame([{**base, "row_bytes": rb, "store": s, "chosen": "cpu", "gbps": g}
+                          for rb, s, g in ((128, "cpu", 5.0), (128, "auto", 6.0), (512, "cpu", 12.0),
+                                           (512, "auto", 12.0))])
+    assert "2 calls" in bench_noise_line(bench) and "10% at the median and 20% at most" in bench_noise_line(bench)
+    assert bench_noise_line(bench[bench.store == "cpu"]) is None

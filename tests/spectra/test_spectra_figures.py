@@ -5,21 +5,29 @@ Does not prove: that a figure looks right (the report review does that), only wh
 import matplotlib
 import numpy as np
 import pandas as pd
+import pytest
 
 from workbench.spectra import figures
 
 matplotlib.use("Agg")
 
 
-def test_metric_vs_batch_keeps_checkpoints_apart_and_takes_medians_of_batches():
+def test_metric_vs_batch_keeps_checkpoints_apart_and_pools_replicates_as_the_tables_do():
+    """Batches of a B by their mean (the fit's per-B means), seeds by their median (lr_scaling's table); epochs
+    never pooled (it once averaged epochs 0, 3, 6 into a model that never existed)."""
     rows = [{"epoch": e, "curvature": c, "batch_size": b, "batch_index": i, "lambda_max": v}
             for e, scale in ((0, 1.0), (6, 5.0)) for c in ("hessian", "ggn") for b in (16, 256)
-            for i, v in enumerate((scale, 2 * scale, 10 * scale))]  # median 2 x scale, mean 4.33 x scale
+            for i, v in enumerate((scale, 2 * scale, 10 * scale))]  # median 2 x scale, mean 13/3 x scale
     fig = figures.metric_vs_batch(pd.DataFrame(rows), "lambda_max", "curvature")
-    lines = {ln.get_label(): list(ln.get_ydata()) for ln in fig.axes[0].get_lines()}
-    assert lines == {f"curvature={c}, epoch={e}": [2.0 * s, 2.0 * s] for c in ("ggn", "hessian")
-                     for e, s in ((0, 1.0), (6, 5.0))}
-    assert "median over batches per B" in fig.axes[0].get_title()
+    lines = {ln.get_label(): tuple(ln.get_ydata()) for ln in fig.axes[0].get_lines()}
+    assert set(lines) == {f"curvature={c}, epoch={e}" for c in ("ggn", "hessian") for e in (0, 6)}
+    for label, ys in lines.items():
+        assert ys == pytest.approx([13 / 3 * (5.0 if label.endswith("=6") else 1.0)] * 2)
+    assert "mean over batches per B" in fig.axes[0].get_title()
+    lr = pd.DataFrame([{"optimizer": "sgd", "batch_size": b, "seed": i, "lr_max": v}
+                       for b in (8, 64) for i, v in enumerate((0.1, 0.2, 1.0))])
+    fig = figures.metric_vs_batch(lr, "lr_max", "optimizer")
+    assert list(fig.axes[0].get_lines()[0].get_ydata()) == [0.2, 0.2] and "median over seeds" in fig.axes[0].get_title()
 
 
 def _ritz(full, batch):

@@ -29,6 +29,24 @@ def noise_lines(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def bench_noise_line(bench: pd.DataFrame) -> str | None:
+    """The gather microbenchmark's own noise: ``auto`` runs the store it picks (``chosen``), so each of its calls
+    beside that store's same call (table, row size, rows, order) times the same code twice. One line with the
+    median and largest deviation of such pairs' GB/s; None where there is no pair."""
+    ok = bench[bench["status"] == "ok"] if "status" in bench else bench
+    keys = ["table_bytes", "row_bytes", "rows", "order"]
+    if not {"store", "chosen", "gbps", *keys} <= set(ok):
+        return None
+    auto = ok[ok["store"] == "auto"].rename(columns={"gbps": "auto_gbps"})
+    pairs = auto.merge(ok[ok["store"] != "auto"], left_on=keys + ["chosen"], right_on=keys + ["store"])
+    if pairs.empty:
+        return None
+    dev = (pairs["auto_gbps"] / pairs["gbps"] - 1).abs()
+    return (f"gather noise: auto runs the store it picks, so its {len(pairs)} calls beside that store's same call "
+            f"time the same code twice; they differ by {dev.median():.0%} at the median and {dev.max():.0%} at "
+            "most: a difference between stores smaller than these is within this benchmark's noise")
+
+
 def cpu_tick_line(summary: pd.DataFrame) -> str | None:
     """How coarse ``cpu_s`` is: process CPU time comes in clock ticks (``SC_CLK_TCK``, psutil's unit on Linux);
     None where the tick is unknown or there are no rows."""

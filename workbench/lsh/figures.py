@@ -93,11 +93,12 @@ def race(df: pd.DataFrame, metric: str = "P@1", dataset: str | None = None) -> p
     where = f" ({dataset})" if dataset else ""
     # each method minimises its own objective (full softmax over L labels, sampled softmax over its budget, with or
     # without logQ): their losses are not on one scale, only their P@k are
-    unit = {"loss": " (nats; each method's own objective, not comparable across methods)",
+    unit = {"loss": " (nats, each method's own)",
             "top1_share": " (share of points with the most predicted top label)",
             "over_cap_share": " (share of labels in buckets over the cap)"}.get(
         metric, " (%)" if metric.startswith("P@") else "")
+    caveat = "\n(each method's own objective: losses are not comparable across methods)" if metric == "loss" else ""
     ax.set(xlabel="training wall-clock (s, evaluation excluded)", ylabel=metric + unit,
-           title=f"{metric} vs training wall-clock{where}")
+           title=f"{metric} vs training wall-clock{where}{caveat}")
     ax.legend(fontsize=8)
     return fig

@@ -12,7 +12,8 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     are there) and its top-50 share against uniform's and log-uniform's (where there); and whether crowded
     buckets (over ``cap`` labels, within which the sampler draws at random) explain a shortfall, against
     ``over_cap_share_iid`` where given (the same hash functions on i.i.d. random vectors: crowding within 5 points
-    of it comes from the load, labels per bucket against ``cap``, not from the trained vectors)."""
+    of it comes from the load, labels per bucket against ``cap``, not from the trained vectors); and, per LSH
+    sampler whose buckets supplied under 90% of its negatives (``from_buckets``), how much is uniform padding."""
     lines = ["samplers by mean rank, hardest first: "
              + ", ".join(f"{s} {v:.3f}" for s, v in last["mean_rank"].sort_values().items())]
     lsh = [s for s in last.index if s.startswith("lsh")]
@@ -38,7 +39,7 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
         share, big = last.at[lsh[0], "over_cap_share"], last.at[lsh[0], "largest_bucket"]
         ref = float(last.at[lsh[0], "over_cap_share_iid"]) if "over_cap_share_iid" in last else float("nan")
         reading = ("tables are not crowded, so crowding does not explain the result" if share <= 0.25 else
-                   "within those the sampler draws at random: the likely reason LSH falls short" if short else
+                   "within those the sampler draws at random: a reason LSH falls short" if short else
                    "crowded, yet LSH stayed closer to exact" if short is False else
                    "within those the sampler draws at random")
         line = (f"crowding: {share:.0%} of labels sit in buckets holding more than cap={cap} labels (largest "
@@ -50,6 +51,13 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
                         "thin it, centring would not" if share <= ref + 0.05 else
                         "the trained vectors crowd beyond the load: centring (center) may thin it"))
         lines.append(line)
+    for s in lsh:  # negatives the buckets did not supply are uniform: they pull any LSH sampler toward uniform
+        fb = float(last.at[s, "from_buckets"]) if "from_buckets" in last else float("nan")
+        if fb == fb and fb < 0.9:
+            union = (f" (the query's buckets held {last.at[s, 'union_mean']:.0f} labels on average)"
+                     if "union_mean" in last else "")
+            lines.append(f"padding: {s} drew {fb:.0%} of its negatives from the query's buckets{union}; the other "
+                         f"{1 - fb:.0%} are uniform padding, which by itself keeps it near uniform (another reason)")
     return lines
 
 

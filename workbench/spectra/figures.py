@@ -59,8 +59,8 @@ def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, residuals: pd.DataFra
 def densities(ritz: pd.DataFrame, curvature: str = "hessian", sigma_frac: float = 0.01, title: str | None = None):
     """SLQ densities for every B (viridis, small to large B) over the full operator's (black, drawn first).
     Gaussian width ``sigma_frac`` of the full operator's spectral range (of the largest B's without one), so
-    batches are not blurred by their own outliers; the eigenvalue axis is asinh, near-linear over the full
-    operator's spectrum and logarithmic beyond; the log density axis reaches down to the peak of the smallest
+    batches are not blurred by their own outliers; the eigenvalue axis is asinh, linear over the inner half of the
+    full operator's spectrum and logarithmic beyond; the log density axis reaches down to the peak of the smallest
     Ritz weight (at most 10 decades below the top), so that single outlier nodes show."""
     d = ritz[ritz.curvature == curvature]
     groups = [(b, g) for b, g in d.groupby("batch_size")]
@@ -84,7 +84,7 @@ def densities(ritz: pd.DataFrame, curvature: str = "hessian", sigma_frac: float 
         ax.plot(grid, dens, color="k" if is_full else colours[k - len(full)], lw=2.5 if is_full else 1.2,
                 zorder=1 if is_full else 2, label=f"full operator ({b} ex.)" if is_full else f"B = {b}")
     lin = max(float(np.abs(ref).max()), 1e-12)
-    ax.set_xscale("asinh", linear_width=lin / 2)
+    ax.set_xscale("asinh", linear_width=lin / 2)  # linear within about lin / 2, logarithmic well beyond
     lo, hi = (x + sgn * max(0.05 * lin, 0.1 * abs(x)) for x, sgn in ((nodes.min(), -1), (nodes.max(), 1)))
     # ticks: linear ones within the full operator's range, then decades (the asinh default crowds them near 0)
     ticks = [t for t in MaxNLocator(7).tick_values(max(lo, -lin), min(hi, lin)) if abs(t) <= lin]
@@ -95,7 +95,7 @@ def densities(ritz: pd.DataFrame, curvature: str = "hessian", sigma_frac: float 
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_xlim(lo, hi)
     ax.set(yscale="log", ylim=(max(0.5 * min(peaks), 1e-10 * max(tops)), 3 * max(tops)),
-           xlabel=f"eigenvalue (loss / param²; asinh axis: linear near 0, logarithmic beyond ±{lin:.3g})",
+           xlabel=f"eigenvalue (loss / param²; asinh axis: linear near 0, logarithmic beyond about ±{lin / 2:.3g})",
            ylabel="spectral density (per unit eigenvalue)",
            title=title or f"SLQ spectral density of the batch {curvature}")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title=f"Gaussian width σ = {sigma:.2g}",
@@ -225,30 +225,34 @@ def peers(table: pd.DataFrame, title: str = "Top-eigenvalue tools: time vs relat
 
 
 SPLIT_BY = ("epoch", "curvature", "optimizer", "bn_mode")  # different models or operators: never pooled
-REPLICATES = {"seed": "seeds", "batch_index": "batches per B"}  # draws of the same thing: pooled by their median
+# draws of the same thing, pooled as the study's tables pool them: lambda_max over a B's batches by the mean (the
+# fit's per-B means), the bisected lr over seeds by the median (lr_scaling's table)
+REPLICATES = {"seed": ("seeds", "median"), "batch_index": ("batches per B", "mean")}
 
 
 def metric_vs_batch(df: pd.DataFrame, metric: str = "lambda_max", hue: str = "curvature"):
     """For the explorer: ``metric`` against batch size, one colour per value of ``hue`` and a line style per value
     of any other :data:`SPLIT_BY` column that varies (four styles, in turn: checkpoints or operators are not
-    averaged together, each has its own labelled line); each point is the median over the :data:`REPLICATES`
-    (seeds, batches), as the title says."""
+    averaged together, each has its own labelled line); each point pools the :data:`REPLICATES` (the median over
+    seeds, the mean over a B's batches), as the title says."""
     fig, ax = plt.subplots()
     split = [c for c in SPLIT_BY if c != hue and c in df and df[c].nunique() > 1]
     df = df.assign(**{c: df[c].astype(object).where(df[c].notna(), "n/a").map(str) for c in split})  # NaN: a line too
     keys = sorted(df[split].drop_duplicates().itertuples(index=False, name=None)) if split else [()]
     styles = {v: ("-", "--", ":", "-.")[i % 4] for i, v in enumerate(keys)}
+    pooled = [REPLICATES[c] for c in REPLICATES if c != hue and c in df and df[c].nunique() > 1]
+    agg = pooled[0][1] if pooled else "median"  # a study's tables have one kind of replicate: seeds or batches
     for k, (h, d) in enumerate(df.groupby(hue)):
         for key, g in (d.groupby(split) if split else [((), d)]):
             key = key if isinstance(key, tuple) else (key,)
-            m = g.groupby("batch_size")[metric].median()
+            m = g.groupby("batch_size")[metric].agg(agg)
             extra = "".join(f", {c}={v}" for c, v in zip(split, key))
             ax.plot(m.index, m.values, marker="o", linestyle=styles[key], color=f"C{k}", label=f"{hue}={h}{extra}")
-    pooled = [REPLICATES[c] for c in REPLICATES if c != hue and c in df and df[c].nunique() > 1]
     # run_s and seconds are single runs (one operator build and Lanczos, one bisection), not benchmark medians
     unit = {"lambda_max": "loss / param²", "run_s": "s, one operator + Lanczos run", "seconds": "s per bisection",
             "lr_max": "max stable learning rate"}.get(metric)
     ax.set(xscale="log", xlabel="batch size B (examples)", ylabel=f"{metric} ({unit})" if unit else metric,
-           title=f"{metric} vs batch size by {hue}" + (f"\n(median over {', '.join(pooled)})" if pooled else ""))
+           title=f"{metric} vs batch size by {hue}"
+           + "".join(f"\n({how} over {what})" for what, how in pooled))
     ax.legend(fontsize=8)
     return fig
