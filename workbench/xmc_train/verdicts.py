@@ -9,6 +9,20 @@ import pandas as pd
 LIKE_FOR_LIKE = 2.5
 
 
+def schedule_line(schedule: pd.DataFrame, batch_size: int) -> str | None:
+    """How much NGAME's clustering shaped its batches (:func:`stages.schedule_rows`): with clusters of ``c`` points
+    on average, ``c - 1`` of a query's ``batch_size - 1`` batch-mates share its cluster, the rest are as random as
+    in-batch's. None before any clustering."""
+    if "mean_points" not in schedule or schedule["mean_points"].isna().all():
+        return None
+    c = float(schedule["mean_points"].max())
+    share = (c - 1) / max(batch_size - 1, 1)
+    return (f"NGAME's clusters held {c:.1f} points on average at most (bound {int(schedule['cluster_size'].max())}): "
+            f"{c - 1:.1f} of a query's {batch_size - 1} batch-mates shared its cluster ({share:.0%})"
+            + ("; its batches were close to random, so this run cannot credit NGAME's negatives to clustering"
+               if share < 0.1 else ""))
+
+
 def throughput_verdict(throughput: pd.DataFrame, batch_size: int) -> list[str]:
     """Lines on :func:`tables.throughput_table`: which samplers train faster than the bare encoder (ratio > 1)
     and whether they do so at a like-for-like size (at most :data:`LIKE_FOR_LIKE` x ``batch_size`` sequences per
@@ -215,12 +229,36 @@ def plateau_lines(evals: pd.DataFrame, metric: str = "P@1", tail: float = 0.25, 
 def below_start_lines(evals: pd.DataFrame, metric: str = "P@1", tol: float = 0.5) -> list[str]:
     """The runs whose final ``metric`` (evaluation rows: sampler, step, metric) ended more than ``tol`` points
     below their step-0 value, the model they started from: a collapse (e.g. a head that unlearnt its start), not a
-    plateau. The time-to-accuracy table's ``best`` already leaves step 0 out; this line says which runs lost."""
-    lost = []
+    plateau; and those whose best after step 0 never rose above it (training gained nothing). The
+    time-to-accuracy table's ``best`` already leaves step 0 out; these lines say which runs lost or stood still."""
+    lost, flat = [], []
     for name, g in evals.dropna(subset=[metric]).groupby("sampler", sort=False):
         g = g.sort_values("step")
-        start = g[g["step"] == 0]
-        if len(start) and len(g) > 1 and g[metric].iloc[-1] < start[metric].iloc[0] - tol:
-            lost.append(f"{name} ({start[metric].iloc[0]:.2f} -> {g[metric].iloc[-1]:.2f})")
+        start, after = g[g["step"] == 0], g[g["step"] > 0]
+        if not len(start) or not len(after):
+            continue
+        s = start[metric].iloc[0]
+        if g[metric].iloc[-1] < s - tol:
+            lost.append(f"{name} ({s:.2f} -> {g[metric].iloc[-1]:.2f})")
+        if after[metric].max() <= s:
+            flat.append(f"{name} (best {after[metric].max():.2f}, start {s:.2f})")
     return [f"ended more than {tol} points of {metric} below the model it started from: "
-            + (", ".join(lost) if lost else "none")]
+            + (", ".join(lost) if lost else "none"),
+            f"never above the model it started from on {metric}: " + (", ".join(flat) if flat else "none")]
+
+
+def start_line(evals: pd.DataFrame, comparison: pd.DataFrame, metric: str = "P@1") -> str | None:
+    """Where the runs started (step 0: e.g. the pretrained encoder, zero-shot) on ``metric``, against this run's
+    Parabel row: when the start already beats Parabel, the trained rows' margin over it is not all training's.
+    None without step-0 rows. A classifier stage's start (``stage_start_s`` > 0: a trained encoder) is no start."""
+    stage = evals["stage_start_s"].fillna(0) > 0 if "stage_start_s" in evals else False
+    start = evals.loc[(evals["step"] == 0) & ~stage, metric].dropna()
+    if start.empty:
+        return None
+    span = f"{start.min():.2f}" if start.min() == start.max() else f"{start.min():.2f}-{start.max():.2f}"
+    line = f"the models the runs started from (step 0) scored {metric} {span}"
+    parabel = comparison.loc[comparison["method"].str.startswith("Parabel"), metric].dropna()
+    if len(parabel) and start.max() > parabel.iloc[0]:
+        line += (f", above Parabel's {parabel.iloc[0]:.2f} before any training: part of the trained rows' margin "
+                 "over Parabel is the starting encoder's")
+    return line
