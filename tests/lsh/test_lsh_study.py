@@ -212,6 +212,19 @@ def test_bench_rows_and_flatness():
     assert flatness(hand) == 1.5
 
 
+def test_flatness_note_when_the_medians_taken_apart_disagree_with_the_in_turn_ratio():
+    """A CPU run: medians 0.1248 ms at 10^4 and 0.0802 at 10^6 (0.64) against 1.12 timed in turn: both are said.
+    Within 25% of each other, or without an in-turn ratio, nothing is."""
+    from workbench.lsh.bench import flatness_note
+    rows = [{"method": "lsh-embedding", "num_labels": 10_000, "ms_per_query": 0.1248},
+            {"method": "lsh-embedding", "num_labels": 1_000_000, "ms_per_query": 0.0802, "ratio_to_smallest": 1.12}]
+    assert "give 0.64" in flatness_note(rows) and "in turn, 1.12, is the reading" in flatness_note(rows)
+    rows[1]["ratio_to_smallest"] = 0.7
+    assert flatness_note(rows) is None
+    rows[1]["ratio_to_smallest"] = float("nan")
+    assert flatness_note(rows) is None
+
+
 def test_flatness_ratio_is_timed_in_turn(monkeypatch):
     """The largest N's ratio comes from one interleaved timing of both sizes' draws, not from the two medians; the
     smallest N's draw still reads its own label vectors and queries then (not the largest N's)."""

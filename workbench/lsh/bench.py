@@ -122,3 +122,18 @@ def flatness(rows: list[dict], method: str = "lsh-embedding") -> float:
     mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["num_labels"])
     ratio = mine[-1].get("ratio_to_smallest", math.nan)
     return ratio if math.isfinite(ratio) else mine[-1]["ms_per_query"] / mine[0]["ms_per_query"]
+
+
+def flatness_note(rows: list[dict], method: str = "lsh-embedding", apart: float = 1.25) -> str | None:
+    """Where the figure's two medians (each size timed on its own, minutes apart) give a ratio more than ``apart``
+    times off the in-turn one :func:`flatness` reads, a line saying both; None otherwise."""
+    mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["num_labels"])
+    in_turn = mine[-1].get("ratio_to_smallest", math.nan) if mine else math.nan
+    if not math.isfinite(in_turn):
+        return None
+    medians = mine[-1]["ms_per_query"] / mine[0]["ms_per_query"]
+    if max(medians / in_turn, in_turn / medians) <= apart:
+        return None
+    return (f"the table's and figure's medians, each size timed on its own, give {medians:.2f}: the machine's load "
+            f"(or the first size's warm-up) differed between them; the ratio timed in turn, {in_turn:.2f}, is the "
+            "reading")
