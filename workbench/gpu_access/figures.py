@@ -168,5 +168,7 @@ def explore_epochs(epochs: pd.DataFrame, metric: str = "epoch_s", graph: str | N
     sns.lineplot(df, x="epoch", y=metric, hue="store", marker="o", ax=ax, palette=_palette(df))
     unit = {"epoch_s": "s", "sample_s": "s", "gather_s": "s", "compute_s": "s", "cpu_s": "CPU s",
             "energy_j": "J", "val_acc": "fraction", "test_acc": "fraction", "loss": "nats"}.get(metric, "")
-    ax.set(title=f"{metric} per epoch on {graph}", xlabel="epoch", ylabel=f"{metric} ({unit})" if unit else metric)
+    ax.set(title=f"{metric} per epoch on {graph}", xlabel="epoch (0: warm-up, left out of the summary's medians)",
+           ylabel=f"{metric} ({unit})" if unit else metric)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     return fig
