@@ -36,6 +36,9 @@ def test_lf_json_fixture():
     full = load_dataset(FIX / "lf_json", variant="full")
     assert full.train_texts[0] == "red running shoes Light shoes for road running."
     assert full.train_texts[1] == "blue socks"
+    # the Debian variants' names select the same text modes ("fulltext" once asked for a missing sub-folder)
+    assert load_dataset(FIX / "lf_json", variant="fulltext").train_texts == full.train_texts
+    assert load_dataset(FIX / "lf_json", variant="titles").train_texts == ds.train_texts
 
 
 def test_raw_text_fixture_and_roundtrip(tmp_path):

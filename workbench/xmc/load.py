@@ -47,7 +47,8 @@ def _variants(d: Path) -> list[str]:
 def load_dataset(path: str | Path, variant: str | None = None, split: int = 0) -> XMCDataset:
     """Read the dataset in ``path`` (or its sub-directory ``variant``, e.g. ``"titles"``) in whatever layout.
 
-    For the LF JSON layout, ``variant`` may instead be the text mode ``"title"`` / ``"full"``. ``split`` picks
+    For the LF JSON layout, ``variant`` may instead be the text mode: ``"title"`` / ``"titles"`` or ``"full"`` /
+    ``"fulltext"`` (the Debian variants' names). ``split`` picks
     the column of ``*_trSplit.txt`` / ``*_tstSplit.txt`` (0-based) and must stay 0 for the other layouts.
     """
     d = user_path(path)
@@ -57,8 +58,8 @@ def load_dataset(path: str | Path, variant: str | None = None, split: int = 0) -
     layout = detect_layout(d)
     if split != 0 and layout not in (None, "bow_split"):
         raise ValueError(f"split={split} needs the *_trSplit.txt/*_tstSplit.txt layout; {d} holds {layout}")
-    if layout == "lf_json" and variant in (None, "title", "titles", "full"):
-        return load_lf_json(d, text="full" if variant == "full" else "title")
+    if layout == "lf_json" and variant in (None, "title", "titles", "full", "fulltext"):
+        return load_lf_json(d, text="full" if variant in ("full", "fulltext") else "title")
     if variant is not None:
         if not (d / variant).is_dir():
             raise ValueError(f"{d} has no variant {variant!r}; variants: {_variants(d)}")
