@@ -22,9 +22,15 @@ def test_every_layout_takes_a_b_from_its_own_folder_name(tmp_path):
     assert load_dataset(tmp_path / "amazon-work" / "Wiki10-31K").propensity_ab == AB_PRESETS["other"]
     shutil.copytree(FIX / "raw_text", tmp_path / "LF-AmazonTitles-131K" / "titles")
     assert load_dataset(tmp_path / "LF-AmazonTitles-131K", "titles").propensity_ab == AB_PRESETS["amazon"]
+    # the variant folder passed itself (as the negative-mining study does): its name is no dataset's
+    assert load_dataset(tmp_path / "LF-AmazonTitles-131K" / "titles").propensity_ab == AB_PRESETS["amazon"]
 
 
-def test_a_blank_bag_of_words_line_is_a_point_without_labels_or_features(tmp_path):
+def test_a_line_of_one_space_is_a_point_without_labels_or_features(tmp_path):
+    """The format's empty point (its line starts with a space and has nothing else) loads; a truly empty line
+    within the header's count is refused: it is what a cut file leaves (empty lines after the count are not)."""
+    import pytest
+    from workbench.xmc.errors import DataFormatError
     d = tmp_path / "bow"
     shutil.copytree(FIX / "bow", d)
     lines = (d / "train.txt").read_text().splitlines()
@@ -32,3 +38,6 @@ def test_a_blank_bag_of_words_line_is_a_point_without_labels_or_features(tmp_pat
     (d / "train.txt").write_text("\n".join([f"{int(n) + 1} {f} {l}", *lines[1:2], " ", *lines[2:]]) + "\n\n")
     data = load_dataset(d)
     assert data.Y_train.shape[0] == int(n) + 1 and data.Y_train[1].nnz == 0 and data.X_train[1].nnz == 0
+    (d / "train.txt").write_text("\n".join([lines[0], *lines[1:-1], ""]) + "\n")  # the last point cut off
+    with pytest.raises(DataFormatError, match="empty line"):
+        load_dataset(d)

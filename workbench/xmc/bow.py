@@ -2,10 +2,11 @@
 
 A file starts with the header ``"num_points num_features num_labels"``; each following line is
 ``"l1,l2,... f:v f:v ..."``: comma-separated 0-based label ids (empty for a point without labels, the line then
-starts with a space) followed by ``feature:value`` pairs; a blank line is a point with neither, up to the header's
-count of points (blank lines after those are ignored). A directory holds ``train.txt`` and ``test.txt``.
-A label id given twice on one line is kept once (with a warning naming the file); a feature index given twice is
-refused (summing the two values would be a guess), as is a training split without points.
+starts with a space) followed by ``feature:value`` pairs; a line of spaces is a point with neither, an empty
+line within the header's count of points is refused (empty lines after those are ignored). A directory holds
+``train.txt`` and ``test.txt``. A label id given twice on one line is kept once (with a warning naming the file);
+a feature index given twice is refused (summing the two values would be a guess), as is a training split without
+points.
 
 The repository's older distribution (Bibtex, Delicious, Mediamill, ...) instead ships one ``<Name>_data.txt`` in
 that format plus ``<name>_trSplit.txt`` / ``<name>_tstSplit.txt`` (the prefix's case may differ): one row per
@@ -41,7 +42,10 @@ def _need_file(path: str | Path, what: str) -> None:
 
 
 def _parse_row(path, lineno: int, line: str, F: int, L: int):
-    if not line.strip():  # a point without labels and features (the file's count of points says how many)
+    if not line:  # a truly empty line: a cut or hand-edited file, not the format's empty point
+        raise DataFormatError(path, lineno, "empty line: expected 'labels f:v ...' (a point without labels or "
+                              "features is a line of one space)")
+    if not line.strip():  # the format's point without labels and features: its line starts with a space
         return [], [], []
     head, _, rest = line.partition(" ")
     if ":" in head:  # no label field at all: the line starts with a feature

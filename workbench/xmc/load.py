@@ -23,6 +23,7 @@ from .metrics import propensity_ab
 from .raw_text import load_raw_text, require_points
 
 MULAN = "Mulan's data/multi-label/<name>/ (https://github.com/tsoumakas/mulan)"
+VARIANT_NAMES = ("titles", "fulltext", "title", "full")  # sub-folders of one dataset, named by text mode
 
 
 def detect_layout(d: Path) -> str | None:
@@ -74,8 +75,8 @@ def load_dataset(path: str | Path, variant: str | None = None, split: int = 0) -
             "bow_split": lambda: load_bow_split(d, name, split),
             "mulan": lambda: load_mulan(d), "lf_json": lambda: load_lf_json(d)}[layout]()
     # PSP's A, B by the dataset's own folder name in every layout (not its parent's: ~/amazon-work/Wiki10-31K
-    # is no Amazon dataset); a variant sub-folder takes its dataset's, above
-    return dataclasses.replace(data, propensity_ab=propensity_ab(d.name))
+    # is no Amazon dataset); a variant sub-folder (titles, fulltext: no dataset name) takes its dataset's
+    return dataclasses.replace(data, propensity_ab=propensity_ab(d.parent.name if d.name in VARIANT_NAMES else d.name))
 
 
 def _words(X: sp.csr_matrix, vocab: list[str]) -> list[str]:
