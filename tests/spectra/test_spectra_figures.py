@@ -28,6 +28,10 @@ def test_metric_vs_batch_keeps_checkpoints_apart_and_pools_replicates_as_the_tab
                        for b in (8, 64) for i, v in enumerate((0.1, 0.2, 1.0))])
     fig = figures.metric_vs_batch(lr, "lr_max", "optimizer")
     assert list(fig.axes[0].get_lines()[0].get_ydata()) == [0.2, 0.2] and "median over seeds" in fig.axes[0].get_title()
+    # seeds and batches both varying: a B's batches by their mean per seed (11, 3, 6), then the seeds' median, 6
+    both = pd.DataFrame([{"curvature": "hessian", "batch_size": 16, "seed": s, "batch_index": b, "lambda_max": v}
+                         for s, vals in ((0, (1, 2, 30)), (1, (2, 3, 4)), (2, (5, 6, 7))) for b, v in enumerate(vals)])
+    assert list(figures.metric_vs_batch(both).axes[0].get_lines()[0].get_ydata()) == [6.0]
 
 
 def _ritz(full, batch):

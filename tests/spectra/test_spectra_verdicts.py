@@ -77,16 +77,18 @@ def test_learner_verdicts_flag_a_blow_up_the_final_accuracy_hides():
     assert v.loc["SLQ learner", "best_eval_acc"] == 0.967 and v.loc["SLQ learner", "final_eval_acc"] == 0.883
 
 
-def test_learner_verdicts_flag_an_early_epoch_above_the_starting_loss():
+def test_learner_verdicts_name_an_early_overshoot_apart_from_instability():
     """The CPU run's learner: its first estimate set lr 1.63, epoch 1's mean training loss was 2.78 against 2.36 at
-    the init, then it recovered; the final-loss rule alone read it as stable. Within 5% of the start is not a
-    blow-up (a slow first epoch)."""
+    the init, then it recovered to 0.21: an overshoot (named, with its epoch and loss), not an unstable run.
+    Within 5% of the start is no overshoot (a slow first epoch)."""
     curves = pd.DataFrame({"method": ["SLQ learner"] * 3 + ["slow"] * 2, "epoch": [1, 2, 3, 1, 2],
                            "eval_acc": [0.5, 0.8, 0.9, 0.3, 0.6], "wall_s": [1.0] * 5,
-                           "train_loss": [2.78, 0.9, 0.5, 2.40, 1.2], "start_loss": [2.36] * 5})
+                           "train_loss": [2.78, 0.9, 0.21, 2.40, 1.2], "start_loss": [2.36] * 5})
     v = learner_verdicts(curves, [0.1]).set_index("method")
-    assert v["unstable"].to_dict() == {"SLQ learner": True, "slow": False}
-    assert not learner_verdicts(curves.drop(columns="start_loss"), [0.1])["unstable"].any()  # older rows
+    assert not v["unstable"].any()
+    assert v.loc["SLQ learner", "overshoot_epoch"] == 1 and v.loc["SLQ learner", "overshoot_loss"] == 2.78
+    assert math.isnan(v.loc["slow", "overshoot_epoch"])
+    assert learner_verdicts(curves.drop(columns="start_loss"), [0.1])["overshoot_epoch"].isna().all()  # older rows
 
 
 def _summary(rows):

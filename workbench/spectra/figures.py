@@ -227,7 +227,7 @@ def peers(table: pd.DataFrame, title: str = "Top-eigenvalue tools: time vs relat
 SPLIT_BY = ("epoch", "curvature", "optimizer", "bn_mode")  # different models or operators: never pooled
 # draws of the same thing, pooled as the study's tables pool them: lambda_max over a B's batches by the mean (the
 # fit's per-B means), the bisected lr over seeds by the median (lr_scaling's table)
-REPLICATES = {"seed": ("seeds", "median"), "batch_index": ("batches per B", "mean")}
+REPLICATES = {"batch_index": ("batches per B", "mean"), "seed": ("seeds", "median")}  # in pooling order
 
 
 def metric_vs_batch(df: pd.DataFrame, metric: str = "lambda_max", hue: str = "curvature"):
@@ -240,12 +240,14 @@ def metric_vs_batch(df: pd.DataFrame, metric: str = "lambda_max", hue: str = "cu
     df = df.assign(**{c: df[c].astype(object).where(df[c].notna(), "n/a").map(str) for c in split})  # NaN: a line too
     keys = sorted(df[split].drop_duplicates().itertuples(index=False, name=None)) if split else [()]
     styles = {v: ("-", "--", ":", "-.")[i % 4] for i, v in enumerate(keys)}
-    pooled = [REPLICATES[c] for c in REPLICATES if c != hue and c in df and df[c].nunique() > 1]
-    agg = pooled[0][1] if pooled else "median"  # a study's tables have one kind of replicate: seeds or batches
+    varying = [c for c in REPLICATES if c != hue and c in df and df[c].nunique() > 1]
+    pooled = [REPLICATES[c] for c in varying]
     for k, (h, d) in enumerate(df.groupby(hue)):
         for key, g in (d.groupby(split) if split else [((), d)]):
             key = key if isinstance(key, tuple) else (key,)
-            m = g.groupby("batch_size")[metric].agg(agg)
+            if "batch_index" in varying:  # a B's batches by their mean first, per seed where seeds vary too
+                g = g.groupby(["batch_size", *[c for c in varying if c == "seed"]])[metric].mean().reset_index()
+            m = g.groupby("batch_size")[metric].median()  # then seeds by their median (one value left otherwise)
             extra = "".join(f", {c}={v}" for c, v in zip(split, key))
             ax.plot(m.index, m.values, marker="o", linestyle=styles[key], color=f"C{k}", label=f"{hue}={h}{extra}")
     # run_s and seconds are single runs (one operator build and Lanczos, one bisection), not benchmark medians

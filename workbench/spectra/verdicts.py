@@ -84,9 +84,10 @@ def learner_verdicts(curves, tune_lrs) -> pd.DataFrame:
     """Per method of the learner comparison (rows: method, epoch, eval_acc, wall_s, tuned_lr; NaN for the
     learner; train_loss where recorded): the final and the best test accuracy, the wall-clock, the wall-clock as a
     multiple of the SLQ learner's, the tuned lr and ``at_grid_edge``: it is the smallest or largest of
-    ``tune_lrs``, so the best lr may lie outside the grid; and ``unstable``: the training loss went non-finite,
-    ended above twice its lowest, or an epoch's mean rose more than 5% above ``start_loss`` (the init's, where the
-    rows carry it): a blow-up the final accuracy alone may hide, at the end or in an early epoch."""
+    ``tune_lrs``, so the best lr may lie outside the grid; ``unstable``: the training loss went non-finite or
+    ended above twice its lowest (a blow-up the final accuracy alone may hide); and ``overshoot_epoch``: the first
+    epoch whose mean training loss rose more than 5% above ``start_loss`` (the init's, where the rows carry it),
+    an overshoot the run may have recovered from, else NaN."""
     curves = curves.sort_values("epoch")
     last = curves.groupby("method", sort=False).last()
     ref = float(last.wall_s.get("SLQ learner", float("nan")))
@@ -99,11 +100,14 @@ def learner_verdicts(curves, tune_lrs) -> pd.DataFrame:
         loss = g["train_loss"] if "train_loss" in g else pd.Series(dtype=float)
         finite = np.isfinite(loss.to_numpy(dtype=float))
         start = float(g["start_loss"].iloc[0]) if "start_loss" in g else float("nan")
-        rose = start == start and bool((loss > 1.05 * start).any())
-        unstable = bool(len(loss) and (not finite.all() or loss.iloc[-1] > 2 * loss.min() or rose))
+        over = g.loc[loss > 1.05 * start, "epoch"] if start == start else g["epoch"].iloc[:0]
+        unstable = bool(len(loss) and (not finite.all() or loss.iloc[-1] > 2 * loss.min()))
         rows.append({"method": method, "final_eval_acc": float(r.eval_acc), "best_eval_acc": float(g.eval_acc.max()),
                      "wall_s": float(r.wall_s), "wall_vs_learner": float(r.wall_s) / ref, "tuned_lr": lr,
-                     "at_grid_edge": edge, "unstable": unstable})
+                     "at_grid_edge": edge, "unstable": unstable,
+                     "overshoot_epoch": float(over.min()) if len(over) else float("nan"),
+                     "start_loss": start, "overshoot_loss": float(loss[g["epoch"] == over.min()].iloc[0])
+                     if len(over) else float("nan")})
     return pd.DataFrame(rows)
 
 
