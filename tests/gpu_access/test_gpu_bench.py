@@ -417,3 +417,10 @@ def test_bench_noise_line_pairs_auto_with_the_store_it_ran():
     line = bench_noise_line(bench)
     assert "2 calls" in line and "10% at the median, 18% at the 90th percentile and 20% at most" in line
     assert bench_noise_line(bench[bench.store == "cpu"]) is None
+    # symmetric: cpu stalled to 1 GB/s beside auto's 6 is "either one 500% slower", as auto stalled would be
+    stalled = bench.assign(gbps=[1.0, 6.0, 12.0, 12.0])
+    assert "500% at most" in bench_noise_line(stalled)
+    assert "500% at most" in bench_noise_line(stalled.assign(gbps=[6.0, 1.0, 12.0, 12.0]))
+    # a sweep's kernel variants: auto pairs only with the same kernel's call
+    sweep = pd.concat([bench.assign(kernel="index_select"), bench.assign(kernel="triton", gbps=100.0)])
+    assert "2 calls" in bench_noise_line(sweep.iloc[[0, 1, 2, 3, 4, 6]])

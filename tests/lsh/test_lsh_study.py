@@ -219,6 +219,9 @@ def test_flatness_note_when_the_medians_taken_apart_disagree_with_the_in_turn_ra
     rows = [{"method": "lsh-embedding", "num_labels": 10_000, "ms_per_query": 0.1248},
             {"method": "lsh-embedding", "num_labels": 1_000_000, "ms_per_query": 0.0802, "ratio_to_smallest": 1.12}]
     assert "give 0.64" in flatness_note(rows) and "in turn, 1.12, is the reading" in flatness_note(rows)
+    assert "the smallest size, timed first, ran slower" in flatness_note(rows)
+    rows[1]["ratio_to_smallest"] = 0.4  # the medians above the in-turn ratio: not the first size's warm-up
+    assert "the machine's load differed" in flatness_note(rows)
     rows[1]["ratio_to_smallest"] = 0.7
     assert flatness_note(rows) is None
     rows[1]["ratio_to_smallest"] = float("nan")

@@ -125,3 +125,9 @@ def test_padding_line_says_how_much_of_an_lsh_sampler_is_uniform():
                          "keeps it near uniform (another reason)")
     full = adaptivity_verdict(last.assign(from_buckets=[None, None, 0.95, None]), cap=32)
     assert not any(x.startswith("padding") for x in full)
+
+
+def test_no_padding_line_for_an_lsh_sampler_that_did_not_fall_short():
+    """85% from buckets and 89% of the way to exact: the padding is no reason for a shortfall there is not."""
+    last = _last(0.1, 0.1).assign(from_buckets=[None, None, 0.85, None], union_mean=[None, None, 60.0, None])
+    assert not any(x.startswith("padding") for x in adaptivity_verdict(last, cap=32))

@@ -132,8 +132,9 @@ def flatness_note(rows: list[dict], method: str = "lsh-embedding", apart: float 
     if not math.isfinite(in_turn):
         return None
     medians = mine[-1]["ms_per_query"] / mine[0]["ms_per_query"]
-    if max(medians / in_turn, in_turn / medians) <= apart:
+    if not math.isfinite(medians) or max(medians / in_turn, in_turn / medians) <= apart:
         return None
-    return (f"the table's and figure's medians, each size timed on its own, give {medians:.2f}: the machine's load "
-            f"(or the first size's warm-up) differed between them; the ratio timed in turn, {in_turn:.2f}, is the "
-            "reading")
+    why = ("the smallest size, timed first, ran slower (warm-up, or the machine's load then)" if medians < in_turn
+           else "the machine's load differed between the sizes' timings")
+    return (f"the table's and figure's medians, each size timed on its own, give {medians:.2f}: {why}; the ratio "
+            f"timed in turn, {in_turn:.2f}, is the reading")

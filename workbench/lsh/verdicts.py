@@ -13,7 +13,8 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     buckets (over ``cap`` labels, within which the sampler draws at random) explain a shortfall, against
     ``over_cap_share_iid`` where given (the same hash functions on i.i.d. random vectors: crowding within 5 points
     of it comes from the load, labels per bucket against ``cap``, not from the trained vectors); and, per LSH
-    sampler whose buckets supplied under 90% of its negatives (``from_buckets``), how much is uniform padding."""
+    sampler that fell short whose buckets supplied under 90% of its negatives (``from_buckets``), how much is
+    uniform padding."""
     lines = ["samplers by mean rank, hardest first: "
              + ", ".join(f"{s} {v:.3f}" for s, v in last["mean_rank"].sort_values().items())]
     lsh = [s for s in last.index if s.startswith("lsh")]
@@ -53,7 +54,8 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
         lines.append(line)
     for s in lsh:  # negatives the buckets did not supply are uniform: they pull any LSH sampler toward uniform
         fb = float(last.at[s, "from_buckets"]) if "from_buckets" in last else float("nan")
-        if fb == fb and fb < 0.9:
+        fell_short = not u > e or (u - last.at[s, "mean_rank"]) / (u - e) <= 0.5  # unknown counts as short
+        if fb == fb and fb < 0.9 and fell_short:
             union = (f" (the query's buckets held {last.at[s, 'union_mean']:.0f} labels on average)"
                      if "union_mean" in last else "")
             lines.append(f"padding: {s} drew {fb:.0%} of its negatives from the query's buckets{union}; the other "

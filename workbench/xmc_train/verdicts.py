@@ -16,9 +16,11 @@ def schedule_line(schedule: pd.DataFrame, batch_size: int) -> str | None:
     if "mean_points" not in schedule or schedule["mean_points"].isna().all():
         return None
     c = float(schedule["mean_points"].max())
-    share = (c - 1) / max(batch_size - 1, 1)
+    mates = min(c, batch_size) - 1  # a cluster larger than a batch is cut across batches (pack_clusters)
+    share = mates / max(batch_size - 1, 1)
     return (f"NGAME's clusters held {c:.1f} points on average at most (bound {int(schedule['cluster_size'].max())}): "
-            f"{c - 1:.1f} of a query's {batch_size - 1} batch-mates shared its cluster ({share:.0%})"
+            f"at most {mates:.1f} of a query's {batch_size - 1} batch-mates shared its cluster ({share:.0%}; fewer "
+            "where a cluster is cut across two batches)"
             + ("; its batches were close to random, so this run cannot credit NGAME's negatives to clustering"
                if share < 0.1 else ""))
 
@@ -240,11 +242,13 @@ def below_start_lines(evals: pd.DataFrame, metric: str = "P@1", tol: float = 0.5
         s = start[metric].iloc[0]
         if g[metric].iloc[-1] < s - tol:
             lost.append(f"{name} ({s:.2f} -> {g[metric].iloc[-1]:.2f})")
-        if after[metric].max() <= s:
+        stage = "stage_start_s" in g and bool((g["stage_start_s"].fillna(0) > 0).any())  # the stages' own line
+        if not stage and after[metric].max() <= s + tol:
             flat.append(f"{name} (best {after[metric].max():.2f}, start {s:.2f})")
     return [f"ended more than {tol} points of {metric} below the model it started from: "
             + (", ".join(lost) if lost else "none"),
-            f"never above the model it started from on {metric}: " + (", ".join(flat) if flat else "none")]
+            f"never more than {tol} points of {metric} above the model it started from (classifier stages: the "
+            "time-to-accuracy line): " + (", ".join(flat) if flat else "none")]
 
 
 def start_line(evals: pd.DataFrame, comparison: pd.DataFrame, metric: str = "P@1") -> str | None:
@@ -257,8 +261,11 @@ def start_line(evals: pd.DataFrame, comparison: pd.DataFrame, metric: str = "P@1
         return None
     span = f"{start.min():.2f}" if start.min() == start.max() else f"{start.min():.2f}-{start.max():.2f}"
     line = f"the models the runs started from (step 0) scored {metric} {span}"
-    parabel = comparison.loc[comparison["method"].str.startswith("Parabel"), metric].dropna()
-    if len(parabel) and start.max() > parabel.iloc[0]:
-        line += (f", above Parabel's {parabel.iloc[0]:.2f} before any training: part of the trained rows' margin "
-                 "over Parabel is the starting encoder's")
+    parabel = (comparison.loc[comparison["method"].str.startswith("Parabel"), metric].dropna()
+               if metric in comparison else comparison.iloc[:0])
+    above = int((start > parabel.iloc[0]).sum()) if len(parabel) else 0
+    if above:
+        which = "each" if above == len(start) else f"{above} of {len(start)}"
+        line += (f"; {which} above Parabel's {parabel.iloc[0]:.2f} before any training: part of those runs' margin "
+                 "over Parabel is their starting model's")
     return line
