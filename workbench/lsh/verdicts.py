@@ -21,10 +21,12 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     ends = {"uniform", "exact"} <= set(last.index)
     u, e = (last.at["uniform", "mean_rank"], last.at["exact", "mean_rank"]) if ends else (0.0, 0.0)
     short = None  # whether an LSH sampler sits closer to uniform than to exact (None: no exact row to say)
+    # share of the way from uniform to exact in mean rank, where both ends are measured and uniform is the easier
+    gaps = {s: (u - last.at[s, "mean_rank"]) / (u - e) for s in lsh} if u > e else {}
     for s in lsh:
         parts = []
-        if u > e:  # both ends measured, and uniform's negatives are the easier
-            gap = (u - last.at[s, "mean_rank"]) / (u - e)
+        if s in gaps:
+            gap = gaps[s]
             short = bool(short) or gap <= 0.5
             parts.append(f"{gap:.0%} of the way from uniform to exact in mean rank, so "
                          + ("closer to exact, as the paper predicts" if gap > 0.5
@@ -54,8 +56,7 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
         lines.append(line)
     for s in lsh:  # negatives the buckets did not supply are uniform: they pull any LSH sampler toward uniform
         fb = float(last.at[s, "from_buckets"]) if "from_buckets" in last else float("nan")
-        fell_short = not u > e or (u - last.at[s, "mean_rank"]) / (u - e) <= 0.5  # unknown counts as short
-        if fb == fb and fb < 0.9 and fell_short:
+        if fb == fb and fb < 0.9 and gaps.get(s, 0.0) <= 0.5:  # fell short (unknown counts as short)
             union = (f" (the query's buckets held {last.at[s, 'union_mean']:.0f} labels on average)"
                      if "union_mean" in last else "")
             lines.append(f"padding: {s} drew {fb:.0%} of its negatives from the query's buckets{union}; the other "

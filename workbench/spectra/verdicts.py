@@ -100,14 +100,15 @@ def learner_verdicts(curves, tune_lrs) -> pd.DataFrame:
         loss = g["train_loss"] if "train_loss" in g else pd.Series(dtype=float)
         finite = np.isfinite(loss.to_numpy(dtype=float))
         start = float(g["start_loss"].iloc[0]) if "start_loss" in g else float("nan")
-        over = g.loc[loss > 1.05 * start, "epoch"] if start == start else g["epoch"].iloc[:0]
+        # curves are sorted by epoch: the first row above 1.05 x start is the overshoot
+        over = g[loss > 1.05 * start] if start == start and len(loss) else g.iloc[:0]
         unstable = bool(len(loss) and (not finite.all() or loss.iloc[-1] > 2 * loss.min()))
         rows.append({"method": method, "final_eval_acc": float(r.eval_acc), "best_eval_acc": float(g.eval_acc.max()),
                      "wall_s": float(r.wall_s), "wall_vs_learner": float(r.wall_s) / ref, "tuned_lr": lr,
                      "at_grid_edge": edge, "unstable": unstable,
-                     "overshoot_epoch": float(over.min()) if len(over) else float("nan"),
-                     "start_loss": start, "overshoot_loss": float(loss[g["epoch"] == over.min()].iloc[0])
-                     if len(over) else float("nan")})
+                     "start_loss": start,
+                     "overshoot_epoch": float(over["epoch"].iloc[0]) if len(over) else float("nan"),
+                     "overshoot_loss": float(over["train_loss"].iloc[0]) if len(over) else float("nan")})
     return pd.DataFrame(rows)
 
 
