@@ -24,6 +24,11 @@ def test_every_layout_takes_a_b_from_its_own_folder_name(tmp_path):
     assert load_dataset(tmp_path / "LF-AmazonTitles-131K", "titles").propensity_ab == AB_PRESETS["amazon"]
     # the variant folder passed itself (as the negative-mining study does): its name is no dataset's
     assert load_dataset(tmp_path / "LF-AmazonTitles-131K" / "titles").propensity_ab == AB_PRESETS["amazon"]
+    # and so in the label-feature JSON layout, which is read by its own early branch
+    shutil.copytree(FIX / "lf_json", tmp_path / "LF-AmazonTitles-1.3M" / "titles")
+    assert load_dataset(tmp_path / "LF-AmazonTitles-1.3M" / "titles").propensity_ab == AB_PRESETS["amazon"]
+    shutil.copytree(FIX / "lf_json", tmp_path / "LF-Amazon-131K")
+    assert load_dataset(tmp_path / "LF-Amazon-131K", "fulltext").propensity_ab == AB_PRESETS["amazon"]
 
 
 def test_a_line_of_one_space_is_a_point_without_labels_or_features(tmp_path):

@@ -60,24 +60,24 @@ def load_dataset(path: str | Path, variant: str | None = None, split: int = 0) -
     if split != 0 and layout not in (None, "bow_split"):
         raise ValueError(f"split={split} needs the *_trSplit.txt/*_tstSplit.txt layout; {d} holds {layout}")
     if layout == "lf_json" and variant in (None, "title", "titles", "full", "fulltext"):
-        return load_lf_json(d, text="full" if variant in ("full", "fulltext") else "title")
-    if variant is not None:
+        data = load_lf_json(d, text="full" if variant in ("full", "fulltext") else "title")
+    elif variant is not None:
         if not (d / variant).is_dir():
             raise ValueError(f"{d} has no variant {variant!r}; variants: {_variants(d)}")
         return dataclasses.replace(load_dataset(d / variant, None, split), propensity_ab=propensity_ab(d.name))
-    if layout is None:
+    elif layout is None:
         found = _variants(d)
         hint = f"; it has variants {found}: pass variant=" if found else ""
         raise DataFormatError(d, None, "no known XMC layout (lbl.json.gz, trn_X_Y.txt, train.txt, *_data.txt + "
                               f"*_trSplit.txt + *_tstSplit.txt, *.arff){hint}")
-    name = d.parent.name + "-" + d.name if d.parent.name else d.name
-    data = {"raw_text": lambda: load_raw_text(d, name), "bow": lambda: load_bow(d, name),
-            "bow_split": lambda: load_bow_split(d, name, split),
-            "mulan": lambda: load_mulan(d), "lf_json": lambda: load_lf_json(d)}[layout]()
+    else:
+        name = d.parent.name + "-" + d.name if d.parent.name else d.name
+        data = {"raw_text": lambda: load_raw_text(d, name), "bow": lambda: load_bow(d, name),
+                "bow_split": lambda: load_bow_split(d, name, split),
+                "mulan": lambda: load_mulan(d)}[layout]()
     # PSP's A, B by the dataset's own folder name in every layout (not its parent's: ~/amazon-work/Wiki10-31K
     # is no Amazon dataset); a variant sub-folder (titles, fulltext: no dataset name) takes its dataset's
     return dataclasses.replace(data, propensity_ab=propensity_ab(d.parent.name if d.name in VARIANT_NAMES else d.name))
-
 
 def _words(X: sp.csr_matrix, vocab: list[str]) -> list[str]:
     v = np.asarray(vocab, dtype=object)
