@@ -59,18 +59,39 @@ class _Model:
 
 
 class _Index:
+    def __init__(self):
+        self.events = []
+
     def rehash(self, W):
+        self.events.append("rehash")
         return 0.0
 
     def redraw(self, W):
+        self.events.append("redraw")
         return 0.0
 
 
 def test_race_maintain_reads_weights_only_when_due():
-    m, p = _Model(), LSHParams(rehash_every=5, redraw_every=0)
+    m, p, last = _Model(), LSHParams(rehash_every=5, redraw_every=0), {"rehash": None, "redraw": None}
     for step in range(10):
-        _maintain(_Index(), p, m, step)
+        _maintain(_Index(), p, m, step, last)
     assert m.reads == 2   # steps 0 and 5
+
+
+def test_race_and_sampler_keep_one_rehash_schedule():
+    """A redraw restarts the rehash clock in both: the race once rehashed by ``step % rehash_every`` (steps 6 and
+    8 here, one step after the redraw at 5) while the sampler counted from the last event (7 and 9)."""
+    p, index, last = LSHParams(rehash_every=2, redraw_every=5), _Index(), {"rehash": None, "redraw": None}
+    steps = []
+    for step in range(11):
+        before = len(index.events)
+        _maintain(index, p, _Model(), step, last)
+        steps += [(e, step) for e in index.events[before:]]
+    # the sampler's schedule for the same parameters (test_lsh_sampler checks it from its costs)
+    assert steps == [("rehash", 0), ("rehash", 2), ("rehash", 4), ("redraw", 5), ("rehash", 7), ("rehash", 9),
+                     ("redraw", 10)]
+    assert [p.due(s, None, None) for s in (0, 3)] == ["build", "build"]
+    assert p.due(3, 2, 0) is None and p.due(4, 2, 0) == "rehash" and p.due(5, 4, 0) == "redraw"
 
 
 def test_output_bias_is_the_last_coordinate_of_the_label_vectors():

@@ -50,6 +50,18 @@ class LSHParams:
             raise ValueError(f"LSHParams.seed must be >= 0, got {self.seed}")
         check_code_bits(self.family, self.K, self.bin_size)  # the families' own limit, before a study runs
 
+    def due(self, step: int, last_rehash: int | None, last_redraw: int | None) -> str | None:
+        """What an index needs at ``step``, given the steps of its last rehash and last redraw (None: never):
+        ``"build"`` (no tables yet), ``"redraw"`` (new functions, then a rehash: ``redraw_every`` steps since the
+        last draw, the build's included), ``"rehash"`` (``rehash_every`` steps since the last rehash, a redraw's
+        included) or None. Counted from the last event, not by ``step % every``, so that a redraw restarts the
+        rehash clock and steps may skip (the trainer's refresh calls); one rule for the sampler and the race."""
+        if last_rehash is None:
+            return "build"
+        if self.redraw_every and last_redraw is not None and step - last_redraw >= self.redraw_every:
+            return "redraw"
+        return "rehash" if step - last_rehash >= self.rehash_every else None
+
 
 def build_index(params: LSHParams, dim: int, device: torch.device | str = "cpu") -> LSHIndex:
     """An empty :class:`LSHIndex` (call ``rehash``). Hash functions come from a CPU generator seeded with

@@ -96,6 +96,7 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
         data.num_labels, budget, index=index, label_order=data.label_order().to(device), log_q=logq)
     rng = np.random.default_rng(seed)
     rows, clock, rehash_s, step, loss = [], 0.0, 0.0, 0, float("nan")
+    last = {"rehash": None, "redraw": None}   # steps of the index's last rehash / redraw (params.due reads them)
     next_eval_s = eval_every_s if eval_every_s > 0 else float("inf")
     order = rng.permutation(data.X_train.shape[0])
     bar = tqdm(total=max_steps, desc=method, leave=False)
@@ -104,7 +105,7 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
             order = np.concatenate([order, rng.permutation(data.X_train.shape[0])])
         batch, order = order[:batch_size], order[batch_size:]
         t0 = time.perf_counter()
-        rehash_s += _maintain(index, params, model, step)
+        rehash_s += _maintain(index, params, model, step, last)
         loss = _step(model, opts, data, batch, draw, logq, gen, device)
         sync(device)
         clock += time.perf_counter() - t0
@@ -123,15 +124,17 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
     return rows
 
 
-def _maintain(index, params: LSHParams, model: BowSoftmax, step: int) -> float:
-    """Rehash / redraw the LSH index when due (step 0 builds it); seconds spent."""
-    if index is None:
-        return 0.0
-    redraw = bool(params.redraw_every) and step > 0 and step % params.redraw_every == 0
-    if not (redraw or step % params.rehash_every == 0):
+def _maintain(index, params: LSHParams, model: BowSoftmax, step: int, last: dict) -> float:
+    """Build / rehash / redraw the LSH index when :meth:`LSHParams.due` says so (step 0 builds it), updating
+    ``last``; seconds spent."""
+    what = None if index is None else params.due(step, last["rehash"], last["redraw"])
+    if what is None:
         return 0.0   # no copy of W here: an (N, hidden + 1) clone every step would make the step O(N)
     W = model.W.detach().clone()   # a snapshot: log_q must describe what was hashed, not the moving weights
-    return index.redraw(W) if redraw else index.rehash(W)
+    last["rehash"] = step
+    if what != "rehash":
+        last["redraw"] = step   # a build draws the index's first functions
+    return index.redraw(W) if what == "redraw" else index.rehash(W)
 
 
 def _step(model, opts, data: BowData, batch: np.ndarray, draw, logq: bool, gen, device) -> float:

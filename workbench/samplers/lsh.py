@@ -93,15 +93,14 @@ class LSHSampler(BaseSampler):
             self._restore(self._pending)
             self._pending = None
         p, step, t0 = self.lsh, self.step, time.perf_counter()
-        redraw = bool(p.redraw_every) and self.last_redraw is not None and step - self.last_redraw >= p.redraw_every
-        rehash = self.index is None or step - self.last_rehash >= p.rehash_every
-        if not (redraw or rehash):
+        what = p.due(step, self.last_rehash if self.index is not None else None, self.last_redraw)
+        if what is None:
             return 0.0
         W = self._labels(None).clone()   # a snapshot: a classifier's weights would move under the tables
-        if self.index is None:
+        if what == "build":
             self.index = build_index(p, W.shape[1], W.device)
             self.last_redraw = step
-        if redraw:
+        if what == "redraw":
             self.costs.append({"what": "redraw", "seconds": self.index.redraw(W), "step": step})
             self.last_redraw = step
         else:
