@@ -33,3 +33,20 @@ def test_claims_table_ratio_above_and_monotonicity_per_epoch_and_curvature():
     # the ratio is read at the B asked for, not at the first row
     assert claims_table(lam, 64).set_index(["epoch", "curvature"]).loc[(0, "hessian")].ratio_smallest_b_to_full == \
         pytest.approx(4 / 3)
+
+
+def test_fit_lines_say_what_a_fit_without_error_bars_lacks():
+    """Two batches per B on exactly 3 + 60/B (one 0.2 above): the test, alpha and the gap in se are stated. One
+    batch per B: the notebook printed "bootstrap p nan", "alpha nan [nan, nan] (undetermined: the interval is
+    wider than 2 ...)" and "+nan se"; it now says the test and alpha are missing and gives the gap relatively.
+    Does not prove: the wording of every combination (alpha missing with error bars needs no full value)."""
+    from workbench.spectra.fits import lambda_fits
+    from workbench.spectra.verdicts import fit_lines
+    rows = _lam(6, "hessian", {b: [3 + 60 / b, 3.2 + 60 / b] for b in (16, 32, 64, 128)}, 3.0)
+    lam = pd.DataFrame(rows)
+    two = fit_lines(lambda_fits(lam, by=("epoch", "curvature"))[0])
+    assert len(two) == 1 and two[0].startswith("epoch 6, hessian: R² 1.00")
+    assert "bootstrap p" in two[0] and "(contains 1)" in two[0] and " se" in two[0] and "nan" not in two[0]
+    one = fit_lines(lambda_fits(lam.groupby(["scope", "batch_size"]).head(1), by=("epoch", "curvature"))[0])[0]
+    assert "nan" not in one and "no chi2 test" in one and "alpha not fitted" in one
+    assert "+1.4% of lambda_full" in one   # a = 3.0417 from 3 + 60/B fitted with N = 1437, against 3.0

@@ -37,6 +37,38 @@ def claims_table(lam, smallest_b: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def fit_lines(fits) -> list[str]:
+    """One sentence per row of :func:`fits.lambda_fits` (grouped by epoch and curvature): the fit's R² (of the
+    per-B means, and of single batches), its chi² test (bootstrap p; the c/B form rejected at 5% when p < 0.05),
+    the excess exponent alpha against the paper's 1, and the extrapolated ``a`` against the measured full value.
+    A fit of one batch per B has no error bars: no test, no alpha and no gap in standard errors, and says so."""
+    out = []
+    for f in fits.itertuples():
+        where = ", ".join(f"{k} {getattr(f, k)}" if k == "epoch" else str(getattr(f, k))
+                          for k in ("epoch", "curvature") if hasattr(f, k))
+        parts = [f"R² {f.r2:.2f} (single batches {f.r2_points:.2f})"]
+        if math.isfinite(f.p_value):
+            parts.append(f"chi2 {f.chi2:.1f} on {f.dof} dof (bootstrap p {f.p_value:.2g}"
+                         + (", the c/B form is rejected at 5%)" if f.p_value < 0.05 else ")"))
+        else:
+            parts.append("no chi2 test (one batch per B gives no error bars: batches_per_size >= 2 does)")
+        if not (math.isfinite(f.alpha_lo) and math.isfinite(f.alpha_hi)):
+            parts.append("alpha not fitted (it needs error bars and the full value)")
+        elif f.alpha_hi - f.alpha_lo > 2:
+            parts.append(f"alpha {f.alpha:.2f} [{f.alpha_lo:.2f}, {f.alpha_hi:.2f}] (undetermined: the interval is "
+                         "wider than 2, so containing 1 says nothing)")
+        else:
+            parts.append(f"alpha {f.alpha:.2f} [{f.alpha_lo:.2f}, {f.alpha_hi:.2f}] "
+                         f"({'contains' if f.alpha_lo <= 1 <= f.alpha_hi else 'excludes'} 1)")
+        if math.isfinite(f.a_vs_full_se):
+            parts.append(f"a - lambda_full = {f.a_vs_full_se:+.1f} se"
+                         + (" (the extrapolated a misses the measured full value)" if abs(f.a_vs_full_se) > 2 else ""))
+        elif math.isfinite(f.a_vs_full_rel):
+            parts.append(f"a - lambda_full = {f.a_vs_full_rel:+.1%} of lambda_full (no standard error)")
+        out.append(f"{where}: " + ", ".join(parts))
+    return out
+
+
 def above_tolerance(lam, tol: float, adaptive: bool = True) -> pd.DataFrame:
     """The rows of a lambda_max table whose Lanczos ``error_estimate`` (relative, of lambda_max) exceeds ``tol``,
     with ``run``: "adaptive" (a run that stopped at its step cap before reaching ``tol``: the batches after a B's
