@@ -1,0 +1,126 @@
+"""Exact values of the spectra tools' smaller parts, each on a problem solved by hand: the Lanczos error estimates,
+the start vector's scale, power iteration's sign, the density grid, BatchNorm's refreshed statistics, the fit's
+standard errors and columns, and the SLQ learner's settings. A review that changed one line at a time in these
+functions found each change passed the rest of the suite.
+
+Does not prove: anything about large operators (the claims and peer tests read those)."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workbench.spectra.density import grid_for
+from workbench.spectra.fits import batch_means, fit_inverse_batch, lambda_fits
+from workbench.spectra.hvp import curvature_operator, refresh_bn_stats
+from workbench.spectra.lanczos import lanczos, top_error_estimate
+from workbench.spectra.power import power_iteration
+from workbench.spectra.slq_learner import SLQLearner, heavy_ball
+
+
+def test_error_estimates_by_hand():
+    """Ritz values (1, 3), identity eigenvectors, beta_next 0.5: the top pair's residual is 0.5, so "residual" is
+    0.5 / 3 (relative) and Kato-Temple min(0.5, 0.5^2 / gap 2) / 3 = 0.125 / 3."""
+    evals, evecs = np.array([1.0, 3.0]), np.eye(2)
+    assert top_error_estimate(evals, evecs, 0.5, "residual") == pytest.approx(0.5 / 3)
+    assert top_error_estimate(evals, evecs, 0.5, "kato_temple") == pytest.approx(0.125 / 3)
+
+
+def test_start_vector_scale_does_not_change_the_ritz_values():
+    """A start vector of any length is normalised: v0 and 3 v0 give the same tridiagonal, and alpha_0 is the
+    Rayleigh quotient of v0."""
+    A = torch.diag(torch.tensor([5.0, 2.0, 1.0, -1.0], dtype=torch.float64))
+    e = torch.tensor([1.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    one, three = (lanczos(lambda v: A @ v, 4, 3, v0=s * e) for s in (1.0, 3.0))
+    np.testing.assert_allclose(three.ritz, one.ritz, rtol=1e-12)
+    assert three.alpha[0] == pytest.approx(float(e @ A @ e / (e @ e)))
+
+
+def test_power_iteration_keeps_a_negative_top_eigenvalue_negative():
+    """The largest eigenvalue by magnitude of diag(-3, 1, 0.5) is -3 (a saddle's direction), not 3."""
+    A = torch.diag(torch.tensor([-3.0, 1.0, 0.5], dtype=torch.float64))
+    values, _, _ = power_iteration(lambda v: A @ v, 3, k=1, generator=torch.Generator().manual_seed(0))
+    assert values[0] == pytest.approx(-3.0, rel=1e-6)
+
+
+def test_density_grid_spans_every_probe():
+    """The grid covers the lowest Ritz value of any probe, not only the first probe's."""
+    np.testing.assert_allclose(grid_for([np.array([0.0, 1.0]), np.array([-5.0, 1.0])], n=3, pad=0.0),
+                               [-5.0, -2.0, 1.0])
+
+
+def test_refreshed_bn_statistics_are_the_size_weighted_averages():
+    """Batches of 9, 3 and 5 examples: the running mean is the mean of all 17, the running variance the
+    size-weighted mean of the three batches' unbiased variances (a momentum that counted batches, not examples,
+    would weight the 3-example batch as much as the others)."""
+    torch.manual_seed(0)
+    bn = nn.BatchNorm1d(2).double()
+    parts = [torch.randn(n, 2, dtype=torch.float64) + i for i, n in enumerate((9, 3, 5))]
+    refresh_bn_stats(nn.Sequential(bn), [(x, None) for x in parts])
+    x = torch.cat(parts)
+    torch.testing.assert_close(bn.running_mean, x.mean(0))
+    var = sum(len(p) * p.var(0, unbiased=True) for p in parts) / len(x)
+    torch.testing.assert_close(bn.running_var, var)
+
+
+def test_weighted_fit_of_exact_data_keeps_the_stated_errors():
+    """v = 2 + 10 (1/B - 1/N) exactly, each mean with standard error 1: chi2 is 0, and the errors of a and c are
+    those the stated errors give (the covariance (A^T W A)^-1, widened only when chi2/dof exceeds 1), not 0."""
+    b, n = np.array([16.0, 32.0, 64.0, 128.0]), 1000.0
+    x = 1 / b - 1 / n
+    f = fit_inverse_batch(b, 2 + 10 * x, n, se=np.ones(4))
+    assert f["a"] == pytest.approx(2.0) and f["c"] == pytest.approx(10.0) and f["chi2"] == pytest.approx(0.0, abs=1e-18)
+    A = np.stack([np.ones(4), x], 1)
+    cov = np.linalg.inv(A.T @ A)
+    assert f["a_se"] == pytest.approx(math.sqrt(cov[0, 0])) and f["c_se"] == pytest.approx(math.sqrt(cov[1, 1]))
+
+
+def test_batch_means_and_the_gap_to_the_full_value():
+    """Two batches with lambda_max 1 and 3 at one B: mean 2, sd sqrt 2, standard error sd / sqrt 2 = 1. A fit whose
+    a is 3 against a full value of 2 is 50% above it."""
+    m = batch_means(pd.DataFrame({"scope": "batch", "batch_size": 8, "lambda_max": [1.0, 3.0]})).iloc[0]
+    assert (m["mean"], m.n) == (2.0, 2) and m.se == pytest.approx(1.0)
+    n = 1437
+    rows = [{"curvature": "hessian", "scope": "batch", "batch_size": b, "lambda_max": 3 + 60 * (1 / b - 1 / n) + d}
+            for b in (16, 32, 64, 128) for d in (-0.1, 0.1)]
+    rows.append({"curvature": "hessian", "scope": "full", "batch_size": n, "lambda_max": 2.0})
+    f = lambda_fits(pd.DataFrame(rows))[0].iloc[0]
+    assert f.a == pytest.approx(3.0) and f.a_vs_full_rel == pytest.approx(0.5)
+
+
+def test_heavy_ball_clamps_a_bulk_edge_above_lambda_max():
+    """lambda_min above lambda_max is read as lambda_max: kappa 1, no momentum, lr 1 / lambda_max."""
+    assert heavy_ball(1.0, 4.0) == pytest.approx((1.0, 0.0))
+
+
+def _learner_problem():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3)).double()
+    x, y = torch.randn(12, 3, dtype=torch.float64), torch.randint(0, 3, (12,))
+    return model, x, y, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+
+
+def test_slq_learner_reads_the_spectrum_with_its_own_settings():
+    """With lanczos_steps = the parameter count (31), the Ritz values are the Hessian's eigenvalues: lambda_max is
+    the top one and lambda_min the smallest above lambda_max / kappa_max. momentum_max caps the momentum; the seed
+    fixes the probe whatever the global generator did in between."""
+    model, x, y, opt = _learner_problem()
+    op = curvature_operator(model, F.cross_entropy, [(x, y)])
+    ev = np.linalg.eigvalsh(torch.stack([op(e) for e in torch.eye(op.dim, dtype=torch.float64)], 1).numpy())
+    learner = SLQLearner(period=1, lanczos_steps=op.dim, kappa_max=1e3, momentum_max=0.1)
+    learner(0, model, x, y, opt)
+    h = learner.history[0]
+    assert h["lambda_max"] == pytest.approx(ev[-1], rel=1e-6)
+    assert h["lambda_min"] == pytest.approx(ev[ev > ev[-1] / 1e3].min(), rel=1e-4)
+    assert heavy_ball(h["lambda_max"], h["lambda_min"])[1] > 0.1 and h["momentum"] == pytest.approx(0.1)
+    assert opt.param_groups[0]["momentum"] == pytest.approx(0.1)
+    histories = []
+    for _ in range(2):
+        learner = SLQLearner(period=1, lanczos_steps=5, seed=3)
+        torch.rand(7)   # the global generator moves; the learner's must not follow it
+        learner(0, model, x, y, opt)
+        histories.append((learner.history[0]["lambda_max"], learner.history[0]["lambda_min"]))
+    assert histories[0] == histories[1]
