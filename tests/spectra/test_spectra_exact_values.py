@@ -124,3 +124,44 @@ def test_slq_learner_reads_the_spectrum_with_its_own_settings():
         learner(0, model, x, y, opt)
         histories.append((learner.history[0]["lambda_max"], learner.history[0]["lambda_min"]))
     assert histories[0] == histories[1]
+
+
+class _Logit(nn.Module):
+    """Logits (w x, 0) for inputs x of shape (n, 1): with label 0, the loss is log(1 + exp(-w x))."""
+    def __init__(self, w: float):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w, dtype=torch.float64))
+
+    def forward(self, x):
+        return torch.stack([self.w * x[:, 0], torch.zeros_like(x[:, 0])], 1)
+
+
+class _Scripted:
+    """An optimiser that sets the model's w to the next value of a script at each step (lr and momentum unused)."""
+    def __init__(self, param, script):
+        self.param, self.script = param, iter(script)
+
+    def zero_grad(self, set_to_none=True):
+        pass
+
+    def step(self):
+        with torch.no_grad():
+            self.param.fill_(next(self.script))
+
+
+def test_stability_criterion_is_relative_and_reads_the_whole_probe_set(monkeypatch):
+    """The criterion of lr_search, on runs scripted by hand. A batch loss of 0.85 after a start of 0.13 is above
+    twice the start (blowup 2; not above 2 itself): unstable, though the run ends below its start. A run whose
+    end improves example 0 and worsens the 99 others is unstable: the probe set is all of them, not one."""
+    from workbench.spectra import lr_search
+    x, y = torch.ones(100, 1, dtype=torch.float64), torch.zeros(100, dtype=torch.long)
+    m = _Logit(2.0)   # start loss log(1 + e^-2) = 0.127
+    monkeypatch.setattr(lr_search, "make_optimizer", lambda name, params, lr, momentum: _Scripted(m.w, [-0.3, 5.0]))
+    assert not lr_search.is_stable(m, x, y, optimizer="sgd", lr=1.0, batch_size=4, steps=2, blowup=2.0)
+    m = _Logit(2.0)   # the same script with blowup 10 is stable: it ends at loss 0.0067 below the start
+    monkeypatch.setattr(lr_search, "make_optimizer", lambda name, params, lr, momentum: _Scripted(m.w, [-0.3, 5.0]))
+    assert lr_search.is_stable(m, x, y, optimizer="sgd", lr=1.0, batch_size=4, steps=2, blowup=10.0)
+    x = torch.cat([torch.ones(1, 1), -torch.ones(99, 1)]).double()   # example 0 gains from w > 0, the rest lose
+    m = _Logit(0.0)
+    monkeypatch.setattr(lr_search, "make_optimizer", lambda name, params, lr, momentum: _Scripted(m.w, [1.0]))
+    assert not lr_search.is_stable(m, x, y, optimizer="sgd", lr=1.0, batch_size=4, steps=1)
