@@ -3,7 +3,8 @@ kept the "other" preset whatever the dataset (Amazon-670K ships as bag-of-words)
 parent folder's name too (~/amazon-work/Wiki10-31K took Amazon's). Blank lines of a bag-of-words file are points
 with neither labels nor features, up to the header's count.
 
-Does not prove: that the presets themselves are right (test_xmc_metrics checks them against Jain et al.)."""
+Does not prove: that the presets themselves are right (Jain et al.'s constants as pyxclib has them, copied into
+metrics.AB_PRESETS; no test can check a constant against its source)."""
 import shutil
 from pathlib import Path
 

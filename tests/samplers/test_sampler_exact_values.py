@@ -1,0 +1,82 @@
+"""Samplers on batches small enough to write their answer by hand: which labels enter the pool, which pairs are
+masked, in what order hard negatives are taken. A review that changed one line at a time in the samplers found each
+of these changes passed the rest of the suite (label ids equal to pool indices, one positive per query, a shortlist
+never short, hid them).
+
+Does not prove: that the samplers train well (the negative-mining study measures that)."""
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from workbench.samplers import SamplerConfig, build_sampler
+from workbench.samplers.base import SampledBatch, mask_excluded
+from workbench.samplers.ngame import pack_clusters
+from workbench.samplers.positives import Positives
+
+
+def _Y(rows: list[list[int]], L: int) -> sp.csr_matrix:
+    indptr = np.cumsum([0] + [len(r) for r in rows])
+    cols = np.concatenate([np.asarray(r, np.int64) for r in rows]) if indptr[-1] else np.zeros(0, np.int64)
+    return sp.csr_matrix((np.ones(len(cols), np.float32), cols, indptr), shape=(len(rows), L))
+
+
+def test_candidate_masks_read_label_ids_not_pool_indices():
+    """Pool (10, 20, 30), query 0 scores pool indices (2, 0), i.e. labels 30 and 10; (0, 30) is excluded: the
+    first candidate is masked. Read as label ids, the indices 2 and 0 would hit nothing."""
+    pos = Positives(_Y([[10]], 40))
+    pos.exclude(np.array([[0, 30]]))
+    batch = SampledBatch(torch.tensor([0]), torch.tensor([10, 20, 30]), torch.tensor([[2, 0]]),
+                         torch.tensor([[False, True]]))
+    assert mask_excluded(batch, pos).valid.tolist() == [[False, True]]
+
+
+def test_an_excluded_pair_that_is_also_a_positive_stays_a_positive():
+    """(0, 1) is both a positive and an excluded pair: it keeps its place as a target, valid."""
+    pos = Positives(_Y([[1]], 3))
+    pos.exclude(np.array([[0, 1]]))
+    q, pool = torch.tensor([0]), torch.arange(3)
+    batch = SampledBatch(q, pool, None, pos.pool_targets(q, pool))
+    out = mask_excluded(batch, pos)
+    assert out.valid is None or out.valid.tolist() == [[True, True, True]]
+
+
+def test_in_batch_pool_is_every_sampled_positive_and_nothing_else():
+    """Four queries with two positives each, positives_per_query 2: the pool is all 8 labels. Two queries with one
+    positive each (5 and 6) and p = 2: the pool is {5, 6}; the padding of the second slot brings no label 0."""
+    Y = _Y([[0, 1], [2, 3], [4, 5], [6, 7]], 8)
+    for name in ("in_batch", "ngame"):
+        s = build_sampler(name, Y, SamplerConfig(positives_per_query=2))
+        assert s.sample(torch.arange(4), torch.Generator().manual_seed(0)).pool.tolist() == list(range(8))
+        s = build_sampler(name, _Y([[5], [6]], 8), SamplerConfig(positives_per_query=2))
+        assert s.sample(torch.arange(2), torch.Generator().manual_seed(0)).pool.tolist() == [5, 6]
+
+
+def test_ance_fills_a_short_shortlist_with_uniform_labels():
+    """A one-entry shortlist holding the query's positive, 4 negatives asked: all 4 are uniform draws over the 10
+    labels (the positive among them at rate 1/10), never the shortlist entry repeated."""
+    s = build_sampler("ance", _Y([[3]], 10), SamplerConfig(num_negatives=4, remove_hits=False))
+    s.shortlist = torch.tensor([[3]])
+    negs = torch.cat([s.hard_negatives(torch.tensor([0]), 4, torch.Generator().manual_seed(i)) for i in range(500)])
+    assert negs.shape == (500, 4)
+    assert float((negs == 3).float().mean()) < 0.2   # uniform: 0.1; the entry repeated in 3 slots: 0.77
+    assert len(torch.unique(negs)) == 10
+
+
+def test_ngame_shuffles_the_clusters_every_call():
+    """Eight single-query clusters packed with 50 seeds: the first batch starts with different clusters."""
+    clusters = [torch.tensor([i]) for i in range(8)]
+    firsts = {int(pack_clusters(clusters, 2, torch.Generator().manual_seed(s))[0][0]) for s in range(50)}
+    assert len(firsts) >= 5
+
+
+def test_unidec_hard_negatives_skip_excluded_pairs_and_are_rank_major():
+    """Query 0's shortlist starts with its excluded label 3: its first hard negative is 4. With two per query,
+    the batch takes every query's best before anyone's second (a, c, b, d), so a pool cap cuts second choices."""
+    Y = _Y([[0], [1]], 10)
+    s = build_sampler("unidec", Y, SamplerConfig(hard_per_query=1))
+    s.pos.exclude(np.array([[0, 3]]))
+    s.shortlist = torch.tensor([[3, 4, 5], [6, 7, 8]])
+    assert s.hard_negatives(torch.tensor([0])).tolist() == [4]
+    s = build_sampler("unidec", Y, SamplerConfig(hard_per_query=2))
+    s.shortlist = torch.tensor([[4, 5, 6], [7, 8, 9]])
+    assert s.hard_negatives(torch.arange(2)).tolist() == [4, 7, 5, 8]
