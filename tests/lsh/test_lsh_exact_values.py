@@ -1,0 +1,66 @@
+"""The LSH sampler's glue on cases solved by hand: DWTA's inclusion probability uses K and L the right way round,
+a negative from the buckets stays valid whatever its unused padding draw, the subset of an oversized union is
+uniform, and the sampler's positive lists and log_q columns. A review that changed one line at a time found each
+change passed the rest of the suite.
+
+Does not prove: that the sampled negatives are hard (the study's adaptivity section measures that)."""
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from workbench.lsh.hashing import make_family
+from workbench.lsh.params import LSHParams
+from workbench.lsh.query import choose_and_pad
+from workbench.samplers import SAMPLERS, SamplerConfig
+
+
+def test_dwta_inclusion_is_one_minus_miss_to_the_L():
+    """K = 3 hashes per table, L = 5 tables: log(1 - (1 - p^3)^5), p the share of agreeing elementary hashes."""
+    fam = make_family("dwta", 16, 3, 5, torch.Generator().manual_seed(0), bin_size=4)
+    g = torch.Generator().manual_seed(1)
+    q, w = torch.randn(1, 16, generator=g), torch.randn(1, 1, 16, generator=g)
+    p = float((fam.subhashes(q)[:, None] == fam.subhashes(w[0])[None]).float().mean())
+    assert 0 < p < 1   # else K and L could not be told apart
+    got = float(fam.log_inclusion(q, w)[0, 0])
+    assert math.isclose(got, math.log(1 - (1 - p ** 3) ** 5), rel_tol=1e-5)
+
+
+def test_a_bucket_negative_stays_valid_whatever_its_padding_draw():
+    """Label 3 is the only non-positive in the buckets (labels 0, 1, 2 are positives): it fills the one slot,
+    valid, although the unused padding draw behind it (uniform over 4 labels) is a positive 3 times in 4."""
+    x, ok, positives = torch.tensor([[3]]), torch.tensor([[True]]), torch.tensor([[0, 1, 2]])
+    for seed in range(20):
+        ids, from_lsh, valid = choose_and_pad(x, ok, positives, 1, 4, torch.Generator().manual_seed(seed))
+        assert ids.tolist() == [[3]] and bool(from_lsh.all()) and bool(valid.all())
+
+
+def test_an_oversized_union_is_subsampled_uniformly():
+    """10 usable ids, a budget of 3: each id is kept with probability 0.3 (the budget / U of log_q)."""
+    x = torch.arange(10).repeat(4000, 1)
+    ids, from_lsh, _ = choose_and_pad(x, torch.ones_like(x, dtype=torch.bool), torch.full((4000, 1), -1), 3, 10,
+                                      torch.Generator().manual_seed(0))
+    share = np.bincount(ids.flatten().numpy(), minlength=10) / 4000
+    assert bool(from_lsh.all()) and np.abs(share - 0.3).max() < 0.03
+
+
+def test_sampler_positive_lists_and_their_log_q():
+    """Queries with positives {0} and {1, 2}: the padded lists are [[0, -1], [1, 2]] (-1 pads, so label 0 can be
+    a negative of query 1); the positives' log_q columns are 0."""
+    Y = sp.csr_matrix(np.array([[1, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0]], np.float32))
+    s = SAMPLERS.get("lsh")(Y, SamplerConfig(num_negatives=3, positives_per_query=1),
+                            lsh=LSHParams(K=2, L=2, cap=8, rehash_every=1))
+    assert s._all_positives(torch.tensor([0, 1])).tolist() == [[0, -1], [1, 2]]
+
+    class View:
+        def query_embeddings(self, ids):
+            return torch.randn(len(ids), 4, generator=torch.Generator().manual_seed(0))
+
+        def label_embeddings(self, ids=None):
+            w = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
+            return w if ids is None else w[ids]
+
+    s.refresh(View(), 0, 0)
+    b = s.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(0))
+    assert b.log_q.shape == (2, 4) and bool((b.log_q[:, :1] == 0).all()) and bool((b.log_q[:, 1:] != 0).any())
