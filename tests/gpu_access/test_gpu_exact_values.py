@@ -130,3 +130,17 @@ def test_timed_gathers_read_draws_the_warm_up_never_read(monkeypatch):
                        warmup=2, progress=False, kernels=["index_select"], sorts=[False])
     warm, timed = seen[:2], seen[2:]
     assert len(timed) == 3 and len(set(timed)) == 3 and not set(warm) & set(timed)
+
+
+@pytest.mark.parametrize("shape", [(7,), (7, 2, 3)])
+def test_cpu_store_gathers_tables_of_any_row_shape(shape):
+    """A 1-D table (one value per node) and a 3-D one gather like plain indexing (the store flattens each row to
+    its bytes; reading the second dimension as the row length would fail or mix rows)."""
+    from workbench.gpu_access.stores import StoreOptions, make_store
+    table = torch.arange(int(np.prod(shape)), dtype=torch.float32).reshape(shape)
+    idx = torch.tensor([6, 0, 3, 3])
+    store = make_store("cpu", table, torch.device("cpu"), StoreOptions(gather_threads=2))
+    try:
+        assert torch.equal(store.gather(idx), table[idx])
+    finally:
+        store.close()
