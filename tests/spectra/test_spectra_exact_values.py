@@ -165,3 +165,31 @@ def test_stability_criterion_is_relative_and_reads_the_whole_probe_set(monkeypat
     m = _Logit(0.0)
     monkeypatch.setattr(lr_search, "make_optimizer", lambda name, params, lr, momentum: _Scripted(m.w, [1.0]))
     assert not lr_search.is_stable(m, x, y, optimizer="sgd", lr=1.0, batch_size=4, steps=1)
+
+
+def test_excess_exponent_interval_widens_by_the_scatter_only_when_it_exceeds_the_errors():
+    """Points scattered twice as widely as their stated errors (chi2/dof ~ 4): the interval is scipy's relative-
+    sigma one (covariance times chi2/dof, Student's t); scattered less (chi2/dof < 1): the stated errors' own
+    (absolute sigma, normal quantile), never narrowed below them."""
+    from scipy import optimize, stats
+
+    from workbench.spectra.fits import fit_excess_exponent
+    b = np.array([16.0, 32, 64, 128, 256, 512])
+    x, se = 1 / b, np.full(6, 0.05)
+    for wiggle, relative in ((np.array([2, -2, 2, -2, 2, -2]) * 0.05, True), (np.array([1, -1, 1, -1, 1, -1]) * 0.01,
+                                                                              False)):
+        y = 20 * x ** 0.8 + wiggle
+        got = fit_excess_exponent(b, y, se)
+        p, cov = optimize.curve_fit(lambda xx, c, al: c * xx ** al, x, y, p0=[20, 0.8], sigma=se,
+                                    absolute_sigma=not relative)
+        q = stats.t.ppf(0.975, 4) if relative else stats.norm.ppf(0.975)
+        assert got["alpha"] == pytest.approx(p[1], rel=1e-6)
+        assert got["alpha_hi"] - got["alpha"] == pytest.approx(q * math.sqrt(cov[1, 1]), rel=1e-4)
+
+
+def test_break_may_sit_at_the_third_point():
+    """log y rises with slope 1 up to x = 3 and is flat after (x = 1..6): the hinge at 3 fits exactly. Each
+    segment counts the break itself, so 3 is a candidate (3 points on each side)."""
+    from workbench.spectra.fits import fit_break
+    x = np.arange(1.0, 7.0)
+    assert fit_break(x, np.minimum(x, 3.0)) == 3.0
