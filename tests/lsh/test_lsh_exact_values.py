@@ -64,3 +64,28 @@ def test_sampler_positive_lists_and_their_log_q():
     s.refresh(View(), 0, 0)
     b = s.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(0))
     assert b.log_q.shape == (2, 4) and bool((b.log_q[:, :1] == 0).all()) and bool((b.log_q[:, 1:] != 0).any())
+
+
+def test_centred_tables_give_log_q_the_centred_vectors(monkeypatch):
+    """With center, the tables hash each label vector minus their mean, and the inclusion probabilities of log_q
+    must be computed on those same vectors: the sampler hands lsh_negatives W[ids] - mean(W), not W[ids]."""
+    from workbench.samplers import lsh as lsh_sampler
+    Y = sp.csr_matrix(np.array([[1, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0]], np.float32))
+    s = SAMPLERS.get("lsh")(Y, SamplerConfig(num_negatives=3, positives_per_query=1),
+                            lsh=LSHParams(K=2, L=2, cap=8, rehash_every=1, center=True))
+    W = torch.randn(6, 4, generator=torch.Generator().manual_seed(1)) + 5.0   # a large common offset
+
+    class View:
+        def query_embeddings(self, ids):
+            return torch.randn(len(ids), 4, generator=torch.Generator().manual_seed(0))
+
+        def label_embeddings(self, ids=None):
+            return W if ids is None else W[ids]
+
+    handed = []
+    real = lsh_sampler.lsh_negatives
+    monkeypatch.setattr(lsh_sampler, "lsh_negatives", lambda *a: handed.append(a[4]) or real(*a))
+    s.refresh(View(), 0, 0)
+    s.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(0))
+    ids = torch.tensor([0, 3, 5])
+    torch.testing.assert_close(handed[0](ids), W[ids] - W.mean(0))
