@@ -167,7 +167,8 @@ def test_schedule_line_says_how_many_batch_mates_shared_a_cluster():
         pd.DataFrame({"cluster_size": [64], "mean_points": [48.0]}), 16)
     big = pd.DataFrame({"cluster_size": [1, 512], "mean_points": [float("nan"), 400.0]})
     assert "(25%; fewer where" in schedule_line(big, 1600)
-    assert schedule_line(tiny.assign(mean_points=float("nan")), 128) is None
+    assert schedule_line(tiny.assign(mean_points=float("nan")), 128).startswith(   # it once said nothing
+        f"NGAME never clustered in this run ({len(tiny)} epoch(s) trained")
 
 
 def test_unidec_verdict_refuses_a_race_to_below_the_start():

@@ -33,3 +33,10 @@ def test_omikuji_topk_same_ids_for_any_thread_count(capsys):
     assert one.shape == (80, 10) and (one[:, 0] >= 0).all()
     assert np.array_equal(one, three)
     assert "Parabel predict" in capsys.readouterr().err  # a progress bar over the test points
+
+
+def test_tfidf_of_a_single_training_text():
+    """One training text (n_train 1, which the study accepts): its n-grams are the features, where min_df 2 made
+    scikit-learn refuse ("max_df corresponds to < documents than min_df")."""
+    Xtr, Xte = tfidf_features(["alpha beta"], ["beta gamma", "alpha"])
+    assert Xtr.shape[0] == 1 and Xte.shape == (2, Xtr.shape[1]) and Xtr.nnz > 0 and Xte[1].nnz > 0

@@ -27,9 +27,10 @@ from .evaluate import METRICS, popularity_metrics
 
 
 def tfidf_features(train_texts: list[str], test_texts: list[str], max_features: int = 200_000):
-    """(n_train, F), (n_test, F) CSR TF-IDF of character 2-4-grams fitted on the training texts."""
+    """(n_train, F), (n_test, F) CSR TF-IDF of character 2-4-grams fitted on the training texts, those seen in at
+    least two of them (in the one text of a one-text training set: scikit-learn refuses min_df 2 there)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2,
+    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=min(2, len(train_texts)),
                           max_features=max_features, dtype=np.float32)
     return vec.fit_transform(train_texts).tocsr(), vec.transform(test_texts).tocsr()
 

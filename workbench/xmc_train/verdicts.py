@@ -9,12 +9,14 @@ import pandas as pd
 LIKE_FOR_LIKE = 2.5
 
 
-def schedule_line(schedule: pd.DataFrame, batch_size: int) -> str | None:
+def schedule_line(schedule: pd.DataFrame, batch_size: int) -> str:
     """How much NGAME's clustering shaped its batches (:func:`stages.schedule_rows`): with clusters of ``c`` points
     on average, ``c - 1`` of a query's ``batch_size - 1`` batch-mates share its cluster, the rest are as random as
-    in-batch's. None before any clustering."""
+    in-batch's. A run that never clustered (it ended before ``cluster_start``) is said to have trained as
+    in-batch."""
     if "mean_points" not in schedule or schedule["mean_points"].isna().all():
-        return None
+        return (f"NGAME never clustered in this run ({len(schedule)} epoch(s) trained, all before its clustering "
+                "starts): its batches were random, so it trained as in-batch and its figure above is flat")
     c = float(schedule["mean_points"].max())
     mates = min(c, batch_size) - 1  # a cluster larger than a batch is cut across batches (pack_clusters)
     share = mates / max(batch_size - 1, 1)
