@@ -41,7 +41,8 @@ def fit_lines(fits) -> list[str]:
     """One sentence per row of :func:`fits.lambda_fits` (grouped by epoch and curvature): the fit's R² (of the
     per-B means, and of single batches), its chi² test (bootstrap p; the c/B form rejected at 5% when p < 0.05),
     the excess exponent alpha against the paper's 1, and the extrapolated ``a`` against the measured full value.
-    A fit of one batch per B has no error bars: no test, no alpha and no gap in standard errors, and says so."""
+    A fit of one batch per B has no error bars: no test and no alpha, and says so; its ``a`` still has a standard
+    error from the residuals (none when they are all 0: the gap is then given relative to lambda_full)."""
     out = []
     for f in fits.itertuples():
         where = ", ".join(f"{k} {getattr(f, k)}" if k == "epoch" else str(getattr(f, k))
