@@ -58,7 +58,8 @@ def test_race_verdict_times_to_full_softmax_final_p1_and_logq_pairs():
     assert "uniform: never reached it in 2.0 s (final P@1 2.00)" in lines
     assert "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without" in lines
     assert "cannot test it" in race_verdict(race, num_labels=2000)[0]
-    assert race_verdict(race[race.method != "full"], 10**6) == []
+    assert race_verdict(race[race.method != "full"], 10**6) == [   # the pair's line alone
+        "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without"]
 
 
 def test_race_verdict_pairs_plain_and_centred_hashing():
@@ -131,3 +132,26 @@ def test_no_padding_line_for_an_lsh_sampler_that_did_not_fall_short():
     """85% from buckets and 89% of the way to exact: the padding is no reason for a shortfall there is not."""
     last = _last(0.1, 0.1).assign(from_buckets=[None, None, 0.85, None], union_mean=[None, None, 60.0, None])
     assert not any(x.startswith("padding") for x in adaptivity_verdict(last, cap=32))
+
+
+def test_pair_lines_without_a_full_softmax_in_the_race():
+    """A race of lsh-embedding with and without logQ only: no time-to-full lines, but the pair's line is there
+    (it used to vanish with the rest, though the notebook's prose promises it)."""
+    race = pd.DataFrame({"method": ["lsh-embedding"] * 2 + ["lsh-embedding:nologq"] * 2, "step": [1, 2, 1, 2],
+                         "train_s": [0.1, 0.2, 0.1, 0.2], "P@1": [1.0, 3.0, 1.0, 2.0]})
+    assert race_verdict(race, num_labels=200) == ["logQ correction, lsh-embedding: final P@1 3.00 with it, 2.00 "
+                                                  "without"]
+
+
+def test_no_share_of_the_way_over_a_nearly_flat_softmax():
+    """Uniform 0.50 and exact 0.49 in mean rank (a barely trained model): a share of that 0.01 gap is noise
+    (-427% and 1944% were printed), so none is read, and the line says why; the trend says n/a at such steps."""
+    from workbench.lsh.verdicts import adaptivity_trend
+    last = _last(0.45, 0.1).assign(mean_rank=[0.49, 0.5, 0.45, 0.5])
+    lines = adaptivity_verdict(last, cap=32)
+    assert not any("% of the way" in line for line in lines)
+    assert any("differ by 0.010 in mean rank" in line and "nearly flat" in line for line in lines)
+    adapt = pd.DataFrame({"step": [1, 1, 1, 2, 2, 2], "sampler": ["uniform", "exact", "lsh-embedding"] * 2,
+                          "mean_rank": [0.5, 0.49, 0.45, 0.5, 0.1, 0.3]})
+    assert adaptivity_trend(adapt) == ["lsh-embedding, share of the way from uniform to exact in mean rank by probe "
+                                       "step: 1: n/a, 2: 50%"]

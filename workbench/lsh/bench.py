@@ -118,8 +118,11 @@ def flatness_timing(rows: list[dict], method: str = "lsh-embedding") -> str:
 
 def flatness(rows: list[dict], method: str = "lsh-embedding") -> float:
     """Time per query at the largest N over time at the smallest N, for ``method`` (goal: <= 1.3): the ratio timed
-    in turn (``ratio_to_smallest``) where the largest N's row has one, else the ratio of the two rows' medians."""
+    in turn (``ratio_to_smallest``) where the largest N's row has one, else the ratio of the two rows' medians.
+    NaN with fewer than two sizes (one size compared with itself would read 1.00)."""
     mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["num_labels"])
+    if len({r["num_labels"] for r in mine}) < 2:
+        return math.nan
     ratio = mine[-1].get("ratio_to_smallest", math.nan)
     return ratio if math.isfinite(ratio) else mine[-1]["ms_per_query"] / mine[0]["ms_per_query"]
 

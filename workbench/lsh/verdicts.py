@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+# The least mean-rank gap between uniform and exact negatives (a fraction of the labels) that a sampler's "share of
+# the way from uniform to exact" is read over: below it the model's softmax is still nearly flat, and the share of a
+# gap of 0.01 swung from -427% to 1944% between runs (a barely trained race at 200 labels).
+MIN_SPAN = 0.05
+
 
 def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     """Lines on the adaptivity rows of the last step, indexed by sampler (``mean_rank``, ``top50_share``, and for
@@ -21,8 +26,11 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     ends = {"uniform", "exact"} <= set(last.index)
     u, e = (last.at["uniform", "mean_rank"], last.at["exact", "mean_rank"]) if ends else (0.0, 0.0)
     short = None  # whether an LSH sampler sits closer to uniform than to exact (None: no exact row to say)
-    # share of the way from uniform to exact in mean rank, where both ends are measured and uniform is the easier
-    gaps = {s: (u - last.at[s, "mean_rank"]) / (u - e) for s in lsh} if u > e else {}
+    # share of the way from uniform to exact in mean rank, where both ends are measured and far enough apart
+    gaps = {s: (u - last.at[s, "mean_rank"]) / (u - e) for s in lsh} if u - e >= MIN_SPAN else {}
+    if ends and u - e < MIN_SPAN:
+        lines.append(f"uniform and exact negatives differ by {u - e:.3f} in mean rank (under {MIN_SPAN}): the softmax "
+                     "is still nearly flat, so no sampler's share of the way between them is read")
     for s in lsh:
         parts = []
         if s in gaps:
@@ -66,8 +74,9 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
 
 def adaptivity_trend(adapt: pd.DataFrame) -> list[str]:
     """One line per LSH sampler: how far it sat from uniform toward exact in mean rank at every probe step (the
-    last step's verdict alone hides a sampler that came close mid-training and fell back, or the reverse). Empty
-    without both the uniform and exact rows, or with a single probe step."""
+    last step's verdict alone hides a sampler that came close mid-training and fell back, or the reverse; "n/a" at
+    a step where uniform and exact are under :data:`MIN_SPAN` apart). Empty without both the uniform and exact
+    rows, or with a single probe step."""
     if adapt["step"].nunique() < 2 or not {"uniform", "exact"} <= set(adapt["sampler"]):
         return []
     rank = adapt.pivot_table(index="step", columns="sampler", values="mean_rank", aggfunc="mean", dropna=False)
@@ -75,7 +84,7 @@ def adaptivity_trend(adapt: pd.DataFrame) -> list[str]:
     span = rank["uniform"] - rank["exact"]
     lines = []
     for s in (c for c in rank.columns if c.startswith("lsh")):
-        gap = ((rank["uniform"] - rank[s]) / span).where(span > 0)
+        gap = ((rank["uniform"] - rank[s]) / span).where(span >= MIN_SPAN)
         steps = ", ".join(f"{step}: {g:.0%}" if g == g else f"{step}: n/a" for step, g in gap.items())
         lines.append(f"{s}, share of the way from uniform to exact in mean rank by probe step: {steps}")
     return lines
@@ -113,10 +122,12 @@ def race_verdict(race: pd.DataFrame, num_labels: int) -> list[str]:
     at it: where the two windows overlap, the evaluations cannot tell which got there first. For each method
     raced with and without the logQ correction (``m`` and ``m:nologq``), or with plain and centred hashing (``m`` and
     ``m:center``), both final P@1s (for the latter, with ``over_cap_share`` in the rows, both final crowdings).
-    Empty without a ``full`` method."""
+    The time-to-target lines need a ``full`` method; the pair lines do not."""
     runs = {m: g.sort_values("step") for m, g in race.groupby("method")}
-    if "full" not in runs:
-        return []
+    return (_time_to_full_lines(runs, num_labels) if "full" in runs else []) + _pair_lines(runs, race)
+
+
+def _time_to_full_lines(runs: dict, num_labels: int) -> list[str]:
     target = float(runs["full"]["P@1"].iloc[-1])
     f0, f1 = _hit_window(runs["full"], target)
     lines = [f"full softmax: final P@1 {target:.2f}, first reached at {f1:.1f} s of training (last evaluated below "
@@ -134,6 +145,11 @@ def race_verdict(race: pd.DataFrame, num_labels: int) -> list[str]:
                  if t0 < f1 and f0 < t1 else "sooner than full" if t1 <= f0 else "later than full")
         lines.append(f"{m}: reached it at {t1:.1f} s (last below at {t0:.1f} s), {f1 / t1:.2f}x as soon as full; "
                      + order)
+    return lines
+
+
+def _pair_lines(runs: dict, race: pd.DataFrame) -> list[str]:
+    lines = []
     for m in runs:
         if f"{m}:nologq" in runs:
             on, off = runs[m]["P@1"].iloc[-1], runs[f"{m}:nologq"]["P@1"].iloc[-1]
