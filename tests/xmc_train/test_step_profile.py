@@ -27,8 +27,10 @@ def test_on_step_sees_every_step_once(setup):
 
 def test_step_profile_rows_per_recorded_step(setup):
     cfg, prep = setup
-    rows = step_profile(cfg, prep, "in_batch", steps=3, warmup=2, top=15)
-    assert 0 < len(rows) <= 15
+    # every operator (top large): which ones rank in a top 15 by CPU time depends on the machine's load (under two
+    # concurrent jobs no matrix product made this test's top 15)
+    rows = step_profile(cfg, prep, "in_batch", steps=3, warmup=2, top=10**6)
+    assert len(step_profile(cfg, prep, "in_batch", steps=1, warmup=1, top=5)) == 5
     assert [r["self_cpu_ms"] for r in rows] == sorted((r["self_cpu_ms"] for r in rows), reverse=True)
     ops = {r["op"]: r for r in rows}
     # the encoder's matrix products run on every recorded step: a whole number of calls per step
