@@ -59,3 +59,30 @@ def test_peer_comparison_reference_is_the_exact_top_eigenvalue_and_is_read_back(
                                          memo=UnitStore(tmp_path, announce=None))
     pd.testing.assert_frame_equal(pd.DataFrame(rows2), pd.DataFrame(rows))
     assert b2 == b and ref2.ritz[-1] == ref.ritz[-1]
+
+
+def test_spectra_rows_pool_probes_and_draw_each_size_from_its_own_generator(tiny, monkeypatch):
+    """With 2 probes of 6 steps on each size's first batch: its lambda_max is the larger probe's top Ritz value
+    (the Ritz rows hold both probes) and its matvecs count both probes (12); later batches are single adaptive
+    runs (at most 6 matvecs, no Ritz rows). The sizes' batches are drawn from generators of their own: B = 16's
+    first batch is not the start of B = 32's (one shared seed would nest them)."""
+    cfg, net, data = tiny
+    drawn = {}
+    real = ex.sample_batch
+
+    def spy(x, y, size, generator):
+        xb, yb = real(x, y, size, generator)
+        drawn.setdefault(size, xb)
+        return xb, yb
+
+    monkeypatch.setattr(ex, "sample_batch", spy)
+    lam, ritz = ex.spectra(net, data, batch_sizes=[16, 32], curvatures=("hessian",), steps=6, probes=2,
+                           batches_per_size=3, full_chunk=64, seed=0, tag={"epoch": 0}, lambda_tol=1e-3)
+    lam, ritz = pd.DataFrame(lam), pd.DataFrame(ritz)
+    first = lam[lam.batch_index == 0].set_index("batch_size")
+    tops = ritz.groupby(["batch_size", "probe"]).ritz.max().groupby("batch_size").max()
+    assert (first.lambda_max == tops.reindex(first.index)).all() and (first.matvecs == 12).all()
+    assert set(ritz.probe) == {0, 1} and set(ritz.batch_index) == {0}
+    later = lam[lam.batch_index > 0]
+    assert len(later) == 4 and (later.matvecs <= 6).all()
+    assert not torch.equal(drawn[16], drawn[32][:16])
