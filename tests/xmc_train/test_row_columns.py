@@ -114,3 +114,22 @@ def test_the_issue_scale_is_the_full_debian_titles_set_with_minilm_on_a_gpu():
     assert full.full_debian_titles and not NegativeMiningConfig().full_debian_titles
     assert not NegativeMiningConfig(n_train=0, n_test=0, dataset="debian-fulltext").full_debian_titles
     assert not full.at_issue_scale()  # the tiny encoder, and no GPU here
+
+
+def test_bare_encoder_rate_and_what_the_table_reads_from_it(monkeypatch):
+    """A batch of 8 in a 0.5 s median step is 16 sequences/s; the table takes that rate (not the step time) at the
+    rows' median padded length when it is below max_length (5 here, not 12)."""
+    from workbench.xmc_train import bench
+    from workbench.xmc_train.encoders import get_encoder
+    from workbench.xmc_train.study import NegativeMiningConfig
+    monkeypatch.setattr(bench, "median_seconds", lambda fn, device, repeats, warmup: fn() or 0.5)
+    r = bench.encoder_throughput(get_encoder("tiny", 0, 12), 8, 5, device="cpu")
+    assert (r["seqs_per_s"], r["step_s"]) == (16.0, 0.5)
+    asked = []
+    monkeypatch.setattr(bench, "encoder_throughput", lambda enc, batch, length, device: asked.append(length)
+                        or {"seqs_per_s": 1000.0, "step_s": 0.008})
+    rows = pd.DataFrame({"sampler": ["a", "a"], "seqs_per_s": [100.0, 200.0], "seq_len": [4.0, 6.0],
+                         "seqs_per_step": [5.0] * 2, "bare_seqs_per_s": [float("nan")] * 2})
+    cfg = NegativeMiningConfig(encoder="tiny", max_length=12, batch_size=8, device="cpu")
+    t = bench.throughput_against_bare(rows, cfg).set_index("sampler")
+    assert asked == [5] and t.loc["a", "bare encoder seqs/s"] == 1000.0 and t.loc["a", "bare length"] == 5
