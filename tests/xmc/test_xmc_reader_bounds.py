@@ -1,0 +1,68 @@
+"""Readers refuse what would silently corrupt a dataset, on files written by hand: a label or feature id at the
+header's count (it would land on another point or column), train and test with different label counts, NaN
+values, more label texts than labels; and they keep what the formats say (CRLF line ends stripped, the largest
+of repeated relevances). The exact top-k honours the filter pairs of every query of a chunk, its last one too.
+A review that changed one line at a time found each of these changes passed the rest of the suite.
+
+Does not prove: every malformed input of every layout (test_xmc_data_failures covers more)."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.xmc.bow import load_bow
+from workbench.xmc.errors import DataFormatError
+from workbench.xmc.raw_text import load_raw_text
+from workbench.xmc.topk import topk_scores
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "xmc"
+
+
+def _bow(tmp_path, train: str, test: str = "1 3 2\n0 0:1\n") -> Path:
+    (tmp_path / "train.txt").write_text(train)
+    (tmp_path / "test.txt").write_text(test)
+    return tmp_path
+
+
+@pytest.mark.parametrize("train, line, what", [
+    ("2 3 2\n0 0:1\n2 0:1\n", 3, "label"),          # label id 2 of 2 labels
+    ("2 3 2\n0 0:1\n1 3:1\n", 3, "feature"),        # feature id 3 of 3 features
+    ("2 3 2\n0 0:1\n1 1:nan\n", 3, "nan|finite"),   # a NaN value
+])
+def test_bow_refuses_ids_at_the_count_and_nan_values(tmp_path, train, line, what):
+    with pytest.raises(DataFormatError, match=f"(?i){what}") as e:
+        load_bow(_bow(tmp_path, train))
+    assert f":{line}" in str(e.value)
+
+
+def test_bow_train_and_test_must_agree_on_the_label_count(tmp_path):
+    with pytest.raises(DataFormatError, match="label"):
+        load_bow(_bow(tmp_path, "1 3 2\n0 0:1\n", "1 3 5\n0 0:1\n"))
+
+
+def test_raw_text_line_ends_repeats_and_label_text_count(tmp_path):
+    d = tmp_path / "raw"
+    shutil.copytree(FIX / "raw_text", d)
+    texts = (d / "trn_X.txt").read_text().splitlines()
+    (d / "trn_X.txt").write_bytes("".join(t + "\r\n" for t in texts).encode())
+    assert load_raw_text(d).train_texts == texts   # no trailing \r kept
+    lines = (d / "trn_X_Y.txt").read_text().splitlines()
+    (d / "trn_X_Y.txt").write_text("\n".join([lines[0], "1:2 1:1", *lines[2:]]) + "\n")
+    with pytest.warns(UserWarning, match="listed twice"):
+        assert load_raw_text(d).Y_train[0, 1] == 2.0   # the largest of a repeated pair's relevances
+    (d / "Y.txt").write_text((d / "Y.txt").read_text() + "one label text too many\n")
+    with pytest.raises(DataFormatError, match="label texts"):
+        load_raw_text(d)
+
+
+def test_topk_filters_the_last_query_of_each_chunk():
+    """Three queries in chunks of 2; each query's best label is filtered for it (query 1 ends the first chunk):
+    none is returned."""
+    q = torch.eye(3)
+    lab = torch.eye(3)
+    filt = np.array([[0, 0], [1, 1], [2, 2]])
+    for backend in ("torch", "auto"):   # auto: faiss on a CPU where installed, which filters in its own way
+        _, ids = topk_scores(q, lab, 1, chunk=2, filter=filt, backend=backend)
+        assert all(int(ids[i, 0]) != i for i in range(3)), backend
