@@ -24,6 +24,7 @@ class Cfg:
     (1, "int", True), (True, "int", False), (1.5, "int", False), (1, "float", True), ("1", "float", False),
     ([1, 2], "list[int]", True), ([1, "2"], "list[int]", False), (None, "str | None", True),
     ("x", "str | None", True), (3, "str | None", False), (False, "bool", True), (0, "bool", False),
+    (True, "float", False),   # lr=True is no learning rate of 1.0
 ])
 def test_check_value(value, tp, ok):
     if ok:

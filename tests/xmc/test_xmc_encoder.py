@@ -135,3 +135,15 @@ def test_exported_bf16_copy_via_env(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_MINILM_DIR", str(tmp_path / "nothing"))
     with pytest.raises(FileNotFoundError, match="WORKBENCH_MINILM_DIR"):
         minilm_path()
+
+
+def test_encoding_restores_the_training_mode():
+    """Encoding runs in eval mode (no dropout) and hands the encoder back as it found it: in training mode for
+    fine-tuning, so dropout stays on there."""
+    enc = tiny_encoder(0, tokenizer="chars")
+    enc.train()
+    enc.encode_texts(["a b", "c"])
+    assert enc.training
+    enc.eval()
+    enc.encode_texts(["a b"])
+    assert not enc.training
