@@ -66,3 +66,28 @@ def test_topk_filters_the_last_query_of_each_chunk():
     for backend in ("torch", "auto"):   # auto: faiss on a CPU where installed, which filters in its own way
         _, ids = topk_scores(q, lab, 1, chunk=2, filter=filt, backend=backend)
         assert all(int(ids[i, 0]) != i for i in range(3)), backend
+
+
+def _lf(tmp_path, first_train_record: dict) -> Path:
+    import gzip
+    import json
+    d = tmp_path / "lf"
+    shutil.copytree(FIX / "lf_json", d)
+    lines = gzip.open(d / "trn.json.gz", "rt").read().splitlines()
+    with gzip.open(d / "trn.json.gz", "wt") as f:
+        f.write("\n".join([json.dumps(first_train_record), *lines[1:]]) + "\n")
+    return d
+
+
+def test_label_feature_json_checks_and_full_text_labels(tmp_path):
+    """``true`` is no label id (Python would read it as 1); relevances must match the ids one for one (else scipy
+    fails naming no line); in "full" mode label texts are title + content, like the queries'."""
+    from workbench.xmc.lf_json import load_lf_json
+    base = {"uid": "x", "title": "t", "content": "c"}
+    with pytest.raises(DataFormatError, match="label id True") as e:
+        load_lf_json(_lf(tmp_path / "a", {**base, "target_ind": [True]}))
+    assert "trn.json.gz:1" in str(e.value)
+    with pytest.raises(DataFormatError, match="as long as"):
+        load_lf_json(_lf(tmp_path / "b", {**base, "target_ind": [0, 2], "target_rel": [1.0]}))
+    full = load_lf_json(FIX / "lf_json", text="full")
+    assert full.label_texts[0] == "running shoes Shoes for runners." and full.train_texts[1] == "blue socks"
