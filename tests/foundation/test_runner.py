@@ -159,6 +159,7 @@ def test_resume_reads_back_finished_units_and_writes_tables_anew(root):
     assert (run_dir / "computed.txt").read_text() == "total\n"  # computed once, read back in the second attempt
     assert cfg["resumed_units"] == ["total"] and len(cfg["attempts"]) == 1
     assert cfg["attempts"][0]["status"] == "failed" and "failing once" in cfg["attempts"][0]["error"]
+    assert "error" not in cfg   # the first attempt's error is in its history, not on the run that ended well
     assert (run_dir / "measurements.csv").read_text().count("\n") == 5  # written anew, not appended to
     assert not (run_dir / "partial").exists()  # units go once the run has ended well
     html = (run_dir / "report.html").read_text()
@@ -232,3 +233,18 @@ def test_units_of_another_configuration_are_reported(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         runner._warn_stale_units(tmp_path, {"n": 3})
+
+
+def test_run_ids_of_one_second_count_up(tmp_path, monkeypatch):
+    """Runs started within one second get -2, -3, ...: with X and X-2 taken, the next is X-3."""
+    import datetime as dt
+
+    class Fixed(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=tz)
+
+    monkeypatch.setattr(runner._dt, "datetime", Fixed)
+    (tmp_path / "20260102-030405-cpu").mkdir()
+    (tmp_path / "20260102-030405-cpu-2").mkdir()
+    assert runner.new_run_id(tmp_path, "cpu") == "20260102-030405-cpu-3"
