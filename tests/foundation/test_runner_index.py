@@ -94,3 +94,24 @@ def test_a_config_json_that_is_not_a_run_record_is_listed_not_fatal(root, conten
         with pytest.raises(runner.ConfigError, match=r"run .*stray cannot be resumed: its config.json is not a "
                                                      "readable run record"):
             runner.run_study("tiny", resume=resume, root=root)
+
+
+def test_index_by_hand(tmp_path):
+    """Hand-written run records: newest first, scratch (``_*``) folders left out, a running run not counted as
+    failed, a link only to a report that exists, and a failed run's error cut to 100 characters with "..."."""
+    from workbench.io import write_json
+    from workbench.pages import first_line, list_runs, write_index
+    reports = tmp_path / "reports"
+    for study, run, started, status in [("a", "old", "2026-01-01T00:00:00", "ok"),
+                                        ("a", "new", "2026-01-02T00:00:00", "running"),
+                                        ("_scratch", "x", "2026-01-03T00:00:00", "failed"),
+                                        ("b", "bad", "2026-01-01T12:00:00", "failed")]:
+        (reports / study / run).mkdir(parents=True)
+        write_json(reports / study / run / "config.json", {"study": study, "run_id": run, "started": started,
+                                                           "status": status, "error": "E" * 300})
+    (reports / "a" / "old" / "report.html").write_text("<html></html>")
+    assert [r["run_id"] for r in list_runs(reports)] == ["new", "bad", "old"]
+    page = write_index(reports).read_text()
+    assert "3 run(s), 1 failed" in page and "scratch" not in page
+    assert 'href="a/old/report.html"' in page and 'href="a/new/report.html"' not in page
+    assert first_line("x" * 20, 10) == "x" * 7 + "..." and len(first_line("x" * 20, 10)) == 10
