@@ -191,3 +191,34 @@ def test_an_unknown_user_after_a_tilde_is_a_config_error(tmp_path):
         from_dict(NegativeMiningConfig, {"dataset": "~nosuchuser-wb/x"})
     assert dataset_record({"data_path": "~nosuchuser-wb/x"})["data_path"]["missing"] is True
     assert user_path("~") == user_path(str(user_path("~")))  # a known home still expands
+
+
+def test_git_commit_marks_tracked_changes_dirty_and_ignores_untracked_files(tmp_path):
+    """A checkout of workbench's shape: clean gives the bare sha; an untracked file leaves it clean (scratch
+    outputs are not code); an edited tracked file adds -dirty. Reports are written with the process's umask
+    (0644 under umask 022), not mkstemp's private 0600."""
+    import os
+    import subprocess
+
+    from workbench.io import write_text
+    from workbench.provenance import git_commit
+    (tmp_path / "workbench").mkdir()
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    (tmp_path / "workbench" / "a.py").write_text("x = 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "add", "-A"], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "commit", "-q", "-m", "x"], check=True)
+    sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert git_commit(tmp_path / "workbench") == sha
+    (tmp_path / "workbench" / "new.py").write_text("y = 2\n")
+    assert git_commit(tmp_path / "workbench") == sha
+    (tmp_path / "workbench" / "a.py").write_text("x = 2\n")
+    assert git_commit(tmp_path / "workbench") == sha + "-dirty"
+    old = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "report.txt", "r")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
