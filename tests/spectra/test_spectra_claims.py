@@ -50,3 +50,17 @@ def test_fit_lines_say_what_a_fit_without_error_bars_lacks():
     one = fit_lines(lambda_fits(lam.groupby(["scope", "batch_size"]).head(1), by=("epoch", "curvature"))[0])[0]
     assert "nan" not in one and "no chi2 test" in one and "alpha not fitted" in one
     assert "+1.4% of lambda_full" in one   # a = 3.0417 from 3 + 60/B fitted with N = 1437, against 3.0
+
+
+def test_fit_lines_by_hand():
+    """A fit row written by hand: p 0.01 rejects the c/B form at 5%, p 0.2 does not; a gap of -3 se misses the
+    full value as much as +3 does; an interval of width 2.5 leaves alpha undetermined, [0.8, 1.1] contains 1."""
+    from workbench.spectra.verdicts import fit_lines
+    row = {"epoch": 3, "curvature": "ggn", "r2": 0.9, "r2_points": 0.5, "chi2": 12.0, "dof": 5, "p_value": 0.01,
+           "alpha": 0.95, "alpha_lo": 0.8, "alpha_hi": 1.1, "a_vs_full_se": -3.0, "a_vs_full_rel": -0.1}
+    line = fit_lines(pd.DataFrame([row]))[0]
+    assert line.startswith("epoch 3, ggn: R² 0.90 (single batches 0.50), chi2 12.0 on 5 dof (bootstrap p 0.01, "
+                           "the c/B form is rejected at 5%)")
+    assert "alpha 0.95 [0.80, 1.10] (contains 1)" in line and "-3.0 se (the extrapolated a misses" in line
+    line = fit_lines(pd.DataFrame([{**row, "p_value": 0.2, "alpha_hi": 3.3, "a_vs_full_se": 1.0}]))[0]
+    assert "(bootstrap p 0.2)" in line and "undetermined" in line and "misses" not in line
