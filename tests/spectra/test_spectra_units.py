@@ -86,3 +86,30 @@ def test_spectra_rows_pool_probes_and_draw_each_size_from_its_own_generator(tiny
     later = lam[lam.batch_index > 0]
     assert len(later) == 4 and (later.matvecs <= 6).all()
     assert not torch.equal(drawn[16], drawn[32][:16])
+
+
+def test_learner_comparison_tunes_on_held_out_data_and_trains_at_the_best_lr(tiny, monkeypatch):
+    """Training stubbed: each lr's validation accuracy is known (0.1 best of 0.01, 0.1, 1.0). Tuning trains on
+    four fifths of the training set and scores on the held-out fifth; the reported run uses the best lr, scored on
+    the test set; every row carries the init's training loss (evaluate's first value) as start_loss."""
+    _, _, data = tiny
+    cfg = SimpleNamespace(model="mlp", width=4, seed=0, learner_epochs=1, learner_batch_size=8, momentum=0.9,
+                          tune_lrs=[0.01, 0.1, 1.0], learner_period=5, lanczos_steps=4, learner_kappa_max=100.0,
+                          learner_scale=1.0)
+    calls = []
+
+    def fake_train(model, x, y, x_eval, y_eval, *, lr, schedule="constant", **kw):
+        calls.append({"n_train": len(x), "eval": "test" if x_eval is data.x_test else len(x_eval), "lr": lr,
+                      "schedule": "learner" if "on_step" in kw else schedule})
+        return [{"epoch": 1, "eval_acc": {0.01: 0.3, 0.1: 0.8, 1.0: 0.5}.get(lr, 0.0), "lr": lr}]
+
+    monkeypatch.setattr(ex, "train_epochs", fake_train)
+    monkeypatch.setattr(ex, "evaluate", lambda model, x, y: (2.5, 0.1))
+    rows, _ = ex.learner_vs_schedules(cfg, data, torch.device("cpu"))
+    n_val = len(data.x_train) // 5
+    tuning = [c for c in calls if c["eval"] != "test"]
+    assert len(tuning) == 6 and all(c["eval"] == n_val and c["n_train"] == len(data.x_train) - n_val for c in tuning)
+    final = [c for c in calls if c["eval"] == "test" and c["schedule"] in ("constant", "cosine")]
+    assert [c["lr"] for c in final] == [0.1, 0.1]
+    tuned = [r for r in rows if r["method"] != "SLQ learner"]
+    assert {r["tuned_lr"] for r in tuned} == {0.1} and {r["start_loss"] for r in rows} == {2.5}
