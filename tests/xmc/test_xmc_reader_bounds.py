@@ -5,6 +5,8 @@ of repeated relevances). The exact top-k honours the filter pairs of every query
 A review that changed one line at a time found each of these changes passed the rest of the suite.
 
 Does not prove: every malformed input of every layout (test_xmc_data_failures covers more)."""
+import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -69,8 +71,6 @@ def test_topk_filters_the_last_query_of_each_chunk():
 
 
 def _lf(tmp_path, first_train_record: dict) -> Path:
-    import gzip
-    import json
     d = tmp_path / "lf"
     shutil.copytree(FIX / "lf_json", d)
     lines = gzip.open(d / "trn.json.gz", "rt").read().splitlines()
@@ -91,3 +91,36 @@ def test_label_feature_json_checks_and_full_text_labels(tmp_path):
         load_lf_json(_lf(tmp_path / "b", {**base, "target_ind": [0, 2], "target_rel": [1.0]}))
     full = load_lf_json(FIX / "lf_json", text="full")
     assert full.label_texts[0] == "running shoes Shoes for runners." and full.train_texts[1] == "blue socks"
+
+
+def _mulan(tmp_path, train_rows: list[str], test_header_swap: bool = False) -> Path:
+    d = tmp_path / "mulan"
+    shutil.copytree(FIX / "mulan", d)
+    lines = (d / "tiny-train.arff").read_text().splitlines()
+    at = lines.index("@data")
+    (d / "tiny-train.arff").write_text("\n".join([*lines[:at + 1], *train_rows]) + "\n")
+    if test_header_swap:
+        test = gzip.open(d / "tiny-test.arff.gz", "rt").read().replace("@attribute w0 {0,1}\n@attribute 'w 1' {0,1}",
+                                                                       "@attribute 'w 1' {0,1}\n@attribute w0 {0,1}")
+        with gzip.open(d / "tiny-test.arff.gz", "wt") as f:
+            f.write(test)
+    return d
+
+
+def test_mulan_rows_by_hand(tmp_path):
+    """A sparse row that spells a label out as 0 ({4 0}) does not have it; a dense row with 4 of 5 values is
+    refused, naming its line; a test file whose feature attributes come in another order is refused (its
+    columns would be read as the train file's); a gzip-only folder is found."""
+    from workbench.xmc.load import detect_layout, load_dataset
+    data = load_dataset(_mulan(tmp_path / "a", ["{0 1,3 1,4 0}"]))
+    assert data.Y_train.toarray().tolist() == [[1.0, 0.0]]
+    with pytest.raises(DataFormatError, match="5") as e:
+        load_dataset(_mulan(tmp_path / "b", ["1,0,0.5,1,0", "1,0,0.5,1"]))
+    assert "tiny-train.arff:10" in str(e.value)
+    with pytest.raises(DataFormatError, match="feature attributes differ"):
+        load_dataset(_mulan(tmp_path / "c", ["{0 1,3 1}"], test_header_swap=True))
+    d = _mulan(tmp_path / "d", ["{0 1,3 1}"])
+    with gzip.open(d / "tiny-train.arff.gz", "wt") as f:
+        f.write((d / "tiny-train.arff").read_text())
+    (d / "tiny-train.arff").unlink()
+    assert detect_layout(d) == "mulan" and load_dataset(d).Y_train.shape == (1, 2)
