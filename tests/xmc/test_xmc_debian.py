@@ -131,3 +131,16 @@ def test_full_rebuild_matches_committed(shared_path, tmp_path):
     assert new["stats"] == old["stats"] and new["release_date"] == "Sat, 11 Jul 2026 10:16:37 UTC"
     assert {k: v["sha256"] for k, v in new["files"].items()} == {k: v["sha256"] for k, v in old["files"].items()}
     assert len(new["build_info"]["head_labels_dropped"]) == 35
+
+
+def test_titles_first_stanzas_and_the_head_cut_boundary(tmp_path):
+    """A title is "name: summary" (the summary line only, never the long description); a package listed twice
+    keeps its first stanza (as apt reads a Packages file); a label on exactly head_share of the points stays
+    (libc is on 5 of 8: cut at 0.5, kept at 5/8)."""
+    pk = debian.read_packages(FIX / "Packages")
+    assert debian._title("app2", pk["app2"]) == "app2: Second application"
+    assert debian._title("x", {"Description": "Short one\n Long text that\n goes on."}) == "x: Short one"
+    twice = tmp_path / "Packages"
+    twice.write_text((FIX / "Packages").read_text() + "\nPackage: app2\nVersion: 9.0\nDescription: Impostor\n")
+    assert debian.read_packages(twice)["app2"]["Version"] == "2.0"
+    assert _build(head_share=5 / 8)[1]["head_labels_dropped"] == []
