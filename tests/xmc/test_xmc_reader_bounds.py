@@ -5,6 +5,7 @@ of repeated relevances). The exact top-k honours the filter pairs of every query
 A review that changed one line at a time found each of these changes passed the rest of the suite.
 
 Does not prove: every malformed input of every layout (test_xmc_data_failures covers more)."""
+import dataclasses
 import gzip
 import json
 import shutil
@@ -124,3 +125,20 @@ def test_mulan_rows_by_hand(tmp_path):
         f.write((d / "tiny-train.arff").read_text())
     (d / "tiny-train.arff").unlink()
     assert detect_layout(d) == "mulan" and load_dataset(d).Y_train.shape == (1, 2)
+
+
+def test_raw_text_round_trip_of_texts_with_line_breaks_and_filter_bounds(tmp_path):
+    """A text holding a line break is written as one line (else every later text would shift by one point) and
+    reads back with the break as a space; a filter pair naming point 2 of 2 points is refused."""
+    from workbench.xmc.raw_text import read_filter, write_raw_text
+    data = load_raw_text(FIX / "raw_text")
+    texts = list(data.train_texts)
+    texts[0] = "first\nsecond"
+    out = tmp_path / "out"
+    write_raw_text(dataclasses.replace(data, train_texts=texts), out)
+    back = load_raw_text(out)
+    assert back.train_texts[0] == "first second" and back.train_texts[1:] == texts[1:]
+    (tmp_path / "f.txt").write_text("1 0\n2 0\n")
+    with pytest.raises(DataFormatError, match="point index") as e:
+        read_filter(tmp_path / "f.txt", 2, 3)
+    assert "f.txt:2" in str(e.value)
