@@ -62,3 +62,15 @@ def test_build_config_rejects_injected_unknown_and_missing():
     del ns["flag"]
     with pytest.raises(ConfigError, match=r"\['flag'\] are not defined"):
         build_config(Cfg, ns)
+
+
+def test_bounds_on_list_fields():
+    """A list field checked by at_least must be non-empty (an empty batch_sizes would run nothing) with every entry
+    at the bound or above."""
+    from types import SimpleNamespace
+
+    from workbench.config import at_least
+    at_least(SimpleNamespace(sizes=[1, 2]), 1, "sizes")
+    for bad in ([], [0, 2]):
+        with pytest.raises(ConfigError, match="sizes must be a non-empty list"):
+            at_least(SimpleNamespace(sizes=bad), 1, "sizes")
