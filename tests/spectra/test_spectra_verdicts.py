@@ -142,3 +142,13 @@ def test_for_display_formats_errors_and_leaves_blanks():
     s = _summary([["workbench", "lanczos 5 steps", 1, 0.0051234, 5, 1.2345e-7, float("nan"), 1.02, 0.4567]])
     d = peers.for_display(s)
     assert d.rel_error_median[0] == "1.2e-07" and d.rel_error_max[0] == "" and d.x_pyhessian[0] == 0.46
+
+
+def test_learner_verdicts_read_rows_in_epoch_order_whatever_their_order():
+    """Rows shuffled: the final accuracy is the last epoch's, and with epochs 1 and 2 both above 1.05 x the start
+    the overshoot is the first of them."""
+    curves = pd.DataFrame({"method": ["SLQ learner"] * 3, "epoch": [1, 2, 3], "eval_acc": [0.5, 0.8, 0.9],
+                           "wall_s": [1.0, 2.0, 3.0], "train_loss": [2.78, 2.6, 0.21], "start_loss": [2.36] * 3})
+    v = learner_verdicts(curves.iloc[[2, 0, 1]], [0.1]).set_index("method").loc["SLQ learner"]
+    assert v.final_eval_acc == 0.9 and v.wall_s == 3.0
+    assert v.overshoot_epoch == 1 and v.overshoot_loss == 2.78
