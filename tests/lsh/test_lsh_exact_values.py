@@ -7,6 +7,7 @@ Does not prove: that the sampled negatives are hard (the study's adaptivity sect
 import math
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 
@@ -89,3 +90,22 @@ def test_centred_tables_give_log_q_the_centred_vectors(monkeypatch):
     s.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(0))
     ids = torch.tensor([0, 3, 5])
     torch.testing.assert_close(handed[0](ids), W[ids] - W.mean(0))
+
+
+def test_adaptivity_columns_by_hand():
+    """One query, logits (4, 3, 2, 1), label 1 its positive; a drawer that always returns labels 0 and 3 (0 from
+    its buckets, 3 padding, union 2), three times. By masked logit (the positive last) 0 ranks 0 and 3 ranks 2,
+    as fractions of N - 1 = 3: mean rank (0 + 2/3) / 2; mean logit (4 + 1) / 2; the top 3 negatives are (0, 2, 3): 2 of the 2 draws are in them
+    (share 1); from_buckets 0.5; union 2. Every column is a mean over the repeats, not their sum."""
+    from types import SimpleNamespace
+
+    from workbench.lsh.adaptivity import adaptivity_rows
+    h, W = torch.ones(1, 4), torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0]))
+    drawer = lambda h, positives, W, generator: SimpleNamespace(  # noqa: E731
+        ids=torch.tensor([[0, 3]]), valid=torch.tensor([[True, True]]), from_lsh=torch.tensor([[True, False]]),
+        union_size=torch.tensor([2]))
+    (row,) = adaptivity_rows(h, W, torch.tensor([[1]]), {"fixed": drawer}, repeats=3,
+                             generator=torch.Generator(), top=3)
+    assert row["mean_logit"] == pytest.approx(2.5) and row["mean_rank"] == pytest.approx(1 / 3)
+    assert row["top50_share"] == pytest.approx(1.0) and row["from_buckets"] == pytest.approx(0.5)
+    assert row["union_mean"] == pytest.approx(2.0) and row["draws_per_query"] == pytest.approx(6.0)
