@@ -95,8 +95,9 @@ def test_centred_tables_give_log_q_the_centred_vectors(monkeypatch):
 def test_adaptivity_columns_by_hand():
     """One query, logits (4, 3, 2, 1), label 1 its positive; a drawer that always returns labels 0 and 3 (0 from
     its buckets, 3 padding, union 2), three times. By masked logit (the positive last) 0 ranks 0 and 3 ranks 2,
-    as fractions of N - 1 = 3: mean rank (0 + 2/3) / 2; mean logit (4 + 1) / 2; the top 3 negatives are (0, 2, 3): 2 of the 2 draws are in them
-    (share 1); from_buckets 0.5; union 2. Every column is a mean over the repeats, not their sum."""
+    as fractions of N - 1 = 3: mean rank (0 + 2/3) / 2; mean logit (4 + 1) / 2; the top 3 negatives are
+    (0, 2, 3): 2 of the 2 draws are in them (share 1); from_buckets 0.5; union 2. Every column is a mean over the
+    repeats, not their sum."""
     from types import SimpleNamespace
 
     from workbench.lsh.adaptivity import adaptivity_rows
