@@ -193,3 +193,20 @@ def test_break_may_sit_at_the_third_point():
     from workbench.spectra.fits import fit_break
     x = np.arange(1.0, 7.0)
     assert fit_break(x, np.minimum(x, 3.0)) == 3.0
+
+
+def test_epoch_rows_mean_the_batch_losses_and_accumulate_wall_time(monkeypatch):
+    """lr 0 leaves the model as it is, and 4 batches of 8 cover the 32 examples once: the epoch's training loss
+    (the mean of its batch losses) is the loss on all 32. With a clock that moves 1 s per reading, each epoch's
+    timed span is 1 s: wall_s reads 1, 2, 3 (the time so far), not 1 every epoch."""
+    from workbench.spectra import train as tr
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    x, y = torch.randn(32, 1, 2, 2), torch.randint(0, 3, (32,))
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(tr.time, "perf_counter", lambda: float(next(ticks)))
+    rows = tr.train_epochs(model, x, y, x, y, epochs=3, batch_size=8, lr=0.0)
+    assert [r["wall_s"] for r in rows] == [1.0, 2.0, 3.0]
+    with torch.no_grad():
+        full = float(F.cross_entropy(model(x), y))
+    assert rows[0]["train_loss"] == pytest.approx(full, rel=1e-5)
