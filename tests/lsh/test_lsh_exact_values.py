@@ -110,3 +110,18 @@ def test_adaptivity_columns_by_hand():
     assert row["mean_logit"] == pytest.approx(2.5) and row["mean_rank"] == pytest.approx(1 / 3)
     assert row["top50_share"] == pytest.approx(1.0) and row["from_buckets"] == pytest.approx(0.5)
     assert row["union_mean"] == pytest.approx(2.0) and row["draws_per_query"] == pytest.approx(6.0)
+
+
+def test_bench_rows_by_a_fixed_clock(monkeypatch):
+    """Every timing stubbed to 0.2 s: a batch of 4 queries costs 200 ms, 50 ms per query; a redraw (new functions
+    and a rehash of the tables) 400 ms, twice a rehash."""
+    from workbench.lsh import bench
+    monkeypatch.setattr(bench, "median_seconds", lambda fn, device, repeats, warmup, **kw: [fn()] and 0.2)
+    monkeypatch.setattr(bench, "_interleaved_ratio", lambda *a: 1.0)
+    rows = bench.bench_sizes([100, 200], LSHParams(K=2, L=2, cap=8), dim=4, batch=4, budget=4, repeats=1,
+                             warmup=0, device=torch.device("cpu"), source="gaussian",
+                             methods=("uniform", "lsh-embedding"))
+    by = {(r["num_labels"], r["method"]): r for r in rows}
+    assert by[100, "uniform"]["ms_per_batch"] == pytest.approx(200.0)
+    assert by[100, "uniform"]["ms_per_query"] == pytest.approx(50.0)
+    assert by[100, "redraw"]["ms_per_batch"] == pytest.approx(2 * by[100, "rehash"]["ms_per_batch"])
