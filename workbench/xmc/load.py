@@ -79,6 +79,7 @@ def load_dataset(path: str | Path, variant: str | None = None, split: int = 0) -
     # is no Amazon dataset); a variant sub-folder (titles, fulltext: no dataset name) takes its dataset's
     return dataclasses.replace(data, propensity_ab=propensity_ab(d.parent.name if d.name in VARIANT_NAMES else d.name))
 
+
 def _words(X: sp.csr_matrix, vocab: list[str]) -> list[str]:
     v = np.asarray(vocab, dtype=object)
     return [" ".join(v[X.indices[X.indptr[r]:X.indptr[r + 1]]]) for r in range(X.shape[0])]
