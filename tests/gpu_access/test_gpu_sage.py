@@ -83,3 +83,25 @@ def test_overlap_pipeline_yields_the_same_batches(device):
     for s, plain, pre in zip(seeds, got[False], got[True]):
         assert all(torch.equal(a, b) for a, b in zip(plain, pre))
         assert torch.equal(pre[2], g.labels[s]) and torch.equal(pre[1], g.features[pre[0]])
+
+
+def test_epoch_row_bookkeeping(monkeypatch):
+    """One epoch of 128 Cora seeds in 2 batches: cpu_s is the epoch's difference of the process counter (stubbed
+    100.0 then 101.5), loss the mean of the 2 batch losses (about ln 7 at the start, not their sum), gathered bytes
+    the input rows times 1433 float32 features, input nodes more than the seeds, and test_nodes all 1000 when the
+    cap (5000) is above them."""
+    from workbench.gpu_access import train as tr
+    g = load_cora()
+    dev = torch.device("cpu")
+    store = make_store("cpu", g.features, dev)
+    sampler = make_sampler("cpu", g.indptr, g.indices, [10, 5], dev, seed=0)
+    clock = iter([100.0, 101.5])
+    monkeypatch.setattr(tr, "cpu_seconds", lambda: next(clock))
+    try:
+        (row,) = train_graphsage(g, sampler, store, TrainSettings(epochs=1, batch_size=64, seed=0, max_train_nodes=128,
+                                                                  max_eval_nodes=5000), dev, progress=False)
+    finally:
+        store.close()
+    assert row["cpu_s"] == 1.5 and row["batches"] == 2 and 0 < row["loss"] < 2.5
+    assert row["gathered_bytes"] == row["input_nodes"] * 1433 * 4 and row["input_nodes"] > 128
+    assert row["test_nodes"] == 1000
