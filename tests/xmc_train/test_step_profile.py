@@ -49,3 +49,65 @@ def test_step_profile_runs_past_the_configured_epochs(setup):
     cfg, prep = setup
     rows = step_profile(cfg, prep, "in_batch", steps=20, warmup=2, top=50)
     assert {r["op"]: r for r in rows}["ProfilerStep*"]["calls_per_step"] == 1
+
+
+def _faked_profile(monkeypatch):
+    """step_profile around stand-ins: a 'training' that only calls on_step, and a profiler whose one operator
+    took 3 ms of self CPU time and 4.5 ms in total over 6 calls (the whole recorded window)."""
+    import types
+
+    from workbench.xmc_train import profile as profile_mod
+    seen = {}
+
+    class FakeProfile:
+        def __init__(self, activities, schedule):
+            seen["schedule"] = schedule
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def step(self):
+            pass
+
+        def key_averages(self):
+            return [types.SimpleNamespace(key="aten::mm", count=6, self_cpu_time_total=3000.0,
+                                          cpu_time_total=4500.0, self_device_time_total=0.0)]
+
+    def fake_train(cfg, prep, sampler, *, on_step, max_steps, **kw):
+        for i in range(1, max_steps + 1):
+            on_step(i)
+        return [], None, None
+    monkeypatch.setattr(profile_mod, "profile", FakeProfile)
+    monkeypatch.setattr(profile_mod, "train_sampler", fake_train)
+    return seen, NegativeMiningConfig(samplers=["in_batch"], batch_size=16, device="cpu"), \
+        types.SimpleNamespace(train=list(range(64)))
+
+
+def test_step_profile_divides_by_the_recorded_steps_and_records_after_the_warmup(monkeypatch):
+    """3 recorded steps after 1 warm-up one: 6 calls are 2 per step, 3 ms of self CPU 1 ms per step, 4.5 ms in
+    total 1.5 ms; the schedule handed to the profiler warms up on step 0 and records steps 1-3 (not from step 0,
+    where the first calls' costs fall)."""
+    from torch.profiler import ProfilerAction
+    seen, cfg, prep = _faked_profile(monkeypatch)
+    rows = step_profile(cfg, prep, "in_batch", steps=3, warmup=1)
+    assert len(rows) == 1
+    r = rows[0]
+    assert (r["calls_per_step"], r["self_cpu_ms"], r["cpu_total_ms"]) == (2.0, 1.0, 1.5)
+    assert r["self_device_ms"] != r["self_device_ms"]  # NaN: nothing timed on a device
+    actions = [seen["schedule"](k) for k in range(4)]
+    assert actions == [ProfilerAction.WARMUP] + [ProfilerAction.RECORD] * 2 + [ProfilerAction.RECORD_AND_SAVE]
+
+
+@pytest.mark.parametrize(("steps", "warmup", "warns"), [(3, 1, False), (3, 2, True)])
+def test_step_profile_warns_when_warmup_and_steps_cross_an_epoch(monkeypatch, steps, warmup, warns):
+    """64 points at batch 16: an epoch is 4 batches. 1 + 3 steps fit in it; 2 + 3 do not (the recorded steps
+    then include the next epoch's refresh), whatever the recorded steps alone would say."""
+    import warnings
+    _, cfg, prep = _faked_profile(monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        step_profile(cfg, prep, "in_batch", steps=steps, warmup=warmup)
+    assert any("per-epoch refreshes" in str(w.message) for w in caught) == warns
