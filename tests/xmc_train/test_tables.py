@@ -80,3 +80,30 @@ def test_time_to_fraction_leaves_the_starting_model_out():
     assert out.loc["b", "start P@1"] == 10.0 and out.loc["b", col] == 3.0
     common = tables.time_to_common_best(ev, ["b", "a"]).set_index("sampler")
     assert (common["target P@1"] == 20.0).all() and common.loc["a", "step"] == 5 and common.loc["b", "step"] == 5
+
+
+def test_comparison_table_takes_the_highest_peak_memory_of_the_run():
+    """full's training rows peak at 900, 800 and 2000 MiB: its run needed 2000 (a mean would read 1233); unidec's
+    300 and 350: 350."""
+    out = tables.comparison_table(_measurements()).set_index("method")
+    assert out.loc["full", "peak_mem_mib"] == 2000.0 and out.loc["unidec", "peak_mem_mib"] == 350.0
+
+
+def test_target_equal_to_the_start_is_not_above_it():
+    """Best 40 at 50 %: the target is 20, exactly run a's start. A hit then only says a did not fall below its
+    start, so 'target above start' is False for a (strictly above is asked) and True for b (start 10)."""
+    ev = pd.DataFrame({"sampler": ["a"] * 2 + ["b"] * 2, "step": [0, 5] * 2, "wall_s": [0.0, 1.0, 0.0, 2.0],
+                       "P@1": [20.0, 25.0, 10.0, 40.0]})
+    out = tables.time_to_fraction(ev, frac=0.5).set_index("sampler")
+    assert out["target above start"].to_dict() == {"a": False, "b": True}
+
+
+def test_throughput_table_reads_medians_of_windows_and_probes():
+    """Windows at 10, 20 and 90 sequences/s: the median, 20 (a mean: 40); in-loop bare probes at 100, 200 and
+    900: bare 200 (a mean: 400) and ratio 20 / 200 = 0.1."""
+    rows = pd.DataFrame({"sampler": ["in_batch"] * 3, "seqs_per_s": [10.0, 90.0, 20.0], "seq_len": [8.0, 8.0, 9.0],
+                         "seqs_per_step": [64.0, 64.0, 64.0], "bare_seqs_per_s": [100.0, 900.0, 200.0]})
+    out = tables.throughput_table(rows, bare_seqs_per_s=1000.0, bare_length=8).set_index("sampler")
+    r = out.loc["in_batch"]
+    assert (r["train seqs/s"], r["bare encoder seqs/s"], r["ratio"]) == (20.0, 200.0, 0.1)
+    assert r["bare timed"] == "in turn (3 windows)" and r["bare length"] == 8.0
