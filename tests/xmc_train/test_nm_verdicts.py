@@ -226,3 +226,25 @@ def test_accuracy_target_reads_the_test_picked_fusion_weight_apart():
     assert line.startswith("with the fusion weight picked on the test split (optimistic")
     assert line.endswith("best P@1 58.2 (PSP@5 43.3) from ngame +BCE clf at alpha 0.2")
     assert accuracy_target_lines(c.iloc[:0]) == []
+
+
+def test_verdict_boundaries_are_strict_where_the_claim_is_above():
+    """Ties are not wins: a sampler at ratio exactly 1 is not faster than the bare encoder; a row equal to Parabel
+    on P@1 is not above it; a common best equal to a start is no gain over it (no speed comparison)."""
+    t = pd.DataFrame({"sampler": ["in_batch"], "ratio": [1.0], "seqs per step": [200.0]})
+    assert throughput_verdict(t, batch_size=100)[0] == "ratio above 1: 0 of 1 samplers"
+    tied = _comparison().assign(**{"P@1": [47.9, 40.7, 50.0, 30.9, 1.1, 47.9]})  # in_batch ties Parabel's 47.9
+    assert peer_verdict(tied)[1] == "above on P@1 only (not on every PSP@k): full; not above on P@1: in_batch, " \
+        "ngame, ance"
+    common = pd.DataFrame({"target P@1": [30.0, 30.0], "x faster than full": [1.0, 2.5], "start P@1": [30.0, 12.0],
+                           "peak_mem_mib": [float("nan")] * 2}, index=["full", "unidec"])
+    assert unidec_verdict(common, labels=100, n_train=0, cuda=True).startswith("no speed comparison")
+
+
+def test_schedule_line_reads_the_largest_clusters_of_the_run():
+    """Clusters of 2 then 8 points on average: the line reports 8.0 (the most batch-mates clustering gave), not
+    their mean 5.0."""
+    from workbench.xmc_train.verdicts import schedule_line
+    s = pd.DataFrame({"cluster_size": [1, 2, 8], "mean_points": [float("nan"), 2.0, 8.0]})
+    assert schedule_line(s, 64).startswith("NGAME's clusters held 8.0 points on average at most (bound 8): at most "
+                                           "7.0 of a query's 63 batch-mates")
