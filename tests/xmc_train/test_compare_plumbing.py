@@ -34,3 +34,12 @@ def test_ngame_schedule_and_m4_stage_follow_the_training_that_ran(monkeypatch):
                         asked.setdefault("offset", wall_offset) and ([], "m4"))
     compare._one_sampler(cfg, prep, "ngame", None, False)
     assert asked == {"epochs": 3, "offset": pytest.approx(7.5)}
+
+
+def test_ngame_schedule_survives_the_samplers_after_it(monkeypatch):
+    """Samplers run in order ngame, uniform: uniform has no schedule ([]), which must not replace NGAME's."""
+    ngame_schedule = [{"epoch": 0, "cluster_size": 1}]
+    monkeypatch.setattr(compare, "_one_sampler", lambda cfg, prep, name, ckpt, progress:
+                        ([[]], [], ngame_schedule if name == "ngame" else []))
+    out = compare.compare_samplers(NegativeMiningConfig(samplers=["ngame", "uniform"]), None)
+    assert out.schedule == ngame_schedule
