@@ -152,3 +152,32 @@ def test_learner_verdicts_read_rows_in_epoch_order_whatever_their_order():
     v = learner_verdicts(curves.iloc[[2, 0, 1]], [0.1]).set_index("method").loc["SLQ learner"]
     assert v.final_eval_acc == 0.9 and v.wall_s == 3.0
     assert v.overshoot_epoch == 1 and v.overshoot_loss == 2.78
+
+
+def test_batch_vs_full_reads_the_mean_of_batches_and_a_tie_is_not_above():
+    """Batches at B=16 with lambda_max 1, 2 and 6: their mean 3.0 (a median would read 2.0), exactly the full
+    value 3.0, so not above it (the claim is batch > full)."""
+    lam = pd.DataFrame({"bn_mode": ["eval"] * 4, "scope": ["batch"] * 3 + ["full"], "batch_size": [16] * 3 + [64],
+                        "lambda_max": [1.0, 2.0, 6.0, 3.0]})
+    v = batch_vs_full(lam, by=("bn_mode",)).iloc[0]
+    assert (v["mean"], v["ratio"], v["above"]) == (3.0, 1.0, False)
+
+
+def test_claims_table_calls_a_flat_step_not_decreasing():
+    """Mean batch lambda_max 4, 4, 2 over B = 16, 32, 64: it does not fall at every step (16 -> 32 is flat)."""
+    from workbench.spectra.verdicts import claims_table
+    lam = pd.DataFrame({"epoch": 0, "curvature": "hessian", "scope": ["batch"] * 3 + ["full"],
+                        "batch_size": [16, 32, 64, 128], "lambda_max": [4.0, 4.0, 2.0, 1.0]})
+    (c,) = claims_table(lam, 16).itertuples()
+    assert c.ratio_smallest_b_to_full == 4.0 and c.above_full_at_smallest_b and not c.decreasing_in_b
+    assert claims_table(lam.assign(lambda_max=[5.0, 4.0, 2.0, 1.0]), 16).decreasing_in_b.item()
+
+
+def test_peer_verdict_equal_accuracy_picks_the_fastest_tolerant_row_whatever_the_row_order():
+    """PyHessian's rows within 1e-4 listed slow first (tol 1e-6 at 0.9 s, then tol 1e-5 at 0.5 s): the
+    equal-accuracy reading is against the faster, 0.2 / 0.5 = 0.40x, not the first listed (0.22x)."""
+    s = _summary([["workbench", "lanczos tol 0.0001 residual (max 40 steps)", 2, 0.2, 10, 1e-8, 1e-8, 1.0, 1.25],
+                  ["pyhessian", "power iteration tol 0.001", 2, 0.16, 7, 1e-3, 2.6e-3, 1.0, 1.0],
+                  ["pyhessian", "power iteration tol 1e-06", 2, 0.9, 45, 1e-6, 1e-6, 1.0, 1.0],
+                  ["pyhessian", "power iteration tol 1e-05", 2, 0.5, 25, 3e-5, 5e-5, 1.0, 1.0]])
+    assert "at equal accuracy 0.40x PyHessian at tol 1e-05" in peer_verdict(s, 1e-4)[0]
