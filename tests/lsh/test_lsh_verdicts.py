@@ -155,3 +155,32 @@ def test_no_share_of_the_way_over_a_nearly_flat_softmax():
                           "mean_rank": [0.5, 0.49, 0.45, 0.5, 0.1, 0.3]})
     assert adaptivity_trend(adapt) == ["lsh-embedding, share of the way from uniform to exact in mean rank by probe "
                                        "step: 1: n/a, 2: 50%"]
+
+
+def test_padding_line_without_an_exact_row_counts_the_unknown_as_short():
+    """No exact row: how far lsh-embedding sits toward exact is unknown, so with 41% of its negatives from its
+    buckets the padding line still appears (an unknown gap counts as short, not as closer to exact)."""
+    last = _last(0.35, 0.75).assign(from_buckets=[None, None, 0.41, None], union_mean=[None, None, 26.0, None])
+    lines = adaptivity_verdict(last.drop(index="exact"), cap=32)
+    assert lines[-1].startswith("padding: lsh-embedding drew 41% of its negatives from the query's buckets")
+
+
+def test_adaptivity_trend_averages_repeated_rows_of_a_step():
+    """Two probes of lsh-embedding at one step (ranks 0.2 and 0.4): their mean 0.3 reads 50% of the way from
+    uniform (0.5) to exact (0.1); their max (0.4) would read 25%."""
+    from workbench.lsh.verdicts import adaptivity_trend
+    adapt = pd.DataFrame([{"step": step, "sampler": s, "mean_rank": r} for step in (10, 20)
+                          for s, r in (("uniform", 0.5), ("exact", 0.1), ("lsh-embedding", 0.2),
+                                       ("lsh-embedding", 0.4))])
+    assert adaptivity_trend(adapt) == ["lsh-embedding, share of the way from uniform to exact in mean rank by probe "
+                                       "step: 10: 50%, 20: 50%"]
+
+
+def test_race_verdict_reads_final_rows_by_step_whatever_the_row_order():
+    """The race rows shuffled: 'final' is each method's highest step (full 19.0 at step 30), not its last row."""
+    race = pd.DataFrame({"method": ["full"] * 3 + ["lsh-embedding"] * 2 + ["lsh-embedding:nologq"] * 2,
+                         "step": [30, 10, 20, 20, 10, 20, 10], "train_s": [12.0, 4.0, 8.0, 2.0, 1.0, 2.0, 1.0],
+                         "P@1": [19.0, 10.0, 20.0, 25.0, 5.0, 6.0, 4.0]})
+    lines = race_verdict(race, num_labels=10**6)
+    assert lines[0].startswith("full softmax: final P@1 19.00, first reached at 8.0 s")
+    assert "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without" in lines

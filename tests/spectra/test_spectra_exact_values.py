@@ -210,3 +210,15 @@ def test_epoch_rows_mean_the_batch_losses_and_accumulate_wall_time(monkeypatch):
     with torch.no_grad():
         full = float(F.cross_entropy(model(x), y))
     assert rows[0]["train_loss"] == pytest.approx(full, rel=1e-5)
+
+
+def test_evaluate_leaves_the_model_in_the_mode_it_found():
+    """evaluate runs in eval mode and then restores the caller's mode: a model in eval mode (a Hessian taken with
+    BatchNorm in eval) stays there, one in training mode returns to it."""
+    from workbench.spectra.train import evaluate
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    for mode in (False, True):
+        model.train(mode)
+        evaluate(model, x, y)
+        assert model.training is mode and model[1].training is mode
