@@ -38,9 +38,6 @@ class Tables:
     def L(self) -> int:
         return self.offsets.shape[0]
 
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.ids, self.offsets, self.counts, self.full))
-
 
 def build_tables(codes: torch.Tensor, num_buckets: int, cap: int, generator: torch.Generator) -> Tables:
     """Tables from (N, L) int64 bucket codes of labels ``0..N-1``; ``cap`` ids at most per bucket.
