@@ -1,0 +1,117 @@
+"""The runner's bookkeeping without executing a notebook (papermill's execute_notebook replaced by a stand-in
+that writes what a notebook's config cell writes): -p over the profile, the uncommitted patch kept at the start,
+the record's effective configuration read from the notebook, which run "latest" resumes and which runs count as
+live, the attempts' history, what a resume clears, and the CLI's bare --resume and interrupt exit code.
+Not proven: anything papermill or the kernel does (test_runner.py runs the tiny notebook for real)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+import pytest
+
+from tests.foundation.test_runner import _config, _fake_run, root  # noqa: F401 - the fixture
+from workbench import runner
+from workbench.config import ConfigError
+from workbench.notebooks import notebook_path, parameters
+from workbench.report import RUN_DIR_ENV
+
+
+def _spec(root):  # noqa: F811 - root is the fixture's value
+    return parameters(notebook_path("tiny", root))
+
+
+def test_command_line_values_override_the_profile(root):  # noqa: F811
+    """Profile 'small' sets n 4 and label 'profiled'; -p n=7 wins over the profile, the profile's label stays."""
+    _, record = runner._first_attempt("tiny", _spec(root), root / "reports" / "tiny", root, "small", {"n": 7}, {})
+    assert record["parameters"]["n"] == 7 and record["parameters"]["label"] == "profiled"
+
+
+@pytest.fixture
+def fake_papermill(monkeypatch):
+    """execute_notebook replaced: it writes the notebook's effective_config.json (a derived field added, as a
+    study's config class may) into the run directory, and nothing else."""
+    import papermill
+
+    def execute(nb, out, parameters, **kw):
+        run_dir = os.environ[RUN_DIR_ENV]
+        written = {"parameters": {**parameters, "derived": 1}, "git_commit": "abc123-dirty"}
+        with open(os.path.join(run_dir, "effective_config.json"), "w") as f:
+            json.dump(written, f)
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    env = runner.environment()
+    monkeypatch.setattr(runner, "environment", lambda: {**env, "git_commit": "abc123-dirty"})
+    monkeypatch.setattr(runner, "uncommitted_diff", lambda: "diff --git a/x b/x\n")
+
+
+def test_a_dirty_checkout_keeps_its_patch_and_the_record_takes_the_notebooks_config(root, fake_papermill):  # noqa
+    run_dir = runner.run_study("tiny", "small", None, root=root)
+    cfg = _config(run_dir)
+    assert cfg["status"] == "ok"
+    assert (run_dir / "uncommitted.patch").read_text() == "diff --git a/x b/x\n"
+    assert cfg["uncommitted_patch"]["file"] == "uncommitted.patch"
+    assert cfg["uncommitted_patch"]["taken"] == "at the start"
+    assert cfg["effective"] == {**cfg["parameters"], "derived": 1}  # what the notebook built, not the runner's
+
+
+def test_latest_resumes_the_newest_unfinished_run(root):  # noqa: F811
+    study_dir = root / "reports" / "tiny"
+    _fake_run(root, "older", started="2026-01-01T00:00:00")
+    newer = _fake_run(root, "newer", started="2026-01-02T00:00:00")
+    _fake_run(root, "finished", status="ok", started="2026-01-03T00:00:00")
+    run_dir, _ = runner._resumable(study_dir, "latest", None, None, {"host": platform.node()})
+    assert run_dir == newer
+
+
+def test_only_a_live_process_on_this_host_makes_a_run_live(root):  # noqa: F811
+    """A live pid recorded on another host says nothing about this one: that run can be resumed here. This
+    process's own pid is not another live run (a record written by this very process)."""
+    d = _fake_run(root, "elsewhere", status="running", host="another-host", pid=os.getppid())
+    assert runner._resumable(root / "reports" / "tiny", "elsewhere", None, None, {"host": platform.node()})[0] == d
+    assert not runner._alive(os.getpid()) and runner._alive(os.getppid())
+
+
+def test_a_third_attempt_keeps_the_whole_history_and_sheds_the_last_attempts_fields(root):  # noqa: F811
+    patch = {"file": "uncommitted.2.patch", "bytes": 3, "sha256": "0" * 64, "taken": "at the start"}
+    d = _fake_run(root, "twice", attempts=[{"status": "failed", "error": "first"}], error="second",
+                  uncommitted_patch=patch, git_commit_notebook="def456", effective={"n": 3}, ended="x")
+    _, record = runner._next_attempt("tiny", _spec(root), d.parent, root, "twice", None, None,
+                                     {"host": platform.node()})
+    assert [a["error"] for a in record["attempts"]] == ["first", "second"]
+    assert record["attempts"][1]["uncommitted_patch"] == patch
+    for stale in ("uncommitted_patch", "git_commit_notebook", "effective", "ended", "error"):
+        assert stale not in record
+    assert record["status"] == "running"
+
+
+def test_a_resume_clears_the_earlier_attempts_outputs_and_keeps_its_units(tmp_path):
+    for name in ("measurements.csv", "fig.png", "report.html", "tiny.ipynb", "effective_config.json",
+                 "config.json", "uncommitted.patch"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "partial" / "k").mkdir(parents=True)
+    (tmp_path / "partial" / "k" / "u.pt").write_text("x")
+    runner._clear_outputs(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "partial", "uncommitted.patch"]
+    assert (tmp_path / "partial" / "k" / "u.pt").exists()
+
+
+def test_cli_bare_resume_means_latest_and_an_interrupt_exits_130(monkeypatch, tmp_path, capsys):
+    from workbench.cli import main
+    asked = {}
+
+    def fake_run(study, profile, overrides, **kw):
+        asked.update(kw)
+        return tmp_path
+    monkeypatch.setattr(runner, "run_study", fake_run)
+    assert main(["run", "tiny", "--resume"]) == 0 and asked["resume"] == "latest"
+
+    def interrupted(*a, **kw):
+        exc = KeyboardInterrupt()
+        exc.run_dir = tmp_path
+        raise exc
+    monkeypatch.setattr(runner, "run_study", interrupted)
+    assert main(["run", "tiny"]) == 130
+    assert "error: KeyboardInterrupt" in capsys.readouterr().err
+    with pytest.raises(ConfigError):  # an unknown run to resume is a config error, not a crash
+        runner._resumable(tmp_path, "nosuch", None, None, {"host": platform.node()})
