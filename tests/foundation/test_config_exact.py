@@ -1,0 +1,97 @@
+"""The foundation's small contracts by hand: fixed-length tuples, the device check in from_dict, positive(),
+typed_value's bools, -p parsing and profile files, atomic writes on an interrupt, JSON records with paths, and
+timing's argument checks and call counts. Each case is one a one-line slip in the code once passed."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from workbench.config import ConfigError, check_value, from_dict, positive, typed_value
+from workbench.io import read_json, write_json, write_text
+from workbench.notebooks import load_profile, parse_assignment
+from workbench.timing import median_seconds, time_interleaved
+
+
+def test_fixed_length_tuples_check_length_and_each_position():
+    assert check_value("xy", [1, 2.5], "tuple[float, float]") == (1.0, 2.5)  # widened, and a tuple
+    for bad in ([1.0, 2.0, 3.0], [1.0]):
+        with pytest.raises(ConfigError, match="'xy' must be"):
+            check_value("xy", bad, "tuple[float, float]")
+    with pytest.raises(ConfigError):
+        check_value("pair", [1, 2], "tuple[int, str]")  # the second position is not a str
+    assert check_value("pair", [1, "a"], "tuple[int, str]") == (1, "a")
+
+
+def test_from_dict_checks_the_device_spec():
+    @dataclasses.dataclass
+    class Cfg:
+        device: str = "auto"
+    assert from_dict(Cfg, {"device": "cpu"}).device == "cpu"
+    with pytest.raises(ConfigError, match="gpu0"):
+        from_dict(Cfg, {"device": "gpu0"})
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("inf"), float("nan"), [], [1.0, 0.0]])
+def test_positive_refuses_zero_infinite_nan_and_empty(value):
+    @dataclasses.dataclass
+    class Cfg:
+        lr: object
+    with pytest.raises(ConfigError, match="lr must be"):
+        positive(Cfg(value), "lr")
+    positive(Cfg(1e-3), "lr")
+    positive(Cfg([1e-3, 2.0]), "lr")
+
+
+def test_typed_value_reads_bools_in_any_case():
+    assert typed_value(bool, "True", "x") is True and typed_value(bool, "FALSE", "x") is False
+    with pytest.raises(ValueError, match="x takes a bool, got 'yes'"):
+        typed_value(bool, "yes", "x")
+
+
+def test_assignments_keep_everything_after_the_first_equals_and_an_empty_value_is_empty_text():
+    assert parse_assignment("label=a=b") == ("label", "a=b")
+    assert parse_assignment("label=") == ("label", "")
+    assert parse_assignment("n= 3") == ("n", 3)
+
+
+def test_profiles_empty_is_no_values_and_a_list_is_refused(tmp_path):
+    d = tmp_path / "notebooks" / "params" / "tiny"
+    d.mkdir(parents=True)
+    (d / "empty.yaml").write_text("# nothing set here\n")
+    (d / "listed.yaml").write_text("- n\n- 3\n")
+    assert load_profile("tiny", "empty", tmp_path) == {}
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_profile("tiny", "listed", tmp_path)
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    from workbench.io import atomic_write
+    path = write_text(tmp_path / "r.json", "old\n")
+
+    def interrupted(p: Path) -> None:
+        p.write_text("half")
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, interrupted)
+    assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_json_records_may_hold_paths(tmp_path):
+    write_json(tmp_path / "c.json", {"data": Path("/data/x.csv")})
+    assert read_json(tmp_path / "c.json") == {"data": "/data/x.csv"}
+
+
+def test_timing_refuses_bad_counts_and_calls_each_run_exactly_warmup_plus_repeats_times():
+    for kw in ({"repeats": 0}, {"warmup": -1}, {"warmup_seconds": -1.0}):
+        with pytest.raises(ValueError, match="need repeats >= 1"):
+            median_seconds(lambda: None, **kw)
+    calls = [0, 0]
+
+    def run(i):
+        def fn():
+            calls[i] += 1
+        return fn
+    out = time_interleaved([run(0), run(1)], "cpu", repeats=3, warmup=2)
+    assert calls == [5, 5] and len(out) == 2 and all(t >= 0 for t in out)
