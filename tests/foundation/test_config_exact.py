@@ -95,3 +95,55 @@ def test_timing_refuses_bad_counts_and_calls_each_run_exactly_warmup_plus_repeat
         return fn
     out = time_interleaved([run(0), run(1)], "cpu", repeats=3, warmup=2)
     assert calls == [5, 5] and len(out) == 2 and all(t >= 0 for t in out)
+
+
+def test_record_block_shows_the_effective_config_and_the_kernels_commit():
+    """The report's record: the notebook's effective configuration where there is one (not the runner's
+    parameters), and the commit the kernel read when it differs from the runner's."""
+    from workbench import pages
+    rec = {"parameters": {"n": 3}, "effective": {"n": 3, "derived": 7}, "git_commit": "abc",
+           "git_commit_notebook": "def"}
+    html = pages._record_html(rec)
+    assert "full effective configuration (2 parameters)" in html and "derived" in html
+    assert pages._commit_line(rec) == "abc; the notebook's kernel read def"
+
+
+def test_the_record_block_goes_inside_the_body(tmp_path):
+    import nbformat
+
+    from workbench import pages
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("hello")])
+    nbformat.write(nb, str(tmp_path / "r.ipynb"))
+    html = pages.export_html(tmp_path / "r.ipynb", tmp_path / "r.html", {"git_commit": "abc"}).read_text()
+    assert html.index("<body") < html.index("workbench-run") < html.index("hello")
+
+
+def test_a_run_keeps_its_units_by_config_and_scratch_runs_by_study(tmp_path, monkeypatch):
+    """Kept units sit under partial/<config key>, so another configuration never reads them back; scratch runs
+    of two studies (WORKBENCH_SCRATCH) get a folder each; an explicit run_dir keeps the tables already in it."""
+    from workbench import report
+    from workbench.resume import config_key
+    monkeypatch.setenv(report.RUN_DIR_ENV, str(tmp_path / "run"))
+    run = report.start_run("tiny", {"n": 3, "device": "cpu"})
+    assert run.memo.dir == tmp_path / "run" / report.PARTIAL_DIR / config_key({"n": 3, "device": "cpu"})
+    monkeypatch.delenv(report.RUN_DIR_ENV)
+    monkeypatch.setenv(report.SCRATCH_ENV, str(tmp_path / "scratch"))
+    assert report._default_dir("a") != report._default_dir("b")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "kept.csv").write_text("x\n")
+    report.start_run("tiny", {"n": 3}, run_dir=mine)
+    assert (mine / "kept.csv").exists()
+
+
+def test_a_figure_titled_by_suptitle_only_is_titled(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from workbench import report
+    run = report.start_run("tiny", {"n": 1}, run_dir=tmp_path)
+    fig, ax = plt.subplots()
+    fig.suptitle("loss against step")
+    assert run.save_figure(fig, "f").exists()
+    plt.close(fig)
