@@ -147,3 +147,33 @@ def test_a_figure_titled_by_suptitle_only_is_titled(tmp_path, monkeypatch):
     fig.suptitle("loss against step")
     assert run.save_figure(fig, "f").exists()
     plt.close(fig)
+
+
+def test_the_same_data_in_two_places_has_one_fingerprint(tmp_path):
+    from workbench.provenance import describe_path
+    for where in ("a", "b"):
+        (tmp_path / where / "sub").mkdir(parents=True)
+        (tmp_path / where / "sub" / "x.txt").write_text("12345")
+    a, b = describe_path(tmp_path / "a"), describe_path(tmp_path / "b")
+    assert a["sha256"] == b["sha256"] and (a["files"], a["bytes"]) == (1, 5)
+
+
+def test_the_uncommitted_patch_holds_staged_changes_too(tmp_path):
+    """git diff HEAD: a change already `git add`-ed is uncommitted as well, and must be in the patch that
+    rebuilds the code that ran."""
+    import subprocess
+    from workbench.provenance import git_commit, uncommitted_diff
+    (tmp_path / "workbench").mkdir()
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    (tmp_path / "workbench" / "a.py").write_text("x = 1\n")
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "start")
+    (tmp_path / "workbench" / "a.py").write_text("x = 2\n")
+    git("add", "workbench/a.py")
+    assert git_commit(tmp_path).endswith("-dirty")
+    assert "+x = 2" in uncommitted_diff(tmp_path)
