@@ -142,3 +142,33 @@ def test_raw_text_round_trip_of_texts_with_line_breaks_and_filter_bounds(tmp_pat
     with pytest.raises(DataFormatError, match="point index") as e:
         read_filter(tmp_path / "f.txt", 2, 3)
     assert "f.txt:2" in str(e.value)
+
+
+def test_lf_json_refuses_a_label_id_at_the_count_a_nan_relevance_and_a_test_filter_past_the_test_split(tmp_path):
+    """3 labels: id 3 is out of range; a NaN relevance is no relevance; the test split has 2 points, so a test
+    filter pair on point 2 is refused although the train split (3 points) has a point 2."""
+    from workbench.xmc.lf_json import load_lf_json
+    base = {"uid": "x", "title": "t", "content": "c"}
+    with pytest.raises(DataFormatError, match="trn.json.gz:1"):
+        load_lf_json(_lf(tmp_path / "a", {**base, "target_ind": [3], "target_rel": [1.0]}))
+    with pytest.raises(DataFormatError, match="trn.json.gz:1"):
+        load_lf_json(_lf(tmp_path / "b", {**base, "target_ind": [0], "target_rel": [float("nan")]}))
+    d = tmp_path / "c"
+    shutil.copytree(FIX / "lf_json", d)
+    (d / "filter_labels_test.txt").write_text("2 0\n")
+    with pytest.raises(DataFormatError, match="filter_labels_test.txt:1"):
+        load_lf_json(d)
+
+
+def test_raw_text_refuses_a_label_id_at_the_header_count(tmp_path):
+    d = tmp_path / "raw"
+    shutil.copytree(FIX / "raw_text", d)
+    lines = (d / "trn_X_Y.txt").read_text().splitlines()
+    (d / "trn_X_Y.txt").write_text("\n".join([lines[0], "3:1", *lines[2:]]) + "\n")  # header: 3 labels
+    with pytest.raises(DataFormatError, match="trn_X_Y.txt:2"):
+        load_raw_text(d)
+
+
+def test_bow_refuses_fewer_points_than_the_header_announces(tmp_path):
+    with pytest.raises(DataFormatError, match="header announces 3 points, file has 2"):
+        load_bow(_bow(tmp_path, "3 3 2\n0 0:1\n1 1:1\n"))
