@@ -80,3 +80,24 @@ def test_unidec_hard_negatives_skip_excluded_pairs_and_are_rank_major():
     s = build_sampler("unidec", Y, SamplerConfig(hard_per_query=2))
     s.shortlist = torch.tensor([[4, 5, 6], [7, 8, 9]])
     assert s.hard_negatives(torch.arange(2)).tolist() == [4, 7, 5, 8]
+
+
+def test_ngame_reclusters_every_n_epochs_from_its_start_with_a_seed_per_epoch(monkeypatch):
+    """cluster_start 3, cluster_every 2, clusters of 2 from the start on: refreshes at epochs 3, 5 and 7 (counted
+    from the start, not 4 and 6 from epoch 0), each clustering seeded by seed + epoch (a new split each time);
+    before the start, batches are random even though clusters exist (e.g. loaded from a checkpoint)."""
+    from tests.samplers.test_sampler_contract import RandomView, random_Y
+    from workbench.samplers.positives import random_batches
+    from workbench.xmc_train import clustering
+    seeds = []
+    real = clustering.balanced_clusters
+    monkeypatch.setattr(clustering, "balanced_clusters", lambda emb, size, seed: seeds.append(seed)
+                        or real(emb, size, seed=seed))
+    s = build_sampler("ngame", random_Y(n=40, L=10), SamplerConfig(cluster_start=3, cluster_every=2,
+                                                                  cluster_size_max=2, cluster_double_every=1, seed=7))
+    view = RandomView(40, 10)
+    for e in range(8):
+        s.refresh(view, e, 0)
+    assert [c["epoch"] for c in s.costs] == [3, 5, 7] and seeds == [10, 12, 14]
+    got = torch.cat(list(s.batches(0, 8, torch.Generator().manual_seed(5))))
+    assert got.tolist() == torch.cat(random_batches(40, 8, torch.Generator().manual_seed(5))).tolist()
