@@ -101,3 +101,17 @@ def test_ngame_reclusters_every_n_epochs_from_its_start_with_a_seed_per_epoch(mo
     assert [c["epoch"] for c in s.costs] == [3, 5, 7] and seeds == [10, 12, 14]
     got = torch.cat(list(s.batches(0, 8, torch.Generator().manual_seed(5))))
     assert got.tolist() == torch.cat(random_batches(40, 8, torch.Generator().manual_seed(5))).tolist()
+
+
+def test_unidec_pool_has_no_padding_label_and_short_shortlists_add_no_positives():
+    """Query 0 has no positive, query 1 has label 2: the pool is [2] (query 0's empty sample slot must not put
+    label 0 in). A shortlist [0, 1, 3] for a query whose positives are 0 and 1 holds one hard negative, 3: with
+    hard_per_query 2 the second slot is marked missing, not filled with a positive."""
+    Y = sp.csr_matrix(np.array([[0, 0, 0, 0], [0, 0, 1, 0]], np.float32))
+    s = build_sampler("unidec", Y, SamplerConfig(hard_per_query=2, pool_cap=8))
+    b = s.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(0))
+    assert b.pool.tolist() == [2]
+    Y2 = sp.csr_matrix(np.array([[1, 1, 0, 0]], np.float32))
+    s2 = build_sampler("unidec", Y2, SamplerConfig(hard_per_query=2, pool_cap=8))
+    picked, ok = s2._hard_table(torch.tensor([[0, 1, 3]]))
+    assert picked[ok].tolist() == [3] and ok.tolist() == [[True, False]]
