@@ -5,6 +5,7 @@ never short, hid them).
 
 Does not prove: that the samplers train well (the negative-mining study measures that)."""
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 
@@ -115,3 +116,23 @@ def test_unidec_pool_has_no_padding_label_and_short_shortlists_add_no_positives(
     s2 = build_sampler("unidec", Y2, SamplerConfig(hard_per_query=2, pool_cap=8))
     picked, ok = s2._hard_table(torch.tensor([[0, 1, 3]]))
     assert picked[ok].tolist() == [3] and ok.tolist() == [[True, False]]
+
+
+@pytest.mark.parametrize("scheme", ["label", "embedding"])
+def test_lsh_schemes_query_with_the_positive_vector_or_the_query_embedding(monkeypatch, scheme):
+    """LSH-Label hashes each query's sampled positive's (snapshot) label vector, LSH-Embedding the query's own
+    embedding: the vectors handed to the bucket lookup are exactly those rows."""
+    from workbench.lsh.params import LSHParams
+    from workbench.samplers import lsh as lsh_mod
+    g = torch.Generator().manual_seed(0)
+    W, Q = torch.randn(10, 8, generator=g), torch.randn(6, 8, generator=g)
+    Y = sp.csr_matrix(np.eye(6, 10, dtype=np.float32))  # query i's one positive is label i
+    seen = []
+    real = lsh_mod.lsh_negatives
+    monkeypatch.setattr(lsh_mod, "lsh_negatives", lambda ix, qv, *a: seen.append(qv.clone()) or real(ix, qv, *a))
+    s = build_sampler("lsh", Y, SamplerConfig(num_negatives=3), lsh=LSHParams(K=2, L=2, cap=4, scheme=scheme),
+                      label_vectors=lambda ids: W if ids is None else W[ids], query_vectors=lambda ids: Q[ids])
+    s.refresh(None, 0, 0)
+    q = torch.tensor([4, 1, 3])
+    s.sample(q, torch.Generator().manual_seed(1))
+    assert torch.equal(seen[0], W[q] if scheme == "label" else Q[q])
