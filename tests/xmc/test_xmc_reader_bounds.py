@@ -172,3 +172,12 @@ def test_raw_text_refuses_a_label_id_at_the_header_count(tmp_path):
 def test_bow_refuses_fewer_points_than_the_header_announces(tmp_path):
     with pytest.raises(DataFormatError, match="header announces 3 points, file has 2"):
         load_bow(_bow(tmp_path, "3 3 2\n0 0:1\n1 1:1\n"))
+
+
+def test_topk_filters_a_label_at_a_label_chunk_boundary():
+    """Labels in chunks of 2: label 2 opens the second chunk. Filtered for query 0, it is not returned (and
+    the first chunk does not try to mask it)."""
+    q = torch.tensor([[0.0, 0.0, 1.0, 0.5]])
+    lab = torch.eye(4)
+    _, ids = topk_scores(q, lab, 2, filter=np.array([[0, 2]]), backend="torch", label_chunk=2)
+    assert ids[0, 0].item() == 3 and 2 not in ids[0].tolist()  # 3 scores 0.5; 0 and 1 tie at 0 behind it
