@@ -115,3 +115,41 @@ def test_cli_bare_resume_means_latest_and_an_interrupt_exits_130(monkeypatch, tm
     assert "error: KeyboardInterrupt" in capsys.readouterr().err
     with pytest.raises(ConfigError):  # an unknown run to resume is a config error, not a crash
         runner._resumable(tmp_path, "nosuch", None, None, {"host": platform.node()})
+
+
+def test_units_read_back_in_two_attempts_are_listed_once(tmp_path):
+    """A unit read back by the second and again by the third attempt is one resumed unit, not two."""
+    from workbench.resume import UnitStore, resumed_units
+    d = tmp_path / "partial" / "k"
+    UnitStore(d, announce=None)("total", lambda: 3)
+    for _ in range(2):
+        assert UnitStore(d, announce=None)("total", lambda: 0) == 3
+    assert resumed_units(tmp_path) == ["total"]
+
+
+def test_training_checkpoints_alone_count_as_kept_units(tmp_path):
+    assert not runner.has_kept_units(tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "ngame-abc.pt").write_text("x")
+    assert runner.has_kept_units(tmp_path)
+
+
+def test_run_all_prints_a_studys_config_error_in_one_line(monkeypatch, capsys):
+    """A study refused for its parameters (no run started) reads as its message, not as a traceback."""
+    from workbench import cli
+
+    def refuse(study, *a, **kw):
+        raise ConfigError(f"{study}: parameter 'n' must be int")
+    monkeypatch.setattr(runner, "run_study", refuse)
+    monkeypatch.setattr(cli, "_studies", lambda: ["tiny"])
+    assert cli.main(["run-all"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED: tiny: tiny: parameter 'n' must be int" in err and "Traceback" not in err
+
+
+def test_explore_refuses_an_empty_option_list():
+    import pandas as pd
+
+    from workbench.explorer import explore
+    with pytest.raises(ValueError, match="no options for 'metric'"):
+        explore(pd.DataFrame(), lambda df, metric: None, choices={"metric": []})
