@@ -68,3 +68,35 @@ def test_random_batches_are_a_permutation_drawn_by_the_generator():
     b = torch.cat(random_batches(20, 6, torch.Generator().manual_seed(1)))
     assert sorted(a.tolist()) == list(range(20)) and a.tolist() != list(range(20)) and a.tolist() != b.tolist()
     assert [len(x) for x in random_batches(20, 6, torch.Generator().manual_seed(0))] == [6, 6, 6, 2]
+
+
+def _freq_dataset():
+    """6 train points; label frequencies [0, 1, 1, 4, 6] (12 positives)."""
+    Y = np.zeros((6, 5), np.float32)
+    Y[0, 1] = Y[1, 2] = 1
+    Y[:4, 3] = 1
+    Y[:, 4] = 1
+    return XMCDataset("d", sp.csr_matrix(Y), sp.csr_matrix(Y[:1]))
+
+
+def test_dataset_stats_count_over_labels_seen_in_training():
+    """Seen labels' frequencies 1, 1, 4, 6: mean 3.0, median 2.5; two labels seen once (the unseen one is not
+    'seen once')."""
+    from workbench.xmc.stats import dataset_stats
+    s = dataset_stats(_freq_dataset())
+    assert (s["points_per_label"], s["label_freq_median"], s["labels_seen_once"]) == (3.0, 2.5, 2)
+    assert (s["labels_seen_in_train"], s["label_freq_max"], s["train_positives"]) == (4, 6, 12)
+
+
+def test_frequency_table_bins_and_their_share_of_positives():
+    """log2 bins [1, 1], [2, 3], [4, 7]: 2 labels carrying 2 of 12 positives, none, 2 labels carrying 10."""
+    from workbench.xmc.stats import frequency_table
+    t = frequency_table(_freq_dataset())
+    assert t[["freq_lo", "freq_hi", "labels"]].values.tolist() == [[1, 1, 2], [2, 3, 0], [4, 7, 2]]
+    assert t["positives"].tolist() == [100 * 2 / 12, 0.0, 100 * 10 / 12]
+
+
+def test_text_fingerprints_tell_where_one_text_ends():
+    """['ab', 'c'] and ['a', 'bc'] hold the same characters: their token caches must not share a key."""
+    from workbench.xmc.tokens import texts_fingerprint
+    assert texts_fingerprint(["ab", "c"]) != texts_fingerprint(["a", "bc"])
