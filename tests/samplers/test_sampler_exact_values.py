@@ -136,3 +136,32 @@ def test_lsh_schemes_query_with_the_positive_vector_or_the_query_embedding(monke
     q = torch.tensor([4, 1, 3])
     s.sample(q, torch.Generator().manual_seed(1))
     assert torch.equal(seen[0], W[q] if scheme == "label" else Q[q])
+
+
+def test_unidec_pool_rules_cap_other_positives_and_fixed_clusters():
+    """The pool must hold every query's sampled positive, so a cap below the batch is refused (B - 1 too);
+    with room, a query's other positives fill the pool (4 positives, 1 sampled: all 4 are in); UniDEC's clusters
+    keep their size (cluster_size_max) from the start, not NGAME's doubling."""
+    Y = sp.csr_matrix(np.array([[1, 1, 1, 1, 0], [0, 0, 0, 0, 1]], np.float32))
+    cfg = dict(psl_positives=1, hard_per_query=0, cluster_start=1, cluster_size_max=8, cluster_double_every=1)
+    with pytest.raises(ValueError, match="pool_cap"):
+        build_sampler("unidec", Y, SamplerConfig(pool_cap=1, **cfg)).sample(torch.tensor([0, 1]),
+                                                                            torch.Generator().manual_seed(0))
+    s = build_sampler("unidec", Y, SamplerConfig(pool_cap=8, **cfg))
+    assert s.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(0)).pool.tolist() == [0, 1, 2, 3, 4]
+    assert [s.cluster_size(e) for e in range(4)] == [1, 8, 8, 8]
+
+
+def test_lsh_tables_hash_a_snapshot_not_the_live_weights():
+    """A classifier's rows move in place under the optimizer after a rehash: the sampler's snapshot (what the
+    tables hashed, what log_q describes) must not move with them."""
+    from workbench.lsh.params import LSHParams
+    W = torch.randn(10, 8, generator=torch.Generator().manual_seed(0))
+    before = W.clone()
+    Y = sp.csr_matrix(np.eye(6, 10, dtype=np.float32))
+    s = build_sampler("lsh", Y, SamplerConfig(num_negatives=3), lsh=LSHParams(K=2, L=2, cap=4, scheme="label"),
+                      label_vectors=lambda ids: W if ids is None else W[ids], query_vectors=lambda ids: W[ids])
+    s.refresh(None, 0, 0)
+    s.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(1))
+    W.add_(1.0)
+    assert torch.equal(s.snapshot, before)
