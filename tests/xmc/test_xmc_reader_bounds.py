@@ -181,3 +181,29 @@ def test_topk_filters_a_label_at_a_label_chunk_boundary():
     lab = torch.eye(4)
     _, ids = topk_scores(q, lab, 2, filter=np.array([[0, 2]]), backend="torch", label_chunk=2)
     assert ids[0, 0].item() == 3 and 2 not in ids[0].tolist()  # 3 scores 0.5; 0 and 1 tie at 0 behind it
+
+
+def test_debian_stanzas_take_tab_continuations_and_start_at_their_first_field(tmp_path):
+    """deb822 allows a continuation line to start with a tab; a stanza's line number is its first field's."""
+    from workbench.xmc.deb822 import iter_stanzas
+    p = tmp_path / "Packages"
+    p.write_text("Package: a\nDescription: x\n\tmore\n\nPackage: b\nVersion: 1\n")
+    assert list(iter_stanzas(p)) == [(1, {"Package": "a", "Description": "x\nmore"}),
+                                     (5, {"Package": "b", "Version": "1"})]
+
+
+def test_raw_text_test_texts_must_match_the_test_labels(tmp_path):
+    d = tmp_path / "raw"
+    shutil.copytree(FIX / "raw_text", d)
+    (d / "tst_X.txt").write_text((d / "tst_X.txt").read_text() + "one test text too many\n")
+    with pytest.raises(DataFormatError, match="tst_X.txt"):
+        load_raw_text(d)
+
+
+def test_a_split_table_names_its_first_blank_line(tmp_path):
+    from workbench.xmc.bow import read_split
+    p = tmp_path / "s_trSplit.txt"
+    p.write_text("1\n\n\n2\n")
+    with pytest.raises(DataFormatError, match="empty line") as e:
+        read_split(p, 0, 2)
+    assert "s_trSplit.txt:2" in str(e.value)
