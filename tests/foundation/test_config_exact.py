@@ -177,3 +177,38 @@ def test_the_uncommitted_patch_holds_staged_changes_too(tmp_path):
     git("add", "workbench/a.py")
     assert git_commit(tmp_path).endswith("-dirty")
     assert "+x = 2" in uncommitted_diff(tmp_path)
+
+
+def test_floats_in_exponent_text_only_where_a_float_is_asked_and_only_whole():
+    """'1e-3' is read as a float for a float parameter; for a str | float one it stays the text it is; '1e-3x'
+    is refused as a config error (not a bare ValueError)."""
+    assert check_value("lr", "1e-3", "float") == 1e-3
+    assert check_value("tag", "1e3", "str | float") == "1e3"
+    with pytest.raises(ConfigError, match="'lr' must be"):
+        check_value("lr", "1e-3x", "float")
+
+
+def test_text_types_are_those_holding_text_only():
+    from workbench.config import is_text_type
+    assert is_text_type("str") and is_text_type("list[str]") and is_text_type("tuple[str, ...]")
+    assert not is_text_type("list[int]") and not is_text_type("tuple[int, ...]") and not is_text_type(None)
+
+
+def test_a_notebook_without_a_parameters_cell_is_refused(tmp_path):
+    import nbformat
+
+    from workbench.notebooks import parameters
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("n = 1")]), str(tmp_path / "x.ipynb"))
+    with pytest.raises(ConfigError, match="no cell tagged 'parameters'"):
+        parameters(tmp_path / "x.ipynb")
+
+
+def test_the_index_marks_a_stated_commit_and_a_missing_data_path_is_absolute(tmp_path, monkeypatch):
+    from workbench import pages
+    from workbench.provenance import DATA_FIELDS, dataset_record
+    assert "(stated)" in pages._commit_cell("abc (WORKBENCH_GIT_COMMIT)")
+    assert "(stated)" not in pages._commit_cell("abc")
+    monkeypatch.chdir(tmp_path)
+    field = next(f for f in DATA_FIELDS if f not in ("dataset", "graphs"))
+    rec = dataset_record({field: "nope/x.csv"})[field]
+    assert rec["missing"] and rec["path"] == str(tmp_path / "nope" / "x.csv")
