@@ -212,3 +212,20 @@ def test_the_index_marks_a_stated_commit_and_a_missing_data_path_is_absolute(tmp
     field = next(f for f in DATA_FIELDS if f not in ("dataset", "graphs"))
     rec = dataset_record({field: "nope/x.csv"})[field]
     assert rec["missing"] and rec["path"] == str(tmp_path / "nope" / "x.csv")
+
+
+def test_another_projects_checkout_is_not_workbenchs(tmp_path, monkeypatch):
+    """A git repository whose top has a pyproject.toml but no workbench/ (another project, a home directory in
+    git) gives neither its commit as workbench's nor its folder as the repo root."""
+    import subprocess
+
+    from workbench.provenance import git_commit
+    from workbench.report import repo_root
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    (tmp_path / "sub").mkdir()
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"],
+                   cwd=tmp_path, check=True)
+    monkeypatch.delenv("WORKBENCH_GIT_COMMIT", raising=False)
+    assert git_commit(tmp_path / "sub") == "unknown"
+    assert repo_root(tmp_path / "sub") != tmp_path
