@@ -229,3 +229,20 @@ def test_another_projects_checkout_is_not_workbenchs(tmp_path, monkeypatch):
     monkeypatch.delenv("WORKBENCH_GIT_COMMIT", raising=False)
     assert git_commit(tmp_path / "sub") == "unknown"
     assert repo_root(tmp_path / "sub") != tmp_path
+
+
+def test_a_timed_call_waits_for_the_device_before_the_clock_stops(monkeypatch):
+    """A stand-in device: each call queues 1 s of work, a sync waits for what is queued (a faked clock). The
+    timed call counts its own 1 s (the clock stops after the sync that follows it) and not the warm-up call's
+    (the sync before the clock starts pays for that)."""
+    import types
+
+    from workbench import timing
+    now, queued = [0.0], [0.0]
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    def sync(device):
+        now[0] += queued[0]
+        queued[0] = 0.0
+    monkeypatch.setattr(timing, "sync", sync)
+    assert median_seconds(lambda: queued.__setitem__(0, queued[0] + 1.0), "cpu", repeats=1, warmup=1) == 1.0
