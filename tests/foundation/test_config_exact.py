@@ -177,6 +177,9 @@ def test_the_uncommitted_patch_holds_staged_changes_too(tmp_path):
     git("add", "workbench/a.py")
     assert git_commit(tmp_path).endswith("-dirty")
     assert "+x = 2" in uncommitted_diff(tmp_path)
+    (tmp_path / "workbench" / "blob.bin").write_bytes(bytes(range(256)))  # a binary file, staged
+    git("add", "workbench/blob.bin")
+    assert "GIT binary patch" in uncommitted_diff(tmp_path)  # re-appliable, not "Binary files differ"
 
 
 def test_floats_in_exponent_text_only_where_a_float_is_asked_and_only_whole():
@@ -246,3 +249,11 @@ def test_a_timed_call_waits_for_the_device_before_the_clock_stops(monkeypatch):
         queued[0] = 0.0
     monkeypatch.setattr(timing, "sync", sync)
     assert median_seconds(lambda: queued.__setitem__(0, queued[0] + 1.0), "cpu", repeats=1, warmup=1) == 1.0
+
+
+def test_registry_lists_names_sorted():
+    from workbench.registry import Registry
+    r = Registry("thing")
+    for name in ("b", "c", "a"):
+        r.register(name)(object())
+    assert r.names() == ["a", "b", "c"] and "a" in r and "z" not in r
