@@ -91,3 +91,17 @@ def test_end_to_end_targets_read_the_worst_graph_in_the_right_direction():
     assert got["zero_copy epoch time / gpu store's, features fit"] == (pytest.approx(1.2), True)
     # no h2d ceiling measured (a CPU run): the link targets are unmeasured, not failed
     assert t.loc["zero-copy / pinned copy, rows >= 128 B, smallest table", "met"] is None
+
+
+def test_auto_policy_edges():
+    """A table of exactly the allowed share of free GPU memory fits (gpu); gpu_fit_fraction 0 (never place a
+    table on the GPU) and a zero-copy row threshold of 0 (always zero-copy) are valid settings; a threshold
+    triple for a zero-byte table, a call of no rows or a negative row size is refused."""
+    from workbench.gpu_access.policy import AutoPolicy, choose
+    assert choose(500, 64, 1000, AutoPolicy(gpu_fit_fraction=0.5)) == "gpu"
+    assert choose(501, 64, 1000, AutoPolicy(gpu_fit_fraction=0.5, zero_copy_min_row_bytes=512)) == "cpu"
+    assert choose(1, 4, 1000, AutoPolicy(gpu_fit_fraction=0.0, zero_copy_min_row_bytes=0)) == "zero_copy"
+    for bad in (((0, 1, 64),), ((1024, 0, 64),), ((1024, 1, -1),)):
+        with pytest.raises(ValueError, match="triples"):
+            AutoPolicy(thresholds=bad)
+    assert AutoPolicy(thresholds=((1024, 1, 0),)).min_row_bytes(1024, 1) == 0  # one row per call is a call
