@@ -165,3 +165,8 @@ def test_lsh_tables_hash_a_snapshot_not_the_live_weights():
     s.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(1))
     W.add_(1.0)
     assert torch.equal(s.snapshot, before)
+
+
+def test_sampler_config_refuses_a_negative_hard_per_query():
+    with pytest.raises(ValueError, match="hard_per_query"):
+        SamplerConfig(hard_per_query=-1).validate()

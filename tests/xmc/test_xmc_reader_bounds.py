@@ -207,3 +207,19 @@ def test_a_split_table_names_its_first_blank_line(tmp_path):
     with pytest.raises(DataFormatError, match="empty line") as e:
         read_split(p, 0, 2)
     assert "s_trSplit.txt:2" in str(e.value)
+
+
+def test_a_filter_line_with_a_third_token_is_refused(tmp_path):
+    from workbench.xmc.raw_text import read_filter
+    (tmp_path / "f.txt").write_text("0 1\n1 2 7\n")
+    with pytest.raises(DataFormatError, match="expected 'point_idx label_idx'") as e:
+        read_filter(tmp_path / "f.txt", 2, 3)
+    assert "f.txt:2" in str(e.value)
+
+
+def test_a_token_cache_with_lengths_of_the_wrong_shape_is_not_loaded(tmp_path):
+    from workbench.xmc.tokens import _load_tokens
+    np.save(tmp_path / "ids.npy", np.zeros((3, 4), np.int64))
+    np.save(tmp_path / "len.npy", np.zeros(2, np.int64))
+    with pytest.raises(ValueError, match="expected"):
+        _load_tokens(tmp_path / "ids.npy", tmp_path / "len.npy", 3, 4, 0)
