@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.foundation.test_runner import root  # noqa: F401 - the scratch checkout fixture
 from workbench import notebooks, runner
 from workbench.cli import main as cli_main
 from workbench.config import ConfigError
@@ -22,7 +21,7 @@ from workbench.report import repo_root
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _checkout(root, monkeypatch):  # noqa: F811
+def _checkout(root, monkeypatch):
     """Make ``root`` the checkout the CLI finds from its working directory."""
     (root / "pyproject.toml").write_text("")
     (root / "workbench").mkdir()
@@ -111,7 +110,7 @@ def test_cli_overrides_reach_the_study_as_typed(monkeypatch):
     assert notebooks.effective_parameters(spec, dict([lrs]), "-p")["tune_lrs"] == [0.01, 0.03]
 
 
-def test_profiles_read_exponent_floats(root):  # noqa: F811
+def test_profiles_read_exponent_floats(root):
     (root / "notebooks" / "params" / "tiny" / "sci.yaml").write_text("scale: 2E0\n")
     spec = notebooks.parameters(root / "notebooks" / "tiny.ipynb")
     assert notebooks.effective_parameters(spec, notebooks.load_profile("tiny", "sci", root), "sci")["scale"] == 2.0
@@ -120,7 +119,7 @@ def test_profiles_read_exponent_floats(root):  # noqa: F811
 # -- 6. a failed run is one line; an internal error keeps its traceback ---------------------------------------
 
 @pytest.mark.slow  # two kernel starts: ~30 s on the shared 2-core machine
-def test_a_failed_cell_is_one_line_naming_the_cell_and_the_report(root, monkeypatch, capsys):  # noqa: F811
+def test_a_failed_cell_is_one_line_naming_the_cell_and_the_report(root, monkeypatch, capsys):
     _checkout(root, monkeypatch)
     assert cli_main(["run", "tiny", "-p", "fail=true"]) == 1
     (run_dir,) = (root / "reports" / "tiny").iterdir()

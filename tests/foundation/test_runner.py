@@ -2,7 +2,6 @@
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,18 +9,6 @@ import pytest
 from workbench import runner
 from workbench.cli import main as cli_main
 from workbench.config import ConfigError
-
-TINY = Path(__file__).resolve().parents[1] / "notebooks" / "tiny.ipynb"
-
-
-@pytest.fixture
-def root(tmp_path):
-    (tmp_path / "notebooks" / "params" / "tiny").mkdir(parents=True)
-    shutil.copy(TINY, tmp_path / "notebooks" / "tiny.ipynb")
-    (tmp_path / "notebooks" / "params" / "tiny" / "small.yaml").write_text("n: 4\nlabel: profiled\n")
-    (tmp_path / "notebooks" / "params" / "tiny" / "bad.yaml").write_text("nn: 4\n")
-    return tmp_path
-
 
 def _config(run_dir):
     return json.loads((run_dir / "config.json").read_text())

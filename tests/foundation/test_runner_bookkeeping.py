@@ -11,18 +11,18 @@ import platform
 
 import pytest
 
-from tests.foundation.test_runner import _config, _fake_run, root  # noqa: F401 - the fixture
+from tests.foundation.test_runner import _config, _fake_run
 from workbench import runner
 from workbench.config import ConfigError
 from workbench.notebooks import notebook_path, parameters
 from workbench.report import RUN_DIR_ENV
 
 
-def _spec(root):  # noqa: F811 - root is the fixture's value
+def _spec(root):
     return parameters(notebook_path("tiny", root))
 
 
-def test_command_line_values_override_the_profile(root):  # noqa: F811
+def test_command_line_values_override_the_profile(root):
     """Profile 'small' sets n 4 and label 'profiled'; -p n=7 wins over the profile, the profile's label stays."""
     _, record = runner._first_attempt("tiny", _spec(root), root / "reports" / "tiny", root, "small", {"n": 7}, {})
     assert record["parameters"]["n"] == 7 and record["parameters"]["label"] == "profiled"
@@ -45,7 +45,7 @@ def fake_papermill(monkeypatch):
     monkeypatch.setattr(runner, "uncommitted_diff", lambda: "diff --git a/x b/x\n")
 
 
-def test_a_dirty_checkout_keeps_its_patch_and_the_record_takes_the_notebooks_config(root, fake_papermill):  # noqa
+def test_a_dirty_checkout_keeps_its_patch_and_the_record_takes_the_notebooks_config(root, fake_papermill):
     run_dir = runner.run_study("tiny", "small", None, root=root)
     cfg = _config(run_dir)
     assert cfg["status"] == "ok"
@@ -55,7 +55,7 @@ def test_a_dirty_checkout_keeps_its_patch_and_the_record_takes_the_notebooks_con
     assert cfg["effective"] == {**cfg["parameters"], "derived": 1}  # what the notebook built, not the runner's
 
 
-def test_latest_resumes_the_newest_unfinished_run(root):  # noqa: F811
+def test_latest_resumes_the_newest_unfinished_run(root):
     study_dir = root / "reports" / "tiny"
     _fake_run(root, "older", started="2026-01-01T00:00:00")
     newer = _fake_run(root, "newer", started="2026-01-02T00:00:00")
@@ -64,7 +64,7 @@ def test_latest_resumes_the_newest_unfinished_run(root):  # noqa: F811
     assert run_dir == newer
 
 
-def test_only_a_live_process_on_this_host_makes_a_run_live(root):  # noqa: F811
+def test_only_a_live_process_on_this_host_makes_a_run_live(root):
     """A live pid recorded on another host says nothing about this one: that run can be resumed here. This
     process's own pid is not another live run (a record written by this very process)."""
     d = _fake_run(root, "elsewhere", status="running", host="another-host", pid=os.getppid())
@@ -72,7 +72,7 @@ def test_only_a_live_process_on_this_host_makes_a_run_live(root):  # noqa: F811
     assert not runner._alive(os.getpid()) and runner._alive(os.getppid())
 
 
-def test_a_third_attempt_keeps_the_whole_history_and_sheds_the_last_attempts_fields(root):  # noqa: F811
+def test_a_third_attempt_keeps_the_whole_history_and_sheds_the_last_attempts_fields(root):
     patch = {"file": "uncommitted.2.patch", "bytes": 3, "sha256": "0" * 64, "taken": "at the start"}
     d = _fake_run(root, "twice", attempts=[{"status": "failed", "error": "first"}], error="second",
                   uncommitted_patch=patch, git_commit_notebook="def456", effective={"n": 3}, ended="x")

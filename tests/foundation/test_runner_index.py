@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from tests.foundation.test_runner import _fake_run, root  # noqa: F401 - the scratch checkout fixture
+from tests.foundation.test_runner import _fake_run
 from workbench import pages, runner
 
 
 @pytest.mark.slow
-def test_no_profile_is_the_cpu_profile_and_run_ids_are_utc(root):  # noqa: F811
+def test_no_profile_is_the_cpu_profile_and_run_ids_are_utc(root):
     run_dir = runner.run_study("tiny", None, {"n": 2}, root=root)
     record = json.loads((run_dir / "config.json").read_text())
     assert record["profile"] == "cpu" and run_dir.name.endswith("-cpu")
@@ -20,7 +20,7 @@ def test_no_profile_is_the_cpu_profile_and_run_ids_are_utc(root):  # noqa: F811
     assert abs((started - stamp).total_seconds()) < 60  # the id's time is the UTC start, not local time
 
 
-def test_index_counts_failed_runs_and_shows_why(root):  # noqa: F811
+def test_index_counts_failed_runs_and_shows_why(root):
     _fake_run(root, "old", error="PapermillExecutionError: failing on purpose at In [3]\nTraceback ...",
               started="2026-01-01T00:00:00+00:00", git_commit="0123456789abcdef")
     _fake_run(root, "good", status="ok", started="2026-01-02T00:00:00+00:00")
@@ -34,7 +34,7 @@ def test_index_counts_failed_runs_and_shows_why(root):  # noqa: F811
 
 
 @pytest.mark.slow
-def test_a_run_of_another_profile_resumes_by_id_without_naming_it(root):  # noqa: F811
+def test_a_run_of_another_profile_resumes_by_id_without_naming_it(root):
     d = _fake_run(root, "20260101-000000-gpu", profile="gpu")
     assert runner.run_study("tiny", resume=d.name, root=root) == d
     assert json.loads((d / "config.json").read_text())["status"] == "ok"
@@ -42,7 +42,7 @@ def test_a_run_of_another_profile_resumes_by_id_without_naming_it(root):  # noqa
         runner.run_study("tiny", "gpu", resume=_fake_run(root, "old").name, root=root)
 
 
-def test_a_dirty_tree_keeps_its_patch_and_the_index_keeps_the_mark(root, monkeypatch, tmp_path):  # noqa: F811
+def test_a_dirty_tree_keeps_its_patch_and_the_index_keeps_the_mark(root, monkeypatch, tmp_path):
     """A run from a tree with uncommitted changes saves them (``git diff HEAD``) beside its record, with their
     hash; a clean tree saves nothing; the index's short commit keeps the ``-dirty`` mark. Does not prove that the
     patch applies (that is git's part)."""
@@ -80,7 +80,7 @@ def test_a_tree_dirtied_after_the_runners_record_gets_its_patch_at_the_end(monke
 
 
 @pytest.mark.parametrize("content", ['["not", "a", "record"]', "null", '"x"', '{"study": "ti'])
-def test_a_config_json_that_is_not_a_run_record_is_listed_not_fatal(root, content):  # noqa: F811
+def test_a_config_json_that_is_not_a_run_record_is_listed_not_fatal(root, content):
     """Valid JSON that is not an object (a stray or hand-edited file) broke the index, every later run (after
     writing its directory) and --resume with a TypeError; it is listed as an unreadable config now, and resuming
     it names the run."""
