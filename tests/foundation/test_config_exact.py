@@ -257,3 +257,13 @@ def test_registry_lists_names_sorted():
     for name in ("b", "c", "a"):
         r.register(name)(object())
     assert r.names() == ["a", "b", "c"] and "a" in r and "z" not in r
+
+
+def test_cpu_model_reads_the_model_name_line(monkeypatch):
+    """x86's /proc/cpuinfo lists 'model : 85' before 'model name : ...': the name is the record's CPU."""
+    import types
+
+    from workbench import provenance
+    info = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R) Gold\n"
+    monkeypatch.setattr(provenance, "Path", lambda p: types.SimpleNamespace(read_text=lambda: info))
+    assert provenance.cpu_model() == "Intel(R) Xeon(R) Gold"

@@ -223,3 +223,18 @@ def test_a_token_cache_with_lengths_of_the_wrong_shape_is_not_loaded(tmp_path):
     np.save(tmp_path / "len.npy", np.zeros(2, np.int64))
     with pytest.raises(ValueError, match="expected"):
         _load_tokens(tmp_path / "ids.npy", tmp_path / "len.npy", 3, 4, 0)
+
+
+def test_arff_header_case_escapes_and_index_bound(tmp_path):
+    """'@DATA' in capitals is ARFF's data line; a quoted name's backslash escape is undone ('it\\'s' is the label
+    it's in the Mulan XML); a sparse index equal to the attribute count (3 here) is refused, naming its line."""
+    from workbench.xmc.arff import read_arff
+    p = tmp_path / "x.arff"
+    p.write_text("@RELATION r\n@ATTRIBUTE w0 numeric\n@attribute 'it\\'s' {0,1}\n@attribute b {0,1}\n@DATA\n"
+                 "{0 2,1 1}\n")
+    X, Y, feats, labels = read_arff(p, ["it's", "b"])
+    assert feats == ["w0"] and labels == ["it's", "b"] and Y.toarray().tolist() == [[1.0, 0.0]]
+    p.write_text(p.read_text() + "{3 1}\n")
+    with pytest.raises(DataFormatError, match="attribute index") as e:
+        read_arff(p, ["it's", "b"])
+    assert "x.arff:7" in str(e.value)
