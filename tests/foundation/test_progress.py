@@ -78,3 +78,15 @@ def test_kernel_start_up_log_stays_off_the_terminal(tmp_path, capfd):
     runner.run_study("tiny", None, {"n": 3}, root=tmp_path, progress=True)
     err = capfd.readouterr().err
     assert "tiny bar: 100%" in err and "without encryption" not in err
+
+
+def test_batch_text_bars_refresh_once_a_second_on_one_line():
+    """A nested text bar draws on line 0 (no cursor moves for the report to keep as stale lines), and bars
+    refresh at most once a second unless a loop asks otherwise."""
+    import io
+
+    from workbench.progress import _TextBar
+    out = io.StringIO()
+    with _TextBar(total=3, file=out) as outer, _TextBar(total=2, file=out) as inner:
+        assert (outer.pos, inner.pos) == (0, 0) and inner.mininterval == 1.0
+    assert _TextBar(total=1, file=out, mininterval=0.2).mininterval == 0.2
