@@ -272,10 +272,9 @@ def test_cpu_model_reads_the_model_name_line(monkeypatch):
 def test_files_under_64_mib_are_fingerprinted_by_content(tmp_path):
     """A 1 MiB data file (most of the shipped ones are smaller) is hashed by its bytes, so an edit of the same size
     changes its fingerprint; only files from 64 MiB on fall back to size and mtime."""
-    from workbench.provenance import HASH_CONTENT_BELOW, describe_path
+    from workbench.provenance import describe_path
     p = tmp_path / "d.bin"
     p.write_bytes(bytes(1 << 20))
     first = describe_path(p)
     p.write_bytes(b"\x01" + bytes((1 << 20) - 1))
     assert first["sha256_of"] == "content" and describe_path(p)["sha256"] != first["sha256"]
-    assert HASH_CONTENT_BELOW == 64 << 20
