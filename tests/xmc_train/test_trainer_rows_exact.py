@@ -4,32 +4,27 @@ encoder group's learning rate, and dropout drawn afresh at every step."""
 
 from __future__ import annotations
 
-import types
-
 import pytest
 import torch
 
-from tests.xmc_train.test_trainer import setup
+from tests.xmc_train.test_trainer import _on_a_fake_clock, setup
 from workbench.xmc_train import trainer as trainer_mod
 from workbench.xmc_train.losses import build_loss
 from workbench.xmc_train.trainer import TrainConfig, Trainer, planned_steps
 
 
-def _ticking(monkeypatch, m, s, loss):
-    """The trainer's clock moves only where this puts it: 2 s per sampler refresh, 0.125 s per sample() call and
-    0.5 s per loss call (all exact in binary). Returns the loss callable and the list of per-call loss values."""
-    now = [0.0]
-    monkeypatch.setattr(trainer_mod, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
-    inner_refresh, inner_sample = s.refresh, s.sample
+def _ticking(monkeypatch, loss):
+    """test_trainer's faked clock (it moves 0.125 s per sample() call and nowhere else), here also 2 s per sampler
+    refresh and 0.5 s per loss call (all exact in binary). Returns the model, the sampler, the loss callable and
+    the list of per-call loss values."""
+    m, s = _on_a_fake_clock(monkeypatch)
+    now = trainer_mod.time.now
+    inner_refresh = s.refresh
 
     def refresh(*a):
         now[0] += 2.0
         return inner_refresh(*a)
-
-    def sample(q, g):
-        now[0] += 0.125
-        return inner_sample(q, g)
-    s.refresh, s.sample = refresh, sample
+    s.refresh = refresh
     seen = []
 
     def timed_loss(*a):
@@ -37,7 +32,7 @@ def _ticking(monkeypatch, m, s, loss):
         out = loss(*a)
         seen.append(float(out.detach()))
         return out
-    return timed_loss, seen
+    return m, s, timed_loss, seen
 
 
 def test_a_rows_phase_seconds_wall_throughput_and_loss_by_hand(monkeypatch):
@@ -48,8 +43,7 @@ def test_a_rows_phase_seconds_wall_throughput_and_loss_by_hand(monkeypatch):
     not over the sampling. The short window's loss is the mean of its 2 steps, not their sum over log_every.
     Catches phase seconds overwritten instead of summed (row 4 would show 0.125 s of sampling), refresh seconds
     left out of wall_s (2.5 and 3.75), sampling counted as encoder time, and a window mean over log_every."""
-    m, s, _ = setup("in_batch")
-    loss, seen = _ticking(monkeypatch, m, s, build_loss("softmax"))
+    m, s, loss, seen = _ticking(monkeypatch, build_loss("softmax"))
     cfg = TrainConfig(epochs=2, batch_size=40, log_every=4, device="cpu")
     rows = [r for r in Trainer(m, s, loss, cfg, progress=False).run() if "loss" in r]
     assert [r["step"] for r in rows] == [4, 6] and [r["steps"] for r in rows] == [4, 2]
