@@ -159,14 +159,15 @@ def test_start_line_says_when_the_start_already_beats_parabel():
 def test_schedule_line_says_how_many_batch_mates_shared_a_cluster():
     from workbench.xmc_train.verdicts import schedule_line
     tiny = pd.DataFrame({"cluster_size": [1, 2], "mean_points": [float("nan"), 1.46]})
-    assert schedule_line(tiny, 128).startswith("NGAME's clusters held 1.5 points on average at most (bound 2): "
-                                               "at most 0.5 of a query's 127 batch-mates shared its cluster (0%; ")
+    assert schedule_line(tiny, 128).startswith("At their largest, NGAME's clusters held 1.5 points on average "
+                                               "(bound 2): a query shared its cluster with 0.5-1 of its 127 batch-mates on "
+                                               "average (at most 1%; ")
     assert "its batches were close to random" in schedule_line(tiny, 128)
     # clusters larger than the batch are cut across batches: at most every batch-mate, never over 100%
-    assert "at most 15.0 of a query's 15 batch-mates shared its cluster (100%" in schedule_line(
+    assert "with 15 of its 15 batch-mates on average (at most 100%" in schedule_line(
         pd.DataFrame({"cluster_size": [64], "mean_points": [48.0]}), 16)
     big = pd.DataFrame({"cluster_size": [1, 512], "mean_points": [float("nan"), 400.0]})
-    assert "(25%; fewer where" in schedule_line(big, 1600)
+    assert "(at most 25%; fewer where" in schedule_line(big, 1600)
     assert schedule_line(tiny.assign(mean_points=float("nan")), 128).startswith(   # it once said nothing
         f"NGAME never clustered in this run ({len(tiny)} epoch(s) trained")
 
@@ -246,5 +247,16 @@ def test_schedule_line_reads_the_largest_clusters_of_the_run():
     their mean 5.0."""
     from workbench.xmc_train.verdicts import schedule_line
     s = pd.DataFrame({"cluster_size": [1, 2, 8], "mean_points": [float("nan"), 2.0, 8.0]})
-    assert schedule_line(s, 64).startswith("NGAME's clusters held 8.0 points on average at most (bound 8): at most "
-                                           "7.0 of a query's 63 batch-mates")
+    assert schedule_line(s, 64).startswith("At their largest, NGAME's clusters held 8.0 points on average (bound 8): a "
+                                           "query shared its cluster with 7 of its 63 batch-mates")
+
+
+def test_schedule_line_bounds_batch_mates_by_the_larger_clusters():
+    """600 queries in balanced clusters of 4 and 5 points (4.7 on average): 73% of the queries sit in a 5-point
+    cluster with 4 mates, more than the mean's 3.7, so the line gives the range 3.7-4, and "close to random" is
+    judged on 4: with 7.2 points on average, 6.2 / 63 is under 10% but 7 / 63 is not."""
+    from workbench.xmc_train.verdicts import schedule_line
+    line = schedule_line(pd.DataFrame({"cluster_size": [8], "mean_points": [4.7]}), 64)
+    assert "with 3.7-4 of its 63 batch-mates on average (at most 6%;" in line and "close to random" in line
+    line = schedule_line(pd.DataFrame({"cluster_size": [8], "mean_points": [7.2]}), 64)
+    assert "with 6.2-7 of its 63 batch-mates on average (at most 11%;" in line and "close to random" not in line

@@ -2,6 +2,8 @@
 the papers predict; these say whether this run bears it out, and what it cannot test)."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 # like-for-like with the bare encoder's ``batch_size`` sequences per call: a step that encodes the queries and about
@@ -10,19 +12,24 @@ LIKE_FOR_LIKE = 2.5
 
 
 def schedule_line(schedule: pd.DataFrame, batch_size: int) -> str:
-    """How much NGAME's clustering shaped its batches (:func:`stages.schedule_rows`): with clusters of ``c`` points
-    on average, ``c - 1`` of a query's ``batch_size - 1`` batch-mates share its cluster, the rest are as random as
-    in-batch's. A run that never clustered (it ended before ``cluster_start``) is said to have trained as
-    in-batch."""
+    """How much NGAME's clustering shaped its batches (:func:`stages.schedule_rows`): balanced 2-means leaves
+    clusters of ``floor(c)`` or ``ceil(c)`` points when they hold ``c`` on average, so a query shares its cluster
+    with between ``c - 1`` and ``ceil(c) - 1`` of its ``batch_size - 1`` batch-mates on average (a query sits in a
+    larger cluster more often than the mean says); the rest are as random as in-batch's. "Close to random" is
+    judged on the upper end. A run that never clustered (it ended before ``cluster_start``) is said to have
+    trained as in-batch."""
     if "mean_points" not in schedule or schedule["mean_points"].isna().all():
         return (f"NGAME never clustered in this run ({len(schedule)} epoch(s) trained, all before its clustering "
                 "starts): its batches were random, so it trained as in-batch and its figure above is flat")
     c = float(schedule["mean_points"].max())
-    mates = min(c, batch_size) - 1  # a cluster larger than a batch is cut across batches (pack_clusters)
-    share = mates / max(batch_size - 1, 1)
-    return (f"NGAME's clusters held {c:.1f} points on average at most (bound {int(schedule['cluster_size'].max())}): "
-            f"at most {mates:.1f} of a query's {batch_size - 1} batch-mates shared its cluster ({share:.0%}; fewer "
-            "where a cluster is cut across two batches)"
+    # a cluster larger than a batch is cut across batches (pack_clusters): at most every batch-mate
+    lo, hi = min(c, batch_size) - 1, min(math.ceil(c), batch_size) - 1
+    share = hi / max(batch_size - 1, 1)
+    mates = f"{hi}" if hi - lo < 0.05 else f"{lo:.1f}-{hi}"
+    return (f"At their largest, NGAME's clusters held {c:.1f} points on average (bound "
+            f"{int(schedule['cluster_size'].max())}): "
+            f"a query shared its cluster with {mates} of its {batch_size - 1} batch-mates on average (at most "
+            f"{share:.0%}; fewer where a cluster is cut across two batches)"
             + ("; its batches were close to random, so this run cannot credit NGAME's negatives to clustering"
                if share < 0.1 else ""))
 
