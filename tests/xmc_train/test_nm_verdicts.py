@@ -160,8 +160,8 @@ def test_schedule_line_says_how_many_batch_mates_shared_a_cluster():
     from workbench.xmc_train.verdicts import schedule_line
     tiny = pd.DataFrame({"cluster_size": [1, 2], "mean_points": [float("nan"), 1.46]})
     assert schedule_line(tiny, 128).startswith("At their largest, NGAME's clusters held 1.5 points on average "
-                                               "(bound 2): a query shared its cluster with 0.5-1 of its 127 batch-mates on "
-                                               "average (at most 1%; ")
+                                               "(bound 2): a query shared its cluster with 0.5-1 of its 127 "
+                                               "batch-mates on average (at most 1%; ")
     assert "its batches were close to random" in schedule_line(tiny, 128)
     # clusters larger than the batch are cut across batches: at most every batch-mate, never over 100%
     assert "with 15 of its 15 batch-mates on average (at most 100%" in schedule_line(
