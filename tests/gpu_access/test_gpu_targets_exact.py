@@ -105,3 +105,29 @@ def test_auto_policy_edges():
         with pytest.raises(ValueError, match="triples"):
             AutoPolicy(thresholds=bad)
     assert AutoPolicy(thresholds=((1024, 1, 0),)).min_row_bytes(1024, 1) == 0  # one row per call is a call
+
+
+def test_link_targets_read_the_largest_table_of_the_sweep_not_the_largest_zero_copy_ran_on():
+    """512 B rows, random order, tables of 64 MiB, 1 GiB and 8 GiB, a 50 GB/s pinned copy: zero_copy ran at 45 GB/s
+    on the two smaller tables and was refused on the 8 GiB one. The largest-table target is not measured (None),
+    not 45 / 50 = 0.9 from the 1 GiB table; the smallest-table target is 0.9. When zero_copy ran at 8 GiB too
+    (10 GB/s), the largest-table target reads 10 / 50 = 0.2 and is missed."""
+    def sweep(zc_at_8g):
+        rows = []
+        for tb in (64 << 20, 1 << 30, 8 << 30):
+            base = {"table_target_bytes": tb, "table_bytes": tb, "row_bytes": 512, "rows": 65536,
+                    "order": "random", "l2_bound": False}
+            g = 45.0 if tb < 8 << 30 else 10.0
+            rows.append({**base, "store": "cpu", "status": "ok", "gbps": g, "gbps_unique": g})
+            ok = tb < 8 << 30 or zc_at_8g
+            rows.append({**base, "store": "zero_copy", "status": "ok" if ok else "unavailable: registration refused",
+                         "gbps": g if ok else math.nan, "gbps_unique": g if ok else math.nan})
+        return pd.DataFrame(rows)
+
+    h2d = {"gbps": 50.0}
+    refused = sweep(zc_at_8g=False)
+    assert experiments._zero_copy_fraction(refused, h2d, "large", 512, 512) is None
+    assert experiments._zero_copy_fraction(refused, h2d, "small", 128, None) == pytest.approx(0.9)
+    targets = check_targets(h2d, refused, pd.DataFrame(), pd.DataFrame()).set_index("target")["met"]
+    assert targets["zero-copy / pinned copy, 512 B rows, largest table"] is None
+    assert experiments._zero_copy_fraction(sweep(zc_at_8g=True), h2d, "large", 512, 512) == pytest.approx(0.2)

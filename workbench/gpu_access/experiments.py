@@ -226,20 +226,25 @@ def _target(name: str, value, threshold: float, higher_is_better: bool = True) -
 def _zero_copy_fraction(bench: pd.DataFrame, h2d: dict | None, table: str, row_min: int, row_max: int | None):
     """Worst zero-copy / pinned-copy ratio over row sizes in [row_min, row_max], random order, on the smallest or
     largest table, each row size at its largest call; measurements caches can flatter (``l2_bound``) left out.
+    "Smallest" is the smallest table with such a measurement (one held in L2 says nothing of the link); "largest"
+    is the largest table of the whole sweep, so a zero_copy refused or failed there gives None (not measured),
+    not the ratio of a smaller, easier table.
     Throughput counts each distinct row once (``gbps_unique`` where measured): indices drawn with replacement repeat
     21-37% of the rows at the kept calls of the gpu profile, and a repeat costs the link nothing, so ``gbps`` read
     1.13 where distinct rows crossed at exactly the copy's speed."""
     col = "gbps_unique" if "gbps_unique" in bench else "gbps"
     if not h2d or bench.empty or col not in bench:
         return None
+    # by the size the sweep asked for: row sizes that do not divide it (132 B) cut a few bytes smaller tables
+    sized = lambda d: d["table_target_bytes"] if "table_target_bytes" in d else d["table_bytes"]  # noqa: E731
+    largest = sized(bench).max()
     df = bench[(bench["store"] == "zero_copy") & (bench["status"] == "ok") & (bench["order"] == "random")]
     if df.empty:
         return None
     if "l2_bound" in df:  # more bytes asked for than the table holds, or a table in L2: not PCIe throughput
         df = df[~df["l2_bound"].eq(True)]
-    # by the size the sweep asked for: row sizes that do not divide it (132 B) cut a few bytes smaller tables
-    size = df["table_target_bytes"] if "table_target_bytes" in df else df["table_bytes"]
-    df = df[size == (size.min() if table == "small" else size.max())]
+    size = sized(df)
+    df = df[size == (size.min() if table == "small" else largest)]
     df = df[(df["rows"] == df.groupby("row_bytes")["rows"].transform("max")) & (df["row_bytes"] >= row_min)]
     if row_max is not None:
         df = df[df["row_bytes"] <= row_max]
