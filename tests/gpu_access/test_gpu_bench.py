@@ -36,6 +36,22 @@ def test_sweep_rows_on_cpu():
     assert set(ok[ok.row_bytes == 132].aligned) == {False}
 
 
+def test_rows_are_aligned_only_when_the_table_starts_aligned_too():
+    """128 B rows are 16-byte aligned at base offsets 0 and 64, not at 8 (the table starts 8 bytes past a page);
+    132 B rows never. The probe's summary puts both row sizes under the 1 MiB table the sweep asked for, although
+    132 B rows cut a 1048512-byte table (1048576 // 2**20 = 1, 1048512 // 2**20 = 0)."""
+    from workbench.gpu_access.gather_probe import summary_table
+    rows = gather_sweep(["cpu"], [128, 132], [1 << 20], [256], ["random"], torch.device("cpu"), repeats=1, warmup=0,
+                        progress=False, offsets=[0, 8, 64])
+    df = pd.DataFrame(rows)
+    aligned = df.set_index(["row_bytes", "base_offset"])["aligned"].to_dict()
+    assert aligned == {(128, 0): True, (128, 8): False, (128, 64): True,
+                       (132, 0): False, (132, 8): False, (132, 64): False}
+    table = summary_table(df.assign(fraction_of_h2d=df["gbps"] / 50.0))
+    assert set(table.index.get_level_values("table_mib")) == {1}
+    assert sorted(table.index.get_level_values("row_bytes")) == [128, 132]
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="known"):
         from_dict(GPUAccessConfig, {"stores": ["cpu", "nvme"]})

@@ -240,9 +240,10 @@ def gather_sweep(stores: list[str], row_bytes: list[int], table_bytes: list[int]
     chosen (what ``auto`` picked), kernel (the gather kernel of zero_copy/gpu, "-" for a CPU gather), sort
     (zero_copy sorted the indices), pages, base_offset (table start past a page boundary), huge_bytes (THP bytes
     the buffer's fill added, where Linux says), table_target_bytes (the size asked for), table_bytes (the whole
-    rows cut from it), row_bytes, aligned (rows start 16-byte aligned), rows, order, seconds (median), gbps,
-    unique_rows (median distinct rows per call), gbps_unique, l2_bound (see the module doc), status,
-    gather_threads (the CPU threads of the store that gathered, 0 for GPU gathers) and torch_threads.
+    rows cut from it), row_bytes, aligned (every row starts 16-byte aligned: the row size and the table's
+    start), rows, order, seconds (median), gbps, unique_rows (median distinct rows per call), gbps_unique,
+    l2_bound (see the module doc), status, gather_threads (the CPU threads of the store that gathered, 0 for GPU
+    gathers) and torch_threads.
 
     Variants (default: the run's own ``options``, the table where the allocator put it):
     ``kernels`` for zero_copy and gpu (e.g. ``["triton", "index_select", "triton_wide"]``), ``sorts`` for
@@ -321,7 +322,7 @@ def _sweep_buffer(grid: _Grid, tb: int, page_mode: str, gen: torch.Generator, ba
                 table = table_view(region, rb)
                 meta = {"pages": page_mode, "base_offset": base, "huge_bytes": huge, "table_target_bytes": tb,
                         "table_bytes": table.numel() * table.element_size(), "row_bytes": rb,
-                        "aligned": rb % 16 == 0}
+                        "aligned": rb % 16 == 0 and table.data_ptr() % 16 == 0}
                 out += _measure_table(grid, table, meta, gen, unpinnable)
                 bar.update()
     finally:
