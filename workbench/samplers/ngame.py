@@ -9,10 +9,14 @@ remaining batches can still hold the rest; otherwise a cluster is split across t
 are in-batch (the batch-mates' sampled positives, as :mod:`.in_batch`), which the clustering makes hard without
 encoding any extra label.
 
-Schedule (scaled by parameters, the official code's shape): random batches before ``cluster_start``; from
+Schedule (scaled by parameters, after the official code's): random batches before ``cluster_start``; from
 then on re-cluster every ``cluster_every`` epochs (and whenever the cluster size changes); the cluster size is
-1 at epoch 0 and doubles every ``cluster_double_every`` epochs up to ``cluster_size_max``. Each refresh's cost
-(encode + cluster seconds) is kept in ``costs``.
+1 at epoch 0 and doubles every ``cluster_double_every`` epochs up to ``cluster_size_max``. One difference: the
+official code (LF-AmazonTitles-131K config) doubles at listed epochs, the first being the one clustering starts
+at (10, 20, 25, 50, ..., 200: 2 points at epoch 10, 512 at 200), so its first clusters hold 2 points; here the
+doublings count from epoch 0, so the first clusters hold ``2 ** (cluster_start // cluster_double_every)`` points:
+2 at the CPU defaults (both 1), 4 in the gpu profiles (4 and 2). Each refresh's cost (encode + cluster seconds)
+is kept in ``costs``.
 """
 from __future__ import annotations
 
