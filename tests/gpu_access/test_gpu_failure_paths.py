@@ -328,6 +328,25 @@ def test_store_is_closed_when_the_sampler_cannot_be_built(monkeypatch):
     assert closed == ["cpu"]
 
 
+def test_a_store_that_cannot_be_built_is_a_status_row_and_the_others_still_train(monkeypatch):
+    """A store whose construction raises a RuntimeError (on a GPU: cudaHostRegister refused by the locked-memory
+    limit) gets an ``unavailable: <reason>`` status row, as in the sweep, and the next store still trains: the
+    second of two cpu stores here."""
+    real_make_store, calls = experiments.make_store, []
+
+    def make_store(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("cudaHostRegister failed: CUDA error 2 out of memory")
+        return real_make_store(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "make_store", make_store)
+    cfg = dataclasses.replace(_tiny_cfg(), stores=["cpu", "cpu"])
+    epochs, status = experiments.end_to_end(cfg, torch.device("cpu"), progress=False)
+    assert status["status"].tolist() == ["unavailable: cudaHostRegister failed: CUDA error 2 out of memory", "ran"]
+    assert len(epochs) == cfg.epochs and set(epochs["store"]) == {"cpu"}
+
+
 def test_sampler_is_closed_when_the_store_close_fails(monkeypatch):
     closed, real_make_store, real_make_sampler = [], experiments.make_store, experiments.make_sampler
 

@@ -119,7 +119,8 @@ def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | 
                progress: bool = True, memo: Memo = no_memo) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train GraphSAGE on every graph with every store. Returns (per-epoch rows, per-(graph, store) status
     rows: ran / needs CUDA / does not fit in GPU memory (the features) / graph structure does not fit / out of
-    GPU memory while training / unavailable, with the graph's statistics). ``gather_threads`` of 0 becomes the
+    GPU memory while training / unavailable (the graph could not be loaded, or the store could not be built, e.g.
+    its host memory could not be registered: the other stores still run), with the graph's statistics). ``gather_threads`` of 0 becomes the
     thread budget's gather threads (:func:`thread_budget`). With ``cpu_sampler_baseline`` and a sampler other
     than ``cpu``, each graph also trains the ``cpu`` store with the CPU sampler, rows labelled :data:`BASELINE`
     (the paper's baseline: the CPU samples and gathers). ``memo`` units: one store on one graph (a graph is
@@ -163,6 +164,8 @@ def _train_store(cfg: GPUAccessConfig, device: torch.device, spec: str, graph: G
     except torch.OutOfMemoryError:
         torch.cuda.empty_cache()
         return [], {**base, "status": "does not fit in GPU memory"}
+    except RuntimeError as exc:  # e.g. host registration refused (locked-memory limit): this store only, as the sweep
+        return [], {**base, "status": f"unavailable: {exc}"}
     chosen = getattr(store, "chosen", name)
     sampler = None
     try:
