@@ -120,11 +120,11 @@ def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | 
     """Train GraphSAGE on every graph with every store. Returns (per-epoch rows, per-(graph, store) status
     rows: ran / needs CUDA / does not fit in GPU memory (the features) / graph structure does not fit / out of
     GPU memory while training / unavailable (the graph could not be loaded, or the store could not be built, e.g.
-    its host memory could not be registered: the other stores still run), with the graph's statistics). ``gather_threads`` of 0 becomes the
-    thread budget's gather threads (:func:`thread_budget`). With ``cpu_sampler_baseline`` and a sampler other
-    than ``cpu``, each graph also trains the ``cpu`` store with the CPU sampler, rows labelled :data:`BASELINE`
-    (the paper's baseline: the CPU samples and gathers). ``memo`` units: one store on one graph (a graph is
-    loaded only when one of its units is to run)."""
+    its host memory could not be registered: the other stores still run), with the graph's statistics).
+    ``gather_threads`` of 0 becomes the thread budget's gather threads (:func:`thread_budget`). With
+    ``cpu_sampler_baseline`` and a sampler other than ``cpu``, each graph also trains the ``cpu`` store with the
+    CPU sampler, rows labelled :data:`BASELINE` (the paper's baseline: the CPU samples and gathers). ``memo``
+    units: one store on one graph (a graph is loaded only when one of its units is to run)."""
     epochs, status = [], []
     sampler_name = _sampler_name(cfg, device)
     gather_threads = thread_budget(cfg)["gather_threads"]
