@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from pathlib import Path
 
 import torch
@@ -69,26 +70,31 @@ def train_sampler(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, *, ch
 
 
 def memory_sweep(cfg: NegativeMiningConfig, prep: Prepared, samplers: list[str] | None = None) -> list[dict]:
-    """A few steps per (sampler, batch size), no evaluation: peak CUDA memory (CPU: encoded tokens per step
-    as the proxy) and seconds per step. One row per pair; a CUDA out-of-memory gives a row with ``oom`` True
-    and ends that sampler's sweep (larger batches would not fit either)."""
+    """A few steps per (sampler, batch size), no evaluation: peak CUDA memory over the steps (CPU: encoded tokens
+    per step as the proxy) and seconds per step, the median of the steps after the first (a fresh model's first
+    step pays its warm-up; all steps when there is one). One row per pair; a CUDA out-of-memory gives a row with
+    ``oom`` True and ends that sampler's sweep (larger batches would not fit either). Each pair's model and
+    sampler are dropped before the next pair's peak is measured."""
     rows, oom = [], set()
     pairs = [(name, bs) for name in samplers or cfg.samplers for bs in sorted(cfg.memory_batch_sizes)]
     for name, bs in tqdm(pairs, desc="memory sweep", leave=False):
         if name in oom:  # larger batches would not fit either
             continue
         release_cuda_memory()  # earlier runs' tensors must not count in this one's peak
-        try:
-            r, _, _ = train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=cfg.memory_steps,
-                                    eval_every=-1, log_every=cfg.memory_steps, time_budget_s=0.0, bare_probe_every=0)
+        try:  # only the rows are kept: the model (and a sampler bound to it, as lsh's) goes at once
+            r = train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=cfg.memory_steps,
+                              eval_every=-1, log_every=1, time_budget_s=0.0, bare_probe_every=0)[0]
         except torch.OutOfMemoryError:
             rows.append({"sampler": name, "batch_size": bs, "oom": True})
             oom.add(name)
             continue
-        last = [x for x in r if "loss" in x][-1]
-        busy = sum(last[k] for k in ("sample_s", "encode_s", "loss_s", "backward_s"))
-        rows.append({"sampler": name, "batch_size": bs, "oom": False, "peak_mem_mib": last["peak_mem_mib"],
-                     "tokens_per_step": last["tokens_per_step"], "step_s": busy / last["steps"]})
+        steps = [x for x in r if "loss" in x]
+        busy = [sum(x[k] for k in ("sample_s", "encode_s", "loss_s", "backward_s")) / x["steps"] for x in steps]
+        peaks = [x["peak_mem_mib"] for x in steps]
+        rows.append({"sampler": name, "batch_size": bs, "oom": False,
+                     "peak_mem_mib": max(peaks) if all(p == p for p in peaks) else math.nan,
+                     "tokens_per_step": sum(x["tokens_per_step"] for x in steps) / len(steps),
+                     "step_s": statistics.median(busy[1:] or busy)})
     return rows
 
 
