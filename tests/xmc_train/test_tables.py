@@ -107,3 +107,17 @@ def test_throughput_table_reads_medians_of_windows_and_probes():
     r = out.loc["in_batch"]
     assert (r["train seqs/s"], r["bare encoder seqs/s"], r["ratio"]) == (20.0, 200.0, 0.1)
     assert r["bare timed"] == "in turn (3 windows)" and r["bare length"] == 8.0
+
+
+def test_warm_windows_drop_each_runs_first_window_but_keep_a_lone_one():
+    """Runs a (windows ending at steps 5, 10, 15), a variant 'a logq=true' (5, 10) and b (one window at 5): the
+    first window of a and of its variant goes (a fresh model's warm-up), b keeps its only one; an empty table
+    stays empty."""
+    rows = pd.DataFrame({"sampler": ["a", "a", "a", "a logq=true", "a logq=true", "b"],
+                         "step": [5, 10, 15, 5, 10, 5], "seqs_per_s": [10.0, 90.0, 80.0, 5.0, 70.0, 60.0],
+                         "seq_len": 8.0, "seqs_per_step": 64.0})
+    warm = tables.warm_windows(rows)
+    assert list(zip(warm["sampler"], warm["step"])) == [("a", 10), ("a", 15), ("a logq=true", 10), ("b", 5)]
+    assert tables.throughput_table(warm).set_index("sampler")["train seqs/s"].to_dict() == {
+        "a": 85.0, "a logq=true": 70.0, "b": 60.0}
+    assert tables.warm_windows(rows.iloc[:0]).empty

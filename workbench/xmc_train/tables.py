@@ -137,15 +137,26 @@ def time_to_common_best(evals: pd.DataFrame, samplers: list[str], metric: str = 
     return out.reset_index()
 
 
+def warm_windows(train_rows: pd.DataFrame) -> pd.DataFrame:
+    """The training log rows after each run's first window (a fresh model's first steps pay its warm-up: on the
+    CPU default the first of ~5 windows per sampler); a run's only window is kept. Runs are told apart by
+    ``sampler`` (variants carry their own label)."""
+    if train_rows.empty:
+        return train_rows
+    by = train_rows.groupby("sampler")["step"]
+    return train_rows[(train_rows["step"] > by.transform("min")) | (by.transform("size") == 1)]
+
+
 def throughput_table(train_rows: pd.DataFrame, bare_seqs_per_s: float = math.nan,
                      bare_length: float = math.nan) -> pd.DataFrame:
-    """Per sampler that encoded anything: training sequences/s over its log windows (median, and the 10th and
-    90th percentiles: identical steps that vary several-fold point at the host, not the sampler), its median
-    padded length, its median ``seqs per step`` (queries and labels encoded per step), and ``ratio``: the median
-    over the bare encoder's sequences/s. The bare figure is the median of the sampler's in-loop probes where its
-    rows hold some (``bare_seqs_per_s``, the trainer's ``bare_probe_every``; "bare timed": in turn, with the
-    count, and "bare length" the median length they ran at), else ``bare_seqs_per_s`` given here, timed at
-    ``bare_length`` after the runs ("after the runs")."""
+    """Per sampler that encoded anything: training sequences/s over its log windows (the study passes those
+    :func:`warm_windows` keeps): the median, and the 10th and 90th percentiles (identical steps that vary
+    several-fold point at the host, not the sampler); its median padded length, its median ``seqs per step``
+    (queries and labels encoded per step), and ``ratio``: the median over the bare encoder's sequences/s. The
+    bare figure is the median of the sampler's in-loop probes where its rows hold some (``bare_seqs_per_s``, the
+    trainer's ``bare_probe_every``; "bare timed": in turn, with the count, and "bare length" the median length
+    they ran at), else ``bare_seqs_per_s`` given here, timed at ``bare_length`` after the runs ("after the
+    runs")."""
     enc = train_rows[train_rows["seqs_per_s"] > 0]
     g = enc.groupby("sampler", sort=False)
     out = pd.DataFrame({"train seqs/s": g["seqs_per_s"].median(),
