@@ -226,9 +226,12 @@ def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: s
         cfg = check_config(study, values, where=where, data=True)
     _warn_stale_units(run_dir, cfg)
     _clear_outputs(run_dir)
-    earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit", "device")}
-    if "uncommitted_patch" in record:  # the earlier attempt's patch file stays in the run directory
-        earlier["uncommitted_patch"] = record["uncommitted_patch"]
+    # what the earlier attempt ran with (its environment, data and effective config), since units it measured
+    # are read back into this one's report
+    earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit", "device", *env)}
+    for key in ("uncommitted_patch", "dataset", "effective", "git_commit_notebook"):  # a patch file stays in the
+        if key in record:                                                               # run directory
+            earlier[key] = record[key]
     record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
                   started=now(), **env)
     record["device"] = study_device(values.get("device", "auto"))

@@ -80,9 +80,23 @@ def test_a_third_attempt_keeps_the_whole_history_and_sheds_the_last_attempts_fie
                                      {"host": platform.node()})
     assert [a["error"] for a in record["attempts"]] == ["first", "second"]
     assert record["attempts"][1]["uncommitted_patch"] == patch
+    assert record["attempts"][1]["effective"] == {"n": 3} and record["attempts"][1]["git_commit_notebook"] == "def456"
     for stale in ("uncommitted_patch", "git_commit_notebook", "effective", "ended", "error"):
         assert stale not in record
     assert record["status"] == "running"
+
+
+def test_an_earlier_attempt_keeps_the_environment_and_data_its_units_were_measured_with(root):
+    """Units of attempt 1 are read back into attempt 2's report: attempt 1's torch, versions, host and dataset
+    fingerprint stay in ``attempts``, while the record's own fields are attempt 2's."""
+    d = _fake_run(root, "upgraded", torch="2.4.0", versions={"numpy": "1.26"}, host=platform.node(),
+                  dataset={"name": "debian", "sha256": "old"})
+    env = {"host": platform.node(), "torch": "2.13.0", "versions": {"numpy": "2.3"}}
+    _, record = runner._next_attempt("tiny", _spec(root), d.parent, root, "upgraded", None, None, env)
+    first = record["attempts"][0]
+    assert (first["torch"], first["versions"], first["dataset"]) == ("2.4.0", {"numpy": "1.26"},
+                                                                     {"name": "debian", "sha256": "old"})
+    assert (record["torch"], record["versions"], "dataset" in record) == ("2.13.0", {"numpy": "2.3"}, False)
 
 
 def test_a_resume_clears_the_earlier_attempts_outputs_and_keeps_its_units(tmp_path):
