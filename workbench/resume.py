@@ -95,14 +95,24 @@ class UnitStore:
         return read_json(f) if f.exists() else []
 
     def _note_resumed(self, name: str) -> None:
-        names = self.resumed()
-        if name not in names:
-            write_json(self.dir / RESUMED_FILE, names + [name])
+        note_resumed(self.dir, name)
+
+
+def note_resumed(directory: str | Path, name: str) -> None:
+    """Add ``name`` to the list of what was read back from an earlier attempt, kept in ``directory`` (a unit
+    store's, or the folder of a training checkpoint: the trainer notes a run continued from its checkpoint)."""
+    f = Path(directory) / RESUMED_FILE
+    names = read_json(f) if f.exists() else []
+    if name not in names:
+        write_json(f, names + [name])
 
 
 def resumed_units(run_dir: str | Path) -> list[str]:
-    """Every unit a run read back from an earlier attempt, over its stores (``<run_dir>/partial/*/``)."""
-    return [n for f in sorted(Path(run_dir).glob(f"partial/*/{RESUMED_FILE}")) for n in read_json(f)]
+    """Everything a run read back from an earlier attempt: the units of its stores (``<run_dir>/partial/*/``)
+    and the training runs continued from a checkpoint (in a folder of the run, e.g. ``checkpoints/``)."""
+    d = Path(run_dir)
+    files = [*sorted(d.glob(f"partial/*/{RESUMED_FILE}")), *sorted(d.glob(f"*/{RESUMED_FILE}"))]
+    return [n for f in files for n in read_json(f)]
 
 
-__all__ = ["Memo", "no_memo", "config_key", "UnitStore", "resumed_units"]
+__all__ = ["Memo", "no_memo", "config_key", "UnitStore", "note_resumed", "resumed_units"]

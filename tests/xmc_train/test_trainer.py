@@ -61,16 +61,20 @@ def test_resume_reproduces_losses(tmp_path, sampler, every):
     kw = {"cluster_start": 1, "cluster_double_every": 1, "cluster_size_max": 8}
     m, s, _ = setup(sampler, **kw)
     ref = Trainer(m, s, build_loss("softmax"), cfg, progress=False).run()
-    ckpt = tmp_path / "ck.pt"
+    ckpt = tmp_path / "checkpoints" / "ck.pt"  # a run directory's layout
+    ckpt.parent.mkdir()
     m, s, _ = setup(sampler, **kw)
     with pytest.raises(Boom):
         Trainer(m, Interrupt(s, 7), build_loss("softmax"), cfg, checkpoint=ckpt, progress=False).run()
     assert ckpt.exists()
-    assert not list(tmp_path.glob(".*tmp"))  # no half-written temporary left behind
+    assert not list(ckpt.parent.glob(".*tmp"))  # no half-written temporary left behind
     m, s, _ = setup(sampler, seed=99, **kw)  # different init: everything must come from the checkpoint
     rows = Trainer(m, s, build_loss("softmax"), cfg, checkpoint=ckpt, progress=False).run()
     assert [r["step"] for r in rows] == [r["step"] for r in ref]
     assert [r["loss"] for r in rows] == [r["loss"] for r in ref]
+    # the run record says this run went on from a checkpoint (its wall_s spans two attempts)
+    from workbench.resume import resumed_units
+    assert resumed_units(tmp_path) == [f"ck: training continued from its checkpoint at step {every * (7 // every)}"]
 
 
 @with_cuda

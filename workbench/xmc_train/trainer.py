@@ -50,6 +50,7 @@ import torch
 from ..device import resolve_device
 from ..io import atomic_write
 from ..progress import tqdm
+from ..resume import note_resumed
 from ..samplers.base import mask_excluded
 from .bench import encoder_throughput
 from .encoders import to_device
@@ -456,4 +457,7 @@ class Trainer:
         # a mid-epoch resume skips the epoch-start refresh that puts the model in training mode (encoders are
         # built in eval mode): without this the resumed steps would run without dropout
         self.model.train()
+        # said in the run's record (resumed_units): these rows' wall_s goes on from the earlier attempt's clock
+        note_resumed(self.ckpt.parent, f"{self.ckpt.stem}: training continued from its checkpoint at step "
+                                       f"{self.step}")
         return True
