@@ -43,11 +43,25 @@ def _ceiling(ax, h2d_gbps: float | None) -> None:
     right.set_ylabel("fraction of the pinned H2D copy")
 
 
+def _rates(df: pd.DataFrame) -> list[str]:
+    """The throughput columns a sweep holds: ``gbps`` (every row returned) and ``gbps_unique`` (distinct rows)."""
+    return [c for c in ("gbps", "gbps_unique") if c in df]
+
+
+def _link_rate(df: pd.DataFrame) -> tuple[str, str]:
+    """The column a figure plots against the pinned copy, and its axis label: distinct rows' bytes per second
+    where measured (a repeated row does not cross the link again: ``gbps`` read 1.13x the copy where distinct
+    rows crossed at exactly its speed), else every row's."""
+    if "gbps_unique" in df and df["gbps_unique"].notna().any():
+        return "gbps_unique", "distinct rows' throughput (GB/s)"
+    return "gbps", "useful throughput (GB/s)"
+
+
 def row_bytes_medians(bench: pd.DataFrame, table_bytes: int | None = None) -> tuple[pd.DataFrame, int, int | None]:
-    """(median gbps per store, order and row size; the table size; the rows per call) of the measurements
-    :func:`gather_vs_row_bytes` draws: status ok, not ``l2_bound`` (a call asking for more bytes than the table
-    holds, or a table in the GPU's L2, measures caches, not the link), on one table size asked for
-    (``table_target_bytes``: a 132 B row cuts a few bytes smaller table from the same buffer; default the
+    """(median gbps and gbps_unique per store, order and row size; the table size; the rows per call) of the
+    measurements :func:`gather_vs_row_bytes` draws: status ok, not ``l2_bound`` (a call asking for more bytes
+    than the table holds, or a table in the GPU's L2, measures caches, not the link), on one table size asked
+    for (``table_target_bytes``: a 132 B row cuts a few bytes smaller table from the same buffer; default the
     largest) and at the largest rows per call measured there (None where the table has no ``rows`` column)."""
     df = _ok(bench)
     if "l2_bound" in df:
@@ -60,7 +74,7 @@ def row_bytes_medians(bench: pd.DataFrame, table_bytes: int | None = None) -> tu
     rows = int(df["rows"].max()) if "rows" in df and df["rows"].notna().any() else None
     if rows is not None:
         df = df[df["rows"] == rows]
-    return df.groupby(["store", "order", "row_bytes"], as_index=False)["gbps"].median(), tb, rows
+    return df.groupby(["store", "order", "row_bytes"], as_index=False)[_rates(df)].median(), tb, rows
 
 
 def gather_vs_row_bytes(bench: pd.DataFrame, h2d_gbps: float | None = None, table_bytes: int | None = None):
@@ -71,21 +85,22 @@ def gather_vs_row_bytes(bench: pd.DataFrame, h2d_gbps: float | None = None, tabl
     df, tb, rows = row_bytes_medians(bench, table_bytes)
     if df.empty:
         return _empty(ax, "Gather throughput vs row size", "no gather measured (L2-bound calls left out)")
-    sns.lineplot(df, x="row_bytes", y="gbps", hue="store", style="order", markers=True, ax=ax, palette=_palette(df))
+    rate, label = _link_rate(df)
+    sns.lineplot(df, x="row_bytes", y=rate, hue="store", style="order", markers=True, ax=ax, palette=_palette(df))
     _ceiling(ax, h2d_gbps)
     ax.set_xscale("log", base=2)
     per_call = "" if rows is None else f", {rows} rows per call"
     ax.set(title=f"Gather throughput vs row size ({tb / 2**20:.0f} MiB table{per_call};\nL2-bound calls left out)",
-           xlabel="row size (bytes)", ylabel="useful throughput (GB/s)")
+           xlabel="row size (bytes)", ylabel=label)
     _legend_outside(ax)
     return fig
 
 
 def table_bytes_medians(bench: pd.DataFrame, row_bytes: int | None = None) -> tuple[pd.DataFrame, int]:
-    """(median gbps per store, order and table size asked for (``table_mib``); the row size) of the measurements
-    :func:`gather_vs_table_bytes` draws: status ok, one row size (default: the largest), not ``l2_bound`` (see
-    :func:`row_bytes_medians`), and per store, order and table only its largest call left (a median over call
-    sizes would mix regimes: small calls pay the launch)."""
+    """(median gbps and gbps_unique per store, order and table size asked for (``table_mib``); the row size) of
+    the measurements :func:`gather_vs_table_bytes` draws: status ok, one row size (default: the largest), not
+    ``l2_bound`` (see :func:`row_bytes_medians`), and per store, order and table only its largest call left (a
+    median over call sizes would mix regimes: small calls pay the launch)."""
     df = _ok(bench)
     if "l2_bound" in df:
         df = df[~df["l2_bound"].eq(True)]
@@ -97,7 +112,7 @@ def table_bytes_medians(bench: pd.DataFrame, row_bytes: int | None = None) -> tu
     keys = ["store", "order", "table"]
     if "rows" in df and df["rows"].notna().any():
         df = df[df["rows"] == df.groupby(keys)["rows"].transform("max")]
-    out = df.groupby(keys, as_index=False)["gbps"].median()
+    out = df.groupby(keys, as_index=False)[_rates(df)].median()
     return out.assign(table_mib=out["table"] / 2**20), rb
 
 
@@ -108,12 +123,13 @@ def gather_vs_table_bytes(bench: pd.DataFrame, row_bytes: int | None = None, h2d
     df, rb = table_bytes_medians(bench, row_bytes)
     if df.empty:
         return _empty(ax, "Gather throughput vs table size", "no gather measured (L2-bound calls left out)")
-    sns.lineplot(df, x="table_mib", y="gbps", hue="store", style="order", markers=True, ax=ax, palette=_palette(df))
-    log_y_if_wide(ax, df["gbps"])  # the gpu store's on-device gathers run tens of times above the link
+    rate, label = _link_rate(df)
+    sns.lineplot(df, x="table_mib", y=rate, hue="store", style="order", markers=True, ax=ax, palette=_palette(df))
+    log_y_if_wide(ax, df[rate])  # the gpu store's on-device gathers run tens of times above the link
     _ceiling(ax, h2d_gbps)
     ax.set_xscale("log", base=2)
     ax.set(title=f"Gather throughput vs table footprint ({rb} B rows;\nper table its largest call, L2-bound calls "
-                 "left out)", xlabel="table footprint (MiB)", ylabel="useful throughput (GB/s)")
+                 "left out)", xlabel="table footprint (MiB)", ylabel=label)
     _legend_outside(ax)
     return fig
 
