@@ -368,7 +368,11 @@ def test_peers_agree_with_explicit_top_eigenvalue():
         assert ours_power["rel_error"] < 3e-2 and ours_power["matvecs"] >= 2
     assert rows[("HessianLinearOperator + eigsh", 0)]["rel_error"] < 1e-5
     assert "torch.eig" in rows[("density", None)]["note"]
+    # curvlinops is timed on its own, after the others' rounds: its ratio to PyHessian says so
+    assert rows[("HessianLinearOperator + eigsh", 0)]["timed"] == "apart"
+    assert rows[("lanczos 30 steps", 0)]["timed"] == rows[("power iteration tol 0.001", 0)]["timed"] == "in turn"
     summary = peers.summary(pd.DataFrame(table))
+    assert summary.set_index("tool").loc["curvlinops", "timed"] == "apart"
     pyh = summary[summary.method == "power iteration tol 0.001"].iloc[0]
     assert pyh.seeds == 2 and pyh.x_pyhessian == 1.0
     assert summary.method.is_unique and (summary.seconds > 0).all()

@@ -192,8 +192,9 @@ def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), tol: 
     iteration at PyHessian's tolerance (1e-3), from every seed, with the HVP ``method`` given; PyHessian from the
     same seeds at each of ``pyhessian_tols`` (its default 1e-3 first: :func:`summary`'s ``x_pyhessian`` is against
     the first; tighter ones for the accuracy-matched ``x_pyhessian_matched``); all of these timed together by
-    :func:`time_interleaved`. curvlinops runs once (deterministic start) on its own, with ``curvlinops_repeats``
-    (it is ~40x slower on the CPU default).
+    :func:`time_interleaved` (``timed``: "in turn"). curvlinops runs once (deterministic start) on its own, with
+    ``curvlinops_repeats`` (it is ~40x slower on the CPU default; ``timed``: "apart", so its ratios to PyHessian
+    compare timings taken minutes apart).
     The loss is an ``nn.CrossEntropyLoss`` module: curvlinops reads its ``reduction`` attribute.
     """
     loss_fn = nn.CrossEntropyLoss()
@@ -209,10 +210,11 @@ def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), tol: 
         pairs += [(_not_installed("pyhessian"), None)]
     timed = [(row, run) for row, run in pairs if run is not None]
     for (row, (_, out)), s in zip(timed, time_interleaved([run[0] for _, run in timed], x.device, repeats, warmup)):
-        row.update(out, seconds=s)
+        row.update(out, seconds=s, timed="in turn")
     rows = [row for row, _ in pairs]
-    rows += _optional("curvlinops-for-pytorch", lambda: [curvlinops_row(model, loss_fn, x, y, bn,
-                                                                        repeats=curvlinops_repeats, warmup=warmup)])
+    rows += [{**r, "timed": "apart"} if r["seconds"] == r["seconds"] else r for r in _optional(
+        "curvlinops-for-pytorch",
+        lambda: [curvlinops_row(model, loss_fn, x, y, bn, repeats=curvlinops_repeats, warmup=warmup)])]
     for r in rows:
         r.update(bn_mode=bn, batch_size=len(x), reference=reference,
                  rel_error=abs(r["lambda_max"] - reference) / abs(reference))
@@ -224,10 +226,13 @@ def summary(peer, matched_tol: float = 1e-4) -> "pd.DataFrame":
     matvecs, the median time as a multiple of PyHessian's first power-iteration row (its default tolerance;
     ``x_pyhessian``, NaN without it) and of the fastest PyHessian power-iteration row whose worst error is within
     ``matched_tol`` (``x_pyhessian_matched``: equal accuracy; NaN when none is), and the median ``trace`` (and
-    ours ``trace_se``, its standard error over probes) where trace rows are present."""
+    ours ``trace_se``, its standard error over probes) where trace rows are present, and how the tool was timed
+    (``timed``: in turn with PyHessian, or apart)."""
     d = peer.dropna(subset=["seconds"])
     g = d.groupby(["tool", "method"], sort=False)
     extra = {"trace": ("trace", "median")} if "trace" in d else {}
+    if "timed" in d:  # "in turn" with PyHessian, or "apart" (curvlinops): how far its x_pyhessian can be trusted
+        extra["timed"] = ("timed", "first")
     if "trace_se" in d:
         extra["trace_se"] = ("trace_se", "median")
     out = g.agg(seeds=("seconds", "size"), seconds=("seconds", "median"), matvecs=("matvecs", "median"),
