@@ -290,6 +290,19 @@ def test_gather_probe_command_line(capsys):
         assert gather_probe.main(["--out", "x.csv"]) == 2 and "needs a CUDA GPU" in capsys.readouterr().err
 
 
+def test_gather_probe_records_its_arguments_and_environment_beside_its_table(tmp_path):
+    """<out>.json holds the probe's arguments, the git commit, the versions and the device, as a study run's
+    config.json does (the table's own columns hold only the device and THP)."""
+    import json
+
+    from workbench.gpu_access import gather_probe
+    args = gather_probe.parser().parse_args(["--out", str(tmp_path / "probe.csv"), "--offsets", "0", "8"])
+    path = gather_probe.record(args, torch.device("cpu"), tmp_path / "probe.csv")
+    rec = json.loads(path.read_text())
+    assert path.name == "probe.csv.json" and rec["arguments"]["offsets"] == [0, 8]
+    assert rec["git_commit"] and rec["versions"]["numpy"] and rec["device"].startswith("cpu")
+
+
 def test_targets_leave_out_cache_flattered_gathers():
     """The zero-copy / pinned-copy targets judge each row size at its largest call that is not ``l2_bound``: a
     4 KiB-row call asking for 4x the table (90 GB/s on the first GPU run, above PCIe) does not count."""

@@ -11,7 +11,9 @@ tables. Example (defaults: 64 MiB and 1 GiB tables; estimated 2-3 minutes on an 
     python -m workbench.gpu_access.gather_probe --out $OUT/gather_probe.csv
 
 Columns: those of :func:`bench.gather_sweep`, plus h2d_gbps (the pinned copy measured first), fraction_of_h2d
-and fraction_unique_of_h2d (``gbps_unique`` over the copy), device and thp (the kernel's THP setting).
+and fraction_unique_of_h2d (``gbps_unique`` over the copy), device and thp (the kernel's THP setting). Beside the
+table, ``<out>.json`` records the arguments and the environment (git commit, versions, device), as a study run's
+``config.json`` does.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..io import atomic_write
+from ..io import atomic_write, write_json
+from ..provenance import environment, now
 from .bench import PAGES, gather_sweep, h2d_bandwidth
 from .gather_kernel import KERNELS
 from .stores import STORES, StoreOptions
@@ -77,6 +80,15 @@ def variant_label(row) -> str:
             + ("" if row["pages"] == "default" else f":{row['pages']}"))
 
 
+def record(args: argparse.Namespace, device: torch.device, out: Path) -> Path:
+    """Write ``<out>.json``: the probe's arguments, when it started, and :func:`provenance.environment` (git
+    commit, versions, device). Returns its path."""
+    path = out.with_name(out.name + ".json")
+    write_json(path, {"tool": "workbench.gpu_access.gather_probe", "started": now(), "arguments": vars(args),
+                      **environment(str(device))})
+    return path
+
+
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """One line per (table MiB, row size, rows, order), one column per variant (:func:`variant_label`): the
     fraction of the pinned copy reached (``*``: l2_bound, caches may flatter it)."""
@@ -107,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
           f"L2 {getattr(torch.cuda.get_device_properties(device), 'L2_cache_size', 0) / 2**20:.0f} MiB", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    record(args, device, out)
     frames = []
     for mib in args.table_mib:  # one table size at a time, written as it is done
         rows = gather_sweep(args.stores, args.row_bytes, [mib << 20], args.rows, args.orders, device,
