@@ -94,3 +94,16 @@ def test_the_stand_ins_fit_the_real_signatures(method):
                           hidden=4, time_budget_s=1e9, max_steps=2, eval_every=1000, eval_points=4,
                           device=torch.device("cpu"))
     assert [r["step"] for r in rows] == [2] and rows[0]["loss"] == rows[0]["loss"]
+
+
+def test_the_race_warms_every_method_up_before_timing_the_first_on_any_device(monkeypatch):
+    """On a CPU too, a few untimed steps of every method come before the first raced method (its first calls
+    would otherwise pay the allocator's growth and oneDNN's set-up), and each method is then raced once."""
+    from workbench.lsh import experiments
+    from workbench.lsh.study import LSHStudyConfig
+    calls = []
+    monkeypatch.setattr(experiments, "_warm_up", lambda cfg, data, device: calls.append("warm-up"))
+    monkeypatch.setattr(experiments, "_race_one", lambda cfg, data, device, m: (calls.append(m) or ([], [])))
+    cfg = LSHStudyConfig(methods=["full", "lsh_embedding"])
+    experiments.run_race(cfg, types.SimpleNamespace(name="tiny"), torch.device("cpu"))
+    assert calls == ["warm-up", "full", "lsh_embedding"]

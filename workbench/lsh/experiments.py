@@ -102,8 +102,7 @@ def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device,
     ``cfg.cpu_threads`` torch threads on CPU (restored after)."""
     race, adapt = [], []
     with cpu_threads(cfg.cpu_threads):
-        if device.type == "cuda":
-            _warm_up(cfg, data, device)
+        _warm_up(cfg, data, device)
         for method in cfg.methods:
             rows, probes = memo(f"race-{data.name}-{method}",
                                 lambda method=method: _race_one(cfg, data, device, method))
@@ -113,9 +112,10 @@ def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device,
 
 
 def _warm_up(cfg: LSHStudyConfig, data: BowData, device: torch.device, steps: int = 2) -> None:
-    """A few untimed steps of every method, thrown away: the first CUDA calls of each kind of kernel load it and
-    create cuBLAS handles, which would otherwise be charged to the first method raced (all of them, when the
-    benchmark before was read back from a resumed run instead of warming the device)."""
+    """A few untimed steps of every method, thrown away: the first calls of each kind of kernel (CUDA: module
+    loads and cuBLAS handles; CPU: the allocator's growth and oneDNN's primitives) would otherwise be charged to
+    the first method raced (all of them, when the benchmark before was read back from a resumed run instead of
+    warming the device)."""
     for method in cfg.methods:
         _train(cfg, data, device, method, time_budget_s=float("inf"), max_steps=steps, eval_every=steps,
                eval_points=min(cfg.eval_points, 64), eval_every_s=0.0)
