@@ -100,12 +100,16 @@ def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device,
              memo: Memo = no_memo) -> tuple[list[dict], list[dict]]:
     """Race rows (one per evaluation per method) and adaptivity rows (probes of ``adaptivity_method``), with
     ``cfg.cpu_threads`` torch threads on CPU (restored after)."""
-    race, adapt = [], []
+    race, adapt, warm = [], [], []
+
+    def raced(method: str):
+        if not warm:  # before the first method timed here (none when every one is read back from a resume)
+            _warm_up(cfg, data, device)
+            warm.append(True)
+        return _race_one(cfg, data, device, method)
     with cpu_threads(cfg.cpu_threads):
-        _warm_up(cfg, data, device)
         for method in cfg.methods:
-            rows, probes = memo(f"race-{data.name}-{method}",
-                                lambda method=method: _race_one(cfg, data, device, method))
+            rows, probes = memo(f"race-{data.name}-{method}", lambda method=method: raced(method))
             race += rows
             adapt += probes
     return race, adapt
