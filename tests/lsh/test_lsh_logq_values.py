@@ -33,6 +33,18 @@ def test_sample_log_q_floors_a_vanishing_inclusion():
     assert math.isclose(got.item(), LOG_Q_FLOOR, rel_tol=1e-6)
 
 
+def test_the_floor_leaves_padded_slots_at_their_padding_share():
+    """N = 10^7, budget 4, a union of 3: one pad (m/N = 1e-7). The padded slot's label has inclusion 1e-9, so its
+    expected count is 1e-9 + 1e-7, not the floor's 1e-6 + 1e-7 (11x too high); a retrieved slot with the same
+    vanishing inclusion is floored."""
+    log_incl = torch.tensor([[math.log(0.5), math.log(0.5), math.log(1e-9), math.log(1e-9)]])
+    from_lsh = torch.tensor([[True, True, True, False]])
+    got = sample_log_q(log_incl, torch.tensor([3]), budget=4, num_labels=10**7, from_lsh=from_lsh)[0]
+    assert math.isclose(got[3].item(), math.log(1e-9 + 1e-7), rel_tol=1e-5)
+    assert math.isclose(got[2].item(), math.log(1e-6 + 1e-7), rel_tol=1e-5)
+    assert math.isclose(got[0].item(), math.log(0.5 + 1e-7), rel_tol=1e-6)
+
+
 def _model():
     """hidden=2; query(h) = [h, 1] with h = [1, 0], so label l's logit is W[l, 0] + W[l, 2]."""
     m = BowSoftmax(num_features=3, num_labels=4, hidden=2, seed=0)

@@ -81,17 +81,21 @@ def dwta_inclusion(q_sub: torch.Tensor, w_sub: torch.Tensor, K: int, L: int,
     return log_inclusion(p_hat, K, L, keep)
 
 
-def sample_log_q(log_incl: torch.Tensor, union_size: torch.Tensor, budget: int, num_labels: int) -> torch.Tensor:
+def sample_log_q(log_incl: torch.Tensor, union_size: torch.Tensor, budget: int, num_labels: int,
+                 from_lsh: torch.Tensor | None = None) -> torch.Tensor:
     """Log expected count of each returned negative's label in the sample, (B, budget).
 
     ``log_incl``: (B, budget) inclusion log-prob of each slot's label; ``union_size``: (B,) union sizes U (true
     labels removed). Every slot, whether filled from the union or by padding, gets
     ``log(exp(max(log_incl, LOG_Q_FLOOR)) * min(1, budget/U) + m/N)``: the label's share of the union's kept
     labels plus its share of the ``m = max(budget - U, 0)`` uniform pads (a label can come either way).
+    ``from_lsh``: (B, budget) which slots the buckets filled (None: all of them); the floor applies to those only.
     """
     # floor: a label retrieved with a numerically vanishing estimate (DWTA, or vectors that moved since the
-    # rehash) would otherwise get an unbounded (inf) logit boost from the correction
-    log_incl = log_incl.clamp(min=LOG_Q_FLOOR)
+    # rehash) would otherwise get an unbounded (inf) logit boost from the correction. A padded slot needs none:
+    # its count is at least m / N, which the floor would overstate (11x for m = 1 at N = 10^7)
+    floored = log_incl.clamp(min=LOG_Q_FLOOR)
+    log_incl = floored if from_lsh is None else torch.where(from_lsh, floored, log_incl)
     U = union_size.clamp(min=1).to(log_incl.dtype).unsqueeze(1)
     keep = torch.clamp(budget / U, max=1.0).log()
     m = (budget - union_size.clamp(max=budget)).to(log_incl.dtype).unsqueeze(1)

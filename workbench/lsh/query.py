@@ -94,5 +94,5 @@ def lsh_negatives(index: LSHIndex, query_vecs: torch.Tensor, positives: torch.Te
     B = neg.shape[0]
     w = label_vectors(neg.reshape(-1)).view(B, budget, -1)
     log_incl = index.family.log_inclusion(query_vecs, w, index.kept_share(codes))
-    log_q = sample_log_q(log_incl, union, budget, N)
+    log_q = sample_log_q(log_incl, union, budget, N, from_lsh)
     return Negatives(neg, log_q, valid, from_lsh, union)
