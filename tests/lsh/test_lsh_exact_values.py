@@ -125,3 +125,30 @@ def test_bench_rows_by_a_fixed_clock(monkeypatch):
     assert by[100, "uniform"]["ms_per_batch"] == pytest.approx(200.0)
     assert by[100, "uniform"]["ms_per_query"] == pytest.approx(50.0)
     assert by[100, "redraw"]["ms_per_batch"] == pytest.approx(2 * by[100, "rehash"]["ms_per_batch"])
+
+
+def test_lsh_label_queries_with_a_random_positive_of_each_row():
+    """Rows [3, 40, 217] and [5, -1, -1]: over 600 calls the first row's query is each of its three labels about
+    a third of the time (not label 3 every time), the second row's always label 5, never the padding."""
+    from workbench.lsh.drawers import random_positive
+    positives = torch.tensor([[3, 40, 217], [5, -1, -1]])
+    gen = torch.Generator().manual_seed(0)
+    picks = torch.stack([random_positive(positives, gen) for _ in range(600)])
+    counts = {int(v): int(c) for v, c in zip(*torch.unique(picks[:, 0], return_counts=True))}
+    assert set(counts) == {3, 40, 217} and all(150 <= c <= 250 for c in counts.values())
+    assert (picks[:, 1] == 5).all()
+    assert random_positive(torch.tensor([[-1, -1]]), gen).tolist() == [0]
+
+
+def test_lsh_label_drawer_hashes_the_drawn_positive(monkeypatch):
+    """The lsh-label drawer queries with the vector of the positive random_positive draws: label i's vector is
+    [i] here, and over 300 calls the row [3, 40, 217] queried with all three."""
+    import types
+
+    from workbench.lsh import drawers
+    monkeypatch.setattr(drawers, "lsh_negatives", lambda index, qv, *a: qv)
+    index = types.SimpleNamespace(vectors=torch.arange(300.0).unsqueeze(1), label_vectors=None)
+    draw = drawers.DRAWERS.get("lsh-label")(300, 4, index=index, log_q=False)
+    gen = torch.Generator().manual_seed(0)
+    seen = {int(draw(None, torch.tensor([[3, 40, 217]]), None, gen)[0, 0]) for _ in range(300)}
+    assert seen == {3, 40, 217}

@@ -9,8 +9,9 @@ logQ-corrected loss subtracts it from the negatives' logits.
 * ``loguniform``: Zipf over labels ranked by training frequency, ``P(rank r) = log((r+2)/(r+1)) / log(N+1)``.
 * ``exact``: the adaptive ideal, softmax over all N logits then k multinomial draws (O(N) per query).
 * ``lsh-embedding`` / ``lsh-label``: :func:`workbench.lsh.query.lsh_negatives`, queried with the input's
-  embedding or the first true label's vector as last hashed; ``index`` (an :class:`LSHIndex`) is kept current
-  by the caller; its ``label_vectors`` (what it hashed) give log_q.
+  embedding or the vector (as last hashed) of one of the row's true labels, drawn at random per row and call (the
+  first one every time would leave the other positives' neighbourhoods unqueried); ``index`` (an
+  :class:`LSHIndex`) is kept current by the caller; its ``label_vectors`` (what it hashed) give log_q.
 
 These are the LSH study's own drawers over a plain softmax model (the paper's setting). The negative-mining study's
 samplers (:mod:`workbench.samplers`, other names: ``log_uniform``, ``lsh``) serve its text encoders; both LSH
@@ -69,6 +70,14 @@ def exact(num_labels: int, budget: int, **_) -> Drawer:
     return draw
 
 
+def random_positive(positives: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(B,) one valid label of each row of (B, P) positives padded with -1, uniformly at random (0 for a row
+    without any)."""
+    keys = torch.rand(positives.shape, generator=generator, device=positives.device)
+    pick = keys.masked_fill(positives < 0, -1.0).argmax(1, keepdim=True)
+    return positives.gather(1, pick).squeeze(1).clamp(min=0)
+
+
 def _lsh(scheme: str) -> Callable[..., Drawer]:
     def factory(num_labels: int, budget: int, index: LSHIndex | None = None, log_q: bool = True, **_) -> Drawer:
         if index is None:
@@ -78,7 +87,7 @@ def _lsh(scheme: str) -> Callable[..., Drawer]:
             # label scheme: the true label's raw vector stands in for the query; log_q uses the label vectors as
             # the tables hashed them (centred if the index centres)
             V = index.vectors if index.vectors is not None else W
-            qv = V.index_select(0, positives[:, 0].clamp(min=0)) if scheme == "label" else q
+            qv = V.index_select(0, random_positive(positives, generator)) if scheme == "label" else q
             vectors = index.label_vectors if log_q else None
             return lsh_negatives(index, qv, positives, budget, vectors, generator)
         return draw
