@@ -123,7 +123,12 @@ def test_padding_line_says_how_much_of_an_lsh_sampler_is_uniform():
     lines = adaptivity_verdict(last, cap=32)
     assert lines[-1] == ("padding: lsh-embedding drew 41% of its negatives from the query's buckets (the query's "
                          "buckets held 26 labels on average); the other 59% are uniform padding, which by itself "
-                         "keeps it near uniform (another reason)")
+                         "holds it to about 41% of the way from uniform toward exact (were its bucket draws as hard "
+                         "as exact's; it reached 33%): enough to keep it closer to uniform (another reason)")
+    # 85% from its buckets but 33% of the way: padding would still allow 85%, so it explains part of it only
+    part = adaptivity_verdict(last.assign(from_buckets=[None, None, 0.85, None]), cap=32)[-1]
+    assert part.endswith("about 85% of the way from uniform toward exact (were its bucket draws as hard as exact's; "
+                         "it reached 33%): part of the shortfall, not all of it")
     full = adaptivity_verdict(last.assign(from_buckets=[None, None, 0.95, None]), cap=32)
     assert not any(x.startswith("padding") for x in full)
 

@@ -67,8 +67,14 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
         if fb == fb and fb < 0.9 and gaps.get(s, 0.0) <= 0.5:  # fell short (unknown counts as short)
             union = (f" (the query's buckets held {last.at[s, 'union_mean']:.0f} labels on average)"
                      if "union_mean" in last else "")
+            # mean rank mixes linearly: with its bucket draws as hard as exact's, the sampler would sit fb of the
+            # way from uniform toward exact; padding alone explains sitting closer to uniform only for fb <= 1/2
+            reached = f"; it reached {gaps[s]:.0%}" if s in gaps else ""
             lines.append(f"padding: {s} drew {fb:.0%} of its negatives from the query's buckets{union}; the other "
-                         f"{1 - fb:.0%} are uniform padding, which by itself keeps it near uniform (another reason)")
+                         f"{1 - fb:.0%} are uniform padding, which by itself holds it to about {fb:.0%} of the way "
+                         f"from uniform toward exact (were its bucket draws as hard as exact's{reached})"
+                         + (": enough to keep it closer to uniform (another reason)" if fb <= 0.5 else
+                            ": part of the shortfall, not all of it"))
     return lines
 
 
