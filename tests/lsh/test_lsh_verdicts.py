@@ -58,6 +58,12 @@ def test_race_verdict_times_to_full_softmax_final_p1_and_logq_pairs():
     assert "uniform: never reached it in 2.0 s (final P@1 2.00)" in lines
     assert "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without" in lines
     assert "cannot test it" in race_verdict(race, num_labels=2000)[0]
+    assert "still rising" not in lines[0]   # 20.0 then 19.0: levelled off
+    # full still gaining at its end (17 -> 19 over its last interval): the target is where the budget stopped it
+    rising = race.assign(**{"P@1": [10.0, 17.0, 19.0, 5.0, 19.5, 25.0, 4.0, 6.0, 1.0, 2.0]})
+    assert ("(last evaluated below it at 8.0 s); still rising at its end (+2.00 over its last evaluation "
+            "interval), so this target is where the time budget stopped it, not a converged full softmax; "
+            in race_verdict(rising, num_labels=10**6)[0])
     assert race_verdict(race[race.method != "full"], 10**6) == [   # the pair's line alone
         "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without"]
 
