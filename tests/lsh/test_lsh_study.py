@@ -129,12 +129,13 @@ def test_center_variant_centres_only_its_own_index():
     data = load_bow("synthetic", num_labels=120, num_points=300, num_features=100, words_per_point=6)
     seen = {}
     for method in ("lsh-embedding", "lsh-embedding:center"):
-        def on_eval(step, train_s, model, index, method=method):
+        def on_eval(step, train_s, model, index, age, method=method):
             seen[method] = (index.center, index.offset)
+            assert age == 4  # rehashed at step 4 (rehash_every 4), probed after step 8
         rows = train_one(data, method, params=LSHParams(K=3, L=2, cap=8, rehash_every=4), budget=8, batch_size=32,
                          lr=0.02, hidden=16, time_budget_s=60, max_steps=8, eval_every=8, eval_points=50,
                          device=torch.device("cpu"), on_eval=on_eval)
-        assert [r["center"] for r in rows] == [method.endswith(":center")]
+        assert [r["center"] for r in rows] == [method.endswith(":center")] and rows[0]["table_age"] == 4
         assert 0 <= rows[0]["over_cap_share"] <= 1 and rows[0]["largest_bucket"] >= 1
     assert seen["lsh-embedding"] == (False, None)
     centred, offset = seen["lsh-embedding:center"]

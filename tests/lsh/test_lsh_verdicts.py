@@ -195,3 +195,14 @@ def test_race_verdict_reads_final_rows_by_step_whatever_the_row_order():
     lines = race_verdict(race, num_labels=10**6)
     assert lines[0].startswith("full softmax: final P@1 19.00, first reached at 8.0 s")
     assert "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without" in lines
+
+
+def test_adaptivity_verdict_says_how_old_the_probed_tables_were():
+    """Tables hashed 10 steps before the probe (eval_every a multiple of rehash_every: the oldest of the cycle)
+    get a line; tables hashed at the probe (age 0) or no age column get none."""
+    last = _last(0.35, 0.75)
+    lines = adaptivity_verdict(last.assign(table_age=[None, None, 10.0, None]), cap=32)
+    assert "tables probed: hashed 10 training steps before this probe (the weights moved since; right after a " \
+           "rehash the same samplers would read fresher buckets)" in lines
+    for quiet in (last.assign(table_age=[None, None, 0.0, None]), last):
+        assert not any(x.startswith("tables probed") for x in adaptivity_verdict(quiet, cap=32))

@@ -54,16 +54,17 @@ def _probe(cfg: LSHStudyConfig, data: BowData, device: torch.device, rows: list[
     order = data.label_order().to(device)
     reference: dict = {}
 
-    def on_eval(step, train_s, model, index):
+    def on_eval(step, train_s, model, index, age):
         W = model.W.detach()
         if index is None and any(s.startswith("lsh") for s in cfg.adaptivity_samplers):
             index = build_index(cfg.lsh(), W.shape[1], device)
             index.rehash(W)
+            age = 0.0  # hashed from the weights being probed
         drawers = {s: DRAWERS.get(s)(data.num_labels, cfg.budget, index=index, label_order=order)
                    for s in cfg.adaptivity_samplers}
         with torch.no_grad():
             q = model.query(model.hidden(*bag_tensors(data.X_test, held, device)))
-        crowd = bucket_crowding(index) if index is not None else {}
+        crowd = {**bucket_crowding(index), "table_age": age} if index is not None else {}
         if index is not None:  # the i.i.d. reference: once per race (hashing N random vectors costs a rehash)
             if not reference:
                 reference.update(iid_crowding(index.family, data.num_labels, index.cap,

@@ -24,7 +24,8 @@ from .params import LSHParams, build_index
 from .softmax_model import BowSoftmax, full_loss, optimizers, predict_topk, sampled_loss
 from .tables import crowding
 
-OnEval = Callable[[int, float, BowSoftmax, object], None]
+# (step, training seconds, model, LSH index or None, steps since the index last hashed the weights (NaN: none))
+OnEval = Callable[[int, float, BowSoftmax, object, float], None]
 
 
 VARIANTS = {"nologq": "sampled softmax without the logQ correction",
@@ -83,7 +84,9 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
     ``eval_every`` steps, and also each time another ``eval_every_s`` seconds of training have passed (0: off),
     so that a method with slow steps (the full softmax over 10^6 labels) still draws a curve, and at the end.
     Rows of LSH methods also hold their tables' ``largest_bucket`` and ``over_cap_share``
-    (:func:`workbench.lsh.tables.crowding`)."""
+    (:func:`workbench.lsh.tables.crowding`) and ``table_age``: the steps taken since the tables last hashed the
+    weights (with ``eval_every`` a multiple of ``rehash_every``, every evaluation sees the oldest tables of the
+    cycle)."""
     m = parse_method(method)
     name, logq = m.sampler, m.logq
     if m.center:
@@ -115,11 +118,13 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
             while next_eval_s <= clock:
                 next_eval_s += eval_every_s
             crowd = crowding(index.tables.full, index.cap, data.num_labels) if index is not None else {}
+            age = float(step - last["rehash"]) if index is not None else float("nan")
             rows.append({"method": method, "sampler": name, "logq": logq, "center": bool(index and index.center),
                          "step": step, "train_s": clock, "loss": loss, "rehash_s": rehash_s,
-                         **evaluate(model, data, eval_points, device), **crowd})
+                         **evaluate(model, data, eval_points, device), **crowd,
+                         **({"table_age": age} if index is not None else {})})
             if on_eval is not None:
-                on_eval(step, clock, model, index)
+                on_eval(step, clock, model, index, age)
     bar.close()
     return rows
 

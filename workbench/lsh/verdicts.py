@@ -19,7 +19,7 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     ``over_cap_share_iid`` where given (the same hash functions on i.i.d. random vectors: crowding within 5 points
     of it comes from the load, labels per bucket against ``cap``, not from the trained vectors); and, per LSH
     sampler that fell short whose buckets supplied under 90% of its negatives (``from_buckets``), how much is
-    uniform padding."""
+    uniform padding; and, with ``table_age``, how many steps old the probed tables were."""
     lines = ["samplers by mean rank, hardest first: "
              + ", ".join(f"{s} {v:.3f}" for s, v in last["mean_rank"].sort_values().items())]
     lsh = [s for s in last.index if s.startswith("lsh")]
@@ -62,6 +62,10 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
                         "thin it, centring would not" if share <= ref + 0.05 else
                         "the trained vectors crowd beyond the load: centring (center) may thin it"))
         lines.append(line)
+    age = float(last.at[lsh[0], "table_age"]) if lsh and "table_age" in last else float("nan")
+    if age > 0:
+        lines.append(f"tables probed: hashed {age:.0f} training steps before this probe (the weights moved since; "
+                     "right after a rehash the same samplers would read fresher buckets)")
     for s in lsh:  # negatives the buckets did not supply are uniform: they pull any LSH sampler toward uniform
         fb = float(last.at[s, "from_buckets"]) if "from_buckets" in last else float("nan")
         if fb == fb and fb < 0.9 and gaps.get(s, 0.0) <= 0.5:  # fell short (unknown counts as short)
