@@ -5,6 +5,7 @@ change passed the rest of the suite.
 
 Does not prove: that the sampled negatives are hard (the study's adaptivity section measures that)."""
 import math
+import types
 
 import numpy as np
 import pytest
@@ -96,20 +97,31 @@ def test_adaptivity_columns_by_hand():
     """One query, logits (4, 3, 2, 1), label 1 its positive; a drawer that always returns labels 0 and 3 (0 from
     its buckets, 3 padding, union 2), three times. By masked logit (the positive last) 0 ranks 0 and 3 ranks 2,
     as fractions of N - 1 = 3: mean rank (0 + 2/3) / 2; mean logit (4 + 1) / 2; the top 3 negatives are
-    (0, 2, 3): 2 of the 2 draws are in them (share 1); from_buckets 0.5; union 2. Every column is a mean over the
-    repeats, not their sum."""
+    (0, 2, 3): 2 of the 2 draws are in them (share 1); from_buckets 0.5; union 2; the buckets it read kept 80% of
+    their labels. Every column is a mean over the repeats, not their sum."""
     from types import SimpleNamespace
 
     from workbench.lsh.adaptivity import adaptivity_rows
     h, W = torch.ones(1, 4), torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0]))
     drawer = lambda h, positives, W, generator: SimpleNamespace(  # noqa: E731
         ids=torch.tensor([[0, 3]]), valid=torch.tensor([[True, True]]), from_lsh=torch.tensor([[True, False]]),
-        union_size=torch.tensor([2]))
+        union_size=torch.tensor([2]), bucket_kept=torch.tensor([0.8]))
     (row,) = adaptivity_rows(h, W, torch.tensor([[1]]), {"fixed": drawer}, repeats=3,
                              generator=torch.Generator(), top=3)
     assert row["mean_logit"] == pytest.approx(2.5) and row["mean_rank"] == pytest.approx(1 / 3)
     assert row["top50_share"] == pytest.approx(1.0) and row["from_buckets"] == pytest.approx(0.5)
     assert row["union_mean"] == pytest.approx(2.0) and row["draws_per_query"] == pytest.approx(6.0)
+    assert row["bucket_kept"] == pytest.approx(0.8)
+
+
+def test_kept_of_read_is_the_share_of_a_querys_bucket_labels_the_cap_kept():
+    """Cap 2; 6 labels hashed to one bucket, 1 to another: a query reading the crowded bucket in table 0 and the
+    light one in table 1 kept (2 + 1) / (6 + 1); one reading only empty buckets kept all (1.0)."""
+    from workbench.lsh.tables import LSHIndex
+    index = LSHIndex.__new__(LSHIndex)
+    index.tables = types.SimpleNamespace(L=2, cap=2, full=torch.tensor([[6, 0, 1], [0, 1, 0]]))
+    kept = index.kept_of_read(torch.tensor([[0, 1], [1, 0]]))
+    assert kept.tolist() == pytest.approx([3 / 7, 1.0])
 
 
 def test_bench_rows_by_a_fixed_clock(monkeypatch):

@@ -206,3 +206,18 @@ def test_adaptivity_verdict_says_how_old_the_probed_tables_were():
            "rehash the same samplers would read fresher buckets)" in lines
     for quiet in (last.assign(table_age=[None, None, 0.0, None]), last):
         assert not any(x.startswith("tables probed") for x in adaptivity_verdict(quiet, cap=32))
+
+
+def test_crowding_reads_the_buckets_each_sampler_queried():
+    """75% of labels sit in over-cap buckets, but the buckets lsh-embedding's queries read kept 100% of their
+    labels: crowding does not explain its result. With lsh-label's queries in crowded buckets (14% kept), the cap
+    is named as a reason for lsh-label only."""
+    last = _last(0.35, 0.75).assign(bucket_kept=[None, None, 1.0, None])
+    line = next(x for x in adaptivity_verdict(last, cap=32) if x.startswith("crowding"))
+    assert ("(largest bucket 784 labels); the buckets the queries read kept 100% of their labels (lsh-embedding); "
+            "but the buckets the queries read are not, so crowding does not explain the result") in line
+    two = pd.concat([last, last.loc[["lsh-embedding"]].rename(index={"lsh-embedding": "lsh-label"})
+                     .assign(bucket_kept=0.14)])
+    line = next(x for x in adaptivity_verdict(two, cap=32) if x.startswith("crowding"))
+    assert "kept 100% of their labels (lsh-embedding), 14% of their labels (lsh-label)" in line
+    assert line.endswith("within those the sampler draws at random: a reason LSH falls short (for lsh-label)")

@@ -29,7 +29,10 @@ def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, d
 
     Besides the hardness and distance columns: ``from_buckets``, the share of its valid draws an LSH drawer took
     from the query's buckets (the rest is uniform padding of a short union; 0 for drawers without buckets), and
-    ``union_mean``, the mean number of labels in a query's buckets (0 without buckets). Queries whose positives
+    ``union_mean``, the mean number of labels in a query's buckets (0 without buckets), and ``bucket_kept``, the
+    mean share of the labels hashed to a query's buckets that the capped tables kept (NaN without buckets): how
+    much crowding costs the queries this drawer makes, which the tables' overall crowding does not say (LSH-Label
+    queries land in the crowded buckets of the labels; held-out embeddings may not). Queries whose positives
     are every label have no negatives and no softmax to compare with: they are left out (all of them: ValueError)."""
     has_negatives = ~positive_mask(positives, W.shape[0]).all(1)
     if not bool(has_negatives.any()):
@@ -46,7 +49,7 @@ def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, d
     rows = []
     for name, draw in drawers.items():
         counts = torch.zeros_like(logits)
-        lsum = rsum = share = n = buckets = union = 0.0
+        lsum = rsum = share = n = buckets = union = kept = 0.0
         for _ in range(repeats):
             neg = draw(h, positives, W, generator)
             v = neg.valid
@@ -56,6 +59,7 @@ def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, d
             n += float(v.sum())
             buckets += float(neg.from_lsh[v].sum())
             union += float(neg.union_size.float().mean())
+            kept += float(neg.bucket_kept.float().mean()) if neg.bucket_kept is not None else float("nan")
             got = is_member(top_ids, neg.ids.masked_fill(~v, -1))
             share += float(got.float().sum(1).mean()) / min(top, neg.ids.shape[1], N)
         q = counts / counts.sum(1, keepdim=True).clamp(min=1)
@@ -64,5 +68,5 @@ def adaptivity_rows(h: torch.Tensor, W: torch.Tensor, positives: torch.Tensor, d
         rows.append({"sampler": name, "mean_logit": lsum / max(n, 1), "mean_rank": rsum / max(n, 1),
                      "top50_share": share / repeats, "tv": float(0.5 * (q - p).abs().sum(1).mean()),
                      "kl": float(kl.mean()), "draws_per_query": n / logits.shape[0],
-                     "from_buckets": buckets / max(n, 1), "union_mean": union / repeats})
+                     "from_buckets": buckets / max(n, 1), "union_mean": union / repeats, "bucket_kept": kept / repeats})
     return rows

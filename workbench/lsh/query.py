@@ -20,12 +20,15 @@ class Negatives:
     valid:      (B, budget) bool; False for a padded slot that drew a positive (the loss must ignore it).
     from_lsh:   (B, budget) bool; True where the slot came from the query's buckets (False: padding).
     union_size: (B,) int64 distinct non-positive labels in the query's buckets.
+    bucket_kept: (B,) float, of the labels hashed to the query's buckets the share the tables kept under their cap
+                (:meth:`LSHIndex.kept_of_read`); None for drawers without buckets.
     """
     ids: torch.Tensor
     log_q: torch.Tensor
     valid: torch.Tensor
     from_lsh: torch.Tensor
     union_size: torch.Tensor
+    bucket_kept: torch.Tensor | None = None
 
 
 def is_member(x: torch.Tensor, sets: torch.Tensor) -> torch.Tensor:
@@ -88,11 +91,11 @@ def lsh_negatives(index: LSHIndex, query_vecs: torch.Tensor, positives: torch.Te
     ids, valid = index.buckets(codes)
     x, ok = union_of_buckets(ids, valid, positives, N)
     neg, from_lsh, valid = choose_and_pad(x, ok, positives, budget, N, generator)
-    union = ok.sum(1)
+    union, kept = ok.sum(1), index.kept_of_read(codes)
     if label_vectors is None:
-        return Negatives(neg, torch.zeros(neg.shape, device=neg.device), valid, from_lsh, union)
+        return Negatives(neg, torch.zeros(neg.shape, device=neg.device), valid, from_lsh, union, kept)
     B = neg.shape[0]
     w = label_vectors(neg.reshape(-1)).view(B, budget, -1)
     log_incl = index.family.log_inclusion(query_vecs, w, index.kept_share(codes))
     log_q = sample_log_q(log_incl, union, budget, N, from_lsh)
-    return Negatives(neg, log_q, valid, from_lsh, union)
+    return Negatives(neg, log_q, valid, from_lsh, union, kept)

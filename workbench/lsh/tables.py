@@ -146,15 +146,27 @@ class LSHIndex:
         self.costs.append({"what": "redraw", "seconds": seconds, "num_labels": int(label_vectors.shape[0])})
         return seconds
 
+    def bucket_sizes(self, query_codes: torch.Tensor) -> torch.Tensor:
+        """(B, L) codes -> (B, L) int64: how many labels hashed to each query bucket (before the cap)."""
+        if self.tables is None:
+            raise RuntimeError("LSHIndex has no tables yet: call rehash(label_vectors) first")
+        table = torch.arange(self.tables.L, device=query_codes.device).unsqueeze(0)
+        return self.tables.full[table, query_codes]
+
     def kept_share(self, query_codes: torch.Tensor) -> torch.Tensor:
         """(B, L) codes -> (B, L) float: the share of each query bucket's labels that the table kept (``cap /
         full`` for a bucket over the cap, else 1), the reservoir factor of the sampling probabilities."""
-        if self.tables is None:
-            raise RuntimeError("LSHIndex has no tables yet: call rehash(label_vectors) first")
-        t = self.tables
-        table = torch.arange(t.L, device=query_codes.device).unsqueeze(0)
-        full = t.full[table, query_codes].clamp(min=1)   # an empty bucket: counts 0 of 1 -> share taken as 1
-        return torch.where(full > t.cap, t.cap / full.float(), torch.ones_like(full, dtype=torch.float))
+        full = self.bucket_sizes(query_codes).clamp(min=1)   # an empty bucket: counts 0 of 1 -> share taken as 1
+        cap = self.tables.cap
+        return torch.where(full > cap, cap / full.float(), torch.ones_like(full, dtype=torch.float))
+
+    def kept_of_read(self, query_codes: torch.Tensor) -> torch.Tensor:
+        """(B, L) codes -> (B,) float: of all the labels hashed to a query's L buckets, the share the tables kept
+        (what crowding costs that query: 1 when none of its buckets is over the cap, or all are empty)."""
+        full = self.bucket_sizes(query_codes)
+        total = full.sum(1)
+        kept = full.clamp(max=self.tables.cap).sum(1).float() / total.clamp(min=1).float()
+        return torch.where(total > 0, kept, torch.ones_like(kept))
 
     def buckets(self, query_codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L) codes -> ids (B, L*cap) int64 and valid (B, L*cap) bool: each query's L buckets, each read

@@ -15,7 +15,8 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     LSH samplers ``over_cap_share``, ``largest_bucket``): the samplers by mean rank; for each LSH sampler, how far
     it sits from uniform toward the exact softmax sampler (the paper predicts: closer to exact; where both rows
     are there) and its top-50 share against uniform's and log-uniform's (where there); and whether crowded
-    buckets (over ``cap`` labels, within which the sampler draws at random) explain a shortfall, against
+    buckets (over ``cap`` labels, within which the sampler draws at random) explain a shortfall (judged on the
+    buckets each sampler's queries read, ``bucket_kept``, where given: the tables' share is over all buckets), against
     ``over_cap_share_iid`` where given (the same hash functions on i.i.d. random vectors: crowding within 5 points
     of it comes from the load, labels per bucket against ``cap``, not from the trained vectors); and, per LSH
     sampler that fell short whose buckets supplied under 90% of its negatives (``from_buckets``), how much is
@@ -49,12 +50,22 @@ def adaptivity_verdict(last: pd.DataFrame, cap: int) -> list[str]:
     if lsh and "over_cap_share" in last:
         share, big = last.at[lsh[0], "over_cap_share"], last.at[lsh[0], "largest_bucket"]
         ref = float(last.at[lsh[0], "over_cap_share_iid"]) if "over_cap_share_iid" in last else float("nan")
+        # what the cap cost the queries each sampler made (the tables' crowding is over all buckets, read or not)
+        kept = {s: float(last.at[s, "bucket_kept"]) for s in lsh} if "bucket_kept" in last else {}
+        kept = {s: k for s, k in kept.items() if k == k}  # NaN: not measured
+        crowded = [s for s, k in kept.items() if k < 0.9]
         reading = ("tables are not crowded, so crowding does not explain the result" if share <= 0.25 else
+                   "but the buckets the queries read are not, so crowding does not explain the result"
+                   if kept and not crowded else
                    "within those the sampler draws at random: a reason LSH falls short" if short else
                    "crowded, yet LSH stayed closer to exact" if short is False else
                    "within those the sampler draws at random")
+        if crowded and share > 0.25 and len(crowded) < len(kept):
+            reading += f" (for {', '.join(crowded)})"
+        reads = ("; the buckets the queries read kept " + ", ".join(f"{k:.0%} of their labels ({s})"
+                                                                    for s, k in kept.items()) if kept else "")
         line = (f"crowding: {share:.0%} of labels sit in buckets holding more than cap={cap} labels (largest "
-                f"bucket {big:.0f} labels); {reading}")
+                f"bucket {big:.0f} labels){reads}; {reading}")
         if ref == ref and share > 0.25:
             line += (f". i.i.d. random vectors hashed alike: {ref:.0%} (largest "
                      f"{last.at[lsh[0], 'largest_bucket_iid']:.0f}), so "
