@@ -8,6 +8,8 @@ metrics.AB_PRESETS; no test can check a constant against its source)."""
 import shutil
 from pathlib import Path
 
+import pytest
+
 from workbench.xmc.load import load_dataset
 from workbench.xmc.metrics import AB_PRESETS
 
@@ -47,3 +49,15 @@ def test_a_line_of_one_space_is_a_point_without_labels_or_features(tmp_path):
     (d / "train.txt").write_text("\n".join([lines[0], *lines[1:-1], ""]) + "\n")  # the last point cut off
     with pytest.raises(DataFormatError, match="empty line"):
         load_dataset(d)
+
+
+@pytest.mark.parametrize("fixture", ["raw_text", "lf_json"])
+def test_a_dataset_loaded_as_dot_from_inside_its_folder_keeps_its_name(tmp_path, monkeypatch, fixture):
+    """load_dataset(".") from inside LF-AmazonTitles-131K takes the Amazon (A, B), as the absolute path does (the
+    folder's name used to read "" there, and PSP fell back to the "other" preset)."""
+    d = tmp_path / "LF-AmazonTitles-131K"
+    shutil.copytree(FIX / fixture, d)
+    monkeypatch.chdir(d)
+    data = load_dataset(".")
+    assert data.propensity_ab == AB_PRESETS["amazon"] == load_dataset(d).propensity_ab
+    assert "LF-AmazonTitles-131K" in data.name

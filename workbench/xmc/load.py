@@ -8,6 +8,7 @@ raises :class:`FileNotFoundError` saying what to fetch.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,9 @@ def load_dataset(path: str | Path, variant: str | None = None, split: int = 0) -
     ``"fulltext"`` (the Debian variants' names). ``split`` picks
     the column of ``*_trSplit.txt`` / ``*_tstSplit.txt`` (0-based) and must stay 0 for the other layouts.
     """
-    d = user_path(path)
+    # absolute, '.' and '..' resolved (links kept): the folder's own name picks PSP's (A, B) and names the data,
+    # and load_dataset(".") from inside a dataset folder would otherwise see the name ""
+    d = Path(os.path.abspath(user_path(path)))
     if not d.is_dir():
         raise FileNotFoundError(f"{d} is not a directory: fetch the dataset from {XC_REPO} (or build it, e.g. "
                                 "`python -m workbench data build debian`) and pass its local directory")
