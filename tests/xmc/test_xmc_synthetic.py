@@ -54,3 +54,13 @@ def test_stats_on_known_dataset():
     assert t["labels"].sum() == st["labels_seen_in_train"] and t["positives"].sum() == pytest.approx(100)
     fig = frequency_figure(ds)
     assert fig._suptitle is not None and fig._suptitle.get_text()
+
+
+def test_labels_per_point_is_a_poisson_mean_raised_to_at_least_one():
+    """20K points over 10^5 labels: the mean labels per point is lpp + exp(-lpp) less the merged duplicates, as
+    documented: 1.36 at 1 (1.37 drawn; 1 + Poisson(lpp - 1) would give 1.0), 2.98 at 3 (3.05 drawn: duplicates of
+    head labels merge more often); every point has at least one label."""
+    for lpp, lo, hi in ((1.0, 1.34, 1.38), (3.0, 2.93, 3.06)):
+        s = make_synthetic(num_labels=100_000, num_points=20_000, dim=4, labels_per_point=lpp, test_fraction=0.0)
+        per_point = np.diff(s.Y.indptr)
+        assert per_point.min() >= 1 and lo <= per_point.mean() <= hi
