@@ -135,3 +135,15 @@ def test_topk_scores_matches_dense(device, backend):
 def test_topk_backend_is_checked():
     with pytest.raises(ValueError, match="known"):
         topk_scores(torch.zeros(2, 3), torch.zeros(4, 3), 2, backend="annoy")
+
+
+def test_a_gap_in_the_predictions_scores_alike_with_and_without_filter_pairs():
+    """Row 0 predicts nothing at rank 1 (-1), then its positive 3: a miss at rank 1 (P@1 of the two rows: 50), with
+    no filter pairs or with one on the other row (it read 100: the -1 was dropped only when a filter pair existed).
+    A filtered label still goes, and the -1 keeps its rank: [5, -1, 3] with (0, 5) filtered reads [-1, 3, -1]."""
+    Y = sp.csr_matrix(np.array([[0, 0, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0]], np.float32))
+    topk = torch.tensor([[-1, 3], [0, 1]])
+    assert xmc_metrics(topk, Y, ks=(1,))["P@1"] == 50.0
+    assert xmc_metrics(topk, Y, ks=(1,), filter_pairs=np.array([[1, 2]]))["P@1"] == 50.0
+    assert remove_filtered(torch.tensor([[5, -1, 3]]), np.array([[0, 5]]), 6).tolist() == [[-1, 3, -1]]
+    assert remove_filtered(torch.tensor([[-1, 3]]), np.array([[0, 0]]), 6).tolist() == [[-1, 3]]  # not label 0

@@ -58,12 +58,14 @@ def _member(q: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
 
 
 def remove_filtered(topk: torch.Tensor, filter_pairs: np.ndarray | torch.Tensor | None, L: int) -> torch.Tensor:
-    """(n, k) predictions with every (row, label) filter pair dropped, survivors shifted left, padded with -1."""
+    """(n, k) predictions with every (row, label) filter pair dropped, survivors shifted left, padded with -1. A
+    -1 already there (no prediction at that rank) stays where it is, a miss at its rank, as without filter
+    pairs (it used to be dropped too, moving later predictions up, but only when some filter pair existed)."""
     if filter_pairs is None or len(filter_pairs) == 0:
         return topk
     f = torch.as_tensor(np.asarray(filter_pairs), device=topk.device).long()
     rows = torch.arange(topk.shape[0], device=topk.device).unsqueeze(1).expand_as(topk)
-    drop = _member(_keys(rows, topk.clamp_min(0), L), _keys(f[:, 0], f[:, 1], L)) | (topk < 0)
+    drop = _member(_keys(rows, topk.clamp_min(0), L), _keys(f[:, 0], f[:, 1], L)) & (topk >= 0)
     order = torch.sort(drop.to(torch.int8), dim=1, stable=True).indices
     out = torch.gather(topk, 1, order)
     return out.masked_fill(torch.gather(drop, 1, order), -1)
