@@ -64,6 +64,12 @@ def test_race_verdict_times_to_full_softmax_final_p1_and_logq_pairs():
     assert ("(last evaluated below it at 8.0 s); still rising at its end (+2.00 over its last evaluation "
             "interval), so this target is where the time budget stopped it, not a converged full softmax; "
             in race_verdict(rising, num_labels=10**6)[0])
+    # on 2000 test points two standard errors of P@1 near 19% are 1.75 points: +2.00 is a rise, +0.50 is noise
+    assert "still rising at its end (+2.00 over its last evaluation interval, above the 1.75 of two standard " \
+           "errors on 2000 test points)" in race_verdict(rising, 10**6, eval_points=2000)[0]
+    noisy = race.assign(**{"P@1": [10.0, 18.5, 19.0, 5.0, 19.5, 25.0, 4.0, 6.0, 1.0, 2.0]})
+    assert "still rising" not in race_verdict(noisy, 10**6, eval_points=2000)[0]
+    assert "still rising" in race_verdict(noisy, 10**6)[0]   # without the count, any gain
     assert race_verdict(race[race.method != "full"], 10**6) == [   # the pair's line alone
         "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without"]
 

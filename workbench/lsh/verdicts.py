@@ -2,6 +2,8 @@
 paper predicts; these say whether this run bears it out)."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 # The least mean-rank gap between uniform and exact negatives (a fraction of the labels) that a sampler's "share of
@@ -136,27 +138,33 @@ def _hit_window(g: pd.DataFrame, target: float) -> tuple[float, float]:
     return (float(g["train_s"].iloc[i - 1]) if i else 0.0), float(g["train_s"].iloc[i])
 
 
-def race_verdict(race: pd.DataFrame, num_labels: int) -> list[str]:
+def race_verdict(race: pd.DataFrame, num_labels: int, eval_points: int | None = None) -> list[str]:
     """Lines on the race rows (method, step, train_s, P@1): per method, when it first reached the full softmax's
     final P@1 against when the full softmax did (the issue's target: LSH sooner, at >= 10^6 labels; said whether
     this run is in that regime), each with the window between its last evaluation below the target and its first
     at it: where the two windows overlap, the evaluations cannot tell which got there first. For each method
     raced with and without the logQ correction (``m`` and ``m:nologq``), or with plain and centred hashing (``m`` and
     ``m:center``), both final P@1s (for the latter, with ``over_cap_share`` in the rows, both final crowdings).
-    The time-to-target lines need a ``full`` method; the pair lines do not."""
+    The time-to-target lines need a ``full`` method; the pair lines do not. The full softmax counts as still
+    rising when its last evaluation gained more than two standard errors of P@1 on ``eval_points`` test points
+    (binomial; without ``eval_points``, any gain)."""
     runs = {m: g.sort_values("step") for m, g in race.groupby("method")}
-    return (_time_to_full_lines(runs, num_labels) if "full" in runs else []) + _pair_lines(runs, race)
+    return (_time_to_full_lines(runs, num_labels, eval_points) if "full" in runs else []) + _pair_lines(runs, race)
 
 
-def _time_to_full_lines(runs: dict, num_labels: int) -> list[str]:
+def _time_to_full_lines(runs: dict, num_labels: int, eval_points: int | None = None) -> list[str]:
     p1 = runs["full"]["P@1"]
     target = float(p1.iloc[-1])
     f0, f1 = _hit_window(runs["full"], target)
     # a full softmax still gaining at its last evaluation was stopped by the time budget: its final P@1 is where
     # the budget cut it, not what it converges to, and reaching that sooner is a weaker claim
     rise = target - float(p1.iloc[-2]) if len(p1) > 1 else float("nan")
-    rising = (f"; still rising at its end (+{rise:.2f} over its last evaluation interval), so this target is where "
-              "the time budget stopped it, not a converged full softmax" if rise > 0 else "")
+    p = min(max(target / 100, 0.0), 1.0)
+    noise = 200 * math.sqrt(p * (1 - p) / eval_points) if eval_points else 0.0  # 2 SE, in P@1 points
+    rising = (f"; still rising at its end (+{rise:.2f} over its last evaluation interval"
+              + (f", above the {noise:.2f} of two standard errors on {eval_points} test points" if eval_points else "")
+              + "), so this target is where the time budget stopped it, not a converged full softmax"
+              if rise > noise else "")
     lines = [f"full softmax: final P@1 {target:.2f}, first reached at {f1:.1f} s of training (last evaluated below "
              f"it at {f0:.1f} s){rising}; "
              + ("the issue's target (LSH reaches it sooner) is about >= 10^6 labels, this run has "
