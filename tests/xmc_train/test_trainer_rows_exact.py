@@ -95,3 +95,23 @@ def test_dropout_masks_change_from_step_to_step():
 def test_planned_steps_is_the_schedule_cut_by_max_steps(epochs, max_steps, expected):
     """100 queries in batches of 10: 10 steps an epoch; max_steps only ever shortens the plan."""
     assert planned_steps(100, TrainConfig(epochs=epochs, batch_size=10, max_steps=max_steps)) == expected
+
+
+def test_a_samplers_step_refresh_is_timed_as_refresh_not_sampling(monkeypatch):
+    """A sampler that rebuilds its state before the 3rd step (lsh's tables every rehash_every steps), 0.5 s on the
+    faked clock, and samples in 0.125 s: the rows give that step's window 0.5 s of refresh_s and 0.125 s of
+    sample_s, and every other window 0 and 0.125 (it used to land in sample_s: 0.625)."""
+    m, s = _on_a_fake_clock(monkeypatch)
+    calls = [0]
+
+    def refresh_step():
+        calls[0] += 1
+        if calls[0] == 3:
+            trainer_mod.time.now[0] += 0.5
+            return 0.5
+        return 0.0
+    s.refresh_step = refresh_step
+    cfg = TrainConfig(epochs=2, batch_size=40, lr=1e-3, log_every=1, device="cpu")  # 3 steps per epoch
+    rows = [r for r in Trainer(m, s, build_loss("softmax"), cfg, progress=False).run() if "loss" in r]
+    assert [r["refresh_s"] for r in rows] == [0.0, 0.0, 0.5, 0.0, 0.0, 0.0]
+    assert [r["sample_s"] for r in rows] == [0.125] * 6

@@ -177,6 +177,12 @@ class BaseSampler:
     def refresh(self, view: "ModelView", epoch: int, step: int) -> float:
         return 0.0
 
+    def refresh_step(self) -> float:
+        """Rebuild what a sampler keeps between steps when it is due (lsh: its tables every ``rehash_every``
+        steps); the trainer calls it before :meth:`sample` and times it as refresh_s, not sampling. Returns
+        seconds spent (0.0: nothing due)."""
+        return 0.0
+
     def bind(self, view: "ModelView") -> None:
         pass
 

@@ -17,8 +17,9 @@ queries with; log_q reads them as hashed, through ``LSHIndex.label_vectors``) an
 ``query_vectors`` / ``label_vectors`` (e.g. to reuse the training forward pass).
 
 Schedule: the trainer may call :meth:`refresh` only at epoch starts, so the sampler also counts
-:meth:`sample` calls as steps and rehashes / redraws itself when due (costs in ``self.costs``, and inside
-the trainer's ``sample_s``). Tensors returned by :meth:`sample` are on the CPU, like the other samplers';
+:meth:`sample` calls as steps and rehashes / redraws when due: the trainer calls :meth:`refresh_step` before
+each step and times it as ``refresh_s`` (costs also in ``self.costs``); :meth:`sample` checks again for callers
+that do not. Tensors returned by :meth:`sample` are on the CPU, like the other samplers';
 the tables live on the device of the label vectors. A checkpoint (:meth:`state_dict`) keeps the tables, hash
 functions, snapshot and generator states, so a resumed run samples exactly as the uninterrupted one (CPU).
 """
@@ -86,6 +87,11 @@ class LSHSampler(BaseSampler):
         if view is not None:
             self.view = view
         self.step = step
+        return self._maintain()
+
+    def refresh_step(self) -> float:
+        """Rehash / redraw now when due at this step (the trainer times it as refresh_s); :meth:`sample` checks
+        again, for callers that do not call this first."""
         return self._maintain()
 
     def _maintain(self) -> float:

@@ -317,6 +317,9 @@ class Trainer:
         # different runs' steps apart (seed 1 step 0 is not seed 0 step 1)
         torch.manual_seed(self.cfg.seed * 1_000_003 + self.step)
         self._refresh_label_cache(clock)
+        step_refresh = getattr(self.sampler, "refresh_step", None)  # e.g. lsh's tables, rebuilt every N steps
+        if step_refresh is not None and step_refresh():
+            clock.lap("refresh_s")
         batch = mask_excluded(self.sampler.sample(queries, self.gen), getattr(self.sampler, "pos", None))
         clock.lap("sample_s")
         fresh = None if self.label_cache is None else positive_columns(batch)
