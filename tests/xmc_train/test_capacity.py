@@ -67,18 +67,22 @@ def test_capped_comparison_tags_runs_flags_bounds_and_survives_an_oom(fake_cuda,
     full_runs = []
 
     def fake_train(cfg, prep, name, progress=True, batch_size=None, max_steps=None, eval_every=None,
-                   bare_probe_every=None):
+                   bare_probe_every=None, time_budget_s=None):
         assert bare_probe_every == 0  # no bare-encoder step under the cap: it is not part of what is measured
         if max_steps == 2:                                           # the trial steps
+            assert time_budget_s == 0.0  # both steps run, whatever the comparison's time budget
             if name == "ance" and batch_size > 128:
                 raise torch.OutOfMemoryError("fake OOM")
             return [], None, None
+        # evaluated every eval_every x batch_size training queries, as the comparison runs: 8 x 128 / 128 = 8
+        # for ance, 8 x 128 / 256 = 4 for ngame (at its own steps' count its evaluations would come half as often)
+        assert eval_every == {"ance": 8, "ngame": 4}[name]
         full_runs.append((name, batch_size))
         if name == "ngame":
             raise torch.OutOfMemoryError("fake OOM in the full run")
         return [{"sampler": name, "step": 1, "P@1": 10.0}], None, None
     monkeypatch.setattr(compare, "train_sampler", fake_train)
-    cfg = NegativeMiningConfig(memory_cap_fraction=0.25)
+    cfg = NegativeMiningConfig(memory_cap_fraction=0.25, batch_size=128, eval_every=8, time_budget_s=30.0)
     caps, rows = compare.capped_comparison(cfg, prep=None, sizes=[64, 128, 256])
     by = {c["sampler"]: c for c in caps}
     assert by["ance"]["largest_batch"] == 128 and by["ance"]["fit"] == "largest that fits"

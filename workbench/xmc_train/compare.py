@@ -101,9 +101,11 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
     sizes = sizes or [2 ** i for i in range(6, 15)]
     caps, rows = [], []
     for name in samplers:
+        # no time budget in the trial: its two steps always run (a first refresh longer than the budget would
+        # leave none, and the size would count as fitting untested)
         def attempt(bs: int, name=name) -> None:
             train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=2, eval_every=-1,
-                          bare_probe_every=0)
+                          bare_probe_every=0, time_budget_s=0.0)
         res = largest_batch(attempt, sizes, cfg.memory_cap_fraction)
         cap = {"sampler": name, "largest_batch": res["largest_batch"],
                "fit": ("none fits" if not res["largest_batch"] else "largest that fits" if res["bounded"]
@@ -117,8 +119,13 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
         # run is a result (recorded), not a reason to lose the whole study
         release_cuda_memory()  # the trials' models and their out-of-memory tracebacks
         torch.cuda.set_per_process_memory_fraction(cfg.memory_cap_fraction)
+        # evaluated every as many training queries as the comparison runs are (eval_every steps of batch_size):
+        # at its own steps' count a larger batch would be evaluated less often in time, and read later to target
+        every = (max(1, round(cfg.eval_every * cfg.batch_size / res["largest_batch"])) if cfg.eval_every > 0
+                 else cfg.eval_every)
         try:
-            r, _, _ = train_sampler(cfg, prep, name, batch_size=res["largest_batch"], bare_probe_every=0)
+            r, _, _ = train_sampler(cfg, prep, name, batch_size=res["largest_batch"], bare_probe_every=0,
+                                    eval_every=every)
         except torch.OutOfMemoryError:
             cap["full_run"] = "out of memory after the trial steps"
             continue
