@@ -64,3 +64,17 @@ def test_bce_is_the_mean_over_valid_entries():
     loss = build_loss("bce", prior=False)
     t, valid = torch.tensor([[1.0, 0, 0, 0]]), torch.tensor([[True, True, False, False]])
     assert float(loss(torch.zeros(1, 4), t, valid)) == pytest.approx(math.log(2))
+
+
+def test_the_popularity_peer_keeps_k_predictions_after_its_filter_pairs_go():
+    """102 labels, label i the (i+1)-th most frequent; the test point's positive is label 100 and its filter pair
+    is label 0. The trained models' top-k skips filter pairs and keeps 100 predictions; the peer now does too:
+    labels 1..100 after dropping 0, so R@100 is 100 (it took the top 100 first, then dropped label 0: 99 left,
+    label 100 not among them, R@100 0). filter_margin is the most pairs any row has."""
+    from workbench.xmc_train.evaluate import filter_margin
+    rows = [i for i in range(102) for _ in range(102 - i)]
+    Ytr = sp.csr_matrix((np.ones(len(rows), np.float32), (np.arange(len(rows)), rows)), shape=(len(rows), 102))
+    Yte = sp.csr_matrix((np.ones(1, np.float32), ([0], [100])), shape=(1, 102))
+    data = XMCDataset(name="tiny", Y_train=Ytr, Y_test=Yte, filter_test=np.array([[0, 0]]))
+    assert popularity_metrics(data, k=100)["R@100"] == pytest.approx(100.0)
+    assert filter_margin(np.array([[0, 1], [0, 2], [1, 1]])) == 2 and filter_margin(np.zeros((0, 2))) == 0

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..xmc.dataset import XMCDataset
-from ..xmc.metrics import propensity, xmc_metrics
+from ..xmc.metrics import propensity, remove_filtered, xmc_metrics
 from ..xmc.topk import topk_scores
 from .encoders import TokenTable
 
@@ -59,13 +59,29 @@ def fusion_sweep(model, data: XMCDataset, test_tokens: TokenTable, alphas, k: in
     return [{"alpha": float(a), **rank_metrics(q, label_matrix(parts, "fused", a), data, k=k)} for a in alphas]
 
 
+def filter_margin(filter_pairs) -> int:
+    """The most filter pairs any one test row has (0 without any): how many predictions past k a peer must make
+    so that k remain once they are dropped, as the trained models' top-k (which skips them) keeps k."""
+    if filter_pairs is None or len(filter_pairs) == 0:
+        return 0
+    return int(np.bincount(np.asarray(filter_pairs)[:, 0]).max())
+
+
+def top_k_unfiltered(ids: torch.Tensor, data: XMCDataset, k: int) -> torch.Tensor:
+    """(n, k) predictions from (n, >= k) ``ids`` with ``data``'s test filter pairs dropped first."""
+    return remove_filtered(ids, data.filter_test, data.num_labels)[:, :k]
+
+
 def popularity_metrics(data: XMCDataset, k: int = 100) -> dict[str, float]:
-    """The most-popular-labels baseline: every test point gets the k most frequent training labels."""
-    top = np.argsort(-data.label_freq, kind="stable")[:k]
+    """The most-popular-labels baseline: every test point gets the k most frequent training labels that are not
+    its filter pairs."""
+    wide = k + filter_margin(data.filter_test)
+    top = np.argsort(-data.label_freq, kind="stable")[:wide]
     n = data.Y_test.shape[0]
     ids = torch.as_tensor(np.tile(top, (n, 1)), dtype=torch.int64)
     prop = propensity(data.label_freq, data.Y_train.shape[0], *data.propensity_ab)
-    if ids.shape[1] < k:
-        ids = torch.cat([ids, ids.new_full((n, k - ids.shape[1]), -1)], 1)
+    if ids.shape[1] < wide:
+        ids = torch.cat([ids, ids.new_full((n, wide - ids.shape[1]), -1)], 1)
+    ids = top_k_unfiltered(ids, data, k)
     m = xmc_metrics(ids, data.Y_test, ks=(1, 3, 5), propensity=prop, filter_pairs=data.filter_test, recall_ks=(k,))
     return {name: m[name] for name in METRICS if name in m}

@@ -23,7 +23,7 @@ from ..device import usable_cores
 from ..progress import tqdm
 from ..xmc.dataset import XMCDataset
 from ..xmc.metrics import propensity, xmc_metrics
-from .evaluate import METRICS, popularity_metrics
+from .evaluate import METRICS, filter_margin, popularity_metrics, top_k_unfiltered
 
 
 def tfidf_features(train_texts: list[str], test_texts: list[str], max_features: int = 200_000):
@@ -109,7 +109,10 @@ def peer_rows(data: XMCDataset, n_trees: int = 3, threads: int = 0, with_parabel
     latter with ``threads`` threads (0: every usable core)."""
     rows = [{"method": "most popular", **popularity_metrics(data), "train_s": 0.0, "predict_s": 0.0}]  # one list
     if with_parabel:
-        ids, train_s, pred_s = parabel_topk(data, n_trees=n_trees, threads=threads)
+        # as many predictions past 100 as a row has filter pairs: 100 remain once they go, as for the trained models
+        ids, train_s, pred_s = parabel_topk(data, n_trees=n_trees, k=100 + filter_margin(data.filter_test),
+                                            threads=threads)
+        ids = top_k_unfiltered(ids, data, 100)
         prop = propensity(data.label_freq, data.Y_train.shape[0], *data.propensity_ab)
         m = xmc_metrics(ids, data.Y_test, ks=(1, 3, 5), propensity=prop, filter_pairs=data.filter_test,
                         recall_ks=(100,))
