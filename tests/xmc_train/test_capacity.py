@@ -91,3 +91,23 @@ def test_capped_comparison_tags_runs_flags_bounds_and_survives_an_oom(fake_cuda,
     assert full_runs == [("ance", 128), ("ngame", 256)]
     assert rows == [{"sampler": "ance@cap", "step": 1, "P@1": 10.0}]
     assert fake_cuda[-1] == ("fraction", 1.0)
+
+
+def test_capped_ngame_records_how_large_its_clusters_were(fake_cuda, monkeypatch):
+    """ngame@cap trains 2 epochs at batch 256 over 512 queries and clustered at epoch 1 into 16 clusters (bound
+    32, 32 points each): its cap row holds cluster_bound 32 and mean_cluster_points 512 / 16 = 32.0."""
+    from workbench.xmc_train import compare
+    from workbench.xmc_train.study import NegativeMiningConfig
+    monkeypatch.setattr(compare.torch.cuda, "set_per_process_memory_fraction", lambda frac, dev=None: None)
+    monkeypatch.setattr(compare.torch.cuda, "empty_cache", lambda: None)
+    sampler = types.SimpleNamespace(pos=types.SimpleNamespace(num_queries=512), costs=[{"epoch": 1, "clusters": 16}],
+                                    cluster_size=lambda e: 32 if e >= 1 else 1)
+
+    def fake_train(cfg, prep, name, max_steps=None, **_):
+        if max_steps == 2:
+            return [], None, None
+        return [{"sampler": name, "step": 4, "P@1": 10.0}], None, sampler
+    monkeypatch.setattr(compare, "train_sampler", fake_train)
+    caps, _ = compare.capped_comparison(NegativeMiningConfig(memory_cap_fraction=0.25), types.SimpleNamespace(
+        train=range(512)), samplers=("ngame",), sizes=[256])
+    assert (caps[0]["cluster_bound"], caps[0]["mean_cluster_points"]) == (32, 32.0)

@@ -263,3 +263,20 @@ def test_schedule_line_bounds_batch_mates_by_the_larger_clusters():
     assert "with 3.7-4 of its 63 batch-mates on average (at most 6%;" in line and "close to random" in line
     line = schedule_line(pd.DataFrame({"cluster_size": [8], "mean_points": [7.2]}), 64)
     assert "with 6.2-7 of its 63 batch-mates on average (at most 11%;" in line and "close to random" not in line
+
+
+def test_capped_schedule_lines_judge_clustering_at_the_capped_batch():
+    """ngame@cap at batch 2048 with clusters of 32 points on average (bound 64): 31-32 of its 2047 batch-mates
+    (2%) shared a query's cluster, close to random; ance (not a clustering sampler) gets no line, a run that never
+    clustered (mean NaN) says so, and a table without the columns (an older run) gives none."""
+    from workbench.xmc_train.verdicts import capped_schedule_lines
+    caps = pd.DataFrame({"sampler": ["ance", "ngame"], "largest_batch": [512, 2048],
+                         "cluster_bound": [float("nan"), 64], "mean_cluster_points": [float("nan"), 32.0]})
+    (line,) = capped_schedule_lines(caps)
+    assert line.startswith("ngame@cap (batch 2048): At their largest, NGAME's clusters held 32.0 points on average "
+                           "(bound 64): a query shared its cluster with 31 of its 2047 batch-mates on average")
+    assert "close to random" in line
+    never = capped_schedule_lines(caps.assign(mean_cluster_points=[float("nan")] * 2))
+    assert never == ["ngame@cap (batch 2048): never clustered (the run ended before its clustering starts): it "
+                     "trained as in-batch"]
+    assert capped_schedule_lines(caps.drop(columns="mean_cluster_points")) == []

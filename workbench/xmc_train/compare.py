@@ -96,7 +96,9 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
                       sizes: list[int] | None = None) -> tuple[list[dict], list[dict]]:
     """Under ``memory_cap_fraction`` of the GPU: the largest batch (of ``sizes``, default powers of two from
     64 to 16384) each sampler trains at, then a full training run at that batch. Returns (one row per sampler:
-    largest batch and cap; the training rows, sampler tagged ``<name>@cap``). CUDA only."""
+    largest batch and cap, and for ngame its run's largest cluster bound and mean cluster size (of
+    :func:`stages.schedule_rows`; NaN when it never clustered); the training rows, sampler tagged ``<name>@cap``).
+    CUDA only."""
     from .capacity import largest_batch
     sizes = sizes or [2 ** i for i in range(6, 15)]
     caps, rows = [], []
@@ -124,8 +126,14 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
         every = (max(1, round(cfg.eval_every * cfg.batch_size / res["largest_batch"])) if cfg.eval_every > 0
                  else cfg.eval_every)
         try:
-            r, _, _ = train_sampler(cfg, prep, name, batch_size=res["largest_batch"], bare_probe_every=0,
-                                    eval_every=every)
+            r, _, sampler = train_sampler(cfg, prep, name, batch_size=res["largest_batch"], bare_probe_every=0,
+                                          eval_every=every)
+            if name == "ngame":  # how much clustering shaped batches this large (verdicts.capped_schedule_lines)
+                sched = schedule_rows(sampler, epochs_trained(r, len(prep.train), res["largest_batch"]))
+                means = [x["mean_points"] for x in sched if x["mean_points"] == x["mean_points"]]
+                cap.update(cluster_bound=max((x["cluster_size"] for x in sched), default=1),
+                           mean_cluster_points=max(means, default=float("nan")))
+            del sampler
         except torch.OutOfMemoryError:
             cap["full_run"] = "out of memory after the trial steps"
             continue

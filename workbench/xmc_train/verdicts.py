@@ -34,6 +34,26 @@ def schedule_line(schedule: pd.DataFrame, batch_size: int) -> str:
                if share < 0.1 else ""))
 
 
+def capped_schedule_lines(caps: pd.DataFrame) -> list[str]:
+    """:func:`schedule_line` for each memory-capped run that clustered (``cluster_bound``, ``mean_cluster_points``
+    of :func:`compare.capped_comparison`), at its own batch: at a batch several times the comparison's, clusters of
+    the same bound give each query a smaller share of clustered batch-mates."""
+    if "mean_cluster_points" not in caps:
+        return []
+    lines = []
+    for r in caps.itertuples():
+        if r.cluster_bound != r.cluster_bound:  # not a clustering sampler
+            continue
+        head = f"{r.sampler}@cap (batch {r.largest_batch}): "
+        if r.mean_cluster_points != r.mean_cluster_points:
+            lines.append(head + "never clustered (the run ended before its clustering starts): it trained as "
+                         "in-batch")
+            continue
+        one = pd.DataFrame({"cluster_size": [r.cluster_bound], "mean_points": [r.mean_cluster_points]})
+        lines.append(head + schedule_line(one, int(r.largest_batch)))
+    return lines
+
+
 def throughput_verdict(throughput: pd.DataFrame, batch_size: int) -> list[str]:
     """Lines on :func:`tables.throughput_table`: which samplers train faster than the bare encoder (ratio > 1)
     and whether they do so at a like-for-like size (at most :data:`LIKE_FOR_LIKE` x ``batch_size`` sequences per
