@@ -354,3 +354,10 @@ def test_variants_keep_their_methods_colour_and_differ_in_line_style():
                                             "lsh-embedding:center:nologq")}
     assert len({s["color"] for s in styles.values()}) == 1
     assert [s["ls"] for s in styles.values()] == ["-", "--", ":", "-."]
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "debian"])
+def test_a_data_dir_the_dataset_does_not_read_is_refused(dataset):
+    """-p data_dir=... with the synthetic or Debian data (which ignore it) used to run on them and end ok."""
+    with pytest.raises(ValueError, match=f"data_dir is read only with dataset 'mulan' or 'dir'; dataset {dataset!r}"):
+        LSHStudyConfig(dataset=dataset, data_dir="/nope").validate()

@@ -127,3 +127,13 @@ def test_truncated_idx_gzip_names_file(tmp_path):
         (tmp_path / f"{stem}.gz").write_bytes(raw)
     with pytest.raises(DataFormatError, match=r"truncated.*dataset-fashion-mnist"):
         load_images("fashion_mnist", str(tmp_path))
+
+
+@pytest.mark.parametrize("cls", ["LrScalingConfig", "BatchSizeSpectraConfig"])
+def test_a_data_path_the_dataset_does_not_read_is_refused(cls):
+    """-p data_path=... without -p dataset=fashion_mnist (or cifar10) used to run on the built-in digits and end
+    ok; now it is refused before any work, naming the datasets that read it."""
+    from workbench.config import ConfigError
+    from workbench.spectra import study
+    with pytest.raises(ConfigError, match="data_path is read only with dataset cifar10 or fashion_mnist"):
+        getattr(study, cls)(data_path="/nope").validate()

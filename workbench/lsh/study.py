@@ -80,6 +80,9 @@ class LSHStudyConfig:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {list(SOURCES)}")
         if self.dataset in ("mulan", "dir") and not self.data_dir:
             raise ValueError(f"dataset {self.dataset!r} needs data_dir (a local directory)")
+        if self.data_dir and self.dataset not in ("mulan", "dir"):  # else the run would quietly use other data
+            raise ValueError(f"data_dir is read only with dataset 'mulan' or 'dir'; dataset {self.dataset!r} "
+                             "ignores it: add -p dataset=mulan (or dir) or drop data_dir")
         from ..xmc.debian import VARIANTS
         if self.dataset == "debian" and self.data_variant not in ("", *VARIANTS):
             raise ValueError(f"dataset 'debian' has data_variant {list(VARIANTS)} ('' = titles), "

@@ -33,6 +33,9 @@ def _check_common(cfg) -> None:
     if cfg.dataset in _LOCAL_DATA and not cfg.data_path:
         raise ConfigError(f"dataset {cfg.dataset!r} is read from local files: set data_path "
                           f"({_LOCAL_DATA[cfg.dataset]})")
+    if cfg.data_path and cfg.dataset not in _LOCAL_DATA:  # else the run would quietly train on the built-in set
+        raise ConfigError(f"data_path is read only with dataset {' or '.join(_LOCAL_DATA)}; dataset "
+                          f"{cfg.dataset!r} ignores it: add -p dataset=<one of those> or drop data_path")
     if cfg.model not in MODELS:
         raise ConfigError(f"model must be one of {MODELS.names()}, got {cfg.model!r}")
     # seed also seeds numpy (the digits split, the n_train subset), which rejects negative seeds
