@@ -104,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["data"]:  # the builders parse their own arguments, -h included (REMAINDER misses a leading -h)
         from .datasets_cli import main as data_main
-        return data_main(argv[1:])
+        from .xmc.errors import DataFormatError
+        try:
+            return data_main(argv[1:])
+        except (FileNotFoundError, DataFormatError) as exc:  # a missing or malformed source file: its message, once
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     args = _parser().parse_args(argv)
     from . import runner
     if args.cmd in ("run", "run-all"):

@@ -163,3 +163,17 @@ def test_data_subcommand_help_is_the_builders_own(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli_main(["data", "-h"])
     assert exit_.value.code == 0 and "build" in capsys.readouterr().out
+
+
+def test_a_missing_or_malformed_source_file_of_a_data_build_is_one_error_line(tmp_path, capsys):
+    """`python -m workbench data build debian` with an index that does not exist, or that holds no stanzas, prints
+    `error: <the builder's message>` and exits 2, as `run` does, instead of a traceback; nothing is written."""
+    empty = tmp_path / "Packages"
+    empty.write_text("")
+    out = tmp_path / "out"
+    for packages in (tmp_path / "nope" / "Packages.xz", empty):
+        code = cli_main(["data", "build", "debian", "--packages", str(packages), "--translations", str(empty),
+                         "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith(f"error: {packages}") and "Traceback" not in err
+    assert not out.exists()
