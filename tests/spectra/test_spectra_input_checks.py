@@ -137,3 +137,16 @@ def test_a_data_path_the_dataset_does_not_read_is_refused(cls):
     from workbench.spectra import study
     with pytest.raises(ConfigError, match="data_path is read only with dataset cifar10 or fashion_mnist"):
         getattr(study, cls)(data_path="/nope").validate()
+
+
+def test_fashion_mnist_data_path_errors_say_what_to_pass(tmp_path):
+    """A data_path that is one of the IDX files names the folder to give instead; a folder without them says
+    how to point elsewhere (-p data_path=...)."""
+    from workbench.config import ConfigError
+    from workbench.spectra.study import LrScalingConfig
+    f = tmp_path / "train-images-idx3-ubyte.gz"
+    f.write_bytes(b"")
+    with pytest.raises(ConfigError, match=f"is a file; give the folder holding the four IDX files \\({tmp_path}\\)"):
+        LrScalingConfig(dataset="fashion_mnist", data_path=str(f)).check_data()
+    with pytest.raises(ConfigError, match="or pass -p data_path=<a folder that holds them>"):
+        LrScalingConfig(dataset="fashion_mnist", data_path=str(tmp_path / "empty")).check_data()

@@ -61,13 +61,16 @@ def _check_data_path(cfg) -> None:
         missing = [] if tar.is_file() else [tar]
         fetch = CIFAR10_FETCH
     else:
+        if path.is_file():
+            raise ConfigError(f"dataset {cfg.dataset!r}: data_path={cfg.data_path!r} is a file; give the folder "
+                              f"holding the four IDX files ({path.parent})")
         missing = [path / f"{stem}[.gz]" for stem in FASHION_MNIST_FILES.values()
                    if not any((path / (stem + s)).is_file() for s in (".gz", ""))] if path.is_dir() else [path]
         fetch = FASHION_MNIST_FETCH
     if missing:
         rel = "" if path.is_absolute() else f", relative to {Path.cwd()}"
         raise ConfigError(f"dataset {cfg.dataset!r}: {', '.join(map(str, missing))} not found (data_path="
-                          f"{cfg.data_path!r}{rel}). {fetch}")
+                          f"{cfg.data_path!r}{rel}). {fetch}; or pass -p data_path=<a folder that holds them>")
 
 
 @dataclasses.dataclass(frozen=True)
