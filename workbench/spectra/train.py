@@ -86,8 +86,9 @@ def train_epochs(model: nn.Module, x, y, x_eval, y_eval, *, epochs: int, batch_s
     total = epochs * (len(x) // batch_size)
     lr_at = cosine(lr, total) if schedule == "cosine" else (lambda s: lr)
     rows, step, wall = [], 0, 0.0
-    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", leave=False)
-    for epoch in bar:
+    # counted by hand: tqdm's iterator syncs its count only when it redraws, so set_postfix below showed 0/epochs
+    bar = tqdm(total=epochs, desc=desc, unit="epoch", leave=False)
+    for epoch in range(1, epochs + 1):
         model.train()
         t0, losses = time.perf_counter(), []
         for idx in minibatches(len(x), batch_size, g):
@@ -111,7 +112,9 @@ def train_epochs(model: nn.Module, x, y, x_eval, y_eval, *, epochs: int, batch_s
         rows.append({"epoch": epoch, "wall_s": wall, "train_loss": train_loss,
                      "eval_loss": ev_loss, "eval_acc": ev_acc, "lr": opt.param_groups[0]["lr"],
                      "momentum": opt.param_groups[0].get("momentum", float("nan"))})
+        bar.update(1)
         bar.set_postfix(train_loss=f"{train_loss:.3g}", eval_acc=f"{ev_acc:.3f}")
         if on_epoch is not None:
             on_epoch(epoch, model)
+    bar.close()
     return rows
