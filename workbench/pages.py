@@ -98,7 +98,8 @@ def _dataset_line(data: dict[str, dict[str, Any]] | None) -> str | None:
     with its size, file count and fingerprint, or that it is missing."""
     parts = []
     for field, d in (data or {}).items():
-        text = f"{field}={d.get('value')}" + (" (built-in)" if d.get("builtin") else "")
+        text = (f"{field}={d.get('value')}" + (" (built-in)" if d.get("builtin") else "")
+                + (f" (from {d['read_from']})" if d.get("read_from") else ""))
         if d.get("missing"):
             text += f": {d.get('path')} MISSING"
         elif d.get("error"):

@@ -142,8 +142,9 @@ def environment(device: Any = "auto") -> dict[str, object]:
 def dataset_record(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """What a run reads, for each of :data:`DATA_FIELDS` set in ``params``: the value as given and, for a path that
     exists (``~`` expanded, relative to cwd), :func:`describe_path`; for a path that does not, ``missing: True``.
-    A ``dataset`` that is a name (``"digits"``, ``"synthetic"``) is ``builtin: True``; for the committed Debian
-    dataset (``debian``, ``debian-titles``, ...) its directory is described too."""
+    A ``dataset`` that is a name is ``read_from`` the path field set beside it (``data_path``, ``data_dir``), else
+    ``builtin: True`` (``"digits"``, ``"synthetic"``); for the committed Debian dataset (``debian``,
+    ``debian-titles``, ...) its directory is described too."""
     out: dict[str, dict[str, Any]] = {}
     for field in DATA_FIELDS:
         value = params.get(field)
@@ -159,7 +160,10 @@ def dataset_record(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         if path.exists():
             out[field] = {"value": value, **describe_path(path)}
         elif field == "dataset" and "/" not in value and not value.startswith(("~", ".")):
-            out[field] = {"value": value, "builtin": True}
+            # a name: read from the path field the run set (cifar10 from data_path, mulan from data_dir: the
+            # configs refuse a path their dataset ignores), else the study's own data
+            source = next((f for f in ("data_path", "data_dir") if params.get(f)), None)
+            out[field] = {"value": value, **({"read_from": source} if source else {"builtin": True})}
             if value == "debian" or value.startswith("debian-"):
                 from .xmc.debian import DEFAULT_PATH
                 out[field].update(describe_path(DEFAULT_PATH) if DEFAULT_PATH.is_dir() else

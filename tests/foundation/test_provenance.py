@@ -88,7 +88,8 @@ def test_dataset_record_of_dir_file_missing_and_builtin(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative paths are read from cwd, as the notebook does
     rec = dataset_record({"dataset": "cifar10", "data_path": "f.csv", "data_dir": str(tmp_path / "d"),
                           "data_root": "~/no/such/dir-xyz", "other": "ignored"})
-    assert rec["dataset"] == {"value": "cifar10", "builtin": True}
+    assert rec["dataset"] == {"value": "cifar10", "read_from": "data_path"}  # not built-in: read from that path
+    assert dataset_record({"dataset": "digits"})["dataset"] == {"value": "digits", "builtin": True}
     f = rec["data_path"]
     assert f["path"] == str(tmp_path / "f.csv") and (f["bytes"], f["files"], f["sha256_of"]) == (4, 1, "content")
     import hashlib
@@ -119,12 +120,15 @@ def test_debian_builtin_records_the_committed_directory():
 
 
 def test_start_run_records_dataset_and_header_shows_it(tmp_path):
-    run = report.start_run("demo", {"device": "cpu", "dataset": "synthetic", "data_dir": str(tmp_path / "gone")},
+    run = report.start_run("demo", {"device": "cpu", "dataset": "mulan", "data_dir": str(tmp_path / "gone")},
                            run_dir=tmp_path / "run")
     eff = json.loads(run.path("effective_config.json").read_text())
     assert eff["device"] == CPU and eff["dataset"]["data_dir"]["missing"]  # recorded; the run goes on
     html = pages._record_html(eff)
-    assert "dataset=synthetic (built-in)" in html and f"{tmp_path / 'gone'} MISSING" in html
+    assert "dataset=mulan (from data_dir)" in html and f"{tmp_path / 'gone'} MISSING" in html
+    assert "dataset=synthetic (built-in)" in pages._record_html(
+        json.loads(report.start_run("demo", {"device": "cpu", "dataset": "synthetic"}, run_dir=tmp_path / "r2")
+                   .path("effective_config.json").read_text()))
 
 
 def test_graphs_record_the_embedded_cora_and_how_rmat_is_generated():
