@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "index":
             from .pages import write_index
             from .report import repo_root
+            if args.reports is not None and not args.reports.is_dir():  # a typo would write an empty index there
+                raise ConfigError(f"--reports {args.reports}: no such directory (the folder holding the studies' "
+                                  "run folders, e.g. reports/)")
             print(write_index(args.reports or repo_root() / "reports"))
         elif args.cmd == "run":
             return _run_one(args)

@@ -177,3 +177,10 @@ def test_a_missing_or_malformed_source_file_of_a_data_build_is_one_error_line(tm
         err = capsys.readouterr().err
         assert code == 2 and err.startswith(f"error: {packages}") and "Traceback" not in err
     assert not out.exists()
+
+
+def test_index_of_a_reports_folder_that_does_not_exist_is_refused(tmp_path, capsys):
+    """`index --reports <typo>` used to create the folder and an empty index in it; now it is an error, exit 2."""
+    missing = tmp_path / "nope"
+    assert cli_main(["index", "--reports", str(missing)]) == 2
+    assert f"--reports {missing}: no such directory" in capsys.readouterr().err and not missing.exists()
