@@ -16,7 +16,7 @@ from ..resume import Memo, no_memo
 from .bench import gather_sweep, h2d_bandwidth
 from .catalog import GraphUnavailable, load_graph
 from .graphs import Graph
-from .policy import AutoPolicy
+from .policy import AutoPolicy, asked_table_bytes
 from .sampling import make_sampler
 from .stores import STORES, make_store, runnable_stores
 from .study import GPUAccessConfig
@@ -93,7 +93,7 @@ def throughput_table(bench: pd.DataFrame, col: str) -> pd.DataFrame:
     GPU store). Several rows of one cell (variants of a :func:`~.bench.gather_sweep`) give their median, starred
     when any of them is l2_bound."""
     ok = bench[bench["status"] == "ok"]
-    size = ok["table_target_bytes"] if "table_target_bytes" in ok else ok["table_bytes"]  # 132 B rows cut bytes
+    size = asked_table_bytes(ok)
     view = ok.assign(**{"table (MiB)": (size / 2**20).round(1), "row (B)": ok["row_bytes"],
                         "rows per call": ok["rows"].astype(int),
                         "l2": ok["l2_bound"].astype(bool) if "l2_bound" in ok else False})
@@ -238,15 +238,13 @@ def _zero_copy_fraction(bench: pd.DataFrame, h2d: dict | None, table: str, row_m
     col = "gbps_unique" if "gbps_unique" in bench else "gbps"
     if not h2d or bench.empty or col not in bench:
         return None
-    # by the size the sweep asked for: row sizes that do not divide it (132 B) cut a few bytes smaller tables
-    sized = lambda d: d["table_target_bytes"] if "table_target_bytes" in d else d["table_bytes"]  # noqa: E731
-    largest = sized(bench).max()
+    largest = asked_table_bytes(bench).max()
     df = bench[(bench["store"] == "zero_copy") & (bench["status"] == "ok") & (bench["order"] == "random")]
     if df.empty:
         return None
     if "l2_bound" in df:  # more bytes asked for than the table holds, or a table in L2: not PCIe throughput
         df = df[~df["l2_bound"].eq(True)]
-    size = sized(df)
+    size = asked_table_bytes(df)
     df = df[size == (size.min() if table == "small" else largest)]
     df = df[(df["rows"] == df.groupby("row_bytes")["rows"].transform("max")) & (df["row_bytes"] >= row_min)]
     if row_max is not None:

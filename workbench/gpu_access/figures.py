@@ -6,6 +6,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..report import log_y_if_wide
+from .policy import asked_table_bytes
 
 PHASES = ("sample_s", "gather_s", "compute_s")
 # one colour per store in every figure and run (seaborn's hue order follows the rows, so colours moved between figures)
@@ -68,7 +69,7 @@ def row_bytes_medians(bench: pd.DataFrame, table_bytes: int | None = None) -> tu
         df = df[~df["l2_bound"].eq(True)]
     if df.empty:
         return df, 0, None
-    size = df["table_target_bytes"] if "table_target_bytes" in df else df["table_bytes"]
+    size = asked_table_bytes(df)
     tb = int(table_bytes or size.max())
     df = df[size == tb]
     rows = int(df["rows"].max()) if "rows" in df and df["rows"].notna().any() else None
@@ -108,7 +109,7 @@ def table_bytes_medians(bench: pd.DataFrame, row_bytes: int | None = None) -> tu
         return df, 0
     rb = int(row_bytes or df["row_bytes"].max())
     df = df[df["row_bytes"] == rb]
-    df = df.assign(table=df["table_target_bytes"] if "table_target_bytes" in df else df["table_bytes"])
+    df = df.assign(table=asked_table_bytes(df))
     keys = ["store", "order", "table"]
     if "rows" in df and df["rows"].notna().any():
         df = df[df["rows"] == df.groupby(keys)["rows"].transform("max")]

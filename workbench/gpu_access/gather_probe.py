@@ -29,6 +29,7 @@ from ..io import atomic_write, write_json
 from ..provenance import environment, now
 from .bench import PAGES, gather_sweep, h2d_bandwidth
 from .gather_kernel import KERNELS
+from .policy import asked_table_bytes
 from .stores import STORES, StoreOptions
 
 
@@ -97,9 +98,7 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
         return ok
     ok["variant"] = ok.apply(variant_label, axis=1)
     ok["cell"] = ok["fraction_of_h2d"].map("{:.2f}".format) + ok["l2_bound"].map({True: "*", False: ""})
-    # by the size the sweep asked for: row sizes that do not divide it (132 B) cut a few bytes smaller tables
-    size = ok["table_target_bytes"] if "table_target_bytes" in ok else ok["table_bytes"]  # older CSVs: no target
-    ok["table_mib"], ok["rows"] = size // 2**20, ok["rows"].astype(int)
+    ok["table_mib"], ok["rows"] = asked_table_bytes(ok) // 2**20, ok["rows"].astype(int)
     return ok.pivot_table(index=["table_mib", "row_bytes", "rows", "order"], columns="variant", values="cell",
                           aggfunc="first")
 

@@ -26,6 +26,13 @@ import dataclasses
 
 import pandas as pd
 
+def asked_table_bytes(bench: pd.DataFrame) -> pd.Series:
+    """Each gather-sweep row's table size as the sweep asked for it (``table_target_bytes``; ``table_bytes`` in
+    tables without that column): row sizes that do not divide it (132 B) cut a few bytes smaller tables from the
+    same buffer, which must not count as table sizes of their own."""
+    return bench["table_target_bytes"] if "table_target_bytes" in bench else bench["table_bytes"]
+
+
 NEVER = 1 << 62  # a zero-copy threshold no row reaches: zero-copy never won at the widest measured row
 
 
@@ -104,8 +111,7 @@ def calibrate(bench: pd.DataFrame, policy: AutoPolicy = AutoPolicy()) -> AutoPol
     df = bench[(bench["order"] == "random") & bench["store"].isin(["cpu", "zero_copy"])]
     if df.empty or df["store"].nunique() < 2:
         return policy
-    table = df["table_target_bytes"] if "table_target_bytes" in df else df["table_bytes"]
-    df = df.assign(rows=df["rows"] if "rows" in df else 1, table=table)
+    df = df.assign(rows=df["rows"] if "rows" in df else 1, table=asked_table_bytes(df))
     triples = []
     for (table_bytes, rows), d in df.groupby(["table", "rows"]):
         wide = d.pivot_table(index="row_bytes", columns="store", values="gbps", aggfunc="median").dropna()
