@@ -2,7 +2,7 @@
 right."""
 import pandas as pd
 
-from workbench.lsh.verdicts import adaptivity_verdict, race_verdict, tv_line
+from workbench.lsh.verdicts import adaptivity_verdict, race_verdict, tv_line, untrained_lines
 
 
 def _last(lsh_rank, over_cap):
@@ -227,3 +227,12 @@ def test_crowding_reads_the_buckets_each_sampler_queried():
     line = next(x for x in adaptivity_verdict(two, cap=32) if x.startswith("crowding"))
     assert "kept 100% of their labels (lsh-embedding), 14% of their labels (lsh-label)" in line
     assert line.endswith("within those the sampler draws at random: a reason LSH falls short (for lsh-label)")
+
+
+def test_untrained_lines_name_only_the_methods_at_zero():
+    final = pd.DataFrame({"step": [14, 52], "train_s": [1.52, 1.5], "P@1": [1.75, 0.0]},
+                         index=pd.Index(["full", "lsh-label"], name="method"))
+    lines = untrained_lines(final, 1.5)
+    assert len(lines) == 1 and lines[0].startswith("lsh-label: P@1 0 after 52 steps (1.5 s")
+    assert "time_budget_s (now 1.5 s" in lines[0]
+    assert untrained_lines(final.iloc[:1], 1.5) == []

@@ -127,6 +127,15 @@ def tv_line(last: pd.DataFrame, num_labels: int) -> list[str]:
             f"{floor:.3f}, the noise floor at this many draws; the others: {others or 'none'}"]
 
 
+def untrained_lines(final: pd.DataFrame, time_budget_s: float) -> list[str]:
+    """One line per method (``final`` indexed by method, with step, train_s and P@1) whose final P@1 is 0: a race
+    too short for the data (a real data set at the CPU default budget) rather than a broken sampler, which the
+    default synthetic run guards."""
+    return [f"{m}: P@1 0 after {int(r['step'])} steps ({r['train_s']:.1f} s of training): too short a race to read on "
+            f"this data; raise time_budget_s (now {time_budget_s:g} s; the real-data profiles train 60 s)"
+            for m, r in final.iterrows() if r["P@1"] <= 0]
+
+
 def _hit_window(g: pd.DataFrame, target: float) -> tuple[float, float]:
     """``(last second evaluated below target, first second at or above it)`` of ``g``'s P@1 (rows sorted by step;
     the first is 0 when the first evaluation already hits): the hit lies in that window, as wide as the
