@@ -98,7 +98,8 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
     64 to 16384) each sampler trains at, then a full training run at that batch. Returns (one row per sampler:
     largest batch and cap, and for ngame its run's largest cluster bound and mean cluster size (of
     :func:`stages.schedule_rows`; NaN when it never clustered); the training rows, sampler tagged ``<name>@cap``).
-    CUDA only."""
+    Every run keeps ``cfg.lr``: not rescaled with its batch, which leaves the larger batch at a disadvantage if
+    anything. CUDA only."""
     from .capacity import largest_batch
     sizes = sizes or [2 ** i for i in range(6, 15)]
     caps, rows = [], []
