@@ -86,6 +86,7 @@ def test_capped_comparison_tags_runs_flags_bounds_and_survives_an_oom(fake_cuda,
     caps, rows = compare.capped_comparison(cfg, prep=None, sizes=[64, 128, 256])
     by = {c["sampler"]: c for c in caps}
     assert by["ance"]["largest_batch"] == 128 and by["ance"]["fit"] == "largest that fits"
+    assert by["ance"]["first_oom"] == 160 and by["ngame"]["first_oom"] != by["ngame"]["first_oom"]  # 256, 192, 160
     assert by["ngame"]["largest_batch"] == 256 and by["ngame"]["fit"].startswith("at least")
     assert by["ance"]["full_run"] == "ok" and by["ngame"]["full_run"] == "out of memory after the trial steps"
     assert full_runs == [("ance", 128), ("ngame", 256)]
@@ -111,3 +112,19 @@ def test_capped_ngame_records_how_large_its_clusters_were(fake_cuda, monkeypatch
     caps, _ = compare.capped_comparison(NegativeMiningConfig(memory_cap_fraction=0.25), types.SimpleNamespace(
         train=range(512)), samplers=("ngame",), sizes=[256])
     assert (caps[0]["cluster_bound"], caps[0]["mean_cluster_points"]) == (32, 32.0)
+
+
+def test_refine_bisects_between_the_last_fit_and_the_first_oom(fake_cuda):
+    # fits up to 90: powers of two stop at 64 (128 fails); two bisections try 96 (fails) then 80 (fits)
+    def try_batch(bs):
+        if bs > 90:
+            raise torch.OutOfMemoryError("fake OOM")
+
+    out = capacity.largest_batch(try_batch, [16, 32, 64, 128, 256], cap_fraction=0.5, refine=2)
+    assert out["largest_batch"] == 80 and out["bounded"]
+    assert out["tried"][-3:] == [(128, False), (96, False), (80, True)]
+    # no bracket to refine: nothing fits, or nothing ran out of memory
+    assert capacity.largest_batch(lambda bs: None, [8, 16], 0.5, refine=3)["tried"] == [(8, True), (16, True)]
+    assert capacity.largest_batch(lambda bs: (_ for _ in ()).throw(torch.OutOfMemoryError("oom")), [4], 0.5,
+                                  refine=3)["largest_batch"] == 0
+    assert capacity.largest_batch(try_batch, [90, 91], 0.5, refine=4)["largest_batch"] == 90  # bracket of one

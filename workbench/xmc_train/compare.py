@@ -95,11 +95,11 @@ def _one_variant(cfg: NegativeMiningConfig, prep: Prepared, v: Variant, ckpt: Pa
 def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple[str, ...] = ("ance", "ngame"),
                       sizes: list[int] | None = None) -> tuple[list[dict], list[dict]]:
     """Under ``memory_cap_fraction`` of the GPU: the largest batch (of ``sizes``, default powers of two from
-    64 to 16384) each sampler trains at, then a full training run at that batch. Returns (one row per sampler:
-    largest batch and cap, and for ngame its run's largest cluster bound and mean cluster size (of
-    :func:`stages.schedule_rows`; NaN when it never clustered); the training rows, sampler tagged ``<name>@cap``).
-    Every run keeps ``cfg.lr``: not rescaled with its batch, which leaves the larger batch at a disadvantage if
-    anything. CUDA only."""
+    64 to 16384, then bisected twice: within 25%) each sampler trains at, then a full training run at that batch.
+    Returns (one row per sampler: largest batch, the smallest that ran out of memory in the trials (NaN: none did)
+    and cap, and for ngame its run's largest cluster bound and mean cluster size (of :func:`stages.schedule_rows`;
+    NaN when it never clustered); the training rows, sampler tagged ``<name>@cap``). Every run keeps ``cfg.lr``:
+    not rescaled with its batch, which leaves the larger batch at a disadvantage if anything. CUDA only."""
     from .capacity import largest_batch
     sizes = sizes or [2 ** i for i in range(6, 15)]
     caps, rows = [], []
@@ -109,10 +109,11 @@ def capped_comparison(cfg: NegativeMiningConfig, prep: Prepared, samplers: tuple
         def attempt(bs: int, name=name) -> None:
             train_sampler(cfg, prep, name, progress=False, batch_size=bs, max_steps=2, eval_every=-1,
                           bare_probe_every=0, time_budget_s=0.0)
-        res = largest_batch(attempt, sizes, cfg.memory_cap_fraction)
+        res = largest_batch(attempt, sizes, cfg.memory_cap_fraction, refine=2)
         cap = {"sampler": name, "largest_batch": res["largest_batch"],
                "fit": ("none fits" if not res["largest_batch"] else "largest that fits" if res["bounded"]
                        else "at least (no size tried ran out of memory)"),
+               "first_oom": min((b for b, ok in res["tried"] if not ok), default=float("nan")),
                "cap_mib": res["cap_mib"], "full_run": "ok"}
         caps.append(cap)
         if not res["largest_batch"]:
