@@ -278,3 +278,35 @@ def test_shortlist_refresh_schedule(name):
             if view.label_encodings > before:
                 rebuilt.append(epoch)
     assert rebuilt == [0, 2, 4]
+
+
+class RecordingConfig:
+    """A :class:`SamplerConfig` that records which fields are read (the sampler sees it as its ``cfg``)."""
+
+    def __init__(self, cfg: SamplerConfig):
+        self._cfg, self.seen = cfg, set()
+
+    def __getattr__(self, field):
+        if field != "validate":
+            self.seen.add(field)
+        return getattr(self._cfg, field)
+
+
+@pytest.mark.parametrize("name", ALL_SAMPLERS)
+def test_reads_is_what_the_sampler_reads(name):
+    # six epochs of refresh, batches and sampling with every schedule due early (clusters from epoch 1 doubling
+    # every epoch, shortlists every epoch): the fields read must be exactly the declared `reads`, which the study
+    # uses to refuse a sampler_overrides entry or variant that would change nothing (too small a set would refuse
+    # a real setting; too large would let a no-op through)
+    Y = random_Y()
+    rec = RecordingConfig(SamplerConfig(num_negatives=3, shortlist_size=5, cluster_start=1, cluster_every=1,
+                                        cluster_double_every=1, cluster_size_max=8, pool_cap=64))
+    s = SAMPLERS.get(name)(Y, rec)
+    view, gen = RandomView(*Y.shape), torch.Generator().manual_seed(0)
+    s.bind(view)
+    for epoch in range(6):
+        s.refresh(view, epoch, 10 * epoch)
+        for q in s.batches(epoch, 16, gen):
+            s.refresh_step()
+            s.sample(q, gen)
+    assert rec.seen == set(s.reads), f"{name} reads {sorted(rec.seen)}, declares {sorted(s.reads)}"

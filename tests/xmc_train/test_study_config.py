@@ -52,17 +52,20 @@ def test_bad_values_raise():
 
 def test_sampler_overrides_apply_to_their_sampler_only():
     cfg = from_dict(NegativeMiningConfig, {"cluster_start": 10, "sampler_overrides": [
-        "unidec:cluster_start=5", "unidec:remove_hits=false", "ance:shortlist_size=7"]})
-    assert cfg.sampler_config("unidec").cluster_start == 5 and cfg.sampler_config("unidec").remove_hits is False
-    assert cfg.sampler_config("ngame").cluster_start == 10 and cfg.sampler_config("ngame").remove_hits is True
+        "unidec:cluster_start=5", "unidec:hard_per_query=3", "ance:shortlist_size=7"]})
+    assert cfg.sampler_config("unidec").cluster_start == 5 and cfg.sampler_config("unidec").hard_per_query == 3
+    assert cfg.sampler_config("ngame").cluster_start == 10 and cfg.sampler_config("ngame").hard_per_query == 2
     assert cfg.sampler_config("ance").shortlist_size == 7 and cfg.sampler_config().shortlist_size == 50
 
 
 @pytest.mark.parametrize("item, match", [
     ("unidec", "sampler:field=value"), ("unidec:cluster_start", "sampler:field=value"),
     ("nope:cluster_start=5", "known"), ("unidec:cluster_begin=5", "not a SamplerConfig field"),
-    ("unidec:cluster_start=five", "takes an int"), ("unidec:remove_hits=yes", "takes a bool"),
+    ("unidec:cluster_start=five", "takes an int"), ("ance:remove_hits=yes", "takes a bool"),
     ("unidec:cluster_start=-1", "cluster_start"),
+    # fields the sampler never reads: the run would be the same
+    ("unidec:remove_hits=false", r"unidec never reads remove_hits"), ("ngame:num_negatives=16", "never reads"),
+    ("full:shortlist_size=7", "never reads"),
 ])
 def test_bad_sampler_overrides_raise(item, match):
     with pytest.raises(ValueError, match=match):

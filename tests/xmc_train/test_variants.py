@@ -17,6 +17,10 @@ from workbench.xmc_train.variants import parse_variants, variant_config
     ("uniform:samplers:x", "cannot vary per run"), ("uniform:num_negatives:four", "takes an int"),
     ("uniform:num_negatives:-2", "num_negatives"), ("ngame:ngame_m4_epochs:3", "cannot vary per run"),
     ("ngame:logq:true", "does nothing under the 'triplet' loss"), ("uniform:margin:0.5", "does nothing"),
+    # parameters the sampler never reads (unread_by): the run would repeat the sampler's own
+    ("in_batch:num_negatives:16", r"in_batch never reads \['num_negatives'\]"), ("full:lsh_bits:4", "never reads"),
+    ("ngame:remove_hits:false", "never reads"), ("unidec:heads:de", "never reads"),
+    ("ance:label_cache_steps:5", "never reads"),
 ])
 def test_bad_variants_raise(item, match):
     with pytest.raises(ValueError, match=match):
@@ -25,11 +29,11 @@ def test_bad_variants_raise(item, match):
 
 def test_variant_config_changes_its_fields_drops_stages_and_its_loss_override():
     cfg = NegativeMiningConfig(samplers=["ngame", "uniform"], bce_stage_after=["ngame"])
-    (v,) = parse_variants(["ngame:loss:softmax;remove_hits:false"], NegativeMiningConfig)
-    assert v.label == "ngame loss=softmax remove_hits=false" and v.changes == {"loss": "softmax", "remove_hits": False}
+    (v,) = parse_variants(["ngame:loss:softmax;cluster_start:3"], NegativeMiningConfig)
+    assert v.label == "ngame loss=softmax cluster_start=3" and v.changes == {"loss": "softmax", "cluster_start": 3}
     vc = variant_config(cfg, v)
     assert vc.loss_for("ngame") == "softmax" and cfg.loss_for("ngame") == "triplet"   # loss_overrides had ngame:triplet
-    assert not vc.remove_hits and vc.bce_stage_after == [] and vc.ngame_m4_epochs == 0
+    assert vc.cluster_start == 3 and vc.bce_stage_after == [] and vc.ngame_m4_epochs == 0
     assert NegativeMiningConfig(samplers=["in_batch"]).variant_runs() == []   # log_uniform not compared: ignored
     assert parse_variants(["ance:logq:True"], NegativeMiningConfig)[0].label == "ance logq=true"   # typed, so that
     with pytest.raises(ValueError, match="twice"):                                                # one run is one label

@@ -37,6 +37,7 @@ def shortlist_from(view, k: int) -> torch.Tensor:
 @SAMPLERS.register("ance")
 class AnceSampler(BaseSampler):
     name = "ance"
+    reads = frozenset({"num_negatives", "positives_per_query", "remove_hits", "refresh_every", "shortlist_size"})
 
     def __init__(self, Y_train, cfg):
         super().__init__(Y_train, cfg)

@@ -18,6 +18,9 @@ Optional parts of the protocol (a sampler needs them only when it has the state 
   study then builds that model for it whatever its ``heads`` parameter says.
 - ``samples_log_q``: True on samplers whose batches carry ``log_q`` (uniform, log_uniform, lsh); the study
   refuses a ``logq`` variant of the others, where the correction would change nothing.
+- ``reads``: the :class:`SamplerConfig` fields the sampler reads; the study refuses a ``sampler_overrides``
+  entry or a variant that sets another one for it (it would train the same run again). The contract test
+  records what each sampler really reads and checks it against this set.
 
 Adding one: a module here with a class registered as ``@SAMPLERS.register("name")`` (usually a subclass of
 :class:`BaseSampler`; :class:`~.uniform.CandidateSampler` for k drawn negatives per query), imported in
@@ -163,6 +166,7 @@ class BaseSampler:
     name = "base"
     stale_ok = False
     samples_log_q = False  # True where sample() returns log_q (random draws), so a logQ correction can apply
+    reads: frozenset[str] = frozenset()  # the SamplerConfig fields it reads (the study refuses setting others)
 
     def __init__(self, Y_train, cfg: SamplerConfig):
         from .positives import Positives

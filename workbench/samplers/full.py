@@ -16,6 +16,7 @@ from .base import BaseSampler, SampledBatch
 class FullSampler(BaseSampler):
     name = "full"
     stale_ok = True
+    reads = frozenset()
 
     def sample(self, queries: torch.Tensor, generator: torch.Generator) -> SampledBatch:
         """pool = all L labels; targets (B, L) = the queries' rows of Y."""

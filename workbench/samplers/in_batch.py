@@ -22,6 +22,7 @@ def in_batch_sample(sampler: BaseSampler, queries: torch.Tensor, generator: torc
 @SAMPLERS.register("in_batch")
 class InBatchSampler(BaseSampler):
     name = "in_batch"
+    reads = frozenset({"positives_per_query"})
 
     def sample(self, queries: torch.Tensor, generator: torch.Generator) -> SampledBatch:
         return in_batch_sample(self, queries, generator)

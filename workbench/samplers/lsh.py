@@ -45,6 +45,7 @@ Vectors = Callable[[torch.Tensor | None], torch.Tensor]
 class LSHSampler(BaseSampler):
     name = "lsh"
     samples_log_q = True
+    reads = frozenset({"num_negatives", "positives_per_query"})  # and its own options, LSHParams
 
     def __init__(self, Y_train, cfg: SamplerConfig | None = None, lsh: LSHParams | None = None,
                  query_vectors: Vectors | None = None, label_vectors: Vectors | None = None):

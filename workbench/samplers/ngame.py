@@ -65,6 +65,8 @@ def pack_clusters(clusters: list[torch.Tensor], batch_size: int, generator: torc
 class NgameSampler(BaseSampler):
     name = "ngame"
     heads = "de"
+    reads = frozenset({"positives_per_query", "cluster_start", "cluster_every", "cluster_size_max",
+                       "cluster_double_every", "seed"})
 
     def __init__(self, Y_train, cfg, fixed_size: int | None = None):
         super().__init__(Y_train, cfg)

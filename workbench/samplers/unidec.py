@@ -36,6 +36,9 @@ def first_unique(labels: torch.Tensor, cap: int) -> torch.Tensor:
 class UnidecSampler(NgameSampler):
     name = "unidec"
     heads = "de+clf"
+    # fixed clusters of cluster_size_max (no doubling); psl_positives in place of positives_per_query
+    reads = frozenset({"cluster_start", "cluster_every", "cluster_size_max", "seed", "pool_cap", "psl_positives",
+                       "hard_per_query", "refresh_every", "shortlist_size"})
 
     def __init__(self, Y_train, cfg):
         super().__init__(Y_train, cfg, fixed_size=cfg.cluster_size_max)  # UniDEC does not grow the clusters

@@ -20,6 +20,7 @@ class CandidateSampler(BaseSampler):
     """Positives plus k negatives from a fixed distribution over labels (``draw`` / ``log_prob``)."""
 
     samples_log_q = True
+    reads = frozenset({"num_negatives", "positives_per_query", "remove_hits", "share_negatives"})
 
     def draw(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError

@@ -280,7 +280,8 @@ def prepare(cfg: NegativeMiningConfig, data: XMCDataset | None = None) -> Prepar
 
 def parse_sampler_overrides(items: list[str]) -> dict[str, dict]:
     """``["unidec:cluster_start=5", ...]`` -> ``{"unidec": {"cluster_start": 5}}``; the sampler must be
-    registered, the field a :class:`SamplerConfig` field, the value of its type (bools: true/false)."""
+    registered, the field a :class:`SamplerConfig` field that it reads (its ``reads``), the value of its type
+    (bools: true/false)."""
     from ..samplers import SAMPLERS
     defaults = SamplerConfig()
     out: dict[str, dict] = {}
@@ -290,10 +291,13 @@ def parse_sampler_overrides(items: list[str]) -> dict[str, dict]:
         field, text = field.strip(), text.strip()
         if not eq or not field or not text:
             raise ValueError(f"sampler_overrides entries are 'sampler:field=value', got {item!r}")
-        SAMPLERS.get(name.strip())
+        reads = SAMPLERS.get(name.strip()).reads
         if not hasattr(defaults, field):
             raise ValueError(f"sampler_overrides {item!r}: {field!r} is not a SamplerConfig field; known: "
                              f"{[f.name for f in dataclasses.fields(SamplerConfig)]}")
+        if field not in reads:
+            raise ValueError(f"sampler_overrides {item!r}: {name.strip()} never reads {field}, so it would change "
+                             f"nothing; its fields: {sorted(reads)}")
         out.setdefault(name.strip(), {})[field] = typed_value(type(getattr(defaults, field)), text,
                                                              f"sampler_overrides {item!r}: {field}")
     return out

@@ -65,11 +65,27 @@ def parse_variants(items: list[str], config_cls: type) -> list[Variant]:
 READ_BY = {"logq": ("softmax",), "temperature": ("softmax", "bce"), "margin": ("triplet",)}
 
 
+def unread_by(sampler: str, fields) -> list[str]:
+    """The names in ``fields`` (study parameters) that ``sampler``'s runs never read: :class:`SamplerConfig` fields
+    outside its ``reads``, the ``lsh_*`` options for any sampler but lsh, ``label_cache_steps`` for one that is
+    not ``stale_ok`` and ``heads`` for one that fixes its own (UniDEC's ``"de+clf"``)."""
+    from ..samplers import SAMPLERS, SamplerConfig
+    cls = SAMPLERS.get(sampler)
+    shared = {f.name for f in dataclasses.fields(SamplerConfig)}
+    return [f for f in fields if (f in shared and f not in cls.reads) or (f.startswith("lsh_") and sampler != "lsh")
+            or (f == "label_cache_steps" and not getattr(cls, "stale_ok", False))
+            or (f == "heads" and getattr(cls, "heads", None) == "de+clf")]
+
+
 def check_effect(cfg, v: Variant) -> None:
-    """Raise when ``v`` changes a loss parameter that the loss its run trains with ignores (``logq`` under the
-    triplet loss would train the same run again under another name), or asks for ``logq`` of a sampler whose
-    batches carry no log-probabilities (full, in_batch, ance, ngame, unidec)."""
+    """Raise when ``v`` changes a parameter its sampler never reads (:func:`unread_by`) or a loss parameter that
+    the loss its run trains with ignores (``logq`` under the triplet loss would train the same run again under
+    another name), or asks for ``logq`` of a sampler whose batches carry no log-probabilities (full, in_batch,
+    ance, ngame, unidec)."""
     from ..samplers import SAMPLERS
+    if unread := unread_by(v.sampler, v.changes):
+        raise ValueError(f"variants {v.label!r}: {v.sampler} never reads {unread}, so the run would repeat "
+                         f"{v.sampler}'s under another name; drop it")
     loss = variant_config(cfg, v).loss_for(v.sampler)
     for field in v.changes.keys() & READ_BY.keys():
         if loss not in READ_BY[field]:
