@@ -59,6 +59,9 @@ def test_config_rejects_bad_values():
         from_dict(GPUAccessConfig, {"fanouts": [0]})
     with pytest.raises(ConfigError, match="unknown"):
         from_dict(GPUAccessConfig, {"batchsize": 3})
+    with pytest.raises(ConfigError, match="sampler 'cpu' never reads it"):  # an option with no effect
+        from_dict(GPUAccessConfig, {"sampler": "cpu", "csr": "unified"})
+    from_dict(GPUAccessConfig, {"sampler": "gpu", "csr": "unified"})
 
 
 @pytest.mark.parametrize("graphs", [["cora", "facebok"], ["rmat:abc"], ["rmat:-1"], ["rmat:0"], ["rmat:nan"]])

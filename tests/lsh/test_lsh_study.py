@@ -346,6 +346,9 @@ def test_dwta_study_config_sizes_the_bench_codes_in_bits():
     cfg.validate()
     assert cfg.lsh(bench=True).K == 3 and cfg.lsh().K == cfg.K
     assert LSHStudyConfig(family="simhash", bench_K=10).lsh(bench=True).K == 10
+    LSHStudyConfig(family="dwta", bin_size=4).validate()
+    with pytest.raises(ValueError, match="family 'simhash' never reads it"):  # an option with no effect
+        LSHStudyConfig(family="simhash", bin_size=4).validate()
 
 
 def test_variants_keep_their_methods_colour_and_differ_in_line_style():

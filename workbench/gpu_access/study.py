@@ -83,6 +83,8 @@ class GPUAccessConfig:
             NEIGHBOR_SAMPLERS.get(self.sampler)
         checks = [
             (self.csr in ("device", "unified"), f"csr must be 'device' or 'unified', got {self.csr!r}"),
+            (self.sampler != "cpu" or self.csr == "device",
+             f"csr={self.csr!r} places the gpu sampler's graph; sampler 'cpu' never reads it"),
             (self.kernel in KERNELS, f"kernel must be one of {list(KERNELS)}, got {self.kernel!r}"),
             (bool(self.fanouts) and all(f > 0 or f == -1 for f in self.fanouts),
              f"fanouts must be positive (or -1 = all), got {self.fanouts}"),

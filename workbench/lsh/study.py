@@ -74,6 +74,8 @@ class LSHStudyConfig:
 
     def validate(self) -> None:
         at_least(self, 0, "seed")  # numpy's generators, seeded from it, reject negative seeds
+        if self.family != "dwta" and self.bin_size != LSHStudyConfig.bin_size:
+            raise ValueError(f"bin_size is DWTA's bin width; family {self.family!r} never reads it")
         self.lsh().validate()
         self.lsh(bench=True).validate()
         if self.dataset not in SOURCES:
