@@ -403,6 +403,24 @@ def test_hvp_cost_rows():
     assert not bn.training and all(torch.equal(a, b) for a, b in zip(before, bn.buffers()))  # restored
 
 
+def test_hvp_cost_memory_calls_build_what_their_method_keeps(monkeypatch):
+    """Each row's memory call (``_peak_bytes``, CUDA only, faked here) runs the model forward: the kept methods'
+    graphs are built inside the measured call, so their memory is not read as one backward's temporaries while
+    torch.func, which keeps nothing, pays its whole working set (it was then never picked on a GPU)."""
+    m = build_model("mlp", (1, 4, 4), 3)
+    forwards, per_row = [0], []
+    m.register_forward_hook(lambda *a: forwards.__setitem__(0, forwards[0] + 1))
+
+    def fake_peak(fn, dev):
+        before = forwards[0]
+        fn()
+        per_row.append(forwards[0] - before)
+        return 1.0
+    monkeypatch.setattr(bench, "_peak_bytes", fake_peak)
+    rows = bench.hvp_cost(m, F.cross_entropy, torch.randn(8, 1, 4, 4), torch.randint(0, 3, (8,)), repeats=1, warmup=0)
+    assert len(per_row) == len(rows) == 6 and min(per_row) >= 1, dict(zip([r["method"] for r in rows], per_row))
+
+
 def test_fastest_methods_picks_per_curvature_by_median_ratio():
     """Hand-made cost rows: the Hessian's kept-graph double backward beats torch.func, the GGN's forward mode
     beats the double-vjp one (as FLOP counts predict for convolutions); the median over batch sizes decides,
