@@ -164,3 +164,27 @@ def test_lsh_label_drawer_hashes_the_drawn_positive(monkeypatch):
     gen = torch.Generator().manual_seed(0)
     seen = {int(draw(None, torch.tensor([[3, 40, 217]]), None, gen)[0, 0]) for _ in range(300)}
     assert seen == {3, 40, 217}
+
+
+def test_adaptivity_in_query_chunks_equals_one_call():
+    """A drawer whose draws depend only on the queries (the two labels after each query's own index, half of them
+    "from buckets"): probing 7 queries over 11 labels in chunks of one query (max_elements 11) gives every column
+    of probing them at once, so chunking (which bounds the probe's memory at 10^7 labels) changes no mean."""
+    from types import SimpleNamespace
+
+    from workbench.lsh.adaptivity import adaptivity_rows
+    g = torch.Generator().manual_seed(0)
+    h, W = torch.randn(7, 5, generator=g), torch.randn(11, 5, generator=g)
+    positives = torch.tensor([[i % 11, -1] for i in range(7)])
+
+    def drawer(hq, pos, W, generator):
+        first = pos[:, :1] + 1
+        ids = torch.cat([first, first + 1], 1) % W.shape[0]
+        return SimpleNamespace(ids=ids, valid=torch.ones_like(ids, dtype=torch.bool),
+                               from_lsh=torch.tensor([[True, False]]).expand_as(ids), union_size=first[:, 0] * 3,
+                               bucket_kept=1 / (1 + first[:, 0].float()))
+    whole = adaptivity_rows(h, W, positives, {"d": drawer}, repeats=2, generator=g)
+    chunked = adaptivity_rows(h, W, positives, {"d": drawer}, repeats=2, generator=g, max_elements=11)
+    assert whole[0].keys() == chunked[0].keys()
+    for k, v in whole[0].items():
+        assert chunked[0][k] == (v if isinstance(v, str) else pytest.approx(v, rel=1e-6)), k
