@@ -1,11 +1,13 @@
 """Hand-computed values for the logQ correction: :func:`sample_log_q`'s budget truncation and padding terms,
-and :func:`sampled_loss` / :func:`multilabel_nll` on 2-4 candidates with set logits.
+and :func:`sampled_loss` / :func:`multilabel_nll` on 2-4 candidates with set logits; :func:`full_loss` against
+its definition.
 
 Does not prove: that the inclusion probabilities fed to ``sample_log_q`` are right (see the hashing tests),
 nor anything about batches larger than a couple of rows.
 """
 import math
 
+import pytest
 import torch
 
 from workbench.lsh.probability import LOG_Q_FLOOR, sample_log_q
@@ -95,3 +97,22 @@ def test_multilabel_nll_averages_rows_and_skips_rows_without_positives():
     r1 = -(2 - math.log(math.exp(2) + 2))
     got = multilabel_nll(logits, is_pos, valid)
     assert math.isclose(got.item(), (r0 + r1) / 2, rel_tol=1e-6)
+
+
+def test_full_loss_equals_the_masked_softmax_nll_and_its_gradients():
+    """full_loss (logsumexp minus the positives' mean logit, no masked (B, N) copies) against multilabel_nll on the
+    full logits with every label valid, the definition: same loss and same gradients for every parameter, on 6
+    rows with 0-3 distinct positives (a row without any is left out of the mean by both)."""
+    from workbench.lsh.query import positive_mask
+    from workbench.lsh.softmax_model import full_loss
+    model = BowSoftmax(num_features=9, num_labels=13, hidden=5, seed=0)
+    h = torch.randn(6, 5, generator=torch.Generator().manual_seed(1))
+    pos = torch.tensor([[0, 4, 12], [3, -1, -1], [-1, -1, -1], [7, 8, -1], [12, -1, -1], [1, 2, 5]])
+    got = full_loss(model, h, pos)
+    g_got = torch.autograd.grad(got, model.out.weight)[0]
+    logits = model.full_logits(h)
+    is_pos = positive_mask(pos, 13)
+    want = multilabel_nll(logits, is_pos, torch.ones_like(is_pos))
+    g_want = torch.autograd.grad(want, model.out.weight)[0]
+    assert got.item() == pytest.approx(want.item(), rel=1e-6)
+    assert torch.allclose(g_got.to_dense(), g_want.to_dense(), atol=1e-6)
