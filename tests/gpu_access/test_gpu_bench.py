@@ -260,6 +260,9 @@ def test_aligned_buffers():
     from workbench.gpu_access.bench import HUGE_PAGE, PAGE, aligned_buffer
     b = aligned_buffer(3 * PAGE + 5)
     assert b.data_ptr() % PAGE == 0 and b.numel() == 3 * PAGE + 5 and int(b.min()) == 1
+    # its last page lies inside its own storage, shared with no other allocation (CUDA registers whole pages)
+    store = b.untyped_storage()
+    assert b.data_ptr() + 4 * PAGE <= store.data_ptr() + store.nbytes()
     try:
         h = aligned_buffer(HUGE_PAGE, "huge")
     except ValueError as exc:  # madvise refused (no THP here): said clearly

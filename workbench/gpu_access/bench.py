@@ -75,7 +75,8 @@ def aligned_buffer(nbytes: int, pages: str = "default") -> torch.Tensor:
     if pages not in PAGES:
         raise ValueError(f"pages must be one of {list(PAGES)}, got {pages!r}")
     align = PAGE if pages == "default" else HUGE_PAGE
-    raw = torch.empty(max(1, nbytes) + align, dtype=torch.uint8)
+    # whole pages past the start, so that the last page registered is this buffer's alone (CUDA registers pages)
+    raw = torch.empty(-(-max(1, nbytes) // PAGE) * PAGE + align, dtype=torch.uint8)
     start = -raw.data_ptr() % align
     buf = raw[start:start + max(1, nbytes)]
     if pages != "default":
