@@ -14,7 +14,8 @@ from workbench.xmc_train.models import XMCModel
 from workbench.xmc_train.stages import excluding_filter_pairs
 from workbench.xmc_train.study import NegativeMiningConfig, prepare
 from workbench.xmc_train.toy import toy_text_dataset
-from workbench.xmc_train.trainer import TrainConfig, Trainer
+from workbench.xmc_train.train_config import TrainConfig
+from workbench.xmc_train.trainer import Trainer
 
 
 def _Y():

@@ -101,7 +101,8 @@ def test_residual_classifier_alone_reads_label_embeddings_and_the_stale_cache():
     encoding."""
     from workbench.samplers import SamplerConfig, build_sampler
     from workbench.xmc_train.losses import build_loss
-    from workbench.xmc_train.trainer import Trainer, TrainConfig
+    from workbench.xmc_train.train_config import TrainConfig
+    from workbench.xmc_train.trainer import Trainer
 
     data = toy_text_dataset(n_train=40, n_test=10, num_labels=60)  # a batch's positives: a few of 60 labels
 
@@ -130,7 +131,8 @@ def test_classifier_alone_keeps_its_start_when_the_encoder_trains(sampler):
     from workbench.samplers import SamplerConfig, build_sampler
     from workbench.xmc_train.evaluate import evaluate
     from workbench.xmc_train.losses import build_loss
-    from workbench.xmc_train.trainer import Trainer, TrainConfig
+    from workbench.xmc_train.train_config import TrainConfig
+    from workbench.xmc_train.trainer import Trainer
     data = toy_text_dataset(n_train=120, n_test=40, num_labels=30)
 
     def p1(form: str) -> tuple[float, float]:

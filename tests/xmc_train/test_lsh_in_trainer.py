@@ -21,7 +21,8 @@ from workbench.xmc_train.losses import build_loss
 from workbench.xmc_train.models import XMCModel
 from workbench.xmc_train.study import NegativeMiningConfig
 from workbench.xmc_train.toy import toy_text_dataset
-from workbench.xmc_train.trainer import TrainConfig, Trainer
+from workbench.xmc_train.train_config import TrainConfig
+from workbench.xmc_train.trainer import Trainer
 
 DATA = toy_text_dataset(n_train=96, n_test=20, num_labels=40)
 

@@ -17,7 +17,9 @@ from workbench.xmc_train import stages, study
 from workbench.xmc_train.stages import build_model, ngame_classifier_stage
 from workbench.xmc_train.study import NegativeMiningConfig, prepare
 from workbench.xmc_train.toy import toy_text_dataset
-from workbench.xmc_train.trainer import RowSparseAdam, TrainConfig, Trainer, _optimizer
+from workbench.xmc_train.optim import RowSparseAdam, build_optimizer
+from workbench.xmc_train.train_config import TrainConfig
+from workbench.xmc_train.trainer import Trainer
 
 
 def test_m4_moves_only_the_rows_of_each_steps_pool(monkeypatch):
@@ -71,7 +73,7 @@ def test_row_sparse_adam_equals_sparse_adam_and_refuses_a_trained_encoder():
     m = XMCModel(enc, tokenize(enc.tokenizer, data.train_texts, 8), tokenize(enc.tokenizer, data.label_texts, 8),
                  heads="de+clf")
     with pytest.raises(ValueError, match="freeze the encoder"):
-        _optimizer(m, TrainConfig(clf_row_sparse=True))
+        build_optimizer(m, TrainConfig(clf_row_sparse=True))
 
 
 def test_m4_uses_ngames_settings(monkeypatch):

@@ -47,7 +47,8 @@ def test_trainer_logs_sequences_per_step():
     """full with the dual encoder encodes the batch's 40 queries and all 30 labels at every step."""
     from tests.xmc_train.test_trainer import setup
     from workbench.xmc_train.losses import build_loss
-    from workbench.xmc_train.trainer import TrainConfig, Trainer
+    from workbench.xmc_train.train_config import TrainConfig
+    from workbench.xmc_train.trainer import Trainer
     m, s, _ = setup("full")
     cfg = TrainConfig(epochs=1, batch_size=40, log_every=1, device="cpu")  # 120 points: 3 full steps
     rows = Trainer(m, s, build_loss("softmax"), cfg, progress=False).run()

@@ -13,7 +13,8 @@ import pytest
 
 from tests.xmc_train.test_trainer import setup as build
 from workbench.xmc_train.losses import build_loss
-from workbench.xmc_train.trainer import TrainConfig, Trainer, planned_steps, steps_per_epoch
+from workbench.xmc_train.train_config import TrainConfig, planned_steps, steps_per_epoch
+from workbench.xmc_train.trainer import Trainer
 
 
 class LrProbe:

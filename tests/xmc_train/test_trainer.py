@@ -19,7 +19,8 @@ from workbench.xmc_train.evaluate import METRICS, evaluate, fusion_sweep
 from workbench.xmc_train.losses import build_loss
 from workbench.xmc_train.models import XMCModel
 from workbench.xmc_train.toy import toy_text_dataset
-from workbench.xmc_train.trainer import TrainConfig, Trainer, positive_columns
+from workbench.xmc_train.train_config import TrainConfig
+from workbench.xmc_train.trainer import Trainer, positive_columns
 
 DATA = toy_text_dataset(n_train=120, n_test=40, num_labels=30)
 

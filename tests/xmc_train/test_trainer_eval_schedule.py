@@ -6,7 +6,8 @@ import pytest
 
 from tests.xmc_train.test_trainer import setup
 from workbench.xmc_train.losses import build_loss
-from workbench.xmc_train.trainer import TrainConfig, Trainer
+from workbench.xmc_train.train_config import TrainConfig
+from workbench.xmc_train.trainer import Trainer
 
 
 @pytest.mark.parametrize("every,expected", [(-1, []), (0, [0, 8]), (3, [0, 3, 6, 8])])

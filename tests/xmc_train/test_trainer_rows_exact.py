@@ -10,7 +10,9 @@ import torch
 from tests.xmc_train.test_trainer import _on_a_fake_clock, setup
 from workbench.xmc_train import trainer as trainer_mod
 from workbench.xmc_train.losses import build_loss
-from workbench.xmc_train.trainer import TrainConfig, Trainer, planned_steps
+from workbench.xmc_train.optim import lr_schedule
+from workbench.xmc_train.train_config import TrainConfig, planned_steps
+from workbench.xmc_train.trainer import Trainer
 
 
 def _ticking(monkeypatch, loss):
@@ -66,7 +68,7 @@ def test_the_lr_column_is_the_encoder_groups_rate():
     m, s, _ = setup("in_batch", heads="de+clf")
     cfg = TrainConfig(epochs=1, batch_size=40, lr=1e-3, clf_lr=5e-2, log_every=1, device="cpu")
     rows = [r for r in Trainer(m, s, build_loss("softmax"), cfg, progress=False).run() if "loss" in r]
-    plan = trainer_mod._schedule(3, cfg.warmup_frac)
+    plan = lr_schedule(3, cfg.warmup_frac)
     assert [r["lr"] for r in rows] == pytest.approx([1e-3 * plan(k) for k in range(3)], rel=1e-9)
 
 

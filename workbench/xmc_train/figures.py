@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib import ticker
 
 from ..report import log_y_if_wide
-from .trainer import TIMERS
+from .train_config import TIMERS
 
 PHASES = TIMERS  # the trainer's timed phases
 # one colour per method in every figure of the study (the seaborn colorblind hues first; peers in greys)

@@ -18,7 +18,8 @@ from .losses import build_loss
 from .models import XMCModel
 from .encoders import get_encoder
 from .study import NegativeMiningConfig, Prepared
-from .trainer import Trainer, steps_per_epoch
+from .train_config import steps_per_epoch
+from .trainer import Trainer
 
 
 def build_model(cfg: NegativeMiningConfig, prep: Prepared, heads: str | None = None) -> XMCModel:

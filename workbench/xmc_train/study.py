@@ -18,7 +18,7 @@ from ..xmc.dataset import XMCDataset
 from .encoders import ENCODERS, TokenTable, get_encoder, tokenize
 from .models import CLASSIFIER_FORMS, HEADS
 from .subsample import subsample
-from .trainer import TrainConfig
+from .train_config import TrainConfig
 from .variants import Variant, check_effect, parse_variants, variant_config
 
 # steps per measurement row: often enough for a curve of a CPU run's few hundred steps, rarely enough that

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 
 from .evaluate import METRICS
-from .trainer import TIMERS
+from .train_config import TIMERS
 
 #: Reference points measured on the full committed Debian titles dataset (filter pairs applied), as stated in the
 #: study's issue; shown beside full-data runs only (a subsample's numbers are not comparable).

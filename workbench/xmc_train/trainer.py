@@ -38,9 +38,7 @@ the training unchanged (its gradients are cleared; dropout is re-seeded every st
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
-import warnings
 import weakref
 from pathlib import Path
 from typing import Callable
@@ -55,59 +53,8 @@ from ..samplers.base import mask_excluded
 from .bench import encoder_throughput
 from .encoders import to_device
 from .models import XMCModel
-
-# The row-sparse gradients below pass check_invariants=False (their rows are sorted and distinct by construction);
-# torch 2.11 with CUDA still warned once per process that checks were "implicitly disabled" (H100, 2026-11-24),
-# a line in every negative-mining report
-warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
-
-TIMERS = ("sample_s", "refresh_s", "encode_s", "loss_s", "backward_s")
-# columns the trainer writes itself: a tag of the same name would be overwritten in training rows and kept in
-# evaluation rows, one column with two meanings (a "loss" tag naming the loss function did exactly that)
-ROW_KEYS = frozenset({"step", "epoch", "wall_s", *TIMERS, "steps", "peak_mem_mib", "tokens_per_step", "seqs_per_step",
-                      "seqs_per_s",
-                      "seq_len", "loss", "lr", "eval_s", "label_staleness_steps", "bare_seqs_per_s"})
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and bookkeeping; CPU-sized defaults."""
-    epochs: int = 1
-    max_steps: int = 0              # stop after this many steps (0 = no limit)
-    time_budget_s: float = 0.0      # stop when training wall-clock exceeds this (0 = no limit)
-    batch_size: int = 64
-    lr: float = 1e-4                # encoder learning rate
-    clf_lr: float = 1e-2            # classifier-vector learning rate
-    clf_row_sparse: bool = False    # classifier rows updated only on steps that give them a gradient (SparseAdam)
-    weight_decay: float = 0.01
-    warmup_frac: float = 0.1
-    clip_norm: float = 1.0
-    seed: int = 0
-    log_every: int = 10
-    eval_every: int = 0             # steps between evaluations (0 = at the start and the end only, -1 = never)
-    label_cache_steps: int = 0      # >0: samplers with stale_ok score non-positive labels from a cache this old
-    checkpoint_minutes: float = 10.0
-    checkpoint_steps: int = 0
-    device: str = "auto"
-    bf16: bool = True               # autocast to bfloat16 on CUDA only, in training steps (embed_all: always)
-    bare_probe_every: int = 0       # every that many log windows, time the bare encoder (0 = never; see above)
-
-    def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.log_every < 1:
-            raise ValueError("epochs, batch_size and log_every must be >= 1")
-        if not 0 <= self.warmup_frac < 1:
-            raise ValueError(f"warmup_frac must be in [0, 1), got {self.warmup_frac}")
-        if self.eval_every < -1:
-            raise ValueError(f"eval_every must be >= -1 (-1: never, 0: at the start and the end), "
-                             f"got {self.eval_every}")
-        for name in ("lr", "clf_lr"):
-            if not getattr(self, name) > 0:  # NaN fails too
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("max_steps", "label_cache_steps", "checkpoint_steps", "checkpoint_minutes", "time_budget_s",
-                     "clip_norm", "weight_decay", "bare_probe_every"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-
+from .optim import build_optimizer, lr_schedule
+from .train_config import ROW_KEYS, TIMERS, TrainConfig, planned_steps, steps_per_epoch
 
 class _Clock:
     """Accumulates seconds per phase; synchronises CUDA so GPU work is charged to the right phase."""
@@ -126,49 +73,6 @@ class _Clock:
         self.t = now
 
 
-def _schedule(total: int, warmup_frac: float) -> Callable[[float], float]:
-    """Learning-rate factor at (possibly fractional) step ``s`` of ``total``: linear warm-up, linear decay to 0."""
-    warm = max(1, int(total * warmup_frac))
-    return lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
-
-
-def _optimizer(model: XMCModel, cfg: TrainConfig) -> torch.optim.Optimizer:
-    groups = []
-    enc = [p for p in model.encoder.parameters() if p.requires_grad]
-    if enc:
-        groups.append({"params": enc, "lr": cfg.lr, "weight_decay": cfg.weight_decay})
-    if model.classifier is not None and cfg.clf_row_sparse:
-        if groups:
-            raise ValueError("clf_row_sparse trains the classifier alone: freeze the encoder")
-        return RowSparseAdam([model.classifier], lr=cfg.clf_lr, eps=1e-6)
-    if model.classifier is not None:
-        groups.append({"params": [model.classifier], "lr": cfg.clf_lr, "weight_decay": 0.0})
-    return torch.optim.AdamW(groups)
-
-
-class RowSparseAdam(torch.optim.SparseAdam):
-    """``torch.optim.SparseAdam`` (lazy Adam: only the rows with a gradient, and their moments, are updated) on a
-    dense (L, d) parameter: the nonzero rows of its dense gradient are handed over as a sparse one.
-
-    For a classifier trained against a batch's label pool (NGAME M-IV, as the official code's ``SparseAdam``).
-    Dense Adam(W) there moves rows long after they left the pool: a row seen once has a tiny second moment, so
-    each of the next ~20 steps still moves it by about ``lr`` per coordinate on its decaying momentum alone,
-    along sign(gradient). Measured on the full Debian titles set (frozen MiniLM, DE P@1 32.0, 5 epochs at
-    lr 0.01): labels seen once in training ended at cosine 0.83 to their initial vector and test P@1 fell to
-    27.3 while train P@1 rose 24.9 -> 41.8; with this optimizer at the official lr 0.001 P@1 rose to 33.4."""
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None and not p.grad.is_sparse:
-                    g = p.grad.reshape(p.shape[0], -1)
-                    rows = g.ne(0).any(1).nonzero().squeeze(1)
-                    p.grad = torch.sparse_coo_tensor(rows[None], p.grad[rows], p.shape, is_coalesced=True,
-                                                     check_invariants=False)
-        return super().step(closure)
-
-
 def positive_columns(batch) -> torch.Tensor:
     """(C,) bool on the CPU: the pool columns that are a positive of some query of ``batch`` (the labels a stale
     label cache must not score). For a (B, C) ``targets`` this is ``targets.any(0)``, computed as a uint8 max:
@@ -180,16 +84,6 @@ def positive_columns(batch) -> torch.Tensor:
     out = torch.zeros(len(batch.pool), dtype=torch.bool)
     out[batch.candidates[batch.targets]] = True
     return out
-
-
-def steps_per_epoch(n_queries: int, batch_size: int) -> int:
-    """Batches in one epoch: what every sampler's ``batches`` yields and the schedule is planned from."""
-    return math.ceil(n_queries / batch_size)
-
-
-def planned_steps(n_queries: int, cfg: TrainConfig) -> int:
-    total = cfg.epochs * steps_per_epoch(n_queries, cfg.batch_size)
-    return min(total, cfg.max_steps) if cfg.max_steps else total
 
 
 class Trainer:
@@ -220,10 +114,10 @@ class Trainer:
         if clash := sorted(ROW_KEYS & set(self.tags)):
             raise ValueError(f"tags {clash} would overwrite the trainer's own row columns; rename them")
         self.total = planned_steps(len(model.queries), cfg)
-        self.opt = _optimizer(model, cfg)
+        self.opt = build_optimizer(model, cfg)
         self.step = self.epoch = self.batch_in_epoch = 0
         self.wall = 0.0
-        plan, me = _schedule(self.total, cfg.warmup_frac), weakref.ref(self)
+        plan, me = lr_schedule(self.total, cfg.warmup_frac), weakref.ref(self)
         # a weak reference: a lambda holding self would make a cycle, and on CUDA a dropped trainer's model and
         # optimizer state would stay allocated until a gc pass (earlier runs counted in later runs' peak memory)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: plan(me()._schedule_step(s)))
