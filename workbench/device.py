@@ -35,6 +35,14 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+def with_index(dev: torch.device) -> torch.device:
+    """``dev`` with an explicit index: a bare ``cuda`` is the current CUDA device, fixed now (so that tables,
+    views, generators and every later call agree on one GPU); other devices unchanged."""
+    if dev.type == "cuda" and dev.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return dev
+
+
 def require_cuda(what: str) -> None:
     """Raise a clear error when a GPU-only path runs without CUDA."""
     if not torch.cuda.is_available():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from workbench import report
-from workbench.device import require_cuda, resolve_device
+from workbench.device import require_cuda, resolve_device, with_index
 from workbench.explorer import explore
 from workbench.io import atomic_write, write_json
 from workbench.registry import Registry
@@ -26,6 +26,13 @@ def test_resolve_device():
             resolve_device("cuda")
         with pytest.raises(RuntimeError, match="zero-copy needs a CUDA GPU"):
             require_cuda("zero-copy")
+
+
+def test_with_index_fixes_a_bare_cuda_to_the_current_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)  # a machine whose current GPU is the second
+    assert with_index(torch.device("cuda")) == torch.device("cuda", 1)
+    assert with_index(torch.device("cuda", 0)) == torch.device("cuda", 0)   # an explicit index is kept
+    assert with_index(torch.device("cpu")) == torch.device("cpu")
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from ..config import ConfigError
-from ..device import resolve_device, usable_cores
+from ..device import resolve_device, usable_cores, with_index
 from ..resume import Memo, no_memo
 from .bench import gather_sweep, h2d_bandwidth
 from .catalog import GraphUnavailable, load_graph
@@ -53,9 +53,8 @@ def setup_device(cfg: GPUAccessConfig) -> torch.device:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     torch.set_num_threads(thread_budget(cfg)["torch_threads"])
+    device = with_index(device)
     if device.type == "cuda":
-        if device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
     if device.type == "cuda" and cfg.gpu_memory_gib > 0:
         total = torch.cuda.get_device_properties(device).total_memory

@@ -18,7 +18,7 @@ import warnings
 
 import torch
 
-from ..device import require_cuda, resolve_device
+from ..device import require_cuda, resolve_device, with_index
 from ..registry import Registry
 
 NEIGHBOR_SAMPLERS: Registry = Registry("neighbour sampler")
@@ -162,9 +162,7 @@ def cpu_sampler(indptr, indices, fanouts, device="cpu", seed=0, csr="device") ->
 def gpu_sampler(indptr, indices, fanouts, device="auto", seed=0, csr="device") -> NeighborSampler:
     """Sampling on the GPU; ``csr="device"`` copies the CSR to GPU memory, ``"unified"`` maps it zero-copy."""
     require_cuda("the gpu neighbour sampler")
-    dev = resolve_device(device)
-    if dev.index is None:  # one fixed GPU for the CSR, the generator and every sampled tensor
-        dev = torch.device("cuda", torch.cuda.current_device())
+    dev = with_index(resolve_device(device))  # one fixed GPU for the CSR, the generator and every sampled tensor
     if csr == "device":
         s = NeighborSampler(indptr.to(dev), indices.to(dev), fanouts, dev, seed)
     elif csr == "unified":

@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from ..device import require_cuda, resolve_device
+from ..device import require_cuda, resolve_device, with_index
 from ..registry import Registry
 from .gather_kernel import KERNELS, gather_rows
 from .policy import AutoPolicy, choose, free_gpu_bytes, host_choice
@@ -67,10 +67,7 @@ class FeatureStore(Protocol):
 def _gpu_device(device: str | torch.device) -> torch.device:
     """``device`` resolved, with an explicit index (a bare ``"cuda"`` means the current device, fixed now, so
     that the table, the unified view and every gather agree on one GPU)."""
-    dev = resolve_device(device)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", torch.cuda.current_device())
-    return dev
+    return with_index(resolve_device(device))
 
 
 def _check_table(table: torch.Tensor) -> None:

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..device import cpu_threads, resolve_device
+from ..device import cpu_threads, resolve_device, with_index
 from ..resume import Memo, no_memo
 
 from .adaptivity import adaptivity_rows
@@ -30,7 +30,7 @@ def run_bench(cfg: LSHStudyConfig, memo: Memo = no_memo) -> list[dict]:
     rows, seen = [], {}
     for spec in cfg.bench_devices:
         dev = resolve_device(spec)
-        key = torch.device(dev.type, 0 if dev.type == "cuda" and dev.index is None else dev.index)
+        key = with_index(dev)
         if key in seen:
             warnings.warn(f"bench_devices: {spec!r} is {key} here, as {seen[key]!r} is: measured once")
             continue
