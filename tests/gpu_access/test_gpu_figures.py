@@ -81,4 +81,19 @@ def test_gather_figures_plot_distinct_rows_against_the_copy_where_measured(draw)
     assert {round(y, 6) for line in ax.get_lines() if line.get_label() != "pinned H2D copy 50.0 GB/s"
             for y in line.get_ydata()} == {40.0}
     assert draw(bench.drop(columns="gbps_unique")).axes[0].get_ylabel() == "useful throughput (GB/s)"
+    # no link to compare with (a CPU run): every row's throughput, as the notebook's table shows it
+    ax = draw(bench).axes[0]
+    assert ax.get_ylabel() == "useful throughput (GB/s)"
+    assert {round(y, 6) for line in ax.get_lines() for y in line.get_ydata()} == {45.0}
+    plt.close("all")
+
+
+@pytest.mark.parametrize("draw", [figures.gather_vs_row_bytes, figures.gather_vs_table_bytes])
+def test_gather_figures_name_auto_by_the_store_it_chose(draw):
+    """auto's rows carry the store it picked: the legend reads auto(cpu), in the cpu store's colour family."""
+    bench = pd.DataFrame([{"store": s, "chosen": "cpu", "order": "random", "row_bytes": rb, "table_bytes": tb,
+                           "rows": 4096, "gbps": 5.0, "status": "ok"}
+                          for s in ("cpu", "auto") for rb in (128, 512) for tb in (2**26, 2**28)])
+    labels = [t.get_text() for t in draw(bench).axes[0].get_legend().get_texts()]
+    assert "auto(cpu)" in labels and "auto" not in labels
     plt.close("all")

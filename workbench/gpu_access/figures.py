@@ -16,7 +16,7 @@ STORE_COLOURS = dict(zip(("cpu", "zero_copy", "gpu", "auto"),
 
 def _palette(df: pd.DataFrame) -> dict[str, str]:
     """:data:`STORE_COLOURS` for the stores in ``df``, a spare grey for any other."""
-    return {s: STORE_COLOURS.get(s, "0.5") for s in df["store"].unique()}
+    return {s: STORE_COLOURS.get(s.split("(")[0], "0.5") for s in df["store"].unique()}
 
 
 def _legend_outside(ax) -> None:
@@ -25,7 +25,12 @@ def _legend_outside(ax) -> None:
 
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["status"] == "ok"] if "status" in df else df
+    """The measured rows, ``auto`` named by the store it chose (``auto(cpu)``, as the epoch figure does: on a
+    CPU it is the cpu store, and a plain ``auto`` line read as a faster store beside ``cpu``)."""
+    df = df[df["status"] == "ok"] if "status" in df else df
+    if "chosen" in df and (df["store"] == "auto").any():
+        df = df.assign(store=df["store"].where(df["store"] != "auto", "auto(" + df["chosen"].astype(str) + ")"))
+    return df
 
 
 def _empty(ax, title: str, why: str):
@@ -49,11 +54,13 @@ def _rates(df: pd.DataFrame) -> list[str]:
     return [c for c in ("gbps", "gbps_unique") if c in df]
 
 
-def _link_rate(df: pd.DataFrame) -> tuple[str, str]:
-    """The column a figure plots against the pinned copy, and its axis label: distinct rows' bytes per second
-    where measured (a repeated row does not cross the link again: ``gbps`` read 1.13x the copy where distinct
-    rows crossed at exactly its speed), else every row's."""
-    if "gbps_unique" in df and df["gbps_unique"].notna().any():
+def _link_rate(df: pd.DataFrame, h2d_gbps: float | None) -> tuple[str, str]:
+    """The column a figure plots, and its axis label: against a pinned copy (``h2d_gbps``), distinct rows' bytes
+    per second where measured (a repeated row does not cross the link again: ``gbps`` read 1.13x the copy where
+    distinct rows crossed at exactly its speed); without a link, every row's (``gbps``, the notebook's table: a
+    CPU store gathers repeats too, and random draws repeat rows more on small tables, so distinct rows' throughput
+    rose with the table where every row's fell)."""
+    if h2d_gbps and "gbps_unique" in df and df["gbps_unique"].notna().any():
         return "gbps_unique", "distinct rows' throughput (GB/s)"
     return "gbps", "useful throughput (GB/s)"
 
@@ -86,7 +93,7 @@ def gather_vs_row_bytes(bench: pd.DataFrame, h2d_gbps: float | None = None, tabl
     df, tb, rows = row_bytes_medians(bench, table_bytes)
     if df.empty:
         return _empty(ax, "Gather throughput vs row size", "no gather measured (L2-bound calls left out)")
-    rate, label = _link_rate(df)
+    rate, label = _link_rate(df, h2d_gbps)
     sns.lineplot(df, x="row_bytes", y=rate, hue="store", style="order", markers=True, ax=ax, palette=_palette(df))
     _ceiling(ax, h2d_gbps)
     ax.set_xscale("log", base=2)
@@ -124,7 +131,7 @@ def gather_vs_table_bytes(bench: pd.DataFrame, row_bytes: int | None = None, h2d
     df, rb = table_bytes_medians(bench, row_bytes)
     if df.empty:
         return _empty(ax, "Gather throughput vs table size", "no gather measured (L2-bound calls left out)")
-    rate, label = _link_rate(df)
+    rate, label = _link_rate(df, h2d_gbps)
     sns.lineplot(df, x="table_mib", y=rate, hue="store", style="order", markers=True, ax=ax, palette=_palette(df))
     log_y_if_wide(ax, df[rate])  # the gpu store's on-device gathers run tens of times above the link
     _ceiling(ax, h2d_gbps)
