@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -14,6 +15,31 @@ from .report import repo_root
 
 
 DEFAULT_PROFILE = "cpu"  # the notebooks' own defaults: the CPU-sized run that nbval executes
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML for profiles and ``-p`` values, with integers read as written: YAML 1.1 (PyYAML's) reads ``010`` as
+    8, ``1:30`` as 90 and ``0x10`` as 16; here decimal digits are the number they spell and any other integer
+    form is refused (a ``-p`` value is then kept as text, which the parameter's type check rejects)."""
+
+
+def _decimal_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    text = loader.construct_scalar(node)
+    if not re.fullmatch(r"[-+]?[0-9]+", text):
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r}: write integers in decimal digits",
+                                                node.start_mark)
+    return int(text, 10)
+
+
+def _plain_float(loader: yaml.SafeLoader, node: yaml.Node) -> float:
+    text = loader.construct_scalar(node)
+    if ":" in text or "_" in text:  # YAML 1.1's sexagesimal 1:30.5 and digit separators
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r}: not a plain number", node.start_mark)
+    return yaml.SafeLoader.construct_yaml_float(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _decimal_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _plain_float)
 
 # The config class each study notebook builds from its parameters (`build_config(<class>, globals())`, checked by a
 # test): the runner builds it as well, before any work, so that a bad value fails without leaving a failed run.
@@ -85,7 +111,7 @@ def load_profile(study: str, profile: str | None, root: Path | None = None) -> d
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise ConfigError(f"no profile {profile!r} for {study!r} ({path} is missing); known profiles: {known}")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.load(path.read_text(), Loader=_Loader) or {}  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(values, dict):
@@ -94,16 +120,23 @@ def load_profile(study: str, profile: str | None, root: Path | None = None) -> d
 
 
 def parse_assignment(text: str, types: Mapping[str, str] | None = None) -> tuple[str, Any]:
-    """``name=value`` from the command line; the value is read as YAML (``3``, ``0.1``, ``[a, b]``, ``true``).
+    """``name=value`` from the command line; the value is read as YAML (``3``, ``0.1``, ``[a, b]``, ``true``),
+    integers in decimal only (:class:`_Loader`: ``seed=010`` is 10, not YAML 1.1's 8).
 
-    Where ``types`` (name -> annotation, e.g. from :func:`parameters`) says the parameter holds only text, YAML
-    reads every scalar as the text written: ``data_variant=no`` is ``"no"`` and ``data_path=~`` is ``"~"``, not
-    YAML 1.1's False and None."""
+    Where ``types`` (name -> annotation, e.g. from :func:`parameters`) says the parameter is text (``str``), the
+    value is the text written, unquoted if quoted: ``data_variant=no`` is ``"no"``, ``data_path=~`` is ``"~"``
+    and ``data_path=/d #2`` keeps its `` #2``. A list of text reads every item as text. Anywhere else a `` #``
+    would start a YAML comment and drop the rest silently: refused."""
     if "=" not in text:
         raise ConfigError(f"-p expects name=value, got {text!r}")
     name, raw = text.split("=", 1)
-    name = name.strip()
-    loader = yaml.BaseLoader if is_text_type((types or {}).get(name)) else yaml.SafeLoader  # Base: no bool/None
+    name, kind = name.strip(), (types or {}).get(name.strip())
+    if kind is not None and is_text_type(kind) and not raw.strip().startswith(("[", "'", '"')):
+        return name, raw.strip()
+    if " #" in raw or raw.strip().startswith("#"):
+        raise ConfigError(f"-p {text!r}: ' #' would start a YAML comment and drop the rest of the value; quote the "
+                          "value, or leave out the ' #'")
+    loader = yaml.BaseLoader if is_text_type(kind) else _Loader  # Base: every scalar the text written
     try:
         value = yaml.load(raw, Loader=loader) if raw.strip() else ""  # noqa: S506 - both loaders build no objects
     except yaml.YAMLError:

@@ -90,9 +90,28 @@ def test_kept_units_are_what_the_resume_hint_needs(tmp_path):
     ("center=no", {"center": "bool"}, False),  # YAML's reading stays for other types
     ("lr=1e-3", {"lr": "float"}, "1e-3"),  # a string here; check_value reads it as the float
     ("data_variant=no", None, False),  # no types: plain YAML, as before
+    # text is the text written: YAML would read ' #2' as a comment, 'a: b' as a mapping, '- x' as a list
+    ("data_path=/data/fm #2", {"data_path": "str"}, "/data/fm #2"), ("data_path=a: b", {"data_path": "str"}, "a: b"),
+    ("data_path=- x", {"data_path": "str"}, "- x"),
+    # integers in decimal, as written (YAML 1.1: 010 is 8, 1:30 is 90, 0x10 is 16); other forms stay text, which
+    # the parameter's type check then refuses
+    ("seed=010", {"seed": "int"}, 10), ("batch_sizes=[016, 032, 128]", {"batch_sizes": "list[int]"}, [16, 32, 128]),
+    ("time_budget_s=1:30", {"time_budget_s": "float"}, "1:30"), ("seed=0x10", {"seed": "int"}, "0x10"),
 ])
 def test_parse_assignment_keeps_text_for_text_parameters(text, types, expected):
     assert notebooks.parse_assignment(text, types)[1] == expected
+
+
+def test_a_comment_in_a_value_that_is_not_text_is_refused():
+    with pytest.raises(ConfigError, match="YAML comment"):
+        notebooks.parse_assignment("seeds=[0, 1] #2", {"seeds": "list[int]"})
+    with pytest.raises(ConfigError, match="YAML comment"):
+        notebooks.parse_assignment("methods=[a, b #c]", {"methods": "list[str]"})
+
+
+def test_profiles_read_integers_in_decimal(root):
+    (root / "notebooks" / "params" / "tiny" / "octal.yaml").write_text("seed: 010\nsizes: [016, 128]\n")
+    assert notebooks.load_profile("tiny", "octal", root) == {"seed": 10, "sizes": [16, 128]}
 
 
 def test_cli_overrides_reach_the_study_as_typed(monkeypatch):
