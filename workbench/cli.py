@@ -64,7 +64,10 @@ def _run_one(args) -> int:
     from . import notebooks, runner
     types = ({n: p.type for n, p in notebooks.parameters(notebooks.notebook_path(args.study)).items()}
              if args.params else {})
-    overrides = dict(notebooks.parse_assignment(p, types) for p in args.params)
+    pairs = [notebooks.parse_assignment(p, types) for p in args.params]
+    if twice := sorted({n for n, _ in pairs if [m for m, _ in pairs].count(n) > 1}):
+        raise ConfigError(f"-p sets {twice} more than once; give each parameter once")
+    overrides = dict(pairs)
     try:
         run_dir = runner.run_study(args.study, args.profile, overrides, reports=args.reports, progress=True,
                                    resume=args.resume)
@@ -81,12 +84,18 @@ def _run_one(args) -> int:
 def _run_all(args) -> int:
     """``run-all``: every study in turn; one failed study does not stop the others."""
     from . import runner
-    failed = []
-    for study in _studies():
+    failed, studies = [], _studies()
+    for i, study in enumerate(studies):
         print(f"== {study}", flush=True)
         try:
             run_dir = runner.run_study(study, args.profile, reports=args.reports, progress=True)
             print(f"ok: {run_dir}/report.html", flush=True)
+        except KeyboardInterrupt as exc:  # Ctrl-C or a time box: stop here, say what did not run
+            line = _failed_run(exc) or f"{study} interrupted before its run began"
+            print(f"error: {line}", *getattr(exc, "__notes__", []), sep="\n", file=sys.stderr)
+            if rest := studies[i + 1:]:
+                print(f"not run: {rest}", file=sys.stderr)
+            return 130
         except Exception as exc:  # keep going: one failed study must not hide the others' reports
             line = _failed_run(exc) or (f"{exc}" if isinstance(exc, ConfigError) else None)
             if line is None:  # an internal error: its traceback
@@ -113,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from . import runner
     if args.cmd in ("run", "run-all"):
-        # a time box (`timeout` sends SIGTERM) must still leave a run marked failed with its partial report
+        # a time box (`timeout` sends SIGTERM) or a closed terminal (SIGHUP) must still leave a run marked failed
+        # with its partial report
         signal.signal(signal.SIGTERM, _terminate)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, _terminate)
     try:
         if args.cmd == "list":
             print("\n\n".join(runner.describe(s) for s in _studies()))
@@ -124,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.reports is not None and not args.reports.is_dir():  # a typo would write an empty index there
                 raise ConfigError(f"--reports {args.reports}: no such directory (the folder holding the studies' "
                                   "run folders, e.g. reports/)")
-            print(write_index(args.reports or repo_root() / "reports"))
+            try:
+                print(write_index(args.reports or repo_root() / "reports"))
+            except OSError as exc:
+                raise ConfigError(f"cannot write the index: {exc}") from None
         elif args.cmd == "run":
             return _run_one(args)
         elif args.cmd == "run-all":

@@ -12,13 +12,16 @@ import torch
 
 def check_device_spec(spec: str, name: str = "device") -> str:
     """``spec`` if it names a device ("auto", "cpu", "cuda", "cuda:N", ...), else a ValueError naming parameter
-    ``name``. Availability is not checked here (a config may be written on a CPU for a GPU run)."""
+    ``name``. Availability is not checked here (a config may be written on a CPU for a GPU run). The studies
+    run on CPUs and CUDA GPUs only: another backend (``mps``, ``xpu``) is refused here, not in a cell."""
     if spec != "auto":
         try:
-            torch.device(spec)
+            kind = torch.device(spec).type
         except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"{name} must be 'auto' or a torch device name ('cpu', 'cuda', 'cuda:N', ...), "
+            raise ValueError(f"{name} must be 'auto' or a torch device name ('cpu', 'cuda', 'cuda:N'), "
                              f"got {spec!r}") from exc
+        if kind not in ("cpu", "cuda"):
+            raise ValueError(f"{name}={spec!r}: the studies run on 'cpu' or 'cuda[:N]' devices only")
     return spec
 
 

@@ -71,7 +71,7 @@ def studies(root: Path | None = None) -> list[str]:
 
 def notebook_path(study: str, root: Path | None = None) -> Path:
     path = notebooks_dir(root) / f"{study}.ipynb"
-    if not path.exists():
+    if not path.exists() or study not in studies(root):  # a path ("./x", "../x") is not a study name
         known = studies(root)
         if not known:
             raise ConfigError(f"unknown study {study!r}: no study notebooks in {path.parent}; run from the "

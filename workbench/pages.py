@@ -3,9 +3,13 @@ record: status, device, commit, dataset, versions, full configuration) and ``ind
 from __future__ import annotations
 
 import html
+import platform
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from .io import read_json, write_text
 from .notebooks import DEFAULT_PROFILE
@@ -133,6 +137,17 @@ def list_runs(reports: Path) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: str(r.get("started", "")), reverse=True)
 
 
+def _status(record: dict) -> str:
+    """The record's status, but a run "running" here whose process is gone (killed outright, or its machine
+    lost power) reads "interrupted": its record could not be finished."""
+    status = record.get("status")
+    pid = record.get("pid")
+    if status == "running" and record.get("host") == platform.node() and isinstance(pid, int) \
+            and not psutil.pid_exists(pid):
+        return "interrupted"
+    return str(status)
+
+
 def write_index(reports: Path) -> Path:
     """``reports/index.html``: one row per run with study, date, profile, device, commit, status (a failed run's
     error in short, in full on hover) and links; the newest runs first."""
@@ -141,14 +156,15 @@ def write_index(reports: Path) -> Path:
     for r in list_runs(reports):
         d = r["_dir"]
         name = esc(r.get("run_id"))
-        link = f'<a href="{esc(d)}/report.html">{name}</a>' if (reports / d / "report.html").exists() else name
-        status = esc(r.get("status"))
-        failed += r.get("status") == "failed"
+        href = esc(urllib.parse.quote(d))  # a '#' or '?' in a profile name would cut the link short
+        link = f'<a href="{href}/report.html">{name}</a>' if (reports / d / "report.html").exists() else name
+        status = esc(_status(r))
+        failed += status in ("failed", "interrupted")
         error = str(r.get("error") or "")
         why = f'<br><small title="{esc(error)}">{esc(first_line(error, 100))}</small>' if error else ""
         cells = [esc(r.get("study")), link, esc(r.get("started")), esc(r.get("profile") or DEFAULT_PROFILE),
                  esc(r.get("device")), _commit_cell(r.get("git_commit")), status + why,
-                 f'<a href="{esc(d)}/config.json">config</a>']
+                 f'<a href="{href}/config.json">config</a>']
         rows.append(f'<tr class="{status}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     heads = "".join(f"<th>{h}</th>" for h in ("study", "run", "started (UTC)", "profile", "device", "commit",
                                               "status", "config"))
@@ -156,7 +172,7 @@ def write_index(reports: Path) -> Path:
 <html lang="en"><head><meta charset="utf-8"><title>workbench reports</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}} tr.failed{{background:#fdd}}
-tr.running{{background:#ffd}}</style></head><body>
+tr.running{{background:#ffd}} tr.interrupted{{background:#fdd}}</style></head><body>
 <h1>workbench reports</h1><p>{len(rows)} run(s), {failed} failed. Rebuilt {esc(now())}.</p>
 <table><thead><tr>{heads}</tr></thead><tbody>
 {chr(10).join(rows)}

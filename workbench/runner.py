@@ -71,13 +71,12 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
     else:
         run_dir, record = _first_attempt(study, spec, reports / study, root, profile or DEFAULT_PROFILE,
                                          overrides, env)
-    _save_uncommitted(run_dir, record)
-    write_json(run_dir / "config.json", record)
-    write_index(reports)
-
-    import papermill as pm
     out_nb = run_dir / f"{study}.ipynb"
-    try:
+    try:  # from the moment the run folder exists: whatever stops the run marks it failed
+        _save_uncommitted(run_dir, record)
+        write_json(run_dir / "config.json", record)
+        write_index(reports)
+        import papermill as pm
         with _batch_env(run_dir):
             pm.execute_notebook(str(nb), str(out_nb), parameters=record["parameters"], kernel_name="python3",
                                 cwd=str(root), progress_bar=progress, log_output=False,
@@ -86,6 +85,8 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
         record.update(status="failed", error=_error_text(exc)[:4000])
+        with contextlib.suppress(Exception):  # at once: the report's export below takes seconds
+            write_json(run_dir / "config.json", {**record, "ended": now()})
         with contextlib.suppress(AttributeError):  # the CLI's one-line error names the failed run
             exc.run_dir = run_dir
         where = "" if reports == root / "reports" else f" --reports {reports}"
@@ -94,9 +95,31 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
                          f"--resume {run_dir.name}{where}   (continues it)")
         raise
     finally:
-        _finish(run_dir, record, out_nb)
-        write_index(reports)
+        with _signals_held():
+            _finish(run_dir, record, out_nb)
+            write_index(reports)
     return run_dir
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT, SIGTERM and SIGHUP ignored (with a line on stderr) while a run's record and report are written: a
+    second Ctrl-C there left the run "running" for good, its record and report never written."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    names = [n for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    before = {n: signal.getsignal(getattr(signal, n)) for n in names}
+    for n in names:
+        signal.signal(getattr(signal, n), lambda signum, frame: print(
+            "finishing the run's record and report first (a few seconds)", file=sys.stderr, flush=True))
+    try:
+        yield
+    finally:
+        for n, handler in before.items():
+            signal.signal(getattr(signal, n), handler)
 
 
 def _save_uncommitted(run_dir: Path, record: dict[str, Any], commit_key: str = "git_commit") -> None:
@@ -150,7 +173,11 @@ def _first_attempt(study: str, spec: dict, study_dir: Path, root: Path, profile:
         check_config(study, values, where=where, data=True)
     _check_device(values.get("device"), where)
     run_dir = study_dir / new_run_id(study_dir, profile)
-    run_dir.mkdir(parents=True)
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the run folder {run_dir}: {exc.strerror or exc} (--reports names "
+                          "where runs are written)") from None
     return run_dir, {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
                      "parameters": values, "overrides": merged, "started": now(), **env,
                      "device": study_device(values.get("device", "auto"))}

@@ -203,3 +203,58 @@ def test_index_of_a_reports_folder_that_does_not_exist_is_refused(tmp_path, caps
     missing = tmp_path / "nope"
     assert cli_main(["index", "--reports", str(missing)]) == 2
     assert f"--reports {missing}: no such directory" in capsys.readouterr().err and not missing.exists()
+
+
+# -- 6. what the reviews of 2026-11-25 found ----------------------------------------------------------------------
+
+def test_run_all_interrupted_is_one_line_and_names_what_did_not_run(monkeypatch, capsys):
+    """Ctrl-C (or a time box) during run-all's first study: exit 130, the failed run's line, the studies left,
+    no traceback through papermill."""
+    def interrupted(study, *a, **kw):
+        exc = KeyboardInterrupt("terminated by signal 15 (e.g. `timeout`)")
+        exc.run_dir = Path("/reports") / study / "r1"
+        raise exc
+    monkeypatch.setattr(runner, "run_study", interrupted)
+    assert cli_main(["run-all"]) == 130
+    err = capsys.readouterr().err
+    first, *rest = notebooks.studies()
+    assert "Traceback" not in err and f"error: KeyboardInterrupt: terminated by signal 15" in err
+    assert f"not run: {rest}" in err
+
+
+@pytest.mark.parametrize("name", ["./lr_scaling", "../notebooks/lr_scaling", "notebooks/../lr_scaling"])
+def test_a_study_given_as_a_path_is_not_a_study(name):
+    # such a name found the notebook, skipped the config check and wrote its run folder outside reports/
+    with pytest.raises(ConfigError, match="unknown study"):
+        notebooks.notebook_path(name, REPO)
+
+
+def test_a_reports_folder_that_cannot_be_written_is_one_error_line(tmp_path, capsys, monkeypatch):
+    def refuse(self, *a, **kw):
+        raise PermissionError(13, "Permission denied", str(self))
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    assert cli_main(["run", "lr_scaling", "--reports", str(tmp_path / "ro")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot create the run folder") and "Permission denied" in err
+    assert "Traceback" not in err
+
+
+def test_a_parameter_given_twice_is_refused(capsys):
+    assert cli_main(["run", "lr_scaling", "-p", "seeds=[]", "-p", "seeds=[0]"]) == 2
+    assert "-p sets ['seeds'] more than once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec", ["mps", "xpu:0", "meta"])
+def test_devices_other_than_cpu_and_cuda_are_refused_before_any_work(spec):
+    from workbench.device import check_device_spec
+    with pytest.raises(ValueError, match="'cpu' or 'cuda"):
+        check_device_spec(spec)
+
+
+def test_index_links_are_url_encoded(root):
+    from tests.foundation.test_runner import _fake_run
+    from workbench.pages import write_index
+    d = _fake_run(root, "20260101-000000-try#2", status="ok")
+    (d / "report.html").write_text("r")
+    page = write_index(root / "reports").read_text()
+    assert 'href="tiny/20260101-000000-try%232/report.html"' in page

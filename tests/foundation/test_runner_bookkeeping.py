@@ -167,3 +167,43 @@ def test_explore_refuses_an_empty_option_list():
     from workbench.explorer import explore
     with pytest.raises(ValueError, match="no options for 'metric'"):
         explore(pd.DataFrame(), lambda df, metric: None, choices={"metric": []})
+
+
+def test_a_second_signal_while_the_report_is_written_still_finishes_the_run(root, monkeypatch):
+    """The notebook is interrupted (Ctrl-C), and a second SIGINT arrives while the report is exported (users
+    press Ctrl-C twice; ``timeout`` may signal again): the run still ends "failed" with its record and report,
+    not "running" for good. The failed status is on disk before the export starts."""
+    import signal
+
+    import papermill
+
+    def interrupted(nb, out, **kw):
+        with open(out, "w") as f:   # the partial notebook the report is exported from
+            f.write("{}")
+        raise KeyboardInterrupt
+
+    seen = []
+
+    def export(out_nb, report, record):
+        seen.append(json.loads((report.parent / "config.json").read_text())["status"])
+        os.kill(os.getpid(), signal.SIGINT)   # the second Ctrl-C, mid-export
+        report.write_text("<html>report</html>")
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    monkeypatch.setattr(runner, "export_html", export)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_study("tiny", "small", None, root=root)
+    (run_dir,) = (root / "reports" / "tiny").iterdir()
+    assert seen == ["failed"] and _config(run_dir)["status"] == "failed"
+    assert (run_dir / "report.html").read_text() == "<html>report</html>"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after
+
+
+def test_the_index_says_interrupted_for_a_running_record_whose_process_is_gone(root):
+    from workbench.pages import write_index
+    gone = 2 ** 22 + 12345   # above Linux's default pid_max: no such process
+    _fake_run(root, "killed", status="running", host=platform.node(), pid=gone)
+    _fake_run(root, "live", status="running", host=platform.node(), pid=os.getpid())
+    _fake_run(root, "elsewhere", status="running", host="another-host", pid=gone)
+    page = write_index(root / "reports").read_text()
+    assert page.count('<tr class="interrupted">') == 1 and page.count('<tr class="running">') == 2
+    assert "1 failed" in page
