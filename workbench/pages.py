@@ -70,6 +70,9 @@ def _record_html(rec: dict[str, Any]) -> str:
             f"{a.get('started')} {a.get('status')} (commit {a.get('git_commit')})" for a in rec["attempts"])))
     if rec.get("resumed_units"):
         facts.append(("units read back from earlier attempts", ", ".join(rec["resumed_units"])))
+    if rec.get("kernel_differs"):
+        facts.append(("kernel's interpreter", f"{rec.get('executable')}, not the runner's "
+                      f"{rec.get('runner_executable')} (differs in {', '.join(rec['kernel_differs'])})"))
     if rec.get("workbench_env"):
         facts.append(("WORKBENCH_* settings", ", ".join(f"{k}={v}" for k, v in rec["workbench_env"].items())))
     if rec.get("error"):

@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -121,6 +122,7 @@ def environment(device: Any = "auto") -> dict[str, object]:
     return {
         "git_commit": git_commit(),
         "python": platform.python_version(),
+        "executable": sys.executable,
         "platform": platform.platform(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,

@@ -226,6 +226,7 @@ def _finish(run_dir: Path, record: dict[str, Any], out_nb: Path) -> None:
         record["effective"] = written["parameters"]
         if "dataset" in written:
             record["dataset"] = written["dataset"]
+        _take_kernel_environment(record, written)
         if written.get("git_commit") not in (None, record.get("git_commit")):  # the tree changed as the run began
             record["git_commit_notebook"] = written["git_commit"]
             if "uncommitted_patch" not in record:
@@ -240,6 +241,25 @@ def _finish(run_dir: Path, record: dict[str, Any], out_nb: Path) -> None:
         except Exception as exc:  # the partial notebook may be unreadable; the record says so
             record["report_error"] = f"{type(exc).__name__}: {exc}"
     write_json(run_dir / "config.json", record)
+
+
+# what the notebook's kernel records of the interpreter that ran the study (its effective_config.json)
+KERNEL_FIELDS = ("executable", "python", "platform", "torch", "cuda", "gpus", "tf32", "versions")
+
+
+def _take_kernel_environment(record: dict[str, Any], written: dict[str, Any]) -> None:
+    """The record's interpreter fields from the kernel that ran the notebook, not the runner: papermill starts
+    the first kernel named python3 on Jupyter's path, which a kernelspec installed from another environment
+    (``ipykernel install --user``) makes another interpreter. Where they differ the runner's are kept as
+    ``runner_<field>`` and ``kernel_differs`` lists the fields, with a warning."""
+    differs = [k for k in KERNEL_FIELDS if k in written and written[k] != record.get(k)]
+    for k in differs:
+        record[f"runner_{k}"], record[k] = record.get(k), written[k]
+    if differs:
+        record["kernel_differs"] = differs
+        warnings.warn(f"the notebook ran in another interpreter than the runner's ({written.get('executable')}; "
+                      f"differs in {differs}): the record gives the kernel's; pick the kernel with `jupyter "
+                      "kernelspec list` (papermill starts the first named python3)")
 
 
 def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: str, profile: str | None,

@@ -207,3 +207,21 @@ def test_the_index_says_interrupted_for_a_running_record_whose_process_is_gone(r
     page = write_index(root / "reports").read_text()
     assert page.count('<tr class="interrupted">') == 1 and page.count('<tr class="running">') == 2
     assert "1 failed" in page
+
+
+def test_the_record_gives_the_kernels_interpreter_and_says_when_it_is_not_the_runners(root, monkeypatch):
+    """A kernelspec named python3 from another environment runs the notebook in another interpreter: the record
+    takes the kernel's fields (what ran the code), keeps the runner's beside them and warns."""
+    import papermill
+
+    def execute(nb, out, parameters, **kw):
+        with open(os.path.join(os.environ[RUN_DIR_ENV], "effective_config.json"), "w") as f:
+            json.dump({"parameters": parameters, "executable": "/other/env/bin/python", "python": "3.99.0",
+                       "torch": runner.environment()["torch"]}, f)
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    with pytest.warns(UserWarning, match="another interpreter"):
+        cfg = _config(runner.run_study("tiny", "small", None, root=root))
+    assert cfg["python"] == "3.99.0" and cfg["executable"] == "/other/env/bin/python"
+    assert cfg["runner_python"] == platform.python_version() and cfg["kernel_differs"] == ["executable", "python"]
+    from workbench.pages import _record_html
+    assert "kernel&#x27;s interpreter</th><td>/other/env/bin/python, not the runner&#x27;s" in _record_html(cfg)
