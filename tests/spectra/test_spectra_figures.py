@@ -87,3 +87,24 @@ def test_bn_modes_labels_only_powers_of_ten_over_many_decades():
                         for b, v in zip((16, 128, 1024), vals)])
     ax = figures.bn_modes(lam).axes[0]
     assert not [t.get_text() for t in ax.get_yticklabels(minor=True) if t.get_text()]
+
+
+def test_a_series_keeps_its_colour_across_one_reports_figures():
+    """Within batch_size_spectra (curvatures, the batch Hessian of bn_modes, peer tools) and within lr_scaling
+    (optimizers, schedules), no two series share a colour, and each keeps its colour whatever the group order:
+    blue meant the Hessian in one figure and curvlinops in the next."""
+    from matplotlib.colors import to_hex
+    spectra = ["hessian", "ggn", "workbench", "pyhessian", "curvlinops"]
+    lr = ["sgd", "adam", "SLQ learner", "constant (tuned lr 0.1)", "cosine (tuned lr 0.3)"]
+    for names in (spectra, lr):
+        assert len({figures.series_colour(n, k) for k, n in enumerate(names)}) == len(names)
+    curves = pd.DataFrame({"method": ["cosine (tuned lr 0.3)", "SLQ learner"], "epoch": [1, 1], "wall_s": [1.0, 2.0],
+                           "eval_acc": [0.9, 0.8]})
+    lines = {ln.get_label(): to_hex(ln.get_color()) for ln in figures.learner_curves(curves).axes[0].get_lines()}
+    assert lines == {"SLQ learner": to_hex("C2"), "cosine (tuned lr 0.3)": to_hex("C8")}
+    lr_rows = pd.DataFrame({"optimizer": ["sgd", "sgd", "adam", "adam"], "batch_size": [8, 32, 8, 32],
+                            "lr_max": [0.1, 0.3, 0.01, 0.02]})
+    fit = pd.DataFrame({"optimizer": ["sgd"], "slope": [1.0], "slope_lo": [0.5], "slope_hi": [1.5], "intercept": [0.0]})
+    dots = figures.lr_vs_batch(lr_rows, fit).axes[0].collections
+    assert [to_hex(c.get_facecolor()[0]) for c in dots] == [to_hex("C1"), to_hex("C0")]  # adam, sgd (group order)
+    matplotlib.pyplot.close("all")

@@ -10,6 +10,21 @@ from ..report import log_y_if_wide
 from .density import grid_for, slq_density
 
 
+# one colour per series name in every figure of a study's report (the figures coloured by their own group order,
+# so blue meant the Hessian in one figure and curvlinops in the next): curvatures and tools (batch_size_spectra),
+# optimizers and schedules (lr_scaling)
+SERIES_COLOURS = {"hessian": "C0", "ggn": "C1", "workbench": "C2", "pyhessian": "C3", "curvlinops": "C4",
+                  "sgd": "C0", "adam": "C1", "SLQ learner": "C2", "constant": "C7", "cosine": "C8"}
+_SPARE = ("C5", "C6", "C9")  # for names not listed: colours no listed name uses
+
+
+def series_colour(name, k: int) -> str:
+    """The colour of series ``name`` (its :data:`SERIES_COLOURS` entry, or that of its first word: "cosine (tuned
+    lr 0.3)" is cosine's); the ``k``-th spare colour for a name not listed."""
+    text = str(name)
+    return SERIES_COLOURS.get(text) or SERIES_COLOURS.get(text.split(" ")[0]) or _SPARE[k % len(_SPARE)]
+
+
 def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, residuals: pd.DataFrame | None = None,
                     title: str = "Top eigenvalue vs batch size"):
     """lambda_max of batch operators against B, one colour per curvature: each batch (faint points), the mean
@@ -22,7 +37,7 @@ def lambda_vs_batch(lam: pd.DataFrame, fits: pd.DataFrame, residuals: pd.DataFra
     else:
         fig, (ax, rax) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for k, (curv, d) in enumerate(lam.groupby("curvature")):
-        color = f"C{k}"
+        color = series_colour(curv, k)
         batch = d[d.scope == "batch"]
         ax.scatter(batch.batch_size, batch.lambda_max, color=color, alpha=0.25, s=10)
         m = batch.groupby("batch_size").lambda_max.agg(["mean", "std", "count"])
@@ -135,7 +150,7 @@ def bn_modes(lam: pd.DataFrame, title: str = "BatchNorm eval vs train mode: λ_m
         batch = d[d.scope == "batch"].groupby("batch_size").lambda_max.agg(["mean", "std", "count"])
         n = int(batch["count"].min()) if len(batch) else 0
         se = (batch["std"] / np.sqrt(batch["count"])).fillna(0.0)
-        ax.errorbar(batch.index, batch["mean"], yerr=se if n > 1 else None, fmt="o-",
+        ax.errorbar(batch.index, batch["mean"], yerr=se if n > 1 else None, fmt="o-", color=series_colour("hessian", 0),
                     label=f"batch Hessian, mean ± se of {n} batches" if n > 1 else "batch Hessian, one batch per B")
         full = d[d.scope == "full"].lambda_max
         if len(full):
@@ -164,14 +179,14 @@ def lr_vs_batch(lr: pd.DataFrame, fits: pd.DataFrame, lam: pd.DataFrame | None =
     the notebook)."""
     fig, ax = plt.subplots(figsize=(7.0, 6.0))
     for k, (opt, d) in enumerate(lr.groupby("optimizer")):
-        ax.scatter(d.batch_size, d.lr_max, color=f"C{k}", alpha=0.6, s=16)
+        ax.scatter(d.batch_size, d.lr_max, color=series_colour(opt, k), alpha=0.6, s=16)
         for _, r in fits[(fits.optimizer == opt) & fits.slope.notna()].iterrows():  # NaN: too few points to fit
             above = r.get("regime") == "above"
             lo = r.get("min_batch", d.batch_size.min())
             hi = r.get("max_batch", d.batch_size.max())
             hi = d.batch_size.max() if hi is None or not np.isfinite(hi) else hi
             b = np.geomspace(lo, hi, 50)
-            ax.plot(b, np.exp(r.intercept) * b ** r.slope, "-." if above else "-", color=f"C{k}",
+            ax.plot(b, np.exp(r.intercept) * b ** r.slope, "-." if above else "-", color=series_colour(opt, k),
                     label=f"{opt}, B = {lo:g}–{hi:g}: slope {r.slope:.2f} [{r.slope_lo:.2f}, {r.slope_hi:.2f}]")
     if lam is not None and len(lam):
         batch = lam[lam.scope == "batch"]
@@ -192,8 +207,8 @@ def learner_curves(curves: pd.DataFrame, title: str = "SLQ learner vs tuned sche
     """Test accuracy against epochs and against training wall-clock (estimates included) per method."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
     for k, (method, d) in enumerate(curves.groupby("method")):
-        axes[0].plot(d.epoch, d.eval_acc, "o-", color=f"C{k}", label=method)
-        axes[1].plot(d.wall_s, d.eval_acc, "o-", color=f"C{k}", label=method)
+        axes[0].plot(d.epoch, d.eval_acc, "o-", color=series_colour(method, k), label=method)
+        axes[1].plot(d.wall_s, d.eval_acc, "o-", color=series_colour(method, k), label=method)
     axes[0].set(xlabel="epoch", ylabel="test accuracy (fraction)", title="per epoch")
     axes[1].set(xlabel="training wall-clock (s)", title="per second")
     axes[1].legend(fontsize=8)
@@ -213,8 +228,9 @@ def peers(table: pd.DataFrame, title: str = "Top-eigenvalue tools: time vs relat
         for j, (method, r) in enumerate(med.iterrows()):
             runs = g[g.method == method]
             mk = markers[j % len(markers)]
-            ax.scatter(runs.seconds, np.maximum(runs.rel_error, 1e-16), color=f"C{k}", marker=mk, s=12, alpha=0.3)
-            ax.scatter(r.seconds, max(r.rel_error, 1e-16), color=f"C{k}", marker=mk, s=48, edgecolor="k",
+            ax.scatter(runs.seconds, np.maximum(runs.rel_error, 1e-16), color=series_colour(tool, k), marker=mk, s=12,
+                       alpha=0.3)
+            ax.scatter(r.seconds, max(r.rel_error, 1e-16), color=series_colour(tool, k), marker=mk, s=48, edgecolor="k",
                        linewidth=0.5, label=f"{tool}: {method}")
     ax.set(xscale="log", yscale="log", xlabel="time (s, median; faint: each seed)",
            ylabel="|λ - λ_ref| / λ_ref", title=title)
@@ -249,7 +265,8 @@ def metric_vs_batch(df: pd.DataFrame, metric: str = "lambda_max", hue: str = "cu
                 g = g.groupby(["batch_size", *[c for c in varying if c == "seed"]])[metric].mean().reset_index()
             m = g.groupby("batch_size")[metric].median()  # then seeds by their median (one value left otherwise)
             extra = "".join(f", {c}={v}" for c, v in zip(split, key))
-            ax.plot(m.index, m.values, marker="o", linestyle=styles[key], color=f"C{k}", label=f"{hue}={h}{extra}")
+            ax.plot(m.index, m.values, marker="o", linestyle=styles[key], color=series_colour(h, k),
+                    label=f"{hue}={h}{extra}")
     # run_s and seconds are single runs (one operator build and Lanczos, one bisection), not benchmark medians
     unit = {"lambda_max": "loss / param²", "run_s": "s, one operator + Lanczos run", "seconds": "s per bisection",
             "lr_max": "max stable learning rate"}.get(metric)
