@@ -158,7 +158,8 @@ def race_verdict(race: pd.DataFrame, num_labels: int, eval_points: int | None = 
     rising when its last evaluation gained more than two standard errors of P@1 on ``eval_points`` test points
     (binomial; without ``eval_points``, any gain)."""
     runs = {m: g.sort_values("step") for m, g in race.groupby("method")}
-    return (_time_to_full_lines(runs, num_labels, eval_points) if "full" in runs else []) + _pair_lines(runs, race)
+    return ((_time_to_full_lines(runs, num_labels, eval_points) if "full" in runs else [])
+            + _pair_lines(runs, race, eval_points))
 
 
 def _time_to_full_lines(runs: dict, num_labels: int, eval_points: int | None = None) -> list[str]:
@@ -183,7 +184,9 @@ def _time_to_full_lines(runs: dict, num_labels: int, eval_points: int | None = N
             continue
         t0, t1 = _hit_window(g, target)
         if t1 != t1:
-            lines.append(f"{m}: never reached it in {g['train_s'].iloc[-1]:.1f} s (final P@1 {g['P@1'].iloc[-1]:.2f})")
+            final = float(g["P@1"].iloc[-1])
+            lines.append(f"{m}: never reached it in {g['train_s'].iloc[-1]:.1f} s (final P@1 {final:.2f})"
+                         + _unresolved(final, target, eval_points))
             continue
         order = ("not resolved: its window overlaps full's, so the evaluations cannot tell which got there first"
                  if t0 < f1 and f0 < t1 else "sooner than full" if t1 <= f0 else "later than full")
@@ -192,16 +195,28 @@ def _time_to_full_lines(runs: dict, num_labels: int, eval_points: int | None = N
     return lines
 
 
-def _pair_lines(runs: dict, race: pd.DataFrame) -> list[str]:
+def _unresolved(a: float, b: float, eval_points: int | None) -> str:
+    """A clause for two final P@1s (percent) within two standard errors of their difference on ``eval_points``
+    test points (binomial, each run's own): one seed and a few hundred points cannot order them."""
+    if not eval_points:
+        return ""
+    se = 100 * math.sqrt(sum(min(max(p / 100, 0.0), 1.0) * (1 - min(max(p / 100, 0.0), 1.0)) for p in (a, b))
+                         / eval_points)
+    return (f" (within two standard errors of the difference, {2 * se:.2f} on {eval_points} test points: not "
+            "resolved)" if abs(a - b) < 2 * se else "")
+
+
+def _pair_lines(runs: dict, race: pd.DataFrame, eval_points: int | None = None) -> list[str]:
     lines = []
     for m in runs:
         if f"{m}:nologq" in runs:
             on, off = runs[m]["P@1"].iloc[-1], runs[f"{m}:nologq"]["P@1"].iloc[-1]
-            lines.append(f"logQ correction, {m}: final P@1 {on:.2f} with it, {off:.2f} without")
+            lines.append(f"logQ correction, {m}: final P@1 {on:.2f} with it, {off:.2f} without"
+                         + _unresolved(on, off, eval_points))
         if f"{m}:center" in runs:
             plain, centred = runs[m].iloc[-1], runs[f"{m}:center"].iloc[-1]
             crowd = (f"; labels in over-cap buckets {centred['over_cap_share']:.0%} centred, "
                      f"{plain['over_cap_share']:.0%} plain" if "over_cap_share" in race else "")
             lines.append(f"centred hashing, {m}: final P@1 {centred['P@1']:.2f} centred, {plain['P@1']:.2f} plain"
-                         + crowd)
+                         + _unresolved(centred["P@1"], plain["P@1"], eval_points) + crowd)
     return lines
