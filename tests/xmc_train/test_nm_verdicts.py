@@ -238,6 +238,12 @@ def test_accuracy_target_reads_the_test_picked_fusion_weight_apart():
     line = accuracy_target_lines(c, heads, at_scale=True)[1]
     assert line.startswith("with the fusion weight picked on the test split (optimistic")
     assert line.endswith("best P@1 58.2 (PSP@5 43.3) from ngame +BCE clf at alpha 0.2")
+    # a tie up to alpha 1 (the dual encoder alone): every tied weight named, and that fusing added nothing
+    tie = pd.DataFrame({"sampler": ["ngame M-IV"] * 4, "alpha": [0.5, 0.8, 0.9, 1.0],
+                        "P@1": [30.0, 34.75, 34.75, 34.75], "PSP@5": [20.0, 25.0, 25.1, 25.2]})
+    line = accuracy_target_lines(c, tie, at_scale=True)[1]
+    assert line.endswith("from ngame M-IV at alpha 0.8, 0.9, 1; alpha 1 is the dual encoder alone: fusing adds "
+                         "nothing here")
     assert accuracy_target_lines(c.iloc[:0]) == []
 
 

@@ -224,8 +224,11 @@ def accuracy_target_lines(comparison: pd.DataFrame, heads: pd.DataFrame | None =
         lines.append(f"over the time, not judged: {', '.join(late)}")
     if heads is not None and {"alpha", "P@1", "PSP@5"} <= set(heads) and heads["P@1"].notna().any():
         b = heads.loc[heads["P@1"].idxmax()]
+        tied = sorted(heads[(heads["sampler"] == b["sampler"]) & (heads["P@1"] == b["P@1"])]["alpha"])
         lines.append(f"with the fusion weight picked on the test split (optimistic: chosen on the data it scores), "
-                     f"best P@1 {b['P@1']:.1f} (PSP@5 {b['PSP@5']:.1f}) from {b['sampler']} at alpha {b['alpha']:g}")
+                     f"best P@1 {b['P@1']:.1f} (PSP@5 {b['PSP@5']:.1f}) from {b['sampler']} at alpha "
+                     + ", ".join(f"{a:g}" for a in tied)
+                     + ("; alpha 1 is the dual encoder alone: fusing adds nothing here" if 1.0 in tied else ""))
     if not at_scale:
         lines.append("this run is not at the target's scale (the full Debian titles set, MiniLM, a GPU): the lines "
                      "check the machinery, not the target")
