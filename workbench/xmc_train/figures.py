@@ -15,6 +15,7 @@ COLOURS = {"full": "#0173b2", "uniform": "#de8f05", "log_uniform": "#029e73", "l
            "ance": "#ca9161", "ngame": "#7b3294", "unidec": "#56b4e9", "most popular": "0.6", "parabel": "0.2"}
 SPARE = ("#8c6d31", "#637939", "#843c39", "#393b79", "#a55194", "#17becf")  # other names, chosen by their letters
 PHASE_COLOURS = ("0.15", "0.35", "0.55", "0.72", "0.88")  # time-split phases: greys, never a method's hue
+PHASE_HATCHES = ("", "//", "", "..", "xx")  # and a hatch on every other one: neighbouring light greys looked alike
 
 
 def _base(name: str) -> str:
@@ -107,8 +108,9 @@ def time_split(train_rows: pd.DataFrame) -> plt.Figure:
     per_step = g[list(PHASES)].sum().div(g["steps"].sum(), axis=0)
     fig, ax = plt.subplots()
     left = np.zeros(len(per_step))
-    for ph, colour in zip(PHASES, PHASE_COLOURS):
-        ax.barh(per_step.index, per_step[ph], left=left, color=colour, edgecolor="white", label=ph.removesuffix("_s"))
+    for ph, colour, hatch in zip(PHASES, PHASE_COLOURS, PHASE_HATCHES):
+        ax.barh(per_step.index, per_step[ph], left=left, color=colour, edgecolor="white", hatch=hatch,
+                label=ph.removesuffix("_s"))
         left += per_step[ph].to_numpy()
     ax.set(title="Time split per training step", xlabel="seconds per step (mean)", ylabel="sampler")
     ax.legend(fontsize="small", ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.18))
