@@ -143,7 +143,8 @@ def gather_vs_table_bytes(bench: pd.DataFrame, row_bytes: int | None = None, h2d
 
 
 def epoch_breakdown(summary: pd.DataFrame):
-    """Stacked bars: median seconds per epoch in sampling, gathering/transfer and compute, per graph and store."""
+    """Stacked bars: median seconds per epoch in sampling, gathering/transfer and compute, per graph and store,
+    and the median epoch wall time as a tick (medians of parts need not add up to the median of their sum)."""
     fig, ax = plt.subplots()
     if summary.empty:
         return _empty(ax, "GraphSAGE epoch time by phase", "no training run")
@@ -154,7 +155,8 @@ def epoch_breakdown(summary: pd.DataFrame):
         ax.bar(df["label"], df[phase], bottom=bottom, label=phase.replace("_s", ""), color=color)
         bottom += df[phase]
     ax.plot(df["label"], df["epoch_s"], "k_", markersize=20, label="epoch wall time")
-    ax.set(title="GraphSAGE epoch time by phase (median over epochs)", xlabel="graph / store (chosen)",
+    ax.set(title="GraphSAGE epoch time by phase (median over epochs;\neach phase's median: a stack may pass the "
+                 "epoch's median wall time)", xlabel="graph / store (chosen)",
            ylabel="seconds per epoch")
     ax.tick_params(axis="x", labelsize="small")
     ax.legend(fontsize="small")
