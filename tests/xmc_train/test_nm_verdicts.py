@@ -72,8 +72,8 @@ def test_peer_verdict_against_this_runs_parabel_or_the_reference():
     assert lines[1] == "above on P@1 only (not on every PSP@k): full; not above on P@1: ngame, ance"
     no_parabel = _comparison().iloc[:5]
     assert peer_verdict(no_parabel) == []
-    ref = {"method": "Parabel (issue)", "P@1": 47.7, "PSP@1": 18.2, "PSP@5": 23.0}   # no PSP@3: not judged on it
-    assert peer_verdict(no_parabel, ref)[0].startswith("against Parabel (issue) (P@1 47.7, PSP@1 18.2, PSP@5 23.0)")
+    ref = {"method": "Parabel (reference)", "P@1": 47.7, "PSP@1": 18.2, "PSP@5": 23.0}   # no PSP@3: not judged on it
+    assert peer_verdict(no_parabel, ref)[0].startswith("against Parabel (reference) (P@1 47.7, PSP@1 18.2, PSP@5 23.0)")
 
 
 def test_target_lines_throughput_and_sampling_share():
@@ -208,7 +208,7 @@ def test_accuracy_target_names_best_rows_when_missed_and_the_meeting_rows_when_m
     c = _trained([["unidec", 56.6, 42.5, 130, 658], ["ngame +BCE clf", 55.9, 44.8, 215, 900],
                   ["late stage", 70.0, 50.0, 700, 10], ["Parabel", 80.0, 60.0, None, None]])
     lines = accuracy_target_lines(c, at_scale=True)
-    assert lines[0] == ("the issue's target, P@1 >= 60 and PSP@5 >= 45 within 600 s of training: not met; best P@1 "
+    assert lines[0] == ("the study's target, P@1 >= 60 and PSP@5 >= 45 within 600 s of training: not met; best P@1 "
                         "unidec (P@1 56.6, PSP@5 42.5, 130 s), best PSP@5 ngame +BCE clf (P@1 55.9, PSP@5 44.8, 215 s)")
     assert lines[1] == "over the time, not judged: late stage" and len(lines) == 2
     met = accuracy_target_lines(c.assign(**{"P@1": [61.0, 55.9, 70.0, 80.0], "PSP@5": [45.0, 44.8, 50.0, 60.0]}))
@@ -225,7 +225,7 @@ def test_accuracy_target_skips_rows_without_metrics():
     c = _trained([["uniform", 10.0, nan, 5, 3], ["full", nan, nan, 5, 3]])
     heads = pd.DataFrame({"sampler": ["full"], "alpha": [0.5], "P@1": [nan], "PSP@5": [nan]})
     assert accuracy_target_lines(c, heads, at_scale=True) == [
-        "the issue's target, P@1 >= 60 and PSP@5 >= 45 within 600 s of training: no trained row with both metrics "
+        "the study's target, P@1 >= 60 and PSP@5 >= 45 within 600 s of training: no trained row with both metrics "
         "within the time"]
     lines = accuracy_target_lines(pd.concat([c, _trained([["in_batch", 30.0, 20.0, 9, 3]])]), at_scale=True)
     assert lines[0].endswith("not met; best P@1 in_batch (P@1 30.0, PSP@5 20.0, 9 s)")

@@ -177,7 +177,7 @@ def _time_to_full_lines(runs: dict, num_labels: int, eval_points: int | None = N
               if rise > noise else "")
     lines = [f"full softmax: final P@1 {target:.2f}, first reached at {f1:.1f} s of training (last evaluated below "
              f"it at {f0:.1f} s){rising}; "
-             + ("the issue's target (LSH reaches it sooner) is about >= 10^6 labels, this run has "
+             + ("the study's target (LSH reaches it sooner) is about >= 10^6 labels, this run has "
                 f"{num_labels:,}" + ("" if num_labels >= 10**6 else ", so it cannot test it"))]
     for m, g in runs.items():
         if m == "full":

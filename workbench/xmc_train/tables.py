@@ -11,12 +11,12 @@ from .train_config import TIMERS
 #: Reference points measured on the full committed Debian titles dataset (filter pairs applied), as stated in the
 #: study's issue; shown beside full-data runs only (a subsample's numbers are not comparable).
 DEBIAN_REFERENCES = [
-    {"method": "most popular (issue)", "P@1": 1.1},
-    {"method": "Parabel / omikuji 3 trees (issue)", "P@1": 47.7, "P@5": 23.1, "PSP@1": 18.2, "PSP@5": 23.0},
-    {"method": "zero-shot MiniLM DE (issue)", "P@1": 31.0, "PSP@5": 31.6},
-    {"method": "in-batch DE fine-tune, 20 ep (issue)", "P@1": 38.8, "P@5": 18.2, "PSP@1": 41.9, "PSP@5": 40.2},
-    {"method": "full-BCE classifier, frozen (issue)", "P@1": 48.4, "PSP@5": 25.1},
-    {"method": "DE + classifier fused 0.5/0.5 (issue)", "P@1": 57.6, "P@5": 27.9, "PSP@1": 33.2, "PSP@5": 42.2},
+    {"method": "most popular (reference)", "P@1": 1.1},
+    {"method": "Parabel / omikuji 3 trees (reference)", "P@1": 47.7, "P@5": 23.1, "PSP@1": 18.2, "PSP@5": 23.0},
+    {"method": "zero-shot MiniLM DE (reference)", "P@1": 31.0, "PSP@5": 31.6},
+    {"method": "in-batch DE fine-tune, 20 ep (reference)", "P@1": 38.8, "P@5": 18.2, "PSP@1": 41.9, "PSP@5": 40.2},
+    {"method": "full-BCE classifier, frozen (reference)", "P@1": 48.4, "PSP@5": 25.1},
+    {"method": "DE + classifier fused 0.5/0.5 (reference)", "P@1": 57.6, "P@5": 27.9, "PSP@1": 33.2, "PSP@5": 42.2},
 ]
 
 

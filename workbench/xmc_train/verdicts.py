@@ -211,7 +211,7 @@ def accuracy_target_lines(comparison: pd.DataFrame, heads: pd.DataFrame | None =
 
     def row(r) -> str:
         return f"{r['method']} (P@1 {r['P@1']:.1f}, PSP@5 {r['PSP@5']:.1f}, {r['train_s']:.0f} s)"
-    head = f"the issue's target, P@1 >= {p1:.0f} and PSP@5 >= {psp5:.0f} within {limit:.0f} s of training: "
+    head = f"the study's target, P@1 >= {p1:.0f} and PSP@5 >= {psp5:.0f} within {limit:.0f} s of training: "
     if len(met):
         lines = [head + "met by " + ", ".join(row(r) for _, r in met.iterrows())]
     elif within.empty:
