@@ -25,7 +25,10 @@ def export_html(nb_path: Path, html_path: Path, record: dict[str, Any] | None = 
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(settle_streams(nbformat.read(str(nb_path), as_version=4)))
+    # the page title (nbconvert's default is the resources' name, else "Notebook")
+    name = f"{record.get('study')} {record.get('run_id')}" if record else nb_path.stem
+    body, _ = exporter.from_notebook_node(settle_streams(nbformat.read(str(nb_path), as_version=4)),
+                                          resources={"metadata": {"name": name}})
     if record is not None:
         m = re.search(r"<main[^>]*>|<body[^>]*>", body)
         at = m.end() if m else 0

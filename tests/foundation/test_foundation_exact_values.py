@@ -114,8 +114,10 @@ def test_the_record_block_goes_inside_the_body(tmp_path):
     from workbench import pages
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("hello")])
     nbformat.write(nb, str(tmp_path / "r.ipynb"))
-    html = pages.export_html(tmp_path / "r.ipynb", tmp_path / "r.html", {"git_commit": "abc"}).read_text()
+    html = pages.export_html(tmp_path / "r.ipynb", tmp_path / "r.html", {"git_commit": "abc", "study": "lr_scaling",
+                                                                           "run_id": "20260101-000000-cpu"}).read_text()
     assert html.index("<body") < html.index("workbench-run") < html.index("hello")
+    assert "<title>lr_scaling 20260101-000000-cpu</title>" in html  # not nbconvert's "Notebook"
 
 
 def test_a_run_keeps_its_units_by_config_and_scratch_runs_by_study(tmp_path, monkeypatch):
