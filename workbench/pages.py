@@ -191,7 +191,7 @@ def _commit_cell(commit: Any) -> str:
     """The index's commit cell: the short hash, its ``-dirty`` mark kept, the full record on hover."""
     full = str(commit or "")
     short = re.sub(r"^([0-9a-f]{10})[0-9a-f]{30}", r"\1", full)
-    short = short.split(" ")[0] + (" (stated)" if "WORKBENCH_GIT_COMMIT" in full else "")
+    short = short.split(" ")[0] + (" (stated)" if "stated by WORKBENCH_GIT_COMMIT" in full else "")
     return f'<span title="{html.escape(full)}">{html.escape(short)}</span>'
 
 

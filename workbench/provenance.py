@@ -47,7 +47,8 @@ def git_commit(path: Path | None = None) -> str:
     sha = _checkout_head(cwd)
     if sha is None:
         stated = os.environ.get("WORKBENCH_GIT_COMMIT")
-        return f"{stated} (stated by WORKBENCH_GIT_COMMIT: no checkout here)" if stated else "unknown"
+        return f"{stated} (stated by WORKBENCH_GIT_COMMIT: no checkout here)" if stated else \
+            "unknown (no git checkout here; set WORKBENCH_GIT_COMMIT to state it)"
     try:
         # the first status after a clone re-reads every notebook through the nbstripout filter: allow time
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,

@@ -211,8 +211,10 @@ def test_a_notebook_without_a_parameters_cell_is_refused(tmp_path):
 def test_the_index_marks_a_stated_commit_and_a_missing_data_path_is_absolute(tmp_path, monkeypatch):
     from workbench import pages
     from workbench.provenance import DATA_FIELDS, dataset_record
-    assert "(stated)" in pages._commit_cell("abc (WORKBENCH_GIT_COMMIT)")
+    assert "(stated)" in pages._commit_cell("abc (stated by WORKBENCH_GIT_COMMIT: no checkout here)")
     assert "(stated)" not in pages._commit_cell("abc")
+    # no checkout and nothing stated: the hint names the variable, but nothing was stated
+    assert ">unknown<" in pages._commit_cell("unknown (no git checkout here; set WORKBENCH_GIT_COMMIT to state it)")
     monkeypatch.chdir(tmp_path)
     field = next(f for f in DATA_FIELDS if f not in ("dataset", "graphs"))
     rec = dataset_record({field: "nope/x.csv"})[field]
@@ -232,7 +234,7 @@ def test_another_projects_checkout_is_not_workbenchs(tmp_path, monkeypatch):
     subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x"],
                    cwd=tmp_path, check=True)
     monkeypatch.delenv("WORKBENCH_GIT_COMMIT", raising=False)
-    assert git_commit(tmp_path / "sub") == "unknown"
+    assert git_commit(tmp_path / "sub").startswith("unknown (no git checkout here")
     assert repo_root(tmp_path / "sub") != tmp_path
 
 
