@@ -74,8 +74,9 @@ def _record_html(rec: dict[str, Any]) -> str:
     if rec.get("resumed_units"):
         facts.append(("units read back from earlier attempts", ", ".join(rec["resumed_units"])))
     if rec.get("kernel_differs"):
-        facts.append(("kernel's interpreter", f"{rec.get('executable')}, not the runner's "
-                      f"{rec.get('runner_executable')} (differs in {', '.join(rec['kernel_differs'])})"))
+        facts.append(("kernel's interpreter", f"{rec.get('executable')}, not the runner's: " + "; ".join(
+            k if k == "versions" else f"{k} {rec.get(k)} (runner: {rec.get('runner_' + k)})"
+            for k in rec["kernel_differs"])))
     if rec.get("workbench_env"):
         facts.append(("WORKBENCH_* settings", ", ".join(f"{k}={v}" for k, v in rec["workbench_env"].items())))
     if rec.get("error"):

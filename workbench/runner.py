@@ -95,16 +95,22 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
                          f"--resume {run_dir.name}{where}   (continues it)")
         raise
     finally:
-        with _signals_held():
+        with _signals_held(held := []):
             _finish(run_dir, record, out_nb)
             write_index(reports)
+    if held:  # a stop asked for while the finished run was written down: honoured now (run-all goes no further)
+        stop = KeyboardInterrupt(f"terminated by signal {held[0]} as the run finished (its record and report are "
+                                 "complete)")
+        stop.run_dir = run_dir
+        raise stop
     return run_dir
 
 
 @contextlib.contextmanager
-def _signals_held():
-    """SIGINT, SIGTERM and SIGHUP ignored (with a line on stderr) while a run's record and report are written: a
-    second Ctrl-C there left the run "running" for good, its record and report never written."""
+def _signals_held(held: list[int]):
+    """SIGINT, SIGTERM and SIGHUP held while a run's record and report are written (a second Ctrl-C there left the
+    run "running" for good, its record and report never written): each one's number is appended to ``held``, with
+    a line on stderr, for the caller to act on once the block is done."""
     import signal
     import threading
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
@@ -112,9 +118,13 @@ def _signals_held():
         return
     names = [n for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
     before = {n: signal.getsignal(getattr(signal, n)) for n in names}
+
+    def hold(signum, frame) -> None:
+        held.append(signum)
+        print("finishing the run's record and report first (a few seconds), then stopping", file=sys.stderr,
+              flush=True)
     for n in names:
-        signal.signal(getattr(signal, n), lambda signum, frame: print(
-            "finishing the run's record and report first (a few seconds)", file=sys.stderr, flush=True))
+        signal.signal(getattr(signal, n), hold)
     try:
         yield
     finally:
@@ -243,8 +253,9 @@ def _finish(run_dir: Path, record: dict[str, Any], out_nb: Path) -> None:
     write_json(run_dir / "config.json", record)
 
 
-# what the notebook's kernel records of the interpreter that ran the study (its effective_config.json)
-KERNEL_FIELDS = ("executable", "python", "platform", "torch", "cuda", "gpus", "tf32", "versions")
+# what the notebook's kernel records of the interpreter that ran the study (its effective_config.json); not tf32,
+# which a study sets for itself (the spectra studies turn cuDNN's off)
+KERNEL_FIELDS = ("executable", "python", "platform", "torch", "cuda", "gpus", "versions")
 
 
 def _take_kernel_environment(record: dict[str, Any], written: dict[str, Any]) -> None:
@@ -252,7 +263,13 @@ def _take_kernel_environment(record: dict[str, Any], written: dict[str, Any]) ->
     the first kernel named python3 on Jupyter's path, which a kernelspec installed from another environment
     (``ipykernel install --user``) makes another interpreter. Where they differ the runner's are kept as
     ``runner_<field>`` and ``kernel_differs`` lists the fields, with a warning."""
-    differs = [k for k in KERNEL_FIELDS if k in written and written[k] != record.get(k)]
+    for k in ["kernel_differs", *(f"runner_{k}" for k in KERNEL_FIELDS)]:  # an earlier attempt's reading
+        record.pop(k, None)
+
+    def same(k: str) -> bool:  # one interpreter under two names (python3, a symlink to python) is one
+        a, b = written[k], record.get(k)
+        return a == b or (k == "executable" and isinstance(b, str) and os.path.realpath(a) == os.path.realpath(b))
+    differs = [k for k in KERNEL_FIELDS if k in written and not same(k)]
     for k in differs:
         record[f"runner_{k}"], record[k] = record.get(k), written[k]
     if differs:
@@ -283,7 +300,7 @@ def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: s
                   started=now(), **env)
     record["device"] = study_device(values.get("device", "auto"))
     for stale in ("ended", "error", "effective", "dataset", "report_error", "resumed_units", "uncommitted_patch",
-                  "git_commit_notebook"):
+                  "git_commit_notebook", "kernel_differs", *(f"runner_{k}" for k in KERNEL_FIELDS)):
         record.pop(stale, None)
     return run_dir, record
 

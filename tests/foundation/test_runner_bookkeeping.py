@@ -198,6 +198,25 @@ def test_a_second_signal_while_the_report_is_written_still_finishes_the_run(root
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after
 
 
+def test_a_stop_asked_for_while_a_good_run_is_written_down_is_honoured_after(root, fake_papermill, monkeypatch):
+    """SIGTERM (a time box) arrives while a run that went well is being finished: the record and report are
+    completed (status ok), then the stop is raised, so run-all goes no further."""
+    import signal
+    real = runner._finish
+
+    def finish(*a):
+        os.kill(os.getpid(), signal.SIGTERM)
+        real(*a)
+    monkeypatch.setattr(runner, "_finish", finish)
+    before = signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a SIGTERM outside the hold would end pytest
+    try:
+        with pytest.raises(KeyboardInterrupt, match="terminated by signal 15 as the run finished") as info:
+            runner.run_study("tiny", "small", None, root=root)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert _config(info.value.run_dir)["status"] == "ok"
+
+
 def test_the_index_says_interrupted_for_a_running_record_whose_process_is_gone(root):
     from workbench.pages import write_index
     gone = 2 ** 22 + 12345   # above Linux's default pid_max: no such process
@@ -224,4 +243,16 @@ def test_the_record_gives_the_kernels_interpreter_and_says_when_it_is_not_the_ru
     assert cfg["python"] == "3.99.0" and cfg["executable"] == "/other/env/bin/python"
     assert cfg["runner_python"] == platform.python_version() and cfg["kernel_differs"] == ["executable", "python"]
     from workbench.pages import _record_html
-    assert "kernel&#x27;s interpreter</th><td>/other/env/bin/python, not the runner&#x27;s" in _record_html(cfg)
+    assert ("kernel&#x27;s interpreter</th><td>/other/env/bin/python, not the runner&#x27;s: executable "
+            "/other/env/bin/python (runner: ") in _record_html(cfg)
+
+
+def test_one_interpreter_under_two_names_is_not_another_kernel(tmp_path):
+    """python3 beside python, a symlink to it: the same interpreter, no warning; an earlier attempt's reading is
+    dropped when this one's kernel matches."""
+    import sys
+    link = tmp_path / "python3"
+    link.symlink_to(sys.executable)
+    record = {"executable": str(link), "python": "3.11.0", "kernel_differs": ["python"], "runner_python": "3.9"}
+    runner._take_kernel_environment(record, {"executable": sys.executable, "python": "3.11.0"})
+    assert "kernel_differs" not in record and "runner_python" not in record
