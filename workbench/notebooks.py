@@ -133,7 +133,8 @@ def parse_assignment(text: str, types: Mapping[str, str] | None = None) -> tuple
     name, kind = name.strip(), (types or {}).get(name.strip())
     if kind is not None and is_text_type(kind) and not raw.strip().startswith(("[", "'", '"')):
         return name, raw.strip()
-    if " #" in raw or raw.strip().startswith("#"):
+    bare = re.sub(r"'[^']*'|\"[^\"]*\"", "''", raw)  # a ' #' inside quotes is text
+    if " #" in bare or bare.strip().startswith("#"):
         raise ConfigError(f"-p {text!r}: ' #' would start a YAML comment and drop the rest of the value; quote the "
                           "value, or leave out the ' #'")
     loader = yaml.BaseLoader if is_text_type(kind) else _Loader  # Base: every scalar the text written

@@ -107,6 +107,9 @@ def test_a_comment_in_a_value_that_is_not_text_is_refused():
         notebooks.parse_assignment("seeds=[0, 1] #2", {"seeds": "list[int]"})
     with pytest.raises(ConfigError, match="YAML comment"):
         notebooks.parse_assignment("methods=[a, b #c]", {"methods": "list[str]"})
+    # inside quotes a ' #' is text, as the error advises
+    assert notebooks.parse_assignment('data_path="/d #2"', {"data_path": "str"})[1] == "/d #2"
+    assert notebooks.parse_assignment('methods=[full, "a #1"]', {"methods": "list[str]"})[1] == ["full", "a #1"]
 
 
 def test_profiles_read_integers_in_decimal(root):

@@ -188,3 +188,17 @@ def test_adaptivity_in_query_chunks_equals_one_call():
     assert whole[0].keys() == chunked[0].keys()
     for k, v in whole[0].items():
         assert chunked[0][k] == (v if isinstance(v, str) else pytest.approx(v, rel=1e-6)), k
+
+
+def test_adaptivity_reads_one_value_for_every_query_as_such():
+    """A drawer may give union_size and bucket_kept as one value for all its queries (0-d): the means are that
+    value, not that value over the number of queries."""
+    from types import SimpleNamespace
+
+    from workbench.lsh.adaptivity import adaptivity_rows
+    h, W = torch.randn(4, 3, generator=torch.Generator().manual_seed(0)), torch.eye(5, 3)
+    drawer = lambda h, positives, W, generator: SimpleNamespace(  # noqa: E731
+        ids=torch.zeros(len(h), 2, dtype=torch.long) + 4, valid=torch.ones(len(h), 2, dtype=torch.bool),
+        from_lsh=torch.ones(len(h), 2, dtype=torch.bool), union_size=torch.tensor(7), bucket_kept=torch.tensor(0.5))
+    (row,) = adaptivity_rows(h, W, torch.tensor([[0]] * 4), {"d": drawer}, repeats=2, generator=torch.Generator())
+    assert row["union_mean"] == pytest.approx(7.0) and row["bucket_kept"] == pytest.approx(0.5)

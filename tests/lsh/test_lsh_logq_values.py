@@ -102,12 +102,12 @@ def test_multilabel_nll_averages_rows_and_skips_rows_without_positives():
 def test_full_loss_equals_the_masked_softmax_nll_and_its_gradients():
     """full_loss (logsumexp minus the positives' mean logit, no masked (B, N) copies) against multilabel_nll on the
     full logits with every label valid, the definition: same loss and same gradients for every parameter, on 6
-    rows with 0-3 distinct positives (a row without any is left out of the mean by both)."""
+    rows with 0-3 positives, a repeated id counting once (a row without any is left out of the mean by both)."""
     from workbench.lsh.query import positive_mask
     from workbench.lsh.softmax_model import full_loss
     model = BowSoftmax(num_features=9, num_labels=13, hidden=5, seed=0)
     h = torch.randn(6, 5, generator=torch.Generator().manual_seed(1))
-    pos = torch.tensor([[0, 4, 12], [3, -1, -1], [-1, -1, -1], [7, 8, -1], [12, -1, -1], [1, 2, 5]])
+    pos = torch.tensor([[0, 4, 12], [3, -1, 3], [-1, -1, -1], [7, 8, -1], [12, -1, -1], [5, 2, 5]])  # repeats once
     got = full_loss(model, h, pos)
     g_got = torch.autograd.grad(got, model.out.weight)[0]
     logits = model.full_logits(h)

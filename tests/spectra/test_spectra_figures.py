@@ -98,6 +98,9 @@ def test_a_series_keeps_its_colour_across_one_reports_figures():
     lr = ["sgd", "adam", "SLQ learner", "constant (tuned lr 0.1)", "cosine (tuned lr 0.3)"]
     for names in (spectra, lr):
         assert len({figures.series_colour(n, k) for k, n in enumerate(names)}) == len(names)
+    # names not listed (the explorer's seeds or epochs): distinct spares, none a listed name's colour
+    spares = [str(figures.series_colour(f"seed {k}", k)) for k in range(8)]
+    assert len(set(spares)) == 8 and not set(spares) & set(figures.SERIES_COLOURS.values())
     curves = pd.DataFrame({"method": ["cosine (tuned lr 0.3)", "SLQ learner"], "epoch": [1, 1], "wall_s": [1.0, 2.0],
                            "eval_acc": [0.9, 0.8]})
     lines = {ln.get_label(): to_hex(ln.get_color()) for ln in figures.learner_curves(curves).axes[0].get_lines()}

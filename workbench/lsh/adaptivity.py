@@ -82,8 +82,8 @@ def _probe_chunk(h, W, positives, drawers, repeats, generator, top, sums) -> Non
             t["rank"] += float(rank.gather(1, neg.ids)[v].sum())
             t["n"] += float(v.sum())
             t["buckets"] += float(neg.from_lsh[v].sum())
-            t["union"] += float(neg.union_size.float().sum())
-            t["kept"] += float(neg.bucket_kept.float().sum()) if neg.bucket_kept is not None else float("nan")
+            t["union"] += float(neg.union_size.float().expand(b).sum())  # (b,), or one value for every query
+            t["kept"] += float(neg.bucket_kept.float().expand(b).sum()) if neg.bucket_kept is not None else float("nan")
             got = is_member(top_ids, neg.ids.masked_fill(~v, -1))
             t["share"] += float(got.float().sum(1).sum()) / min(top, neg.ids.shape[1], N)
         q = counts / counts.sum(1, keepdim=True).clamp(min=1)

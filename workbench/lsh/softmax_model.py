@@ -76,12 +76,14 @@ def multilabel_nll(logits: torch.Tensor, is_pos: torch.Tensor, valid: torch.Tens
 
 
 def full_loss(model: BowSoftmax, h: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    """Full softmax over all N labels; positives (B, P) padded with -1, distinct within a row. Per row, the
+    """Full softmax over all N labels; positives (B, P) padded with -1 (a repeated id counts once). Per row, the
     logsumexp of its N logits minus its positives' mean logit (:func:`multilabel_nll` with every label valid),
     the positives' logits formed apart from the (B, N) matrix: masked copies of it (4 and more, 10 GB each at
     batch 256 and 10^7 labels) had the step near 70 GB."""
     logits = model.full_logits(h)
-    q, valid = model.query(h), positives >= 0
+    positives = positives.sort(dim=1).values  # a repeated id counts once, as in the masked definition
+    repeat = F.pad(positives[:, 1:] == positives[:, :-1], (1, 0), value=False)
+    q, valid = model.query(h), (positives >= 0) & ~repeat
     pos_logits = (q[:, None, :] * model.W[positives.clamp(min=0)]).sum(-1)      # (B, P)
     n = valid.sum(1)
     per_row = torch.logsumexp(logits, dim=1) - (pos_logits * valid).sum(1) / n.clamp(min=1)

@@ -132,7 +132,7 @@ def untrained_lines(final: pd.DataFrame, time_budget_s: float) -> list[str]:
     too short for the data (a real data set at the CPU default budget) rather than a broken sampler, which the
     default synthetic run guards."""
     return [f"{m}: P@1 0 after {int(r['step'])} steps ({r['train_s']:.1f} s of training): too short a race to read on "
-            f"this data; raise time_budget_s (now {time_budget_s:g} s; the real-data profiles train 60 s)"
+            f"this data; raise time_budget_s (now {time_budget_s:g} s; the real-data profiles train 30-60 s)"
             for m, r in final.iterrows() if r["P@1"] <= 0]
 
 

@@ -15,7 +15,8 @@ from .density import grid_for, slq_density
 # optimizers and schedules (lr_scaling)
 SERIES_COLOURS = {"hessian": "C0", "ggn": "C1", "workbench": "C2", "pyhessian": "C3", "curvlinops": "C4",
                   "sgd": "C0", "adam": "C1", "SLQ learner": "C2", "constant": "C7", "cosine": "C8"}
-_SPARE = ("C5", "C6", "C9")  # for names not listed: colours no listed name uses
+# for names not listed (seeds, epochs in the explorer): the colours no listed name uses, then tab20's lighter shades
+_SPARE = ("C5", "C6", "C9", *[plt.get_cmap("tab20")(i) for i in range(1, 20, 2)])
 
 
 def series_colour(name, k: int) -> str:

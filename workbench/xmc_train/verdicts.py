@@ -99,7 +99,7 @@ def unidec_verdict(common: pd.DataFrame, labels: int, n_train: int, cuda: bool) 
                 f"above the model they started from (P@1 {starts.max():.2f}), so their times would only say when a "
                 "run had not yet fallen below it")
     return (f"unidec reached P@1 {u['target P@1']:.2f} {u['x faster than full']:.2f}x as fast as full "
-            f"({labels:,} labels, {'CUDA' if cuda else 'CPU'}). The issue's claim, 4-16x less cost than full, is "
+            f"({labels:,} labels, {'CUDA' if cuda else 'CPU'}). The study's claim, 4-16x less cost than full, is "
             "about large label spaces on a GPU, where full's per-step cost grows with the label count; "
             + (f"this run cannot test it ({' and '.join(small)}): read the ratio as a check of the machinery"
                if small else "this run is at the study's scale, so the ratio tests it")
@@ -224,11 +224,12 @@ def accuracy_target_lines(comparison: pd.DataFrame, heads: pd.DataFrame | None =
         lines.append(f"over the time, not judged: {', '.join(late)}")
     if heads is not None and {"alpha", "P@1", "PSP@5"} <= set(heads) and heads["P@1"].notna().any():
         b = heads.loc[heads["P@1"].idxmax()]
-        tied = sorted(heads[(heads["sampler"] == b["sampler"]) & (heads["P@1"] == b["P@1"])]["alpha"])
+        tied = heads[(heads["sampler"] == b["sampler"]) & (heads["P@1"] == b["P@1"])].sort_values("alpha")
         lines.append(f"with the fusion weight picked on the test split (optimistic: chosen on the data it scores), "
-                     f"best P@1 {b['P@1']:.1f} (PSP@5 {b['PSP@5']:.1f}) from {b['sampler']} at alpha "
-                     + ", ".join(f"{a:g}" for a in tied)
-                     + ("; alpha 1 is the dual encoder alone: fusing adds nothing here" if 1.0 in tied else ""))
+                     f"best P@1 {b['P@1']:.1f} (PSP@5 {', '.join(f'{v:.1f}' for v in tied['PSP@5'])}) from "
+                     f"{b['sampler']} at alpha " + ", ".join(f"{a:g}" for a in tied["alpha"])
+                     + ("; alpha 1 is the dual encoder alone: fusing adds nothing here" if 1.0 in set(tied["alpha"])
+                        else ""))
     if not at_scale:
         lines.append("this run is not at the target's scale (the full Debian titles set, MiniLM, a GPU): the lines "
                      "check the machinery, not the target")
