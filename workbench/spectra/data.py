@@ -95,6 +95,10 @@ def _missing(what: str, path: Path, fetch: str) -> FileNotFoundError:
     return FileNotFoundError(f"{what} not found at {path}. {fetch}")
 
 
+# training examples of the embedded sets (the local ones are as large as the files the user has)
+EMBEDDED_TRAIN_SIZE = {"digits": int(0.8 * 1797)}
+
+
 @DATASETS.register("digits")
 def _digits(path: str | None = None, seed: int = 0) -> dict:
     """sklearn's 8x8 digits (1797 images), split 80/20 with a fixed permutation."""

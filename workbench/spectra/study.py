@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import ConfigError, at_least, distinct, positive
 from ..io import user_path
-from .data import CIFAR10_FETCH, DATASETS, FASHION_MNIST_FETCH, FASHION_MNIST_FILES
+from .data import CIFAR10_FETCH, DATASETS, EMBEDDED_TRAIN_SIZE, FASHION_MNIST_FETCH, FASHION_MNIST_FILES
 from .hvp import METHODS
 from .models import MODELS
 from .train import OPTIMIZERS
@@ -43,9 +43,13 @@ def _check_common(cfg) -> None:
     _at_least(cfg, 1, "batch_sizes")
     distinct(cfg, "batch_sizes")
     # spectra() measures the full operator apart and leaves out batch sizes >= the training set
-    if cfg.n_train and sum(b < cfg.n_train for b in cfg.batch_sizes) < 3:
-        raise ConfigError(f"batch_sizes needs >= 3 sizes below n_train={cfg.n_train} for the c/B fits (a size >= "
-                          f"n_train is the full operator, measured anyway), got {cfg.batch_sizes}")
+    full = EMBEDDED_TRAIN_SIZE.get(cfg.dataset)
+    n = min(cfg.n_train or full or 0, full or cfg.n_train)
+    if n and sum(b < n for b in cfg.batch_sizes) < 3:
+        what = (f"n_train={cfg.n_train}" if cfg.n_train and cfg.n_train == n
+                else f"{cfg.dataset}'s {n} training examples")
+        raise ConfigError(f"batch_sizes needs >= 3 sizes below the training set ({what}) for the c/B fits (a size "
+                          f">= it is the full operator, measured anyway), got {cfg.batch_sizes}")
     # one Lanczos step is a Rayleigh quotient: no spectrum, and no lambda_min for the SLQ learner
     _at_least(cfg, 2, "lanczos_steps")
 
