@@ -437,6 +437,22 @@ def test_fastest_methods_picks_per_curvature_by_median_ratio():
         BatchSizeSpectraConfig(hvp_method="finite_differences").validate()
 
 
+def test_hvp_bar_lines_judge_the_matvec_the_spectra_use_at_large_batches():
+    """Hand-made rows: at B = 256 the kept Hessian matvec costs 2.5x a gradient (not met) and, on CUDA, 1.8x its
+    memory (met); the GGN's forward mode 1.8x (met) with no memory reading (CPU); B = 64 does not count. Without a
+    benched B >= 256 the bar is said not judged."""
+    rows = [("hvp_double_backward_kept", 64, 9.0, 9.0), ("hvp_double_backward_kept", 256, 2.5, 1.8),
+            ("ggn_func", 256, 1.8, math.nan), ("hvp_func", 256, 1.0, 1.0)]
+    cost = pd.DataFrame([{"method": m, "batch_size": b, "ratio_to_grad": r, "mem_ratio_to_grad": mem}
+                         for m, b, r, mem in rows])
+    lines = bench.hvp_bar_lines(cost, {"hessian": "double_backward", "ggn": "func"})
+    assert lines == ["hessian matvec (hvp_double_backward_kept) at B = 256: time 2.50x a gradient (bar <= 2: not "
+                     "met); memory 1.80x (bar <= 2: met)",
+                     "ggn matvec (ggn_func) at B = 256: time 1.80x a gradient (bar <= 2: met); memory not measured "
+                     "(peak memory is read on CUDA only)"]
+    assert "not judged" in bench.hvp_bar_lines(cost[cost.batch_size < 256], {"hessian": "double_backward"})[0]
+
+
 @with_cuda
 def test_operator_same_on_every_device(device):
     """The batch Hessian matvec agrees between CPU and GPU (float64 model).

@@ -92,6 +92,32 @@ _MATVEC_ROWS = {"hessian": {"double_backward": "hvp_double_backward_kept", "func
                 "ggn": {"double_backward": "ggn_kept", "func": "ggn_func"}}
 
 
+#: the study's bar for a matvec (issue: "HVP cost <= 2x a gradient at batch >= 256 and memory <= 2x")
+HVP_BAR = {"min_batch": 256, "time": 2.0, "memory": 2.0}
+
+
+def hvp_bar_lines(cost: "pd.DataFrame", methods: dict[str, str]) -> list[str]:
+    """One line per curvature: the matvec its spectra run (``methods``, as :func:`fastest_methods` returns) against
+    :data:`HVP_BAR` on the rows of :func:`hvp_cost` at batch sizes >= its ``min_batch``: the worst time ratio to a
+    gradient and the worst peak-memory ratio (CUDA only; a kept method's memory includes building its graph)."""
+    big = cost[cost["batch_size"] >= HVP_BAR["min_batch"]]
+    if big.empty:
+        return [f"HVP bar (<= {HVP_BAR['time']:g}x a gradient in time and memory at B >= {HVP_BAR['min_batch']}): "
+                f"not judged, no benched batch size reaches {HVP_BAR['min_batch']} (bench_batch_sizes)"]
+    lines = []
+    for curv, method in methods.items():
+        d = big[big["method"] == _MATVEC_ROWS[curv][method]]
+        if d.empty:
+            continue
+        t, m = d["ratio_to_grad"].max(), d["mem_ratio_to_grad"].max()
+        sizes = ", ".join(str(b) for b in sorted(d["batch_size"].unique()))
+        lines.append(f"{curv} matvec ({_MATVEC_ROWS[curv][method]}) at B = {sizes}: time {t:.2f}x a gradient "
+                     f"(bar <= {HVP_BAR['time']:g}: {'met' if t <= HVP_BAR['time'] else 'not met'}); memory "
+                     + (f"{m:.2f}x (bar <= {HVP_BAR['memory']:g}: {'met' if m <= HVP_BAR['memory'] else 'not met'})"
+                        if m == m else "not measured (peak memory is read on CUDA only)"))
+    return lines
+
+
 def fastest_methods(cost: "pd.DataFrame", max_memory_vs_double_backward: float = 1.5) -> dict[str, str]:
     """``{"hessian": method, "ggn": method}``: for each curvature, the :data:`hvp.METHODS` entry whose matvec
     had the lower median time relative to a gradient over the batch sizes of ``cost`` (rows of
