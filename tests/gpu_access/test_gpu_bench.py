@@ -187,6 +187,29 @@ def test_end_to_end_records_out_of_memory_and_goes_on(monkeypatch):
     assert set(epochs.graph) == {"rmat:0.0001"} and calls == ["rmat:0.0002", "rmat:0.0001"]
 
 
+def test_a_csr_too_large_for_the_gpu_goes_to_unified_memory(monkeypatch):
+    """The gpu sampler's CSR out of GPU memory beside the store's table (csr "device"): it is placed in unified
+    memory instead, as the issue asks, the run says so and its rows name the placement. (Simulated on a CPU: the
+    unified placement is stood in by the cpu sampler.)"""
+    from workbench.gpu_access import experiments
+    from workbench.gpu_access.catalog import load_graph
+    real_sampler, asked = experiments.make_sampler, []
+
+    def sampler(name, indptr, indices, fanouts, device, seed, csr):
+        asked.append(csr)
+        if csr == "device":
+            raise torch.OutOfMemoryError("simulated")
+        return real_sampler("cpu", indptr, indices, fanouts, device, seed, csr)
+    monkeypatch.setattr(experiments, "make_sampler", sampler)
+    cfg = from_dict(GPUAccessConfig, {"graphs": ["cora"], "stores": ["cpu"], "epochs": 1, "max_train_nodes": 64,
+                                      "max_eval_nodes": 64})
+    rows, status = experiments._train_store(cfg, torch.device("cpu"), "cora", load_graph("cora"), "cpu", "gpu", 1,
+                                             None, False)
+    assert asked == ["device", "unified"] and status["csr"] == "unified"
+    assert status["status"] == "ran (CSR in unified memory: too large for the GPU beside the table)"
+    assert rows and {r["csr"] for r in rows} == {"unified"}
+
+
 class _RecordingStore:
     """Stands in for the GPU stores on a CPU: gathers with index_select, records its options and every index."""
     threads, device = 0, torch.device("cpu")

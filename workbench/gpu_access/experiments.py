@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from ..config import ConfigError
-from ..device import resolve_device, usable_cores, with_index
+from ..device import release_cuda_memory, resolve_device, usable_cores, with_index
 from ..resume import Memo, no_memo
 from .bench import gather_sweep, h2d_bandwidth
 from .catalog import GraphUnavailable, load_graph
@@ -166,11 +166,19 @@ def _train_store(cfg: GPUAccessConfig, device: torch.device, spec: str, graph: G
     except RuntimeError as exc:  # e.g. host registration refused (locked-memory limit): this store only, as the sweep
         return [], {**base, "status": f"unavailable: {exc}"}
     chosen = getattr(store, "chosen", name)
-    sampler = None
+    sampler, csr = None, cfg.csr
     try:
-        sampler = make_sampler(sampler_name, graph.indptr, graph.indices, list(cfg.fanouts), device,
-                               cfg.seed, cfg.csr)
-    except torch.OutOfMemoryError:  # the CSR beside this store's table; csr="unified" keeps it on the host
+        try:
+            sampler = make_sampler(sampler_name, graph.indptr, graph.indices, list(cfg.fanouts), device,
+                                   cfg.seed, csr)
+        except torch.OutOfMemoryError:  # the CSR beside this store's table: in unified memory then, as the issue asks
+            if sampler_name != "gpu" or csr != "device":
+                raise
+            release_cuda_memory()
+            csr = "unified"
+            sampler = make_sampler(sampler_name, graph.indptr, graph.indices, list(cfg.fanouts), device,
+                                   cfg.seed, csr)
+    except torch.OutOfMemoryError:  # not even then
         pass
     finally:
         if sampler is None:  # out of memory, or any other failure: the store's memory goes now
@@ -191,8 +199,10 @@ def _train_store(cfg: GPUAccessConfig, device: torch.device, spec: str, graph: G
     if rows is None:
         torch.cuda.empty_cache()
         return [], {**base, "chosen": chosen, "status": "out of GPU memory while training"}
-    return ([{"graph": spec, "store": name, "chosen": chosen, "sampler": sampler_name, **r} for r in rows],
-            {**base, "chosen": chosen, "status": "ran"})
+    fell_back = csr != cfg.csr
+    return ([{"graph": spec, "store": name, "chosen": chosen, "sampler": sampler_name, "csr": csr, **r} for r in rows],
+            {**base, "chosen": chosen, "csr": csr,
+             "status": "ran (CSR in unified memory: too large for the GPU beside the table)" if fell_back else "ran"})
 
 
 def summarize(epochs: pd.DataFrame) -> pd.DataFrame:
