@@ -262,3 +262,22 @@ def test_unified_tensor_rejects_a_strided_view_before_registering(fake_cuda):
     with pytest.raises(ValueError, match="contiguous"):
         UnifiedTensor(torch.arange(40.0).reshape(10, 4).T, None)
     assert fake_cuda.registered == {}
+
+
+@pytest.mark.parametrize("slow, expected", [("triton", "index_select"), ("index_select", "triton")])
+def test_auto_kernel_is_the_faster_on_the_table(monkeypatch, slow, expected):
+    """pick_kernel times both kernels on the same rows and keeps the faster (the issue: Triton only where it beats
+    index_select); without Triton, or when the timing fails, index_select. (Timings faked: no GPU here.)"""
+    table = torch.arange(40.0).reshape(10, 4)
+    monkeypatch.setattr(gather_kernel, "triton_available", lambda: True)
+    monkeypatch.setattr(gather_kernel, "median_seconds", lambda fn, device, repeats, warmup: 2.0 if
+                        fn.__defaults__[0] == slow else 1.0)
+    assert gather_kernel.pick_kernel(table) == expected
+
+    def broken(*a, **k):
+        raise RuntimeError("no such kernel here")
+    monkeypatch.setattr(gather_kernel, "median_seconds", broken)
+    with pytest.warns(UserWarning, match="timing the gather kernels failed"):
+        assert gather_kernel.pick_kernel(table) == "index_select"
+    monkeypatch.setattr(gather_kernel, "triton_available", lambda: False)
+    assert gather_kernel.pick_kernel(table) == "index_select"

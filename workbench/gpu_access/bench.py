@@ -145,7 +145,8 @@ def _picked(name: str, store, rows: int | None = None) -> str:
 
 def _variant_columns(name: str, store, options: StoreOptions, rows: int | None = None) -> dict:
     picked = name if store is None else _picked(name, store, rows)
-    return {"kernel": options.kernel if picked in GPU_GATHER_STORES else "-",
+    kernel = getattr(store, "kernel", options.kernel)  # a zero_copy or gpu store resolved "auto" on its table
+    return {"kernel": kernel if picked in GPU_GATHER_STORES else "-",
             "sort": bool(options.sort_indices and picked == "zero_copy")}
 
 

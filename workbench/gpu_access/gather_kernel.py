@@ -11,7 +11,8 @@
 * ``triton_wide`` / ``triton_narrow``: the same kernel with other tiles (:data:`TRITON_SHAPES`): 4x the words per
   program and 8 warps (more loads in flight per thread and per program), or 1/4 of them with 2 warps (4x the
   programs: a small call spreads over every SM). For benchmarks that compare them; ``triton`` is the default.
-* ``auto``: ``triton`` when Triton is importable and works here, else ``index_select``.
+* ``auto``: ``triton`` when Triton is importable and works here, else ``index_select``. The feature stores
+  resolve ``auto`` once per table with :func:`pick_kernel`: the Triton kernel only where it beats ``index_select``.
 
 Triton is imported lazily (it is absent on CPU-only machines); a failed Triton launch warns once and falls back
 (for the rest of the process). Running out of GPU memory is not a Triton failure: it is raised as is.
@@ -25,6 +26,8 @@ import functools
 import warnings
 
 import torch
+
+from ..timing import median_seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,3 +128,23 @@ def gather_rows(table: torch.Tensor, idx: torch.Tensor, kernel: str = "auto") ->
             warnings.warn(f"Triton gather failed ({type(exc).__name__}: {exc}); using index_select", stacklevel=2)
             _TRITON_BROKEN.append(str(exc))
         return table.index_select(0, idx)
+
+
+def pick_kernel(table: torch.Tensor, rows: int = 4096, repeats: int = 5) -> str:
+    """What ``auto`` should be on ``table`` (CUDA-addressable): the faster of ``index_select`` and ``triton``, each
+    timed on the same ``rows`` random rows (median of ``repeats`` after two warm-up calls); ``index_select`` where
+    Triton is not available, or where the timing itself fails (warned: the study goes on)."""
+    if not triton_available() or not len(table):
+        return "index_select"
+    try:
+        gen = torch.Generator(device=table.device).manual_seed(0)
+        idx = torch.randint(len(table), (rows,), device=table.device, generator=gen)
+        seconds = {k: median_seconds(lambda k=k: gather_rows(table, idx, k), table.device, repeats, warmup=2)
+                   for k in ("index_select", "triton")}
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed timing must not stop a run: the safe kernel
+        warnings.warn(f"timing the gather kernels failed ({type(exc).__name__}: {exc}); using index_select",
+                      stacklevel=2)
+        return "index_select"
+    return min(seconds, key=seconds.get)

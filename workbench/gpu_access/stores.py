@@ -25,7 +25,7 @@ import torch
 
 from ..device import require_cuda, resolve_device, with_index
 from ..registry import Registry
-from .gather_kernel import KERNELS, gather_rows
+from .gather_kernel import KERNELS, gather_rows, pick_kernel
 from .policy import AutoPolicy, choose, free_gpu_bytes, host_choice
 from .threads import default_gather_threads
 from .unified import ViewsAliveError
@@ -37,7 +37,7 @@ STORES: Registry = Registry("feature store")
 class StoreOptions:
     gather_threads: int = 0  # cpu store: gather threads (0 = the cores torch's intra-op pool leaves free)
     sort_indices: bool = True  # zero_copy: gather in ascending row order, scatter back on the GPU
-    kernel: str = "auto"  # zero_copy/gpu gather: one of gather_kernel.KERNELS (auto: triton if it works here)
+    kernel: str = "auto"  # zero_copy/gpu gather: one of gather_kernel.KERNELS (auto: the faster on the table)
     policy: AutoPolicy = AutoPolicy()
 
     def __post_init__(self):
@@ -175,7 +175,8 @@ class ZeroCopyStore:
         from .unified import UnifiedTensor
         self.device = _gpu_device(device)
         self.unified = UnifiedTensor(table, self.device)
-        self.sort, self.kernel = options.sort_indices, options.kernel
+        self.sort = options.sort_indices
+        self.kernel = pick_kernel(self.unified.view) if options.kernel == "auto" else options.kernel
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
         idx = idx.to(self.device, torch.int64, non_blocking=True)
@@ -206,7 +207,8 @@ class GPUStore:
         require_cuda("the gpu feature store")
         _check_table(table)
         self.device = _gpu_device(device)
-        self.table, self.kernel = table.to(self.device), options.kernel
+        self.table = table.to(self.device)
+        self.kernel = pick_kernel(self.table) if options.kernel == "auto" else options.kernel
 
     def gather(self, idx: torch.Tensor) -> torch.Tensor:
         return gather_rows(self.table, idx.to(self.device, torch.int64, non_blocking=True), self.kernel)
