@@ -6,6 +6,7 @@ The same type check (:func:`check_value`) validates ``-p name=value`` overrides 
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 import re
@@ -109,7 +110,8 @@ def check_value(name: str, value: Any, tp: Any) -> Any:
     tp = _resolve(tp)
     value = _floats_from_text(value, tp)
     if not _matches(value, tp):
-        raise ConfigError(f"parameter {name!r} must be {type_name(tp)}, got {value!r} ({type(value).__name__})")
+        shown = repr(value) if len(repr(value)) <= 200 else repr(value)[:200] + "..."  # a DataFrame: its start
+        raise ConfigError(f"parameter {name!r} must be {type_name(tp)}, got {shown} ({type(value).__name__})")
     if tp is float and isinstance(value, int):
         return float(value)
     if typing.get_origin(tp) is tuple and isinstance(value, list):
@@ -155,11 +157,16 @@ def build_config(cls: type, namespace: Mapping[str, Any]) -> Any:
     """Build ``cls`` from a notebook's globals: every field is read from ``namespace``.
 
     Any other public literal-valued name (what papermill injects for a mistyped parameter) is rejected, so run
-    this in the cell right after the parameters cell.
+    this in the cell right after the parameters cell. In a kernel (``In`` in ``namespace``) only the names the
+    parameters cells assigned count (:func:`_parameter_cell_names`): the notebook's own later variables do not,
+    so the notebook runs again in the same kernel (JupyterLab's Run All twice).
     """
     types_ = field_types(cls)
     candidates = {k: v for k, v in namespace.items()
                   if not k.startswith("_") and k not in _IPYTHON_NAMES and isinstance(v, _LITERAL_TYPES)}
+    assigned = _parameter_cell_names(namespace.get("In"))
+    if assigned is not None:
+        candidates = {k: v for k, v in candidates.items() if k in assigned}
     unknown = sorted(set(candidates) - set(types_))
     if unknown:
         raise ConfigError(f"unknown parameter(s) {unknown}; valid names: {sorted(types_)}")
@@ -167,6 +174,33 @@ def build_config(cls: type, namespace: Mapping[str, Any]) -> Any:
     if missing:
         raise ConfigError(f"parameter(s) {missing} are not defined; is the parameters cell out of date?")
     return from_dict(cls, {k: namespace[k] for k in types_}, where="the notebook's parameters", data=True)
+
+
+def _parameter_cell_names(history: Any) -> set[str] | None:
+    """The names assigned in a kernel's parameters cells (IPython's input history ``In``): cells that hold only
+    assignments of literal values, as the notebook's parameters cell and papermill's injected one do. None
+    without a history (a plain namespace: every literal name counts)."""
+    if not isinstance(history, list):
+        return None
+    names: set[str] = set()
+    for source in history:
+        try:
+            body = ast.parse(source).body if isinstance(source, str) else []
+        except SyntaxError:
+            continue
+        if body and all(isinstance(s, (ast.Assign, ast.AnnAssign)) and s.value is not None and _literal(s.value)
+                        for s in body):
+            names |= {t.id for s in body for t in (s.targets if isinstance(s, ast.Assign) else [s.target])
+                      if isinstance(t, ast.Name)}
+    return names
+
+
+def _literal(node: ast.AST) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def at_least(cfg: Any, lo: int, *names: str, zero_means: Mapping[str, str] | None = None) -> None:

@@ -64,6 +64,20 @@ def test_build_config_rejects_injected_unknown_and_missing():
         build_config(Cfg, ns)
 
 
+def test_build_config_in_a_kernel_counts_only_the_parameters_cells_names():
+    """In a kernel (IPython's ``In`` history) a literal global assigned by a later cell of an earlier run is not an
+    unknown parameter (Run All twice in JupyterLab failed there); one assigned in a parameters-shaped cell, the
+    notebook's own or papermill's injected one, still is."""
+    ns = {"n": 5, "lr": 0.2, "name": "b", "sizes": [4], "path": None, "flag": True}
+    params = 'n: int = 5  # help\nlr = 0.2\nname = "b"\nsizes = [4]\npath = None\nflag = True\n'
+    later = "import time\nt0 = 3\nwhere = {'a': 1}\nresult = f(x)\n"  # a later cell: not only literals
+    history = ["", params, "cfg = build_config(Cfg, globals())", later]
+    assert build_config(Cfg, {**ns, "t0": 3, "where": {"a": 1}, "In": history}).n == 5
+    injected = "# Parameters\nbatchsize = 32\n"
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) \['batchsize'\]"):
+        build_config(Cfg, {**ns, "batchsize": 32, "t0": 3, "In": [*history, params, injected]})
+
+
 def test_bounds_on_list_fields():
     """A list field checked by at_least must be non-empty (an empty batch_sizes would run nothing) with every entry
     at the bound or above."""
