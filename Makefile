@@ -8,7 +8,8 @@ PY     := $(VENV)/bin/python
 # (GBs, also on a CPU-only machine): TORCH_INDEX=https://download.pytorch.org/whl/cpu takes the CPU build instead.
 TORCH  ?= torch==2.13.0
 TORCH_INDEX ?=
-STRIP_KEYS := metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets
+# metadata.language_info: what a kernel writes when JupyterLab saves a notebook (its version, lexer): not the study
+STRIP_KEYS := metadata.papermill cell.metadata.papermill cell.metadata.execution metadata.widgets metadata.language_info
 PEERS_NODEPS := curvlinops-for-pytorch==3.0.1 backpack-for-pytorch==1.7.1
 
 .PHONY: setup reports test test-fast gpu-test strip clean-venv

@@ -50,12 +50,16 @@ def git_commit(path: Path | None = None) -> str:
         return f"{stated} (stated by WORKBENCH_GIT_COMMIT: no checkout here)" if stated else \
             "unknown (no git checkout here; set WORKBENCH_GIT_COMMIT to state it)"
     try:
-        # the first status after a clone re-reads every notebook through the nbstripout filter: allow time
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+        # the tracked files' content through the checkout's clean filters (nbstripout) against HEAD: `git status`
+        # called a notebook JupyterLab had saved modified (its size changed) though the filter leaves it as
+        # committed. The first call after a clone re-reads every notebook through the filter: allow time.
+        code = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=cwd, capture_output=True,
+                              timeout=120).returncode
     except (OSError, subprocess.SubprocessError):
-        return sha + " (uncommitted changes not checked: git status failed)"
-    return sha + ("-dirty" if dirty else "")
+        code = -1
+    if code not in (0, 1):
+        return sha + " (uncommitted changes not checked: git diff failed)"
+    return sha + ("-dirty" if code else "")
 
 
 def uncommitted_diff(path: Path | None = None) -> str | None:

@@ -226,3 +226,46 @@ def test_git_commit_marks_tracked_changes_dirty_and_ignores_untracked_files(tmp_
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_notebook_saved_with_only_stripped_metadata_leaves_the_checkout_clean(tmp_path):
+    """JupyterLab saves a notebook with its kernel's language_info (version, lexer): the nbstripout filter (the
+    Makefile's keys) leaves it as committed, so the commit is not -dirty (`git status` said modified: the size
+    changed); a change to a cell still is."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    from workbench.provenance import git_commit
+    nbstripout = Path(sys.executable).parent / "nbstripout"
+    if not nbstripout.exists():
+        pytest.skip("nbstripout is not installed in this environment")
+    keys = next(line.split(":=", 1)[1].strip() for line in (Path(__file__).parents[2] / "Makefile").read_text()
+                .splitlines() if line.startswith("STRIP_KEYS"))
+    (tmp_path / "workbench").mkdir()
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "a", "metadata": {}, "outputs": [],
+                     "source": ["x = 1"]}],
+          "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "workbench" / "n.ipynb"
+    path.write_text(json.dumps(nb, indent=1) + "\n")
+    (tmp_path / ".gitattributes").write_text("*.ipynb filter=nbstripout\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", "-C", str(tmp_path)]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "config", "filter.nbstripout.clean", f"'{shutil.which(str(nbstripout))}'"], check=True)
+    subprocess.run([*git, "config", "filter.nbstripout.smudge", "cat"], check=True)
+    subprocess.run([*git, "config", "filter.nbstripout.extrakeys", keys], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    nb["metadata"]["language_info"] = {"name": "python", "version": "3.11.7", "pygments_lexer": "ipython3"}
+    path.write_text(json.dumps(nb, indent=1) + "\n")
+    assert git_commit(tmp_path / "workbench") == sha
+    nb["cells"][0]["source"] = ["x = 2"]
+    path.write_text(json.dumps(nb, indent=1) + "\n")
+    assert git_commit(tmp_path / "workbench") == sha + "-dirty"
