@@ -117,13 +117,13 @@ def _signals_held(held: list[int]):
         yield
         return
     names = [n for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
-    before = {n: signal.getsignal(getattr(signal, n)) for n in names}
+    before = {n: h for n in names if (h := signal.getsignal(getattr(signal, n))) is not signal.SIG_IGN}  # nohup
 
     def hold(signum, frame) -> None:
         held.append(signum)
         print("finishing the run's record and report first (a few seconds), then stopping", file=sys.stderr,
               flush=True)
-    for n in names:
+    for n in before:
         signal.signal(getattr(signal, n), hold)
     try:
         yield
