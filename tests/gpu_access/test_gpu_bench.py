@@ -53,8 +53,10 @@ def test_rows_are_aligned_only_when_the_table_starts_aligned_too():
 
 
 def test_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="known"):
+    with pytest.raises(ValueError, match=r"stores: unknown store\(s\) \['nvme'\]; known"):
         from_dict(GPUAccessConfig, {"stores": ["cpu", "nvme"]})
+    with pytest.raises(ValueError, match=r"bench_stores: unknown store\(s\) \['zero_copyy'\]"):
+        from_dict(GPUAccessConfig, {"bench_stores": ["cpu", "zero_copyy"]})
     with pytest.raises(ConfigError, match="fanouts"):
         from_dict(GPUAccessConfig, {"fanouts": [0]})
     with pytest.raises(ConfigError, match="unknown"):

@@ -109,7 +109,7 @@ def test_short_race_runs_and_learns():
         assert 1 / 150 <= rows[-1]["top1_share"] <= 1.0
         assert ("over_cap_share" in rows[-1]) == method.startswith("lsh")   # crowding: LSH rows only
     assert parse_method("lsh-label:nologq") == Method("lsh-label", logq=False, center=False)
-    with pytest.raises(ValueError, match="negative drawer"):
+    with pytest.raises(ValueError, match=r"unknown method 'hardest' in 'hardest'; methods: \['full', "):
         parse_method("hardest")
 
 

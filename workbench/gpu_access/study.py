@@ -62,8 +62,9 @@ class GPUAccessConfig:
         self._refuse_empty_lists()
         distinct(self, "graphs", "stores", "bench_stores", "bench_row_bytes", "bench_table_mib", "bench_rows_per_call",
                  "bench_orders")
-        for name in list(self.stores) + list(self.bench_stores):
-            STORES.get(name)  # raises listing the known stores
+        for field in ("stores", "bench_stores"):
+            if unknown := [n for n in getattr(self, field) if n not in STORES.names()]:
+                raise ConfigError(f"{field}: unknown store(s) {unknown}; known: {STORES.names()}")
         for spec in self.graphs:  # here, not after the microbenchmark when the graph is loaded
             try:
                 check_graph_spec(spec)

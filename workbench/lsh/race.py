@@ -48,8 +48,9 @@ def parse_method(method: str) -> Method:
     unknown = sorted(set(flags) - set(VARIANTS))
     if unknown or len(set(flags)) < len(flags):
         raise ValueError(f"method variants are ':' + one of {list(VARIANTS)}, each at most once; got {method!r}")
-    if name != "full":
-        DRAWERS.get(name)
+    if name != "full" and name not in DRAWERS.names():
+        raise ValueError(f"unknown method {name!r} in {method!r}; methods: {['full', *DRAWERS.names()]}, each "
+                         f"optionally with {', '.join(':' + v for v in VARIANTS)}")
     if "center" in flags and not name.startswith("lsh"):
         raise ValueError(f"':center' changes how LSH tables hash; {name!r} has none (in {method!r})")
     return Method(name, logq="nologq" not in flags, center="center" in flags)
