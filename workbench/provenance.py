@@ -50,11 +50,14 @@ def git_commit(path: Path | None = None) -> str:
         return f"{stated} (stated by WORKBENCH_GIT_COMMIT: no checkout here)" if stated else \
             "unknown (no git checkout here; set WORKBENCH_GIT_COMMIT to state it)"
     try:
-        # the tracked files' content through the checkout's clean filters (nbstripout) against HEAD: `git status`
-        # called a notebook JupyterLab had saved modified (its size changed) though the filter leaves it as
-        # committed. The first call after a clone re-reads every notebook through the filter: allow time.
+        # `git status` first: it refreshes (and writes) the index's file stats, so later calls are quick (git diff
+        # alone re-ran every notebook through the nbstripout filter on each call after a clone: 6 s a call). What it
+        # calls modified is then confirmed by content through the filters: a notebook JupyterLab saved differs in
+        # size but the filter leaves it as committed. The first call after a clone filters every notebook.
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                capture_output=True, text=True, timeout=120, check=True).stdout.strip()
         code = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=cwd, capture_output=True,
-                              timeout=120).returncode
+                              timeout=120).returncode if status else 0
     except (OSError, subprocess.SubprocessError):
         code = -1
     if code not in (0, 1):
