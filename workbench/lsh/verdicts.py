@@ -169,8 +169,7 @@ def _time_to_full_lines(runs: dict, num_labels: int, eval_points: int | None = N
     # a full softmax still gaining at its last evaluation was stopped by the time budget: its final P@1 is where
     # the budget cut it, not what it converges to, and reaching that sooner is a weaker claim
     rise = target - float(p1.iloc[-2]) if len(p1) > 1 else float("nan")
-    p = min(max(target / 100, 0.0), 1.0)
-    noise = 200 * math.sqrt(p * (1 - p) / eval_points) if eval_points else 0.0  # 2 SE, in P@1 points
+    noise = 2 * _p1_se(target, eval_points) if eval_points else 0.0  # 2 SE, in P@1 points
     rising = (f"; still rising at its end (+{rise:.2f} over its last evaluation interval"
               + (f", above the {noise:.2f} of two standard errors on {eval_points} test points" if eval_points else "")
               + "), so this target is where the time budget stopped it, not a converged full softmax"
@@ -195,13 +194,18 @@ def _time_to_full_lines(runs: dict, num_labels: int, eval_points: int | None = N
     return lines
 
 
+def _p1_se(p1: float, eval_points: int) -> float:
+    """The binomial standard error of a P@1 (percent) measured on ``eval_points`` test points, in P@1 points."""
+    p = min(max(p1 / 100, 0.0), 1.0)
+    return 100 * math.sqrt(p * (1 - p) / eval_points)
+
+
 def _unresolved(a: float, b: float, eval_points: int | None) -> str:
     """A clause for two final P@1s (percent) within two standard errors of their difference on ``eval_points``
     test points (binomial, each run's own): one seed and a few hundred points cannot order them."""
     if not eval_points:
         return ""
-    se = 100 * math.sqrt(sum(min(max(p / 100, 0.0), 1.0) * (1 - min(max(p / 100, 0.0), 1.0)) for p in (a, b))
-                         / eval_points)
+    se = math.hypot(_p1_se(a, eval_points), _p1_se(b, eval_points))  # of the difference
     return (f" (within two standard errors of the difference, {2 * se:.2f} on {eval_points} test points: not "
             "resolved)" if abs(a - b) < 2 * se else "")
 

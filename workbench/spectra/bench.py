@@ -80,7 +80,7 @@ def _hvp_cost(model, loss_fn, x, y, repeats: int, warmup: int, bn: str) -> list[
     # the methods timed in turn within each round, so that load on a shared machine hits every ratio's two sides
     # alike; then one call each for its peak memory (warm by then)
     times = time_interleaved(list(methods.values()), dev, repeats, warmup)
-    res = {k: (t, _peak_bytes(memory[k], dev)) for (k, f), t in zip(methods.items(), times)}
+    res = {k: (t, _peak_bytes(memory[k], dev)) for k, t in zip(methods, times)}
     t0, m0 = res["grad"]
     return [{"method": k, "batch_size": len(x), "bn_mode": bn, "median_ms": 1e3 * t, "ratio_to_grad": t / t0,
              "mem_ratio_to_grad": m / m0 if m0 == m0 and m0 > 0 else float("nan"), "repeats": repeats}

@@ -19,7 +19,7 @@ from .encoders import ENCODERS, TokenTable, get_encoder, tokenize
 from .models import CLASSIFIER_FORMS, HEADS
 from .subsample import subsample
 from .train_config import TrainConfig
-from .variants import Variant, check_effect, parse_variants, variant_config
+from .variants import Variant, check_effect, parse_variants, unread_by, variant_config
 
 # steps per measurement row: often enough for a curve of a CPU run's few hundred steps, rarely enough that
 # the rows' synchronised timers cost little on a GPU (the notebook's "one row per 5 steps")
@@ -291,13 +291,13 @@ def parse_sampler_overrides(items: list[str]) -> dict[str, dict]:
         field, text = field.strip(), text.strip()
         if not eq or not field or not text:
             raise ValueError(f"sampler_overrides entries are 'sampler:field=value', got {item!r}")
-        reads = SAMPLERS.get(name.strip()).reads
+        SAMPLERS.get(name.strip())
         if not hasattr(defaults, field):
             raise ValueError(f"sampler_overrides {item!r}: {field!r} is not a SamplerConfig field; known: "
                              f"{[f.name for f in dataclasses.fields(SamplerConfig)]}")
-        if field not in reads:
+        if unread_by(name.strip(), [field]):
             raise ValueError(f"sampler_overrides {item!r}: {name.strip()} never reads {field}, so it would change "
-                             f"nothing; its fields: {sorted(reads)}")
+                             f"nothing; its fields: {sorted(SAMPLERS.get(name.strip()).reads)}")
         out.setdefault(name.strip(), {})[field] = typed_value(type(getattr(defaults, field)), text,
                                                              f"sampler_overrides {item!r}: {field}")
     return out
