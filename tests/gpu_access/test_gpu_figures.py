@@ -90,10 +90,24 @@ def test_gather_figures_plot_distinct_rows_against_the_copy_where_measured(draw)
 
 @pytest.mark.parametrize("draw", [figures.gather_vs_row_bytes, figures.gather_vs_table_bytes])
 def test_gather_figures_name_auto_by_the_store_it_chose(draw):
-    """auto's rows carry the store it picked: the legend reads auto(cpu), in the cpu store's colour family."""
+    """auto's rows carry the store it picked: the legend reads auto(cpu)."""
     bench = pd.DataFrame([{"store": s, "chosen": "cpu", "order": "random", "row_bytes": rb, "table_bytes": tb,
                            "rows": 4096, "gbps": 5.0, "status": "ok"}
                           for s in ("cpu", "auto") for rb in (128, 512) for tb in (2**26, 2**28)])
     labels = [t.get_text() for t in draw(bench).axes[0].get_legend().get_texts()]
     assert "auto(cpu)" in labels and "auto" not in labels
+    plt.close("all")
+
+
+def test_auto_lines_that_chose_different_stores_have_different_colours():
+    """Where auto switches store with the call size, its two lines differ in colour (they shared auto's), and
+    neither takes a store's own colour."""
+    bench = pd.DataFrame([{"store": s, "chosen": c, "order": "random", "row_bytes": rb, "table_bytes": 2**28,
+                           "rows": 4096, "gbps": 5.0, "status": "ok"}
+                          for s, c in (("zero_copy", "zero_copy"), ("gpu", "gpu"), ("auto", "zero_copy"),
+                                       ("auto", "gpu")) for rb in (128, 512)])
+    ax = figures.gather_vs_row_bytes(bench).axes[0]
+    colours = {t.get_text(): h.get_color() for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)
+               if t.get_text() in ("zero_copy", "gpu", "auto(zero_copy)", "auto(gpu)")}
+    assert len(colours) == 4 and len(set(colours.values())) == 4
     plt.close("all")

@@ -9,14 +9,17 @@ from ..report import log_y_if_wide
 from .policy import asked_table_bytes
 
 PHASES = ("sample_s", "gather_s", "compute_s")
-# one colour per store in every figure and run (seaborn's hue order follows the rows, so colours moved between figures)
-STORE_COLOURS = dict(zip(("cpu", "zero_copy", "gpu", "auto"),
-                         [sns.color_palette("colorblind").as_hex()[i] for i in (0, 1, 2, 4)]))
+# one colour per store in every figure and run (seaborn's hue order follows the rows, so colours moved between
+# figures); auto is named by the store it chose, and where it switches with the call size (auto(zero_copy) for
+# small calls, auto(gpu) for large) its two lines need two colours
+STORE_COLOURS = dict(zip(("cpu", "zero_copy", "gpu", "auto", "auto(cpu)", "auto(zero_copy)", "auto(gpu)"),
+                         [sns.color_palette("colorblind").as_hex()[i] for i in (0, 1, 2, 4, 4, 9, 3)]))
 
 
 def _palette(df: pd.DataFrame) -> dict[str, str]:
-    """:data:`STORE_COLOURS` for the stores in ``df``, a spare grey for any other."""
-    return {s: STORE_COLOURS.get(s.split("(")[0], "0.5") for s in df["store"].unique()}
+    """:data:`STORE_COLOURS` for the stores in ``df`` (an ``auto(...)`` not listed there takes auto's), a spare
+    grey for any other."""
+    return {s: STORE_COLOURS.get(s, STORE_COLOURS.get(s.split("(")[0], "0.5")) for s in df["store"].unique()}
 
 
 def _legend_outside(ax) -> None:
