@@ -1,7 +1,9 @@
 """Exact values of the spectra tools' smaller parts, each on a problem solved by hand: the Lanczos error estimates,
 the start vector's scale, power iteration's sign, the density grid, BatchNorm's refreshed statistics, the fit's
-standard errors and columns, and the SLQ learner's settings. A review that changed one line at a time in these
-functions found each change passed the rest of the suite.
+standard errors and columns, the SLQ learner's settings, and (from a second such review) the reorthogonalisation's
+second pass, Lanczos' breakdown scale, the outlier threshold, Hutchinson's probes, bn_mode's restore and the
+blow-up boundary. A review that changed one line at a time in these functions found each change passed the rest
+of the suite.
 
 Does not prove: anything about large operators (the claims and peer tests read those)."""
 import math
@@ -13,12 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.spectra.density import grid_for
+from workbench.spectra import lr_search
+from workbench.spectra.density import grid_for, outlier_mass
 from workbench.spectra.fits import batch_means, fit_inverse_batch, lambda_fits
-from workbench.spectra.hvp import curvature_operator, refresh_bn_stats
-from workbench.spectra.lanczos import lanczos, top_error_estimate
+from workbench.spectra.hvp import bn_mode, curvature_operator, refresh_bn_stats
+from workbench.spectra.lanczos import _reorthogonalize, lanczos, top_error_estimate
 from workbench.spectra.power import power_iteration
 from workbench.spectra.slq_learner import SLQLearner, heavy_ball
+from workbench.spectra.trace import hutchinson
 
 
 def test_error_estimates_by_hand():
@@ -153,7 +157,6 @@ def test_stability_criterion_is_relative_and_reads_the_whole_probe_set(monkeypat
     """The criterion of lr_search, on runs scripted by hand. A batch loss of 0.85 after a start of 0.13 is above
     twice the start (blowup 2; not above 2 itself): unstable, though the run ends below its start. A run whose
     end improves example 0 and worsens the 99 others is unstable: the probe set is all of them, not one."""
-    from workbench.spectra import lr_search
     x, y = torch.ones(100, 1, dtype=torch.float64), torch.zeros(100, dtype=torch.long)
     m = _Logit(2.0)   # start loss log(1 + e^-2) = 0.127
     monkeypatch.setattr(lr_search, "make_optimizer", lambda name, params, lr, momentum: _Scripted(m.w, [-0.3, 5.0]))
@@ -222,3 +225,79 @@ def test_evaluate_leaves_the_model_in_the_mode_it_found():
         model.train(mode)
         evaluate(model, x, y)
         assert model.training is mode and model[1].training is mode
+
+
+def test_reorthogonalisation_takes_a_second_pass_when_the_first_cancels_most_of_the_vector():
+    """DGKS: w = q + 1e-13 p (q, p orthonormal) loses nearly all its norm to the first Gram-Schmidt pass, whose
+    rounding leaves w ~1e-3 off orthogonal to q; the second pass (taken because the norm fell by more than 1/sqrt(2))
+    brings it to rounding level. The new norm is 1e-13, by hand. Random spectra never triggered the second pass
+    (a mutation that dropped it survived 135 of them). Does not prove: the 1/sqrt(2) threshold is the best one."""
+    q = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64) / 14 ** 0.5
+    p = torch.tensor([3.0, 0.0, -1.0], dtype=torch.float64) / 10 ** 0.5
+    w = q + 1e-13 * p
+    norm = _reorthogonalize(w, q[None, :], float(w.norm()))
+    assert abs(norm - 1e-13) < 1e-17
+    assert abs(float(q @ w)) / float(w.norm()) < 1e-12
+
+
+def test_lanczos_stops_at_an_invariant_subspace_whose_last_alpha_is_zero():
+    """A = Q diag(-1, 3, 0, 0, 0, 0) Q^T from v0 = Q (1/2, sqrt(3)/2, 0, ...): the Krylov space has dimension 2, so
+    Lanczos stops after 2 steps with Ritz values -1, 3 and weights 1/4, 3/4 (v0's squared components). The second
+    alpha is 0 (trace of T: alpha_1 + alpha_2 = -1 + 3 = alpha_1 = 2), so the breakdown test must scale its
+    tolerance by the largest |alpha| seen, not the last (which carried on and added Ritz values at rounding noise).
+    Does not prove: the tolerance is right for nearly invariant subspaces."""
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+    a = q @ torch.diag(torch.tensor([-1.0, 3.0, 0, 0, 0, 0], dtype=torch.float64)) @ q.T
+    v0 = q @ torch.tensor([0.5, 3 ** 0.5 / 2, 0, 0, 0, 0], dtype=torch.float64)
+    r = lanczos(lambda x: a @ x, 6, 4, v0=v0)
+    assert r.steps == 2
+    np.testing.assert_allclose(r.ritz, [-1.0, 3.0], atol=1e-12)
+    np.testing.assert_allclose(r.weights, [0.25, 0.75], atol=1e-12)
+
+
+def test_outlier_mass_counts_only_ritz_values_strictly_above_the_threshold():
+    """A Ritz value equal to the threshold is not an outlier (the docstring's "above"). Does not prove: where the
+    bulk ends on a real spectrum."""
+    assert outlier_mass([np.array([1.0, 2.0])], [np.array([0.25, 0.75])], 2.0) == 0.0
+    assert outlier_mass([np.array([1.0, 2.0])], [np.array([0.25, 0.75])], 1.5) == 0.75
+
+
+def test_hutchinson_is_exact_on_a_diagonal_matrix_with_rademacher_probes():
+    """z^T D z = sum d_i z_i^2 = tr D for every +-1 vector z, so Rademacher probes give the trace 10 of diag(1, 2, 3,
+    4) with standard error 0 (Gaussian probes, also unbiased, passed the 2000-probe statistical test). Does not
+    prove: the variance on non-diagonal matrices (the statistical test's)."""
+    d = torch.diag(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64))
+    est, se = hutchinson(lambda v: d @ v, 4, 5, generator=torch.Generator().manual_seed(0))
+    assert est == 10.0 and se == 0.0
+
+
+class _Counter(nn.Module):
+    """Counts its forward calls in a buffer (a module that writes a buffer in forward, unlike BatchNorm in train
+    mode with ``track_running_stats`` off)."""
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("n", torch.zeros(()))
+
+    def forward(self, x):
+        self.n.add_(1)
+        return x
+
+
+def test_bn_mode_restores_every_buffer_a_forward_wrote():
+    """bn_mode promises to restore modes and all buffers: a buffer written inside it reads as before afterwards.
+    Every BatchNorm of the package leaves its buffers alone inside bn_mode, so only such a module can see the
+    restore. Does not prove: anything about the curvature measured inside."""
+    m = nn.Sequential(nn.Linear(2, 2), _Counter())
+    with bn_mode(m, "train"):
+        m(torch.ones(3, 2))
+    assert float(m[1].n) == 0.0
+
+
+def test_a_batch_loss_equal_to_blowup_times_the_start_is_not_a_blow_up(monkeypatch):
+    """The criterion flags a batch loss that exceeds blowup x start: four identical rows make the first batch loss
+    equal the start exactly, and with blowup 1 and a falling probe loss the run is stable. Does not prove: the
+    default blowup's merit (test_spectra_tools)."""
+    x, y = torch.ones(4, 1, dtype=torch.float64), torch.zeros(4, dtype=torch.long)
+    m = _Logit(2.0)
+    monkeypatch.setattr(lr_search, "make_optimizer", lambda name, params, lr, momentum: _Scripted(m.w, [3.0]))
+    assert lr_search.is_stable(m, x, y, optimizer="sgd", lr=1.0, batch_size=4, steps=1, blowup=1.0, probe=4)
