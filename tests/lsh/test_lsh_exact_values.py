@@ -1,7 +1,9 @@
 """The LSH sampler's glue on cases solved by hand: DWTA's inclusion probability uses K and L the right way round,
 a negative from the buckets stays valid whatever its unused padding draw, the subset of an oversized union is
-uniform, and the sampler's positive lists and log_q columns. A review that changed one line at a time found each
-change passed the rest of the suite.
+uniform, the sampler's positive lists and log_q columns, and (a second such review) padded positives' masks, the
+collision probability's edges, zero rows, the schedule without refresh, crowding, 24-bit codes, LSH-Label's
+snapshot and DWTA's densification order. A review that changed one line at a time found each change passed the
+rest of the suite.
 
 Does not prove: that the sampled negatives are hard (the study's adaptivity section measures that)."""
 import math
@@ -12,9 +14,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from workbench.lsh.hashing import make_family
+from workbench.lsh.hashing import DWTA, SimHash, make_family
 from workbench.lsh.params import LSHParams
+from workbench.lsh.probability import simhash_bit_prob
 from workbench.lsh.query import choose_and_pad
+from workbench.lsh.tables import build_tables, crowding
 from workbench.samplers import SAMPLERS, SamplerConfig
 
 
@@ -202,3 +206,103 @@ def test_adaptivity_reads_one_value_for_every_query_as_such():
         from_lsh=torch.ones(len(h), 2, dtype=torch.bool), union_size=torch.tensor(7), bucket_kept=torch.tensor(0.5))
     (row,) = adaptivity_rows(h, W, torch.tensor([[0]] * 4), {"d": drawer}, repeats=2, generator=torch.Generator())
     assert row["union_mean"] == pytest.approx(7.0) and row["bucket_kept"] == pytest.approx(0.5)
+
+
+class _View:
+    """A model view with fixed query and label embeddings (what the trainer hands the sampler)."""
+    def __init__(self, q, w):
+        self.q, self.w = q, w
+
+    def query_embeddings(self, ids=None):
+        return self.q if ids is None else self.q[ids]
+
+    def label_embeddings(self, ids=None):
+        return self.w if ids is None else self.w[ids]
+
+
+def test_a_padded_slot_that_drew_a_positive_is_not_a_valid_negative():
+    """Labels 0, 1, 2 are the query's positives and 6 negatives are asked of 4 labels: most slots are padding, and a
+    padded slot that drew a positive must be masked (``valid`` False), else the loss pushes a positive down."""
+    y = sp.csr_matrix(np.array([[1, 1, 1, 0]], np.float32))
+    s = SAMPLERS.get("lsh")(y, SamplerConfig(num_negatives=6, positives_per_query=1),
+                            lsh=LSHParams(K=2, L=2, cap=8, rehash_every=100))
+    g = torch.Generator().manual_seed(0)
+    s.refresh(_View(torch.randn(1, 4, generator=g), torch.randn(4, 4, generator=g)), 0, 0)
+    b = s.sample(torch.tensor([0]), torch.Generator().manual_seed(0))
+    negs, valid = b.pool[b.candidates][0, 1:], b.valid[0, 1:]
+    assert valid.tolist() == [int(x) not in (0, 1, 2) for x in negs]
+    assert not bool(valid.all())
+
+
+def test_simhash_bit_probability_at_the_edges():
+    """A vector against itself collides with probability 1 (cos rounds to 1.0000001: unclamped, arccos gives NaN);
+    a zero query against anything with probability 1/2 (unclamped norms give 0/0)."""
+    q = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    p = simhash_bit_prob(q, q[:, None])
+    assert bool(torch.isfinite(p).all())
+    torch.testing.assert_close(p, torch.ones(64, 1), atol=1e-3, rtol=0)
+    w = torch.randn(1, 3, 4, generator=torch.Generator().manual_seed(0))
+    assert simhash_bit_prob(torch.zeros(1, 4), w).tolist() == [[0.5, 0.5, 0.5]]
+
+
+def test_simhash_codes_of_a_zero_row_pack_its_zero_subhashes():
+    """A zero projection is bit 0 in both the subhashes and the packed codes (one sign rule for both)."""
+    fam = SimHash(6, K=3, L=2, generator=torch.Generator().manual_seed(0))
+    x = torch.zeros(1, 6)
+    assert fam.codes(x).tolist() == [[0, 0]] and fam.subhashes(x).sum().item() == 0
+
+
+def test_a_sampler_called_without_refresh_keeps_the_rehash_schedule_from_step_0():
+    """Bound to a view and only ever asked to sample (no trainer refresh), the sampler builds its tables at step 0
+    and rehashes every 2 steps after: steps 0 and 2 of 4."""
+    y = sp.csr_matrix(np.eye(8, dtype=np.float32))
+    s = SAMPLERS.get("lsh")(y, SamplerConfig(num_negatives=2), lsh=LSHParams(K=2, L=2, cap=4, rehash_every=2))
+    g = torch.Generator().manual_seed(0)
+    s.bind(_View(torch.randn(8, 4, generator=g), torch.randn(8, 4, generator=g)))
+    for _ in range(4):
+        s.sample(torch.arange(2), g)
+    assert [(c["what"], c["step"]) for c in s.costs] == [("rehash", 0), ("rehash", 2)] and s.step == 4
+
+
+def test_crowding_counts_only_buckets_strictly_over_the_cap():
+    """Buckets of 2, 3 and 1 labels with a cap of 2: only the bucket of 3 is over it, i.e. 3 of 6 labels."""
+    assert crowding(torch.tensor([[2, 3, 1]]), cap=2, num_labels=6) == {"largest_bucket": 3, "over_cap_share": 0.5}
+
+
+def test_tables_hold_24_bit_codes():
+    """At K = 24 the sort key (code above a random priority) must leave the code its 24 bits: two labels in the
+    top bucket, one in bucket 0."""
+    codes = torch.tensor([[2 ** 24 - 1], [0], [2 ** 24 - 1]])
+    t = build_tables(codes, 2 ** 24, cap=4, generator=torch.Generator().manual_seed(0))
+    top = 2 ** 24 - 1
+    assert t.counts[0, top].item() == 2 and t.counts[0, 0].item() == 1
+    start = t.offsets[0, top].item()
+    assert sorted(t.ids[start:start + 2].tolist()) == [0, 2]
+
+
+def test_label_scheme_queries_with_the_hashed_snapshot_not_the_live_vectors():
+    """LSH-Label queries with the label vectors the tables were built from: training moving the live vectors
+    between rehashes (here negated) changes nothing until the next rehash."""
+    y = sp.csr_matrix(np.array([[1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0]], np.float32))
+    out = []
+    for move in (False, True):
+        w = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
+        s = SAMPLERS.get("lsh")(y, SamplerConfig(num_negatives=3),
+                                lsh=LSHParams(K=2, L=2, cap=8, scheme="label", rehash_every=100),
+                                label_vectors=lambda ids, w=w: w if ids is None else w[ids])
+        s.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(0))
+        if move:
+            w.mul_(-1.0)
+        b = s.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(0))
+        out.append((b.pool[b.candidates], b.log_q))
+    assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][1], out[1][1])
+
+
+def test_dwta_densification_borrows_in_a_random_order():
+    """DWTA densifies an empty bin from the next non-empty one in a random permutation of the K L hashes (borrowing
+    from the next hash of the same table correlates a table's hashes): a permutation, not the identity, and a new
+    one with each seed."""
+    a = DWTA(16, K=4, L=8, generator=torch.Generator().manual_seed(0), bin_size=4).densify_order
+    b = DWTA(16, K=4, L=8, generator=torch.Generator().manual_seed(1), bin_size=4).densify_order
+    assert sorted(a.tolist()) == list(range(32))
+    assert not torch.equal(a, torch.arange(32)) and not torch.equal(a, b)
