@@ -1,7 +1,7 @@
 """The CPU-side pieces of the GPU data-access study on cases solved by hand: the random split, R-MAT's quadrants,
 id permutation, scale and edge count, the feature chunks' seeds, the CPU-time and NVML meters, and the gather
-benchmark's bookkeeping (distinct rows, sorted order, alignment, unique-byte throughput, a store that does not fit).
-A review that changed one line at a time found each change passed the rest of the suite.
+benchmark's bookkeeping (distinct rows, sorted order, alignment, unique-byte throughput, a store that does not fit),
+and (a second such review) a one-row thread share, the auto policy's ties and R-MAT's d > 0. A review that changed one line at a time found each change passed the rest of the suite.
 
 Does not prove: any GPU behaviour (the CUDA tests and the lent-GPU runs do)."""
 from collections import Counter
@@ -14,6 +14,8 @@ import torch
 
 from workbench.gpu_access import bench, meters, rmat
 from workbench.gpu_access.graphs import random_split
+from workbench.gpu_access.policy import calibrate
+from workbench.gpu_access.stores import CPUStore, StoreOptions
 
 
 def test_random_split_is_60_20_20_disjoint_and_complete():
@@ -144,3 +146,30 @@ def test_cpu_store_gathers_tables_of_any_row_shape(shape):
         assert torch.equal(store.gather(idx), table[idx])
     finally:
         store.close()
+
+
+def test_cpu_store_gathers_a_thread_share_of_one_row():
+    """3 rows of 256 KiB over 2 threads: parts = min(2, 3, 3 x 256 KiB // 256 KiB) = 2 and chunk bounds [0, 1, 3],
+    so the first thread's share is 1 row; it must be gathered like the others (a skipped chunk leaves
+    ``torch.empty``'s bytes in the output)."""
+    table = torch.arange(3 * 65536, dtype=torch.float32).reshape(3, 65536)
+    store = CPUStore(table, "cpu", StoreOptions(gather_threads=2))
+    try:
+        out = store.gather(torch.tensor([2, 0, 1]))
+    finally:
+        store.close()
+    assert torch.equal(out, table[[2, 0, 1]])
+
+
+def test_calibrate_counts_a_tie_as_a_zero_copy_win():
+    """zero_copy at least as fast as cpu wins its row size: 5 vs 10 GB/s at 128 B loses, 10 vs 10 at 512 B ties and
+    wins, so zero-copy serves rows from 512 B."""
+    rows = [{"store": s, "order": "random", "table_bytes": 1 << 30, "row_bytes": rb, "gbps": g}
+            for rb, cpu, zc in [(128, 10, 5), (512, 10, 10)] for s, g in (("cpu", cpu), ("zero_copy", zc))]
+    assert calibrate(pd.DataFrame(rows)).zero_copy_min_row_bytes == 512
+
+
+def test_rmat_refuses_quadrant_probabilities_that_leave_d_no_mass():
+    """a + b + c must be below 1 (d = 1 - a - b - c > 0): (0.5, 0.25, 0.25) is refused."""
+    with pytest.raises(ValueError, match=r"a \+ b \+ c < 1"):
+        rmat.rmat_edges(2, 10, abc=(0.5, 0.25, 0.25))
