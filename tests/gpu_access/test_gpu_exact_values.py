@@ -1,7 +1,8 @@
 """The CPU-side pieces of the GPU data-access study on cases solved by hand: the random split, R-MAT's quadrants,
 id permutation, scale and edge count, the feature chunks' seeds, the CPU-time and NVML meters, and the gather
 benchmark's bookkeeping (distinct rows, sorted order, alignment, unique-byte throughput, a store that does not fit),
-and (a second such review) a one-row thread share, the auto policy's ties and R-MAT's d > 0. A review that changed one line at a time found each change passed the rest of the suite.
+and (a second such review) a one-row thread share, the auto policy's ties and R-MAT's d > 0. A review that changed
+one line at a time found each change passed the rest of the suite.
 
 Does not prove: any GPU behaviour (the CUDA tests and the lent-GPU runs do)."""
 from collections import Counter
