@@ -70,6 +70,9 @@ def test_ngame_batches_keep_clusters_whole_unless_forced(n, cluster, batch, spli
         prev, left = (cuts[i - 1] if i else 0), len(batches) - 1 - i
         assert len(batches[i]) == batch
         assert all(b <= prev or b > prev + batch or n - b > left * batch for b in starts)
+    for i, c in enumerate(cuts):  # greedy: no cluster start past a cut fits this batch and leaves room for the rest
+        prev, left = (cuts[i - 1] if i else 0), len(batches) - 1 - i
+        assert not any(c < b <= prev + batch and n - b <= left * batch for b in starts)
     if splits is not None:
         assert len(split) == splits
     sb = s.sample(batches[0], gen)  # in-batch negatives: pool-wide targets
@@ -167,3 +170,17 @@ def test_psl_hard_negatives_follow_a_replaced_or_loaded_shortlist():
     a, b = s.sample(q, gen_a), loaded.sample(q, gen_b)
     assert torch.equal(a.pool, b.pool) and torch.equal(a.targets, b.targets)
     assert torch.equal(s.hard_negatives(q), loaded.hard_negatives(q))
+
+
+def test_pack_clusters_cuts_at_the_furthest_boundary_that_fits():
+    """Clusters {0}, {1, 2, 3}, {4..7}, {8} in batches of 4 (n = 9: 3 batches; boundaries 1, 4, 8, 9). First cut:
+    the batch may end in [9 - 2 x 4, 4] = [1, 4], the furthest boundary there is 4; second: [5, 8], boundary 8. So
+    no cluster is split (a boundary exactly at the batch's end missed, the cut fell back to 1 and split {4..7})."""
+    from workbench.samplers.ngame import pack_clusters
+    desired = [torch.tensor([0]), torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6, 7]), torch.tensor([8])]
+    order = torch.randperm(4, generator=torch.Generator().manual_seed(0)).tolist()  # the shuffle pack_clusters draws
+    clusters = [None] * 4
+    for i, o in enumerate(order):
+        clusters[o] = desired[i]
+    out = pack_clusters(clusters, 4, torch.Generator().manual_seed(0))
+    assert [b.tolist() for b in out] == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]
