@@ -54,6 +54,14 @@ def test_negative_values_are_not_positives_for_samplers():
     assert Positives(Y).row(0).tolist() == [1]
 
 
+def test_negative_values_are_not_positives_for_the_metrics_either():
+    """One definition of a positive (a value > 0) for the samplers and the metrics: label 0's -1 is not a hit, and
+    label 1 is the only positive, so ranking 0 first scores P@1 0 and R@2 100."""
+    Y = sp.csr_matrix(np.array([[-1.0, 1.0, 0.0]], np.float32))
+    m = xmc_metrics(torch.tensor([[0, 1]]), Y, ks=(1, 2))
+    assert m["P@1"] == 0.0 and m["R@2"] == 100.0
+
+
 def test_filter_pairs_in_any_order_are_removed():
     """Filter pairs listed out of (row, label) order: (1, 2) before (0, 1). Both predictions go."""
     Y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]], np.float32))

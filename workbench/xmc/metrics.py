@@ -72,9 +72,11 @@ def remove_filtered(topk: torch.Tensor, filter_pairs: np.ndarray | torch.Tensor 
 
 
 def _csr_torch(Y: sp.csr_matrix, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(row, col) of the positive entries of Y (sorted by row, then col) and per-row positive counts."""
+    """(row, col) of the positive entries of Y (sorted by row, then col) and per-row positive counts. Positive means
+    a value > 0, as for the samplers (:class:`~workbench.samplers.positives.Positives`)."""
     Y = sp.csr_matrix(Y, copy=True)  # canonical form without touching the caller's matrix
     Y.sum_duplicates()  # a (row, col) entered twice is one positive: else it counts twice in nDCG's and R@k's ideal
+    Y.data = (Y.data > 0).astype(Y.dtype)
     Y.eliminate_zeros()
     counts = torch.as_tensor(np.diff(Y.indptr), device=device)
     rows = torch.repeat_interleave(torch.arange(Y.shape[0], device=device), counts)
