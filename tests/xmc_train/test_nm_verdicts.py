@@ -295,3 +295,9 @@ def test_capped_schedule_lines_judge_clustering_at_the_capped_batch():
     assert never == ["ngame@cap (batch 2048): never clustered (the run ended before its clustering starts): it "
                      "trained as in-batch"]
     assert capped_schedule_lines(caps.drop(columns="mean_cluster_points")) == []
+
+
+def test_accuracy_target_is_met_at_exactly_p1_60():
+    """The target reads P@1 >= 60 and PSP@5 >= 45 within 600 s: a row at exactly 60.0 / 45.0 / 600 s meets it."""
+    c = pd.DataFrame([["unidec", 60.0, 45.0, 600.0, 100]], columns=["method", "P@1", "PSP@5", "train_s", "steps"])
+    assert accuracy_target_lines(c, at_scale=True)[0].endswith("met by unidec (P@1 60.0, PSP@5 45.0, 600 s)")
