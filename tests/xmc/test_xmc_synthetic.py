@@ -64,3 +64,29 @@ def test_labels_per_point_is_a_poisson_mean_raised_to_at_least_one():
         s = make_synthetic(num_labels=100_000, num_points=20_000, dim=4, labels_per_point=lpp, test_fraction=0.0)
         per_point = np.diff(s.Y.indptr)
         assert per_point.min() >= 1 and lo <= per_point.mean() <= hi
+
+
+def test_every_random_part_of_the_synthetic_problem_follows_the_seed():
+    """Seeds 7 and 8 give different labels per point (the Poisson draw), rank permutations, clusters and splits;
+    with alpha 0 over 2 labels the law is (0.5, 0.5) whatever the ranks, so there only the label draws can differ
+    and must."""
+    a, c = make_synthetic(500, 800, 16, 3.0, seed=7), make_synthetic(500, 800, 16, 3.0, seed=8)
+    assert not np.array_equal(np.diff(a.Y.indptr), np.diff(c.Y.indptr))
+    assert not np.array_equal(a.label_prob, c.label_prob)
+    assert not np.array_equal(a.cluster, c.cluster)
+    assert not np.array_equal(a.test_idx, c.test_idx)
+    u, v = (make_synthetic(2, 200, 4, 1.0, seed=s, alpha=0.0) for s in (7, 8))
+    np.testing.assert_array_equal(u.label_prob, [0.5, 0.5])
+    assert (u.Y != v.Y).nnz > 0
+
+
+def test_synthetic_duplicate_draws_merge_to_relevance_one():
+    """3 labels and ~5 draws per point: labels drawn twice merge into one positive of value 1, at most 3 a row."""
+    s = make_synthetic(num_labels=3, num_points=50, dim=4, labels_per_point=5.0, seed=0)
+    assert set(s.Y.data.tolist()) == {1.0} and np.diff(s.Y.indptr).max() <= 3
+
+
+def test_synthetic_query_embeddings_are_unit_rows():
+    """Query embeddings are unit rows, as the dataclass documents, also with heavy noise."""
+    s = make_synthetic(50, 100, 8, 2.0, seed=1, noise=2.0)
+    torch.testing.assert_close(s.query_emb.norm(dim=1), torch.ones(100))
