@@ -3,6 +3,10 @@ errors. On the tiny notebook of test_runner. Does not prove that the index rende
 import datetime as dt
 import hashlib
 import json
+import os
+import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -115,3 +119,20 @@ def test_index_by_hand(tmp_path):
     assert "3 run(s), 1 failed" in page and "scratch" not in page
     assert 'href="a/old/report.html"' in page and 'href="a/new/report.html"' not in page
     assert first_line("x" * 20, 10) == "x" * 7 + "..." and len(first_line("x" * 20, 10)) == 10
+
+
+def test_a_running_record_whose_process_is_gone_reads_interrupted():
+    """A run recorded as running on this host whose process is gone (a reaped child's pid) reads "interrupted"; a
+    live pid, or a pid on another host (which this host cannot check), stays "running"."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    here = platform.node()
+    assert pages._status({"status": "running", "host": here, "pid": p.pid}) == "interrupted"
+    assert pages._status({"status": "running", "host": here, "pid": os.getpid()}) == "running"
+    assert pages._status({"status": "running", "host": here + "-elsewhere", "pid": p.pid}) == "running"
+
+
+def test_the_reports_configuration_table_escapes_parameter_values():
+    """A parameter value holding markup is shown as text in the report's record, not injected into the page."""
+    out = pages._record_html({"study": "s", "parameters": {"data_path": "<img src=x onerror=alert(1)>"}})
+    assert "<img" not in out and "&lt;img src=x onerror=alert(1)&gt;" in out
