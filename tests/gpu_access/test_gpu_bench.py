@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from workbench.config import ConfigError, from_dict
+from workbench.gpu_access import bench
 from workbench.gpu_access.bench import gather_sweep, h2d_bandwidth, make_table
 from workbench.gpu_access.experiments import end_to_end, summarize
 from workbench.gpu_access.study import GPUAccessConfig
@@ -484,3 +485,16 @@ def test_bench_noise_line_pairs_auto_with_the_store_it_ran():
     # a sweep's kernel variants: auto pairs only with the same kernel's call
     sweep = pd.concat([bench.assign(kernel="index_select"), bench.assign(kernel="triton", gbps=100.0)])
     assert "2 calls" in bench_noise_line(sweep.iloc[[0, 1, 2, 3, 4, 6]])
+
+
+def test_a_table_exactly_the_size_of_l2_is_l2_bound(monkeypatch):
+    """A 16 KiB table of 128 B rows, an L2 of exactly 16 KiB, 16-row calls (2 KiB, no duplicate-driven flag): "no
+    larger than the L2" makes it l2_bound; a 32 KiB table beside it is not. gbps at a stubbed 1 ms: 16 x 128 B /
+    1e-3 s = 0.002048 GB/s."""
+    monkeypatch.setattr(bench, "_l2_bytes", lambda device: 1 << 14)
+    monkeypatch.setattr(bench, "median_seconds", lambda fn, device, repeats, warmup, **kw: 1e-3)
+    df = pd.DataFrame(bench.gather_sweep(["cpu"], [128], [1 << 14, 1 << 15], [16], ["random"], torch.device("cpu"),
+                                         repeats=3, warmup=1, progress=False))
+    assert (df.status == "ok").all()
+    assert df.set_index("table_bytes")["l2_bound"].to_dict() == {1 << 14: True, 1 << 15: False}
+    assert df.gbps.tolist() == pytest.approx([0.002048, 0.002048])

@@ -249,3 +249,13 @@ def test_pair_and_never_reached_lines_say_when_a_gap_is_within_the_noise():
     assert any(x.startswith("lsh-label: never reached it in 1.0 s (final P@1 57.50) (within two") for x in lines)
     apart = race.assign(**{"P@1": [59.0, 25.0, 6.0, 57.5]})
     assert "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without" in race_verdict(apart, 200, 400)
+
+
+def test_race_verdict_a_hit_at_fulls_last_miss_is_sooner():
+    """full: P@1 10, 20, 19 at 4, 8, 12 s: target 19 (its final), reached in the window (4, 8]. LSH: 5 then 25 at 1,
+    4 s: window (1, 4]. It hit by 4 s, when full was still below, so it was sooner (the windows touch, do not
+    overlap); 8 / 4 = 2.00x."""
+    race = pd.DataFrame({"method": ["full"] * 3 + ["lsh-embedding"] * 2, "step": [10, 20, 30, 10, 20],
+                         "train_s": [4.0, 8.0, 12.0, 1.0, 4.0], "P@1": [10.0, 20.0, 19.0, 5.0, 25.0]})
+    assert ("lsh-embedding: reached it at 4.0 s (last below at 1.0 s), 2.00x as soon as full; sooner than full"
+            in race_verdict(race, num_labels=10**6))

@@ -484,3 +484,13 @@ def test_configs_reject_bad_values():
         from_dict(BatchSizeSpectraConfig, {"snapshot_epochs": [99]})
     with pytest.raises(ConfigError, match="learner_scale"):
         from_dict(LrScalingConfig, {"learner_scale": 0.0})
+
+
+def test_hvp_bar_reads_the_worst_large_batch():
+    """The kept Hessian matvec at B = 256, 512, 1024 costs 1.5x, 2.5x, 1.8x a gradient: the bar reads the worst,
+    2.50x, and is not met (the median, 1.8, would meet it)."""
+    cost = pd.DataFrame([{"method": "hvp_double_backward_kept", "batch_size": b, "ratio_to_grad": r,
+                          "mem_ratio_to_grad": math.nan} for b, r in ((256, 1.5), (512, 2.5), (1024, 1.8))])
+    assert bench.hvp_bar_lines(cost, {"hessian": "double_backward"}) == [
+        "hessian matvec (hvp_double_backward_kept) at B = 256, 512, 1024: time 2.50x a gradient (bar <= 2: not "
+        "met); memory not measured (peak memory is read on CUDA only)"]
