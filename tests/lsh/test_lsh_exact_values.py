@@ -14,6 +14,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from tests.lsh.test_lsh_sampler import FixedView
 from workbench.lsh.hashing import DWTA, SimHash, make_family
 from workbench.lsh.params import LSHParams
 from workbench.lsh.probability import simhash_bit_prob
@@ -208,18 +209,6 @@ def test_adaptivity_reads_one_value_for_every_query_as_such():
     assert row["union_mean"] == pytest.approx(7.0) and row["bucket_kept"] == pytest.approx(0.5)
 
 
-class _View:
-    """A model view with fixed query and label embeddings (what the trainer hands the sampler)."""
-    def __init__(self, q, w):
-        self.q, self.w = q, w
-
-    def query_embeddings(self, ids=None):
-        return self.q if ids is None else self.q[ids]
-
-    def label_embeddings(self, ids=None):
-        return self.w if ids is None else self.w[ids]
-
-
 def test_a_padded_slot_that_drew_a_positive_is_not_a_valid_negative():
     """Labels 0, 1, 2 are the query's positives and 6 negatives are asked of 4 labels: most slots are padding, and a
     padded slot that drew a positive must be masked (``valid`` False), else the loss pushes a positive down."""
@@ -227,7 +216,7 @@ def test_a_padded_slot_that_drew_a_positive_is_not_a_valid_negative():
     s = SAMPLERS.get("lsh")(y, SamplerConfig(num_negatives=6, positives_per_query=1),
                             lsh=LSHParams(K=2, L=2, cap=8, rehash_every=100))
     g = torch.Generator().manual_seed(0)
-    s.refresh(_View(torch.randn(1, 4, generator=g), torch.randn(4, 4, generator=g)), 0, 0)
+    s.refresh(FixedView(torch.randn(1, 4, generator=g), torch.randn(4, 4, generator=g)), 0, 0)
     b = s.sample(torch.tensor([0]), torch.Generator().manual_seed(0))
     negs, valid = b.pool[b.candidates][0, 1:], b.valid[0, 1:]
     assert valid.tolist() == [int(x) not in (0, 1, 2) for x in negs]
@@ -258,7 +247,7 @@ def test_a_sampler_called_without_refresh_keeps_the_rehash_schedule_from_step_0(
     y = sp.csr_matrix(np.eye(8, dtype=np.float32))
     s = SAMPLERS.get("lsh")(y, SamplerConfig(num_negatives=2), lsh=LSHParams(K=2, L=2, cap=4, rehash_every=2))
     g = torch.Generator().manual_seed(0)
-    s.bind(_View(torch.randn(8, 4, generator=g), torch.randn(8, 4, generator=g)))
+    s.bind(FixedView(torch.randn(8, 4, generator=g), torch.randn(8, 4, generator=g)))
     for _ in range(4):
         s.sample(torch.arange(2), g)
     assert [(c["what"], c["step"]) for c in s.costs] == [("rehash", 0), ("rehash", 2)] and s.step == 4

@@ -111,7 +111,8 @@ def test_no_true_label_is_returned_even_with_padding():
             assert len(v) == len(v.unique())
 
 
-class _View:
+class FixedView:
+    """A model view with fixed query and label embeddings (what the trainer hands the sampler)."""
     def __init__(self, Q, W):
         self.Q, self.W = Q, W
 
@@ -129,7 +130,7 @@ def test_sampler_protocol_and_refresh_schedule(scheme):
     rows = [np.unique(np.random.default_rng(i).integers(0, N, 1 + i % 4)) for i in range(n)]
     Y = sp.csr_matrix((np.ones(sum(map(len, rows)), np.float32), np.concatenate(rows),
                        np.r_[0, np.cumsum([len(r) for r in rows])]), shape=(n, N))
-    view = _View(torch.randn(n, d, generator=g), torch.randn(N, d, generator=g))
+    view = FixedView(torch.randn(n, d, generator=g), torch.randn(N, d, generator=g))
     s = SAMPLERS.get("lsh")(Y, SamplerConfig(num_negatives=6, positives_per_query=2),
                             lsh=LSHParams(K=3, L=3, cap=16, scheme=scheme, rehash_every=2, redraw_every=5))
     spent = [s.refresh(view, 0, step) for step in range(11)]
@@ -184,7 +185,7 @@ def test_sampler_rehashes_between_refreshes_by_counting_samples():
     # the XMC trainer refreshes only at epoch starts; the step schedule must still hold
     g = torch.Generator().manual_seed(6)
     Y = sp.csr_matrix(np.eye(20, dtype=np.float32))
-    view = _View(torch.randn(20, 4, generator=g), torch.randn(20, 4, generator=g))
+    view = FixedView(torch.randn(20, 4, generator=g), torch.randn(20, 4, generator=g))
     s = SAMPLERS.get("lsh")(Y, SamplerConfig(num_negatives=3), lsh=LSHParams(K=2, L=2, cap=8, rehash_every=2))
     s.refresh(view, 0, 0)
     for _ in range(5):
