@@ -1,4 +1,5 @@
 """Registry, device resolution, atomic writes, run helpers and the explorer."""
+import pandas as pd
 import pytest
 import torch
 
@@ -63,7 +64,6 @@ def test_run_tables_and_figures(tmp_path):
 
 def test_explorer_static_in_batch_and_widget_live(monkeypatch):
     import matplotlib.pyplot as plt
-    import pandas as pd
     df = pd.DataFrame({"x": [0, 1], "y": [1, 2], "m": ["a", "a"]})
 
     def plot(d, metric):
@@ -144,3 +144,25 @@ def test_host_memory_available_is_capped_by_a_container_limit(tmp_path, v2):
     (d / names[0]).write_text("max\n" if v2 else "9223372036854771712\n")
     assert abs(host_memory_available(tmp_path) - host) < 256 << 20  # psutil's figure (it moves a little)
     assert abs(host_memory_available(tmp_path / "none") - host) < 256 << 20  # no cgroup files at all
+
+
+def test_explorer_static_figure_uses_the_given_defaults(monkeypatch):
+    """In batch mode the static figure is drawn with ``defaults`` where given ("b"), not the first option ("a")."""
+    import matplotlib.pyplot as plt
+    monkeypatch.setenv(report.BATCH_ENV, "1")
+
+    def plot(d, metric):
+        fig, ax = plt.subplots()
+        ax.set_title(metric)
+        return fig
+    fig = explore(pd.DataFrame({"x": [0]}), plot, choices={"metric": ["a", "b"]}, defaults={"metric": "b"})
+    assert fig.axes[0].get_title() == "b"
+    plt.close("all")
+
+
+def test_write_table_writes_the_columns_only_no_index(tmp_path):
+    """write_table keeps exactly the frame's columns: a 1-column frame of 1, 2 is the text "a\\n1\\n2\\n"
+    (no unnamed index column, which a later read_csv would turn into an extra 'Unnamed: 0' column)."""
+    run = report.Run(study="t", dir=tmp_path, config={})
+    path = run.write_table(pd.DataFrame({"a": [1, 2]}), "t")
+    assert path.read_text() == "a\n1\n2\n"

@@ -113,3 +113,53 @@ def test_learner_comparison_tunes_on_held_out_data_and_trains_at_the_best_lr(tin
     assert [c["lr"] for c in final] == [0.1, 0.1]
     tuned = [r for r in rows if r["method"] != "SLQ learner"]
     assert {r["tuned_lr"] for r in tuned} == {0.1} and {r["start_loss"] for r in rows} == {2.5}
+
+
+def _tiny_mlp():
+    """A 4-wide MLP on 128 digits."""
+    data = load_images("digits", n_train=128)
+    return ex.make_model("mlp", data, False, 4, 0, "cpu"), data
+
+
+def test_a_batch_size_equal_to_the_training_set_is_the_full_operator_only():
+    """n = 128: B = 128 is not a batch (it is the full operator), so the rows are B=16 'batch' and B=128 'full',
+    one each (one curvature, one batch per size)."""
+    net, data = _tiny_mlp()
+    lam, _ = ex.spectra(net, data, batch_sizes=[16, 128], curvatures=("hessian",), steps=3, probes=1,
+                        batches_per_size=1, full_chunk=64, seed=0, tag={"epoch": 0})
+    assert sorted((r["batch_size"], r["scope"]) for r in lam) == [(16, "batch"), (128, "full")]
+
+
+def test_the_full_operator_is_built_over_every_training_example(monkeypatch):
+    """full_chunk 48 splits n = 128 into 3 chunks (42 + 43 + 43); the full operator must see all 128 examples,
+    the batch operator its 16."""
+    net, data = _tiny_mlp()
+    seen, real = [], ex.curvature_operator
+
+    def spy(model, loss, chunks, **kw):
+        chunks = list(chunks)
+        seen.append(sum(len(x) for x, _ in chunks))
+        return real(model, loss, chunks, **kw)
+    monkeypatch.setattr(ex, "curvature_operator", spy)
+    ex.spectra(net, data, batch_sizes=[16], curvatures=("hessian",), steps=3, probes=1, batches_per_size=1,
+               full_chunk=48, seed=0, tag={"epoch": 0})
+    assert seen == [16, 128]
+
+
+def test_each_bisection_trial_starts_from_the_same_init(monkeypatch):
+    """is_stable trains its model in place; every trial of one bisection must get a fresh copy of the init, so
+    a fake is_stable that adds 1 to every weight sees the same weights on each call (>= 2 calls)."""
+    _, data = _tiny_mlp()
+    seen = []
+
+    def fake_is_stable(model, x, y, **kw):
+        w = next(model.parameters())
+        seen.append(float(w.detach().sum()))
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+        return kw["lr"] < 0.1
+    monkeypatch.setattr(ex, "is_stable", fake_is_stable)
+    cfg = SimpleNamespace(model="mlp", width=4, steps=1, momentum=0.9, lr_lo=0.01, lr_hi=1.0, bisection_iters=3)
+    ex._bisect(cfg, data, "cpu", "sgd", 16, 0)
+    assert len(seen) >= 2 and len(set(seen)) == 1
