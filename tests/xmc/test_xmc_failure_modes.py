@@ -19,7 +19,7 @@ import torch
 
 from workbench.datasets_cli import main as data_cli
 from workbench.xmc import debian, encoder
-from workbench.xmc.bow import load_bow, read_bow
+from workbench.xmc.bow import read_bow
 from workbench.xmc.encoder import load_encoder, tiny_encoder
 from workbench.xmc.errors import DataFormatError
 from workbench.xmc.load import load_dataset
@@ -240,36 +240,3 @@ def test_bow_and_lf_json_repeated_labels_are_kept_once_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"trn.json.gz:2: a label id is listed twice"):
         data = load_dataset(d)
     assert data.Y_train.getrow(1).indices.tolist() == [2] and data.Y_train.getrow(1).data.tolist() == [2.0]
-
-
-def _bow_pair(d: Path, train: str, test: str = "1 3 2\n0 0:1\n") -> Path:
-    (d / "train.txt").write_text(train)
-    (d / "test.txt").write_text(test)
-    return d
-
-
-@pytest.mark.parametrize("test_header, msg", [("1 4 2", "features/labels 4/2 differ from train's 3/2"),
-                                              ("1 3 5", "features/labels 3/5 differ from train's 3/2")])
-def test_bow_test_header_must_match_train_and_the_error_names_test_txt_line_1(tmp_path, test_header, msg):
-    """A test split whose header disagrees with train's on features or on labels is refused, and the error names
-    the file at fault (test.txt, line 1), not train.txt."""
-    with pytest.raises(DataFormatError) as e:
-        load_bow(_bow_pair(tmp_path, "1 3 2\n0 0:1\n", test_header + "\n0 0:1\n"))
-    assert e.value.path == str(tmp_path / "test.txt") and e.value.line == 1
-    assert msg in str(e.value)
-
-
-@pytest.mark.parametrize("value", ["inf", "-inf"])
-def test_bow_refuses_an_infinite_value_with_its_line(tmp_path, value):
-    """An infinite feature value is refused like NaN, at its line (3: header, point 0, point 1)."""
-    with pytest.raises(DataFormatError, match="not finite") as e:
-        load_bow(_bow_pair(tmp_path, f"2 3 2\n0 0:1\n1 1:{value}\n"))
-    assert e.value.line == 3
-
-
-def test_a_plain_data_file_wins_over_its_gzipped_twin(tmp_path):
-    """train.txt and train.txt.gz side by side: the plain file is read (its point has label 0, feature 0)."""
-    _bow_pair(tmp_path, "1 3 2\n0 0:1\n")
-    (tmp_path / "train.txt.gz").write_bytes(gzip.compress(b"1 3 2\n1 2:1\n"))
-    ds = load_bow(tmp_path)
-    assert ds.Y_train[0].indices.tolist() == [0] and ds.X_train[0].indices.tolist() == [0]

@@ -238,3 +238,30 @@ def test_arff_header_case_escapes_and_index_bound(tmp_path):
     with pytest.raises(DataFormatError, match="attribute index") as e:
         read_arff(p, ["it's", "b"])
     assert "x.arff:7" in str(e.value)
+
+
+@pytest.mark.parametrize("test_header, msg", [("1 4 2", "features/labels 4/2 differ from train's 3/2"),
+                                              ("1 3 5", "features/labels 3/5 differ from train's 3/2")])
+def test_bow_test_header_must_match_train_and_the_error_names_test_txt_line_1(tmp_path, test_header, msg):
+    """A test split whose header disagrees with train's on features or on labels is refused, and the error names
+    the file at fault (test.txt, line 1), not train.txt."""
+    with pytest.raises(DataFormatError) as e:
+        load_bow(_bow(tmp_path, "1 3 2\n0 0:1\n", test_header + "\n0 0:1\n"))
+    assert e.value.path == str(tmp_path / "test.txt") and e.value.line == 1
+    assert msg in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf"])
+def test_bow_refuses_an_infinite_value_with_its_line(tmp_path, value):
+    """An infinite feature value is refused like NaN, at its line (3: header, point 0, point 1)."""
+    with pytest.raises(DataFormatError, match="not finite") as e:
+        load_bow(_bow(tmp_path, f"2 3 2\n0 0:1\n1 1:{value}\n"))
+    assert e.value.line == 3
+
+
+def test_a_plain_data_file_wins_over_its_gzipped_twin(tmp_path):
+    """train.txt and train.txt.gz side by side: the plain file is read (its point has label 0, feature 0)."""
+    _bow(tmp_path, "1 3 2\n0 0:1\n")
+    (tmp_path / "train.txt.gz").write_bytes(gzip.compress(b"1 3 2\n1 2:1\n"))
+    ds = load_bow(tmp_path)
+    assert ds.Y_train[0].indices.tolist() == [0] and ds.X_train[0].indices.tolist() == [0]

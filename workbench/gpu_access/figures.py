@@ -12,8 +12,8 @@ PHASES = ("sample_s", "gather_s", "compute_s")
 # one colour per store in every figure and run (seaborn's hue order follows the rows, so colours moved between
 # figures); auto is named by the store it chose, and where it switches with the call size (auto(zero_copy) for
 # small calls, auto(gpu) for large) its two lines need two colours
-STORE_COLOURS = dict(zip(("cpu", "zero_copy", "gpu", "auto", "auto(cpu)", "auto(zero_copy)", "auto(gpu)"),
-                         [sns.color_palette("colorblind").as_hex()[i] for i in (0, 1, 2, 4, 4, 9, 3)]))
+STORE_COLOURS = dict(zip(("cpu", "zero_copy", "gpu", "auto", "auto(zero_copy)", "auto(gpu)"),
+                         [sns.color_palette("colorblind").as_hex()[i] for i in (0, 1, 2, 4, 9, 3)]))
 
 
 def _palette(df: pd.DataFrame) -> dict[str, str]:
