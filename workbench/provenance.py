@@ -39,8 +39,18 @@ def _checkout_head(cwd: str) -> str | None:
     return sha if (Path(top) / "pyproject.toml").is_file() and (Path(top) / "workbench").is_dir() else None
 
 
+def _untracked_code(cwd: str) -> list[str]:
+    """Untracked, not ignored files under the package directory ``workbench/`` (paths from the checkout's top): a
+    new module a run imports is code that the commit lacks; untracked files elsewhere (scratch outputs, a user's
+    notebook copy) are not."""
+    out = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--full-name", "--",
+                          ":(top)workbench"], cwd=cwd, capture_output=True, text=True, timeout=120, check=True)
+    return out.stdout.splitlines()
+
+
 def git_commit(path: Path | None = None) -> str:
-    """HEAD's commit (with ``-dirty`` if the tree has changes); outside a checkout (a copy of the tree sent to a
+    """HEAD's commit (with ``-dirty`` if the tree has changes, or the package has untracked files: see
+    :func:`_untracked_code`); outside a checkout (a copy of the tree sent to a
     lent GPU machine, also one inside another repository) ``$WORKBENCH_GIT_COMMIT`` as given by whoever sent it,
     else ``unknown``."""
     cwd = str(path or Path(__file__).resolve().parent)
@@ -58,6 +68,7 @@ def git_commit(path: Path | None = None) -> str:
                                 capture_output=True, text=True, timeout=120, check=True).stdout.strip()
         code = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=cwd, capture_output=True,
                               timeout=120).returncode if status else 0
+        code = code or int(bool(_untracked_code(cwd)))
     except (OSError, subprocess.SubprocessError):
         code = -1
     if code not in (0, 1):
@@ -67,14 +78,21 @@ def git_commit(path: Path | None = None) -> str:
 
 def uncommitted_diff(path: Path | None = None) -> str | None:
     """``git diff HEAD --binary`` of the checkout (the tracked files' uncommitted changes, which make
-    :func:`git_commit` say ``-dirty``): saved beside a run so that its code can be rebuilt. None outside a
-    checkout or when git fails; empty when there is nothing uncommitted."""
+    :func:`git_commit` say ``-dirty``) followed by the package's untracked files as new files: saved beside a run
+    so that ``git apply`` on the commit rebuilds its code. None outside a checkout or when git fails; empty when
+    there is nothing uncommitted."""
     cwd = str(path or Path(__file__).resolve().parent)
     if _checkout_head(cwd) is None:
         return None
     try:
-        return subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=cwd, capture_output=True, text=True,
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        diff = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=top, capture_output=True, text=True,
                               timeout=120, check=True).stdout
+        for name in _untracked_code(top):  # --no-index exits 1 when the files differ, which they always do here
+            diff += subprocess.run(["git", "diff", "--no-index", "--binary", "/dev/null", name], cwd=top,
+                                   capture_output=True, text=True, timeout=120).stdout
+        return diff
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -289,6 +289,7 @@ def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: s
     with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
         cfg = check_config(study, values, where=where, data=True)
     _warn_stale_units(run_dir, cfg)
+    _warn_code_changed(run_dir, record, env.get("git_commit"))
     _clear_outputs(run_dir)
     # what the earlier attempt ran with (its environment, data and effective config), since units it measured
     # are read back into this one's report
@@ -365,6 +366,23 @@ def _warn_stale_units(run_dir: Path, cfg: Any) -> None:
     if kept and config_key(cfg) not in kept:
         warnings.warn(f"{run_dir / PARTIAL_DIR}: the kept units ({kept}) were made under another configuration "
                       f"than this code builds ({config_key(cfg)}); none will be read back", RuntimeWarning,
+                      stacklevel=3)
+
+
+def _warn_code_changed(run_dir: Path, record: dict[str, Any], commit: str | None) -> None:
+    """Say so when this checkout's code is not the earlier attempt's (another commit, or other uncommitted changes
+    by their patch's SHA-256): its kept units are read back all the same (they are keyed by configuration), so
+    the report would mix numbers from two versions of the code."""
+    before = record.get("git_commit")
+    if before is None or commit is None:
+        return
+    diff = uncommitted_diff() if commit.endswith("-dirty") else ""
+    patch_now = hashlib.sha256(diff.encode()).hexdigest() if diff else None
+    patch_before = (record.get("uncommitted_patch") or {}).get("sha256")
+    if (before, patch_before) != (commit, patch_now):
+        what = f"{before} -> {commit}" if before != commit else f"{commit}, other uncommitted changes"
+        warnings.warn(f"{run_dir}: the code is not the earlier attempt's ({what}); its kept units are read back "
+                      "as that code made them: start a new run to measure this code alone", RuntimeWarning,
                       stacklevel=3)
 
 

@@ -197,15 +197,16 @@ def test_an_unknown_user_after_a_tilde_is_a_config_error(tmp_path):
     assert user_path("~") == user_path(str(user_path("~")))  # a known home still expands
 
 
-def test_git_commit_marks_tracked_changes_dirty_and_ignores_untracked_files(tmp_path):
-    """A checkout of workbench's shape: clean gives the bare sha; an untracked file leaves it clean (scratch
-    outputs are not code); an edited tracked file adds -dirty. Reports are written with the process's umask
-    (0644 under umask 022), not mkstemp's private 0600."""
+def test_git_commit_marks_tracked_changes_and_new_modules_dirty(tmp_path):
+    """A checkout of workbench's shape: clean gives the bare sha; an untracked file outside the package leaves it
+    clean (scratch outputs are not code), one inside it (a new module) adds -dirty, as does an edited tracked
+    file, and the patch saved beside a run rebuilds both on the commit. Reports are written with the process's
+    umask (0644 under umask 022), not mkstemp's private 0600."""
     import os
     import subprocess
 
     from workbench.io import write_text
-    from workbench.provenance import git_commit
+    from workbench.provenance import git_commit, uncommitted_diff
     (tmp_path / "workbench").mkdir()
     (tmp_path / "pyproject.toml").write_text("[project]\n")
     (tmp_path / "workbench" / "a.py").write_text("x = 1\n")
@@ -216,10 +217,19 @@ def test_git_commit_marks_tracked_changes_dirty_and_ignores_untracked_files(tmp_
     sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert git_commit(tmp_path / "workbench") == sha
+    (tmp_path / "scratch.txt").write_text("notes\n")
+    assert git_commit(tmp_path / "workbench") == sha and uncommitted_diff(tmp_path / "workbench") == ""
     (tmp_path / "workbench" / "new.py").write_text("y = 2\n")
-    assert git_commit(tmp_path / "workbench") == sha
+    assert git_commit(tmp_path / "workbench") == sha + "-dirty"
     (tmp_path / "workbench" / "a.py").write_text("x = 2\n")
     assert git_commit(tmp_path / "workbench") == sha + "-dirty"
+    patch = uncommitted_diff(tmp_path / "workbench")
+    assert "scratch.txt" not in patch
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(tmp_path), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "apply", "-"], input=patch, text=True, check=True)
+    assert (clone / "workbench" / "new.py").read_text() == "y = 2\n"
+    assert (clone / "workbench" / "a.py").read_text() == "x = 2\n"
     old = os.umask(0o022)
     try:
         path = write_text(tmp_path / "report.txt", "r")

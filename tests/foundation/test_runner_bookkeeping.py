@@ -257,3 +257,26 @@ def test_one_interpreter_under_two_names_is_not_another_kernel(tmp_path):
     record = {"executable": str(link), "python": "3.11.0", "kernel_differs": ["python"], "runner_python": "3.9"}
     runner._take_kernel_environment(record, {"executable": sys.executable, "python": "3.11.0"})
     assert "kernel_differs" not in record and "runner_python" not in record
+
+
+def test_a_resume_under_other_code_warns_that_the_kept_units_are_read_back(root, monkeypatch):
+    """Units are keyed by configuration, so a resume reads back what the earlier code made: another commit, or
+    the same commit with another uncommitted patch (by SHA-256), warns; the same commit and patch does not."""
+    import hashlib
+    import warnings
+    patch = {"file": "uncommitted.patch", "bytes": 6, "sha256": hashlib.sha256(b"edit 1").hexdigest()}
+    d = _fake_run(root, "edited", git_commit="abc123-dirty", uncommitted_patch=patch)
+    monkeypatch.setattr(runner, "uncommitted_diff", lambda: "edit 1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        runner._next_attempt("tiny", _spec(root), d.parent, root, "edited", None, None,
+                             {"host": platform.node(), "git_commit": "abc123-dirty"})
+    d = _fake_run(root, "edited-again", git_commit="abc123-dirty", uncommitted_patch=patch)
+    monkeypatch.setattr(runner, "uncommitted_diff", lambda: "edit 2")
+    with pytest.warns(RuntimeWarning, match="abc123-dirty, other uncommitted changes"):
+        runner._next_attempt("tiny", _spec(root), d.parent, root, "edited-again", None, None,
+                             {"host": platform.node(), "git_commit": "abc123-dirty"})
+    d = _fake_run(root, "moved-on", git_commit="abc123")
+    with pytest.warns(RuntimeWarning, match="abc123 -> def456"):
+        runner._next_attempt("tiny", _spec(root), d.parent, root, "moved-on", None, None,
+                             {"host": platform.node(), "git_commit": "def456"})
