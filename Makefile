@@ -38,7 +38,8 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" tests
 
-gpu-test: setup
+gpu-test: setup  # refuses without a GPU: every test it selects would skip and pass
+	@$(PY) -c 'import sys, torch; sys.exit(not torch.cuda.is_available() and "gpu-test: no CUDA device visible")'
 	$(PY) -m pytest -q -p no:cacheprovider -m cuda tests
 
 strip: setup

@@ -29,6 +29,10 @@ fi
 wheels=$(ls .whl/*.whl .whl_nm/*.whl .whl_extra/*.whl 2>/dev/null | awk -F/ '!seen[$2]++')
 [ -n "$wheels" ] && "$PY" -m pip install -q --no-index --no-deps --no-compile $wheels 2>&1 | grep -v -i warning
 nvidia-smi --query-gpu=name,memory.total,driver_version,pci.bus_id --format=csv | tee -a "$OUT/device.txt"
+# without a GPU every CUDA test skips and every study runs its CPU path: that would pass as "checked on a GPU"
+if ! "$PY" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
+  echo "no CUDA device visible to $PY (torch.cuda.is_available() is False): these checks need one" >&2; exit 1
+fi
 
 need() {  # need PATH WHAT: say what to carry when a piece is missing
   [ -e "$1" ] && return 0
