@@ -36,7 +36,8 @@ def test_notebook_shape(path):
     assert "papermill" not in nb.metadata and "language_info" not in nb.metadata  # as the filter strips
     assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code"), \
         "commit notebooks stripped (make strip)"
-    assert nb.cells[0].cell_type == "markdown" and "python -m workbench run" in nb.cells[0].source
+    assert nb.cells[0].cell_type == "markdown" and "python -m workbench run" in nb.cells[0].source, \
+        "the first cell is markdown and says how to run the study (python -m workbench run <study>)"
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
     assert "build_config(" in code[1].source, "the cell after the parameters builds the typed config"
@@ -75,7 +76,8 @@ def test_profiles_are_valid(profile):
                          ids=lambda p: p.stem)
 def test_runner_builds_the_class_the_notebook_builds(path):
     cls = _config_class(nbformat.read(str(path), as_version=4))
-    assert STUDY_CONFIGS[path.stem] == f"{cls.__module__}:{cls.__name__}"
+    assert STUDY_CONFIGS.get(path.stem) == f"{cls.__module__}:{cls.__name__}", \
+        f"register {path.stem}'s config class in workbench/notebooks.py STUDY_CONFIGS (the runner validates with it)"
     assert isinstance(check_config(path.stem, effective_parameters(parameters(path), {}, "defaults"), "defaults"), cls)
 
 

@@ -156,6 +156,29 @@ def test_log_uniform_frequencies_and_log_q():
     assert tv < 0.01  # 160K draws: TV of an exact sampler is ~ sqrt(L / N) / 2 ~ 0.007 at worst
 
 
+@pytest.mark.parametrize("name", [n for n in ALL_SAMPLERS if SAMPLERS.get(n).samples_log_q and n != "lsh"])
+def test_log_q_is_each_labels_expected_count_among_the_draws(name):
+    """Every sampler that says it returns log_q (a new one too, without listing it): exp(log_q) of a label is its
+    mean count among one query's negatives, over 1000 batches (L1 gap under 10% of the k draws; sampling noise
+    is ~4%, a constant or another distribution's log_q is off by 30% or more). Left out: lsh, whose log_q is over
+    random hash functions, not over draws from fixed tables (tests/lsh/test_lsh_logq_padding.py redraws them)."""
+    Y = random_Y(n=60, L=20, seed=7)
+    k, R = 10, 1000
+    s = make(name, Y, num_negatives=k, remove_hits=False)
+    gen = torch.Generator().manual_seed(11)
+    counts, q_hat = torch.zeros(20), torch.full((20,), float("nan"))
+    for _ in range(R):
+        b = s.sample(torch.tensor([0]), gen)
+        labels, targets, valid = scored(b)
+        neg = ~targets[0] & valid[0]
+        counts += torch.bincount(labels[0][neg], minlength=20)
+        q_hat[labels[0][valid[0]]] = b.log_q[0][valid[0]].double().exp().float()
+    free = torch.as_tensor(Y[0].toarray().ravel() == 0)  # the query's positives are scored as positives instead
+    assert not q_hat[free].isnan().any(), "every label was drawn at least once in 1000 batches"
+    gap = float((counts[free] / R - q_hat[free]).abs().sum())
+    assert gap < 0.1 * k, f"{name}: exp(log_q) differs from the draws' mean counts by {gap:.2f} of {k} draws"
+
+
 def test_shared_negatives_are_shared():
     s = make("uniform", random_Y(), num_negatives=6, share_negatives=True, remove_hits=False)
     b = s.sample(torch.arange(10), torch.Generator().manual_seed(0))
