@@ -15,7 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="execute one study notebook into reports/<study>/<run_id>/")
     run.add_argument("study")
-    run.add_argument("--profile", help="notebooks/params/<study>/<profile>.yaml")
+    run.add_argument("--profile", help="notebooks/params/<study>/<profile>.yaml (`list` names each study's)")
     run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                      help="override one parameter (value read as YAML); repeatable")
     run.add_argument("--reports", type=Path, help="reports directory (default: <repo>/reports)")
@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="run a failed run again in its directory with its recorded parameters, reading back "
                           "the units it finished (default: the newest unfinished run of --profile)")
     allp = sub.add_parser("run-all", help="run every study at its defaults (or a profile)")
-    allp.add_argument("--profile")
+    allp.add_argument("--profile", help="a profile every study has (cpu, gpu); default: each notebook's defaults")
     allp.add_argument("--reports", type=Path)
     sub.add_parser("list", help="list studies with their parameters, types, defaults and help")
     idx = sub.add_parser("index", help="rebuild reports/index.html")

@@ -96,20 +96,24 @@ def parameters(nb_path: Path) -> dict[str, Param]:
     return out
 
 
+def profiles(study: str, root: Path | None = None) -> list[str]:
+    """The names of ``study``'s parameter profiles (``notebooks/params/<study>/*.yaml``), sorted."""
+    return sorted(p.stem for p in (notebooks_dir(root) / "params" / study).glob("*.yaml"))
+
+
 def load_profile(study: str, profile: str | None, root: Path | None = None) -> dict[str, Any]:
     """``notebooks/params/<study>/<profile>.yaml`` as a dict; no profile is :data:`DEFAULT_PROFILE`, and that
     one may be missing (the notebook's defaults)."""
     profile = profile or DEFAULT_PROFILE
     path = notebooks_dir(root) / "params" / study / f"{profile}.yaml"
     if Path(profile).name != profile or profile in (".", ".."):  # a path: the run id and --resume need a name
-        known = sorted(p.stem for p in (notebooks_dir(root) / "params" / study).glob("*.yaml"))
         raise ConfigError(f"profile {profile!r} is not a name: profiles are files in notebooks/params/{study}/; "
-                          f"known profiles: {known}")
+                          f"known profiles: {profiles(study, root)}")
     if profile == DEFAULT_PROFILE and not path.exists():
         return {}
     if not path.exists():
-        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise ConfigError(f"no profile {profile!r} for {study!r} ({path} is missing); known profiles: {known}")
+        raise ConfigError(f"no profile {profile!r} for {study!r} ({path} is missing); known profiles: "
+                          f"{profiles(study, root)}")
     try:
         values = yaml.load(path.read_text(), Loader=_Loader) or {}  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:

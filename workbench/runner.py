@@ -22,7 +22,7 @@ from typing import Any
 from .config import ConfigError
 from .io import read_json, write_json, write_text
 from .notebooks import (DEFAULT_PROFILE, check_config, effective_parameters, load_profile, notebook_path,
-                        parameters)
+                        parameters, profiles)
 from .pages import export_html, first_line, list_runs, write_index
 from .provenance import environment, now, study_device, uncommitted_diff
 from .report import BATCH_ENV, PARTIAL_DIR, RUN_DIR_ENV, repo_root
@@ -395,10 +395,10 @@ def _clear_outputs(run_dir: Path) -> None:
 
 
 def describe(study: str, root: Path | None = None) -> str:
-    """A study's parameters, types, defaults and help, one per line."""
+    """A study's profiles (``--profile``), then its parameters, types, defaults and help, one per line."""
     spec = parameters(notebook_path(study, root))
     width = max(len(n) for n in spec)
-    lines = [f"{study}:"]
+    lines = [f"{study}:  (profiles: {', '.join(profiles(study, root)) or 'none'})"]
     for p in spec.values():
         lines.append(f"  {p.name:<{width}}  {p.type:<10} = {p.default!r:<14}  {p.help}")
     return "\n".join(lines)

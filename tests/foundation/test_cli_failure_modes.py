@@ -49,7 +49,9 @@ def test_outside_the_checkout_the_package_checkout_is_used(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert repo_root() == REPO
     assert cli_main(["list"]) == 0
-    assert "lr_scaling:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    known = sorted(p.stem for p in (REPO / "notebooks" / "params" / "lr_scaling").glob("*.yaml"))
+    assert f"lr_scaling:  (profiles: {', '.join(known)})" in out and "cpu" in known  # --profile's choices
 
 
 def test_no_studies_is_an_error_not_an_empty_success(tmp_path, monkeypatch, capsys):
