@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import traceback
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
         if hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, _terminate)
+        # after a Ctrl-C, nbclient's abandoned kernel task logs "Task exception was never retrieved" (a
+        # DeadKernelError traceback) under the one-line error that already says how the run ended
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
         if args.cmd == "list":
             print("\n\n".join(runner.describe(s) for s in _studies()))
