@@ -240,7 +240,8 @@ def test_untrained_lines_name_only_the_methods_at_zero():
 
 def test_pair_and_never_reached_lines_say_when_a_gap_is_within_the_noise():
     """400 test points: P@1 50.5 against 54.25 differ by 3.75, under the 7.06 of two standard errors of the
-    difference (sqrt(.505*.495/400 + .5425*.4575/400) = 3.53 points): not resolved. 25 against 6 is resolved."""
+    difference (sqrt(.505*.495/400 + .5425*.4575/400) = 3.53 points): not resolved. 25 against 6 is resolved, and
+    says so."""
     race = pd.DataFrame({"method": ["full", "lsh-embedding", "lsh-embedding:nologq", "lsh-label"],
                          "step": [10] * 4, "train_s": [1.0] * 4, "P@1": [59.0, 50.5, 54.25, 57.5]})
     lines = race_verdict(race, num_labels=200, eval_points=400)
@@ -248,7 +249,9 @@ def test_pair_and_never_reached_lines_say_when_a_gap_is_within_the_noise():
             "the difference, 7.06 on 400 test points: not resolved)") in lines
     assert any(x.startswith("lsh-label: never reached it in 1.0 s (final P@1 57.50) (within two") for x in lines)
     apart = race.assign(**{"P@1": [59.0, 25.0, 6.0, 57.5]})
-    assert "logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without" in race_verdict(apart, 200, 400)
+    # two standard errors: 2 sqrt(.25 * .75 / 400 + .06 * .94 / 400) = 4.94 points, below the gap of 19
+    assert ("logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without (beyond two standard errors of "
+            "the difference, 4.94 on 400 test points: resolved)") in race_verdict(apart, 200, 400)
 
 
 def test_race_verdict_a_hit_at_fulls_last_miss_is_sooner():

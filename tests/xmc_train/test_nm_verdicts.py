@@ -242,8 +242,8 @@ def test_accuracy_target_reads_the_test_picked_fusion_weight_apart():
     tie = pd.DataFrame({"sampler": ["ngame M-IV"] * 4, "alpha": [0.5, 0.8, 0.9, 1.0],
                         "P@1": [30.0, 34.75, 34.75, 34.75], "PSP@5": [20.0, 25.0, 25.1, 25.2]})
     line = accuracy_target_lines(c, tie, at_scale=True)[1]
-    assert line.endswith("best P@1 34.8 (PSP@5 25.0, 25.1, 25.2) from ngame M-IV at alpha 0.8, 0.9, 1; alpha 1 is "
-                         "the dual encoder alone: fusing adds nothing here")
+    assert line.endswith("best P@1 34.8 from ngame M-IV at alpha 0.8, 0.9 and 1 (tied; PSP@5 25.0, 25.1 and 25.2 "
+                         "respectively); alpha 1 is the dual encoder alone: fusing adds nothing here")
     assert accuracy_target_lines(c.iloc[:0]) == []
 
 

@@ -185,7 +185,7 @@ def _time_to_full_lines(runs: dict, num_labels: int, eval_points: int | None = N
         if t1 != t1:
             final = float(g["P@1"].iloc[-1])
             lines.append(f"{m}: never reached it in {g['train_s'].iloc[-1]:.1f} s (final P@1 {final:.2f})"
-                         + _unresolved(final, target, eval_points))
+                         + _resolution(final, target, eval_points))
             continue
         order = ("not resolved: its window overlaps full's, so the evaluations cannot tell which got there first"
                  if t0 < f1 and f0 < t1 else "sooner than full" if t1 <= f0 else "later than full")
@@ -200,14 +200,16 @@ def _p1_se(p1: float, eval_points: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / eval_points)
 
 
-def _unresolved(a: float, b: float, eval_points: int | None) -> str:
-    """A clause for two final P@1s (percent) within two standard errors of their difference on ``eval_points``
-    test points (binomial, each run's own): one seed and a few hundred points cannot order them."""
+def _resolution(a: float, b: float, eval_points: int | None) -> str:
+    """A clause for two final P@1s (percent) against two standard errors of their difference on ``eval_points``
+    test points (binomial, each run's own): within them, one seed and a few hundred points cannot order the two;
+    beyond them, they can. Empty without ``eval_points``."""
     if not eval_points:
         return ""
     se = math.hypot(_p1_se(a, eval_points), _p1_se(b, eval_points))  # of the difference
-    return (f" (within two standard errors of the difference, {2 * se:.2f} on {eval_points} test points: not "
-            "resolved)" if abs(a - b) < 2 * se else "")
+    within = abs(a - b) < 2 * se
+    return (f" ({'within' if within else 'beyond'} two standard errors of the difference, {2 * se:.2f} on "
+            f"{eval_points} test points: {'not resolved' if within else 'resolved'})")
 
 
 def _pair_lines(runs: dict, race: pd.DataFrame, eval_points: int | None = None) -> list[str]:
@@ -216,11 +218,11 @@ def _pair_lines(runs: dict, race: pd.DataFrame, eval_points: int | None = None) 
         if f"{m}:nologq" in runs:
             on, off = runs[m]["P@1"].iloc[-1], runs[f"{m}:nologq"]["P@1"].iloc[-1]
             lines.append(f"logQ correction, {m}: final P@1 {on:.2f} with it, {off:.2f} without"
-                         + _unresolved(on, off, eval_points))
+                         + _resolution(on, off, eval_points))
         if f"{m}:center" in runs:
             plain, centred = runs[m].iloc[-1], runs[f"{m}:center"].iloc[-1]
             crowd = (f"; labels in over-cap buckets {centred['over_cap_share']:.0%} centred, "
                      f"{plain['over_cap_share']:.0%} plain" if "over_cap_share" in race else "")
             lines.append(f"centred hashing, {m}: final P@1 {centred['P@1']:.2f} centred, {plain['P@1']:.2f} plain"
-                         + _unresolved(centred["P@1"], plain["P@1"], eval_points) + crowd)
+                         + _resolution(centred["P@1"], plain["P@1"], eval_points) + crowd)
     return lines

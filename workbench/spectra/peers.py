@@ -193,7 +193,7 @@ def compare(model, x, y, bn: str, reference: float, our_steps=(5, 10, 20), tol: 
     same seeds at each of ``pyhessian_tols`` (its default 1e-3 first: :func:`summary`'s ``x_pyhessian`` is against
     the first; tighter ones for the accuracy-matched ``x_pyhessian_matched``); all of these timed together by
     :func:`time_interleaved` (``timed``: "in turn"). curvlinops runs once (deterministic start) on its own, with
-    ``curvlinops_repeats`` (15-20x slower than PyHessian's default on the CPU default; ``timed``: "apart", so its
+    ``curvlinops_repeats`` (10-20x slower than PyHessian's default on the CPU default; ``timed``: "apart", so its
     ratios to PyHessian compare timings taken minutes apart).
     The loss is an ``nn.CrossEntropyLoss`` module: curvlinops reads its ``reduction`` attribute.
     """

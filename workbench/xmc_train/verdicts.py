@@ -225,15 +225,22 @@ def accuracy_target_lines(comparison: pd.DataFrame, heads: pd.DataFrame | None =
     if heads is not None and {"alpha", "P@1", "PSP@5"} <= set(heads) and heads["P@1"].notna().any():
         b = heads.loc[heads["P@1"].idxmax()]
         tied = heads[(heads["sampler"] == b["sampler"]) & (heads["P@1"] == b["P@1"])].sort_values("alpha")
+        alphas, psp = _and([f"{a:g}" for a in tied["alpha"]]), _and([f"{v:.1f}" for v in tied["PSP@5"]])
+        where = (f"(PSP@5 {psp}) from {b['sampler']} at alpha {alphas}" if len(tied) == 1 else
+                 f"from {b['sampler']} at alpha {alphas} (tied; PSP@5 {psp} respectively)")
         lines.append(f"with the fusion weight picked on the test split (optimistic: chosen on the data it scores), "
-                     f"best P@1 {b['P@1']:.1f} (PSP@5 {', '.join(f'{v:.1f}' for v in tied['PSP@5'])}) from "
-                     f"{b['sampler']} at alpha " + ", ".join(f"{a:g}" for a in tied["alpha"])
+                     f"best P@1 {b['P@1']:.1f} {where}"
                      + ("; alpha 1 is the dual encoder alone: fusing adds nothing here" if 1.0 in set(tied["alpha"])
                         else ""))
     if not at_scale:
         lines.append("this run is not at the target's scale (the full Debian titles set, MiniLM, a GPU): the lines "
                      "check the machinery, not the target")
     return lines
+
+
+def _and(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def variant_lines(comparison: pd.DataFrame, variants) -> list[str]:
