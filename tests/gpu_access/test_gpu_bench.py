@@ -67,6 +67,14 @@ def test_config_rejects_bad_values():
     from_dict(GPUAccessConfig, {"sampler": "gpu", "csr": "unified"})
 
 
+@pytest.mark.parametrize("gib", [float("inf"), float("nan"), -1.0])
+def test_config_rejects_a_gpu_memory_cap_that_is_not_a_finite_size(gib):
+    # inf used to validate, then store_options' int(gib * 2**30) raised OverflowError inside the run
+    with pytest.raises(ConfigError, match="gpu_memory_gib must be a finite number >= 0"):
+        from_dict(GPUAccessConfig, {"gpu_memory_gib": gib})
+    assert from_dict(GPUAccessConfig, {"gpu_memory_gib": 0.5}).store_options().policy is not None
+
+
 @pytest.mark.parametrize("graphs", [["cora", "facebok"], ["rmat:abc"], ["rmat:-1"], ["rmat:0"], ["rmat:nan"]])
 def test_config_rejects_bad_graph_names_before_any_work(graphs):
     with pytest.raises(ConfigError, match=r"graphs: .*(known: .*'citeseer'.*'facebook'|rmat:<GiB)"):

@@ -7,6 +7,7 @@ paper-scale values (several calls).
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 from ..config import ConfigError, at_least, distinct, positive
@@ -95,8 +96,10 @@ class GPUAccessConfig:
             (set(self.bench_orders) <= {"random", "sorted"}, f"bench_orders: random/sorted, got {self.bench_orders}"),
             (min(self.bench_row_bytes + self.bench_table_mib + self.bench_rows_per_call, default=1) >= 1,
              "benchmark sizes must be positive"),
-            (self.gpu_memory_gib >= 0 and self.torch_threads >= 0 and self.gather_threads >= 0,
-             "gpu_memory_gib, torch_threads, gather_threads must be >= 0"),
+            (self.torch_threads >= 0 and self.gather_threads >= 0, "torch_threads, gather_threads must be >= 0"),
+            # store_options turns it into bytes with int(): inf would raise OverflowError there, NaN ValueError
+            (math.isfinite(self.gpu_memory_gib) and self.gpu_memory_gib >= 0,
+             f"gpu_memory_gib must be a finite number >= 0 (0: no cap), got {self.gpu_memory_gib}"),
         ]
         for ok, msg in checks:
             if not ok:
