@@ -1,6 +1,7 @@
 """The study's parts on tiny problems: baseline drawers' log_q vs their empirical frequencies, adaptivity
 metrics ordering (exact > uniform), a short race, the config and the notebook's parameters. Does not prove:
 anything about timing or about accuracy at scale."""
+import dataclasses
 import math
 
 import numpy as np
@@ -364,3 +365,55 @@ def test_a_data_dir_the_dataset_does_not_read_is_refused(dataset):
     """-p data_dir=... with the synthetic or Debian data (which ignore it) used to run on them and end ok."""
     with pytest.raises(ValueError, match=f"data_dir is read only with dataset 'mulan' or 'dir'; dataset {dataset!r}"):
         LSHStudyConfig(dataset=dataset, data_dir="/nope").validate()
+
+
+def test_synthetic_features_must_hold_the_words_each_point_keeps():
+    # fewer validated, then topk over the projected features failed in bowdata.synthetic_bow
+    from workbench.lsh.bowdata import WORDS_PER_POINT
+    with pytest.raises(ValueError, match=f"num_features must be >= {WORDS_PER_POINT} with dataset 'synthetic'"):
+        LSHStudyConfig(num_features=WORDS_PER_POINT - 1).validate()
+    LSHStudyConfig(num_features=WORDS_PER_POINT).validate()
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"bin_size": 3}, "bin_size .*must be a power of two >= 2, got 3"),
+    ({"bin_size": 1}, "bin_size .*must be a power of two >= 2, got 1"),
+    ({"bin_size": 64, "K": 2}, r"bin_size \(64\) must be <= bench_dim \(32\)"),
+    ({"bin_size": 256, "K": 2, "bench_dim": 256, "hidden": 254}, r"bin_size \(256\) must be <= hidden \+ 1 \(255\)"),
+])
+def test_dwta_bins_are_refused_up_front_unless_a_power_of_two_within_the_hashed_width(over, message):
+    # each validated, then DWTA's constructor raised when run_bench or the race built the index
+    with pytest.raises(ValueError, match=message):
+        LSHStudyConfig(family="dwta", **over).validate()
+    with pytest.raises(ValueError, match="LSHParams.bin_size"):
+        LSHParams(family="dwta", bin_size=6).validate()
+    LSHStudyConfig(family="dwta", bin_size=256, K=2, bench_dim=256, hidden=255).validate()  # hashes 256 wide
+
+
+def test_a_data_variant_the_dataset_does_not_read_is_refused():
+    with pytest.raises(ValueError, match="data_variant is read only with dataset 'debian' or 'dir'; dataset 'synth"):
+        LSHStudyConfig(data_variant="titles").validate()
+    LSHStudyConfig(dataset="debian", data_variant="titles").validate()
+
+
+def _bow_dir(tmp_path, num_labels: int) -> str:
+    """A bag-of-words dataset directory with ``num_labels`` labels, each one used (the reader tests' ``_bow``)."""
+    from tests.xmc.test_xmc_reader_bounds import _bow
+    tmp_path.mkdir()
+    rows = "".join(f"{i % num_labels} {i % 4}:1 {(i + 1) % 4}:1\n" for i in range(8))
+    return str(_bow(tmp_path, f"8 4 {num_labels}\n{rows}", f"1 4 {num_labels}\n0 0:1\n"))
+
+
+def test_a_loaded_dataset_is_checked_against_p_at_5_and_the_budget_before_training(tmp_path):
+    """A dir dataset's label count is known only once it is read: with fewer than 5 labels the race trained, then
+    its P@5 failed; a budget above the label count ran quietly (synthetic data refuses both in validate)."""
+    from workbench.lsh.experiments import load_data
+    few = LSHStudyConfig(dataset="dir", data_dir=_bow_dir(tmp_path / "three", 3), budget=2)
+    few.validate()
+    with pytest.raises(ValueError, match=r"dataset='dir' \(.*\) has 3 labels; the race reports P@5"):
+        load_data(few)
+    six = LSHStudyConfig(dataset="dir", data_dir=_bow_dir(tmp_path / "six", 6))
+    six.validate()
+    with pytest.raises(ValueError, match=r"budget must be <= 6 \(the labels of dataset='dir'.*got 64"):
+        load_data(six)
+    assert load_data(dataclasses.replace(six, budget=6)).num_labels == 6

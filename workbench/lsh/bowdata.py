@@ -19,6 +19,8 @@ import torch
 from ..xmc.dataset import XMCDataset
 
 SOURCES = ("synthetic", "mulan", "debian", "dir")
+# words each synthetic point keeps: the top-k of num_features projected coordinates, so num_features must reach it
+WORDS_PER_POINT = 12
 
 
 @dataclasses.dataclass
@@ -79,8 +81,8 @@ def from_dataset(ds: XMCDataset, max_features: int) -> BowData:
 
 
 def load_bow(source: str, data_dir: str = "", data_variant: str = "", *, num_labels: int = 2000,
-             num_points: int = 4000, num_features: int = 1000, words_per_point: int = 12, max_features: int = 20000,
-             seed: int = 0) -> BowData:
+             num_points: int = 4000, num_features: int = 1000, words_per_point: int = WORDS_PER_POINT,
+             max_features: int = 20000, seed: int = 0) -> BowData:
     """The study's dataset by ``source`` (see module docstring); the sizes apply to ``"synthetic"``. A split
     without points raises ValueError (the race would report NaN accuracy, the adaptivity probe divide by 0)."""
     if source == "synthetic":

@@ -18,7 +18,7 @@ from .bench import bench_sizes
 from .bowdata import BowData, bag_tensors, load_bow, padded_positives
 from .drawers import DRAWERS
 from .params import build_index
-from .race import train_one
+from .race import KS, train_one
 from .study import LSHStudyConfig
 from .tables import crowding
 
@@ -42,8 +42,17 @@ def run_bench(cfg: LSHStudyConfig, memo: Memo = no_memo) -> list[dict]:
 
 
 def load_data(cfg: LSHStudyConfig) -> BowData:
-    return load_bow(cfg.dataset, cfg.data_dir, cfg.data_variant, num_labels=cfg.num_labels,
+    """The study's data, checked against what ``cfg.validate`` could bound only for synthetic data: a loaded
+    dataset's label count is known here, before anything trains (else its evaluation fails after training)."""
+    data = load_bow(cfg.dataset, cfg.data_dir, cfg.data_variant, num_labels=cfg.num_labels,
                     num_points=cfg.num_points, num_features=cfg.num_features, seed=cfg.seed)
+    where = f"dataset={cfg.dataset!r} ({data.name})"
+    if data.num_labels < max(KS):
+        raise ValueError(f"{where} has {data.num_labels} labels; the race reports P@{max(KS)}, which ranks "
+                         f"{max(KS)}: give a dataset with at least {max(KS)} labels")
+    if cfg.budget > data.num_labels:  # more negatives per query than labels would draw labels again
+        raise ValueError(f"budget must be <= {data.num_labels} (the labels of {where}), got {cfg.budget}")
+    return data
 
 
 def _probe(cfg: LSHStudyConfig, data: BowData, device: torch.device, rows: list[dict]):

@@ -48,6 +48,9 @@ class LSHParams:
             raise ValueError(f"LSHParams.redraw_every must be >= 0 (0 = never), got {self.redraw_every}")
         if self.seed < 0:  # numpy's generators, seeded from it, reject negative seeds
             raise ValueError(f"LSHParams.seed must be >= 0, got {self.seed}")
+        # else DWTA's own check fails only when an index is built, inside a run
+        if self.family == "dwta" and (self.bin_size < 2 or self.bin_size & (self.bin_size - 1)):
+            raise ValueError(f"LSHParams.bin_size (DWTA's bin width) must be a power of two >= 2, got {self.bin_size}")
         check_code_bits(self.family, self.K, self.bin_size)  # the families' own limit, before a study runs
 
     def due(self, step: int, last_rehash: int | None, last_redraw: int | None) -> str | None:

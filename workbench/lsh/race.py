@@ -24,6 +24,7 @@ from .params import LSHParams, build_index
 from .softmax_model import BowSoftmax, full_loss, optimizers, predict_topk, sampled_loss
 from .tables import crowding
 
+KS = (1, 5)  # the precisions evaluate reports: a dataset needs at least max(KS) labels to rank
 # (step, training seconds, model, LSH index or None, steps since the index last hashed the weights (NaN: none))
 OnEval = Callable[[int, float, BowSoftmax, object, float], None]
 
@@ -71,8 +72,8 @@ def evaluate(model: BowSoftmax, data: BowData, n: int, device: torch.device) -> 
     rows = np.arange(min(n, data.X_test.shape[0]))
     with torch.no_grad():
         h = model.hidden(*bag_tensors(data.X_test, rows, device))
-        top = predict_topk(model, h, 5)
-    m = xmc_metrics(top.cpu(), data.Y_test[rows], ks=(1, 5))
+        top = predict_topk(model, h, max(KS))
+    m = xmc_metrics(top.cpu(), data.Y_test[rows], ks=KS)
     share = torch.unique(top[:, 0], return_counts=True)[1].max().item() / len(rows) if len(rows) else 0.0
     return {"P@1": m["P@1"], "P@5": m["P@5"], "top1_share": share}
 

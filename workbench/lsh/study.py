@@ -11,10 +11,10 @@ from pathlib import Path
 from ..config import at_least, distinct, positive
 from ..device import check_device_spec
 from ..io import user_path
-from .bowdata import SOURCES
+from .bowdata import SOURCES, WORDS_PER_POINT
 from .drawers import DRAWERS
 from .params import LSHParams
-from .race import parse_method
+from .race import KS, parse_method
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +85,9 @@ class LSHStudyConfig:
         if self.data_dir and self.dataset not in ("mulan", "dir"):  # else the run would quietly use other data
             raise ValueError(f"data_dir is read only with dataset 'mulan' or 'dir'; dataset {self.dataset!r} "
                              "ignores it: add -p dataset=mulan (or dir) or drop data_dir")
+        if self.data_variant and self.dataset not in ("debian", "dir"):  # as data_dir: else quietly ignored
+            raise ValueError(f"data_variant is read only with dataset 'debian' or 'dir'; dataset {self.dataset!r} "
+                             "ignores it: drop data_variant")
         from ..xmc.debian import VARIANTS
         if self.dataset == "debian" and self.data_variant not in ("", *VARIANTS):
             raise ValueError(f"dataset 'debian' has data_variant {list(VARIANTS)} ('' = titles), "
@@ -108,7 +111,11 @@ class LSHStudyConfig:
         at_least(self, 1, "budget", "bench_dim", "bench_batch", "bench_repeats", "num_points",
                  "num_features", "hidden", "batch_size", "max_steps", "eval_every", "eval_points",
                  "adaptivity_queries", "adaptivity_repeats", "bench_sizes")
-        at_least(self, 5, "num_labels")  # P@5 ranks 5 labels
+        at_least(self, max(KS), "num_labels")  # P@5 ranks 5 labels (a loaded dataset's count: load_data)
+        if self.dataset == "synthetic" and self.num_features < WORDS_PER_POINT:  # else topk fails in the run
+            raise ValueError(f"num_features must be >= {WORDS_PER_POINT} with dataset 'synthetic' (each point keeps "
+                             f"its {WORDS_PER_POINT} top features as words), got {self.num_features}")
+        self._check_dwta_dims()
         at_least(self, 2, "num_points")  # a synthetic test split (30%) of at least one point
         # more negatives per query than labels draws labels again; an unbounded budget is a huge allocation
         # (bench_batch x budget ids per call)
@@ -119,6 +126,16 @@ class LSHStudyConfig:
         positive(self, "lr", "time_budget_s")
         if not self.eval_every_s >= 0:  # NaN fails too
             raise ValueError(f"eval_every_s must be >= 0 (0 = evaluate by steps only), got {self.eval_every_s}")
+
+    def _check_dwta_dims(self) -> None:
+        """DWTA's bins are bin_size coordinates of the hashed vectors: the bench's labels (bench_dim wide) and the
+        race's label vectors (hidden + 1 wide: BowSoftmax folds the output bias into them)."""
+        if self.family != "dwta":
+            return
+        for name, dim in (("bench_dim", self.bench_dim), ("hidden + 1", self.hidden + 1)):
+            if self.bin_size > dim:
+                raise ValueError(f"bin_size ({self.bin_size}) must be <= {name} ({dim}), the width of the vectors "
+                                 "DWTA hashes")
 
     def check_data(self) -> None:
         """The local data ``dataset`` reads exists here: Mulan's three files, a ``dir`` dataset's directory in a
