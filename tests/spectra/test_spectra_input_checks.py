@@ -61,6 +61,24 @@ def test_config_ranges_name_parameter_value_and_range(cls, name, value, match):
         from_dict(cls, {name: value})
 
 
+@pytest.mark.parametrize("cls, values, match", [
+    (B, {"train_batch_size": 2000}, r"the training set \(digits: 1437 examples\) is below train_batch_size \(2000\)"),
+    (L, {"learner_batch_size": 2000}, r"the training set \(digits: 1437 examples\) is too small for the learner .*"
+                                      r"trains on the rest \(1150\) in batches of learner_batch_size \(2000\)"),
+    (L, {"learner_batch_size": 1151}, r"learner_batch_size \(1151\)"),
+    (B, {"n_train": 2000, "train_batch_size": 1438}, r"the training set \(digits: 1437 examples\) is below"),
+])
+def test_batches_larger_than_the_known_training_set_are_refused(cls, values, match):
+    """n_train 0 reads the embedded digits set whole (EMBEDDED_TRAIN_SIZE; the learner trains on 4/5 of it): these
+    used to validate, then train_epochs raised mid-run. (peer_batch_size and bench_batch_sizes are cut to the set.)
+    Does not prove: anything for a local set read whole, whose size is known only once it is loaded."""
+    with pytest.raises(ConfigError, match=match):
+        from_dict(cls, values)
+    from_dict(B, {"train_batch_size": 1437})
+    from_dict(L, {"learner_batch_size": 1150})
+    from_dict(B, {"dataset": "cifar10", "data_path": "/nope", "train_batch_size": 4096})  # size unknown here
+
+
 def test_loaders_reject_bad_sizes():
     """The library calls below the configs refuse what would silently misbehave: n_train < 1 (a negative one used
     to drop the last examples) and batch_size 0 (ZeroDivisionError). Does not prove: the other checks of these

@@ -27,6 +27,18 @@ def _at_least(cfg, lo: int, *names: str) -> None:
     at_least(cfg, lo, *names, zero_means=_ZERO_MEANS)
 
 
+def _train_size(cfg) -> int:
+    """Training examples the run will have, where known before loading: an embedded set's (at most n_train of it) or
+    n_train; 0 for a local set read whole (as large as its files)."""
+    full = EMBEDDED_TRAIN_SIZE.get(cfg.dataset)
+    return min(cfg.n_train or full or 0, full or cfg.n_train)
+
+
+def _train_set(cfg, n: int) -> str:
+    """The training set of :func:`_train_size` ``n`` in an error message: the parameter that sets it, or the data."""
+    return f"n_train ({n})" if cfg.n_train == n else f"the training set ({cfg.dataset}: {n} examples)"
+
+
 def _check_common(cfg) -> None:
     if cfg.dataset not in DATASETS:
         raise ConfigError(f"dataset must be one of {DATASETS.names()}, got {cfg.dataset!r}")
@@ -43,8 +55,7 @@ def _check_common(cfg) -> None:
     _at_least(cfg, 1, "batch_sizes")
     distinct(cfg, "batch_sizes")
     # spectra() measures the full operator apart and leaves out batch sizes >= the training set
-    full = EMBEDDED_TRAIN_SIZE.get(cfg.dataset)
-    n = min(cfg.n_train or full or 0, full or cfg.n_train)
+    n = _train_size(cfg)
     if n and sum(b < n for b in cfg.batch_sizes) < 3:
         what = (f"n_train={cfg.n_train}" if cfg.n_train and cfg.n_train == n
                 else f"{cfg.dataset}'s {n} training examples")
@@ -125,9 +136,12 @@ class BatchSizeSpectraConfig:
         if min(self.batch_sizes) < 2:  # BatchNorm1d refuses one example in train mode; BN2d averages one image
             raise ConfigError(f"batch_sizes must be >= 2: the BN train-mode comparison ({self.bn_model}) has no batch "
                               f"statistics over one example, got {self.batch_sizes}")
-        if self.n_train and self.n_train < self.train_batch_size:  # training drops the last partial batch
-            raise ConfigError(f"n_train ({self.n_train}) is below train_batch_size ({self.train_batch_size}): "
+        n = _train_size(self)
+        if n and n < self.train_batch_size:  # training drops the last partial batch: train_epochs raises mid-run
+            raise ConfigError(f"{_train_set(self, n)} is below train_batch_size ({self.train_batch_size}): "
                               "training would take no step")
+        # peer_batch_size and bench_batch_sizes above n are left alone: their batches are cut to the n examples
+        # there are and the rows record the size measured (tiny n_train runs keep the defaults 256 that way)
         if not (math.isfinite(self.lambda_tol) and self.lambda_tol >= 0):
             raise ConfigError(f"lambda_tol must be >= 0 (0: fixed Lanczos steps), got {self.lambda_tol}")
         distinct(self, "snapshot_epochs", "bench_batch_sizes")
@@ -187,11 +201,12 @@ class LrScalingConfig:
             raise ConfigError(f"learner_kappa_max must be a finite number > 1, got {self.learner_kappa_max}")
         if not 0 < self.learner_scale <= 1:
             raise ConfigError(f"learner_scale must be in (0, 1], got {self.learner_scale}")
-        if self.n_train and (self.n_train < 5 or self.n_train - self.n_train // 5 < self.learner_batch_size):
-            raise ConfigError(f"n_train ({self.n_train}) is too small for the learner comparison, which holds out "
-                              f"a fifth for validation and trains on the rest in batches of learner_batch_size "
-                              f"({self.learner_batch_size}): it needs >= 5 and n_train - n_train // 5 >= "
-                              "learner_batch_size")
+        n = _train_size(self)  # the embedded set's size too: else train_epochs raises mid-run
+        if n and (n < 5 or n - n // 5 < self.learner_batch_size):
+            raise ConfigError(f"{_train_set(self, n)} is too small for the learner comparison, which holds out "
+                              f"a fifth for validation and trains on the rest ({n - n // 5}) in batches of "
+                              f"learner_batch_size ({self.learner_batch_size}): it needs >= 5 examples and "
+                              "n - n // 5 >= learner_batch_size")
         distinct(self, "optimizers", "seeds", "tune_lrs")
 
     def check_data(self) -> None:
