@@ -123,6 +123,25 @@ def test_every_sampler_trains(sampler, heads, freeze):
     assert train[-1]["wall_s"] > train[0]["wall_s"] > 0
 
 
+@pytest.mark.parametrize("heads", ["de", "de+clf"])
+def test_a_batch_whose_queries_have_no_positive_trains_on_an_empty_in_batch_pool(heads):
+    """A training query without labels, alone in its batch (batch_size 1): the in_batch pool is empty. Nothing
+    drops such queries upstream, and every loss is a mean over positives (0 here); encoding the empty pool used to
+    crash in BERT's reshape. Does not prove: anything about a batch that has positives."""
+    Y = DATA.Y_train[:3].tolil()
+    Y[1, :] = 0
+    enc = get_encoder("tiny", 0)
+    m = XMCModel(enc, tokenize(enc.tokenizer, DATA.train_texts[:3], 12), tokenize(enc.tokenizer, DATA.label_texts, 12),
+                 heads=heads)
+    m.init_classifier()
+    s = build_sampler("in_batch", Y.tocsr(), SamplerConfig())
+    assert len(s.sample(torch.tensor([1]), torch.Generator().manual_seed(0)).pool) == 0
+    rows = Trainer(m, s, build_loss("softmax"), TrainConfig(epochs=1, batch_size=1, log_every=1, device="cpu"),
+                   progress=False).run()
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3]
+    assert all(math.isfinite(r["loss"]) for r in rows if "loss" in r)
+
+
 @pytest.mark.parametrize("sampler", ["in_batch", "unidec"])
 def test_two_heads_and_fusion(sampler):
     m, s, test = setup(sampler, heads="de+clf", cluster_start=1, cluster_size_max=8, pool_cap=64)

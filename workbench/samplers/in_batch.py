@@ -2,7 +2,8 @@
 
 Each query samples ``positives_per_query`` positives; the pool is their union and every query scores the whole
 pool. Targets mark every pool label that is a positive of the query (not only its own sample), so a decoupled
-loss never pushes a true positive down as a negative.
+loss never pushes a true positive down as a negative. A batch none of whose queries has a positive (a label-less
+query alone in its batch) gets an empty pool: nothing to score, and its loss is 0 (``XMCModel.encode`` of no rows).
 """
 from __future__ import annotations
 

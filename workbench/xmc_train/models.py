@@ -71,6 +71,8 @@ class XMCModel(nn.Module):
     # ----- encoding -------------------------------------------------------------------------------------
     def encode(self, table: TokenTable, rows: torch.Tensor) -> torch.Tensor:
         """(len(rows), d) embeddings of ``table[rows]``; with gradients unless the encoder is frozen."""
+        if len(rows) == 0:  # an in_batch pool when no query of the batch has a positive; BERT cannot reshape 0 rows
+            return torch.zeros(0, self.encoder.dim, device=self.device)
         if self.freeze_encoder:
             return self.embed_all(table)[to_device(rows, self.device)]
         return self.encoder(*table.batch(rows, self.device))
