@@ -32,8 +32,20 @@ def export_html(nb_path: Path, html_path: Path, record: dict[str, Any] | None = 
     if record is not None:
         m = re.search(r"<main[^>]*>|<body[^>]*>", body)
         at = m.end() if m else 0
-        body = body[:at] + _record_html(record) + body[at:]
+        body = body[:at] + _record_html(record) + _files_html(html_path.parent, record) + body[at:]
     return write_text(html_path, body)
+
+
+def _files_html(run_dir: Path, rec: dict[str, Any]) -> str:
+    """Links from a report to what its run wrote beside it (record, tables, figures, patches, executed notebook)
+    and, in the runner's layout (``reports/<study>/<run_id>/``), back to ``reports/index.html``."""
+    files = sorted(f.name for f in run_dir.iterdir() if f.is_file() and f.suffix in (".json", ".csv", ".png",
+                                                                                          ".patch", ".ipynb"))
+    links = [f'<a href="{html.escape(urllib.parse.quote(n))}">{html.escape(n)}</a>' for n in files]
+    if run_dir.parent.name == rec.get("study") and run_dir.name == rec.get("run_id"):
+        links.insert(0, '<a href="../../index.html">all runs</a>')
+    return (f'<p class="workbench-files" style="font-family:sans-serif;font-size:13px">files: {" · ".join(links)}'
+            "</p>" if links else "")
 
 
 def settle_streams(nb):

@@ -118,6 +118,26 @@ def test_the_record_block_goes_inside_the_body(tmp_path):
                                                                            "run_id": "20260101-000000-cpu"}).read_text()
     assert html.index("<body") < html.index("workbench-run") < html.index("hello")
     assert "<title>lr_scaling 20260101-000000-cpu</title>" in html  # not nbconvert's "Notebook"
+    assert "files: " in html and "all runs" not in html  # r.ipynb linked; not in the runner's layout: no index link
+
+
+def test_a_report_links_its_files_and_the_index_in_the_runners_layout(tmp_path):
+    """reports/<study>/<run_id>/report.html links back to reports/index.html and to the run's tables, figures and
+    record (names quoted in the href), not to other files."""
+    import nbformat
+
+    from workbench import pages
+    run = tmp_path / "lr_scaling" / "20260101-000000-cpu"
+    run.mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), str(run / "lr_scaling.ipynb"))
+    for name in ("config.json", "a b.csv", "fig.png", "notes.txt"):
+        (run / name).write_text("x")
+    html = pages.export_html(run / "lr_scaling.ipynb", run / "report.html",
+                             {"study": "lr_scaling", "run_id": "20260101-000000-cpu"}).read_text()
+    line = html[html.index('class="workbench-files"'):].split("</p>")[0]
+    assert line.count("<a ") == 5 and '<a href="../../index.html">all runs</a>' in line
+    assert '<a href="a%20b.csv">a b.csv</a>' in line and "notes.txt" not in line
+    assert line.index("a b.csv") < line.index("config.json") < line.index("fig.png") < line.index("lr_scaling.ipynb")
 
 
 def test_a_run_keeps_its_units_by_config_and_scratch_runs_by_study(tmp_path, monkeypatch):
