@@ -131,6 +131,7 @@ def test_time_split_is_seconds_per_step_over_all_windows():
                          "encode_s": [0.0, 0.0], "loss_s": [0.0, 0.0], "backward_s": [0.0, 0.0]})
     fig = time_split(rows)
     assert fig.axes[0].patches[0].get_width() == 0.1
+    assert fig.axes[1].patches[0].get_width() == 100.0  # the share panel: sampling is all of the step
 
 
 def test_time_to_accuracy_goes_log_when_runs_span_over_tenfold():
@@ -139,9 +140,24 @@ def test_time_to_accuracy_goes_log_when_runs_span_over_tenfold():
     assert time_to_accuracy(ev).axes[0].get_xscale() == "symlog"
 
 
+def test_time_to_accuracy_keeps_far_peers_off_the_axis():
+    """Samplers at 28-35% and a 0.5% peer: the y axis spans the samplers (not 0), the peer is a note with its value
+    at the bottom edge; a 30% peer stays a line in the legend. Two samplers get two markers, a stage a hollow one."""
+    ev = pd.DataFrame({"sampler": ["a", "a", "b", "b", "b M-IV"], "wall_s": [0.0, 1.0, 0.0, 1.0, 1.5],
+                       "P@1": [28.0, 35.0, 28.0, 30.0, 31.0]})
+    peers = pd.DataFrame({"method": ["most popular", "parabel"], "P@1": [0.5, 30.0]})
+    ax = time_to_accuracy(ev, peers=peers).axes[0]
+    assert ax.get_ylim()[0] > 20 and ax.get_ylim()[1] < 40
+    assert [t.get_text() for t in ax.texts] == ["\u2193 most popular (peer): 0.5%, below the axis"]
+    assert "parabel (peer)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    a, b, stage = ax.lines[:3]
+    assert a.get_marker() != b.get_marker() == stage.get_marker() and stage.get_markerfacecolor() == "white"
+
+
 def test_memory_vs_batch_plots_peak_memory_and_drops_oom():
     """With CUDA peaks the line is the peak MiB (100, 200), not tokens; the OOM point at batch 64 is left out."""
     mem = pd.DataFrame({"sampler": ["a"] * 3, "batch_size": [16, 32, 64], "peak_mem_mib": [100.0, 200.0, 9e9],
                         "tokens_per_step": [1.0, 2.0, 4.0], "oom": [False, False, True]})
     ax = memory_vs_batch(mem).axes[0]
     assert list(ax.lines[0].get_ydata()) == [100.0, 200.0] and ax.get_ylabel() == "peak GPU memory (MiB)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["16", "32"]  # ticks at the measured sizes only

@@ -10,12 +10,18 @@ from ..report import log_y_if_wide
 from .train_config import TIMERS
 
 PHASES = TIMERS  # the trainer's timed phases
-# one colour per method in every figure of the study (the seaborn colorblind hues first; peers in greys)
-COLOURS = {"full": "#0173b2", "uniform": "#de8f05", "log_uniform": "#029e73", "lsh": "#d55e00", "in_batch": "#cc78bc",
-           "ance": "#ca9161", "ngame": "#7b3294", "unidec": "#56b4e9", "most popular": "0.6", "parabel": "0.2"}
+# one colour per method in every figure of the study (the seaborn colorblind hues first; peers in greys); lsh crimson
+# and ance dark brown, not the palette's vermillion and tan: beside uniform's orange the three looked alike
+COLOURS = {"full": "#0173b2", "uniform": "#de8f05", "log_uniform": "#029e73", "lsh": "#c0162c", "in_batch": "#cc78bc",
+           "ance": "#6f4e37", "ngame": "#7b3294", "unidec": "#56b4e9", "most popular": "0.6", "parabel": "0.2"}
+# and one marker per sampler, so that colour is not the only cue (stages and variants take their sampler's, hollow)
+MARKERS = {"full": "o", "uniform": "s", "log_uniform": "v", "lsh": "D", "in_batch": "^", "ance": "P", "ngame": "X",
+           "unidec": "*"}
+SPARE_MARKERS = ("h", "p", "d", "<", ">", "8")  # other names, chosen by their letters as their colours
 SPARE = ("#8c6d31", "#637939", "#843c39", "#393b79", "#a55194", "#17becf")  # other names, chosen by their letters
-PHASE_COLOURS = ("0.15", "0.35", "0.55", "0.72", "0.88")  # time-split phases: greys, never a method's hue
-PHASE_HATCHES = ("", "//", "", "..", "xx")  # and a hatch on every other one: neighbouring light greys looked alike
+# time-split phases: a categorical palette (ColorBrewer's pastel Set2) unlike the saturated method hues; five greys
+# with hatches looked alike
+PHASE_COLOURS = ("#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854")
 
 
 def _base(name: str) -> str:
@@ -39,12 +45,42 @@ def method_style(name: str) -> dict[str, str]:
     return {"color": method_colour(name), "ls": "--" if derived else "-"}
 
 
-def _peer_lines(ax, peers: pd.DataFrame | None, metric: str) -> None:
-    """Peers as dotted grey horizontal lines, one grey each (dashed lines are stages and variants of a sampler)."""
+def method_marker(name: str) -> dict:
+    """Marker of a sampler's line: its own shape, hollow for a stage or variant (drawn dashed)."""
+    derived = " " in name and name.lower() not in COLOURS
+    base = _base(name)
+    marker = MARKERS.get(base) or SPARE_MARKERS[sum(map(ord, base)) % len(SPARE_MARKERS)]
+    return {"marker": marker} | ({"mfc": "white"} if derived else {})
+
+
+def _y_range(values: pd.Series, peers: pd.Series) -> tuple[float, float]:
+    """The samplers' own range with a margin: a peer far below (most popular at 0.5%) must not squeeze them. Each
+    peer outside it adds a band at that edge for its note (so the note covers no curve)."""
+    lo, hi = float(values.min()), float(values.max())
+    span = max(hi - lo, 1.0)
+    lo, hi = lo - 0.06 * span, hi + 0.06 * span
+    below, above = int((peers < lo).sum()), int((peers > hi).sum())
+    return lo - 0.09 * span * below, hi + 0.09 * span * above
+
+
+def _peer_lines(ax, peers: pd.DataFrame | None, metric: str, ylim: tuple[float, float]) -> None:
+    """Peers as dotted grey horizontal lines, one grey each (dashed lines are stages and variants of a sampler);
+    a peer outside ``ylim`` is an arrow and its value at that edge of the axes instead of a line that would
+    stretch the axis."""
     if peers is None or metric not in peers:
         return
-    for _, r in peers.iterrows():
-        ax.axhline(r[metric], ls=":", lw=1.6, color=method_colour(r["method"]), label=f"{r['method']} (peer)")
+    stacked = {"below": 0, "above": 0}  # notes already at each edge: the next one sits further in
+    for _, r in peers.dropna(subset=[metric]).iterrows():
+        v, colour, name = r[metric], method_colour(r["method"]), f"{r['method']} (peer)"
+        if ylim[0] <= v <= ylim[1]:
+            ax.axhline(v, ls=":", lw=1.6, color=colour, label=name)
+            continue
+        side = "below" if v < ylim[0] else "above"
+        edge, sign, arrow = (0.0, 1, "\u2193") if side == "below" else (1.0, -1, "\u2191")
+        ax.annotate(f"{arrow} {name}: {v:.3g}%, {side} the axis", xy=(0.99, edge), xycoords="axes fraction",
+                    xytext=(0, sign * (4 + 14 * stacked[side])), textcoords="offset points", ha="right",
+                    va="bottom" if side == "below" else "top", fontsize="small", color=colour, fontweight="bold")
+        stacked[side] += 1
 
 
 def time_to_accuracy(evals: pd.DataFrame, metric: str = "P@1", x: str = "wall_s",
@@ -57,8 +93,13 @@ def time_to_accuracy(evals: pd.DataFrame, metric: str = "P@1", x: str = "wall_s"
     for name, g in evals.groupby("sampler", sort=False):
         stage = x == "step" and "stage_start_s" in g and bool((g["stage_start_s"] > 0).any())
         label = f"{name} (stage steps, after the encoder's)" if stage else name
-        ax.plot(g[x], g[metric], marker="o", ms=3, label=label, **method_style(name))
-    _peer_lines(ax, peers, metric)
+        style = method_style(name)  # stages on top: ngame M-IV's short dashed line hid under ngame's
+        ax.plot(g[x], g[metric], ms=5, label=label, zorder=3 if style["ls"] == "--" else 2, **method_marker(name),
+                **style)
+    peer_values = peers[metric].dropna() if peers is not None and metric in peers else pd.Series(dtype=float)
+    ylim = _y_range(evals[metric], peer_values) if len(evals) else (0.0, 100.0)
+    ax.set_ylim(*ylim)
+    _peer_lines(ax, peers, metric, ylim)
     unit = "training wall-clock (s, evaluation excluded)" if x == "wall_s" else x
     positive = evals.loc[evals[x] > 0, x] if x == "wall_s" else evals[x].iloc[:0]
     if len(positive) and positive.max() > 10 * positive.min():  # one slow run would squeeze the others to the left
@@ -94,6 +135,10 @@ def memory_vs_batch(mem: pd.DataFrame) -> plt.Figure:
         ax.plot(g["batch_size"], g[col], marker="osv^DPX*"[i % 8], ms=max(11 - i, 5), mew=1.8, zorder=2 + i,
                 mfc="none" if i % 2 else style["color"], label=f"{name} (same as {twin})" if twin else name, **style)
     ax.set_xscale("log", base=2)
+    sizes = sorted(mem["batch_size"].unique())  # few sizes: ticks at the measured ones, as plain numbers, not 2^k
+    ax.set_xticks(sizes, [f"{b:g}" for b in sizes])
+    ax.xaxis.set_minor_locator(ticker.NullLocator())
+    ax.margins(x=0.08, y=0.1)  # the top markers (full's) were cut in half by the frame
     log_y_if_wide(ax, mem[col])  # one sampler (full) far above the others would flatten them
     ylabel = "peak GPU memory (MiB)" if gpu else "tokens encoded with grad per step"
     ax.set(title="Peak GPU memory vs batch size" if gpu else "Memory proxy vs batch size (CPU: no GPU memory)",
@@ -102,18 +147,25 @@ def memory_vs_batch(mem: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def _stacked_bars(ax, table: pd.DataFrame) -> None:
+    """One horizontal bar per row of ``table``, its columns (the phases) stacked in the phase colours."""
+    left = np.zeros(len(table))
+    for ph, colour in zip(PHASES, PHASE_COLOURS):
+        ax.barh(table.index, table[ph], left=left, color=colour, edgecolor="white", label=ph.removesuffix("_s"))
+        left += table[ph].to_numpy()
+
+
 def time_split(train_rows: pd.DataFrame) -> plt.Figure:
-    """Seconds per step spent sampling / refreshing / encoding / in the loss / in backward+update, per sampler."""
+    """Seconds per step spent sampling / refreshing / encoding / in the loss / in backward+update, per sampler
+    (left), and each phase's share of the step (right: ``full``'s long bar squeezes the others' on the left)."""
     g = train_rows.groupby("sampler", sort=False)
     per_step = g[list(PHASES)].sum().div(g["steps"].sum(), axis=0)
-    fig, ax = plt.subplots()
-    left = np.zeros(len(per_step))
-    for ph, colour, hatch in zip(PHASES, PHASE_COLOURS, PHASE_HATCHES):
-        ax.barh(per_step.index, per_step[ph], left=left, color=colour, edgecolor="white", hatch=hatch,
-                label=ph.removesuffix("_s"))
-        left += per_step[ph].to_numpy()
+    fig, (ax, share_ax) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    _stacked_bars(ax, per_step)
+    _stacked_bars(share_ax, 100 * per_step.div(per_step.sum(axis=1).replace(0, np.nan), axis=0).fillna(0))
     ax.set(title="Time split per training step", xlabel="seconds per step (mean)", ylabel="sampler")
-    ax.legend(fontsize="small", ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    share_ax.set(title="Share of the step per phase", xlabel="share of step time (%)", xlim=(0, 100))
+    share_ax.legend(fontsize="small", title="phase", title_fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
@@ -146,8 +198,13 @@ def cluster_schedule(rows: pd.DataFrame) -> plt.Figure:
     h2, l2 = ax2.get_legend_handles_labels()
     # below the axes (inside, it covered the first refresh bar)
     ax.legend(h1 + h2, l1 + l2, fontsize="small", ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
-    if len(rows) and rows["cluster_size"].max() > 1:
+    if len(rows) and rows["cluster_size"].max() > 4 * max(rows["cluster_size"].min(), 1):  # doublings to show
         ax.set_yscale("log", base=2)
+    else:  # a linear axis: log2 ticks at 2^0 and 2^1 alone read as a broken axis
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    if len(rows) <= 2:
+        ax.text(0.02, 0.95, f"only {len(rows)} epoch(s): too few to show the schedule's growth", fontsize="small",
+                transform=ax.transAxes, va="top", bbox={"fc": "white", "ec": "0.7", "alpha": 0.9})
     return fig
 
 
