@@ -54,6 +54,11 @@ def test_stats_on_known_dataset():
     assert t["labels"].sum() == st["labels_seen_in_train"] and t["positives"].sum() == pytest.approx(100)
     fig = frequency_figure(ds)
     assert fig._suptitle is not None and fig._suptitle.get_text()
+    unseen = st["labels"] - st["labels_seen_in_train"]  # drawn nowhere (no place on a log axis), counted in the title
+    assert f"{unseen:,} never seen in training" in fig._suptitle.get_text()
+    line = fig.axes[1].lines[0]
+    assert len(line.get_ydata()) == st["labels_seen_in_train"] and line.get_ydata().min() >= 1
+    assert fig.axes[1].get_legend() is None
 
 
 def test_labels_per_point_is_a_poisson_mean_raised_to_at_least_one():

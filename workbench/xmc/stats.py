@@ -45,17 +45,21 @@ def frequency_table(ds: XMCDataset) -> pd.DataFrame:
 
 
 def frequency_figure(ds: XMCDataset):
-    """Label-frequency histogram (log-log): how many labels have each number of training points."""
+    """Label-frequency histogram (log-log): how many labels have each number of training points. Labels never seen
+    in training have no place on a log axis: they are counted in the titles, not drawn."""
     import matplotlib.pyplot as plt
-    freq = np.sort(ds.label_freq)[::-1]
+    freq = np.sort(ds.label_freq[ds.label_freq > 0])[::-1]
+    unseen = int(ds.num_labels) - len(freq)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     t = frequency_table(ds)
     a.bar(np.arange(len(t)), t["labels"], color="C0")
-    a.set_xticks(np.arange(len(t)), [f"{lo}" for lo in t["freq_lo"]], rotation=45)
+    names = [f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in zip(t["freq_lo"], t["freq_hi"])]
+    a.set_xticks(np.arange(len(t)), names, rotation=45)
     a.set_yscale("log")
-    a.set(xlabel="training points per label (log2 bin start)", ylabel="labels", title="labels per frequency bin")
-    b.loglog(np.arange(1, len(freq) + 1), np.maximum(freq, 0.5), color="C1", label=ds.name)
-    b.set(xlabel="label rank", ylabel="training points", title="rank-frequency")
-    b.legend()
-    fig.suptitle(f"{ds.name}: label frequencies ({ds.num_labels:,} labels)")
+    a.set(xlabel="training points per label (log2 bin)", ylabel="labels", title="labels per frequency bin")
+    b.loglog(np.arange(1, len(freq) + 1), freq, color="C1")  # one series: its name is in the suptitle, no legend
+    b.set(xlabel="label rank (labels seen in training)", ylabel="training points",
+          title=f"rank-frequency ({len(freq):,} seen labels)")
+    fig.suptitle(f"{ds.name}: label frequencies ({ds.num_labels:,} labels, {unseen:,} never seen in training "
+                 "and not drawn)")
     return fig
