@@ -46,7 +46,7 @@ def test_density_axis_labels_negative_side_and_outliers_without_crowding():
     fig = figures.densities(_ritz(np.linspace(-0.6, 2.4, 10), [-0.6, 0.0, 1.0, 3.5, 4.2]))
     ax = fig.axes[0]
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
-    assert min(ticks) < 0 and max(ticks) >= 3.0  # once: 0, 0.8, 1.6 only
+    assert min(ticks) < 0 and max(ticks) >= 4.0  # once: 0, 0.8, 1.6 only; then stopping at 3 short of the 4.2 peak
     pos = np.arcsinh(np.array(sorted(ticks)) / (2.4 / 2))
     assert np.diff(pos).min() >= 0.06 * (np.arcsinh(ax.get_xlim()[1] / 1.2) - np.arcsinh(ax.get_xlim()[0] / 1.2))
     # as a Fashion-MNIST run: decades beyond the linear part, where +-3 once crowded +-4.5 and +-1.5
@@ -104,10 +104,37 @@ def test_a_series_keeps_its_colour_across_one_reports_figures():
     curves = pd.DataFrame({"method": ["cosine (tuned lr 0.3)", "SLQ learner"], "epoch": [1, 1], "wall_s": [1.0, 2.0],
                            "eval_acc": [0.9, 0.8]})
     lines = {ln.get_label(): to_hex(ln.get_color()) for ln in figures.learner_curves(curves).axes[0].get_lines()}
-    assert lines == {"SLQ learner": to_hex("C2"), "cosine (tuned lr 0.3)": to_hex("C8")}
+    assert lines == {"SLQ learner": to_hex("C2"), "cosine (tuned lr 0.3)": to_hex("#6a3d9a")}  # not C8's faint yellow
     lr_rows = pd.DataFrame({"optimizer": ["sgd", "sgd", "adam", "adam"], "batch_size": [8, 32, 8, 32],
                             "lr_max": [0.1, 0.3, 0.01, 0.02]})
     fit = pd.DataFrame({"optimizer": ["sgd"], "slope": [1.0], "slope_lo": [0.5], "slope_hi": [1.5], "intercept": [0.0]})
     dots = figures.lr_vs_batch(lr_rows, fit).axes[0].collections
     assert [to_hex(c.get_facecolor()[0]) for c in dots] == [to_hex("C1"), to_hex("C0")]  # adam, sgd (group order)
+    matplotlib.pyplot.close("all")
+
+
+def test_lr_vs_batch_guides_seeds_and_measured_ticks():
+    """Seeds' points have a legend entry; each optimizer gets its predicted slope (sgd 1, adam 0.5) as a guide
+    through its median lr at the smallest B (0.1 and 0.015 here); the x ticks are the measured sizes."""
+    lr_rows = pd.DataFrame({"optimizer": ["sgd"] * 3 + ["adam"] * 3, "batch_size": [8, 8, 32] * 2,
+                            "lr_max": [0.1, 0.1, 0.3, 0.01, 0.02, 0.02]})
+    fit = pd.DataFrame({"optimizer": ["sgd"], "slope": [0.8], "slope_lo": [0.5], "slope_hi": [1.1], "intercept": [0.0]})
+    ax = figures.lr_vs_batch(lr_rows, fit).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "sgd: each seed's bisected max lr" in labels and "adam: each seed's bisected max lr" in labels
+    guides = {ln.get_label(): ln for ln in ax.get_lines() if "predicted slope" in ln.get_label()}
+    sgd = guides["sgd: predicted slope 1 (guide through the median at B = 8)"]
+    adam = guides["adam: predicted slope 0.5 (guide through the median at B = 8)"]
+    np.testing.assert_allclose([sgd.get_ydata()[-1], adam.get_ydata()[-1]], [0.4, 0.03])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["8", "32"]
+    matplotlib.pyplot.close("all")
+
+
+def test_learner_curves_say_the_tuning_runs_are_not_in_the_wall_clock():
+    curves = pd.DataFrame({"method": ["constant (tuned lr 0.1)", "SLQ learner"], "epoch": [1, 1], "wall_s": [1.0, 2.0],
+                           "eval_acc": [0.9, 0.8], "tuned_lr": [0.1, float("nan")]})
+    legend = figures.learner_curves(curves).axes[1].get_legend()
+    assert "excludes" in legend.get_title().get_text() and "lr-tuning" in legend.get_title().get_text()
+    alone = figures.learner_curves(curves[curves.method == "SLQ learner"]).axes[1].get_legend()
+    assert not alone.get_title().get_text()
     matplotlib.pyplot.close("all")

@@ -4,17 +4,18 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from ..report import log_y_if_wide
 from .density import grid_for, slq_density
+from .verdicts import PREDICTED_SLOPE
 
 
 # one colour per series name in every figure of a study's report (the figures coloured by their own group order,
 # so blue meant the Hessian in one figure and curvlinops in the next): curvatures and tools (batch_size_spectra),
-# optimizers and schedules (lr_scaling)
+# optimizers and schedules (lr_scaling); cosine dark purple, not the palette's yellow (C8), faint on white
 SERIES_COLOURS = {"hessian": "C0", "ggn": "C1", "workbench": "C2", "pyhessian": "C3", "curvlinops": "C4",
-                  "sgd": "C0", "adam": "C1", "SLQ learner": "C2", "constant": "C7", "cosine": "C8"}
+                  "sgd": "C0", "adam": "C1", "SLQ learner": "C2", "constant": "C7", "cosine": "#6a3d9a"}
 # for names not listed (seeds, epochs in the explorer): the colours no listed name uses, then tab20's lighter shades
 _SPARE = ("C5", "C6", "C9", *[plt.get_cmap("tab20")(i) for i in range(1, 20, 2)])
 
@@ -107,6 +108,9 @@ def densities(ritz: pd.DataFrame, curvature: str = "hessian", sigma_frac: float 
     wide = max(abs(lo), abs(hi)) > 20 * lin  # past a decade beyond the linear part, 1-2-5 steps; else finer ones
     ticks += [sgn * m * 10.0 ** k for k in range(-3, 6) for m in ((1, 2, 5) if wide else (1, 1.5, 2, 3, 5, 7))
               for sgn in (-1, 1) if m * 10.0 ** k >= 1.25 * lin]
+    # and the extreme Ritz values to 2 digits (within the 10% margin): the 1-2-3-5 steps stopped short of the
+    # outlier peaks (a top tick at 3 with peaks out to 4.8)
+    ticks += [float(f"{x:.2g}") for x in (nodes.min(), nodes.max()) if abs(x) > 0.05 * lin]
     ticks = _spaced([t for t in ticks if lo <= t <= hi], lambda x: np.arcsinh(x / (lin / 2)), lo, hi)
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_xlim(lo, hi)
@@ -180,7 +184,8 @@ def lr_vs_batch(lr: pd.DataFrame, fits: pd.DataFrame, lam: pd.DataFrame | None =
     the notebook)."""
     fig, ax = plt.subplots(figsize=(7.0, 6.0))
     for k, (opt, d) in enumerate(lr.groupby("optimizer")):
-        ax.scatter(d.batch_size, d.lr_max, color=series_colour(opt, k), alpha=0.6, s=16)
+        ax.scatter(d.batch_size, d.lr_max, color=series_colour(opt, k), alpha=0.6, s=16,
+                   label=f"{opt}: each seed's bisected max lr")
         for _, r in fits[(fits.optimizer == opt) & fits.slope.notna()].iterrows():  # NaN: too few points to fit
             above = r.get("regime") == "above"
             lo = r.get("min_batch", d.batch_size.min())
@@ -189,6 +194,7 @@ def lr_vs_batch(lr: pd.DataFrame, fits: pd.DataFrame, lam: pd.DataFrame | None =
             b = np.geomspace(lo, hi, 50)
             ax.plot(b, np.exp(r.intercept) * b ** r.slope, "-." if above else "-", color=series_colour(opt, k),
                     label=f"{opt}, B = {lo:g}–{hi:g}: slope {r.slope:.2f} [{r.slope_lo:.2f}, {r.slope_hi:.2f}]")
+        _slope_guide(ax, d, opt, series_colour(opt, k))
     if lam is not None and len(lam):
         batch = lam[lam.scope == "batch"]
         m = batch.groupby("batch_size").lambda_max.agg(["mean", "count"])
@@ -200,19 +206,43 @@ def lr_vs_batch(lr: pd.DataFrame, fits: pd.DataFrame, lam: pd.DataFrame | None =
                 label=f"2(1+μ)/λ_max(B), μ={momentum:g}, same λ_max (SGD heavy-ball bound)")
     ax.set(xscale="log", yscale="log", xlabel="batch size B (examples)", ylabel="max stable learning rate",
            title=title)
+    sizes = sorted(lr.batch_size.unique())  # a few sizes: ticks at the measured ones, plain numbers
+    ax.set_xticks(sizes, [f"{b:g}" for b in sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain))
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
     return fig
 
 
+def _slope_guide(ax, d: pd.DataFrame, opt: str, colour) -> None:
+    """The paper's predicted slope for ``opt`` (:data:`PREDICTED_SLOPE`) as a faint guide through the median lr at
+    the smallest batch size, over the measured sizes: the fitted line is read against it."""
+    slope = PREDICTED_SLOPE.get(opt)
+    ok = d.dropna(subset=["lr_max"])
+    if slope is None or not len(ok):
+        return
+    b0 = ok.batch_size.min()
+    anchor = ok.loc[ok.batch_size == b0, "lr_max"].median()
+    b = np.geomspace(b0, ok.batch_size.max(), 50)
+    ax.plot(b, anchor * (b / b0) ** slope, color=colour, lw=1, ls=(0, (1, 3)), alpha=0.9,
+            label=f"{opt}: predicted slope {slope:g} (guide through the median at B = {b0:g})")
+
+
 def learner_curves(curves: pd.DataFrame, title: str = "SLQ learner vs tuned schedules (test accuracy)"):
-    """Test accuracy against epochs and against training wall-clock (estimates included) per method."""
+    """Test accuracy against epochs and against training wall-clock (estimates included) per method. A tuned
+    schedule's wall-clock is its final training alone: the lr-tuning trainings before it (one per tried lr, on the
+    validation split) are not in it, and the per-second panel says so."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
     for k, (method, d) in enumerate(curves.groupby("method")):
-        axes[0].plot(d.epoch, d.eval_acc, "o-", color=series_colour(method, k), label=method)
-        axes[1].plot(d.wall_s, d.eval_acc, "o-", color=series_colour(method, k), label=method)
+        style = {"marker": "osD^v"[k % 5], "color": series_colour(method, k), "label": method}
+        axes[0].plot(d.epoch, d.eval_acc, "-", **style)
+        axes[1].plot(d.wall_s, d.eval_acc, "-", **style)
     axes[0].set(xlabel="epoch", ylabel="test accuracy (fraction)", title="per epoch")
-    axes[1].set(xlabel="training wall-clock (s)", title="per second")
-    axes[1].legend(fontsize=8)
+    axes[1].set(xlabel="training wall-clock (s, the learner's estimates included)", title="per second")
+    tuned = curves["tuned_lr"].notna() if "tuned_lr" in curves else curves["method"].str.contains("tuned")
+    note = ("wall-clock excludes the tuned schedules'\nlr-tuning trainings (one per tried lr)" if tuned.any()
+            else None)
+    axes[1].legend(fontsize=8, title=note, title_fontsize=7)
     fig.suptitle(title)
     return fig
 
