@@ -360,6 +360,24 @@ def test_variants_keep_their_methods_colour_and_differ_in_line_style():
     assert [s["ls"] for s in styles.values()] == ["-", "--", ":", "-."]
 
 
+def test_constant_time_shows_the_draw_apart_from_the_rehash_it_would_hide_under():
+    """A redraw is timed as draw + rehash (2.0 + 0.004 s): the right panel draws the rehash (2 s) and the draw alone
+    (0.004 s), not two coinciding lines; exact and the full softmax, uniform and lsh-embedding differ in colour."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from workbench.lsh.figures import constant_time, method_colour
+    rows = [{"num_labels": n, "device": "cpu", "method": m, "ms_per_batch": ms, "ms_per_query": q}
+            for n in (10, 100) for m, ms, q in (("rehash", 2000.0, None), ("redraw", 2004.0, None),
+                                                ("exact", 1.0, 0.1), ("full-softmax", 1.0, 0.1))]
+    ax = constant_time(pd.DataFrame(rows)).axes[1]
+    lines = {ln.get_label(): list(ln.get_ydata()) for ln in ax.get_lines()}
+    assert lines["rehash: hash all label vectors (cpu)"] == [2.0, 2.0]
+    assert lines["draw new hash functions alone (cpu)"] == pytest.approx([0.004, 0.004])
+    assert method_colour("exact") != method_colour("full-softmax")
+    assert method_colour("uniform") != method_colour("lsh-embedding")
+    plt.close("all")
+
+
 @pytest.mark.parametrize("dataset", ["synthetic", "debian"])
 def test_a_data_dir_the_dataset_does_not_read_is_refused(dataset):
     """-p data_dir=... with the synthetic or Debian data (which ignore it) used to run on them and end ok."""
