@@ -111,3 +111,16 @@ def test_auto_lines_that_chose_different_stores_have_different_colours():
                if t.get_text() in ("zero_copy", "gpu", "auto(zero_copy)", "auto(gpu)")}
     assert len(colours) == 4 and len(set(colours.values())) == 4
     plt.close("all")
+
+
+def test_gather_figures_tick_the_measured_sizes_and_mark_unaligned_rows():
+    """Ticks at the measured row sizes (132 unlabelled beside 128) and table sizes (8, 64 MiB), not at 2^k; the
+    132 B rows (aligned False) are unconnected markers with one legend entry, the line runs 128 -> 512."""
+    bench = _sweep_rows().assign(aligned=lambda d: d["row_bytes"] != 132)
+    ax = figures.gather_vs_row_bytes(bench).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["128", "512"]
+    assert "unaligned 132 B rows (wide: random, narrow: sorted)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [list(ln.get_xdata()) for ln in ax.get_lines() if len(ln.get_xdata())] == [[128, 512], [132]]
+    ax = figures.gather_vs_table_bytes(bench).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["8", "64"]
+    plt.close("all")

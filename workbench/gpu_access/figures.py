@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import ticker
 
 from ..report import log_y_if_wide
 from .policy import asked_table_bytes
@@ -52,6 +54,22 @@ def _ceiling(ax, h2d_gbps: float | None) -> None:
     right.set_ylabel("fraction of the pinned H2D copy")
 
 
+def _measured_ticks(axis, values, min_octaves: float = 0.5) -> None:
+    """Ticks on a log2 ``axis`` at the measured ``values`` (few points: 2^k ticks fell between them), as plain
+    numbers; a value within ``min_octaves`` of a smaller one kept before it is left unlabelled (132 beside 128)."""
+    kept: list[float] = []
+    for v in sorted(set(float(v) for v in values if v > 0)):
+        if not kept or np.log2(v / kept[-1]) >= min_octaves:
+            kept.append(v)
+    axis.set_ticks(kept, [f"{v:g}" for v in kept])
+    axis.set_minor_locator(ticker.NullLocator())
+
+
+def _unaligned(bench: pd.DataFrame) -> set:
+    """Row sizes the sweep measured unaligned (``aligned`` False: 132 B rows straddle cache lines and sectors)."""
+    return set(bench.loc[bench["aligned"].eq(False), "row_bytes"]) if "aligned" in bench else set()
+
+
 def _rates(df: pd.DataFrame) -> list[str]:
     """The throughput columns a sweep holds: ``gbps`` (every row returned) and ``gbps_unique`` (distinct rows)."""
     return [c for c in ("gbps", "gbps_unique") if c in df]
@@ -97,9 +115,19 @@ def gather_vs_row_bytes(bench: pd.DataFrame, h2d_gbps: float | None = None, tabl
     if df.empty:
         return _empty(ax, "Gather throughput vs row size", "no gather measured (L2-bound calls left out)")
     rate, label = _link_rate(df, h2d_gbps)
-    sns.lineplot(df, x="row_bytes", y=rate, hue="store", style="order", markers=True, ax=ax, palette=_palette(df))
+    odd = df["row_bytes"].isin(_unaligned(bench))  # their own markers: a line through 128, 132, 512 zigzagged
+    if (~odd).any():
+        sns.lineplot(df[~odd], x="row_bytes", y=rate, hue="store", style="order", markers=True, ax=ax,
+                     palette=_palette(df))
+    for (store, order), g in df[odd].groupby(["store", "order"]):
+        ax.plot(g["row_bytes"], g[rate], "D" if order == "random" else "d", ms=8, mfc="none", mew=1.5,
+                color=_palette(df)[store])
+    if odd.any():  # one legend entry for them all (one per store and order crowded the legend)
+        sizes = "/".join(f"{b:g}" for b in sorted(df.loc[odd, "row_bytes"].unique()))
+        ax.plot([], [], "D", mfc="none", color="0.3", label=f"unaligned {sizes} B rows (wide: random, narrow: sorted)")
     _ceiling(ax, h2d_gbps)
     ax.set_xscale("log", base=2)
+    _measured_ticks(ax.xaxis, df["row_bytes"])
     per_call = "" if rows is None else f", {rows} rows per call"
     ax.set(title=f"Gather throughput vs row size ({tb / 2**20:.0f} MiB table{per_call};\nL2-bound calls left out)",
            xlabel="row size (bytes)", ylabel=label)
@@ -139,6 +167,7 @@ def gather_vs_table_bytes(bench: pd.DataFrame, row_bytes: int | None = None, h2d
     log_y_if_wide(ax, df[rate])  # the gpu store's on-device gathers run tens of times above the link
     _ceiling(ax, h2d_gbps)
     ax.set_xscale("log", base=2)
+    _measured_ticks(ax.xaxis, df["table_mib"])
     ax.set(title=f"Gather throughput vs table footprint ({rb} B rows;\nper table its largest call, L2-bound calls "
                  "left out)", xlabel="table footprint (MiB)", ylabel=label)
     _legend_outside(ax)
