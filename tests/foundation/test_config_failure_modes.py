@@ -37,6 +37,18 @@ def test_other_strings_are_still_refused(value, tp):
         check_value("lr", value, tp)
 
 
+@pytest.mark.parametrize("value, tp, hint", [
+    ("sgd", "list[str]", "optimizers=[sgd]"), (3, "list[int]", "optimizers=[3]"),
+    ("1e-3", "list[float]", "optimizers=[0.001]")])
+def test_a_single_value_for_a_list_says_how_a_list_of_one_is_written(value, tp, hint):
+    import re
+    with pytest.raises(ConfigError, match="a list of one is written in brackets: " + re.escape(hint)):
+        check_value("optimizers", value, tp)
+    with pytest.raises(ConfigError) as err:  # a value that would not fit in the list either: no hint
+        check_value("seeds", "abc", "list[int]")
+    assert "brackets" not in str(err.value)
+
+
 def test_a_string_field_keeps_exponent_text():
     assert check_value("label", "1e-3", "str") == "1e-3"
 
