@@ -80,6 +80,21 @@ def test_split_errors_name_file_and_line(tmp_path, body, line, what):
     assert e.value.path == str(p) and e.value.line == line and f"{p}:{line}:" in str(e.value)
 
 
+@pytest.mark.parametrize("name, body, line, what", [
+    ("tiny_trSplit.txt", "1 2 5\n3 4 1\n1 1 2\n", 3, "point index 1 of split 0 is given twice"),
+    ("tiny_tstSplit.txt", "2 3 3\n3 5 4\n", 2, "point index 3 of split 0 is in tiny_trSplit.txt too"),
+])
+def test_a_point_repeated_in_a_split_or_shared_by_train_and_test_is_refused(tmp_path, name, body, line, what):
+    """Before: both loaded; a repeat weighs a point twice, a shared point is a test point seen in training. The
+    error names the line of the repeat (the second 1) or of the test point found in train (3)."""
+    d = _copy(tmp_path)
+    p = d / name
+    p.write_text(body)
+    with pytest.raises(DataFormatError, match=what) as e:
+        load_dataset(d)
+    assert e.value.path == str(p) and e.value.line == line
+
+
 @pytest.mark.parametrize("split", [3, -1])
 def test_split_number_out_of_range(split):
     with pytest.raises(DataFormatError, match=rf"tiny_trSplit.txt:1: split {split} out of range \[0, 3\)"):

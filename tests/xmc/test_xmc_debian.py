@@ -21,9 +21,9 @@ from workbench.xmc.load import load_dataset
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "xmc" / "debian"
 
 
-def _build(head_share=0.5):
+def _build(head_share=0.5, train_mod=debian.DEFAULT_TRAIN_MOD):
     pk, tr = debian.read_packages(FIX / "Packages"), debian.read_translations(FIX / "Translation-en")
-    return debian.build(pk, tr, head_share=head_share)
+    return debian.build(pk, tr, head_share=head_share, train_mod=train_mod)
 
 
 def test_dependency_parsing():
@@ -70,16 +70,22 @@ def test_split_is_md5_mod_10():
 
 
 def test_cli_writes_loadable_layout(tmp_path):
+    """--train-mod 5 puts 2 of the fixture's 3 points in train, 1 in test (the default 7 leaves test empty, which
+    the readers refuse); files beside the variants in --out (a README) stay, no temporary folder is left."""
     out = tmp_path / "deb"
+    out.mkdir()
+    (out / "README.md").write_text("kept")
     rc = data_cli(["build", "debian", "--packages", str(FIX / "Packages"), "--translations",
-                   str(FIX / "Translation-en"), "--out", str(out), "--head-share", "0.5"])
+                   str(FIX / "Translation-en"), "--out", str(out), "--head-share", "0.5", "--train-mod", "5"])
     assert rc == 0
     prov = json.loads((out / "PROVENANCE.json").read_text())
     assert prov["options"]["head_share"] == 0.5 and prov["build_info"]["head_labels_dropped"] == ["libc"]
     assert prov["sources"]["packages"]["sha256"] == hashlib.sha256((FIX / "Packages").read_bytes()).hexdigest()
-    ds, _ = _build()
+    ds, _ = _build(train_mod=5)
     back = load_dataset(out, variant="titles")
     assert back.train_texts == ds["titles"].train_texts and (back.Y_test != ds["titles"].Y_test).nnz == 0
+    assert back.Y_test.shape[0] == 1 and (out / "README.md").read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deb"]
 
 
 def test_dependency_graph():

@@ -2,8 +2,9 @@
 
 * an encoder directory without tokenizer files (a 5-token [UNK] vocabulary), with a tokenizer that does not fit
   config.json's vocab_size, or with truncated weights;
-* a Debian build from index files that give no dataset (nothing may be written over --out);
-* an empty training split in every XMC layout (else ``math domain error`` in the propensities);
+* a Debian build from index files that give no dataset, or no long descriptions, or with a --release that is no
+  file (nothing may be written over --out);
+* an empty training split in every XMC layout (else ``math domain error`` in the propensities), an empty test split;
 * raw-text / LF JSON label lists with relevance <= 0; a label id listed twice (kept once, with a warning).
 
 Does not prove: that every damaged weight file is caught before use (only those that fail to load).
@@ -95,8 +96,8 @@ def test_garbage_pytorch_bin_names_the_file(tmp_path):
 
 # -- the Debian builder -----------------------------------------------------------------------------------------
 
-def _build(tmp_path, packages: Path, translations: Path, out: Path | None = None):
-    args = ["build", "debian", "--packages", str(packages), "--translations", str(translations)]
+def _build(tmp_path, packages: Path, translations: Path, out: Path | None = None, *extra: str):
+    args = ["build", "debian", "--packages", str(packages), "--translations", str(translations), *extra]
     return data_cli(args + (["--out", str(out)] if out else []))
 
 
@@ -124,6 +125,52 @@ def test_debian_build_without_points_writes_nothing(tmp_path):
                                               rf"points.*--translations .*Translation-en\); nothing written"):
         _build(tmp_path, packages, FIX / "debian" / "Translation-en", out)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("translations, match", [
+    ("Packages", r"none of its \d+ stanzas has a 'Description-en:' field"),
+    ("Translation-en", r"no \(Package, Description-md5\) of its stanzas matches a package of --packages")])
+def test_debian_build_from_translations_without_long_descriptions_writes_nothing(tmp_path, translations, match):
+    """Before: the Packages file passed as --translations, or a Translation-en whose keys match no package (another
+    release's), built a fulltext variant equal to the titles. --train-mod 5: the fixture's points in both splits."""
+    t, out = tmp_path / translations, tmp_path / "out"
+    t.write_text((FIX / "debian" / translations).read_text().replace("Description-md5: ", "Description-md5: 0"))
+    with pytest.raises(DataFormatError, match=rf"{t}: {match}.*nothing written"):
+        _build(tmp_path, FIX / "debian" / "Packages", t, out, "--head-share", "1", "--train-mod", "5")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_debian_build_with_a_release_that_is_no_file_writes_nothing(tmp_path, kind):
+    """Before: a missing --release was ignored (no date recorded) and a folder raised IsADirectoryError after the
+    variants were written, leaving a half-built --out without PROVENANCE.json."""
+    release, out = tmp_path / "InRelease", tmp_path / "out"
+    if kind == "folder":
+        release.mkdir()
+    with pytest.raises(FileNotFoundError, match=rf"--release {release} is not a file.*nothing written"):
+        _build(tmp_path, FIX / "debian" / "Packages", FIX / "debian" / "Translation-en", out, "--train-mod", "5",
+               "--release", str(release))
+    assert not out.exists()
+
+
+def test_debian_build_that_fails_while_writing_leaves_out_as_it_was(tmp_path, monkeypatch):
+    """The variants are written to a temporary folder beside --out and moved in once complete: a write that fails
+    (here the second variant's) leaves --out's old files alone and no temporary folder behind."""
+    out = tmp_path / "out"
+    (out / "titles").mkdir(parents=True)
+    (out / "titles" / "old.txt").write_text("old")
+    real = debian.write_raw_text
+
+    def fail_on_fulltext(ds, directory, gz=True):
+        if directory.name == "fulltext":
+            raise OSError("No space left on device")
+        return real(ds, directory, gz)
+    monkeypatch.setattr(debian, "write_raw_text", fail_on_fulltext)
+    with pytest.raises(OSError, match="No space left"):
+        _build(tmp_path, FIX / "debian" / "Packages", FIX / "debian" / "Translation-en", out, "--train-mod", "5",
+               "--head-share", "0.5")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["out", "out/titles",
+                                                                                "out/titles/old.txt"]
 
 
 # -- empty training splits --------------------------------------------------------------------------------------
@@ -171,6 +218,41 @@ def test_empty_training_split_is_refused_naming_the_file(tmp_path, layout, empty
     load_dataset(d)  # the fixture itself loads
     path = empty(d)
     with pytest.raises(DataFormatError, match="the training split has no points") as e:
+        load_dataset(d)
+    assert e.value.path == str(path) and e.value.line == line
+
+
+def _empty_test_bow(d: Path) -> Path:
+    (d / "test.txt").write_text("0 4 3\n")
+    return d / "test.txt"
+
+
+def _empty_test_raw_text(d: Path) -> Path:
+    (d / "tst_X_Y.txt").write_text("0 3\n")
+    (d / "tst_X.txt").write_text("")
+    return d / "tst_X_Y.txt"
+
+
+def _empty_test_lf_json(d: Path) -> Path:
+    (d / "tst.json.gz").write_bytes(gzip.compress(b""))
+    return d / "tst.json.gz"
+
+
+def _empty_test_mulan(d: Path) -> Path:
+    test = d / "tiny-test.arff.gz"
+    test.write_bytes(gzip.compress(gzip.decompress(test.read_bytes()).split(b"@data")[0] + b"@data\n"))
+    return test
+
+
+@pytest.mark.parametrize("layout, empty, line", [("bow", _empty_test_bow, 1), ("raw_text", _empty_test_raw_text, 1),
+                                                 ("lf_json", _empty_test_lf_json, None),
+                                                 ("mulan", _empty_test_mulan, None)])
+def test_empty_test_split_is_refused_naming_the_file(tmp_path, layout, empty, line):
+    """Before: LF JSON blamed filter_labels_test.txt (its pairs name points the empty split lacks), the others
+    loaded and the study failed deep in evaluation. (The split-table layout refuses an empty table already.)"""
+    d = _copy(tmp_path, layout)
+    path = empty(d)
+    with pytest.raises(DataFormatError, match="the test split has no points") as e:
         load_dataset(d)
     assert e.value.path == str(path) and e.value.line == line
 

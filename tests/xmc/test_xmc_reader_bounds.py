@@ -1,7 +1,8 @@
 """Readers refuse what would silently corrupt a dataset, on files written by hand: a label or feature id at the
 header's count (it would land on another point or column), train and test with different label counts, NaN
-values, more label texts than labels; and they keep what the formats say (CRLF line ends stripped, the largest
-of repeated relevances). The exact top-k honours the filter pairs of every query of a chunk, its last one too.
+values, more label texts than labels, an LF JSON record without title, a Mulan label listed twice; and they keep
+what the formats say (CRLF line ends and an opening UTF-8 BOM stripped, the largest of repeated relevances). The
+exact top-k honours the filter pairs of every query of a chunk, its last one too.
 A review that changed one line at a time found each of these changes passed the rest of the suite.
 
 Does not prove: every malformed input of every layout (test_xmc_data_failures covers more)."""
@@ -265,3 +266,61 @@ def test_a_plain_data_file_wins_over_its_gzipped_twin(tmp_path):
     (tmp_path / "train.txt.gz").write_bytes(gzip.compress(b"1 3 2\n1 2:1\n"))
     ds = load_bow(tmp_path)
     assert ds.Y_train[0].indices.tolist() == [0] and ds.X_train[0].indices.tolist() == [0]
+
+
+@pytest.mark.parametrize("layout, name", [("bow", "train.txt"), ("raw_text", "trn_X.txt"), ("raw_text", "Y.txt"),
+                                          ("raw_text", "trn_X_Y.txt"), ("lf_json", "trn.json.gz"),
+                                          ("mulan", "tiny-train.arff"), ("bow_split", "Tiny_data.txt")])
+def test_a_utf8_byte_order_mark_opening_a_file_is_dropped(tmp_path, layout, name):
+    """Windows editors open a UTF-8 file with a BOM: it used to stay in the first text (raw text) or break the
+    first header or record with a confusing message. With it, each layout loads as without it."""
+    from workbench.xmc.load import load_dataset
+    d = tmp_path / layout
+    shutil.copytree(FIX / layout, d)
+    p, gz = d / name, name.endswith(".gz")
+    raw = b"\xef\xbb\xbf" + (gzip.decompress(p.read_bytes()) if gz else p.read_bytes())
+    p.write_bytes(gzip.compress(raw) if gz else raw)
+    got, want = load_dataset(d), load_dataset(FIX / layout)
+    assert got.train_texts == want.train_texts and got.label_texts == want.label_texts
+    assert (got.Y_train != want.Y_train).nnz == 0 and got.Y_train.shape == want.Y_train.shape
+
+
+def test_a_debian_index_and_release_file_with_a_bom_read_as_without(tmp_path):
+    from workbench.xmc.debian import _release_date, read_packages
+    p, release = tmp_path / "Packages", tmp_path / "InRelease"
+    p.write_bytes(b"\xef\xbb\xbf" + (FIX / "debian" / "Packages").read_bytes())
+    release.write_bytes(b"\xef\xbb\xbfDate: Sat, 11 Jul 2026 10:16:37 UTC\n")
+    assert read_packages(p) == read_packages(FIX / "debian" / "Packages")
+    assert _release_date(release) == "Sat, 11 Jul 2026 10:16:37 UTC"
+
+
+@pytest.mark.parametrize("record, match", [
+    ({"uid": "x", "titel": "t", "target_ind": [0]}, "no 'title' key"),
+    ({"uid": "x", "title": "t", "target_ind": [0], "target_rel": [float("inf")]}, "relevance inf is not finite"),
+    ({"uid": "x", "title": "t", "target_ind": [0], "target_rel": [float("-inf")]}, "relevance -inf is not finite"),
+])
+def test_lf_json_refuses_a_record_without_title_and_an_infinite_relevance(tmp_path, record, match):
+    """Before: a misspelt title loaded as the text '' and JSON's Infinity as a relevance (it outweighs every other
+    label); bow and raw text refuse inf already."""
+    from workbench.xmc.lf_json import load_lf_json
+    with pytest.raises(DataFormatError, match=match) as e:
+        load_lf_json(_lf(tmp_path, record))
+    assert e.value.path.endswith("trn.json.gz") and e.value.line == 1
+
+
+def test_a_negative_bow_header_count_must_be_at_least_zero(tmp_path):
+    """The message used to read 'features -4 out of range [0, None)'."""
+    with pytest.raises(DataFormatError, match=r"train.txt:1: features -4 must be >= 0$") as e:
+        load_bow(_bow(tmp_path, "3 -4 3\n"))
+    assert e.value.path == str(tmp_path / "train.txt")
+
+
+def test_a_mulan_xml_listing_a_label_twice_is_refused(tmp_path):
+    """Both label columns would map to one attribute, and the first would be empty for every point."""
+    from workbench.xmc.arff import read_mulan_labels
+    p = tmp_path / "tiny.xml"
+    p.write_text((FIX / "mulan" / "tiny.xml").read_text().replace("</labels>", '<label name="TAG_a"></label>\n'
+                                                                                "</labels>"))
+    with pytest.raises(DataFormatError, match="label 'TAG_a' is listed twice") as e:
+        read_mulan_labels(p)
+    assert e.value.path == str(p)

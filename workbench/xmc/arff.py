@@ -27,6 +27,11 @@ def read_mulan_labels(path: str | Path) -> list[str]:
     names = [el.get("name") for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "label"]
     if not names or any(n is None for n in names):
         raise DataFormatError(path, None, "no <label name=...> elements")
+    seen: set[str] = set()
+    for n in names:  # two label columns would map to one attribute: the first would stay empty for every point
+        if n in seen:
+            raise DataFormatError(path, None, f"label {n!r} is listed twice: list each label attribute once")
+        seen.add(n)
     return names
 
 

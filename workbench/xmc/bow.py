@@ -5,8 +5,7 @@ A file starts with the header ``"num_points num_features num_labels"``; each fol
 starts with a space) followed by ``feature:value`` pairs; a line of spaces is a point with neither, an empty
 line within the header's count of points is refused (empty lines after those are ignored). A directory holds
 ``train.txt`` and ``test.txt``. A label id given twice on one line is kept once (with a warning naming the file);
-a feature index given twice is refused (summing the two values would be a guess), as is a training split without
-points.
+a feature index given twice is refused (summing the two values would be a guess), as is a split without points.
 
 The repository's older distribution (Bibtex, Delicious, Mediamill, ...) instead ships one ``<Name>_data.txt`` in
 that format plus ``<name>_trSplit.txt`` / ``<name>_tstSplit.txt`` (the prefix's case may differ): one row per
@@ -100,6 +99,7 @@ def load_bow(directory: str | Path, name: str | None = None) -> XMCDataset:
     X_tr, Y_tr = read_bow(files["train.txt"])
     require_points(files["train.txt"], X_tr.shape[0], line=1)
     X_te, Y_te = read_bow(files["test.txt"])
+    require_points(files["test.txt"], X_te.shape[0], line=1, split="test")
     if X_tr.shape[1] != X_te.shape[1] or Y_tr.shape[1] != Y_te.shape[1]:
         raise DataFormatError(files["test.txt"], 1, f"features/labels {X_te.shape[1]}/{Y_te.shape[1]} differ "
                               f"from train's {X_tr.shape[1]}/{Y_tr.shape[1]}")
@@ -122,7 +122,8 @@ def _split_row(path, lineno: int, line: str, num_points: int, ncols: int | None,
 def read_split(path: str | Path, split: int, num_points: int) -> np.ndarray:
     """A ``*_trSplit.txt`` / ``*_tstSplit.txt`` file -> (rows,) int64 0-based point indices of column ``split``.
 
-    Every column is checked (indices in ``[1, num_points]``, equal column counts), not only the one returned.
+    Every column is checked (indices in ``[1, num_points]``, equal column counts), not only the one returned; an
+    index repeated within the returned column is refused.
     """
     _need_file(path, "a split table such as <name>_trSplit.txt or <name>_tstSplit.txt")
     rows, ncols, blank = [], None, None
@@ -137,7 +138,14 @@ def read_split(path: str | Path, split: int, num_points: int) -> np.ndarray:
         rows.append(row[split] - 1)
     if not rows:
         raise DataFormatError(path, 1, "empty file: expected one row per point, one column per split")
-    return np.asarray(rows, np.int64)
+    out = np.asarray(rows, np.int64)
+    order = np.argsort(out, kind="stable")  # equal indices stay in file order: the later one is the repeat
+    repeats = order[1:][out[order[1:]] == out[order[:-1]]]
+    if repeats.size:  # row i is line i + 1: only blank lines after the last row are allowed
+        row = int(repeats.min())
+        raise DataFormatError(path, row + 1, f"point index {out[row] + 1} of split {split} is given twice: a split "
+                              "lists each point once (a repeat would weigh it twice)")
+    return out
 
 
 def _find_ci(d: Path, name: str) -> Path | None:
@@ -177,5 +185,10 @@ def load_bow_split(directory: str | Path, name: str | None = None, split: int = 
     require_points(files["_data.txt"], X.shape[0], line=1)  # else read_split blames every index as out of range
     tr = read_split(files["_trSplit.txt"], split, X.shape[0])
     te = read_split(files["_tstSplit.txt"], split, X.shape[0])
+    shared = np.flatnonzero(np.isin(te, tr))
+    if shared.size:  # a test point seen in training would inflate every metric
+        row = int(shared[0])
+        raise DataFormatError(files["_tstSplit.txt"], row + 1, f"point index {te[row] + 1} of split {split} is in "
+                              f"{files['_trSplit.txt'].name} too: train and test must not share points")
     return XMCDataset(name=f"{name or d.name}-split{split}", Y_train=Y[tr], Y_test=Y[te], X_train=X[tr],
                       X_test=X[te])

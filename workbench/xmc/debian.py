@@ -17,7 +17,10 @@ import hashlib
 import lzma
 import gzip
 import re
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -152,6 +155,8 @@ def dependency_graph(packages_path: str | Path) -> tuple[list[str], np.ndarray]:
     """All packages (sorted names) and (E, 2) int64 edges ``(package, dependency)`` over Depends, Pre-Depends,
     Recommends (no head cut)."""
     packages = read_packages(packages_path)
+    if not packages:  # an empty graph fails far away (torch.cat of no rows), naming no file
+        raise DataFormatError(packages_path, None, "no 'Package:' stanzas: expected a Debian Packages index")
     names = sorted(packages)
     idx = {n: i for i, n in enumerate(names)}
     edges = [(idx[p], idx[d]) for p, deps in package_labels(packages).items() for d in deps]
@@ -170,16 +175,16 @@ def _sha256(path: Path, unpack: bool = False) -> str:
 
 
 def _release_date(path: Path | None) -> str | None:
-    if path is None or not path.exists():
+    if path is None:
         return None
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():  # -sig: drop a BOM
         if line.startswith("Date:"):
             return line.split(":", 1)[1].strip()
     return None
 
 
 def write_dataset(out: Path, datasets: dict[str, XMCDataset], info: dict, sources: dict[str, Path],
-                  release: Path | None, options: dict) -> dict:
+                  release_date: str | None, options: dict) -> dict:
     """Write each variant in the gzipped raw-text layout under ``out/<variant>/`` and ``out/PROVENANCE.json``."""
     files = {}
     for v, ds in datasets.items():
@@ -190,7 +195,7 @@ def write_dataset(out: Path, datasets: dict[str, XMCDataset], info: dict, source
         "builder": "workbench.xmc.debian", "builder_version": BUILDER_VERSION,
         "command": "python -m workbench data build debian --packages P --translations T --out DIR "
                    + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items()),
-        "options": options, "release_date": _release_date(release),
+        "options": options, "release_date": release_date,
         "sources": {k: {"file": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p),
                         "sha256_unpacked": _sha256(p, unpack=True)} for k, p in sources.items()},
         "build_info": info, "stats": {v: dataset_stats(ds) for v, ds in datasets.items()}, "files": files,
@@ -201,8 +206,8 @@ def write_dataset(out: Path, datasets: dict[str, XMCDataset], info: dict, source
 
 def _check_built(packages: Path, translations: Path, descriptions: dict, ds: XMCDataset, info: dict) -> None:
     """Raise DataFormatError naming the input files unless they gave a dataset worth writing: a ``Package:``
-    stanza, a ``Translation-en`` stanza, and training points (else the builder would write an empty dataset over
-    ``--out``, by default the committed ``data/debian``)."""
+    stanza, a ``Translation-en`` stanza, and training and test points (else the builder would write an empty
+    dataset over ``--out``, by default the committed ``data/debian``, or one the readers refuse)."""
     inputs = f"--packages {packages}, --translations {translations}"
     if not info["packages"]:
         raise DataFormatError(packages, None, f"no 'Package:' stanzas: expected a Debian Packages index ({inputs}); "
@@ -211,17 +216,61 @@ def _check_built(packages: Path, translations: Path, descriptions: dict, ds: XMC
         raise DataFormatError(translations, None, "no stanzas: expected a Debian Translation-en index "
                               f"('Package:', 'Description-md5:', 'Description-en:') ({inputs}); nothing written")
     n_train, n_test = ds.Y_train.shape[0], ds.Y_test.shape[0]
-    if not n_train:  # the readers refuse a dataset without training points
+    if not (n_train and n_test):  # the readers refuse a split without points
         raise DataFormatError(packages, None, f"{info['packages']} packages give {n_train} train / {n_test} test "
                               f"points ({info['points_with_labels_before_cut']} with dependencies before the head cut, "
-                              f"{len(info['head_labels_dropped'])} head labels dropped): need training points "
+                              f"{len(info['head_labels_dropped'])} head labels dropped): need "
+                              f"{'training' if not n_train else 'test'} points "
                               f"({inputs}); nothing written")
+
+
+def _check_translations(translations: Path, descriptions: dict[tuple[str, str], str],
+                        packages: dict[str, dict[str, str]]) -> None:
+    """Raise DataFormatError naming ``translations`` unless it has ``Description-en`` fields and one of them
+    belongs to a package (same ``Package`` and ``Description-md5``): else the fulltext variant would silently be
+    the titles (e.g. the Packages file passed twice, or another release's Translation-en)."""
+    if not any(descriptions.values()):
+        raise DataFormatError(translations, None, f"none of its {len(descriptions)} stanzas has a 'Description-en:' "
+                              "field: expected a Debian Translation-en index; nothing written")
+    if not any(descriptions.get((n, st.get("Description-md5", ""))) for n, st in packages.items()):
+        raise DataFormatError(translations, None, "no (Package, Description-md5) of its stanzas matches a package "
+                              "of --packages: expected the Translation-en of the same release; nothing written")
+
+
+def _release(release: Path | None, packages: Path) -> Path | None:
+    """The file to take the release date from: ``--release`` (which must be a file) or an InRelease / Release
+    beside ``--packages``, if any. Checked before anything is written."""
+    if release is None:
+        return next((p for p in (packages.parent / "InRelease", packages.parent / "Release") if p.is_file()), None)
+    if not release.is_file():
+        raise FileNotFoundError(f"--release {release} is not a file: pass the InRelease or Release file of the "
+                                "index (or leave --release out); nothing written")
+    return release
+
+
+def _write_beside(out: Path, write: Callable[[Path], dict]) -> dict:
+    """``write(tmp)`` into a temporary folder beside ``out``, then move what it wrote into ``out`` (replacing the
+    variants and PROVENANCE.json there, last; other files such as README.md stay): a failed build leaves ``out``
+    as it was, not half rewritten."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        prov = write(tmp)
+        out.mkdir(exist_ok=True)
+        for src in sorted(tmp.iterdir(), key=lambda p: p.name == "PROVENANCE.json"):
+            if (out / src.name).is_dir():
+                shutil.rmtree(out / src.name)
+            src.replace(out / src.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return prov
 
 
 def cli_main(argv: list[str]) -> int:
     """``python -m workbench data build debian --packages P --translations T --out DIR [options]``.
 
-    Input that yields no dataset (no stanzas, no training points) raises DataFormatError and writes nothing."""
+    Input that yields no dataset (no stanzas, no points in a split, no long description for any package)
+    raises DataFormatError, a ``--release`` that is no file FileNotFoundError; either writes nothing."""
     ap = argparse.ArgumentParser(prog="python -m workbench data build debian", description=__doc__.split("\n")[0])
     ap.add_argument("--packages", required=True, type=Path, help="Packages index (plain, .xz or .gz)")
     ap.add_argument("--translations", required=True, type=Path, help="Translation-en index (plain, .xz or .gz)")
@@ -237,13 +286,14 @@ def cli_main(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     if not 0 < a.head_share <= 1 or not 1 <= a.train_mod <= 9 or a.max_chars < 0:
         ap.error("need 0 < --head-share <= 1, 1 <= --train-mod <= 9, --max-chars >= 0")
+    release = _release(a.release, a.packages)
     packages, translations = read_packages(a.packages), read_translations(a.translations)
     datasets, info = build(packages, translations, a.head_share, a.train_mod, a.max_chars)
     _check_built(a.packages, a.translations, translations, datasets["titles"], info)
-    release = a.release or next((p for p in (a.packages.parent / "InRelease", a.packages.parent / "Release")
-                                 if p.exists()), None)
-    prov = write_dataset(a.out, datasets, info, {"packages": a.packages, "translations": a.translations},
-                         release, {"head_share": a.head_share, "train_mod": a.train_mod, "max_chars": a.max_chars})
+    _check_translations(a.translations, translations, packages)
+    date, sources = _release_date(release), {"packages": a.packages, "translations": a.translations}
+    options = {"head_share": a.head_share, "train_mod": a.train_mod, "max_chars": a.max_chars}
+    prov = _write_beside(a.out, lambda tmp: write_dataset(tmp, datasets, info, sources, date, options))
     s = prov["stats"]["titles"]
     print(f"wrote {a.out}: {s['train_points']} train / {s['test_points']} test points, {s['labels']} labels, "
           f"{s['labels_per_train_point']} labels per train point, {len(info['head_labels_dropped'])} head labels "

@@ -49,12 +49,14 @@ def decoded_lines(path: str | Path, f: IO[bytes], errors: tuple[type[Exception],
 
     Each line is decoded as UTF-8 on its own, so bad UTF-8 is reported at its exact line (a text-mode file decodes
     8 KB chunks and the error's line lands up to a chunk early). A failed read (truncated gzip; ``errors`` adds
-    exception types such as ``lzma.LZMAError``) is reported at the first line it could not complete.
+    exception types such as ``lzma.LZMAError``) is reported at the first line it could not complete. A UTF-8 byte
+    order mark opening the file is dropped (Windows editors write one; kept, it would join the first header or text).
     """
     lineno = 0
     try:
         for lineno, raw in enumerate(split_lines(f), start=1):
-            yield lineno, raw.decode("utf-8").rstrip("\r")
+            line = raw.decode("utf-8").rstrip("\r")
+            yield lineno, line[1:] if lineno == 1 and line.startswith("\ufeff") else line
     except UnicodeDecodeError as e:  # ``lineno`` is the line that failed to decode
         raise DataFormatError(path, lineno, f"unreadable ({type(e).__name__}: {e})") from None
     except (EOFError, OSError, zlib.error, *errors) as e:  # ``lineno`` is the last complete line
@@ -93,7 +95,8 @@ def parse_int(path, lineno: int, token: str, what: str, lo: int = 0, hi: int | N
     except ValueError:
         raise DataFormatError(path, lineno, f"{what} {token!r} is not an integer") from None
     if v < lo or (hi is not None and v >= hi):
-        raise DataFormatError(path, lineno, f"{what} {v} out of range [{lo}, {hi})")
+        bound = f"out of range [{lo}, {hi})" if hi is not None else f"must be >= {lo}"
+        raise DataFormatError(path, lineno, f"{what} {v} {bound}")
     return v
 
 

@@ -1,14 +1,16 @@
 """The Extreme Classification Repository's label-feature JSON layout (LF-AmazonTitles-131K, LF-WikiSeeAlso...).
 
 ``trn.json.gz`` / ``tst.json.gz``: one JSON object per line with ``uid``, ``title``, ``content``, ``target_ind``
-(0-based label ids; a repeat is kept once, with a warning) and ``target_rel`` (relevance > 0, same length;
-optional, default 1); ``trn.json`` must hold at least one. ``lbl.json.gz``: one object per label with ``uid``,
-``title``, ``content``. Filter files ``filter_labels_train.txt`` / ``filter_labels_test.txt`` hold
-``"doc_idx label_idx"`` pairs (may be empty or absent).
+(0-based label ids; a repeat is kept once, with a warning) and ``target_rel`` (finite relevance > 0, same length;
+optional, default 1); each must hold at least one. ``lbl.json.gz``: one object per label with ``uid``,
+``title``, ``content``. Every record needs a ``title`` (``content`` may be left out). Filter files
+``filter_labels_train.txt`` / ``filter_labels_test.txt`` hold ``"doc_idx label_idx"`` pairs (may be empty or
+absent).
 """
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +39,9 @@ def _records(path: Path) -> list[tuple[int, dict]]:
 
 
 def _text(path, lineno: int, rec: dict, mode: str) -> str:
-    title, content = rec.get("title", ""), rec.get("content", "")
+    if "title" not in rec:  # a misspelt key would give the record an empty text, which loads and trains silently
+        raise DataFormatError(path, lineno, f"no 'title' key (got keys {sorted(rec)[:8]}): every record needs one")
+    title, content = rec["title"], rec.get("content", "")
     if not isinstance(title, str) or not isinstance(content, str):
         raise DataFormatError(path, lineno, "'title' and 'content' must be strings")
     return " ".join(f"{title} {content}".split()) if mode == "full" else title
@@ -56,6 +60,8 @@ def _targets(path, lineno: int, rec: dict, num_labels: int) -> tuple[np.ndarray,
     for v in rel:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
             raise DataFormatError(path, lineno, f"relevance {v!r} is not a number")
+        if isinstance(v, float) and math.isinf(v):  # JSON's Infinity: one label would outweigh all others
+            raise DataFormatError(path, lineno, f"relevance {v!r} is not finite")
         if v <= 0:
             raise DataFormatError(path, lineno, f"relevance {v!r}: values must be > 0 (leave a label that does not "
                                   "apply out of 'target_ind')")
@@ -89,6 +95,7 @@ def load_lf_json(directory: str | Path, text: str = "title", name: str | None = 
     trn_texts, Y_tr = _split(files["trn.json"], L, text)
     require_points(files["trn.json"], Y_tr.shape[0])
     tst_texts, Y_te = _split(files["tst.json"], L, text)
+    require_points(files["tst.json"], Y_te.shape[0], split="test")  # before its filter file blames an empty split
     name = name or d.name
     return XMCDataset(
         name=name, Y_train=Y_tr, Y_test=Y_te,

@@ -107,6 +107,7 @@ def load_mulan(name_or_dir: str | Path) -> XMCDataset:
     X_tr, Y_tr, feats, _ = read_arff(trains[0], labels)
     require_points(trains[0], X_tr.shape[0])
     X_te, Y_te, feats_te, _ = read_arff(test, labels)
+    require_points(test, X_te.shape[0], split="test")
     if feats != feats_te:
         raise DataFormatError(test, None, "feature attributes differ from the train file's")
     return XMCDataset(name=name, Y_train=Y_tr, Y_test=Y_te, X_train=X_tr, X_test=X_te,

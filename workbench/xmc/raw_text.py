@@ -8,7 +8,7 @@ A directory holds ``trn_X.txt``, ``tst_X.txt`` (one query text per line), ``Y.tx
 Every token is a positive label: its value (relevance, default 1) must be > 0, else the file is refused with file
 and line (the code counts each stored label id as a positive, so a ``3:0`` would be one). A label id repeated
 within a line is kept once, at its largest relevance, with a warning naming the file (summed, it would become a
-relevance of 2; published files are read as they are rather than refused). The training split must have a point.
+relevance of 2; published files are read as they are rather than refused). Each split must have a point.
 """
 from __future__ import annotations
 
@@ -83,11 +83,12 @@ def unique_labels(path, lineno: int, ids: Sequence[int], values: Sequence[float]
 _REPEATS_WARNED: set[str] = set()  # files already warned about, so a file with many repeats warns once
 
 
-def require_points(path, points: int, line: int | None = None) -> None:
-    """Raise DataFormatError naming ``path`` (a training split's file) when it holds no points: every study needs
-    one, and an empty split would otherwise fail far away (label propensities take ``log(points)``)."""
+def require_points(path, points: int, line: int | None = None, split: str = "training") -> None:
+    """Raise DataFormatError naming ``path`` (a split's file) when it holds no points: every study needs one of
+    each, and an empty split would otherwise fail far away (label propensities take ``log(points)``, evaluation
+    and the encoders choke on an empty batch)."""
     if points == 0:
-        raise DataFormatError(path, line, "the training split has no points: expected at least one")
+        raise DataFormatError(path, line, f"the {split} split has no points: expected at least one")
 
 
 def read_label_matrix(path: str | Path) -> sp.csr_matrix:
@@ -146,6 +147,7 @@ def load_raw_text(directory: str | Path, name: str | None = None) -> XMCDataset:
         raise DataFormatError(d, None, f"raw-text layout is missing {missing}")
     Y_tr, Y_te = read_label_matrix(need["trn_X_Y.txt"]), read_label_matrix(need["tst_X_Y.txt"])
     require_points(need["trn_X_Y.txt"], Y_tr.shape[0], line=1)
+    require_points(need["tst_X_Y.txt"], Y_te.shape[0], line=1, split="test")
     if Y_tr.shape[1] != Y_te.shape[1]:
         raise DataFormatError(need["tst_X_Y.txt"], 1, f"{Y_te.shape[1]} labels, train has {Y_tr.shape[1]}")
     L = Y_tr.shape[1]
