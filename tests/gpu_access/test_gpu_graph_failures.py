@@ -1,12 +1,15 @@
 """MUSAE and Planetoid text files that are truncated, not gzip, not UTF-8 or incomplete raise DataFormatError
-naming the file (and the line where one is known), not a bare EOFError / zlib.error / UnicodeDecodeError.
+naming the file (and the line where one is known), not a bare EOFError / zlib.error / UnicodeDecodeError; so do
+MUSAE features listing a node twice and a Debian index without stanzas. A UTF-8 BOM opening a file is dropped.
 
 Does not prove: every way a gzip stream can be damaged (one cut, one flipped body, one non-gzip file).
 """
 import gzip
+import lzma
 
 import pytest
 
+from workbench.gpu_access.catalog import load_graph
 from workbench.gpu_access.graphs import _planetoid_part, read_musae_facebook
 from workbench.xmc.errors import DataFormatError
 
@@ -87,3 +90,32 @@ def test_planetoid_test_index_bad_utf8_names_file_and_line(tmp_path):
     (tmp_path / "ind.cora.test.index").write_bytes(b"2692\n2532\n25\xe90\n")
     with pytest.raises(DataFormatError, match=r"ind.cora.test.index:3: unreadable \(UnicodeDecodeError"):
         _planetoid_part(tmp_path, "cora", "test.index")
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_files_opening_with_a_utf8_bom_load_as_without(tmp_path, gz):
+    """Before: the target CSV's header became '\\ufeffid' ("header lacks column(s) ['id']"), the JSON failed."""
+    bom = {f"{name}{'.gz' if gz else ''}": b"\xef\xbb\xbf" + text.encode()
+           for name, text in (("facebook_target.csv", TARGET), ("facebook_edges.csv", EDGES),
+                              ("facebook_features.json", FEATURES))}
+    bom = {name: gzip.compress(raw) if gz else raw for name, raw in bom.items()}
+    (tmp_path / "bom").mkdir()
+    g, want = read_musae_facebook(_musae(tmp_path / "bom", gz, **bom)), read_musae_facebook(_musae(tmp_path, gz))
+    assert g.labels.tolist() == want.labels.tolist() and g.features.equal(want.features)
+    assert g.indices.tolist() == want.indices.tolist()
+
+
+def test_features_listing_a_node_under_two_keys_are_refused(tmp_path):
+    """"0" and "00" are both node 0: the later list silently replaced the earlier."""
+    twice = FEATURES.replace('"1": ', '"00": [4], "1": ', 1)
+    with pytest.raises(DataFormatError, match=r"facebook_features.json.gz: node '00': node 0 is listed twice"):
+        read_musae_facebook(_musae(tmp_path, **{"facebook_features.json.gz": gzip.compress(twice.encode())}))
+
+
+def test_debian_graph_from_an_index_without_stanzas_names_the_file(tmp_path):
+    """Before: ``torch.cat(): expected a non-empty list``, naming no file."""
+    p = tmp_path / "debian-bookworm" / "main_binary-amd64_Packages.xz"
+    p.parent.mkdir()
+    p.write_bytes(lzma.compress(b"\n\n"))
+    with pytest.raises(DataFormatError, match=rf"{p}: no 'Package:' stanzas"):
+        load_graph("debian", str(tmp_path))

@@ -243,6 +243,8 @@ def test_tiny_gnn_benchmark_npz(tmp_path):
     ({"adj_shape": np.array([3, 4])}, r"adj_shape \[3, 4\] is not square"),
     ({"attr_shape": np.array([4, 2])}, "attr_shape has 4 rows, the graph 3 nodes"),
     ({"labels": np.array([0, 1], np.int8)}, "labels must be 3 integers >= 0"),
+    ({"attr_data": np.array([1, np.nan, 1], np.float32)}, "attr_data must be finite, entry 1 is nan"),
+    ({"attr_data": np.array([1, 1, -np.inf], np.float32)}, "attr_data must be finite, entry 2 is -inf"),
 ])
 def test_gnn_benchmark_npz_whose_arrays_disagree_names_the_file(tmp_path, replace, match):
     path = _npz(tmp_path / "tiny.npz", **replace)
@@ -257,7 +259,8 @@ def _planetoid(raw, test_index="4\n3\n", **replace):
 
     import scipy.sparse as sp
     parts = {"x": sp.csr_matrix(np.eye(2, 4, dtype=np.float32)), "y": np.eye(2, dtype=np.int32),
-             "allx": sp.csr_matrix(np.eye(3, 4, dtype=np.float32)), "ally": np.eye(3, 2, dtype=np.int32),
+             "allx": sp.csr_matrix(np.eye(3, 4, dtype=np.float32)),
+             "ally": np.array([[1, 0], [0, 1], [1, 0]], np.int32),  # one-hot: an empty row is refused
              "tx": sp.csr_matrix(np.ones((2, 4), np.float32)), "ty": np.eye(2, dtype=np.int32),
              "graph": {0: [1], 1: [0, 2], 2: [1], 3: [4], 4: [3]}, **replace}
     for part, value in parts.items():
@@ -303,6 +306,11 @@ def test_planetoid_test_rows_follow_test_index_order(tmp_path, test_index, order
     ("4\n3\n", {"tx": np.ones((2, 3), np.float32)}, "tx", "widths disagree"),
     ("4\n3\n", {"x": [[1, 0]]}, "x", "expected a 2-D matrix, got list"),
     ("4\n3\n", {"graph": {0: [1], 1: [9]}}, "graph", r"node ids must lie in \[0, 5\)"),
+    ("4\n3\n", {"allx": np.array([[1, 0, 0, 0], [0, np.nan, 0, 0], [0, 0, 1, 0]])}, "allx",
+     "feature values must be finite, entry 5 is nan"),
+    ("4\n3\n", {"tx": np.array([[1, 1, 1, np.inf]] * 2)}, "tx", "feature values must be finite, entry 3 is inf"),
+    ("4\n3\n", {"y": np.array([[1, 0], [0, 0]])}, "y", "label row 1 has 0 classes set: expected one-hot"),
+    ("4\n3\n", {"ally": np.array([[1, 0], [0, 1], [1, 1]])}, "ally", "label row 2 has 2 classes set"),
 ])
 def test_planetoid_parts_that_disagree_name_the_file(tmp_path, test_index, replace, part, match):
     raw = _planetoid(tmp_path, test_index, **replace)

@@ -151,8 +151,9 @@ def read_planetoid(raw: str | Path, name: str = "cora") -> Graph:
     if not isinstance(graph, dict):
         raise DataFormatError(raw / f"ind.{name}.graph", None, "expected a dict {node id: [neighbour ids]}, got "
                               f"{type(graph).__name__}")
-    _check_planetoid(raw, name, {"x": x, "y": y, "tx": tx, "ty": ty, "allx": allx, "ally": ally}, test_index,
-                     len(graph))
+    parts = {"x": x, "y": y, "tx": tx, "ty": ty, "allx": allx, "ally": ally}
+    _check_planetoid(raw, name, parts, test_index, len(graph))
+    _check_planetoid_values(raw, name, parts)
     lo, hi = test_index.min(), test_index.max()
     n = max(len(graph), hi + 1)
     _check_dense_fits(raw / f"ind.{name}.allx", n, allx.shape[1], bytes_per_entry=12)  # lil -> float64 -> float32
@@ -215,6 +216,34 @@ def _check_planetoid(raw: Path, name: str, parts: dict, test_index: np.ndarray, 
                                 f"half of that span would be nodes without features")
 
 
+def _check_planetoid_values(raw: Path, name: str, parts: dict) -> None:
+    """Raise DataFormatError naming the file unless features are finite and every label row is one-hot: a NaN
+    feature turns every activation it reaches NaN, and ``argmax`` makes an empty row class 0 and a multi-hot row
+    its first class, both silently."""
+    import scipy.sparse as sp
+    for part in ("x", "tx", "allx"):
+        _check_finite(raw / f"ind.{name}.{part}", parts[part].tocsr().data if sp.issparse(parts[part])
+                      else np.asarray(parts[part]), "feature values")
+    for part in ("y", "ty", "ally"):
+        labels = parts[part].toarray() if sp.issparse(parts[part]) else np.asarray(parts[part])
+        hot = np.count_nonzero(labels, axis=1)
+        if (hot != 1).any():
+            row = int(np.flatnonzero(hot != 1)[0])
+            raise DataFormatError(raw / f"ind.{name}.{part}", None, f"label row {row} has {hot[row]} classes set: "
+                                  "expected one-hot rows (one class per node)")
+
+
+def _check_finite(path: Path, values: np.ndarray, what: str) -> None:
+    """Raise DataFormatError naming ``path`` and the first bad entry (flat index) if ``values`` hold NaN or inf."""
+    try:
+        finite = np.isfinite(values)
+    except TypeError:  # strings or objects from a hand-made pickle
+        raise DataFormatError(path, None, f"{what} must be numbers, got {values.dtype}") from None
+    if not finite.all():
+        first = int(np.argmin(finite.ravel()))
+        raise DataFormatError(path, None, f"{what} must be finite, entry {first} is {values.ravel()[first]}")
+
+
 def read_gnn_benchmark_npz(path: str | Path, seed: int = 0) -> Graph:
     """A gnn-benchmark ``.npz`` (adj_*, attr_*, labels) -> Graph with a random 60/20/20 split. Arrays that
     disagree (an index outside the matrix, a row count that is not the node count) raise DataFormatError."""
@@ -228,6 +257,7 @@ def read_gnn_benchmark_npz(path: str | Path, seed: int = 0) -> Graph:
     if adj.shape[1] != n or n == 0:
         raise DataFormatError(path, None, f"adj_shape {list(adj.shape)} is not square" if n else "no nodes")
     attr = _csr(path, z, "attr", rows=n)
+    _check_finite(path, attr.data, "attr_data")  # a NaN feature would make every loss it reaches NaN
     _check_dense_fits(path, n, attr.shape[1], bytes_per_entry=attr.dtype.itemsize + 4)  # toarray, then float32
     labels = z["labels"]
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer) or (n and labels.min() < 0):
@@ -379,6 +409,8 @@ def _read_features(path: Path, n: int) -> torch.Tensor:
             v = -1
         if not 0 <= v < n:
             raise DataFormatError(path, None, f"node {node!r}: id not in [0, {n}) (the target CSV has {n} rows)")
+        if v in rows:  # "0" and "00" are one node: the later list would silently replace the earlier
+            raise DataFormatError(path, None, f"node {node!r}: node {v} is listed twice")
         if not (isinstance(ids, list) and all(type(i) is int and i >= 0 for i in ids)):
             raise DataFormatError(path, None, f"node {node!r}: expected a list of feature ids >= 0, got {ids!r}")
         rows[v] = ids
