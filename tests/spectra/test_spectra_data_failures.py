@@ -1,12 +1,15 @@
 """Image files that are each well-formed but do not fit together raise DataFormatError naming the file: Fashion-MNIST
 IDX files of the wrong rank, labels of another split's length or outside 0..9, test images of another size;
-CIFAR-10 JPEGs of mixed sizes.
+CIFAR-10 JPEGs of mixed sizes. Files of the wrong format say which: a CIFAR-10 zip or plain tar, an IDX file
+named .gz that is not gzip (one gunzipped in place reads); a CIFAR-10 tarball without a top folder reads.
 
 Does not prove: that a labels file of the right length really belongs to its images (nothing in IDX says so).
 """
 import gzip
 import io
 import tarfile
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +97,50 @@ def test_cifar_jpegs_of_mixed_sizes_name_the_member(tmp_path):
     with pytest.raises(DataFormatError, match=r"CIFAR-10-images.tar.gz: member CIFAR-10-images/test/cat/0001.jpg "
                                               r"is 16x16 pixels, earlier images 32x32"):
         load_images("cifar10", str(tar_path))
+
+
+def _cifar_members(top: str = "CIFAR-10-images/") -> dict[str, bytes]:
+    return {f"{top}train/airplane/0000.jpg": _jpeg(32), f"{top}test/cat/0001.jpg": _jpeg(32)}
+
+
+def _pack(tar_path, members: dict[str, bytes], mode: str = "w:gz") -> None:
+    with tarfile.open(tar_path, mode) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_a_cifar_archive_of_the_wrong_format_says_which(tmp_path, kind):
+    """Before: 'truncated or corrupt archive ... re-fetch it', which the same download would not fix."""
+    tar_path = tmp_path / "CIFAR-10-images.tar.gz"
+    if kind == "zip":
+        with zipfile.ZipFile(tar_path, "w") as z:
+            for name, data in _cifar_members().items():
+                z.writestr(name, data)
+    else:
+        _pack(tar_path, _cifar_members(), "w")
+    with pytest.raises(DataFormatError, match=rf"CIFAR-10-images.tar.gz: wrong format: expected a gzip-compressed "
+                                              rf"tar \(\.tar\.gz\), got {kind}\. Fetch CIFAR-10-images.tar.gz"):
+        load_images("cifar10", str(tar_path))
+
+
+def test_a_cifar_tarball_without_a_top_folder_loads(tmp_path):
+    """`git archive` without --prefix packs train/<class>/N.jpg at the top: read like the prefixed layout."""
+    tar_path = tmp_path / "CIFAR-10-images.tar.gz"
+    _pack(tar_path, _cifar_members(top=""))
+    d = load_images("cifar10", str(tar_path))
+    assert d.x_train.shape == (1, 3, 32, 32) and d.y_train.tolist() == [0] and d.y_test.tolist() == [3]
+
+
+def test_an_idx_file_named_gz_is_read_by_its_content(tmp_path):
+    """A file gunzipped in place but still named .gz reads; one that is neither gzip nor IDX says both."""
+    root = _fashion(tmp_path / "f")
+    p = Path(root) / "t10k-labels-idx1-ubyte.gz"
+    p.write_bytes(gzip.decompress(p.read_bytes()))
+    assert load_images("fashion_mnist", root).y_test.tolist() == [1, 2]
+    p.write_bytes(b"<html>not found</html>")
+    with pytest.raises(DataFormatError, match=r"t10k-labels-idx1-ubyte.gz: not an unsigned-byte IDX file and not "
+                                              r"gzip-compressed although named .gz \(magic 3c68746d\)"):
+        load_images("fashion_mnist", root)

