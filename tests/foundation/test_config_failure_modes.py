@@ -165,8 +165,8 @@ def test_lsh_local_data_must_exist(tmp_path):
 
 
 def test_negative_mining_dataset_needs_a_layout_with_texts(tmp_path):
-    with pytest.raises(ValueError, match="holds no known XMC layout.*raw text"):
-        from_dict(NegativeMiningConfig, {"dataset": str(tmp_path)}, data=True)
+    with pytest.raises(ValueError, match="holds no known XMC layout.*raw text.*Extreme Classification Repository"):
+        from_dict(NegativeMiningConfig, {"dataset": str(tmp_path)}, data=True)  # and where to fetch one
     with pytest.raises(ValueError, match="holds the bow layout, which has no texts"):
         from_dict(NegativeMiningConfig, {"dataset": str(FIX / "bow")}, data=True)
     for layout in ("raw_text", "lf_json", "mulan"):

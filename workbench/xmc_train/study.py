@@ -14,7 +14,9 @@ from ..config import at_least, distinct, positive, typed_value
 from ..io import user_path
 from ..lsh.params import LSHParams
 from ..samplers import SamplerConfig
+from ..xmc.bow import XC_REPO
 from ..xmc.dataset import XMCDataset
+from ..xmc.load import MULAN
 from .encoders import ENCODERS, TokenTable, get_encoder, tokenize
 from .models import CLASSIFIER_FORMS, HEADS
 from .subsample import subsample
@@ -175,7 +177,9 @@ class NegativeMiningConfig:
         if layout not in ("raw_text", "lf_json", "mulan"):
             found = "no known XMC layout" if layout is None else f"the {layout} layout, which has no texts"
             raise ValueError(f"dataset {self.dataset!r} holds {found}; the study encodes query and label texts: "
-                             "give a directory in one of these layouts: " + "; ".join(TEXT_LAYOUTS))
+                             "give a directory in one of these layouts: " + "; ".join(TEXT_LAYOUTS)
+                             + f" (raw text and label-feature JSON: {XC_REPO}, e.g. LF-AmazonTitles-131K; Mulan ARFF: "
+                             f"{MULAN})")
 
     def sampler_config(self, sampler: str | None = None) -> SamplerConfig:
         """The shared :class:`SamplerConfig` fields, with ``sampler``'s entries of ``sampler_overrides`` applied
