@@ -6,6 +6,7 @@ prove: the wording of errors raised inside the real study notebooks (only that a
 """
 import os
 import re
+import signal
 import stat
 from pathlib import Path
 
@@ -263,3 +264,63 @@ def test_index_links_are_url_encoded(root):
     (d / "report.html").write_text("r")
     page = write_index(root / "reports").read_text()
     assert 'href="tiny/20260101-000000-try%232/report.html"' in page
+
+
+def test_terminate_turns_a_signal_into_keyboardinterrupt():
+    from workbench.cli import _terminate
+    with pytest.raises(KeyboardInterrupt, match="terminated by signal 15"):
+        _terminate(signal.SIGTERM, None)
+
+
+def test_run_and_run_all_install_the_sigterm_and_sighup_handlers(monkeypatch, tmp_path):
+    """During `run` and `run-all` a time box's SIGTERM or a closed terminal's SIGHUP raise KeyboardInterrupt
+    (cli._terminate), so the runner marks the run failed."""
+    from workbench import cli
+    seen = []
+
+    def fake_run(study, *a, **kw):
+        seen.append((signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)))
+        return tmp_path
+    monkeypatch.setattr(runner, "run_study", fake_run)
+    monkeypatch.setattr(cli, "_studies", lambda: ["tiny"])
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        for cmd in (["run", "tiny"], ["run-all"]):
+            for s in saved:
+                signal.signal(s, signal.SIG_DFL)
+            assert cli_main(cmd) == 0
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    assert seen == [(cli._terminate, cli._terminate)] * 2
+
+
+def test_run_all_prints_an_internal_errors_traceback_and_goes_on(monkeypatch, capsys):
+    """An internal error (not a ConfigError, no run folder) in one study: its traceback and type, the next study
+    still runs, exit 1."""
+    from workbench import cli
+    ran = []
+
+    def fake_run(study, *a, **kw):
+        ran.append(study)
+        if study == "a":
+            raise ValueError("boom")
+        return Path("/r")
+    monkeypatch.setattr(runner, "run_study", fake_run)
+    monkeypatch.setattr(cli, "_studies", lambda: ["a", "b"])
+    assert cli_main(["run-all"]) == 1 and ran == ["a", "b"]
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "FAILED: a: ValueError: boom" in err
+
+
+def test_index_refuses_a_reports_path_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "reports").write_text("")
+    assert cli_main(["index", "--reports", str(tmp_path / "reports")]) == 2
+    assert "no such directory" in capsys.readouterr().err
+
+
+def test_data_without_an_action_is_a_usage_error():
+    from workbench.datasets_cli import main as data_cli
+    with pytest.raises(SystemExit) as info:
+        data_cli([])
+    assert info.value.code == 2

@@ -4,6 +4,7 @@ timing's argument checks and call counts. Each case is one a one-line slip in th
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -302,3 +303,174 @@ def test_files_under_64_mib_are_fingerprinted_by_content(tmp_path):
     first = describe_path(p)
     p.write_bytes(b"\x01" + bytes((1 << 20) - 1))
     assert first["sha256_of"] == "content" and describe_path(p)["sha256"] != first["sha256"]
+
+
+def test_a_stream_left_blank_by_its_carriage_returns_is_dropped():
+    """A progress bar cleared by spaces after its last carriage return ("50%\\r   ") leaves a blank stream: dropped;
+    "a\\rb\\n" keeps the line's last state "b\\n"."""
+    import nbformat
+
+    from workbench.pages import settle_streams
+    cell = nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output("stream", name="stderr", text="50%\r   "),
+                                                  nbformat.v4.new_output("stream", name="stdout", text="a\rb\n")])
+    nb = settle_streams(nbformat.v4.new_notebook(cells=[cell]))
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [("stdout", "b\n")]
+
+
+def test_record_block_defaults_for_an_old_or_cpu_record():
+    """A record without a profile shows the default profile "cpu"; no CUDA version reads "none"; a resumed run says
+    it is attempt 2 (one earlier attempt) and lists that attempt's start, status and commit."""
+    from workbench import pages
+    html = pages._record_html({"study": "s", "run_id": "r", "python": "3.12", "torch": "2.5", "cuda": None,
+                               "attempts": [{"started": "t1", "status": "failed", "git_commit": "abc"}]})
+    assert "<tr><th>profile</th><td>cpu</td></tr>" in html
+    assert "<td>3.12 / 2.5 / none</td>" in html
+    assert "<td>attempt 2; earlier: t1 failed (commit abc)</td>" in html
+
+
+def test_commit_line_names_the_patch_by_12_hex_digits_and_when_it_was_taken():
+    """A patch taken at the start is named with its sha256's first 12 characters and no "taken at the end"."""
+    from workbench import pages
+    rec = {"git_commit": "abc-dirty", "uncommitted_patch": {"file": "uncommitted.patch", "sha256": "0123456789abcdef",
+                                                            "taken": "at the start"}}
+    assert pages._commit_line(rec) == "abc-dirty; its uncommitted changes: uncommitted.patch (sha256 0123456789ab)"
+
+
+def test_dataset_line_by_hand():
+    """A described directory: 1,340,000 bytes read "1.3 MB", a truncated walk says so; a graph whose directory could
+    not be described (path but no sha256) lists its record's fields; no data at all is None, not ""."""
+    from workbench.pages import _dataset_line
+    d = {"value": "d", "path": "/x/d", "files": 3, "bytes": 1_340_000, "sha256": "ab" * 32, "truncated": "stopped"}
+    assert _dataset_line({"data_dir": d}) == "data_dir=d: /x/d, 3 file(s), 1.3 MB, sha256 abababababab (truncated walk)"
+    g = {"value": ["cora"], "cora": {"embedded": True, "path": "/p/cora", "error": "OSError: gone"}}
+    assert _dataset_line({"graphs": g}) == "graphs=['cora']; cora: embedded True, path /p/cora, error OSError: gone"
+    assert _dataset_line(None) is None and _dataset_line({}) is None
+
+
+def test_log_y_only_for_positive_values_spanning_more_than_the_factor():
+    """[1, 20] spans exactly the factor 20: linear; [1, 21]: log; [0, 100] holds a zero a log axis cannot show."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from workbench.report import log_y_if_wide
+    scales = []
+    for values in ([1, 20], [1, 21], [0, 100]):
+        fig, ax = plt.subplots()
+        log_y_if_wide(ax, values)
+        scales.append(ax.get_yscale())
+        plt.close(fig)
+    assert scales == ["linear", "log", "linear"]
+
+
+def test_a_scratch_rerun_removes_the_old_figures_and_records_its_start(tmp_path, monkeypatch):
+    """Rerunning in scratch removes the earlier run's PNGs as well as its tables; effective_config.json records
+    a start time, and the device of a config without one is resolved as "auto"."""
+    from workbench import report
+    monkeypatch.delenv(report.RUN_DIR_ENV, raising=False)
+    monkeypatch.setenv(report.SCRATCH_ENV, str(tmp_path))
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "old.png").write_bytes(b"png")
+    seen = []
+    real = report.environment
+    monkeypatch.setattr(report, "environment", lambda device: seen.append(device) or real("cpu"))
+    run = report.start_run("demo", {"a": 1})
+    assert not (tmp_path / "demo" / "old.png").exists() and seen == ["auto"]
+    started = json.loads((run.dir / "effective_config.json").read_text())["started"]
+    assert isinstance(started, str) and started.endswith("+00:00")
+
+
+def test_parse_assignment_signs_separators_blanks_and_comments():
+    """A negative integer is the number; "1_000.5" (YAML 1.1's digit separator) stays text; a blank value is "";
+    a text parameter's value loses its surrounding spaces; a value that is all comment is refused."""
+    from workbench.config import ConfigError
+    from workbench.notebooks import parse_assignment
+    assert parse_assignment("seed=-3") == ("seed", -3) and parse_assignment("seed=+4") == ("seed", 4)
+    assert parse_assignment("lr=1_000.5") == ("lr", "1_000.5")
+    assert parse_assignment("label=   ") == ("label", "")
+    assert parse_assignment("name= abc ", {"name": "str"}) == ("name", "abc")
+    with pytest.raises(ConfigError, match="YAML comment"):
+        parse_assignment("n=#3")
+
+
+def test_load_profile_reads_a_written_default_profile_and_refuses_dot_dot(tmp_path):
+    """notebooks/params/<study>/cpu.yaml, when there is one, is what no profile means; ".." is not a profile name."""
+    from workbench.config import ConfigError
+    from workbench.notebooks import load_profile
+    (tmp_path / "notebooks" / "params" / "tiny").mkdir(parents=True)
+    (tmp_path / "notebooks" / "params" / "tiny" / "cpu.yaml").write_text("n: 3\n")
+    assert load_profile("tiny", None, tmp_path) == {"n": 3}
+    with pytest.raises(ConfigError, match="is not a name"):
+        load_profile("tiny", "..", tmp_path)
+
+
+def test_check_config_names_where_once():
+    """A bad value's error is from_dict's own ConfigError, not wrapped again with a second "where:" prefix."""
+    from workbench.config import ConfigError
+    from workbench.notebooks import check_config
+    with pytest.raises(ConfigError) as info:
+        check_config("lr_scaling", {"no_such_parameter": 1}, "profile x")
+    assert str(info.value).count("profile x") == 1
+
+
+def test_registry_error_lists_known_names_sorted():
+    from workbench.registry import Registry
+    r = Registry("thing")
+    r.register("b")(object)
+    r.register("a")(object)
+    with pytest.raises(ValueError, match=r"known: \['a', 'b'\]"):
+        r.get("c")
+
+
+def test_atomic_write_writes_its_temporary_file_beside_the_target(tmp_path):
+    """The temporary file lies in the target's folder (a rename across file systems is not atomic)."""
+    from workbench.io import atomic_write
+    seen = []
+    atomic_write(tmp_path / "sub" / "t.txt", lambda p: (seen.append(p.parent), p.write_text("x")))
+    assert seen == [tmp_path / "sub"] and (tmp_path / "sub" / "t.txt").read_text() == "x"
+
+
+def test_current_umask_without_proc_leaves_the_umask_as_it_was(monkeypatch):
+    """Where /proc cannot be read, the umask is read by setting and restoring it: 027 in, 027 read, 027 after."""
+    import os
+
+    from workbench import io
+    def no_proc(*args, **kwargs):
+        raise OSError("no /proc")
+    monkeypatch.setattr(io, "open", no_proc, raising=False)
+    before = os.umask(0o027)
+    try:
+        assert io.current_umask() == 0o027
+        assert os.umask(0o027) == 0o027
+    finally:
+        os.umask(before)
+
+
+def test_usable_cores_counts_the_affinity_mask(monkeypatch):
+    """One core in the affinity mask is 1 whatever the machine has; an empty mask still counts 1."""
+    import os
+
+    from workbench.device import usable_cores
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5}, raising=False)
+    assert usable_cores() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(), raising=False)
+    assert usable_cores() == 1
+
+
+def test_cpu_device_name_prefers_the_processor_name(monkeypatch):
+    import platform
+
+    import torch
+
+    from workbench.device import device_name
+    monkeypatch.setattr(platform, "processor", lambda: "Xeon X")
+    assert device_name(torch.device("cpu")).startswith("cpu (Xeon X, ")
+
+
+def test_host_memory_reads_a_memory_stat_with_blank_lines(tmp_path):
+    """A blank line in memory.stat is skipped: limit 64 MiB - (usage 32 MiB - inactive 16 MiB) = 48 MiB."""
+    from workbench.device import host_memory_available
+    (tmp_path / "memory.max").write_text(f"{64 << 20}\n")
+    (tmp_path / "memory.current").write_text(f"{32 << 20}\n")
+    (tmp_path / "memory.stat").write_text(f"anon 1\n\ninactive_file {16 << 20}\n\n")
+    assert host_memory_available(tmp_path) == 48 << 20

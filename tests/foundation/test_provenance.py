@@ -2,9 +2,11 @@
 
 No GPU is needed: a GPU machine is simulated by monkeypatching ``torch.cuda``. Does not prove: the names a real
 driver reports, or that a fingerprint changes with every edit of a large file (only size and mtime are read)."""
+import hashlib
 import json
 import os
 import platform
+import types
 
 import pytest
 import torch
@@ -279,3 +281,77 @@ def test_a_notebook_saved_with_only_stripped_metadata_leaves_the_checkout_clean(
     nb["cells"][0]["source"] = ["x = 2"]
     path.write_text(json.dumps(nb, indent=1) + "\n")
     assert git_commit(tmp_path / "workbench") == sha + "-dirty"
+
+
+def test_an_empty_stated_commit_is_unknown(monkeypatch, tmp_path):
+    """WORKBENCH_GIT_COMMIT set but empty states nothing: outside a checkout the commit is "unknown"."""
+    from workbench.provenance import git_commit
+    monkeypatch.setenv("WORKBENCH_GIT_COMMIT", "")
+    assert git_commit(tmp_path).startswith("unknown (no git checkout here")
+
+
+def test_a_failing_git_status_is_not_called_dirty(monkeypatch):
+    """In a checkout where `git status` cannot run, the commit says its changes were not checked (not -dirty)."""
+    from workbench import provenance
+
+    def no_git(*args, **kwargs):
+        raise OSError("git is gone")
+    monkeypatch.setattr(provenance, "_checkout_head", lambda cwd: "abc")
+    monkeypatch.setattr(provenance.subprocess, "run", no_git)
+    assert provenance.git_commit() == "abc (uncommitted changes not checked: git diff failed)"
+
+
+def test_cpu_model_keeps_a_colon_inside_the_name(monkeypatch):
+    from workbench import provenance
+    text = "processor\t: 0\nmodel name\t: Acme CPU: rev 2 @ 3.0GHz\n"
+    monkeypatch.setattr(provenance, "Path", lambda p: types.SimpleNamespace(read_text=lambda: text))
+    assert provenance.cpu_model() == "Acme CPU: rev 2 @ 3.0GHz"
+
+
+def test_study_device_reads_a_missing_spec_as_auto(monkeypatch):
+    """device None or "" (a config without one) is resolved as "auto" (a GPU where there is one), not as None."""
+    from workbench import device
+    from workbench.provenance import study_device
+    asked = []
+    monkeypatch.setattr(device, "resolve_device", lambda spec: asked.append(spec) or torch.device("cpu"))
+    study_device(None), study_device(""), study_device(0)
+    assert asked == ["auto", "auto", "auto"]
+
+
+def test_environment_records_only_workbench_underscore_settings(monkeypatch):
+    from workbench.provenance import environment
+    monkeypatch.setenv("WORKBENCH_FOO", "1")
+    monkeypatch.setenv("WORKBENCHFOO", "2")
+    env = environment("cpu")["workbench_env"]
+    assert env["WORKBENCH_FOO"] == "1" and "WORKBENCHFOO" not in env
+
+
+def test_dataset_record_of_no_graphs_and_of_a_dotted_relative_path(tmp_path, monkeypatch):
+    """graphs=[] records nothing; dataset=".nope" is a (missing) path, not a built-in dataset name."""
+    from workbench.provenance import dataset_record
+    monkeypatch.chdir(tmp_path)
+    assert dataset_record({"graphs": []}) == {}
+    assert dataset_record({"dataset": ".nope"}) == {"dataset": {"value": ".nope", "path": str(tmp_path / ".nope"),
+                                                                "missing": True}}
+
+
+def test_a_directorys_fingerprint_is_of_its_sorted_relative_paths_and_sizes(tmp_path):
+    """b.txt (2 bytes) at the top and a/x.txt (1 byte) below: sha256 of the JSON [["a/x.txt", 1], ["b.txt", 2]]."""
+    from workbench.provenance import describe_path
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.txt").write_text("1")
+    (tmp_path / "b.txt").write_text("22")
+    rec = describe_path(tmp_path)
+    assert rec["sha256"] == hashlib.sha256(json.dumps([["a/x.txt", 1], ["b.txt", 2]]).encode()).hexdigest()
+    assert (rec["files"], rec["bytes"]) == (2, 3)
+
+
+def test_a_truncated_walk_covers_the_first_folders_in_name_order(tmp_path, monkeypatch):
+    """Ten folders d0..d9 holding files of 1..10 bytes, a walk stopped after 1 file: it is d0's (1 byte)."""
+    from workbench import provenance
+    for i in range(10):
+        (tmp_path / f"d{i}").mkdir()
+        (tmp_path / f"d{i}" / "f").write_bytes(b"x" * (i + 1))
+    monkeypatch.setattr(provenance, "MAX_FILES", 1)
+    rec = provenance.describe_path(tmp_path)
+    assert (rec["files"], rec["bytes"]) == (1, 1) and "truncated" in rec

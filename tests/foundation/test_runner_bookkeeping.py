@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 
 import pytest
 
@@ -280,3 +281,69 @@ def test_a_resume_under_other_code_warns_that_the_kept_units_are_read_back(root,
     with pytest.warns(RuntimeWarning, match="abc123 -> def456"):
         runner._next_attempt("tiny", _spec(root), d.parent, root, "moved-on", None, None,
                              {"host": platform.node(), "git_commit": "def456"})
+
+
+def test_two_stops_while_a_good_run_is_written_down_name_the_first(root, fake_papermill, monkeypatch):
+    """SIGTERM then SIGHUP while the finished run is written: both held, the stop raised after names SIGTERM (15)."""
+    real = runner._finish
+
+    def finish(*a):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGHUP)
+        real(*a)
+    monkeypatch.setattr(runner, "_finish", finish)
+    before = {signal.SIGTERM: signal.signal(signal.SIGTERM, signal.SIG_DFL),  # outside the hold it ends pytest
+              signal.SIGHUP: signal.signal(signal.SIGHUP, lambda s, f: None)}  # (one unheld must not end it)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="terminated by signal 15 as the run finished"):
+            runner.run_study("tiny", "small", None, root=root)
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+def test_signals_held_takes_hup_and_term_and_leaves_an_ignored_one_ignored():
+    """Inside the hold SIGHUP and SIGTERM are recorded (in arrival order), not passed to their handlers; a SIGINT
+    ignored before (nohup, a background job) stays ignored; afterwards the handlers are back."""
+    outer = []
+
+    def handler(signum, frame):
+        outer.append(signum)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGHUP, handler)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with runner._signals_held(held := []):
+            os.kill(os.getpid(), signal.SIGHUP)
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
+        assert held == [signal.SIGHUP, signal.SIGTERM] and outer == []
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGHUP) is handler
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert outer == [signal.SIGTERM]
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+
+
+def test_finished_units_are_dropped_after_a_good_run_only(tmp_path):
+    """partial/ goes when the run ends "ok" and stays after a failure (a resume reads it back)."""
+    for status in ("failed", "ok"):
+        d = tmp_path / status
+        (d / runner.PARTIAL_DIR / "k").mkdir(parents=True)
+        runner._finish(d, {"status": status}, d / "absent.ipynb")
+        assert (d / runner.PARTIAL_DIR).exists() == (status == "failed")
+        assert _config(d)["status"] == status
+
+
+def test_a_failed_runs_recorded_error_is_cut_to_4000_characters(root, fake_papermill, monkeypatch):
+    """A 5000-character failure is kept as its first 4000 characters ("RuntimeError: " and 3986 x's)."""
+    import papermill
+
+    def fail(*a, **kw):
+        raise RuntimeError("x" * 5000)
+    monkeypatch.setattr(papermill, "execute_notebook", fail)
+    with pytest.raises(RuntimeError) as info:
+        runner.run_study("tiny", "small", None, root=root)
+    assert _config(info.value.run_dir)["error"] == "RuntimeError: " + "x" * 3986

@@ -136,3 +136,21 @@ def test_the_reports_configuration_table_escapes_parameter_values():
     """A parameter value holding markup is shown as text in the report's record, not injected into the page."""
     out = pages._record_html({"study": "s", "parameters": {"data_path": "<img src=x onerror=alert(1)>"}})
     assert "<img" not in out and "&lt;img src=x onerror=alert(1)&gt;" in out
+
+
+def test_index_cuts_a_failed_runs_error_to_100_characters(tmp_path):
+    """The index shows a failed run's error cut to 97 characters and "..." (100 in all); the full error on hover."""
+    from workbench.io import write_json
+    from workbench.pages import write_index
+    (tmp_path / "a" / "r").mkdir(parents=True)
+    write_json(tmp_path / "a" / "r" / "config.json", {"study": "a", "run_id": "r", "status": "failed",
+                                                      "error": "E" * 150})
+    page = write_index(tmp_path).read_text()
+    assert f'title="{"E" * 150}">{"E" * 97}...</small>' in page
+
+
+def test_first_line_skips_blank_lines_and_keeps_a_line_of_exactly_the_width():
+    """A whitespace-only first line is blank; a line of exactly ``width`` characters is kept whole."""
+    from workbench.pages import first_line
+    assert first_line("   \n  second  \n", 10) == "second"
+    assert first_line("abcde", 5) == "abcde" and first_line("abcdef", 5) == "ab..."

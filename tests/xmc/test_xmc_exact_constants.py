@@ -108,3 +108,58 @@ def test_text_fingerprints_tell_where_one_text_ends():
     """['ab', 'c'] and ['a', 'bc'] hold the same characters: their token caches must not share a key."""
     from workbench.xmc.tokens import texts_fingerprint
     assert texts_fingerprint(["ab", "c"]) != texts_fingerprint(["a", "bc"])
+
+
+def _stats_dataset():
+    """6 train points with label frequencies [0, 1, 1, 4, 6] (12 positives); 3 test points with 2 positives;
+    1 train and 2 test filter pairs; train texts 8 chars over 6, label texts 8 chars over 5, test texts 1 each."""
+    Y = np.zeros((6, 5), np.float32)
+    Y[0, 1] = Y[1, 2] = 1
+    Y[:4, 3] = 1
+    Y[:, 4] = 1
+    Yt = np.zeros((3, 5), np.float32)
+    Yt[0, 4] = Yt[2, 3] = 1
+    return XMCDataset("d", sp.csr_matrix(Y), sp.csr_matrix(Yt), train_texts=["a b", "c", "d", "e", "f", "g"],
+                      test_texts=["q", "r", "s"], label_texts=["xy z", "w", "v", "u", "t"],
+                      filter_train=np.array([[0, 0]], np.int64), filter_test=np.array([[0, 0], [1, 1]], np.int64))
+
+
+def test_dataset_stats_keep_train_and_test_apart():
+    """Test points 3 and positives 2 (not the train 6 and 12): 2 / 3 = 0.6667 labels per test point, 2.0 per train
+    point; filter pairs 1 train, 2 test; mean text length 8 / 6 = 1.3 characters (spaces counted) for the train
+    texts and 8 / 5 = 1.6 for the label texts; test texts get no entry."""
+    from workbench.xmc.stats import dataset_stats
+    s = dataset_stats(_stats_dataset())
+    assert (s["train_points"], s["test_points"], s["train_positives"], s["test_positives"]) == (6, 3, 12, 2)
+    assert (s["labels_per_train_point"], s["labels_per_test_point"]) == (2.0, 0.6667)
+    assert (s["filter_pairs_train"], s["filter_pairs_test"]) == (1, 2)
+    assert (s["train_text_chars_mean"], s["label_text_chars_mean"]) == (1.3, 1.6)
+    assert "test_text_chars_mean" not in s
+
+
+def test_frequency_table_of_a_single_label_and_of_none():
+    """One label seen 4 times: 4 = 2^2 needs a bin [4, 7] above [1, 1] and [2, 3], and carries all positives.
+    No label seen in training (all-zero train matrix): an empty table, not a bin of 0 / 0 shares."""
+    from workbench.xmc.stats import frequency_table
+    Y = np.zeros((4, 3), np.float32)
+    Y[:, 1] = 1
+    t = frequency_table(XMCDataset("one", sp.csr_matrix(Y), sp.csr_matrix(Y[:1])))
+    assert t[["freq_lo", "freq_hi", "labels"]].values.tolist() == [[1, 1, 0], [2, 3, 0], [4, 7, 1]]
+    assert t["positives"].tolist() == [0.0, 0.0, 100.0]
+    Z = sp.csr_matrix((2, 3), dtype=np.float32)
+    t = frequency_table(XMCDataset("none", Z, Z))
+    assert len(t) == 0 and list(t.columns) == ["freq_lo", "freq_hi", "labels", "positives"]
+
+
+def test_frequency_figure_bars_count_labels_and_the_curve_is_rank_ordered():
+    """Bars are labels per bin [2, 0, 2]; the rank-frequency curve is the seen labels' frequencies sorted
+    descending, [6, 4, 1, 1] at ranks 1..4; the one unseen label is counted in the title, not drawn."""
+    import matplotlib.pyplot as plt
+    from workbench.xmc.stats import frequency_figure
+    fig = frequency_figure(_stats_dataset())
+    a, b = fig.axes
+    assert [p.get_height() for p in a.patches] == [2, 0, 2]
+    assert b.lines[0].get_xdata().tolist() == [1, 2, 3, 4]
+    assert b.lines[0].get_ydata().tolist() == [6, 4, 1, 1]
+    assert "5 labels, 1 never seen in training" in fig._suptitle.get_text()
+    plt.close(fig)
