@@ -132,7 +132,7 @@ def study_device(spec: Any = "auto") -> str:
     the GPU's name when ``spec`` resolves to CUDA (``"auto"`` on a GPU machine), else ``cpu (<machine>)``."""
     import torch
     from .device import resolve_device
-    spec = spec if isinstance(spec, str) and spec else "auto"
+    spec = str(spec) if isinstance(spec, torch.device) else spec if isinstance(spec, str) and spec else "auto"
     try:
         dev = resolve_device(spec)
         return torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"

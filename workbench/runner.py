@@ -117,7 +117,9 @@ def _signals_held(held: list[int]):
         yield
         return
     names = [n for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
-    before = {n: h for n in names if (h := signal.getsignal(getattr(signal, n))) is not signal.SIG_IGN}  # nohup
+    # an ignored one stays ignored (nohup); one whose handler was set outside Python (getsignal: None) is left
+    # alone, as Python could not put that handler back
+    before = {n: h for n in names if (h := signal.getsignal(getattr(signal, n))) not in (signal.SIG_IGN, None)}
 
     def hold(signum, frame) -> None:
         held.append(signum)

@@ -355,3 +355,9 @@ def test_a_truncated_walk_covers_the_first_folders_in_name_order(tmp_path, monke
     monkeypatch.setattr(provenance, "MAX_FILES", 1)
     rec = provenance.describe_path(tmp_path)
     assert (rec["files"], rec["bytes"]) == (1, 1) and "truncated" in rec
+
+
+def test_study_device_reads_a_torch_device_as_its_name():
+    """A torch.device is the device it names (cpu here even where "auto" would pick a GPU), not a missing spec."""
+    assert study_device(torch.device("cpu")) == study_device("cpu")
+    assert study_device(torch.device("cuda", 7)) == "cuda:7 (not available on this machine)"

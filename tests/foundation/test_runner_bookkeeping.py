@@ -347,3 +347,15 @@ def test_a_failed_runs_recorded_error_is_cut_to_4000_characters(root, fake_paper
     with pytest.raises(RuntimeError) as info:
         runner.run_study("tiny", "small", None, root=root)
     assert _config(info.value.run_dir)["error"] == "RuntimeError: " + "x" * 3986
+
+
+def test_signals_held_leave_a_handler_set_outside_python_alone(monkeypatch):
+    """getsignal() is None for a handler installed outside Python (workbench embedded in a host program):
+    signal.signal(sig, None) would raise TypeError as the run's record is written, so that signal is not held."""
+    real_get, calls = signal.getsignal, []
+    monkeypatch.setattr(signal, "getsignal", lambda s: None if s == signal.SIGTERM else real_get(s))
+    real_set = signal.signal
+    monkeypatch.setattr(signal, "signal", lambda s, h: (calls.append((s, h)), real_set(s, h))[1])
+    with runner._signals_held([]):
+        pass
+    assert calls and all(s != signal.SIGTERM for s, _ in calls) and all(h is not None for _, h in calls)
