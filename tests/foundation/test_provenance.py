@@ -360,4 +360,4 @@ def test_a_truncated_walk_covers_the_first_folders_in_name_order(tmp_path, monke
 def test_study_device_reads_a_torch_device_as_its_name():
     """A torch.device is the device it names (cpu here even where "auto" would pick a GPU), not a missing spec."""
     assert study_device(torch.device("cpu")) == study_device("cpu")
-    assert study_device(torch.device("cuda", 7)) == "cuda:7 (not available on this machine)"
+    assert study_device(torch.device("cuda", 99)) == "cuda:99 (not available on this machine)"
