@@ -161,8 +161,8 @@ def build_config(cls: type, namespace: Mapping[str, Any]) -> Any:
 
     Any other public literal-valued name (what papermill injects for a mistyped parameter) is rejected, so run
     this in the cell right after the parameters cell. In a kernel (``In`` in ``namespace``) only the names the
-    parameters cells assigned count (:func:`_parameter_cell_names`): the notebook's own later variables do not,
-    so the notebook runs again in the same kernel (JupyterLab's Run All twice).
+    parameters cells just run assigned count (:func:`_parameter_cell_names`): the notebook's own later variables
+    do not, so the notebook runs again in the same kernel (JupyterLab's Run All twice).
     """
     types_ = field_types(cls)
     candidates = {k: v for k, v in namespace.items()
@@ -180,22 +180,36 @@ def build_config(cls: type, namespace: Mapping[str, Any]) -> Any:
 
 
 def _parameter_cell_names(history: Any) -> set[str] | None:
-    """The names assigned in a kernel's parameters cells (IPython's input history ``In``): cells that hold only
-    assignments of literal values, as the notebook's parameters cell and papermill's injected one do. None
-    without a history (a plain namespace: every literal name counts)."""
+    """The names assigned by the parameters cells run just before the current one (IPython's input history
+    ``In``, whose last entry is the cell running): the consecutive cells that hold only assignments of literal
+    values, as the notebook's parameters cell and papermill's injected one do. Only the latest run counts: a typo
+    fixed in the parameters cell, or a scratch cell run earlier (``threshold = 0.5``), would otherwise stay an
+    unknown parameter until the kernel restarts. None without a history (a plain namespace: every literal name
+    counts)."""
     if not isinstance(history, list):
         return None
+    cells = [_literal_assignments(source) for source in history]
+    i = len(cells) - 1
+    if i >= 0 and cells[i] is None:  # the cell calling build_config
+        i -= 1
     names: set[str] = set()
-    for source in history:
-        try:
-            body = ast.parse(source).body if isinstance(source, str) else []
-        except SyntaxError:
-            continue
-        if body and all(isinstance(s, (ast.Assign, ast.AnnAssign)) and s.value is not None and _literal(s.value)
-                        for s in body):
-            names |= {t.id for s in body for t in (s.targets if isinstance(s, ast.Assign) else [s.target])
-                      if isinstance(t, ast.Name)}
+    while i >= 0 and cells[i] is not None:
+        names |= cells[i]
+        i -= 1
     return names
+
+
+def _literal_assignments(source: Any) -> set[str] | None:
+    """The names a cell assigns when it holds only assignments of literal values, else None."""
+    try:
+        body = ast.parse(source).body if isinstance(source, str) else []
+    except SyntaxError:
+        return None
+    if not body or not all(isinstance(s, (ast.Assign, ast.AnnAssign)) and s.value is not None and _literal(s.value)
+                           for s in body):
+        return None
+    return {t.id for s in body for t in (s.targets if isinstance(s, ast.Assign) else [s.target])
+            if isinstance(t, ast.Name)}
 
 
 def _literal(node: ast.AST) -> bool:

@@ -78,6 +78,20 @@ def test_build_config_in_a_kernel_counts_only_the_parameters_cells_names():
         build_config(Cfg, {**ns, "batchsize": 32, "t0": 3, "In": [*history, params, injected]})
 
 
+def test_build_config_in_a_kernel_forgets_a_typo_fixed_and_a_scratch_cell_run_earlier():
+    """Only the parameters cells run just before the build cell count: a typo (``optimzers``) fixed and the cell run
+    again, or a literal-only scratch cell run earlier (``threshold = 0.5``), no longer fail every later Run All
+    until the kernel restarts. The typo itself still fails while it stands."""
+    ns = {"n": 5, "lr": 0.2, "name": "b", "sizes": [4], "path": None, "flag": True}
+    params = 'n: int = 5  # help\nlr = 0.2\nname = "b"\nsizes = [4]\npath = None\nflag = True\n'
+    build = "cfg = build_config(Cfg, globals())"
+    typo = params + "optimzers = ['sgd']\n"
+    with pytest.raises(ConfigError, match=r"\['optimzers'\]"):
+        build_config(Cfg, {**ns, "optimzers": ["sgd"], "In": ["", typo, build]})
+    history = ["", typo, build, "threshold = 0.5", "print(threshold)", params, build]
+    assert build_config(Cfg, {**ns, "optimzers": ["sgd"], "threshold": 0.5, "In": history}).n == 5
+
+
 def test_bounds_on_list_fields():
     """A list field checked by at_least must be non-empty (an empty batch_sizes would run nothing) with every entry
     at the bound or above."""
