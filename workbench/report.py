@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -88,6 +89,13 @@ class Run:
         """A path inside the run directory for anything else (checkpoints, arrays)."""
         return self.dir / name
 
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        """Where long trainings checkpoint (``checkpoints/``) under the runner, for ``--resume``; None elsewhere
+        (JupyterLab, nbval), where every cell computes, as :attr:`memo` does: a scratch folder's checkpoints
+        would be read back silently by the next Run All."""
+        return self.dir / "checkpoints" if os.environ.get(RUN_DIR_ENV) else None
+
     @functools.cached_property
     def memo(self) -> Memo:
         """The :data:`workbench.resume.Memo` for the study's long loops. Under the runner, finished units are kept
@@ -113,9 +121,10 @@ def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run
     d = Path(run_dir) if run_dir else _default_dir(study)
     d.mkdir(parents=True, exist_ok=True)
     if not os.environ.get(RUN_DIR_ENV) and run_dir is None:
-        # a scratch directory is reused by every rerun in JupyterLab: start from no tables and figures
+        # a scratch directory is reused by every rerun in JupyterLab: start from no tables, figures or checkpoints
         for old in (*d.glob("*.csv"), *d.glob("*.png")):
             old.unlink()
+        shutil.rmtree(d / "checkpoints", ignore_errors=True)
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     env = environment(cfg.get("device", "auto"))
     # torch_threads is this process's count now; a study's own setting (for its timed loops) is recorded beside it

@@ -380,6 +380,20 @@ def test_a_scratch_rerun_removes_the_old_figures_and_records_its_start(tmp_path,
     assert isinstance(started, str) and started.endswith("+00:00")
 
 
+def test_checkpoints_are_kept_under_the_runner_only(tmp_path, monkeypatch):
+    """In JupyterLab (no run directory from the runner) a training takes no checkpoint dir and the scratch folder's
+    old checkpoints go: the next Run All read them back silently. Under the runner: <run>/checkpoints."""
+    from workbench import report
+    monkeypatch.delenv(report.RUN_DIR_ENV, raising=False)
+    monkeypatch.setenv(report.SCRATCH_ENV, str(tmp_path))
+    (tmp_path / "demo" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "demo" / "checkpoints" / "full-abc.pt").write_bytes(b"old")
+    assert report.start_run("demo", {"device": "cpu"}).checkpoint_dir is None
+    assert not (tmp_path / "demo" / "checkpoints").exists()
+    monkeypatch.setenv(report.RUN_DIR_ENV, str(tmp_path / "run"))
+    assert report.start_run("demo", {"device": "cpu"}).checkpoint_dir == tmp_path / "run" / "checkpoints"
+
+
 def test_parse_assignment_signs_separators_blanks_and_comments():
     """A negative integer is the number; "1_000.5" (YAML 1.1's digit separator) stays text; a blank value is "";
     a text parameter's value loses its surrounding spaces; a value that is all comment is refused."""
