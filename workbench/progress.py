@@ -36,3 +36,13 @@ def is_batch() -> bool:
 
 tqdm = _TextBar if is_batch() else _auto
 """The bar class every long loop of the package uses (chosen when the package is imported)."""
+
+
+def close_done(bar) -> None:
+    """Close ``bar`` for a loop that ended as planned before its total (a time budget, a stop rule): the total
+    becomes the count reached, so a notebook's widget bar ends as finished rather than red ("danger"), as tqdm
+    draws a bar closed short of its total. A loop that raises should close its bar as it is."""
+    if bar.total is not None and bar.n < bar.total:
+        bar.total = bar.n
+        bar.refresh()
+    bar.close()

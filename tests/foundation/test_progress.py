@@ -90,3 +90,19 @@ def test_batch_text_bars_refresh_once_a_second_on_one_line():
     with _TextBar(total=3, file=out) as outer, _TextBar(total=2, file=out) as inner:
         assert (outer.pos, inner.pos) == (0, 0) and inner.mininterval == 1.0
     assert _TextBar(total=1, file=out, mininterval=0.2).mininterval == 0.2
+
+
+def test_a_loop_ended_on_purpose_closes_its_widget_bar_as_finished():
+    """tqdm's notebook bar closed short of its total turns red ("danger"), as if the loop had failed: a training
+    stopped by its time budget looked failed in JupyterLab. close_done ends it at the count reached instead."""
+    pytest.importorskip("ipywidgets")
+    from tqdm.notebook import tqdm as widget_bar
+
+    from workbench.progress import close_done
+    short, done = widget_bar(total=10, leave=False), widget_bar(total=10, leave=False)
+    short.update(3)
+    done.update(3)
+    short.close()
+    close_done(done)
+    assert short.container.children[1].bar_style == "danger"
+    assert done.container.children[1].bar_style != "danger" and done.total == 3

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..progress import tqdm
+from ..progress import close_done, tqdm
 from ..timing import sync
 from ..xmc.metrics import xmc_metrics
 from .bowdata import BowData, bag_tensors, padded_positives
@@ -127,7 +127,7 @@ def train_one(data: BowData, method: str, *, params: LSHParams, budget: int, bat
                          **({"table_age": age} if index is not None else {})})
             if on_eval is not None:
                 on_eval(step, clock, model, index, age)
-    bar.close()
+    close_done(bar)  # a time budget ends the loop short of max_steps
     return rows
 
 

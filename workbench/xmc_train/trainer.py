@@ -47,7 +47,7 @@ import torch
 
 from ..device import resolve_device
 from ..io import atomic_write
-from ..progress import tqdm
+from ..progress import close_done, tqdm
 from ..resume import note_resumed
 from ..samplers.base import mask_excluded
 from .bench import encoder_throughput
@@ -153,7 +153,7 @@ class Trainer:
                     last_ckpt = time.perf_counter()
             if self.batch_in_epoch >= len(batches):
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-        bar.close()
+        close_done(bar)  # a time budget or max_steps ends the loop short of its total
         if self._interval["steps"]:
             self._log_row()
         if self.evaluate and not any("P@1" in r and r["step"] == self.step for r in self.rows[-2:]):
