@@ -22,6 +22,12 @@ def explore(df: pd.DataFrame, plot: Callable[..., object], *, choices: dict[str,
     for key, opts in choices.items():
         if not list(opts):
             raise ValueError(f"explorer: no options for {key!r}")
+    # checked here, not only by the live widget: batch runs (the tests, the reports) would draw a bad default
+    for key, value in (defaults or {}).items():
+        if key not in choices:
+            raise ValueError(f"explorer: default for {key!r}, which has no choices (choices: {sorted(choices)})")
+        if value not in list(choices[key]):
+            raise ValueError(f"explorer: default {key}={value!r} is not one of its options {list(choices[key])}")
     sel = {k: (defaults or {}).get(k, list(v)[0]) for k, v in choices.items()}
     if is_batch():
         fig = plot(df, **sel)

@@ -160,6 +160,16 @@ def test_explorer_static_figure_uses_the_given_defaults(monkeypatch):
     plt.close("all")
 
 
+@pytest.mark.parametrize("defaults, match", [({"metric": "P@10"}, "default metric='P@10' is not one of"),
+                                             ({"metrc": "a"}, "default for 'metrc', which has no choices")])
+def test_explorer_refuses_a_default_the_live_widget_would_refuse(monkeypatch, defaults, match):
+    """A default outside its options (or for a misspelt keyword) is refused in batch mode too: the live Dropdown
+    raised TraitError there while every batch run (tests, reports) drew the figure."""
+    monkeypatch.setenv(report.BATCH_ENV, "1")
+    with pytest.raises(ValueError, match=match):
+        explore(pd.DataFrame({"x": [0]}), lambda d, metric: None, choices={"metric": ["a", "b"]}, defaults=defaults)
+
+
 def test_write_table_writes_the_columns_only_no_index(tmp_path):
     """write_table keeps exactly the frame's columns: a 1-column frame of 1, 2 is the text "a\\n1\\n2\\n"
     (no unnamed index column, which a later read_csv would turn into an extra 'Unnamed: 0' column)."""
