@@ -44,7 +44,8 @@ def test_bad_values_raise():
     with pytest.raises(ValueError, match="not among samplers"):
         from_dict(NegativeMiningConfig, {"samplers": ["in_batch"], "bce_stage_after": ["ance"]})
     for bad, match in [({"encoder": "bert"}, "encoder must be one of"), ({"dataset": "debian-tags"}, "variants"),
-                       ({"dataset": "/no/such/dir"}, "nor a local directory"), ({"margin": float("nan")}, "margin"),
+                       ({"dataset": "/no/such/dir"}, "nor a local directory;"), ({"margin": float("nan")}, "margin"),
+                       ({"dataset": "no/such/dir"}, r"nor a local directory \(relative to /"),
                        ({"time_budget_s": float("nan")}, "time_budget_s"), ({"label_cache_steps": -1}, "label_cache")]:
         with pytest.raises(ValueError, match=match):
             from_dict(NegativeMiningConfig, bad)

@@ -7,6 +7,7 @@ cell); ``prepare`` loads and tokenises once. Training lives in :mod:`.stages`.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import torch
 
@@ -164,8 +165,9 @@ class NegativeMiningConfig:
                 raise ValueError(f"dataset {self.dataset!r}: the committed Debian variants are "
                                  f"{[f'debian-{v}' for v in VARIANTS]}")
         elif not user_path(self.dataset).is_dir():
+            rel = "" if user_path(self.dataset).is_absolute() else f" (relative to {Path.cwd()})"
             raise ValueError(f"dataset {self.dataset!r} is neither 'debian-titles' / 'debian-fulltext' nor a local "
-                             "directory; a directory in one of these layouts: " + "; ".join(TEXT_LAYOUTS))
+                             f"directory{rel}; a directory in one of these layouts: " + "; ".join(TEXT_LAYOUTS))
 
     def check_data(self) -> None:
         """A local dataset directory holds a layout with texts (:func:`workbench.xmc.load.detect_layout`), so the
