@@ -5,6 +5,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -435,3 +436,16 @@ def test_a_loaded_dataset_is_checked_against_p_at_5_and_the_budget_before_traini
     with pytest.raises(ValueError, match=r"budget must be <= 6 \(the labels of dataset='dir'.*got 64"):
         load_data(six)
     assert load_data(dataclasses.replace(six, budget=6)).num_labels == 6
+
+
+def test_race_figure_leaves_out_methods_without_the_metric():
+    """over_cap_share exists for the LSH methods only: full and uniform get no empty legend entry."""
+    import matplotlib.pyplot as plt
+
+    from workbench.lsh.figures import race
+    df = pd.DataFrame({"method": ["full", "uniform", "lsh-label", "lsh-label"], "train_s": [1.0, 1.0, 1.0, 2.0],
+                       "P@1": [10.0, 5.0, 7.0, 8.0], "over_cap_share": [float("nan")] * 2 + [0.1, 0.2]})
+    fig = race(df, "over_cap_share")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["lsh-label"]
+    assert len(race(df, "P@1").axes[0].lines) == 3
+    plt.close("all")

@@ -96,6 +96,8 @@ def race(df: pd.DataFrame, metric: str = "P@1", dataset: str | None = None) -> p
         dataset = str(df["dataset"].iloc[0])
     fig, ax = plt.subplots()
     for method, g in df.groupby("method"):
+        if g[metric].isna().all():  # e.g. over_cap_share of a method without tables: no line, no legend entry
+            continue
         g = g.sort_values("train_s")
         ax.plot(g["train_s"], g[metric], marker=".", label=method, **method_style(method))
     where = f" ({dataset})" if dataset else ""
