@@ -34,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+class _DeadKernelNoise(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" record for a ``DeadKernelError``: after a Ctrl-C,
+    nbclient's abandoned kernel task logs that traceback under the one-line error that already says how the run
+    ended. Other asyncio errors still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return type(record.exc_info[1] if record.exc_info else None).__name__ != "DeadKernelError"
+
+
 def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt(f"terminated by signal {signum} (e.g. `timeout`)")
 
@@ -128,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
         if hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, _terminate)
-        # after a Ctrl-C, nbclient's abandoned kernel task logs "Task exception was never retrieved" (a
-        # DeadKernelError traceback) under the one-line error that already says how the run ended
-        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        log = logging.getLogger("asyncio")
+        if not any(isinstance(f, _DeadKernelNoise) for f in log.filters):
+            log.addFilter(_DeadKernelNoise())
     try:
         if args.cmd == "list":
             print("\n\n".join(runner.describe(s) for s in _studies()))

@@ -113,7 +113,8 @@ def check_value(name: str, value: Any, tp: Any) -> Any:
         shown = repr(value) if len(repr(value)) <= 200 else repr(value)[:200] + "..."  # a DataFrame: its start
         args = typing.get_args(tp)
         one = typing.get_origin(tp) is list and len(args) == 1 and _matches(_floats_from_text(value, args[0]), args[0])
-        hint = f"; a list of one is written in brackets: {name}=[{value}]" if one else ""
+        hint = (f"; a list of one is written in brackets: -p {name}=[{value}] on the command line, [{value!r}] in a "
+                "profile or the notebook") if one else ""
         raise ConfigError(f"parameter {name!r} must be {type_name(tp)}, got {shown} ({type(value).__name__}){hint}")
     if tp is float and isinstance(value, int):
         return float(value)

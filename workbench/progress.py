@@ -39,10 +39,12 @@ tqdm = _TextBar if is_batch() else _auto
 
 
 def close_done(bar) -> None:
-    """Close ``bar`` for a loop that ended as planned before its total (a time budget, a stop rule): the total
-    becomes the count reached, so a notebook's widget bar ends as finished rather than red ("danger"), as tqdm
-    draws a bar closed short of its total. A loop that raises should close its bar as it is."""
-    if bar.total is not None and bar.n < bar.total:
+    """Close ``bar`` for a loop that ended as planned before its total (a time budget, a stop rule). A notebook's
+    widget bar closed short of its total turns red ("danger"), as for a failure: its total becomes the count
+    reached. A text bar keeps ``3/10``, which says how far the loop got (the report keeps that line). A loop that
+    raises should close its bar as it is."""
+    from tqdm.notebook import tqdm as widget_bar
+    if isinstance(bar, widget_bar) and bar.total is not None and bar.n < bar.total:
         bar.total = bar.n
         bar.refresh()
     bar.close()

@@ -373,19 +373,25 @@ def _warn_stale_units(run_dir: Path, cfg: Any) -> None:
 
 def _warn_code_changed(run_dir: Path, record: dict[str, Any], commit: str | None) -> None:
     """Say so when this checkout's code is not the earlier attempt's (another commit, or other uncommitted changes
-    by their patch's SHA-256): its kept units are read back all the same (they are keyed by configuration), so
-    the report would mix numbers from two versions of the code."""
+    by their patch's SHA-256, where a patch taken at that attempt's start was recorded): its kept units are read
+    back all the same (they are keyed by configuration), so the report would mix two versions of the code."""
     before = record.get("git_commit")
     if before is None or commit is None:
         return
-    diff = uncommitted_diff() if commit.endswith("-dirty") else ""
-    patch_now = hashlib.sha256(diff.encode()).hexdigest() if diff else None
-    patch_before = (record.get("uncommitted_patch") or {}).get("sha256")
-    if (before, patch_before) != (commit, patch_now):
-        what = f"{before} -> {commit}" if before != commit else f"{commit}, other uncommitted changes"
-        warnings.warn(f"{run_dir}: the code is not the earlier attempt's ({what}); its kept units are read back "
-                      "as that code made them: start a new run to measure this code alone", RuntimeWarning,
-                      stacklevel=3)
+    if before != commit:
+        _warn_code(run_dir, f"{before} -> {commit}")
+        return
+    patch = record.get("uncommitted_patch") or {}
+    if not commit.endswith("-dirty") or "sha256" not in patch or patch.get("taken", "at the start") != "at the start":
+        return  # the same clean commit, or no patch of this reading of it to compare with
+    diff = uncommitted_diff()
+    if diff and hashlib.sha256(diff.encode()).hexdigest() != patch["sha256"]:
+        _warn_code(run_dir, f"{commit}, other uncommitted changes")
+
+
+def _warn_code(run_dir: Path, what: str) -> None:
+    warnings.warn(f"{run_dir}: the code is not the earlier attempt's ({what}); its kept units are read back as that "
+                  "code made them: start a new run to measure this code alone", RuntimeWarning, stacklevel=4)
 
 
 def _clear_outputs(run_dir: Path) -> None:

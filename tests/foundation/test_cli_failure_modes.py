@@ -324,3 +324,20 @@ def test_data_without_an_action_is_a_usage_error():
     with pytest.raises(SystemExit) as info:
         data_cli([])
     assert info.value.code == 2
+
+
+def test_only_the_dead_kernels_unretrieved_task_is_kept_off_the_terminal():
+    """The filter the CLI puts on asyncio's logger drops a DeadKernelError record (the traceback nbclient's
+    abandoned task logs after a Ctrl-C) and lets every other asyncio error through."""
+    import logging
+
+    from workbench.cli import _DeadKernelNoise
+
+    class DeadKernelError(RuntimeError):
+        pass
+
+    def record(exc):
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "Task exception was never retrieved", None,
+                                 (type(exc), exc, None))
+    assert not _DeadKernelNoise().filter(record(DeadKernelError("kernel died")))
+    assert _DeadKernelNoise().filter(record(ValueError("a real error")))

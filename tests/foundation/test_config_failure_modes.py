@@ -38,8 +38,9 @@ def test_other_strings_are_still_refused(value, tp):
 
 
 @pytest.mark.parametrize("value, tp, hint", [
-    ("sgd", "list[str]", "optimizers=[sgd]"), (3, "list[int]", "optimizers=[3]"),
-    ("1e-3", "list[float]", "optimizers=[0.001]")])
+    ("sgd", "list[str]", "-p optimizers=[sgd] on the command line, ['sgd'] in a profile or the notebook"),
+    (3, "list[int]", "-p optimizers=[3] on the command line, [3] in"),
+    ("1e-3", "list[float]", "-p optimizers=[0.001]")])
 def test_a_single_value_for_a_list_says_how_a_list_of_one_is_written(value, tp, hint):
     import re
     with pytest.raises(ConfigError, match="a list of one is written in brackets: " + re.escape(hint)):

@@ -1,4 +1,5 @@
 """Progress bars in batch runs: text bars in the kernel, streamed to the CLI's terminal, settled in the report."""
+import io
 import os
 import shutil
 import subprocess
@@ -106,3 +107,8 @@ def test_a_loop_ended_on_purpose_closes_its_widget_bar_as_finished():
     close_done(done)
     assert short.container.children[1].bar_style == "danger"
     assert done.container.children[1].bar_style != "danger" and done.total == 3
+    from workbench.progress import _TextBar
+    text = _TextBar(total=10, disable=False, file=io.StringIO())
+    text.update(3)
+    close_done(text)
+    assert text.total == 10  # a text bar keeps 3/10: how far the loop got, in the report

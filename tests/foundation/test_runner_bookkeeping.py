@@ -281,6 +281,13 @@ def test_a_resume_under_other_code_warns_that_the_kept_units_are_read_back(root,
     with pytest.warns(RuntimeWarning, match="abc123 -> def456"):
         runner._next_attempt("tiny", _spec(root), d.parent, root, "moved-on", None, None,
                              {"host": platform.node(), "git_commit": "def456"})
+    # nothing to compare with: no patch recorded, or one taken at the end (it reads git_commit_notebook's tree)
+    for name, kept in (("no-patch", {}), ("late-patch", {"uncommitted_patch": {**patch, "taken": "at the end"}})):
+        d = _fake_run(root, name, git_commit="abc123-dirty", **kept)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            runner._next_attempt("tiny", _spec(root), d.parent, root, name, None, None,
+                                 {"host": platform.node(), "git_commit": "abc123-dirty"})
 
 
 def test_two_stops_while_a_good_run_is_written_down_name_the_first(root, fake_papermill, monkeypatch):

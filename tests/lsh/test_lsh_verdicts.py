@@ -252,6 +252,10 @@ def test_pair_and_never_reached_lines_say_when_a_gap_is_within_the_noise():
     # two standard errors: 2 sqrt(.25 * .75 / 400 + .06 * .94 / 400) = 4.94 points, below the gap of 19
     assert ("logQ correction, lsh-embedding: final P@1 25.00 with it, 6.00 without (beyond two standard errors of "
             "the difference, 4.94 on 400 test points: resolved)") in race_verdict(apart, 200, 400)
+    # both at 0 (a tiny run): no spread, but no order either
+    zero = race.assign(**{"P@1": [59.0, 0.0, 0.0, 57.5]})
+    assert ("logQ correction, lsh-embedding: final P@1 0.00 with it, 0.00 without (within two standard errors of "
+            "the difference, 0.00 on 400 test points: not resolved)") in race_verdict(zero, 200, 400)
 
 
 def test_race_verdict_a_hit_at_fulls_last_miss_is_sooner():

@@ -207,7 +207,7 @@ def _resolution(a: float, b: float, eval_points: int | None) -> str:
     if not eval_points:
         return ""
     se = math.hypot(_p1_se(a, eval_points), _p1_se(b, eval_points))  # of the difference
-    within = abs(a - b) < 2 * se
+    within = abs(a - b) < 2 * se or a == b  # equal P@1s of 0 or 100 have no spread: still not ordered
     return (f" ({'within' if within else 'beyond'} two standard errors of the difference, {2 * se:.2f} on "
             f"{eval_points} test points: {'not resolved' if within else 'resolved'})")
 
