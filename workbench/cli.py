@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     allp = sub.add_parser("run-all", help="run every study at its defaults (or a profile)")
     allp.add_argument("--profile", help="a profile every study has (cpu, gpu); default: each notebook's defaults")
     allp.add_argument("--reports", type=Path)
-    sub.add_parser("list", help="list studies with their parameters, types, defaults and help")
+    sub.add_parser("list", help="list studies with their profiles and parameters (types, defaults, help)")
     idx = sub.add_parser("index", help="rebuild reports/index.html")
     idx.add_argument("--reports", type=Path)
     data = sub.add_parser("data", help="dataset builders: data build debian ... (data -h: their options)")

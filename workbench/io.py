@@ -57,6 +57,12 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def relative_note(path: str | Path) -> str:
+    """`` (relative to <cwd>)`` for a relative path, else ``""``: for an error about a path that is not there, which
+    directory it was looked for in (the runner reads from the checkout's root, JupyterLab from ``notebooks/``)."""
+    return "" if user_path(path).is_absolute() else f" (relative to {Path.cwd()})"
+
+
 def user_path(text: str | Path) -> Path:
     """``text`` as a Path with ``~`` / ``~user`` expanded; an unknown user is a ValueError naming the path (pathlib
     raises RuntimeError, which a config's validation would let through as a crash)."""

@@ -23,6 +23,7 @@ from .resume import Memo, UnitStore, config_key, no_memo
 RUN_DIR_ENV = "WORKBENCH_RUN_DIR"
 SCRATCH_ENV = "WORKBENCH_SCRATCH"
 PARTIAL_DIR = "partial"  # a run's finished units (see Run.memo), removed by the runner when the run ends well
+CHECKPOINT_DIR = "checkpoints"  # long trainings' checkpoints under the runner (see Run.checkpoint_dir)
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -94,7 +95,7 @@ class Run:
         """Where long trainings checkpoint (``checkpoints/``) under the runner, for ``--resume``; None elsewhere
         (JupyterLab, nbval), where every cell computes, as :attr:`memo` does: a scratch folder's checkpoints
         would be read back silently by the next Run All."""
-        return self.dir / "checkpoints" if os.environ.get(RUN_DIR_ENV) else None
+        return self.dir / CHECKPOINT_DIR if os.environ.get(RUN_DIR_ENV) else None
 
     @functools.cached_property
     def memo(self) -> Memo:
@@ -124,7 +125,7 @@ def start_run(study: str, config: Any, run_dir: str | Path | None = None) -> Run
         # a scratch directory is reused by every rerun in JupyterLab: start from no tables, figures or checkpoints
         for old in (*d.glob("*.csv"), *d.glob("*.png")):
             old.unlink()
-        shutil.rmtree(d / "checkpoints", ignore_errors=True)
+        shutil.rmtree(d / CHECKPOINT_DIR, ignore_errors=True)
     cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     env = environment(cfg.get("device", "auto"))
     # torch_threads is this process's count now; a study's own setting (for its timed loops) is recorded beside it

@@ -25,7 +25,7 @@ from .notebooks import (DEFAULT_PROFILE, check_config, effective_parameters, loa
                         parameters, profiles)
 from .pages import export_html, first_line, list_runs, write_index
 from .provenance import environment, now, study_device, uncommitted_diff
-from .report import BATCH_ENV, PARTIAL_DIR, RUN_DIR_ENV, repo_root
+from .report import BATCH_ENV, CHECKPOINT_DIR, PARTIAL_DIR, RUN_DIR_ENV, repo_root
 from .resume import config_key, resumed_units
 
 # The kernel's own log at ERROR: ipykernel 7 warns on every start that its local TCP sockets are unencrypted, a
@@ -156,7 +156,7 @@ def _save_uncommitted(run_dir: Path, record: dict[str, Any], commit_key: str = "
 def has_kept_units(run_dir: Path) -> bool:
     """Whether a run kept anything a resume reads back: finished units (``partial/<config>/*.pt``, see
     :class:`workbench.resume.UnitStore`) or training checkpoints (``checkpoints/``)."""
-    return any((run_dir / PARTIAL_DIR).glob("*/*.pt")) or any((run_dir / "checkpoints").glob("*"))
+    return any((run_dir / PARTIAL_DIR).glob("*/*.pt")) or any((run_dir / CHECKPOINT_DIR).glob("*"))
 
 
 def error_line(exc: BaseException) -> str:

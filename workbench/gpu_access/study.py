@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 from ..config import ConfigError, at_least, distinct, positive
-from ..io import user_path
+from ..io import relative_note, user_path
 from .catalog import check_graph_spec, graph_files, needs_data_root
 from .gather_kernel import KERNELS
 from .policy import AutoPolicy
@@ -78,9 +77,10 @@ class GPUAccessConfig:
                               "would be skipped; set data_root (the folder holding planetoid/, gnn-benchmark-npz/, "
                               "musae/, debian-bookworm/) or add cora or rmat:<GiB>")
         if self.data_root and not user_path(self.data_root).is_dir():  # else its real graphs quietly become unavailable
-            raise ConfigError(f"data_root={self.data_root!r} is not an existing directory (relative to {Path.cwd()}); "
-                              "give the folder holding planetoid/, gnn-benchmark-npz/, musae/, debian-bookworm/, "
-                              "or leave it empty for the embedded cora and rmat graphs only")
+            raise ConfigError(f"data_root={self.data_root!r} is not an existing directory"
+                              f"{relative_note(self.data_root)}; give the folder holding planetoid/, "
+                              "gnn-benchmark-npz/, musae/, debian-bookworm/, or leave it empty for the embedded "
+                              "cora and rmat graphs only")
         if self.sampler != "auto":
             NEIGHBOR_SAMPLERS.get(self.sampler)
         checks = [

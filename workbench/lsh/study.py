@@ -6,11 +6,10 @@ holds the paper-scale values.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from ..config import at_least, distinct, positive
 from ..device import check_device_spec
-from ..io import user_path
+from ..io import relative_note, user_path
 from .bowdata import SOURCES, WORDS_PER_POINT
 from .drawers import DRAWERS
 from .params import LSHParams
@@ -145,7 +144,7 @@ class LSHStudyConfig:
         if self.dataset not in ("mulan", "dir"):
             return
         d = user_path(self.data_dir)  # as the loaders read it
-        where = f"data_dir={self.data_dir!r}" + ("" if d.is_absolute() else f" (relative to {Path.cwd()})")
+        where = f"data_dir={self.data_dir!r}{relative_note(d)}"
         if not d.is_dir():
             fetch = (f"fetch {MULAN} (e.g. into data/mulan-bibtex, where the bibtex profile reads it)"
                      if self.dataset == "mulan" else "give the local folder of an XMC dataset")

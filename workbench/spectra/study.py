@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 from ..config import ConfigError, at_least, distinct, positive
-from ..io import user_path
+from ..io import relative_note, user_path
 from .data import CIFAR10_FETCH, DATASETS, EMBEDDED_TRAIN_SIZE, FASHION_MNIST_FETCH, FASHION_MNIST_FILES
 from .hvp import METHODS
 from .models import MODELS
@@ -57,10 +56,8 @@ def _check_common(cfg) -> None:
     # spectra() measures the full operator apart and leaves out batch sizes >= the training set
     n = _train_size(cfg)
     if n and sum(b < n for b in cfg.batch_sizes) < 3:
-        what = (f"n_train={cfg.n_train}" if cfg.n_train and cfg.n_train == n
-                else f"{cfg.dataset}'s {n} training examples")
-        raise ConfigError(f"batch_sizes needs >= 3 sizes below the training set ({what}) for the c/B fits (a size "
-                          f">= it is the full operator, measured anyway), got {cfg.batch_sizes}")
+        raise ConfigError(f"batch_sizes needs >= 3 sizes below {_train_set(cfg, n)} for the c/B fits (a size >= it "
+                          f"is the full operator, measured anyway), got {cfg.batch_sizes}")
     # one Lanczos step is a Rayleigh quotient: no spectrum, and no lambda_min for the SLQ learner
     _at_least(cfg, 2, "lanczos_steps")
 
@@ -83,9 +80,9 @@ def _check_data_path(cfg) -> None:
                    if not any((path / (stem + s)).is_file() for s in (".gz", ""))] if path.is_dir() else [path]
         fetch = FASHION_MNIST_FETCH
     if missing:
-        rel = "" if path.is_absolute() else f", relative to {Path.cwd()}"
         raise ConfigError(f"dataset {cfg.dataset!r}: {', '.join(map(str, missing))} not found (data_path="
-                          f"{cfg.data_path!r}{rel}). {fetch}; or pass -p data_path=<a folder that holds them>")
+                          f"{cfg.data_path!r}{relative_note(path)}). {fetch}; or pass -p data_path=<a folder that "
+                          "holds them>")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,12 +7,11 @@ cell); ``prepare`` loads and tokenises once. Training lives in :mod:`.stages`.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import torch
 
 from ..config import at_least, distinct, positive, typed_value
-from ..io import user_path
+from ..io import relative_note, user_path
 from ..lsh.params import LSHParams
 from ..samplers import SamplerConfig
 from ..xmc.bow import XC_REPO
@@ -165,9 +164,9 @@ class NegativeMiningConfig:
                 raise ValueError(f"dataset {self.dataset!r}: the committed Debian variants are "
                                  f"{[f'debian-{v}' for v in VARIANTS]}")
         elif not user_path(self.dataset).is_dir():
-            rel = "" if user_path(self.dataset).is_absolute() else f" (relative to {Path.cwd()})"
             raise ValueError(f"dataset {self.dataset!r} is neither 'debian-titles' / 'debian-fulltext' nor a local "
-                             f"directory{rel}; a directory in one of these layouts: " + "; ".join(TEXT_LAYOUTS))
+                             f"directory{relative_note(self.dataset)}; a directory in one of these layouts: "
+                             + "; ".join(TEXT_LAYOUTS))
 
     def check_data(self) -> None:
         """A local dataset directory holds a layout with texts (:func:`workbench.xmc.load.detect_layout`), so the
