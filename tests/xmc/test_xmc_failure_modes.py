@@ -181,78 +181,55 @@ def _copy(tmp_path, layout: str) -> Path:
     return d
 
 
-def _empty_bow(d: Path) -> Path:
-    (d / "train.txt").write_text("0 4 3\n")
-    return d / "train.txt"
+_PREFIX = {"train": "trn", "test": "tst"}
 
 
-def _empty_bow_split(d: Path) -> Path:
+def _empty_bow(d: Path, split: str) -> Path:
+    (d / f"{split}.txt").write_text("0 4 3\n")
+    return d / f"{split}.txt"
+
+
+def _empty_bow_split(d: Path, split: str) -> Path:  # one data table for both splits: train only
     (d / "Tiny_data.txt").write_text("0 4 3\n")
     return d / "Tiny_data.txt"
 
 
-def _empty_raw_text(d: Path) -> Path:
-    (d / "trn_X_Y.txt").write_text("0 3\n")
-    (d / "trn_X.txt").write_text("")
-    return d / "trn_X_Y.txt"
+def _empty_raw_text(d: Path, split: str) -> Path:
+    (d / f"{_PREFIX[split]}_X_Y.txt").write_text("0 3\n")
+    (d / f"{_PREFIX[split]}_X.txt").write_text("")
+    return d / f"{_PREFIX[split]}_X_Y.txt"
 
 
-def _empty_lf_json(d: Path) -> Path:
-    (d / "trn.json.gz").write_bytes(gzip.compress(b""))
-    (d / "filter_labels_train.txt").write_text("")
-    return d / "trn.json.gz"
+def _empty_lf_json(d: Path, split: str) -> Path:
+    (d / f"{_PREFIX[split]}.json.gz").write_bytes(gzip.compress(b""))
+    if split == "train":  # its filter pairs would name points the empty split lacks (the test split's: the point)
+        (d / "filter_labels_train.txt").write_text("")
+    return d / f"{_PREFIX[split]}.json.gz"
 
 
-def _empty_mulan(d: Path) -> Path:
-    train = d / "tiny-train.arff"
-    train.write_text(train.read_text().split("@data")[0] + "@data\n")
-    return train
+def _empty_mulan(d: Path, split: str) -> Path:
+    path = next(d.glob(f"tiny-{split}.arff*"))
+    gz = path.suffix == ".gz"
+    text = (gzip.decompress(path.read_bytes()) if gz else path.read_bytes()).split(b"@data")[0] + b"@data\n"
+    path.write_bytes(gzip.compress(text) if gz else text)
+    return path
 
 
-@pytest.mark.parametrize("layout, empty, line", [("bow", _empty_bow, 1), ("bow_split", _empty_bow_split, 1),
-                                                 ("raw_text", _empty_raw_text, 1), ("lf_json", _empty_lf_json, None),
-                                                 ("mulan", _empty_mulan, None)])
-def test_empty_training_split_is_refused_naming_the_file(tmp_path, layout, empty, line):
-    """Before: these loaded, and the study failed later with ``math domain error`` (log of 0 training points)."""
+@pytest.mark.parametrize("layout, empty, split, line", [
+    ("bow", _empty_bow, "train", 1), ("bow_split", _empty_bow_split, "train", 1),
+    ("raw_text", _empty_raw_text, "train", 1), ("lf_json", _empty_lf_json, "train", None),
+    ("mulan", _empty_mulan, "train", None), ("bow", _empty_bow, "test", 1), ("raw_text", _empty_raw_text, "test", 1),
+    ("lf_json", _empty_lf_json, "test", None), ("mulan", _empty_mulan, "test", None)])
+def test_an_empty_split_is_refused_naming_the_file(tmp_path, layout, empty, split, line):
+    """Before: an empty training split loaded, and the study failed later with ``math domain error`` (log of 0
+    training points); an empty test split loaded and the study failed deep in evaluation, or (LF JSON) the error
+    blamed filter_labels_test.txt, whose pairs name points the empty split lacks. (The split-table layout refuses
+    an empty test table already.)"""
     d = _copy(tmp_path, layout)
     load_dataset(d)  # the fixture itself loads
-    path = empty(d)
-    with pytest.raises(DataFormatError, match="the training split has no points") as e:
-        load_dataset(d)
-    assert e.value.path == str(path) and e.value.line == line
-
-
-def _empty_test_bow(d: Path) -> Path:
-    (d / "test.txt").write_text("0 4 3\n")
-    return d / "test.txt"
-
-
-def _empty_test_raw_text(d: Path) -> Path:
-    (d / "tst_X_Y.txt").write_text("0 3\n")
-    (d / "tst_X.txt").write_text("")
-    return d / "tst_X_Y.txt"
-
-
-def _empty_test_lf_json(d: Path) -> Path:
-    (d / "tst.json.gz").write_bytes(gzip.compress(b""))
-    return d / "tst.json.gz"
-
-
-def _empty_test_mulan(d: Path) -> Path:
-    test = d / "tiny-test.arff.gz"
-    test.write_bytes(gzip.compress(gzip.decompress(test.read_bytes()).split(b"@data")[0] + b"@data\n"))
-    return test
-
-
-@pytest.mark.parametrize("layout, empty, line", [("bow", _empty_test_bow, 1), ("raw_text", _empty_test_raw_text, 1),
-                                                 ("lf_json", _empty_test_lf_json, None),
-                                                 ("mulan", _empty_test_mulan, None)])
-def test_empty_test_split_is_refused_naming_the_file(tmp_path, layout, empty, line):
-    """Before: LF JSON blamed filter_labels_test.txt (its pairs name points the empty split lacks), the others
-    loaded and the study failed deep in evaluation. (The split-table layout refuses an empty table already.)"""
-    d = _copy(tmp_path, layout)
-    path = empty(d)
-    with pytest.raises(DataFormatError, match="the test split has no points") as e:
+    path = empty(d, split)
+    with pytest.raises(DataFormatError, match=f"the {'training' if split == 'train' else 'test'} split has no points") \
+            as e:
         load_dataset(d)
     assert e.value.path == str(path) and e.value.line == line
 
