@@ -341,3 +341,21 @@ def test_only_the_dead_kernels_unretrieved_task_is_kept_off_the_terminal():
                                  (type(exc), exc, None))
     assert not _DeadKernelNoise().filter(record(DeadKernelError("kernel died")))
     assert _DeadKernelNoise().filter(record(ValueError("a real error")))
+
+
+def test_run_puts_the_dead_kernel_filter_on_asyncios_logger_once(monkeypatch, tmp_path):
+    """Each `run` / `run-all` in one process makes sure asyncio's logger has the filter: once, not once per call."""
+    import logging
+
+    from workbench import cli
+    log = logging.getLogger("asyncio")
+    monkeypatch.setattr(log, "filters", [f for f in log.filters if not isinstance(f, cli._DeadKernelNoise)])
+    monkeypatch.setattr(runner, "run_study", lambda study, *a, **kw: tmp_path)
+    monkeypatch.setattr(cli, "_studies", lambda: ["tiny"])
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        assert cli_main(["run", "tiny"]) == 0 and cli_main(["run-all"]) == 0
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    assert sum(isinstance(f, cli._DeadKernelNoise) for f in log.filters) == 1

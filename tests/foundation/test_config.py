@@ -102,3 +102,29 @@ def test_bounds_on_list_fields():
     for bad in ([], [0, 2]):
         with pytest.raises(ConfigError, match="sizes must be a non-empty list"):
             at_least(SimpleNamespace(sizes=bad), 1, "sizes")
+
+
+@pytest.mark.parametrize("between", ["# a note, no code", "x = ("])
+def test_build_config_in_a_kernel_stops_at_a_comment_only_or_unparsable_cell(between):
+    """The parameters cells are the literal-only cells run just before the build cell: a comment-only cell (no
+    statements) or one that does not parse ends them, so ``threshold = 0.5`` run before it is not a parameter."""
+    ns = {"n": 5, "lr": 0.2, "name": "b", "sizes": [4], "path": None, "flag": True, "threshold": 0.5}
+    params = 'n: int = 5\nlr = 0.2\nname = "b"\nsizes = [4]\npath = None\nflag = True\n'
+    history = ["", "threshold = 0.5", between, params, "cfg = build_config(Cfg, globals())"]
+    assert build_config(Cfg, {**ns, "In": history}).n == 5
+
+
+def test_build_config_in_a_kernel_skips_tuple_targets_of_a_literal_cell():
+    """``lo, hi = 1, 2`` is a literal-only cell, but only plain names count as parameter names: its tuple target
+    is left out, not read as a name (no crash), and the parameters cell before it still counts."""
+    ns = {"n": 5, "lr": 0.2, "name": "b", "sizes": [4], "path": None, "flag": True, "lo": 1, "hi": 2}
+    params = 'n: int = 5\nlr = 0.2\nname = "b"\nsizes = [4]\npath = None\nflag = True\n'
+    history = ["", params, "lo, hi = 1, 2", "cfg = build_config(Cfg, globals())"]
+    assert build_config(Cfg, {**ns, "In": history}) == Cfg(5, 0.2, "b", [4], None, True)
+
+
+def test_a_single_exponent_string_for_a_list_of_optional_floats_gets_the_list_hint():
+    """``1e-3`` is a float once read as one: for ``list[float | None]`` the hint is given too (the element type
+    reads the text, the list type does not)."""
+    with pytest.raises(ConfigError, match=r"a list of one is written in brackets: -p lrs=\[1e-3\]"):
+        check_value("lrs", "1e-3", "list[float | None]")

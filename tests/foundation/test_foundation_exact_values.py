@@ -488,3 +488,31 @@ def test_host_memory_reads_a_memory_stat_with_blank_lines(tmp_path):
     (tmp_path / "memory.current").write_text(f"{32 << 20}\n")
     (tmp_path / "memory.stat").write_text(f"anon 1\n\ninactive_file {16 << 20}\n\n")
     assert host_memory_available(tmp_path) == 48 << 20
+
+
+def test_a_report_outside_the_runners_layout_links_no_index_and_the_index_link_comes_first(tmp_path):
+    """The index link needs both <study>/<run_id>/ (a scratch folder named like the run id is not the runner's
+    layout) and leads the line; a folder with no such files gets no files line at all."""
+    import nbformat
+
+    from workbench import pages
+    rec = {"study": "lr_scaling", "run_id": "20260101-000000-cpu"}
+    scratch = tmp_path / "scratch" / "20260101-000000-cpu"
+    scratch.mkdir(parents=True)
+    (scratch / "config.json").write_text("x")
+    assert pages._files_html(scratch, rec).count("<a ") == 1 and "all runs" not in pages._files_html(scratch, rec)
+    other = tmp_path / "lr_scaling" / "other-run"
+    other.mkdir(parents=True)
+    (other / "config.json").write_text("x")
+    assert "all runs" not in pages._files_html(other, rec)
+    run = tmp_path / "lr_scaling" / "20260101-000000-cpu"
+    run.mkdir()
+    (run / "config.json").write_text("x")
+    nbformat.write(nbformat.v4.new_notebook(), str(run / "lr_scaling.ipynb"))
+    html = pages.export_html(run / "lr_scaling.ipynb", run / "report.html", rec).read_text()
+    line = html[html.index('class="workbench-files"'):].split("</p>")[0]
+    assert line.index("all runs") < line.index("config.json") < line.index("lr_scaling.ipynb")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("x")
+    assert pages._files_html(empty, {}) == ""

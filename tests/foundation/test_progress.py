@@ -112,3 +112,12 @@ def test_a_loop_ended_on_purpose_closes_its_widget_bar_as_finished():
     text.update(3)
     close_done(text)
     assert text.total == 10  # a text bar keeps 3/10: how far the loop got, in the report
+
+
+def test_close_done_closes_a_text_bar():
+    """close_done closes the bar (tqdm disables a closed bar), keeping its total: 3/10."""
+    from workbench.progress import _TextBar, close_done
+    text = _TextBar(total=10, disable=False, file=io.StringIO())
+    text.update(3)
+    close_done(text)
+    assert text.disable and text.total == 10 and text.n == 3

@@ -361,3 +361,24 @@ def test_study_device_reads_a_torch_device_as_its_name():
     """A torch.device is the device it names (cpu here even where "auto" would pick a GPU), not a missing spec."""
     assert study_device(torch.device("cpu")) == study_device("cpu")
     assert study_device(torch.device("cuda", 99)) == "cuda:99 (not available on this machine)"
+
+
+def test_git_commit_leaves_an_ignored_file_in_the_package_clean(tmp_path):
+    """An ignored file under workbench/ (bytecode, per .gitignore) is no new module: the commit stays clean and the
+    patch is empty."""
+    import subprocess
+
+    from workbench.provenance import git_commit, uncommitted_diff
+    (tmp_path / "workbench").mkdir()
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    (tmp_path / ".gitignore").write_text("*.pyc\n")
+    (tmp_path / "workbench" / "a.py").write_text("x = 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "add", "-A"], check=True)
+    subprocess.run([*git, "-C", str(tmp_path), "commit", "-q", "-m", "x"], check=True)
+    sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    (tmp_path / "workbench" / "a.cpython-312.pyc").write_bytes(b"\x00bytecode")
+    assert git_commit(tmp_path / "workbench") == sha
+    assert uncommitted_diff(tmp_path / "workbench") == ""

@@ -366,3 +366,25 @@ def test_signals_held_leave_a_handler_set_outside_python_alone(monkeypatch):
     with runner._signals_held([]):
         pass
     assert calls and all(s != signal.SIGTERM for s, _ in calls) and all(h is not None for _, h in calls)
+
+
+@pytest.mark.parametrize("commit, diff", [(None, "edit"), ("abc123-dirty", None), ("abc123-dirty", "")])
+def test_no_code_warning_without_a_reading_of_this_code(tmp_path, monkeypatch, commit, diff):
+    """Nothing to compare with, no warning: this attempt's commit unknown (None), or its patch not readable (git
+    failed: None; nothing uncommitted found: "")."""
+    import hashlib
+    import warnings
+    record = {"git_commit": "abc123-dirty", "uncommitted_patch": {"sha256": hashlib.sha256(b"edit").hexdigest()}}
+    monkeypatch.setattr(runner, "uncommitted_diff", lambda: diff)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        runner._warn_code_changed(tmp_path, record, commit)
+
+
+def test_describe_lists_the_studys_own_profiles_or_none(root):
+    """The profiles are read under the given checkout (here the scratch one's small and bad, sorted); a study
+    without any says none."""
+    assert runner.describe("tiny", root).splitlines()[0] == "tiny:  (profiles: bad, small)"
+    for p in (root / "notebooks" / "params" / "tiny").iterdir():
+        p.unlink()
+    assert runner.describe("tiny", root).splitlines()[0] == "tiny:  (profiles: none)"

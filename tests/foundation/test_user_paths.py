@@ -46,3 +46,14 @@ def test_lsh_and_gpu_access_configs_and_graphs_read_tilde(home):
     (musae / "facebook_features.json").write_text("{" + ",".join(f'"{i}": [{i % 5}]' for i in range(400)) + "}")
     assert from_dict(GPUAccessConfig, {"graphs": ["facebook"], "data_root": "~/graphs"}).data_root == "~/graphs"
     assert load_graph("facebook", "~/graphs").num_nodes == 400
+
+
+def test_relative_note_names_the_working_directory_for_a_relative_path_only(monkeypatch, tmp_path):
+    """A relative path is looked for in the working directory, and the note says which; an absolute path, or one
+    from ``~`` (absolute once expanded, as the readers expand it), needs no note."""
+    from workbench.io import relative_note
+    monkeypatch.chdir(tmp_path)
+    assert relative_note("data/x") == f" (relative to {tmp_path})"
+    assert relative_note(Path("data")) == f" (relative to {tmp_path})"
+    assert relative_note(tmp_path / "x") == ""
+    assert relative_note("~/x") == ""

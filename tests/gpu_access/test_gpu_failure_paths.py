@@ -408,3 +408,10 @@ def test_an_empty_validation_split_reads_nan_not_zero_accuracy():
     epochs, graphs = experiments.end_to_end(cfg, torch.device("cpu"), progress=False)
     assert graphs["val"].tolist() == [0]
     assert epochs["val_acc"].isna().all() and epochs["test_acc"].notna().all()
+
+
+@pytest.mark.parametrize("field", ["torch_threads", "gather_threads"])
+def test_thread_counts_below_zero_are_refused(field):
+    """0 means the default split of the cores; a negative count is refused for either pool."""
+    with pytest.raises(ConfigError, match="torch_threads, gather_threads must be >= 0"):
+        GPUAccessConfig(**{field: -1}).validate()

@@ -316,3 +316,32 @@ def test_planetoid_parts_that_disagree_name_the_file(tmp_path, test_index, repla
     raw = _planetoid(tmp_path, test_index, **replace)
     with pytest.raises(DataFormatError, match=re.escape(str(raw / f"ind.toy.{part}")) + f": .*{match}"):
         read_planetoid(raw, "toy")
+
+
+def test_planetoid_labels_name_the_first_row_that_is_not_one_hot(tmp_path):
+    """ally rows 0 (no class) and 2 (two classes) are both bad: the message names row 0, the first."""
+    raw = _planetoid(tmp_path, ally=np.array([[0, 0], [0, 1], [1, 1]]))
+    with pytest.raises(DataFormatError, match=re.escape(str(raw / "ind.toy.ally")) + ": label row 0 has 0 classes"):
+        read_planetoid(raw, "toy")
+
+
+@pytest.mark.parametrize("allx, match", [
+    (np.array([["1", "0", "0", "0"]] * 3), "feature values must be numbers, got <U1"),
+    ("lil-nan", "feature values must be finite, entry 1 is nan"),
+])
+def test_planetoid_features_of_any_layout_are_checked_as_numbers(tmp_path, allx, match):
+    """Text features (a hand-made pickle) are refused as such; a lil matrix (its .data holds lists) is read by its
+    stored values: the NaN it holds is the second stored value."""
+    import scipy.sparse as sp
+    if isinstance(allx, str):
+        allx = sp.lil_matrix(np.array([[1, 0, 0, 0], [0, np.nan, 0, 0], [0, 0, 1, 0]], np.float32))
+    raw = _planetoid(tmp_path, allx=allx)
+    with pytest.raises(DataFormatError, match=re.escape(str(raw / "ind.toy.allx")) + f": {match}"):
+        read_planetoid(raw, "toy")
+
+
+def test_planetoid_reads_lil_features(tmp_path):
+    """allx as a lil matrix (finite values) loads like its csr form."""
+    import scipy.sparse as sp
+    g = read_planetoid(_planetoid(tmp_path, allx=sp.lil_matrix(np.eye(3, 4, dtype=np.float32))), "toy")
+    assert g.features[:3].tolist() == np.eye(3, 4).tolist()

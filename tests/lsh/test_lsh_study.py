@@ -449,3 +449,38 @@ def test_race_figure_leaves_out_methods_without_the_metric():
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["lsh-label"]
     assert len(race(df, "P@1").axes[0].lines) == 3
     plt.close("all")
+
+
+def test_a_dir_dataset_reads_its_data_variant():
+    """A dir dataset in the debian layout has variants too: data_variant is read there, not refused."""
+    LSHStudyConfig(dataset="dir", data_dir="/nope", data_variant="fulltext").validate()
+
+
+def test_p_at_5_needs_five_labels_and_only_synthetic_data_needs_its_words_in_num_features():
+    """The race ranks 5 labels (P@5): 4 are refused up front. num_features sizes only the synthetic data: a dir
+    dataset brings its own features, so a small value there is no error."""
+    with pytest.raises(ConfigError, match="num_labels must be >= 5, got 4"):
+        LSHStudyConfig(num_labels=4).validate()
+    LSHStudyConfig(num_labels=5, budget=5).validate()
+    LSHStudyConfig(dataset="dir", data_dir="/nope", num_features=4).validate()
+
+
+def test_simhash_hashes_vectors_narrower_than_the_unread_bin_size():
+    """bin_size (default 8) is DWTA's alone: SimHash over 4-wide bench vectors and 5-wide label vectors is valid."""
+    LSHStudyConfig(family="simhash", bench_dim=4, hidden=4).validate()
+
+
+def test_lsh_params_check_the_bin_width_for_dwta_only():
+    """SimHash never reads bin_size: a width DWTA would refuse (3, 1) is no error for it."""
+    LSHParams(family="simhash", bin_size=3).validate()
+    LSHParams(family="simhash", bin_size=1).validate()
+    with pytest.raises(ValueError, match="must be a power of two >= 2, got 3"):
+        LSHParams(family="dwta", bin_size=3).validate()
+
+
+def test_a_loaded_dataset_of_exactly_five_labels_is_enough_for_p_at_5(tmp_path):
+    """P@5 ranks 5 labels: a dir dataset of 5 loads (with a budget of at most its 5 labels)."""
+    from workbench.lsh.experiments import load_data
+    five = LSHStudyConfig(dataset="dir", data_dir=_bow_dir(tmp_path / "five", 5), budget=5)
+    five.validate()
+    assert load_data(five).num_labels == 5

@@ -266,3 +266,13 @@ def test_race_verdict_a_hit_at_fulls_last_miss_is_sooner():
                          "train_s": [4.0, 8.0, 12.0, 1.0, 4.0], "P@1": [10.0, 20.0, 19.0, 5.0, 25.0]})
     assert ("lsh-embedding: reached it at 4.0 s (last below at 1.0 s), 2.00x as soon as full; sooner than full"
             in race_verdict(race, num_labels=10**6))
+
+
+def test_the_centred_pair_says_whether_its_gap_is_within_the_noise():
+    """400 test points: 15.5 centred against 12.0 plain differ by 3.5, under two standard errors of the difference,
+    2 sqrt(.155 * .845 / 400 + .12 * .88 / 400) = 4.86 points: not resolved; the crowding clause follows."""
+    race = pd.DataFrame({"method": ["full", "lsh-label", "lsh-label:center"], "step": [10, 10, 10],
+                         "train_s": [4.0, 2.0, 2.0], "P@1": [10.0, 12.0, 15.5], "over_cap_share": [0.0, 0.9, 0.06]})
+    assert ("centred hashing, lsh-label: final P@1 15.50 centred, 12.00 plain (within two standard errors of the "
+            "difference, 4.86 on 400 test points: not resolved); labels in over-cap buckets 6% centred, 90% plain"
+            ) in race_verdict(race, 10**6, 400)

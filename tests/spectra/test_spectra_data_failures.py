@@ -144,3 +144,42 @@ def test_an_idx_file_named_gz_is_read_by_its_content(tmp_path):
     with pytest.raises(DataFormatError, match=r"t10k-labels-idx1-ubyte.gz: not an unsigned-byte IDX file and not "
                                               r"gzip-compressed although named .gz \(magic 3c68746d\)"):
         load_images("fashion_mnist", root)
+
+
+@pytest.mark.parametrize("head, kind", [
+    (b"\x1f\x8b\x08", "gzip"), (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"),  # an empty zip: its end record
+    (b"\xfd7zXZ\x00", "xz"), (b"BZh9", "bzip2"), (b"x" * 257 + b"ustar\x0000", "tar"), (b"x" * 300, "unknown"),
+    (b"\x1f\x8b" + b"\0" * 255 + b"ustar", "gzip"),  # a magic at the start wins over "ustar" at 257
+])
+def test_file_kind_reads_the_magic_bytes(tmp_path, head, kind):
+    from workbench.spectra.data import _file_kind
+    p = tmp_path / "f"
+    p.write_bytes(head + b"\0" * 10)
+    assert _file_kind(p) == kind
+
+
+def test_a_cifar_archive_of_no_known_format_is_called_damaged(tmp_path):
+    """Bytes of no known format (not a zip or a plain tar) are a damaged download: re-fetching helps, so the
+    message says so rather than 'wrong format'."""
+    tar_path = tmp_path / "CIFAR-10-images.tar.gz"
+    tar_path.write_bytes(b"<html>rate limited</html>" * 20)
+    with pytest.raises(DataFormatError, match=r"CIFAR-10-images.tar.gz: truncated or corrupt archive .*re-fetch it"):
+        load_images("cifar10", str(tar_path))
+
+
+def test_a_cifar_jpeg_two_levels_deep_is_not_an_image_of_a_split(tmp_path):
+    """Only [<root>/]{train,test}/<class>/N.jpg are images: a JPEG at docs/cover.jpg (two parts) is passed over."""
+    tar_path = tmp_path / "CIFAR-10-images.tar.gz"
+    _pack(tar_path, {**_cifar_members(top=""), "docs/cover.jpg": _jpeg(8)})
+    d = load_images("cifar10", str(tar_path))
+    assert d.x_train.shape == (1, 3, 32, 32) and d.y_train.tolist() == [0] and d.y_test.tolist() == [3]
+
+
+def test_a_file_not_named_gz_is_not_said_to_be_misnamed(tmp_path):
+    """Neither IDX nor gzip, named without .gz: the message gives the magic and no word about a .gz name."""
+    from workbench.spectra.data import read_idx
+    p = tmp_path / "train-labels-idx1-ubyte"
+    p.write_bytes(b"\x01\x02\x03\x04" + b"\0" * 8)
+    with pytest.raises(DataFormatError, match=r"train-labels-idx1-ubyte: not an unsigned-byte IDX file \(magic "
+                                              r"01020304\)\.$"):
+        read_idx(p)

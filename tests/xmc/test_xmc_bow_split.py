@@ -129,3 +129,29 @@ def test_two_split_datasets_in_one_directory_are_refused(tmp_path):
 def test_split_argument_refused_for_other_layouts():
     with pytest.raises(ValueError, match="split=1 needs"):
         load_dataset(FIX.parent / "bow", split=1)
+
+
+@pytest.mark.parametrize("column, line, index", [
+    ([1, 2, 1, 2], 3, 1),  # two repeats: the first one's line (the second 1), not the second 2's
+    ([5, 35, 21, 19, 3, 4, 36, 25, 12, 32, 2, 1, 23, 31, 22, 11, 31, 10, 7, 27, 20, 24, 9, 17, 28, 13, 29, 14, 8, 6,
+      18, 26, 15, 30, 34, 16], 17, 31),  # 36 rows, 31 on lines 14 and 17: the later line, whatever the sort
+])
+def test_a_repeated_point_is_reported_at_the_line_of_its_first_repeat(tmp_path, column, line, index):
+    """The error names the line that repeats an index already given, the earliest such line."""
+    p = tmp_path / "t_trSplit.txt"
+    p.write_text("".join(f"{i}\n" for i in column))
+    with pytest.raises(DataFormatError, match=f"point index {index} of split 0 is given twice") as e:
+        read_split(p, 0, len(column))
+    assert e.value.line == line
+
+
+@pytest.mark.parametrize("body", ["3 2 2\n2 3 3\n", "3 2 2\n5 3 3\n"])
+def test_a_shared_point_is_named_by_its_first_test_split_line(tmp_path, body):
+    """Train's column 0 is points 1, 3, 5. Test's 3 then 2: point 3 on test's line 1 is shared (train lists it on
+    line 2, which must not be named); test's 3 then 5: both shared, the first (line 1) is named."""
+    d = _copy(tmp_path)
+    p = d / "tiny_tstSplit.txt"
+    p.write_text(body)
+    with pytest.raises(DataFormatError, match="point index 3 of split 0 is in tiny_trSplit.txt too") as e:
+        load_dataset(d)
+    assert e.value.path == str(p) and e.value.line == 1

@@ -150,3 +150,12 @@ def test_titles_first_stanzas_and_the_head_cut_boundary(tmp_path):
     twice.write_text((FIX / "Packages").read_text() + "\nPackage: app2\nVersion: 9.0\nDescription: Impostor\n")
     assert debian.read_packages(twice)["app2"]["Version"] == "2.0"
     assert _build(head_share=5 / 8)[1]["head_labels_dropped"] == []
+
+
+def test_dependency_graph_of_an_index_without_stanzas_is_refused(tmp_path):
+    """An empty Packages file gives no graph to sample: refused naming the file, not an empty graph."""
+    p = tmp_path / "Packages"
+    p.write_text("")
+    with pytest.raises(DataFormatError, match="no 'Package:' stanzas") as e:
+        debian.dependency_graph(p)
+    assert e.value.path == str(p)

@@ -163,3 +163,12 @@ def test_frequency_figure_bars_count_labels_and_the_curve_is_rank_ordered():
     assert b.lines[0].get_ydata().tolist() == [6, 4, 1, 1]
     assert "5 labels, 1 never seen in training" in fig._suptitle.get_text()
     plt.close(fig)
+
+
+def test_frequency_figure_names_each_bin_by_its_range():
+    """Bins of the toy dataset are [1, 1], [2, 3], [4, 7]: a one-value bin by its value, the others lo-hi."""
+    import matplotlib.pyplot as plt
+    from workbench.xmc.stats import frequency_figure
+    fig = frequency_figure(_stats_dataset())
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "2-3", "4-7"]
+    plt.close(fig)

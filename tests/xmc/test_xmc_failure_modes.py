@@ -299,3 +299,53 @@ def test_bow_and_lf_json_repeated_labels_are_kept_once_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"trn.json.gz:2: a label id is listed twice"):
         data = load_dataset(d)
     assert data.Y_train.getrow(1).indices.tolist() == [2] and data.Y_train.getrow(1).data.tolist() == [2.0]
+
+
+def test_debian_build_takes_a_translation_en_with_some_stanzas_lacking_a_long_description(tmp_path):
+    """One stanza without 'Description-en:' (another package's, here) among ones that have it is no reason to
+    refuse the index: the dataset is written."""
+    t, out = tmp_path / "Translation-en", tmp_path / "out"
+    t.write_text((FIX / "debian" / "Translation-en").read_text().rstrip("\n")
+                 + "\n\nPackage: zzz\nDescription-md5: 99999999999999999999999999999999\n")
+    assert _build(tmp_path, FIX / "debian" / "Packages", t, out, "--head-share", "1", "--train-mod", "5") == 0
+    assert (out / "PROVENANCE.json").is_file()
+
+
+def test_debian_build_without_test_points_writes_nothing(tmp_path):
+    """--train-mod 9 sends all 8 points with dependencies of the fixture to training: the readers would refuse the
+    empty test split, so nothing is written."""
+    out = tmp_path / "out"
+    with pytest.raises(DataFormatError, match=r"10 packages give 8 train / 0 test points.*need test points.*"
+                                              r"nothing written"):
+        _build(tmp_path, FIX / "debian" / "Packages", FIX / "debian" / "Translation-en", out, "--head-share", "1",
+               "--train-mod", "9")
+    assert not out.exists()
+
+
+def test_debian_build_ignores_a_release_folder_beside_the_packages_index(tmp_path):
+    """The default release file is an InRelease or Release *file* beside --packages: a folder of that name is not
+    read (no date recorded) and the dataset is written."""
+    import json
+    packages, out = tmp_path / "Packages", tmp_path / "out"
+    shutil.copy(FIX / "debian" / "Packages", packages)
+    (tmp_path / "Release").mkdir()
+    assert _build(tmp_path, packages, FIX / "debian" / "Translation-en", out, "--head-share", "1",
+                  "--train-mod", "5") == 0
+    assert json.loads((out / "PROVENANCE.json").read_text())["release_date"] is None
+
+
+def test_debian_build_over_an_earlier_build_replaces_its_variants_and_keeps_other_files(tmp_path, monkeypatch):
+    """A second build into the same --out replaces each variant folder whole (old.txt goes), keeps README.md, and
+    moves PROVENANCE.json in last: a build cut short in the moves leaves the old record, not a new one over old
+    variants."""
+    out = tmp_path / "out"
+    args = (FIX / "debian" / "Packages", FIX / "debian" / "Translation-en", out, "--train-mod", "5",
+            "--head-share", "1")
+    assert _build(tmp_path, *args) == 0
+    (out / "titles" / "old.txt").write_text("old")
+    (out / "README.md").write_text("readme")
+    moved, real = [], Path.replace
+    monkeypatch.setattr(Path, "replace", lambda src, dst: (moved.append(Path(dst).name), real(src, dst))[1])
+    assert _build(tmp_path, *args) == 0
+    assert moved[-1] == "PROVENANCE.json" and "titles" in moved
+    assert not (out / "titles" / "old.txt").exists() and (out / "README.md").read_text() == "readme"

@@ -324,3 +324,13 @@ def test_a_mulan_xml_listing_a_label_twice_is_refused(tmp_path):
     with pytest.raises(DataFormatError, match="label 'TAG_a' is listed twice") as e:
         read_mulan_labels(p)
     assert e.value.path == str(p)
+
+
+def test_only_the_files_opening_byte_order_mark_is_dropped(tmp_path):
+    """U+FEFF opening a later line is text (a zero-width no-break space), not a BOM: it stays; the opening one goes."""
+    d = tmp_path / "raw"
+    shutil.copytree(FIX / "raw_text", d)
+    lines = (FIX / "raw_text" / "trn_X.txt").read_text(encoding="utf-8").splitlines()
+    (d / "trn_X.txt").write_text("\ufeff" + lines[0] + "\n\ufeff" + "\n".join(lines[1:]) + "\n", encoding="utf-8")
+    got = load_raw_text(d).train_texts
+    assert got[0] == "red running shoes" and got[1] == "\ufeffblue socks" and got[2:] == lines[2:]

@@ -301,3 +301,13 @@ def test_accuracy_target_is_met_at_exactly_p1_60():
     """The target reads P@1 >= 60 and PSP@5 >= 45 within 600 s: a row at exactly 60.0 / 45.0 / 600 s meets it."""
     c = pd.DataFrame([["unidec", 60.0, 45.0, 600.0, 100]], columns=["method", "P@1", "PSP@5", "train_s", "steps"])
     assert accuracy_target_lines(c, at_scale=True)[0].endswith("met by unidec (P@1 60.0, PSP@5 45.0, 600 s)")
+
+
+def test_a_fusion_weight_tie_of_two_names_both_joined_by_and():
+    """Two tied weights, 0.8 and 0.9 (P@1 34.75 each, above 30.0 at 0.5): both named, "0.8 and 0.9", with their
+    PSP@5s in the same order."""
+    c = _trained([["ngame +BCE clf", 55.9, 44.8, 215, 900]])
+    tie = pd.DataFrame({"sampler": ["ngame M-IV"] * 3, "alpha": [0.5, 0.8, 0.9], "P@1": [30.0, 34.75, 34.75],
+                        "PSP@5": [20.0, 25.0, 25.1]})
+    assert accuracy_target_lines(c, tie, at_scale=True)[1].endswith(
+        "best P@1 34.8 from ngame M-IV at alpha 0.8 and 0.9 (tied; PSP@5 25.0 and 25.1 respectively)")
