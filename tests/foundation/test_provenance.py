@@ -199,6 +199,20 @@ def test_an_unknown_user_after_a_tilde_is_a_config_error(tmp_path):
     assert user_path("~") == user_path(str(user_path("~")))  # a known home still expands
 
 
+def _workbench_checkout(root) -> str:
+    """A git checkout of workbench's shape at ``root`` (pyproject.toml, workbench/a.py, and whatever ``root``
+    already holds), committed; its sha."""
+    import subprocess
+    (root / "workbench").mkdir()
+    (root / "pyproject.toml").write_text("[project]\n")
+    (root / "workbench" / "a.py").write_text("x = 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", "-C", str(root)]
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], check=True)
+    return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+
+
 def test_git_commit_marks_tracked_changes_and_new_modules_dirty(tmp_path):
     """A checkout of workbench's shape: clean gives the bare sha; an untracked file outside the package leaves it
     clean (scratch outputs are not code), one inside it (a new module) adds -dirty, as does an edited tracked
@@ -209,15 +223,7 @@ def test_git_commit_marks_tracked_changes_and_new_modules_dirty(tmp_path):
 
     from workbench.io import write_text
     from workbench.provenance import git_commit, uncommitted_diff
-    (tmp_path / "workbench").mkdir()
-    (tmp_path / "pyproject.toml").write_text("[project]\n")
-    (tmp_path / "workbench" / "a.py").write_text("x = 1\n")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run([*git, "-C", str(tmp_path), "add", "-A"], check=True)
-    subprocess.run([*git, "-C", str(tmp_path), "commit", "-q", "-m", "x"], check=True)
-    sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    sha = _workbench_checkout(tmp_path)
     assert git_commit(tmp_path / "workbench") == sha
     (tmp_path / "scratch.txt").write_text("notes\n")
     assert git_commit(tmp_path / "workbench") == sha and uncommitted_diff(tmp_path / "workbench") == ""
@@ -366,19 +372,9 @@ def test_study_device_reads_a_torch_device_as_its_name():
 def test_git_commit_leaves_an_ignored_file_in_the_package_clean(tmp_path):
     """An ignored file under workbench/ (bytecode, per .gitignore) is no new module: the commit stays clean and the
     patch is empty."""
-    import subprocess
-
     from workbench.provenance import git_commit, uncommitted_diff
-    (tmp_path / "workbench").mkdir()
-    (tmp_path / "pyproject.toml").write_text("[project]\n")
     (tmp_path / ".gitignore").write_text("*.pyc\n")
-    (tmp_path / "workbench" / "a.py").write_text("x = 1\n")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run([*git, "-C", str(tmp_path), "add", "-A"], check=True)
-    subprocess.run([*git, "-C", str(tmp_path), "commit", "-q", "-m", "x"], check=True)
-    sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    sha = _workbench_checkout(tmp_path)
     (tmp_path / "workbench" / "a.cpython-312.pyc").write_bytes(b"\x00bytecode")
     assert git_commit(tmp_path / "workbench") == sha
     assert uncommitted_diff(tmp_path / "workbench") == ""
