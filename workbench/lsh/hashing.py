@@ -28,6 +28,12 @@ def check_code_bits(family: str, K: int, bin_size: int = 2) -> int:
     return bits
 
 
+def check_bin_size(bin_size: int, what: str = "DWTA bin_size") -> None:
+    """DWTA's bin width: a power of two >= 2 (a bin's winner is coded in log2(bin_size) bits)."""
+    if bin_size < 2 or bin_size & (bin_size - 1):
+        raise ValueError(f"{what} must be a power of two >= 2, got {bin_size}")
+
+
 class HashFamily(Protocol):
     """L tables, each of ``num_buckets`` buckets; vectors of width ``dim``; codes computed on ``device``."""
     name: str
@@ -114,8 +120,9 @@ class DWTA:
     def __init__(self, dim: int, K: int, L: int, generator: torch.Generator, device: torch.device | str = "cpu",
                  bin_size: int = 8):
         _check(dim, K, L)
-        if bin_size < 2 or bin_size & (bin_size - 1) or bin_size > dim:
-            raise ValueError(f"DWTA bin_size must be a power of two in [2, dim={dim}], got {bin_size}")
+        check_bin_size(bin_size)
+        if bin_size > dim:
+            raise ValueError(f"DWTA bin_size must be <= dim={dim}, got {bin_size}")
         self.bits = int(math.log2(bin_size))
         check_code_bits("dwta", K, bin_size)
         self.dim, self.K, self.L, self.bin_size = dim, K, L, bin_size

@@ -5,7 +5,7 @@ import dataclasses
 
 import torch
 
-from .hashing import HASHES, check_code_bits, make_family
+from .hashing import HASHES, check_bin_size, check_code_bits, make_family
 from .tables import LSHIndex
 
 SCHEMES = ("embedding", "label")
@@ -48,9 +48,8 @@ class LSHParams:
             raise ValueError(f"LSHParams.redraw_every must be >= 0 (0 = never), got {self.redraw_every}")
         if self.seed < 0:  # numpy's generators, seeded from it, reject negative seeds
             raise ValueError(f"LSHParams.seed must be >= 0, got {self.seed}")
-        # else DWTA's own check fails only when an index is built, inside a run
-        if self.family == "dwta" and (self.bin_size < 2 or self.bin_size & (self.bin_size - 1)):
-            raise ValueError(f"LSHParams.bin_size (DWTA's bin width) must be a power of two >= 2, got {self.bin_size}")
+        if self.family == "dwta":  # else DWTA's own check fails only when an index is built, inside a run
+            check_bin_size(self.bin_size, "LSHParams.bin_size (DWTA's bin width)")
         check_code_bits(self.family, self.K, self.bin_size)  # the families' own limit, before a study runs
 
     def due(self, step: int, last_rehash: int | None, last_redraw: int | None) -> str | None:
