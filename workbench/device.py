@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import os
 from pathlib import Path
 
@@ -84,11 +85,69 @@ def cpu_threads(n: int):
 
 
 def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, which containers and ``taskset`` narrow)."""
+    """CPU cores this process may run on: its affinity mask (which ``taskset`` and containers narrow), capped by a
+    container's CPU quota (``docker --cpus=4`` leaves all of a host's cores in the mask; threads past the quota
+    stall the whole process, :func:`cpu_throttling`), rounded up as joblib does."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    quota = cpu_quota_cores()
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
+
+
+def _cgroup_dirs(controller: str, root: Path, proc: Path) -> list[Path]:
+    """Where this process's cgroup files for ``controller`` may be: its own cgroup (``/proc/self/cgroup``; v2's
+    ``0::/path``, or v1's line naming the controller, under ``root/<controller>``), then the mount's top (a
+    container's cgroup namespace shows its own cgroup as ``/``)."""
+    dirs = []
+    try:
+        lines = proc.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        rel = parts[2].lstrip("/")
+        if parts[1] == "":
+            dirs.append(root / rel)
+        elif controller in parts[1].split(","):
+            dirs.append(root / controller / rel)
+    return dirs + [root, root / controller]
+
+
+def cpu_quota_cores(root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc/self/cgroup")) -> float | None:
+    """The CPU bandwidth limit of this process's cgroup in cores (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` over
+    ``cpu.cfs_period_us``), or None where none is set or none can be read."""
+    for d in _cgroup_dirs("cpu", root, proc):
+        try:
+            if (d / "cpu.max").exists():
+                quota, period = (d / "cpu.max").read_text().split()[:2]
+                return None if quota == "max" else int(quota) / int(period)
+            if (d / "cpu.cfs_quota_us").exists():
+                quota = int((d / "cpu.cfs_quota_us").read_text())
+                return None if quota < 0 else quota / int((d / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def cpu_throttling(root: Path = Path("/sys/fs/cgroup"),
+                   proc: Path = Path("/proc/self/cgroup")) -> tuple[int, float] | None:
+    """(periods throttled, seconds throttled) so far in this process's cgroup: how often and how long the CPU
+    quota stopped every thread of it (v2 ``cpu.stat``'s ``nr_throttled`` / ``throttled_usec``, v1's
+    ``nr_throttled`` / ``throttled_time`` in ns). None where no ``cpu.stat`` can be read. Take differences."""
+    for d in _cgroup_dirs("cpu", root, proc):
+        try:
+            stat = dict(line.split()[:2] for line in (d / "cpu.stat").read_text().splitlines() if line.strip())
+            if "throttled_usec" in stat:
+                return int(stat["nr_throttled"]), int(stat["throttled_usec"]) / 1e6
+            if "throttled_time" in stat:
+                return int(stat["nr_throttled"]), int(stat["throttled_time"]) / 1e9
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
 
 
 #: (limit, usage, the memory.stat key of reclaimable page cache) of cgroup v2 and v1, below /sys/fs/cgroup

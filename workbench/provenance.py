@@ -123,8 +123,13 @@ def cpu_model() -> str:
     return platform.processor()
 
 
-def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+def _cpu_line() -> str:
+    """The processor and the cores this process may use (:func:`workbench.device.usable_cores`), with the
+    container's CPU quota where one is set."""
+    from .device import cpu_quota_cores, usable_cores
+    quota = cpu_quota_cores()
+    limit = "" if quota is None else f" (CPU quota {quota:g} cores)"
+    return f"{cpu_model() or platform.machine()}, {usable_cores()} cores usable{limit}"
 
 
 def study_device(spec: Any = "auto") -> str:
@@ -154,7 +159,7 @@ def environment(device: Any = "auto") -> dict[str, object]:
         "cuda": torch.version.cuda if cuda else None,
         "device": study_device(device),
         "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
-        "cpu": f"{cpu_model() or platform.machine()}, {_usable_cores()} cores usable",
+        "cpu": _cpu_line(),
         # in the process that made this record (the runner, or the notebook's kernel for effective_config.json);
         # a study may set its own (its cpu_threads parameter), as its parameters record
         "torch_threads": torch.get_num_threads(),
