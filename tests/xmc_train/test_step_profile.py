@@ -29,7 +29,10 @@ def test_step_profile_rows_per_recorded_step(setup):
     cfg, prep = setup
     # every operator (top large): which ones rank in a top 15 by CPU time depends on the machine's load (under two
     # concurrent jobs no matrix product made this test's top 15)
-    rows = step_profile(cfg, prep, "in_batch", steps=3, warmup=2, top=10**6)
+    host = []
+    rows = step_profile(cfg, prep, "in_batch", steps=3, warmup=2, top=10**6, host=host)
+    (h,) = host   # a real run's host row: time passed, the main thread's CPU is part of the process's
+    assert h["wall_ms"] > 0 and 0 < h["main_thread_cpu_ms"] <= h["process_cpu_ms"] + 1e-6 and h["steps"] == 3
     assert len(step_profile(cfg, prep, "in_batch", steps=1, warmup=1, top=5)) == 5
     assert [r["self_cpu_ms"] for r in rows] == sorted((r["self_cpu_ms"] for r in rows), reverse=True)
     ops = {r["op"]: r for r in rows}
@@ -111,3 +114,29 @@ def test_step_profile_warns_when_warmup_and_steps_cross_an_epoch(monkeypatch, st
         warnings.simplefilter("always")
         step_profile(cfg, prep, "in_batch", steps=steps, warmup=warmup)
     assert any("per-epoch refreshes" in str(w.message) for w in caught) == warns
+
+
+def test_host_row_per_step_from_two_marks():
+    """Marks (wall, process CPU, thread CPU, (throttled periods, seconds)) 2 s apart over 4 steps: per step 500 ms
+    wall, 750 ms of process CPU (1.5 cores busy), 250 ms on the main thread, 3 periods throttled in all and 250 ms
+    of throttling per step; unreadable throttling is NaN, not 0."""
+    from workbench.xmc_train.profile import host_row
+    r = host_row("in_batch", 4, (10.0, 1.0, 0.5, (1, 0.5)), (12.0, 4.0, 1.5, (4, 1.5)))
+    assert (r["sampler"], r["steps"], r["wall_ms"], r["process_cpu_ms"], r["main_thread_cpu_ms"]) == \
+        ("in_batch", 4, 500.0, 750.0, 250.0)
+    assert (r["cores_busy"], r["throttled_periods"], r["throttled_ms"]) == (1.5, 3, 250.0)
+    r = host_row("in_batch", 4, (10.0, 1.0, 0.5, None), (12.0, 4.0, 1.5, (4, 1.5)))
+    assert r["throttled_ms"] != r["throttled_ms"] and r["throttled_periods"] != r["throttled_periods"]
+
+
+def test_step_profile_host_row_covers_the_recorded_steps(monkeypatch):
+    """The host row's marks are taken after the warm-up's last step and the last recorded step: a clock that
+    advances 1 s per mark reads 1 s over the 3 recorded steps, whatever the warm-up took."""
+    from workbench.xmc_train import profile as profile_mod
+    _, cfg, prep = _faked_profile(monkeypatch)
+    ticks = iter(range(100))
+    monkeypatch.setattr(profile_mod, "_host_mark", lambda: (float(next(ticks)), 0.0, 0.0, None))
+    host = []
+    step_profile(cfg, prep, "in_batch", steps=3, warmup=2, host=host)
+    assert len(host) == 1 and host[0]["wall_ms"] == pytest.approx(1000 / 3)
+    assert step_profile(cfg, prep, "in_batch", steps=3, warmup=2) and len(host) == 1   # no host list: no row

@@ -7,7 +7,7 @@ model from the shared initialisation for ``warmup + steps`` steps, so a per-epoc
 NGAME's clustering) falls in the warm-up or not at all, as long as an epoch holds that many batches (a warning
 says when it does not: the recorded steps then include the refreshes of the epochs they cross). The ``warmup``
 steps are run but not recorded (allocator, autotuning, first-call costs); rows are per recorded step, largest host
-time first.
+time first. With ``host``, one row per sampler on what the host did over the same recorded steps (below).
 """
 from __future__ import annotations
 
@@ -16,21 +16,26 @@ import math
 import os
 import sys
 import tempfile
+import time
 import warnings
 from typing import Iterator
 
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
+from ..device import cpu_quota_cores, cpu_throttling, usable_cores
 from .stages import train_sampler
 from .study import NegativeMiningConfig, Prepared
 
 
 def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps: int = 20, warmup: int = 5,
-                 top: int = 30) -> list[dict]:
+                 top: int = 30, host: list[dict] | None = None) -> list[dict]:
     """``top`` operators of ``steps`` training steps of ``sampler`` (after ``warmup`` unrecorded ones), no
     evaluation: rows ``{sampler, op, calls_per_step, self_cpu_ms, cpu_total_ms, self_device_ms}`` per step
-    (``self_device_ms`` NaN without CUDA: nothing was timed on a device)."""
+    (``self_device_ms`` NaN without CUDA: nothing was timed on a device).
+
+    ``host``: a list that gets one row (:func:`host_row`) over the same recorded steps: whether the host thread
+    worked or waited, e.g. when a phase that takes 1 ms on a core reads 30 ms on a GPU machine."""
     if steps < 1 or warmup < 1 or top < 1:  # warmup 0 would record model building and set-up as step 1
         raise ValueError(f"need steps >= 1, warmup >= 1 and top >= 1; got {steps}, {warmup}, {top}")
     cuda = torch.cuda.is_available() and str(cfg.device) != "cpu"
@@ -40,10 +45,12 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
     if per_epoch < n:
         warnings.warn(f"step_profile({sampler!r}): an epoch is {per_epoch} batches, fewer than warmup + steps = {n}: "
                       "the recorded steps include per-epoch refreshes", stacklevel=2)
-    done = []
+    done, marks = [], []
 
     def on_step(step: int) -> None:
         done.append(step)
+        if len(done) in (warmup, n):
+            marks.append(_host_mark())
         prof.step()
     # one cycle: the last step's prof.step() ends it, so the trainer's teardown is not recorded; epochs enough
     # for n steps (the learning-rate plan is max_steps then, so the epochs change nothing else)
@@ -53,6 +60,8 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
                       time_budget_s=0.0, log_every=n, bare_probe_every=0)
     if len(done) != n:
         raise RuntimeError(f"step_profile({sampler!r}): the run took {len(done)} steps, not warmup + steps = {n}")
+    if host is not None:
+        host.append(host_row(sampler, steps, *marks))
     rows = []
     for e in prof.key_averages():
         device_us = getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0.0))
@@ -61,6 +70,28 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
                      "self_device_ms": device_us / 1e3 / steps if cuda else math.nan})  # no device timing on CPU
     rows.sort(key=lambda r: -r["self_cpu_ms"])
     return rows[:top]
+
+
+def _host_mark() -> tuple:
+    return time.perf_counter(), time.process_time(), time.thread_time(), cpu_throttling()
+
+
+def host_row(sampler: str, steps: int, start: tuple, end: tuple) -> dict:
+    """Between two marks: wall, the process's CPU time (all threads) and the calling thread's, per step; how often
+    the cgroup's CPU quota stopped the process (periods in all) and for how long (ms per step), NaN where
+    unreadable; and the torch threads, usable cores and quota they ran under. A thread that waits for the GPU
+    spins (CUDA's default with one context), so ``main_thread_cpu_ms`` well below ``wall_ms`` means it was
+    descheduled or blocked, not busy."""
+    wall, cpu, thread = (end[i] - start[i] for i in range(3))
+    throttled = (math.nan, math.nan) if start[3] is None or end[3] is None else \
+        (end[3][0] - start[3][0], 1e3 * (end[3][1] - start[3][1]))
+    quota = cpu_quota_cores()
+    return {"sampler": sampler, "steps": steps, "wall_ms": 1e3 * wall / steps,
+            "process_cpu_ms": 1e3 * cpu / steps, "main_thread_cpu_ms": 1e3 * thread / steps,
+            "cores_busy": cpu / wall if wall > 0 else math.nan,
+            "throttled_periods": throttled[0], "throttled_ms": throttled[1] / steps,
+            "torch_threads": torch.get_num_threads(), "usable_cores": usable_cores(),
+            "cpu_quota_cores": math.nan if quota is None else quota}
 
 
 KINETO_MARKER = "USDT:"  # torch >= 2.12's Kineto: "USDT:<time> <pid>:<tid> ...] profiler_start" (and _stop)
