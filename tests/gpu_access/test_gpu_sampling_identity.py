@@ -45,8 +45,9 @@ def _ref_sample_neighbors(indptr, indices, seeds, fanout, generator):
     dst_pos, offsets = [small[seg_s]], [pos_s]
     big = torch.nonzero(~take_all).flatten()
     if big.numel():
-        u = torch.rand((big.numel(), fanout), device=big.device, dtype=torch.float64, generator=generator)
-        picks = [_ref_floyd(int(d), fanout, row) for d, row in zip(deg[big].tolist(), u.tolist())]
+        # the draws are step-major, (fanout, seeds): seed r's are column r
+        u = torch.rand((fanout, big.numel()), device=big.device, dtype=torch.float64, generator=generator)
+        picks = [_ref_floyd(int(d), fanout, row) for d, row in zip(deg[big].tolist(), u.T.tolist())]
         dst_pos.append(torch.repeat_interleave(big, fanout))
         offsets.append(torch.tensor(picks, dtype=torch.int64, device=big.device).flatten())
     dst_pos, offsets = torch.cat(dst_pos), torch.cat(offsets)
