@@ -33,6 +33,7 @@ def test_step_profile_rows_per_recorded_step(setup):
     rows = step_profile(cfg, prep, "in_batch", steps=3, warmup=2, top=10**6, host=host)
     (h,) = host   # a real run's host row: time passed, the main thread's CPU is part of the process's
     assert h["wall_ms"] > 0 and 0 < h["main_thread_cpu_ms"] <= h["process_cpu_ms"] + 1e-6 and h["steps"] == 3
+    assert 0 <= h["gc_ms"] < h["wall_ms"] and h["gc_full"] <= h["gc_collections"]
     assert len(step_profile(cfg, prep, "in_batch", steps=1, warmup=1, top=5)) == 5
     assert [r["self_cpu_ms"] for r in rows] == sorted((r["self_cpu_ms"] for r in rows), reverse=True)
     ops = {r["op"]: r for r in rows}
@@ -117,15 +118,17 @@ def test_step_profile_warns_when_warmup_and_steps_cross_an_epoch(monkeypatch, st
 
 
 def test_host_row_per_step_from_two_marks():
-    """Marks (wall, process CPU, thread CPU, (throttled periods, seconds)) 2 s apart over 4 steps: per step 500 ms
-    wall, 750 ms of process CPU (1.5 cores busy), 250 ms on the main thread, 3 periods throttled in all and 250 ms
-    of throttling per step; unreadable throttling is NaN, not 0."""
+    """Marks (wall, process CPU, thread CPU, (throttled periods, seconds), (gc seconds, collections, full ones)) 2 s
+    apart over 4 steps: per step 500 ms wall, 750 ms of process CPU (1.5 cores busy), 250 ms on the main thread, 3
+    periods throttled in all and 250 ms of throttling per step, 100 ms of gc per step in 7 collections, 1 full;
+    unreadable throttling is NaN, not 0."""
     from workbench.xmc_train.profile import host_row
-    r = host_row("in_batch", 4, (10.0, 1.0, 0.5, (1, 0.5)), (12.0, 4.0, 1.5, (4, 1.5)))
+    r = host_row("in_batch", 4, (10.0, 1.0, 0.5, (1, 0.5), (0.1, 3, 0)), (12.0, 4.0, 1.5, (4, 1.5), (0.5, 10, 1)))
     assert (r["sampler"], r["steps"], r["wall_ms"], r["process_cpu_ms"], r["main_thread_cpu_ms"]) == \
         ("in_batch", 4, 500.0, 750.0, 250.0)
     assert (r["cores_busy"], r["throttled_periods"], r["throttled_ms"]) == (1.5, 3, 250.0)
-    r = host_row("in_batch", 4, (10.0, 1.0, 0.5, None), (12.0, 4.0, 1.5, (4, 1.5)))
+    assert (r["gc_ms"], r["gc_collections"], r["gc_full"]) == (pytest.approx(100.0), 7, 1)
+    r = host_row("in_batch", 4, (10.0, 1.0, 0.5, None, (0, 0, 0)), (12.0, 4.0, 1.5, (4, 1.5), (0, 0, 0)))
     assert r["throttled_ms"] != r["throttled_ms"] and r["throttled_periods"] != r["throttled_periods"]
 
 
@@ -135,8 +138,22 @@ def test_step_profile_host_row_covers_the_recorded_steps(monkeypatch):
     from workbench.xmc_train import profile as profile_mod
     _, cfg, prep = _faked_profile(monkeypatch)
     ticks = iter(range(100))
-    monkeypatch.setattr(profile_mod, "_host_mark", lambda: (float(next(ticks)), 0.0, 0.0, None))
+    monkeypatch.setattr(profile_mod, "_host_mark", lambda gc_clock: (float(next(ticks)), 0.0, 0.0, None, (0, 0, 0)))
     host = []
     step_profile(cfg, prep, "in_batch", steps=3, warmup=2, host=host)
     assert len(host) == 1 and host[0]["wall_ms"] == pytest.approx(1000 / 3)
     assert step_profile(cfg, prep, "in_batch", steps=3, warmup=2) and len(host) == 1   # no host list: no row
+
+
+def test_gc_clock_times_collections_inside_its_block_only():
+    """Two forced full collections inside the block: 2 counted, both full, time > 0; one outside: not counted,
+    and the callback is gone afterwards."""
+    import gc
+
+    from workbench.xmc_train.profile import GcClock
+    with GcClock() as clock:
+        gc.collect()
+        gc.collect()
+    gc.collect()
+    seconds, collections, full = clock.reading()
+    assert (collections, full) == (2, 2) and seconds > 0 and clock not in gc.callbacks

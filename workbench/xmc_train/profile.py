@@ -12,6 +12,7 @@ time first. With ``host``, one row per sampler on what the host did over the sam
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 import sys
@@ -45,16 +46,16 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
     if per_epoch < n:
         warnings.warn(f"step_profile({sampler!r}): an epoch is {per_epoch} batches, fewer than warmup + steps = {n}: "
                       "the recorded steps include per-epoch refreshes", stacklevel=2)
-    done, marks = [], []
+    done, marks, gc_clock = [], [], GcClock()
 
     def on_step(step: int) -> None:
         done.append(step)
         if len(done) in (warmup, n):
-            marks.append(_host_mark())
+            marks.append(_host_mark(gc_clock))
         prof.step()
     # one cycle: the last step's prof.step() ends it, so the trainer's teardown is not recorded; epochs enough
     # for n steps (the learning-rate plan is max_steps then, so the epochs change nothing else)
-    with _without_kineto_markers(), \
+    with _without_kineto_markers(), gc_clock, \
             profile(activities=acts, schedule=schedule(wait=0, warmup=warmup, active=steps, repeat=1)) as prof:
         train_sampler(cfg, prep, sampler, progress=False, on_step=on_step, eval_every=-1, max_steps=n, epochs=n,
                       time_budget_s=0.0, log_every=n, bare_probe_every=0)
@@ -72,24 +73,56 @@ def step_profile(cfg: NegativeMiningConfig, prep: Prepared, sampler: str, steps:
     return rows[:top]
 
 
-def _host_mark() -> tuple:
-    return time.perf_counter(), time.process_time(), time.thread_time(), cpu_throttling()
+class GcClock:
+    """Python's garbage collections while the block runs (``gc.callbacks``): seconds in them, how many, and how
+    many were full (generation 2, which walks every tracked object: ~150 ms on this lab's 2-core CPU machine
+    once torch, transformers, pandas and matplotlib are imported, ~440K objects)."""
+
+    def __init__(self):
+        self.seconds, self.collections, self.full = 0.0, 0, 0
+        self._start: float | None = None
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif self._start is not None:
+            self.seconds += time.perf_counter() - self._start
+            self.collections += 1
+            self.full += info.get("generation") == 2
+            self._start = None
+
+    def __enter__(self) -> "GcClock":
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self)
+
+    def reading(self) -> tuple[float, int, int]:
+        return self.seconds, self.collections, self.full
+
+
+def _host_mark(gc_clock: GcClock) -> tuple:
+    return time.perf_counter(), time.process_time(), time.thread_time(), cpu_throttling(), gc_clock.reading()
 
 
 def host_row(sampler: str, steps: int, start: tuple, end: tuple) -> dict:
     """Between two marks: wall, the process's CPU time (all threads) and the calling thread's, per step; how often
     the cgroup's CPU quota stopped the process (periods in all) and for how long (ms per step), NaN where
-    unreadable; and the torch threads, usable cores and quota they ran under. A thread that waits for the GPU
-    spins (CUDA's default with one context), so ``main_thread_cpu_ms`` well below ``wall_ms`` means it was
-    descheduled or blocked, not busy."""
+    unreadable; Python's garbage collections (ms per step; collections and full ones in all); and the torch
+    threads, usable cores and quota they ran under. A thread that waits for the GPU spins (CUDA's default with
+    one context), so ``main_thread_cpu_ms`` well below ``wall_ms`` means it was descheduled or blocked, not busy;
+    ``gc_ms`` is work of the main thread that no operator profile shows."""
     wall, cpu, thread = (end[i] - start[i] for i in range(3))
     throttled = (math.nan, math.nan) if start[3] is None or end[3] is None else \
         (end[3][0] - start[3][0], 1e3 * (end[3][1] - start[3][1]))
+    gc_s, gc_n, gc_full = (end[4][i] - start[4][i] for i in range(3))
     quota = cpu_quota_cores()
     return {"sampler": sampler, "steps": steps, "wall_ms": 1e3 * wall / steps,
             "process_cpu_ms": 1e3 * cpu / steps, "main_thread_cpu_ms": 1e3 * thread / steps,
             "cores_busy": cpu / wall if wall > 0 else math.nan,
             "throttled_periods": throttled[0], "throttled_ms": throttled[1] / steps,
+            "gc_ms": 1e3 * gc_s / steps, "gc_collections": gc_n, "gc_full": gc_full,
             "torch_threads": torch.get_num_threads(), "usable_cores": usable_cores(),
             "cpu_quota_cores": math.nan if quota is None else quota}
 
