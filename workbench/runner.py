@@ -214,10 +214,15 @@ def _check_device(spec: Any, where: str) -> None:
 def _batch_env(run_dir: Path):
     """The notebook's kernel inherits these: write into ``run_dir``, batch mode (no widgets; units kept), and
     matplotlib's inline backend, so that the report shows each cell's figures even where the caller exported
-    another backend (``MPLBACKEND=Agg`` in a script would leave the report without them)."""
-    before = {k: os.environ.get(k) for k in (RUN_DIR_ENV, BATCH_ENV, "MPLBACKEND")}
+    another backend (``MPLBACKEND=Agg`` in a script would leave the report without them). In a container with
+    a CPU quota (``docker --cpus``, a Kubernetes limit), ``OMP_NUM_THREADS`` is the quota's cores unless set:
+    torch would start a thread per core of the affinity mask, i.e. of the host, and the quota would stall them."""
+    from .device import cpu_quota_cores, usable_cores
+    before = {k: os.environ.get(k) for k in (RUN_DIR_ENV, BATCH_ENV, "MPLBACKEND", "OMP_NUM_THREADS")}
     os.environ[RUN_DIR_ENV], os.environ[BATCH_ENV] = str(run_dir.resolve()), "1"
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    if before["OMP_NUM_THREADS"] is None and cpu_quota_cores() is not None:
+        os.environ["OMP_NUM_THREADS"] = str(usable_cores())
     try:
         yield
     finally:

@@ -56,3 +56,19 @@ def test_usable_cores_is_the_affinity_capped_by_the_quota(monkeypatch, quota, ex
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     monkeypatch.setattr(device, "cpu_quota_cores", lambda: quota)
     assert usable_cores() == expected
+
+
+@pytest.mark.parametrize("quota, preset, expected", [(3.0, None, "3"), (3.0, "5", "5"), (None, None, None)])
+def test_batch_kernel_gets_the_quota_as_omp_threads(monkeypatch, tmp_path, quota, preset, expected):
+    """Under a quota the kernel's environment says OMP_NUM_THREADS = the usable cores (a user's own setting
+    wins); without one nothing is set; afterwards the caller's environment is as before."""
+    from workbench import runner
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setattr(device, "cpu_quota_cores", lambda: quota)
+    if preset is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", preset)
+    with runner._batch_env(tmp_path):
+        assert os.environ.get("OMP_NUM_THREADS") == expected
+    assert os.environ.get("OMP_NUM_THREADS") == preset
