@@ -24,7 +24,8 @@ def test_v2_quota_and_throttling_of_the_process_cgroup(tmp_path):
     root, proc = _tree(tmp_path, "0::/docker/abc", {
         "docker/abc/cpu.max": "150000 100000\n",
         "docker/abc/cpu.stat": "usage_usec 10\nnr_periods 9\nnr_throttled 4\nthrottled_usec 2500000\n",
-        "cpu.stat": "usage_usec 99\n"})   # the mount's top: no throttling fields
+        "cpu.stat": "usage_usec 99\n",   # the mount's top: no throttling fields
+        "cpu.max": "max 100000\n"})      # and no limit there: the process's own cgroup is read first
     assert cpu_quota_cores(root, proc) == 1.5
     assert cpu_throttling(root, proc) == (4, 2.5)
 
@@ -42,6 +43,14 @@ def test_v1_quota_and_throttling_in_nanoseconds(tmp_path):
         "cpu/kube/pod1/cpu.stat": "nr_periods 5\nnr_throttled 2\nthrottled_time 3000000000\n"})
     assert cpu_quota_cores(root, proc) == 4.0
     assert cpu_throttling(root, proc) == (2, 3.0)
+
+
+def test_v1_controller_names_are_matched_whole(tmp_path):
+    """A ``cpuacct``-only hierarchy is not the ``cpu`` controller's (a substring match would read its files)."""
+    root, proc = _tree(tmp_path, "5:cpuacct:/acct\n4:cpu:/real", {
+        "cpu/acct/cpu.cfs_quota_us": "100000\n", "cpu/acct/cpu.cfs_period_us": "100000\n",
+        "cpu/real/cpu.cfs_quota_us": "300000\n", "cpu/real/cpu.cfs_period_us": "100000\n"})
+    assert cpu_quota_cores(root, proc) == 3.0
 
 
 def test_v1_unlimited_and_unreadable(tmp_path):

@@ -133,27 +133,35 @@ def test_host_row_per_step_from_two_marks():
 
 
 def test_step_profile_host_row_covers_the_recorded_steps(monkeypatch):
-    """The host row's marks are taken after the warm-up's last step and the last recorded step: a clock that
-    advances 1 s per mark reads 1 s over the 3 recorded steps, whatever the warm-up took."""
+    """The host row's marks are taken after the warm-up's last step and the last recorded step: with a clock that
+    reads the steps done so far, 2 warm-up and 3 recorded steps give 3 s over 3 steps (1000 ms a step)."""
     from workbench.xmc_train import profile as profile_mod
     _, cfg, prep = _faked_profile(monkeypatch)
-    ticks = iter(range(100))
-    monkeypatch.setattr(profile_mod, "_host_mark", lambda gc_clock: (float(next(ticks)), 0.0, 0.0, None, (0, 0, 0)))
+    clock = {"steps": 0}
+
+    def train(cfg, prep, sampler, *, on_step, max_steps, **kw):
+        for i in range(1, max_steps + 1):
+            clock["steps"] = i
+            on_step(i)
+        return [], None, None
+    monkeypatch.setattr(profile_mod, "train_sampler", train)
+    monkeypatch.setattr(profile_mod, "_host_mark", lambda gc_clock: (float(clock["steps"]), 0.0, 0.0, None, (0, 0, 0)))
     host = []
     step_profile(cfg, prep, "in_batch", steps=3, warmup=2, host=host)
-    assert len(host) == 1 and host[0]["wall_ms"] == pytest.approx(1000 / 3)
+    assert len(host) == 1 and host[0]["wall_ms"] == pytest.approx(1000.0)
     assert step_profile(cfg, prep, "in_batch", steps=3, warmup=2) and len(host) == 1   # no host list: no row
 
 
 def test_gc_clock_times_collections_inside_its_block_only():
-    """Two forced full collections inside the block: 2 counted, both full, time > 0; one outside: not counted,
-    and the callback is gone afterwards."""
+    """Two forced full collections and a young-generation one inside the block: 3 counted, 2 full, time > 0; one
+    outside: not counted, and the callback is gone afterwards."""
     import gc
 
     from workbench.xmc_train.profile import GcClock
     with GcClock() as clock:
         gc.collect()
+        gc.collect(0)
         gc.collect()
     gc.collect()
     seconds, collections, full = clock.reading()
-    assert (collections, full) == (2, 2) and seconds > 0 and clock not in gc.callbacks
+    assert (collections, full) == (3, 2) and seconds > 0 and clock not in gc.callbacks
