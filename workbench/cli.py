@@ -20,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                      help="override one parameter (value read as YAML); repeatable")
     run.add_argument("--reports", type=Path, help="reports directory (default: <repo>/reports)")
+    run.add_argument("--like", type=Path, metavar="RUN",
+                     help="a run's directory or its config.json (e.g. beside a shared report): a new run with that "
+                          "run's recorded parameters in place of a profile's; -p on top")
     run.add_argument("--resume", nargs="?", const="latest", metavar="RUN_ID",
                      help="run a failed run again in its directory with its recorded parameters, reading back "
                           "the units it finished (default: the newest unfinished run of --profile)")
@@ -80,7 +83,7 @@ def _run_one(args) -> int:
     overrides = dict(pairs)
     try:
         run_dir = runner.run_study(args.study, args.profile, overrides, reports=args.reports, progress=True,
-                                   resume=args.resume)
+                                   resume=args.resume, like=args.like)
     except (Exception, KeyboardInterrupt) as exc:
         line = _failed_run(exc)
         if line is None:

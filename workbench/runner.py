@@ -52,25 +52,30 @@ def new_run_id(study_dir: Path, profile: str) -> str:
 
 def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] | None = None,
               reports: Path | None = None, root: Path | None = None, progress: bool = False,
-              resume: str | None = None) -> Path:
+              resume: str | None = None, like: Path | None = None) -> Path:
     """Validate parameters, execute the notebook, export the report, update the index. Returns the run dir.
 
     Raises :class:`ConfigError` before any work on bad parameters (names, types, and the values the study's
     config class rejects: :data:`notebooks.STUDY_CONFIGS`), and re-raises a failed execution after marking the
     run failed. ``profile`` None is :data:`notebooks.DEFAULT_PROFILE`. ``resume`` (a run id of ``study``, or
     ``"latest"``: its newest unfinished run of ``profile``) executes that failed run again in its directory,
-    with its recorded parameters.
+    with its recorded parameters. ``like`` (a run directory, or its ``config.json``, e.g. from a shared report)
+    starts a new run with that run's recorded parameters in place of a profile's, ``overrides`` on top.
     """
     root = root or repo_root()
     reports = reports or root / "reports"
     nb = notebook_path(study, root)
     spec = parameters(nb)
     env = {**environment(), "pid": os.getpid(), "host": platform.node()}
+    if resume and like is not None:
+        raise ConfigError("--resume runs a failed run again with its own recorded parameters: no --like with it")
+    if like is not None and profile is not None:
+        raise ConfigError("--like takes every parameter from the run it names: give --profile or --like, not both")
     if resume:
         run_dir, record = _next_attempt(study, spec, reports / study, root, resume, profile, overrides, env)
     else:
         run_dir, record = _first_attempt(study, spec, reports / study, root, profile or DEFAULT_PROFILE,
-                                         overrides, env)
+                                         overrides, env, like)
     out_nb = run_dir / f"{study}.ipynb"
     try:  # from the moment the run folder exists: whatever stops the run marks it failed
         _save_uncommitted(run_dir, record)
@@ -176,10 +181,18 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _first_attempt(study: str, spec: dict, study_dir: Path, root: Path, profile: str,
-                   overrides: dict[str, Any] | None, env: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    """A new run's directory and record, its parameters (profile, then ``-p``) checked before it is made."""
-    merged = {**load_profile(study, profile, root), **(overrides or {})}
-    where = f"{study} (profile {profile!r} and -p)"
+                   overrides: dict[str, Any] | None, env: dict[str, Any],
+                   like: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """A new run's directory and record, its parameters (profile, or the run ``like`` names, then ``-p``) checked
+    before it is made."""
+    source = _like_record(study, like, env) if like is not None else None
+    if source is None:
+        merged = {**load_profile(study, profile, root), **(overrides or {})}
+        where = f"{study} (profile {profile!r} and -p)"
+    else:
+        profile = str(source.get("profile") or DEFAULT_PROFILE)
+        merged = {**source["parameters"], **(overrides or {})}
+        where = f"{study} (the parameters of run {source.get('run_id')!r} and -p)"
     values = effective_parameters(spec, merged, where=where)
     with contextlib.chdir(root):  # relative paths in parameters are read from the root, as the notebook does
         check_config(study, values, where=where, data=True)
@@ -190,9 +203,35 @@ def _first_attempt(study: str, spec: dict, study_dir: Path, root: Path, profile:
     except OSError as exc:
         raise ConfigError(f"cannot create the run folder {run_dir}: {exc.strerror or exc} (--reports names "
                           "where runs are written)") from None
-    return run_dir, {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
-                     "parameters": values, "overrides": merged, "started": now(), **env,
-                     "device": study_device(values.get("device", "auto"))}
+    record = {"study": study, "run_id": run_dir.name, "profile": profile, "status": "running",
+              "parameters": values, "overrides": merged, "started": now(), **env,
+              "device": study_device(values.get("device", "auto"))}
+    if source is not None:
+        record["like"] = {"run_id": source.get("run_id"), "git_commit": source.get("git_commit"),
+                          "device": source.get("device"), "record": str(like)}
+    return run_dir, record
+
+
+def _like_record(study: str, like: Path, env: dict[str, Any]) -> dict[str, Any]:
+    """The record of the run ``like`` names (its directory or ``config.json``), checked to be ``study``'s and to
+    hold parameters; a warning when it was made by other code than this checkout's."""
+    path = Path(like).expanduser()
+    path = path / "config.json" if path.is_dir() else path
+    try:
+        record = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--like {like}: cannot read a run record there ({exc}); give a run's directory or its "
+                          "config.json") from None
+    if not isinstance(record, dict) or not isinstance(record.get("parameters"), dict):
+        raise ConfigError(f"--like {like}: {path} is not a run record (no 'parameters' mapping)")
+    if record.get("study") != study:
+        raise ConfigError(f"--like {like}: that run is of study {record.get('study')!r}, not {study!r}")
+    theirs, ours = record.get("git_commit"), env.get("git_commit")
+    if theirs != ours:
+        warnings.warn(f"--like {like}: that run was made by commit {theirs}, this checkout is {ours}: the same "
+                      "parameters may give other results (its uncommitted.patch, if any, holds its changes)",
+                      RuntimeWarning, stacklevel=3)
+    return record
 
 
 def _check_device(spec: Any, where: str) -> None:
