@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.conftest import only_cuda
 from tests.gpu_access.test_gpu_unified_logic import fake_cuda  # noqa: F401 - the fixture
 from workbench.config import ConfigError, from_dict
 from workbench.gpu_access import bench, experiments, gather_kernel, stores, unified
@@ -415,3 +416,16 @@ def test_thread_counts_below_zero_are_refused(field):
     """0 means the default split of the cores; a negative count is refused for either pool."""
     with pytest.raises(ConfigError, match="torch_threads, gather_threads must be >= 0"):
         GPUAccessConfig(**{field: -1}).validate()
+
+
+@only_cuda
+def test_a_gpu_memory_cap_above_the_gpu_warns_and_takes_the_whole_gpu():
+    """gpu_memory_gib larger than the card cannot emulate a larger GPU: said, not silently capped at the card."""
+    cfg = dataclasses.replace(_tiny_cfg(), device="cuda", gpu_memory_gib=100_000.0)
+    threads = torch.get_num_threads()
+    try:
+        with pytest.warns(RuntimeWarning, match=r"gpu_memory_gib 100000 is more than this GPU's"):
+            experiments.setup_device(cfg)
+    finally:
+        torch.set_num_threads(threads)
+        torch.cuda.set_per_process_memory_fraction(1.0, experiments.with_index(torch.device("cuda")))

@@ -6,6 +6,7 @@ store's training on each graph.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import pandas as pd
 import torch
@@ -58,6 +59,10 @@ def setup_device(cfg: GPUAccessConfig) -> torch.device:
         torch.cuda.set_device(device)
     if device.type == "cuda" and cfg.gpu_memory_gib > 0:
         total = torch.cuda.get_device_properties(device).total_memory
+        if cfg.gpu_memory_gib * 2**30 > total:  # the cap cannot emulate a larger GPU: the fits are this one's
+            warnings.warn(f"gpu_memory_gib {cfg.gpu_memory_gib:g} is more than this GPU's {total / 2**30:.1f} GiB: "
+                          "the runs see the whole GPU, so what fits in GPU memory is judged for this GPU, not for "
+                          f"a {cfg.gpu_memory_gib:g} GiB one", RuntimeWarning, stacklevel=2)
         torch.cuda.set_per_process_memory_fraction(min(1.0, cfg.gpu_memory_gib * 2**30 / total), device)
     return device
 
