@@ -5,6 +5,7 @@ import contextlib
 import gc
 import math
 import os
+import warnings
 from pathlib import Path
 
 import psutil
@@ -51,6 +52,40 @@ def require_cuda(what: str) -> None:
     """Raise a clear error when a GPU-only path runs without CUDA."""
     if not torch.cuda.is_available():
         raise RuntimeError(f"{what} needs a CUDA GPU, and none is available on this machine")
+
+
+def oom_kills(root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc/self/cgroup")) -> int | None:
+    """How many processes the out-of-memory killer has killed in this process's memory cgroup so far (v2
+    ``memory.events``, v1 ``memory.oom_control``: ``oom_kill``), or None where unreadable. Take differences."""
+    for d in _cgroup_dirs("memory", root, proc):
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                stat = dict(line.split()[:2] for line in (d / name).read_text().splitlines() if line.strip())
+                return int(stat["oom_kill"])
+            except (OSError, ValueError, KeyError):
+                continue
+    return None
+
+
+def native_bf16(dev: torch.device) -> bool:
+    """Whether ``dev`` computes in bfloat16 natively: a CUDA GPU of compute capability 8.0 (Ampere) or newer.
+    Older ones (V100, T4) emulate it without tensor cores (torch's ``is_bf16_supported()`` says True there all
+    the same), so bf16 autocast would only slow them down and change the numbers."""
+    return dev.type == "cuda" and torch.cuda.get_device_capability(dev) >= (8, 0)
+
+
+def bf16_autocast(dev: torch.device, wanted: bool = True) -> bool:
+    """Whether to autocast to bfloat16 on ``dev``: asked for (``wanted``) and :func:`native_bf16`. A CUDA GPU
+    without native bf16 gets a warning that the work runs in float32."""
+    if not wanted or dev.type != "cuda":
+        return False
+    if native_bf16(dev):
+        return True
+    warnings.warn(f"{torch.cuda.get_device_name(dev)} (compute capability "
+                  f"{'.'.join(map(str, torch.cuda.get_device_capability(dev)))}) has no native bfloat16: bf16 "
+                  "autocast is off, the encoder runs in float32 (timings are not comparable with bf16 GPUs')",
+                  RuntimeWarning, stacklevel=2)
+    return False
 
 
 def release_cuda_memory() -> None:

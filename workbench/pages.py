@@ -93,6 +93,12 @@ def _record_html(rec: dict[str, Any]) -> str:
         facts.append(("WORKBENCH_* settings", ", ".join(f"{k}={v}" for k, v in rec["workbench_env"].items())))
     if rec.get("error"):
         facts.append(("error", rec["error"]))
+    if rec.get("hint"):
+        facts.append(("what it likely means", rec["hint"]))
+    if rec.get("like"):
+        like = rec["like"]
+        facts.append(("parameters from", f"run {like.get('run_id')} (commit {like.get('git_commit')}, "
+                                         f"{like.get('device')})"))
     params = rec.get("effective") or rec.get("parameters") or {}
     versions = ", ".join(f"{k} {v or 'absent'}" for k, v in (rec.get("versions") or {}).items())
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts if v is not None)

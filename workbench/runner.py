@@ -77,6 +77,8 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         run_dir, record = _first_attempt(study, spec, reports / study, root, profile or DEFAULT_PROFILE,
                                          overrides, env, like)
     out_nb = run_dir / f"{study}.ipynb"
+    from .device import oom_kills
+    kills = oom_kills()
     try:  # from the moment the run folder exists: whatever stops the run marks it failed
         _save_uncommitted(run_dir, record)
         write_json(run_dir / "config.json", record)
@@ -90,6 +92,9 @@ def run_study(study: str, profile: str | None = None, overrides: dict[str, Any] 
         record["status"] = "ok"
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
         record.update(status="failed", error=_error_text(exc)[:4000])
+        if hint := failure_hint(exc, kills):
+            exc.add_note(hint)
+            record["hint"] = hint
         with contextlib.suppress(Exception):  # at once: the report's export below takes seconds
             write_json(run_dir / "config.json", {**record, "ended": now()})
         with contextlib.suppress(AttributeError):  # the CLI's one-line error names the failed run
@@ -178,6 +183,26 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt) and not str(exc):
         return "KeyboardInterrupt: interrupted (Ctrl-C or SIGINT)"
     return f"{type(exc).__name__}: {exc}"
+
+
+def failure_hint(exc: BaseException, oom_kills_before: int | None = None) -> str | None:
+    """What a failure that says little usually means: a CUDA out-of-memory error (the gpu profiles were sized for
+    an 80 GB H100), or a kernel that died (the out-of-memory killer, when the memory cgroup's ``oom_kill`` count
+    rose during the run: :func:`workbench.device.oom_kills`). None for other failures."""
+    text = f"{getattr(exc, 'ename', '')}: {getattr(exc, 'evalue', '')} {type(exc).__name__}: {exc}"
+    if "OutOfMemoryError" in text or "CUDA out of memory" in text:
+        return ("out of GPU memory: the gpu profiles were sized for one 80 GB H100 (each profile's header gives "
+                "its sizes); on a smaller GPU give the sizes it names smaller values with -p")
+    if type(exc).__name__ == "DeadKernelError" or "Kernel died" in str(exc):
+        from .device import oom_kills
+        now_kills = oom_kills()
+        if oom_kills_before is not None and now_kills is not None and now_kills > oom_kills_before:
+            return ("the kernel was killed by the out-of-memory killer (this machine's memory cgroup counted "
+                    f"{now_kills - oom_kills_before} kill(s) during the run): the run needs more host memory "
+                    "than it has; give the sizes its profile names smaller values with -p")
+        return ("the kernel died without an error of its own: running out of host memory is the usual cause "
+                "(the system log, e.g. dmesg, names the out-of-memory killer's victims)")
+    return None
 
 
 def _first_attempt(study: str, spec: dict, study_dir: Path, root: Path, profile: str,

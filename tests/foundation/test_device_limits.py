@@ -1,11 +1,15 @@
-"""The CPU quota and throttling readers on fake cgroup trees (v1 and v2 layouts), and ``usable_cores`` capped by a
-quota. Does not prove: the layout of any particular container runtime beyond these two kernel interfaces."""
+"""What the machine allows: the CPU quota and throttling readers on fake cgroup trees (v1 and v2 layouts),
+``usable_cores`` capped by a quota, the batch kernel's thread count under one, and bf16 autocast only on GPUs with
+native bf16. Does not prove: the layout of any particular container runtime beyond these two kernel interfaces, or
+anything measured on a real V100/T4."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import pytest
 
+from tests.conftest import only_cuda
 from workbench import device
 from workbench.device import cpu_quota_cores, cpu_throttling, usable_cores
 
@@ -81,3 +85,87 @@ def test_batch_kernel_gets_the_quota_as_omp_threads(monkeypatch, tmp_path, quota
     with runner._batch_env(tmp_path):
         assert os.environ.get("OMP_NUM_THREADS") == expected
     assert os.environ.get("OMP_NUM_THREADS") == preset
+
+
+@pytest.mark.parametrize("capability, native", [((7, 0), False), ((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_bf16_autocast_only_where_the_gpu_has_native_bf16(monkeypatch, capability, native):
+    """A V100 (7.0) or T4 (7.5) emulates bfloat16 without tensor cores: autocast is off there, with a warning
+    naming the GPU; an A100 (8.0) or H100 (9.0) autocasts; a CPU never does, and nothing asked is nothing done."""
+    import torch
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda dev=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda dev=None: "Tesla Test")
+    gpu = torch.device("cuda:0")
+    assert device.native_bf16(gpu) is native and device.native_bf16(torch.device("cpu")) is False
+    if native:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert device.bf16_autocast(gpu) is True
+    else:
+        with pytest.warns(RuntimeWarning, match=r"Tesla Test \(compute capability 7\.\d\) has no native bfloat16"):
+            assert device.bf16_autocast(gpu) is False
+    assert device.bf16_autocast(gpu, wanted=False) is False and device.bf16_autocast(torch.device("cpu")) is False
+
+
+@only_cuda
+def test_bf16_autocast_on_this_gpu_follows_its_compute_capability():
+    import torch
+    gpu = torch.device("cuda:0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert device.bf16_autocast(gpu) == (torch.cuda.get_device_capability(gpu) >= (8, 0))
+
+
+def test_oom_kills_from_v2_events_and_v1_oom_control(tmp_path):
+    root, proc = _tree(tmp_path, "0::/job", {"job/memory.events": "low 0\nhigh 0\nmax 7\noom 2\noom_kill 1\n"})
+    assert device.oom_kills(root, proc) == 1
+    root, proc = _tree(tmp_path / "v1", "9:memory:/job", {
+        "memory/job/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n"})
+    assert device.oom_kills(root, proc) == 4
+    assert device.oom_kills(tmp_path / "none", tmp_path / "no_proc") is None
+
+
+class _CellError(Exception):
+    """papermill's PapermillExecutionError carries the cell's exception as ename / evalue."""
+
+    def __init__(self, ename, evalue):
+        super().__init__(f"{ename}: {evalue}")
+        self.ename, self.evalue = ename, evalue
+
+
+class DeadKernelError(Exception):
+    """nbclient's, by name."""
+
+
+def test_failure_hints_name_gpu_and_host_memory(monkeypatch):
+    from workbench.runner import failure_hint
+    oom = failure_hint(_CellError("OutOfMemoryError", "CUDA out of memory. Tried to allocate 20.00 GiB"))
+    assert oom.startswith("out of GPU memory") and "-p" in oom
+    monkeypatch.setattr(device, "oom_kills", lambda: 3)
+    assert "killed by the out-of-memory killer" in failure_hint(DeadKernelError("Kernel died"), 2)
+    assert "1 kill(s)" in failure_hint(DeadKernelError("Kernel died"), 2)
+    # no kill counted, or no count readable: the usual cause, said as such
+    assert failure_hint(DeadKernelError("Kernel died"), 3).startswith("the kernel died without an error")
+    assert failure_hint(DeadKernelError("Kernel died"), None).startswith("the kernel died without an error")
+    assert failure_hint(_CellError("ValueError", "bad")) is None and failure_hint(KeyboardInterrupt()) is None
+
+
+@pytest.mark.slow
+def test_a_failed_run_carries_its_hint_in_the_record_and_the_error(monkeypatch, root):
+    import json
+
+    from workbench import runner
+    monkeypatch.setattr(runner, "failure_hint", lambda exc, kills: f"HINT for {type(exc).__name__}")
+    with pytest.raises(Exception, match="failing on purpose") as caught:
+        runner.run_study("tiny", None, {"fail": True}, root=root)
+    assert "HINT for PapermillExecutionError" in getattr(caught.value, "__notes__", [])
+    (run_dir,) = (root / "reports" / "tiny").iterdir()
+    assert json.loads((run_dir / "config.json").read_text())["hint"] == "HINT for PapermillExecutionError"
+
+
+def test_the_report_header_shows_the_hint_and_the_source_run():
+    from workbench.pages import _record_html
+    html = _record_html({"study": "tiny", "status": "failed", "error": "OutOfMemoryError: CUDA out of memory",
+                         "hint": "out of GPU memory: smaller sizes", "parameters": {"n": 1},
+                         "like": {"run_id": "20260101-000000-gpu", "git_commit": "abc", "device": "cuda (H100)"}})
+    assert "what it likely means" in html and "out of GPU memory: smaller sizes" in html
+    assert "run 20260101-000000-gpu (commit abc, cuda (H100))" in html
