@@ -506,3 +506,15 @@ def test_a_table_exactly_the_size_of_l2_is_l2_bound(monkeypatch):
     assert (df.status == "ok").all()
     assert df.set_index("table_bytes")["l2_bound"].to_dict() == {1 << 14: True, 1 << 15: False}
     assert df.gbps.tolist() == pytest.approx([0.002048, 0.002048])
+
+
+def test_a_table_larger_than_free_host_memory_is_skipped_with_a_reason(monkeypatch):
+    """A 32 GiB benchmark table on a host with less free memory was filled anyway and the out-of-memory killer
+    ended the run; now each store gets an `unavailable` row naming the sizes, and smaller tables still run."""
+    from workbench.gpu_access import bench as bench_mod
+    monkeypatch.setattr(bench_mod, "host_memory_available", lambda: bench_mod.HOST_MARGIN + (3 << 20))
+    rows = gather_sweep(["cpu"], [128], [1 << 20, 8 << 20], [256], ["random"], torch.device("cpu"), repeats=1,
+                        warmup=0, progress=False)
+    by_size = {r["table_target_bytes"]: r for r in rows}
+    assert by_size[8 << 20]["status"].startswith("unavailable: a 0.0 GiB table needs that much host memory")
+    assert "gbps" in by_size[1 << 20] and by_size[1 << 20].get("status", "ok") in ("ok", None)

@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 import torch
 
+from ..device import host_memory_available
 from ..progress import tqdm
 from ..timing import median_seconds
 from .gather_kernel import KERNELS
@@ -297,14 +298,22 @@ def _variant_lists(options: StoreOptions, kernels, sorts, offsets, pages) -> tup
     return kernels, sorts, None if offsets is None else list(offsets), page_list
 
 
+#: host memory a benchmark table must leave free (the process, the staging buffers, the page cache's working set)
+HOST_MARGIN = 1 << 30
+
+
 def _sweep_buffer(grid: _Grid, tb: int, page_mode: str, gen: torch.Generator, bar) -> list[dict]:
     """Every store, variant, offset and row size on one host buffer of ``tb`` bytes under ``page_mode``. The
     buffer is pinned once for all of them (registering tens of GiB takes seconds) and freed on return, before
     the next one is filled (tables of tens of GiB)."""
     huge_before = anon_huge_bytes()
     try:
+        free = host_memory_available()
+        if tb + HOST_MARGIN > free:  # filling it would bring the out-of-memory killer: the whole run would end
+            raise ValueError(f"a {tb / 2**30:.1f} GiB table needs that much host memory (and "
+                             f"{HOST_MARGIN / 2**30:.0f} GiB to spare); {free / 2**30:.1f} GiB is available")
         buffer, sliced = _tables(tb, grid.row_bytes, grid.offsets, page_mode)
-    except ValueError as exc:  # madvise refused: this page policy cannot be measured here
+    except ValueError as exc:  # too little host memory, or madvise refused: this table cannot be measured here
         bar.update((1 if grid.offsets is None else len(grid.offsets)) * len(grid.row_bytes))
         return [{"store": name, "pages": page_mode, "table_target_bytes": tb, "table_bytes": tb,
                  "status": f"unavailable: {exc}"} for name in grid.stores]
