@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..device import resolve_device
+from ..device import bf16_autocast, resolve_device
 from ..timing import median_seconds
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def throughput_against_bare(encoding: pd.DataFrame, cfg: NegativeMiningConfig) -
 def encoder_throughput(encoder: torch.nn.Module, batch: int, length: int, steps: int = 5, warmup: int = 2,
                        device: str | torch.device = "auto", vocab: int = 1000, bf16: bool = True) -> dict:
     """Sequences per second of ``encoder`` forward + backward (sum of the embeddings as the loss; the encoder's
-    gradients are cleared after each step). ``bf16``: autocast on CUDA, as the training loop's ``bf16``.
+    gradients are cleared after each step). ``bf16``: autocast on a GPU with native bf16, as the training loop.
 
     Returns ``{"batch", "length", "seqs_per_s", "step_s"}``; ``step_s`` is the median of ``steps`` timed
     steps after ``warmup`` (synced on CUDA).
@@ -43,7 +43,7 @@ def encoder_throughput(encoder: torch.nn.Module, batch: int, length: int, steps:
     encoder = encoder.to(dev).train()
     ids = torch.randint(5, vocab, (batch, length), generator=torch.Generator().manual_seed(0)).to(dev)
     mask = torch.ones_like(ids)
-    autocast = bf16 and dev.type == "cuda"
+    autocast = bf16_autocast(dev, bf16)
 
     def step():
         with torch.autocast("cuda", torch.bfloat16, enabled=autocast):

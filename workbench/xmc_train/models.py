@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..device import native_bf16
 from ..progress import tqdm
 from ..xmc.encoder import BAR_MIN_BATCHES
 from .encoders import TokenTable, to_device
@@ -80,7 +81,7 @@ class XMCModel(nn.Module):
     @torch.no_grad()
     def embed_all(self, table: TokenTable, rows: torch.Tensor | None = None) -> torch.Tensor:
         """(n, d) float32 embeddings of all (or ``rows`` of) ``table`` in eval mode, no gradients; bf16 autocast on
-        CUDA whatever the trainer's ``bf16`` (label caches, evaluation, sampler refreshes)."""
+        a GPU with native bf16 whatever the trainer's ``bf16`` (label caches, evaluation, sampler refreshes)."""
         key = id(table.lengths)
         if self.freeze_encoder and key in self._frozen:
             out = self._frozen[key][1]
@@ -88,7 +89,7 @@ class XMCModel(nn.Module):
         rows_ = torch.arange(len(table)) if rows is None or self.freeze_encoder else rows.cpu()  # host-side order
         was = self.encoder.training
         self.encoder.eval()
-        autocast = torch.autocast("cuda", torch.bfloat16) if self.device.type == "cuda" else _null()
+        autocast = torch.autocast("cuda", torch.bfloat16) if native_bf16(self.device) else _null()
         # encoded in order of length, so each chunk is cut to a length close to its texts' (less padding)
         order = torch.argsort(table.lengths[rows_], stable=True)
         parts = order.split(self.encode_batch)

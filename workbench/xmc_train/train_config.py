@@ -32,7 +32,7 @@ class TrainConfig:
     checkpoint_minutes: float = 10.0
     checkpoint_steps: int = 0
     device: str = "auto"
-    bf16: bool = True               # autocast to bfloat16 on CUDA only, in training steps (embed_all: always)
+    bf16: bool = True               # bf16 autocast in training steps, on GPUs with native bf16 only (embed_all: always)
     bare_probe_every: int = 0       # every that many log windows, time the bare encoder (0 = never; see above)
 
     def validate(self) -> None:

@@ -45,7 +45,7 @@ from typing import Callable
 
 import torch
 
-from ..device import resolve_device
+from ..device import bf16_autocast, resolve_device
 from ..io import atomic_write
 from ..progress import close_done, tqdm
 from ..resume import note_resumed
@@ -122,7 +122,7 @@ class Trainer:
         # optimizer state would stay allocated until a gc pass (earlier runs counted in later runs' peak memory)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: plan(me()._schedule_step(s)))
         self.gen = torch.Generator().manual_seed(cfg.seed)
-        self.autocast = cfg.bf16 and self.device.type == "cuda"
+        self.autocast = bf16_autocast(self.device, cfg.bf16)
         self.rows: list[dict] = []
         self.label_cache: torch.Tensor | None = None
         self.gen_epoch_state = self.gen.get_state()
