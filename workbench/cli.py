@@ -114,7 +114,8 @@ def _run_all(args) -> int:
             if line is None:  # an internal error: its traceback
                 traceback.print_exc()
                 line = f"{type(exc).__name__}: {exc}"
-            print(f"FAILED: {study}: {line}", file=sys.stderr, flush=True)
+            print(f"FAILED: {study}: {line}", *getattr(exc, "__notes__", []), sep="\n", file=sys.stderr,
+                  flush=True)
             failed.append(study)
     if failed:
         print(f"failed studies: {failed}", file=sys.stderr)

@@ -133,8 +133,8 @@ def usable_cores() -> int:
 
 def _cgroup_dirs(controller: str, root: Path, proc: Path) -> list[Path]:
     """Where this process's cgroup files for ``controller`` may be: its own cgroup (``/proc/self/cgroup``; v2's
-    ``0::/path``, or v1's line naming the controller, under ``root/<controller>``), then the mount's top (a
-    container's cgroup namespace shows its own cgroup as ``/``)."""
+    ``0::/path``, or v1's line naming the controller, under ``root/<controller>``), then that cgroup's parents up
+    to the mount's top (a container's cgroup namespace shows its own cgroup as ``/``)."""
     dirs = []
     try:
         lines = proc.read_text().splitlines()
@@ -144,28 +144,31 @@ def _cgroup_dirs(controller: str, root: Path, proc: Path) -> list[Path]:
         parts = line.split(":", 2)
         if len(parts) != 3:
             continue
-        rel = parts[2].lstrip("/")
-        if parts[1] == "":
-            dirs.append(root / rel)
-        elif controller in parts[1].split(","):
-            dirs.append(root / controller / rel)
-    return dirs + [root, root / controller]
+        top = root if parts[1] == "" else root / controller if controller in parts[1].split(",") else None
+        if top is not None:
+            rel = Path(parts[2].lstrip("/"))
+            dirs += [top / rel, *(top / up for up in rel.parents)]  # rel.parents ends with "." (the top)
+    return [*dict.fromkeys(dirs + [root, root / controller])]
 
 
 def cpu_quota_cores(root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc/self/cgroup")) -> float | None:
-    """The CPU bandwidth limit of this process's cgroup in cores (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` over
-    ``cpu.cfs_period_us``), or None where none is set or none can be read."""
+    """The CPU bandwidth limit on this process in cores: the smallest of its cgroup's and its parents' (v2
+    ``cpu.max``, v1 ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``; a systemd slice or a pod may set it above
+    the process's own cgroup), or None where none is set or none can be read."""
+    quotas = []
     for d in _cgroup_dirs("cpu", root, proc):
         try:
             if (d / "cpu.max").exists():
                 quota, period = (d / "cpu.max").read_text().split()[:2]
-                return None if quota == "max" else int(quota) / int(period)
-            if (d / "cpu.cfs_quota_us").exists():
+                if quota != "max":
+                    quotas.append(int(quota) / int(period))
+            elif (d / "cpu.cfs_quota_us").exists():
                 quota = int((d / "cpu.cfs_quota_us").read_text())
-                return None if quota < 0 else quota / int((d / "cpu.cfs_period_us").read_text())
+                if quota >= 0:
+                    quotas.append(quota / int((d / "cpu.cfs_period_us").read_text()))
         except (OSError, ValueError):
             continue
-    return None
+    return min(quotas, default=None)
 
 
 def cpu_throttling(root: Path = Path("/sys/fs/cgroup"),

@@ -189,8 +189,11 @@ def failure_hint(exc: BaseException, oom_kills_before: int | None = None) -> str
     """What a failure that says little usually means: a CUDA out-of-memory error (the gpu profiles were sized for
     an 80 GB H100), or a kernel that died (the out-of-memory killer, when the memory cgroup's ``oom_kill`` count
     rose during the run: :func:`workbench.device.oom_kills`). None for other failures."""
-    text = f"{getattr(exc, 'ename', '')}: {getattr(exc, 'evalue', '')} {type(exc).__name__}: {exc}"
-    if "OutOfMemoryError" in text or "CUDA out of memory" in text:
+    # a failed cell's own exception (papermill's str(exc) is the whole traceback, source lines and all: an
+    # `except torch.OutOfMemoryError` line near another error must not read as one)
+    name, message = ((exc.ename, str(exc.evalue)) if getattr(exc, "ename", None)
+                     else (type(exc).__name__, str(exc)))
+    if name.endswith("OutOfMemoryError") or "CUDA out of memory" in message:
         return ("out of GPU memory: the gpu profiles were sized for one 80 GB H100 (each profile's header gives "
                 "its sizes); on a smaller GPU give the sizes it names smaller values with -p")
     if type(exc).__name__ == "DeadKernelError" or "Kernel died" in str(exc):
@@ -364,15 +367,17 @@ def _next_attempt(study: str, spec: dict, study_dir: Path, root: Path, resume: s
     _clear_outputs(run_dir)
     # what the earlier attempt ran with (its environment, data and effective config), since units it measured
     # are read back into this one's report
-    earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "git_commit", "device", *env)}
+    earlier = {k: record.get(k) for k in ("started", "ended", "status", "error", "hint", "git_commit", "device",
+                                          *env)}
     for key in ("uncommitted_patch", "dataset", "effective", "git_commit_notebook"):  # a patch file stays in the
         if key in record:                                                               # run directory
             earlier[key] = record[key]
     record.update(status="running", parameters=values, attempts=[*record.get("attempts", []), earlier],
                   started=now(), **env)
     record["device"] = study_device(values.get("device", "auto"))
-    for stale in ("ended", "error", "effective", "dataset", "report_error", "resumed_units", "uncommitted_patch",
-                  "git_commit_notebook", "kernel_differs", *(f"runner_{k}" for k in KERNEL_FIELDS)):
+    for stale in ("ended", "error", "hint", "effective", "dataset", "report_error", "resumed_units",
+                  "uncommitted_patch", "git_commit_notebook", "kernel_differs",
+                  *(f"runner_{k}" for k in KERNEL_FIELDS)):
         record.pop(stale, None)
     return run_dir, record
 

@@ -49,6 +49,17 @@ def test_v1_quota_and_throttling_in_nanoseconds(tmp_path):
     assert cpu_throttling(root, proc) == (2, 3.0)
 
 
+def test_a_quota_on_a_parent_cgroup_counts_and_the_smallest_wins(tmp_path):
+    """A systemd slice (or a pod) above the process's cgroup may hold the limit; with limits on both, the
+    smaller one binds."""
+    root, proc = _tree(tmp_path, "0::/slice/job", {"slice/cpu.max": "200000 100000\n",
+                                                    "slice/job/cpu.max": "max 100000\n"})
+    assert cpu_quota_cores(root, proc) == 2.0
+    root, proc = _tree(tmp_path / "both", "0::/slice/job", {"slice/cpu.max": "200000 100000\n",
+                                                             "slice/job/cpu.max": "300000 100000\n"})
+    assert cpu_quota_cores(root, proc) == 2.0
+
+
 def test_v1_controller_names_are_matched_whole(tmp_path):
     """A ``cpuacct``-only hierarchy is not the ``cpu`` controller's (a substring match would read its files)."""
     root, proc = _tree(tmp_path, "5:cpuacct:/acct\n4:cpu:/real", {
@@ -125,10 +136,11 @@ def test_oom_kills_from_v2_events_and_v1_oom_control(tmp_path):
 
 
 class _CellError(Exception):
-    """papermill's PapermillExecutionError carries the cell's exception as ename / evalue."""
+    """papermill's PapermillExecutionError carries the cell's exception as ename / evalue; its text is the
+    whole traceback, source lines included."""
 
-    def __init__(self, ename, evalue):
-        super().__init__(f"{ename}: {evalue}")
+    def __init__(self, ename, evalue, traceback=""):
+        super().__init__(f"{traceback}\n{ename}: {evalue}")
         self.ename, self.evalue = ename, evalue
 
 
@@ -147,6 +159,11 @@ def test_failure_hints_name_gpu_and_host_memory(monkeypatch):
     assert failure_hint(DeadKernelError("Kernel died"), 3).startswith("the kernel died without an error")
     assert failure_hint(DeadKernelError("Kernel died"), None).startswith("the kernel died without an error")
     assert failure_hint(_CellError("ValueError", "bad")) is None and failure_hint(KeyboardInterrupt()) is None
+    # another error raised beside an `except torch.OutOfMemoryError:` line: its traceback names the class
+    near = _CellError("RuntimeError", "CUDA error: an illegal memory access was encountered",
+                      traceback="    except torch.OutOfMemoryError:\n        ...")
+    assert failure_hint(near) is None
+    assert failure_hint(_CellError("torch.OutOfMemoryError", "Tried to allocate 2 GiB")).startswith("out of GPU")
 
 
 @pytest.mark.slow
@@ -169,3 +186,33 @@ def test_the_report_header_shows_the_hint_and_the_source_run():
                          "like": {"run_id": "20260101-000000-gpu", "git_commit": "abc", "device": "cuda (H100)"}})
     assert "what it likely means" in html and "out of GPU memory: smaller sizes" in html
     assert "run 20260101-000000-gpu (commit abc, cuda (H100))" in html
+
+
+@pytest.mark.slow
+def test_a_resumed_run_that_ends_well_drops_the_hint_and_keeps_it_in_its_attempts(monkeypatch, root):
+    import json
+
+    from workbench import runner
+    monkeypatch.setattr(runner, "failure_hint", lambda exc, kills: "HINT")
+    with pytest.raises(Exception):
+        runner.run_study("tiny", None, {"fail_once": True}, root=root)
+    (run_dir,) = (root / "reports" / "tiny").iterdir()
+    runner.run_study("tiny", None, root=root, resume=run_dir.name)
+    rec = json.loads((run_dir / "config.json").read_text())
+    assert rec["status"] == "ok" and "hint" not in rec and rec["attempts"][0]["hint"] == "HINT"
+    assert "what it likely means" not in (run_dir / "report.html").read_text()
+
+
+def test_run_all_prints_a_failed_study_s_notes(monkeypatch, tmp_path, capsys):
+    from workbench import cli, runner
+
+    def failing(study, profile, **kw):
+        exc = RuntimeError("boom")
+        exc.run_dir = tmp_path
+        exc.add_note("HINT: what it likely means")
+        raise exc
+    monkeypatch.setattr(runner, "run_study", failing)
+    monkeypatch.setattr(cli, "_studies", lambda: ["tiny"])
+    assert cli.main(["run-all"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED: tiny: RuntimeError: boom" in err and "HINT: what it likely means" in err

@@ -1,5 +1,6 @@
 """The bare-encoder reference the training loop's throughput is judged against: forward + backward of the
-encoder alone on random token ids at a given batch and length (bf16 autocast on CUDA), in sequences/second."""
+encoder alone on random token ids at a given batch and length (bf16 autocast on GPUs with native bf16), in
+sequences/second."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

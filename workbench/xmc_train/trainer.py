@@ -1,4 +1,4 @@
-"""The training loop: GPU-first (bf16 autocast on CUDA), CPU-capable, deterministic, resumable.
+"""The training loop: GPU-first (bf16 autocast on GPUs with native bf16), CPU-capable, deterministic, resumable.
 
 One step: the sampler picks the pool for a batch of query ids; the model encodes queries (and, for the dual
 encoder, the pool's label texts); each head's (B, C) scores are gathered to the sampler's candidates and the
