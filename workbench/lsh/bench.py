@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from ..device import cpu_threads
+from ..device import cpu_threads, release_cuda_memory
 from ..progress import tqdm
 from ..timing import median_seconds, time_interleaved
 from .drawers import DRAWERS
@@ -65,29 +65,38 @@ def bench_sizes(sizes: list[int], params: LSHParams, dim: int, batch: int, budge
 def _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, seed, methods) -> list[dict]:
     rows, smallest = [], None  # smallest: (row, draw call) of the LSH drawer at the smallest N, kept for the ratio
     for N in tqdm(sorted(sizes), desc="label counts"):
-        W = label_vectors(N, dim, source, seed, device)
-        g = torch.Generator(device=device).manual_seed(seed + 1)
-        q = W[torch.randint(N, (batch,), generator=g, device=device)]
-        q = q + 0.5 * torch.randn(q.shape, generator=g, device=device) / dim ** 0.5   # queries near labels
-        pos = torch.randint(N, (batch, 1), generator=g, device=device)
-        index = build_index(params, dim, device)
         base = {"num_labels": N, "device": device.type, "batch": batch, "budget": budget, "dim": dim,
                 "threads": torch.get_num_threads() if device.type == "cpu" else 0}
-        # a redraw is new functions + a rehash: time the draw alone and add the rehash, not a second rebuild
-        # one untimed call each first (the first CUDA call pays for cuBLAS handles and kernel loading), then the
-        # median of up to 3 (a rebuild of 10^7 labels takes ~9 s on a CPU)
-        rebuilds = min(repeats, 3)
-        draw_s = median_seconds(lambda: index.family.redraw(index.fn_generator), device, rebuilds, 1)
-        rehash_s = median_seconds(lambda: index.rehash(W), device, rebuilds, 1)
+        todo = ["rehash", "redraw", *methods]
+        try:
+            W = label_vectors(N, dim, source, seed, device)
+            g = torch.Generator(device=device).manual_seed(seed + 1)
+            q = W[torch.randint(N, (batch,), generator=g, device=device)]
+            q = q + 0.5 * torch.randn(q.shape, generator=g, device=device) / dim ** 0.5   # queries near labels
+            pos = torch.randint(N, (batch, 1), generator=g, device=device)
+            index = build_index(params, dim, device)
+            # a redraw is new functions + a rehash: time the draw alone and add the rehash, not a second rebuild;
+            # one untimed call each first (the first CUDA call pays for cuBLAS handles and kernel loading), then
+            # the median of up to 3 (a rebuild of 10^7 labels takes ~9 s on a CPU)
+            rebuilds = min(repeats, 3)
+            draw_s = median_seconds(lambda: index.family.redraw(index.fn_generator), device, rebuilds, 1)
+            rehash_s = median_seconds(lambda: index.rehash(W), device, rebuilds, 1)
+        except torch.OutOfMemoryError:  # the labels or their tables do not fit: nothing at this N
+            rows += _out_of_memory(base, todo, device)
+            continue
         for what, sec in (("rehash", rehash_s), ("redraw", draw_s + rehash_s)):
             rows.append({**base, "method": what, "ms_per_batch": 1e3 * sec, "ms_per_query": float("nan")})
         for m in methods:
-            if m == "full-softmax":
-                fn = full_softmax_step(q, W, pos[:, 0])
-            else:
-                draw = DRAWERS.get(m)(N, budget, index=index)
-                fn = (lambda d=draw, q=q, pos=pos, W=W, g=g: d(q, pos, W, g))  # bound now: kept for the ratio
-            sec = median_seconds(fn, device, repeats, warmup, min_seconds=0.25)
+            try:
+                if m == "full-softmax":
+                    fn = full_softmax_step(q, W, pos[:, 0])
+                else:
+                    draw = DRAWERS.get(m)(N, budget, index=index)
+                    fn = (lambda d=draw, q=q, pos=pos, W=W, g=g: d(q, pos, W, g))  # bound now: kept for the ratio
+                sec = median_seconds(fn, device, repeats, warmup, min_seconds=0.25)
+            except torch.OutOfMemoryError:  # this method at this N (the full softmax's (B, N) logits): skipped
+                rows += _out_of_memory(base, [m], device)
+                continue
             rows.append({**base, "method": m, "ms_per_batch": 1e3 * sec, "ms_per_query": 1e3 * sec / batch})
             if m == "lsh-embedding" and smallest is None:
                 smallest = (rows[-1], fn)
@@ -95,6 +104,14 @@ def _bench(sizes, params, dim, batch, budget, repeats, warmup, device, source, s
                 rows[-1]["ratio_to_smallest"] = _interleaved_ratio(smallest, fn, sec, repeats, device)
         del W, index
     return rows
+
+
+def _out_of_memory(base: dict, methods: list[str], device: torch.device) -> list[dict]:
+    """Rows for ``methods`` that ran out of device memory at ``base``'s N (no time; ``status`` says why), after
+    freeing what the failed call left (its traceback holds tensors until a gc pass)."""
+    release_cuda_memory()
+    return [{**base, "method": m, "ms_per_batch": float("nan"), "ms_per_query": float("nan"),
+             "status": f"out of {device.type} memory"} for m in methods]
 
 
 def _interleaved_ratio(smallest: tuple[dict, Callable[[], object]], large: Callable[[], object], large_s: float,
@@ -108,20 +125,34 @@ def _interleaved_ratio(smallest: tuple[dict, Callable[[], object]], large: Calla
     return t_large / t_small
 
 
+def _measured(rows: list[dict], method: str) -> list[dict]:
+    """``method``'s rows with a time (not out of memory), by N."""
+    return sorted((r for r in rows if r["method"] == method and math.isfinite(r["ms_per_query"])),
+                  key=lambda r: r["num_labels"])
+
+
+def flatness_span(rows: list[dict], method: str = "lsh-embedding") -> tuple[int, int] | None:
+    """The smallest and largest N at which ``method`` was timed (a larger one may have run out of memory), or
+    None with fewer than two."""
+    mine = _measured(rows, method)
+    return (mine[0]["num_labels"], mine[-1]["num_labels"]) if len({r["num_labels"] for r in mine}) >= 2 else None
+
+
 def flatness_timing(rows: list[dict], method: str = "lsh-embedding") -> str:
     """How :func:`flatness` got its ratio: timed in turn, or from two medians taken apart (a single size, or rows
     from before the in-turn timing)."""
-    largest = max((r for r in rows if r["method"] == method), key=lambda r: r["num_labels"])
+    largest = _measured(rows, method)[-1]
     return ("the two timed in turn" if math.isfinite(largest.get("ratio_to_smallest", math.nan))
             else "two medians taken apart")
 
 
 def flatness(rows: list[dict], method: str = "lsh-embedding") -> float:
-    """Time per query at the largest N over time at the smallest N, for ``method`` (goal: <= 1.3): the ratio timed
-    in turn (``ratio_to_smallest``) where the largest N's row has one, else the ratio of the two rows' medians.
-    NaN with fewer than two sizes (one size compared with itself would read 1.00)."""
-    mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["num_labels"])
-    if len({r["num_labels"] for r in mine}) < 2:
+    """Time per query at the largest N over time at the smallest N, for ``method`` (goal: <= 1.3), among the sizes
+    it was timed at: the ratio timed in turn (``ratio_to_smallest``) where the largest N's row has one, else the
+    ratio of the two rows' medians. NaN with fewer than two sizes (one size compared with itself would read
+    1.00)."""
+    mine = _measured(rows, method)
+    if flatness_span(rows, method) is None:
         return math.nan
     ratio = mine[-1].get("ratio_to_smallest", math.nan)
     return ratio if math.isfinite(ratio) else mine[-1]["ms_per_query"] / mine[0]["ms_per_query"]
@@ -130,7 +161,7 @@ def flatness(rows: list[dict], method: str = "lsh-embedding") -> float:
 def flatness_note(rows: list[dict], method: str = "lsh-embedding", apart: float = 1.25) -> str | None:
     """Where the figure's two medians (each size timed on its own, minutes apart) give a ratio more than ``apart``
     times off the in-turn one :func:`flatness` reads, a line saying both; None otherwise."""
-    mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["num_labels"])
+    mine = _measured(rows, method)
     in_turn = mine[-1].get("ratio_to_smallest", math.nan) if mine else math.nan
     if not math.isfinite(in_turn):
         return None
