@@ -3,6 +3,7 @@
 Does not prove: anything about the timings themselves (they are benchmarks, not asserted)."""
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 
 import pandas as pd
@@ -163,3 +164,26 @@ def test_each_bisection_trial_starts_from_the_same_init(monkeypatch):
     cfg = SimpleNamespace(model="mlp", width=4, steps=1, momentum=0.9, lr_lo=0.01, lr_hi=1.0, bisection_iters=3)
     ex._bisect(cfg, data, "cpu", "sgd", 16, 0)
     assert len(seen) >= 2 and len(set(seen)) == 1
+
+
+def test_a_batch_size_out_of_memory_is_left_out_with_a_warning(tiny, monkeypatch):
+    """B = 32 raises out of memory (on purpose, on a CPU): its rows are missing, B = 16 and the full operator's are
+    there, and a warning names the size; the full operator's own out of memory is not swallowed."""
+    cfg, net, data = tiny
+    real = ex._spectra_one
+
+    def one(model, data_, b, scope, *a):
+        if b == 32 or (scope == "full" and fail_full):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 12.00 GiB")
+        return real(model, data_, b, scope, *a)
+    monkeypatch.setattr(ex, "_spectra_one", one)
+    kw = dict(curvatures=("hessian",), steps=3, probes=1, batches_per_size=1, full_chunk=64, seed=0, tag={"e": 0})
+    fail_full = False
+    with pytest.warns(RuntimeWarning, match=r"B=32 ran out of device memory and is left out"):
+        lam, _ = ex.spectra(net, data, batch_sizes=[16, 32], **kw)
+    assert sorted({(r["batch_size"], r["scope"]) for r in lam})[0] == (16, "batch")
+    assert {r["scope"] for r in lam} == {"batch", "full"} and 32 not in {r["batch_size"] for r in lam}
+    fail_full = True
+    with pytest.raises(torch.OutOfMemoryError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ex.spectra(net, data, batch_sizes=[16], **kw)

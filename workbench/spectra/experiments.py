@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
 
-from ..device import resolve_device
+from ..device import release_cuda_memory, resolve_device
 from ..progress import tqdm
 from ..resume import Memo, no_memo
 from .data import Images, load_images
@@ -87,7 +88,8 @@ def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), 
     in the rows as ``hvp_method``. ``run_s`` is the wall-clock of one row: building its operator and its Lanczos
     run(s), all probes on a first batch (one run, no warm-up: not a benchmark median). Each size draws from its
     own generator (seeded by ``seed`` and B), so a size's rows do not depend on the sizes before it; ``memo``
-    units are the sizes (named by ``tag``, ``bn`` and B). A model with BatchNorm has its running statistics
+    units are the sizes (named by ``tag``, ``bn`` and B); a batch size that runs out of device memory is left out
+    with a warning, the others kept. A model with BatchNorm has its running statistics
     refreshed over the training set first, in place (the caller's model keeps them).
     """
     if has_bn(model):  # in place: the model's BN running statistics become those of the training set
@@ -98,9 +100,18 @@ def spectra(model, data: Images, *, batch_sizes, curvatures=("hessian", "ggn"), 
     name = f"spectra-{','.join(f'{k}={v}' for k, v in tag.items())}-{bn}-{'+'.join(curvatures)}"
     lam_rows, ritz_rows = [], []
     for b, scope in tqdm(sizes, desc="spectra", leave=False):
-        lr_, rr_ = memo(f"{name}-B{b}", lambda b=b, scope=scope: _spectra_one(
-            model, data, b, scope, curvatures, bn, steps, probes, batches_per_size, full_chunk, seed, tag,
-            lambda_tol, methods))
+        try:
+            lr_, rr_ = memo(f"{name}-B{b}", lambda b=b, scope=scope: _spectra_one(
+                model, data, b, scope, curvatures, bn, steps, probes, batches_per_size, full_chunk, seed, tag,
+                lambda_tol, methods))
+        except torch.OutOfMemoryError:
+            if scope == "full":  # chunked by full_chunk: no larger than a batch of that size, so not expected
+                raise
+            release_cuda_memory()  # a batch size beyond the device: left out, said, the other sizes kept
+            warnings.warn(f"{name}: B={b} ran out of device memory and is left out of this run's spectra (a GPU "
+                          "smaller than the profile was sized for: the README's 'On a smaller GPU')",
+                          RuntimeWarning, stacklevel=2)
+            continue
         lam_rows += lr_
         ritz_rows += rr_
     return lam_rows, ritz_rows
