@@ -336,13 +336,17 @@ def _take_kernel_environment(record: dict[str, Any], written: dict[str, Any]) ->
     """The record's interpreter fields from the kernel that ran the notebook, not the runner: papermill starts
     the first kernel named python3 on Jupyter's path, which a kernelspec installed from another environment
     (``ipykernel install --user``) makes another interpreter. Where they differ the runner's are kept as
-    ``runner_<field>`` and ``kernel_differs`` lists the fields, with a warning."""
+    ``runner_<field>`` and ``kernel_differs`` lists the fields, with a warning. The torch thread counts are the
+    kernel's too (the runner's own count is not what the study ran with)."""
     for k in ["kernel_differs", *(f"runner_{k}" for k in KERNEL_FIELDS)]:  # an earlier attempt's reading
         record.pop(k, None)
 
     def same(k: str) -> bool:  # one interpreter under two names (python3, a symlink to python) is one
         a, b = written[k], record.get(k)
         return a == b or (k == "executable" and isinstance(b, str) and os.path.realpath(a) == os.path.realpath(b))
+    for k in ("torch_threads", "study_torch_threads"):  # the kernel's (OMP_NUM_THREADS, the study's setting)
+        if k in written:
+            record[k] = written[k]
     differs = [k for k in KERNEL_FIELDS if k in written and not same(k)]
     for k in differs:
         record[f"runner_{k}"], record[k] = record.get(k), written[k]

@@ -260,6 +260,16 @@ def test_one_interpreter_under_two_names_is_not_another_kernel(tmp_path):
     assert "kernel_differs" not in record and "runner_python" not in record
 
 
+def test_the_record_gives_the_kernel_s_torch_threads_not_the_runner_s():
+    """Under a CPU quota the runner gives the kernel OMP_NUM_THREADS: the runner's own count (2) is not what the
+    study ran with (1); the study's own setting comes along; no interpreter difference is claimed."""
+    import sys
+    record = {"executable": sys.executable, "torch_threads": 2}
+    runner._take_kernel_environment(record, {"executable": sys.executable, "torch_threads": 1,
+                                             "study_torch_threads": 1})
+    assert (record["torch_threads"], record["study_torch_threads"]) == (1, 1) and "kernel_differs" not in record
+
+
 def test_a_resume_under_other_code_warns_that_the_kept_units_are_read_back(root, monkeypatch):
     """Units are keyed by configuration, so a resume reads back what the earlier code made: another commit, or
     the same commit with another uncommitted patch (by SHA-256), warns; the same commit and patch does not."""
