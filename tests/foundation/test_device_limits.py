@@ -164,6 +164,8 @@ def test_failure_hints_name_gpu_and_host_memory(monkeypatch):
                       traceback="    except torch.OutOfMemoryError:\n        ...")
     assert failure_hint(near) is None
     assert failure_hint(_CellError("torch.OutOfMemoryError", "Tried to allocate 2 GiB")).startswith("out of GPU")
+    # a RuntimeError that says so (an allocation failing inside a library call)
+    assert failure_hint(_CellError("RuntimeError", "CUDA out of memory. Tried to allocate 2 GiB")).startswith("out of")
 
 
 @pytest.mark.slow
