@@ -184,6 +184,33 @@ def test_rmat_larger_than_host_memory_is_unavailable_not_killed(monkeypatch):
         load_graph(spec)
     free[0] += 1
     assert load_graph(spec).num_nodes == 1000
+    # the cpu store's two pinned staging buffers count too: 300 staged rows of 512 B, twice, do not fit then
+    with pytest.raises(GraphUnavailable, match=r"0.0 GiB of pinned staging"):
+        load_graph(spec, staging_rows=300)
+    free[0] += 2 * 300 * 512
+    assert load_graph(spec, staging_rows=300).num_nodes == 1000
+    free[0] -= 1   # staging is capped at the graph's nodes: 10^6 rows stage no more than its 1000
+    with pytest.raises(GraphUnavailable):
+        load_graph(spec, staging_rows=1000)
+    free[0] += 2 * 700 * 512 + 1
+    assert load_graph(spec, staging_rows=10**6).num_nodes == 1000
+
+
+def test_staging_rows_bound_a_batch_s_input_rows_for_a_cpu_store_on_a_gpu():
+    """1024 seeds, fan-outs 15,10,5: at most 1024 x 16 x 11 x 6 input rows; none without a cpu (or auto) store
+    on a GPU; a -1 fan-out (all neighbours) leaves no bound but the graph's nodes."""
+    import dataclasses
+
+    from workbench.gpu_access.experiments import staging_rows
+    from workbench.gpu_access.study import GPUAccessConfig
+    cfg = GPUAccessConfig(batch_size=1024, fanouts=[15, 10, 5], stores=["cpu", "zero_copy"])
+    gpu = torch.device("cuda")
+    assert staging_rows(cfg, gpu) == 1024 * 16 * 11 * 6
+    assert staging_rows(cfg, torch.device("cpu")) == 0
+    assert staging_rows(dataclasses.replace(cfg, stores=["zero_copy", "gpu"]), gpu) == 0
+    assert staging_rows(dataclasses.replace(cfg, stores=["auto"]), gpu) > 0
+    assert staging_rows(dataclasses.replace(cfg, stores=["gpu"], cpu_sampler_baseline=True), gpu) > 0
+    assert staging_rows(dataclasses.replace(cfg, fanouts=[15, -1]), gpu) >= 2**62
 
 
 # -- files whose parts disagree: DataFormatError naming the file, not numpy's or scipy's bare errors -------------

@@ -87,14 +87,17 @@ def _debian(data_root: str | None, num_features: int, seed: int) -> Graph:
 
 
 def load_graph(spec: str, data_root: str | None = None, rmat_num_features: int = 128,
-               rmat_edge_factor: int = 8, seed: int = 0) -> Graph:
-    """The graph named ``spec`` (see module docstring); unknown names raise listing the known ones."""
-    g = _load(spec, data_root, rmat_num_features, rmat_edge_factor, seed)
+               rmat_edge_factor: int = 8, seed: int = 0, staging_rows: int = 0) -> Graph:
+    """The graph named ``spec`` (see module docstring); unknown names raise listing the known ones.
+    ``staging_rows``: rows of features the run will also hold in pinned host memory, twice (the ``cpu`` store's
+    double-buffered staging for a batch's input rows), counted in an ``rmat:`` graph's host-memory check."""
+    g = _load(spec, data_root, rmat_num_features, rmat_edge_factor, seed, staging_rows)
     g.name = spec
     return g
 
 
-def _load(spec: str, data_root: str | None, rmat_num_features: int, rmat_edge_factor: int, seed: int) -> Graph:
+def _load(spec: str, data_root: str | None, rmat_num_features: int, rmat_edge_factor: int, seed: int,
+          staging_rows: int = 0) -> Graph:
     if spec == "cora":
         return load_cora()
     try:  # the graphs read from data_root: missing files make the graph unavailable (skipped), bad ones raise
@@ -110,9 +113,12 @@ def _load(spec: str, data_root: str | None, rmat_num_features: int, rmat_edge_fa
         return _debian(data_root, rmat_num_features, seed)
     if spec.startswith("rmat:"):
         n = nodes_for_bytes(rmat_gib(spec) * 2**30, rmat_num_features)
-        need, free = host_bytes_needed(n, rmat_num_features, rmat_edge_factor), host_memory_available()
+        staging = 2 * min(n, staging_rows) * rmat_num_features * 4  # float32 rows
+        need = host_bytes_needed(n, rmat_num_features, rmat_edge_factor) + staging
+        free = host_memory_available()
         if need > free:  # the kernel's OOM killer would end the whole run, report and all
-            raise GraphUnavailable(f"{spec}: building it needs about {need / 2**30:.1f} GiB of host memory and "
+            raise GraphUnavailable(f"{spec}: building it (and {staging / 2**30:.1f} GiB of pinned staging for the "
+                                   f"cpu store's batches) needs about {need / 2**30:.1f} GiB of host memory and "
                                    f"{free / 2**30:.1f} GiB is available; pick a smaller rmat:<GiB>")
         return rmat_graph(n, rmat_num_features, rmat_edge_factor, seed=seed)
     raise ValueError(f"Unrecognized graph: {spec!r}; known: {list(NAMES)}")

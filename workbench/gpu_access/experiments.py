@@ -26,6 +26,18 @@ from .train import train_graphsage
 from .verdicts import BASELINE
 
 
+def staging_rows(cfg: GPUAccessConfig, device: torch.device) -> int:
+    """Most input rows of one batch (``batch_size`` times the product of 1 + each fan-out; unbounded with a -1
+    fan-out) when a ``cpu`` store (or ``auto``, which may pick it) runs on a GPU, staging each batch's rows in
+    pinned host memory; else 0."""
+    if device.type != "cuda" or not ({"cpu", "auto"} & set(cfg.stores) or cfg.cpu_sampler_baseline):
+        return 0
+    rows = cfg.batch_size
+    for f in cfg.fanouts:
+        rows = 2**62 if f < 0 else rows * (1 + f)
+    return min(rows, 2**62)
+
+
 def thread_budget(cfg: GPUAccessConfig, cores: int | None = None) -> dict:
     """The run's CPU thread split (see :mod:`threads`): usable cores, torch's intra-op threads, the ``cpu``
     store's gather threads. Raises when ``torch_threads`` and ``gather_threads`` together exceed the cores."""
@@ -137,7 +149,8 @@ def end_to_end(cfg: GPUAccessConfig, device: torch.device, policy: AutoPolicy | 
 
         def graph(spec=spec, loaded=loaded) -> Graph:
             if not loaded:
-                loaded.append(load_graph(spec, cfg.data_root, cfg.rmat_num_features, cfg.rmat_edge_factor, cfg.seed))
+                loaded.append(load_graph(spec, cfg.data_root, cfg.rmat_num_features, cfg.rmat_edge_factor, cfg.seed,
+                                         staging_rows=staging_rows(cfg, device)))
             return loaded[0]
         try:
             for name in cfg.stores:
