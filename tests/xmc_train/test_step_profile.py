@@ -136,7 +136,7 @@ def test_host_row_per_step_from_two_marks():
 
 def test_step_profile_host_row_covers_the_recorded_steps(monkeypatch):
     """The host row's marks are taken after the warm-up's last step and the last recorded step: with a clock that
-    reads the steps done so far, 2 warm-up and 3 recorded steps give 3 s over 3 steps (1000 ms a step)."""
+    reads the steps done so far, 1 warm-up and 3 recorded steps give 3 s over 3 steps (1000 ms a step)."""
     from workbench.xmc_train import profile as profile_mod
     _, cfg, prep = _faked_profile(monkeypatch)
     clock = {"steps": 0}
@@ -149,9 +149,9 @@ def test_step_profile_host_row_covers_the_recorded_steps(monkeypatch):
     monkeypatch.setattr(profile_mod, "train_sampler", train)
     monkeypatch.setattr(profile_mod, "_host_mark", lambda gc_clock: (float(clock["steps"]), 0.0, 0.0, None, (0, 0, 0)))
     host = []
-    step_profile(cfg, prep, "in_batch", steps=3, warmup=2, host=host)
+    step_profile(cfg, prep, "in_batch", steps=3, warmup=1, host=host)
     assert len(host) == 1 and host[0]["wall_ms"] == pytest.approx(1000.0)
-    assert step_profile(cfg, prep, "in_batch", steps=3, warmup=2) and len(host) == 1   # no host list: no row
+    assert step_profile(cfg, prep, "in_batch", steps=3, warmup=1) and len(host) == 1   # no host list: no row
 
 
 def test_gc_clock_times_collections_inside_its_block_only():
