@@ -5,6 +5,7 @@ rows are written. Not proven: anything about learning (nothing is trained here).
 from __future__ import annotations
 
 import types
+import warnings
 
 import pytest
 import torch
@@ -102,8 +103,35 @@ def test_the_race_warms_every_method_up_before_timing_the_first_on_any_device(mo
     from workbench.lsh import experiments
     from workbench.lsh.study import LSHStudyConfig
     calls = []
-    monkeypatch.setattr(experiments, "_warm_up", lambda cfg, data, device: calls.append("warm-up"))
+    monkeypatch.setattr(experiments, "_warm_up", lambda cfg, data, device: calls.append("warm-up") or set())
     monkeypatch.setattr(experiments, "_race_one", lambda cfg, data, device, m: (calls.append(m) or ([], [])))
     cfg = LSHStudyConfig(methods=["full", "lsh_embedding"])
     experiments.run_race(cfg, types.SimpleNamespace(name="tiny"), torch.device("cpu"))
     assert calls == ["warm-up", "full", "lsh_embedding"]
+
+
+def test_a_method_out_of_memory_is_left_out_of_the_race_not_fatal(monkeypatch):
+    """The full softmax running out of memory, in its warm-up or in its race (raised on purpose, on a CPU): left
+    out with a warning and named in ``skipped``, the others raced; the probed method's own out of memory still
+    ends the race (its probes are the adaptivity experiment)."""
+    from workbench.lsh import experiments
+    from workbench.lsh.study import LSHStudyConfig
+    raced = []
+
+    def train(cfg, data, device, method, **kw):
+        if method == "full":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 46.00 GiB")
+        return []
+    monkeypatch.setattr(experiments, "_train", train)
+    monkeypatch.setattr(experiments, "_race_one", lambda cfg, data, device, m: (raced.append(m) or ([{"m": m}], [])))
+    cfg = LSHStudyConfig(methods=["full", "uniform", "lsh-embedding"], adaptivity_method="lsh-embedding")
+    skipped = []
+    with pytest.warns(RuntimeWarning, match=r"full ran out of cpu memory at 2,000 labels and is left out"):
+        race, _ = experiments.run_race(cfg, types.SimpleNamespace(name="tiny", num_labels=2000),
+                                       torch.device("cpu"), skipped=skipped)
+    assert skipped == ["full"] and raced == ["uniform", "lsh-embedding"] and len(race) == 2
+    monkeypatch.setattr(experiments, "_race_one", lambda cfg, data, device, m: (_ for _ in ()).throw(
+        torch.OutOfMemoryError("oom")) if m == "lsh-embedding" else ([], []))
+    with pytest.raises(torch.OutOfMemoryError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        experiments.run_race(cfg, types.SimpleNamespace(name="tiny", num_labels=2000), torch.device("cpu"))

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..device import cpu_threads, resolve_device, with_index
+from ..device import cpu_threads, release_cuda_memory, resolve_device, with_index
 from ..resume import Memo, no_memo
 
 from .adaptivity import adaptivity_rows
@@ -106,33 +106,54 @@ def iid_crowding(family, num_labels: int, cap: int, generator: torch.Generator, 
     return {f"{k}_iid": v for k, v in crowding(full, cap, num_labels).items()}
 
 
-def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device,
-             memo: Memo = no_memo) -> tuple[list[dict], list[dict]]:
+def run_race(cfg: LSHStudyConfig, data: BowData, device: torch.device, memo: Memo = no_memo,
+             skipped: list[str] | None = None) -> tuple[list[dict], list[dict]]:
     """Race rows (one per evaluation per method) and adaptivity rows (probes of ``adaptivity_method``), with
-    ``cfg.cpu_threads`` torch threads on CPU (restored after)."""
-    race, adapt, warm = [], [], []
+    ``cfg.cpu_threads`` torch threads on CPU (restored after). A method other than ``adaptivity_method`` that
+    runs out of device memory (the full softmax at 10^7 labels on a GPU under 80 GB) is left out with a warning
+    and appended to ``skipped``; the others race."""
+    race, adapt, warm, too_big = [], [], [], set()
 
     def raced(method: str):
         if not warm:  # before the first method timed here (none when every one is read back from a resume)
-            _warm_up(cfg, data, device)
+            too_big.update(_warm_up(cfg, data, device))
             warm.append(True)
+        if method in too_big:
+            raise torch.OutOfMemoryError(f"{method} ran out of memory in its warm-up")
         return _race_one(cfg, data, device, method)
     with cpu_threads(cfg.cpu_threads):
         for method in cfg.methods:
-            rows, probes = memo(f"race-{data.name}-{method}", lambda method=method: raced(method))
+            try:
+                rows, probes = memo(f"race-{data.name}-{method}", lambda method=method: raced(method))
+            except torch.OutOfMemoryError:
+                if method == cfg.adaptivity_method:  # the probes need its model: nothing to race without it
+                    raise
+                release_cuda_memory()
+                warnings.warn(f"{method} ran out of {device.type} memory at {data.num_labels:,} labels and is left "
+                              "out of the race (a GPU smaller than the profile was sized for: the README's 'On a "
+                              "smaller GPU')", RuntimeWarning, stacklevel=2)
+                if skipped is not None:
+                    skipped.append(method)
+                continue
             race += rows
             adapt += probes
     return race, adapt
 
 
-def _warm_up(cfg: LSHStudyConfig, data: BowData, device: torch.device, steps: int = 2) -> None:
+def _warm_up(cfg: LSHStudyConfig, data: BowData, device: torch.device, steps: int = 2) -> set[str]:
     """A few untimed steps of every method, thrown away: the first calls of each kind of kernel (CUDA: module
     loads and cuBLAS handles; CPU: the allocator's growth and oneDNN's primitives) would otherwise be charged to
     the first method raced (all of them, when the benchmark before was read back from a resumed run instead of
-    warming the device)."""
+    warming the device). Returns the methods that ran out of memory doing so."""
+    too_big = set()
     for method in cfg.methods:
-        _train(cfg, data, device, method, time_budget_s=float("inf"), max_steps=steps, eval_every=steps,
-               eval_points=min(cfg.eval_points, 64), eval_every_s=0.0)
+        try:
+            _train(cfg, data, device, method, time_budget_s=float("inf"), max_steps=steps, eval_every=steps,
+                   eval_points=min(cfg.eval_points, 64), eval_every_s=0.0)
+        except torch.OutOfMemoryError:
+            release_cuda_memory()
+            too_big.add(method)
+    return too_big
 
 
 def _train(cfg: LSHStudyConfig, data: BowData, device: torch.device, method: str, **over) -> list[dict]:
