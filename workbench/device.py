@@ -60,11 +60,15 @@ def oom_kills(root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc/self
     for d in _cgroup_dirs("memory", root, proc):
         for name in ("memory.events", "memory.oom_control"):
             try:
-                stat = dict(line.split()[:2] for line in (d / name).read_text().splitlines() if line.strip())
-                return int(stat["oom_kill"])
+                return int(_key_values(d / name)["oom_kill"])
             except (OSError, ValueError, KeyError):
                 continue
     return None
+
+
+def _key_values(path: Path) -> dict[str, str]:
+    """A cgroup stat file (``key value`` per line: ``cpu.stat``, ``memory.events``, ``memory.stat``) as a dict."""
+    return dict(line.split()[:2] for line in path.read_text().splitlines() if line.strip())
 
 
 def native_bf16(dev: torch.device) -> bool:
@@ -178,7 +182,7 @@ def cpu_throttling(root: Path = Path("/sys/fs/cgroup"),
     ``nr_throttled`` / ``throttled_time`` in ns). None where no ``cpu.stat`` can be read. Take differences."""
     for d in _cgroup_dirs("cpu", root, proc):
         try:
-            stat = dict(line.split()[:2] for line in (d / "cpu.stat").read_text().splitlines() if line.strip())
+            stat = _key_values(d / "cpu.stat")
             if "throttled_usec" in stat:
                 return int(stat["nr_throttled"]), int(stat["throttled_usec"]) / 1e6
             if "throttled_time" in stat:
@@ -203,7 +207,7 @@ def host_memory_available(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
         try:
             limit = (cgroup / limit_file).read_text().strip()
             usage = int((cgroup / usage_file).read_text())
-            stat = dict(line.split() for line in (cgroup / stat_file).read_text().splitlines() if line.strip())
+            stat = _key_values(cgroup / stat_file)
         except (OSError, ValueError):
             continue
         if limit != "max" and int(limit) < 1 << 60:  # v1 writes "no limit" as ~2^63
